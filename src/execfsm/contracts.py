@@ -1,0 +1,453 @@
+"""
+The value types that cross every boundary: intents, orders, fills, execution events, enums.
+
+Types are checked at construction (a float quantity is refused here, naming the field);
+business rules such as "quantity > 0" are not: the machines' validators enforce them, so the
+pipeline reports them at its validation stage with a reason code.
+
+The only package import is the error tree, which itself imports nothing at load time.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+
+from execfsm.errors import ContractViolation
+
+SCHEMA_VERSION = 1
+"""Version of the event and record schemas; bumped when a field changes meaning."""
+
+
+class OrderSide(enum.StrEnum):
+    """
+    Direction of an order.
+    """
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(enum.StrEnum):
+    """
+    How the order is priced at the venue.
+    """
+
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class TimeInForce(enum.StrEnum):
+    """
+    How long an order rests at the venue.
+    """
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    DAY = "DAY"
+
+
+class OrderState(enum.StrEnum):
+    """
+    The states of `OrderLifecycle`; the machine is the only thing that moves an order.
+    """
+
+    CREATED = "CREATED"
+    SUBMITTED = "SUBMITTED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+
+
+FINAL_ORDER_STATES = frozenset(
+    {
+        OrderState.FILLED,
+        OrderState.CANCELLED,
+        OrderState.REJECTED,
+        OrderState.EXPIRED,
+        OrderState.FAILED,
+    }
+)
+"""Order states with no way out; a venue fill that arrives later flags the order instead."""
+
+
+class ExecutionMode(enum.StrEnum):
+    """
+    Where an order is routed. `LIVE_BLOCKED` is the default and never reaches a venue.
+    """
+
+    PAPER = "PAPER"
+    SHADOW = "SHADOW"
+    TESTNET = "TESTNET"
+    LIVE_BLOCKED = "LIVE_BLOCKED"
+    LIVE = "LIVE"
+
+
+class RiskDecision(enum.StrEnum):
+    """
+    What a pre-trade risk hook answers.
+    """
+
+    ALLOW = "ALLOW"
+    BLOCK = "BLOCK"
+    PAUSE = "PAUSE"
+
+
+class EventKind(enum.StrEnum):
+    """
+    The kinds of execution event a venue (or a simulated one) reports.
+    """
+
+    ACK = "ACK"
+    REJECT = "REJECT"
+    FILL = "FILL"
+    CANCEL_ACK = "CANCEL_ACK"
+    CANCEL_REJECT = "CANCEL_REJECT"
+    EXPIRE = "EXPIRE"
+
+
+class ReasonCode(enum.StrEnum):
+    """
+    Stable reason codes. Append-only: never rename, reorder or reuse a member.
+    """
+
+    # Contract validation (stage 2, and fields checked at construction)
+    VALIDATION_INVALID_QUANTITY = "VALIDATION_INVALID_QUANTITY"
+    VALIDATION_INVALID_PRICE = "VALIDATION_INVALID_PRICE"
+    VALIDATION_INVALID_SYMBOL = "VALIDATION_INVALID_SYMBOL"
+    VALIDATION_INVALID_FIELD = "VALIDATION_INVALID_FIELD"
+    # Risk gate (stage 3)
+    RISK_BLOCKED = "RISK_BLOCKED"
+    RISK_PAUSED = "RISK_PAUSED"
+    RISK_EVALUATION_FAILED = "RISK_EVALUATION_FAILED"
+    RISK_KILL_SWITCH_ACTIVE = "RISK_KILL_SWITCH_ACTIVE"
+    # Routing policy (stage 4)
+    POLICY_LIVE_NOT_ENABLED = "POLICY_LIVE_NOT_ENABLED"
+    POLICY_NO_ADAPTER = "POLICY_NO_ADAPTER"
+    # Adapter dispatch (stage 5)
+    ADAPTER_REJECTED = "ADAPTER_REJECTED"
+    ADAPTER_TIMEOUT = "ADAPTER_TIMEOUT"
+    ADAPTER_ERROR = "ADAPTER_ERROR"
+    # Order lifecycle
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    FILL_OVERFILL = "FILL_OVERFILL"
+    FILL_DUPLICATE = "FILL_DUPLICATE"
+    FILL_CONFLICT = "FILL_CONFLICT"
+    FILL_INVALID_QUANTITY = "FILL_INVALID_QUANTITY"
+    FILL_INVALID_PRICE = "FILL_INVALID_PRICE"
+    FILL_INVALID_FEE = "FILL_INVALID_FEE"
+    FILL_AFTER_FINAL = "FILL_AFTER_FINAL"
+    ACK_ABSORBED = "ACK_ABSORBED"
+    ACK_AFTER_FAILURE = "ACK_AFTER_FAILURE"
+    REASON_MISSING = "REASON_MISSING"
+    EVENT_ORDER_MISMATCH = "EVENT_ORDER_MISMATCH"
+    EVENT_UNKNOWN_ORDER = "EVENT_UNKNOWN_ORDER"
+    DUPLICATE_INTENT = "DUPLICATE_INTENT"
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _violation(field: str, rule: str, value: Any, reason: ReasonCode) -> ContractViolation:
+    return ContractViolation(
+        f"{field}: {rule}, got {value!r}", reason=reason, field=field, value=value
+    )
+
+
+def _reason_for(field: str) -> ReasonCode:
+    if "quantity" in field:
+        return ReasonCode.VALIDATION_INVALID_QUANTITY
+    if "price" in field:
+        return ReasonCode.VALIDATION_INVALID_PRICE
+    return ReasonCode.VALIDATION_INVALID_FIELD
+
+
+def to_decimal(value: Any, field: str) -> Decimal:
+    """
+    Convert a quantity or price to `Decimal`, refusing anything that could lose precision.
+
+    Accepts `Decimal`, `int` and decimal strings; refuses `float`, `bool`, NaN and infinities.
+
+    >>> to_decimal("0.1", "quantity")
+    Decimal('0.1')
+    """
+    reason = _reason_for(field)
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        rule = "must be a Decimal, an int or a decimal string (floats lose precision)"
+        raise _violation(field, rule, value, reason)
+    try:
+        result = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, ValueError):
+        raise _violation(field, "must be a decimal number", value, reason) from None
+    if not result.is_finite():
+        raise _violation(field, "must be a finite number", value, reason)
+    return result
+
+
+def to_enum(enum_type: type[E], value: Any, field: str) -> E:
+    """
+    Convert a member or its value (e.g. ``"BUY"``, case-insensitive) to a member of `enum_type`.
+    """
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str):
+        for member in enum_type:
+            if member.value == value.strip().upper():
+                return member
+    allowed = ", ".join(str(m.value) for m in enum_type)
+    raise _violation(field, f"must be one of {allowed}", value, ReasonCode.VALIDATION_INVALID_FIELD)
+
+
+# Named converters, one per field: attrs' mypy plugin reads only named functions, and the
+# field name in each keeps the error message precise.
+def _quantity(value: Any) -> Decimal:
+    return to_decimal(value, "quantity")
+
+
+def _price(value: Any) -> Decimal:
+    return to_decimal(value, "price")
+
+
+def _limit_price(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value, "limit_price")
+
+
+def _fee(value: Any) -> Decimal:
+    return to_decimal(value, "fee")
+
+
+def _side(value: Any) -> OrderSide:
+    return to_enum(OrderSide, value, "side")
+
+
+def _order_type(value: Any) -> OrderType:
+    return to_enum(OrderType, value, "order_type")
+
+
+def _time_in_force(value: Any) -> TimeInForce:
+    return to_enum(TimeInForce, value, "time_in_force")
+
+
+def _event_kind(value: Any) -> EventKind:
+    return to_enum(EventKind, value, "kind")
+
+
+def _check_str(_instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        raise _violation(field.name, "must be a string", value, ReasonCode.VALIDATION_INVALID_FIELD)
+
+
+def _check_optional_str(instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _check_str(instance, field, value)
+
+
+def _check_aware(_instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        rule = "must be a timezone-aware datetime"
+        raise _violation(field.name, rule, value, ReasonCode.VALIDATION_INVALID_FIELD)
+
+
+@attrs.frozen
+class OrderIntent:
+    """
+    A strategy's decision to trade, before any stage has looked at it.
+
+    Two deliberate identical orders need distinct ``intent_id`` values: without one, the
+    idempotency key is derived from the content, and the second is treated as a duplicate.
+    """
+
+    symbol: str = attrs.field(validator=_check_str)
+    side: OrderSide = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    order_type: OrderType = attrs.field(converter=_order_type)
+    strategy_id: str = attrs.field(validator=_check_str)
+    limit_price: Decimal | None = attrs.field(default=None, converter=_limit_price)
+    time_in_force: TimeInForce = attrs.field(default=TimeInForce.GTC, converter=_time_in_force)
+    intent_id: str | None = attrs.field(default=None, validator=_check_optional_str)
+    """Caller's id for this decision; distinct ids make identical orders distinct."""
+    session_id: str = attrs.field(default="default", validator=_check_str)
+    """Trading session the intent belongs to; part of the idempotency key."""
+
+
+@attrs.frozen
+class Fill:
+    """
+    One execution at the venue. The same ``fill_id`` is applied at most once per order.
+    """
+
+    fill_id: str = attrs.field(validator=_check_str)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    price: Decimal = attrs.field(converter=_price)
+    fee: Decimal = attrs.field(default=Decimal(0), converter=_fee)
+
+    def same_content(self, other: Fill) -> bool:
+        """
+        True if `other` reports the same execution (a harmless re-delivery).
+        """
+        return (self.quantity, self.price, self.fee) == (other.quantity, other.price, other.fee)
+
+
+@attrs.frozen
+class ExecutionEvent:
+    """
+    Something the venue reported about one order. Build it with the classmethod for its kind.
+    """
+
+    kind: EventKind = attrs.field(converter=_event_kind)
+    event_id: str = attrs.field(validator=_check_str)
+    client_order_id: str = attrs.field(validator=_check_str)
+    correlation_id: str = attrs.field(validator=_check_str)
+    ts_event: datetime = attrs.field(validator=_check_aware)
+    fill: Fill | None = None
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+    venue_order_id: str | None = None
+    causation_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def __attrs_post_init__(self) -> None:
+        if (self.kind is EventKind.FILL) != (self.fill is not None):
+            rule = "a FILL event carries a Fill, other kinds carry none"
+            raise _violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)
+        if self.fill is not None and not isinstance(self.fill, Fill):
+            raise _violation(
+                "fill", "must be a Fill", self.fill, ReasonCode.VALIDATION_INVALID_FIELD
+            )
+        if self.reason_code is not None and not isinstance(self.reason_code, ReasonCode):
+            rule = "must be a ReasonCode"
+            raise _violation(
+                "reason_code", rule, self.reason_code, ReasonCode.VALIDATION_INVALID_FIELD
+            )
+
+    @classmethod
+    def ack(
+        cls, order: Order, event_id: str, ts: datetime, venue_order_id: str | None = None
+    ) -> ExecutionEvent:
+        """
+        The venue accepted the order.
+        """
+        return cls(
+            EventKind.ACK,
+            event_id,
+            order.client_order_id,
+            order.correlation_id,
+            ts,
+            venue_order_id=venue_order_id,
+        )
+
+    @classmethod
+    def of_fill(cls, order: Order, event_id: str, ts: datetime, fill: Fill) -> ExecutionEvent:
+        """
+        The venue executed (part of) the order.
+        """
+        return cls(
+            EventKind.FILL, event_id, order.client_order_id, order.correlation_id, ts, fill=fill
+        )
+
+    @classmethod
+    def reject(
+        cls,
+        order: Order,
+        event_id: str,
+        ts: datetime,
+        reason_code: ReasonCode | None,
+        detail: str = "",
+    ) -> ExecutionEvent:
+        """
+        The venue refused the order; a reject must carry a reason code.
+        """
+        return cls(
+            EventKind.REJECT,
+            event_id,
+            order.client_order_id,
+            order.correlation_id,
+            ts,
+            reason_code=reason_code,
+            detail=detail,
+        )
+
+    @classmethod
+    def of_kind(
+        cls, kind: EventKind, order: Order, event_id: str, ts: datetime, detail: str = ""
+    ) -> ExecutionEvent:
+        """
+        An event that carries nothing but its kind (CANCEL_ACK, CANCEL_REJECT, EXPIRE, ACK).
+        """
+        return cls(kind, event_id, order.client_order_id, order.correlation_id, ts, detail=detail)
+
+
+@attrs.frozen
+class Order:
+    """
+    A snapshot of one order. `OrderLifecycle` replaces it (``attrs.evolve``) on every change.
+    """
+
+    client_order_id: str
+    correlation_id: str
+    idempotency_key: str
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: Decimal
+    strategy_id: str
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    state: OrderState = OrderState.CREATED
+    filled_quantity: Decimal = Decimal(0)
+    average_fill_price: Decimal | None = None
+    fees: Decimal = Decimal(0)
+    venue_order_id: str | None = None
+    reason_code: ReasonCode | None = None
+    """Why the order ended REJECTED or FAILED."""
+    recon_flags: tuple[ReasonCode, ...] = ()
+    """Why reconciliation must look at this order (e.g. a fill after it was final)."""
+
+    @classmethod
+    def from_intent(
+        cls,
+        intent: OrderIntent,
+        *,
+        client_order_id: str,
+        correlation_id: str,
+        idempotency_key: str,
+    ) -> Order:
+        """
+        A new CREATED order carrying the intent's terms.
+        """
+        return cls(
+            client_order_id=client_order_id,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+            symbol=intent.symbol,
+            side=intent.side,
+            order_type=intent.order_type,
+            quantity=intent.quantity,
+            strategy_id=intent.strategy_id,
+            limit_price=intent.limit_price,
+            time_in_force=intent.time_in_force,
+        )
+
+    @property
+    def remaining_quantity(self) -> Decimal:
+        """
+        Quantity still open at the venue.
+        """
+        return self.quantity - self.filled_quantity
+
+    @property
+    def needs_reconciliation(self) -> bool:
+        """
+        True once anything happened that the order's state alone cannot explain.
+        """
+        return bool(self.recon_flags)

@@ -1,0 +1,109 @@
+"""
+The execfsm error tree: one root, a shallow hierarchy, stable reason codes.
+
+Each error keeps the values it talks about as attributes, so callers can branch on them
+without parsing the message; the message names subject, rule and value received.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from execfsm.contracts import ReasonCode
+
+
+class ExecFsmError(Exception):
+    """
+    Root of every error execfsm raises on purpose.
+    """
+
+    reason: ReasonCode | None = None
+    """The stable code dashboards group by, where the error has one."""
+
+
+class DefinitionError(ExecFsmError, TypeError):
+    """
+    A machine or component is declared wrongly: a bug in our code or a user's extension.
+    """
+
+
+class ContractViolation(ExecFsmError, ValueError):
+    """
+    The caller's input breaks the order contract (a field's type, or a business invariant).
+
+    Args:
+        message: What is wrong, naming the subject, the rule and the value received.
+        reason: The stable reason code.
+        field: The name of the offending field, where there is one.
+        value: The offending value as received.
+    """
+
+    reason: ReasonCode
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: ReasonCode,
+        field: str | None = None,
+        value: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+        self.value = value
+
+
+class PolicyViolation(ExecFsmError):
+    """
+    A safety or risk policy denies the action (live execution blocked, risk BLOCK or PAUSE).
+    """
+
+    reason: ReasonCode
+
+    def __init__(self, message: str, *, reason: ReasonCode) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class IllegalTransition(ExecFsmError):
+    """
+    The machine's table has no edge for this event in the current state.
+
+    Args:
+        machine: The machine's name (``order`` or ``pipeline``).
+        event: The event that was refused.
+        state: The state the machine was (and still is) in.
+    """
+
+    reason: ReasonCode
+
+    def __init__(self, machine: str, event: str, state: str) -> None:
+        from execfsm.contracts import ReasonCode
+
+        super().__init__(f"{machine}: event {event!r} is not allowed in state {state}")
+        self.reason = ReasonCode.ILLEGAL_TRANSITION
+        self.machine = machine
+        self.event = event
+        self.state = state
+
+
+class AuditWriteError(ExecFsmError):
+    """
+    The audit sink could not record a transition, so the transition did not happen.
+    """
+
+
+class AuditChainError(ExecFsmError):
+    """
+    A recorded audit trail fails verification (hash chain, sequence or format).
+
+    Args:
+        message: What is wrong with the record.
+        seq: The sequence number of the first bad record.
+    """
+
+    def __init__(self, message: str, *, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq

@@ -1,0 +1,160 @@
+"""
+The audit listener: one record per transition and per refusal, written before the move is final.
+
+Python-statemachine calls `AuditListener.on_transition` after the source state's exit and
+before the new configuration is committed, so a sink that raises leaves the machine where it
+was: no transition without its record, no record without its transition.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from execfsm.contracts import ReasonCode
+from execfsm.errors import AuditWriteError, ExecFsmError
+
+if TYPE_CHECKING:
+    from execfsm.typing import AuditSink
+
+GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of the first record of every log."""
+
+
+class AuditOutcome(enum.StrEnum):
+    """
+    What became of an event.
+    """
+
+    APPLIED = "applied"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"
+
+
+@attrs.frozen
+class AuditEntry:
+    """
+    What a machine reports; the sink adds ``seq``, ``ts`` and the hash chain.
+    """
+
+    correlation_id: str
+    client_order_id: str | None
+    machine: str
+    event: str
+    source: str | None
+    target: str | None
+    outcome: AuditOutcome
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+
+
+@attrs.frozen
+class AuditRecord:
+    """
+    One flat, typed, hash-chained audit record. Compared whole in tests.
+    """
+
+    seq: int
+    ts: datetime
+    correlation_id: str
+    client_order_id: str | None
+    machine: str
+    event: str
+    source: str | None
+    target: str | None
+    outcome: AuditOutcome
+    reason_code: ReasonCode | None
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+class AuditSubject(Protocol):
+    """
+    What the listener needs to know about the machine it records.
+    """
+
+    @property
+    def audit_machine(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def client_order_id(self) -> str | None: ...
+
+
+def _state_name(state: Any) -> str | None:
+    if state is None:
+        return None
+    value = getattr(state, "value", state)
+    return str(value)
+
+
+class AuditListener:
+    """
+    Attached to every machine as a python-statemachine listener.
+
+    Args:
+        sink: Where records go (an `AuditLog`, a durable store, a test double).
+    """
+
+    def __init__(self, sink: AuditSink) -> None:
+        self.sink = sink
+
+    def write(
+        self,
+        subject: AuditSubject,
+        event: str,
+        source: str | None,
+        target: str | None,
+        outcome: AuditOutcome,
+        reason_code: ReasonCode | None = None,
+        detail: str = "",
+    ) -> AuditRecord:
+        """
+        Append one entry; any sink failure becomes an `AuditWriteError`.
+        """
+        entry = AuditEntry(
+            correlation_id=subject.correlation_id,
+            client_order_id=subject.client_order_id,
+            machine=subject.audit_machine,
+            event=event,
+            source=source,
+            target=target,
+            outcome=outcome,
+            reason_code=reason_code,
+            detail=detail,
+        )
+        try:
+            return self.sink.append(entry)
+        except ExecFsmError:
+            raise
+        except Exception as exc:
+            raise AuditWriteError(
+                f"audit: could not record {entry.machine} {event!r} for "
+                f"{entry.correlation_id}: {exc}"
+            ) from exc
+
+    def on_transition(
+        self,
+        machine: AuditSubject,
+        event: str,
+        source: Any,
+        target: Any,
+        reason_code: ReasonCode | None = None,
+        detail: str = "",
+    ) -> None:
+        """
+        Record an applied transition (python-statemachine injects the arguments by name).
+        """
+        self.write(
+            machine,
+            str(event),
+            _state_name(source),
+            _state_name(target),
+            AuditOutcome.APPLIED,
+            reason_code,
+            detail,
+        )

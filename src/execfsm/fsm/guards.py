@@ -1,0 +1,222 @@
+"""
+Named, documented guards. Validators raise a typed error with a reason; conds return a bool.
+
+Every guard carries a one-line ``description`` that the extracted model, the diagrams and the
+governance report show. Guards never have side effects. They take what python-statemachine
+injects by name: ``order`` (the order's terms), ``fill``, ``reason_code``, ``resume_state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from execfsm.contracts import Fill, OrderState, OrderType, ReasonCode
+from execfsm.errors import ContractViolation
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def describe(description: str) -> Callable[[F], F]:
+    """
+    Attach the plain-English one-liner that diagrams and reports show for a guard.
+    """
+
+    def mark(func: F) -> F:
+        func.description = description  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def description_of(guard: Callable[..., Any]) -> str | None:
+    """
+    The guard's description, or None if it was never described.
+    """
+    text = getattr(guard, "description", None)
+    return text if isinstance(text, str) else None
+
+
+class OrderTerms(Protocol):
+    """
+    What the contract guards read: an `OrderIntent` and an `Order` both qualify.
+    """
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def order_type(self) -> OrderType: ...
+    @property
+    def limit_price(self) -> Decimal | None: ...
+
+
+class FilledOrder(OrderTerms, Protocol):
+    """
+    An order with fills so far.
+    """
+
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def filled_quantity(self) -> Decimal: ...
+
+
+# -- contract invariants on the order's terms -------------------------------------------
+
+
+@describe("symbol is a non-empty printable string")
+def symbol_present(order: OrderTerms) -> None:
+    """
+    Refuse an empty, blank or control-character symbol.
+    """
+    symbol = order.symbol
+    if not symbol.strip() or not symbol.isprintable():
+        raise ContractViolation(
+            f"symbol: must be a non-empty printable string, got {symbol!r}",
+            reason=ReasonCode.VALIDATION_INVALID_SYMBOL,
+            field="symbol",
+            value=symbol,
+        )
+
+
+@describe("quantity is greater than zero")
+def quantity_positive(order: OrderTerms) -> None:
+    """
+    Refuse a zero or negative quantity.
+    """
+    if order.quantity <= 0:
+        raise ContractViolation(
+            f"quantity: must be greater than 0, got {order.quantity}",
+            reason=ReasonCode.VALIDATION_INVALID_QUANTITY,
+            field="quantity",
+            value=order.quantity,
+        )
+
+
+@describe("a LIMIT order has a limit_price greater than zero")
+def limit_order_priced(order: OrderTerms) -> None:
+    """
+    Refuse a LIMIT order without a positive limit price.
+    """
+    if order.order_type is OrderType.LIMIT and (
+        order.limit_price is None or order.limit_price <= 0
+    ):
+        raise ContractViolation(
+            f"limit_price: a LIMIT order needs a limit_price greater than 0, "
+            f"got {order.limit_price}",
+            reason=ReasonCode.VALIDATION_INVALID_PRICE,
+            field="limit_price",
+            value=order.limit_price,
+        )
+
+
+# -- fills ---------------------------------------------------------------------------------
+
+
+@describe("fill quantity > 0, fill price > 0 and fee >= 0")
+def fill_well_formed(fill: Fill) -> None:
+    """
+    Refuse a fill whose numbers cannot describe a real execution.
+    """
+    if fill.quantity <= 0:
+        raise ContractViolation(
+            f"fill {fill.fill_id}: quantity must be greater than 0, got {fill.quantity}",
+            reason=ReasonCode.FILL_INVALID_QUANTITY,
+            field="fill.quantity",
+            value=fill.quantity,
+        )
+    if fill.price <= 0:
+        raise ContractViolation(
+            f"fill {fill.fill_id}: price must be greater than 0, got {fill.price}",
+            reason=ReasonCode.FILL_INVALID_PRICE,
+            field="fill.price",
+            value=fill.price,
+        )
+    if fill.fee < 0:
+        raise ContractViolation(
+            f"fill {fill.fill_id}: fee must not be negative, got {fill.fee}",
+            reason=ReasonCode.FILL_INVALID_FEE,
+            field="fill.fee",
+            value=fill.fee,
+        )
+
+
+@describe("a fill id is applied at most once per order")
+def fill_id_unused(fill: Fill, seen_fills: Mapping[str, Fill]) -> None:
+    """
+    Refuse a fill id already applied (`OrderLifecycle.apply` turns an identical re-delivery
+    into an audited duplicate before the machine sees it).
+    """
+    seen = seen_fills.get(fill.fill_id)
+    if seen is not None:
+        same = seen.same_content(fill)
+        raise ContractViolation(
+            f"fill {fill.fill_id}: already applied"
+            + ("" if same else f" with different content ({seen} vs {fill})"),
+            reason=ReasonCode.FILL_DUPLICATE if same else ReasonCode.FILL_CONFLICT,
+            field="fill.fill_id",
+            value=fill.fill_id,
+        )
+
+
+@describe("cumulative filled quantity never exceeds the order quantity")
+def fill_within_quantity(order: FilledOrder, fill: Fill) -> None:
+    """
+    Refuse a fill that would take the order past its quantity.
+    """
+    remaining = order.quantity - order.filled_quantity
+    if fill.quantity > remaining:
+        raise ContractViolation(
+            f"order {order.client_order_id}: fill qty {fill.quantity} "
+            f"exceeds remaining {remaining}",
+            reason=ReasonCode.FILL_OVERFILL,
+            field="fill.quantity",
+            value=fill.quantity,
+        )
+
+
+@describe("the fill completes the order quantity")
+def fill_completes(order: FilledOrder, fill: Fill) -> bool:
+    """
+    Choose FILLED over PARTIALLY_FILLED by cumulative quantity.
+    """
+    return order.filled_quantity + fill.quantity == order.quantity
+
+
+# -- reasons and cancel bookkeeping -----------------------------------------------------------
+
+
+@describe("the event carries a reason code")
+def reason_given(reason_code: ReasonCode | None = None) -> None:
+    """
+    Refuse a REJECT or a failure that does not say why.
+    """
+    if not isinstance(reason_code, ReasonCode):
+        raise ContractViolation(
+            f"reason_code: a reject or failure must carry a ReasonCode, got {reason_code!r}",
+            reason=ReasonCode.REASON_MISSING,
+            field="reason_code",
+            value=reason_code,
+        )
+
+
+def resumes(state: OrderState) -> Callable[..., bool]:
+    """
+    A cond that is true when a cancel was requested from `state` (for CANCEL_REJECT).
+    """
+
+    @describe(f"the cancel was requested from {state.value}")
+    def cond(resume_state: OrderState | None = None) -> bool:
+        return resume_state is state
+
+    cond.__name__ = f"resumes_{state.value.lower()}"
+    cond.__qualname__ = cond.__name__
+    return cond
+
+
+resumes_submitted = resumes(OrderState.SUBMITTED)
+resumes_acknowledged = resumes(OrderState.ACKNOWLEDGED)
+resumes_partially = resumes(OrderState.PARTIALLY_FILLED)

@@ -1,0 +1,178 @@
+"""
+`MachineModel`: what a declared machine says, extracted once, as plain values.
+
+The one input to diagrams, the review spec, property verification and any faster engine, so
+they cannot disagree with the declaration (or with each other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import attrs
+from statemachine import StateMachine
+from statemachine.callbacks import CallbackSpec
+
+from execfsm.errors import DefinitionError
+from execfsm.fsm.guards import description_of
+
+
+@attrs.frozen
+class StateModel:
+    """
+    One state: its name (the state enum's value) and whether it starts or ends the machine.
+    """
+
+    name: str
+    initial: bool
+    final: bool
+
+
+@attrs.frozen
+class TransitionModel:
+    """
+    One edge for one event, with the guards on it, by name, in declaration order.
+    """
+
+    source: str
+    event: str
+    target: str
+    conds: tuple[str, ...] = ()
+    """Must all be true for this edge to be chosen."""
+    unless: tuple[str, ...] = ()
+    """Must all be false for this edge to be chosen."""
+    validators: tuple[str, ...] = ()
+    """Raise to refuse the event; they never choose between edges."""
+    internal: bool = False
+
+    @property
+    def guards(self) -> tuple[str, ...]:
+        """
+        Every guard on the edge: conds, unless, then validators.
+        """
+        return self.conds + self.unless + self.validators
+
+
+@attrs.frozen
+class MachineModel:
+    """
+    The extracted states, events, transitions and guard descriptions of one machine class.
+    """
+
+    name: str
+    states: tuple[StateModel, ...]
+    events: tuple[str, ...]
+    transitions: tuple[TransitionModel, ...]
+    guard_descriptions: Mapping[str, str]
+    """Each guard's one-line plain-English description, by name."""
+    guard_functions: Mapping[str, Callable[..., Any]] = attrs.field(eq=False, repr=False)
+    """The real guard callables, by name, for verification that explores the machine."""
+
+    @classmethod
+    def from_machine(cls, machine: type[StateMachine]) -> MachineModel:
+        """
+        Extract the model of a declared machine class.
+
+        Raises:
+            DefinitionError: a guard has no description, or two guards share a name.
+        """
+        states = tuple(
+            StateModel(_state_name(s), bool(s.initial), bool(s.final)) for s in machine.states
+        )
+        transitions: list[TransitionModel] = []
+        functions: dict[str, Callable[..., Any]] = {}
+        for state in machine.states:
+            for transition in state.transitions:
+                conds = _guards(machine, transition.cond, functions, expected=True)
+                unless = _guards(machine, transition.cond, functions, expected=False)
+                validators = _guards(machine, transition.validators, functions, expected=None)
+                for event in transition.events:
+                    transitions.append(
+                        TransitionModel(
+                            source=_state_name(transition.source),
+                            event=str(event),
+                            target=_state_name(transition.target),
+                            conds=conds,
+                            unless=unless,
+                            validators=validators,
+                            internal=bool(transition.internal),
+                        )
+                    )
+        descriptions = {}
+        for name, func in sorted(functions.items()):
+            text = description_of(func)
+            if not text:
+                raise DefinitionError(
+                    f"{machine.__name__}: guard {name!r} has no description; "
+                    f"decorate it with @describe('...')"
+                )
+            descriptions[name] = text
+        return cls(
+            name=machine.__name__,
+            states=states,
+            events=tuple(dict.fromkeys(t.event for t in transitions)),
+            transitions=tuple(transitions),
+            guard_descriptions=descriptions,
+            guard_functions=functions,
+        )
+
+    @property
+    def initial_state(self) -> str:
+        """
+        The name of the state the machine starts in.
+        """
+        return next(s.name for s in self.states if s.initial)
+
+    @property
+    def final_states(self) -> tuple[str, ...]:
+        """
+        The names of the states with no way out.
+        """
+        return tuple(s.name for s in self.states if s.final)
+
+    def transitions_from(self, state: str) -> tuple[TransitionModel, ...]:
+        """
+        The edges leaving `state`, in declaration order.
+        """
+        return tuple(t for t in self.transitions if t.source == state)
+
+    def validators(self) -> tuple[str, ...]:
+        """
+        Every validator named on some transition, sorted.
+        """
+        return tuple(sorted({v for t in self.transitions for v in t.validators}))
+
+
+def _state_name(state: Any) -> str:
+    value = state.value
+    return str(value) if value is not None else str(state.id)
+
+
+def _guards(
+    machine: type[StateMachine],
+    specs: Any,
+    functions: dict[str, Callable[..., Any]],
+    *,
+    expected: bool | None,
+) -> tuple[str, ...]:
+    names = []
+    for spec in specs:
+        if expected is not None and spec.expected_value is not expected:
+            continue
+        func = _resolve(machine, spec)
+        name = func.__name__
+        known = functions.setdefault(name, func)
+        if known is not func:
+            raise DefinitionError(f"{machine.__name__}: two different guards are named {name!r}")
+        names.append(name)
+    return tuple(names)
+
+
+def _resolve(machine: type[StateMachine], spec: CallbackSpec) -> Callable[..., Any]:
+    func = spec.func
+    if isinstance(func, str):
+        func = getattr(machine, func, None)
+    if not callable(func):
+        raise DefinitionError(f"{machine.__name__}: guard {spec.func!r} is not a callable")
+    return cast(Callable[..., Any], func)

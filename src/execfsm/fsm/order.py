@@ -1,0 +1,340 @@
+"""
+`OrderLifecycle`: the declared life of one order, from CREATED to a final state.
+
+Venue events change an order only through `OrderLifecycle.apply`; local actions are the
+machine's own events (`submit`, `request_cancel`, `fail`). Every move and every refusal is
+audited by the base class.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from statemachine.states import States
+
+from execfsm.contracts import (
+    FINAL_ORDER_STATES,
+    EventKind,
+    ExecutionEvent,
+    Fill,
+    Order,
+    OrderState,
+    ReasonCode,
+)
+from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.fsm import guards as g
+from execfsm.fsm._audited import AuditedMachine
+from execfsm.fsm.audit import AuditOutcome
+from execfsm.typing import AuditSink
+
+_CONTRACT = [g.symbol_present, g.quantity_positive, g.limit_order_priced]
+_FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
+_PARTIAL_FILL: dict[str, Any] = {"validators": _FILL, "unless": g.fill_completes}
+_COMPLETE_FILL: dict[str, Any] = {"validators": _FILL, "cond": g.fill_completes}
+
+EVENT_OF_KIND = {
+    EventKind.ACK: "acknowledge",
+    EventKind.FILL: "fill",
+    EventKind.REJECT: "reject",
+    EventKind.CANCEL_ACK: "cancel_ack",
+    EventKind.CANCEL_REJECT: "cancel_reject",
+    EventKind.EXPIRE: "expire",
+}
+"""The machine event each venue event kind drives."""
+
+
+@attrs.frozen
+class EventOutcome:
+    """
+    What `OrderLifecycle.apply` did with one venue event.
+    """
+
+    outcome: AuditOutcome
+    order: Order
+    """The order after the event (unchanged unless ``outcome`` is ``applied``)."""
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+    booked_fill: Fill | None = None
+    """A fill the position ledger must book (also for a fill after the order was final)."""
+
+    @property
+    def applied(self) -> bool:
+        """
+        True if the event changed the order.
+        """
+        return self.outcome is AuditOutcome.APPLIED
+
+
+class OrderLifecycle(AuditedMachine):
+    """
+    One order's state machine. Deny by default: an edge not listed here is refused.
+
+    Args:
+        order: The CREATED order this machine will own.
+        audit: The sink every transition and refusal is written to.
+    """
+
+    audit_machine = "order"
+
+    _ = States.from_enum(
+        OrderState,
+        initial=OrderState.CREATED,
+        final=sorted(FINAL_ORDER_STATES),
+    )
+
+    # fmt: off
+    # One edge per line, grouped by source. `fill` picks PARTIALLY_FILLED or FILLED by the
+    # cumulative quantity (cond); every rule that can refuse an event is a validator.
+
+    # CREATED
+    _.CREATED.to(_.SUBMITTED, event="submit", validators=_CONTRACT)
+    _.CREATED.to(_.FAILED, event="fail", validators=g.reason_given)
+
+    # SUBMITTED
+    _.SUBMITTED.to(_.ACKNOWLEDGED, event="acknowledge")
+    # A fill before the ACK is accepted: the venue filled it.
+    _.SUBMITTED.to(_.PARTIALLY_FILLED, event="fill", **_PARTIAL_FILL)
+    _.SUBMITTED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.SUBMITTED.to(_.REJECTED, event="reject", validators=g.reason_given)
+    _.SUBMITTED.to(_.PENDING_CANCEL, event="request_cancel")
+    _.SUBMITTED.to(_.CANCELLED, event="cancel_ack")  # unsolicited: the venue cancelled it
+    _.SUBMITTED.to(_.EXPIRED, event="expire")
+    # Only when the send surely failed: an unknown outcome stays SUBMITTED and is flagged.
+    _.SUBMITTED.to(_.FAILED, event="fail", validators=g.reason_given)
+
+    # ACKNOWLEDGED
+    _.ACKNOWLEDGED.to(_.PARTIALLY_FILLED, event="fill", **_PARTIAL_FILL)
+    _.ACKNOWLEDGED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    # Some venues reject after accepting (e.g. a session-end check).
+    _.ACKNOWLEDGED.to(_.REJECTED, event="reject", validators=g.reason_given)
+    _.ACKNOWLEDGED.to(_.PENDING_CANCEL, event="request_cancel")
+    _.ACKNOWLEDGED.to(_.CANCELLED, event="cancel_ack")  # unsolicited
+    _.ACKNOWLEDGED.to(_.EXPIRED, event="expire")
+
+    # PARTIALLY_FILLED
+    _.PARTIALLY_FILLED.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
+    _.PARTIALLY_FILLED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.PARTIALLY_FILLED.to(_.PENDING_CANCEL, event="request_cancel")
+    _.PARTIALLY_FILLED.to(_.CANCELLED, event="cancel_ack")  # unsolicited, e.g. an IOC remainder
+    _.PARTIALLY_FILLED.to(_.EXPIRED, event="expire")
+
+    # PENDING_CANCEL
+    # Fills race the cancel request; a rejected cancel then returns to PARTIALLY_FILLED.
+    _.PENDING_CANCEL.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
+    _.PENDING_CANCEL.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.PENDING_CANCEL.to(_.CANCELLED, event="cancel_ack")
+    _.PENDING_CANCEL.to(_.SUBMITTED, event="cancel_reject", cond=g.resumes_submitted)
+    _.PENDING_CANCEL.to(_.ACKNOWLEDGED, event="cancel_reject", cond=g.resumes_acknowledged)
+    _.PENDING_CANCEL.to(_.PARTIALLY_FILLED, event="cancel_reject", cond=g.resumes_partially)
+    _.PENDING_CANCEL.to(_.EXPIRED, event="expire")
+
+    # FILLED, CANCELLED, REJECTED, EXPIRED, FAILED are final: no edge leaves them. A late
+    # fill is booked and flagged by `apply`, outside the table.
+
+    # fmt: on
+
+    def __init__(self, order: Order, audit: AuditSink) -> None:
+        if order.state is not OrderState.CREATED:
+            raise ContractViolation(
+                f"order {order.client_order_id}: a lifecycle starts from CREATED, "
+                f"got {order.state}",
+                reason=ReasonCode.ILLEGAL_TRANSITION,
+                field="state",
+                value=order.state,
+            )
+        self._order = order
+        self._fills: dict[str, Fill] = {}
+        self._resume_state: OrderState | None = None
+        self._late_fills: list[Fill] = []
+        super().__init__(audit)
+
+    # -- what the machine exposes ---------------------------------------------------------
+
+    @property
+    def order(self) -> Order:
+        """
+        The current snapshot of the order.
+        """
+        return self._order
+
+    @property
+    def correlation_id(self) -> str:
+        """
+        The intent's correlation id, carried by every record of this order.
+        """
+        return self._order.correlation_id
+
+    @property
+    def client_order_id(self) -> str:
+        """
+        The order's id.
+        """
+        return self._order.client_order_id
+
+    @property
+    def fills(self) -> tuple[Fill, ...]:
+        """
+        The fills applied while the order was live, in arrival order.
+        """
+        return tuple(self._fills.values())
+
+    @property
+    def late_fills(self) -> tuple[Fill, ...]:
+        """
+        Fills that arrived after the order was final: booked, flagged, not in ``filled``.
+        """
+        return tuple(self._late_fills)
+
+    @property
+    def is_final(self) -> bool:
+        """
+        True once the order has no way out.
+        """
+        return self._order.state in FINAL_ORDER_STATES
+
+    def guard_context(self) -> dict[str, Any]:
+        """
+        Inject the order, the fills seen and the pre-cancel state into guards by name.
+        """
+        return {"order": self._order, "seen_fills": self._fills, "resume_state": self._resume_state}
+
+    # -- venue events -----------------------------------------------------------------------
+
+    def apply(self, event: ExecutionEvent) -> EventOutcome:
+        """
+        Apply one venue event; never raises for a refused event, it reports it.
+
+        Duplicates are ignored and audited, refusals change nothing and are audited, a late
+        ACK is absorbed, and a fill after the order is final is booked and flagged.
+        """
+        name = EVENT_OF_KIND[event.kind]
+        if (event.client_order_id, event.correlation_id) != (
+            self.client_order_id,
+            self.correlation_id,
+        ):
+            detail = (
+                f"event {event.event_id} is for order {event.client_order_id} "
+                f"(correlation {event.correlation_id}), not {self.client_order_id} "
+                f"(correlation {self.correlation_id})"
+            )
+            return self._note(name, AuditOutcome.REFUSED, ReasonCode.EVENT_ORDER_MISMATCH, detail)
+        if event.kind is EventKind.ACK:
+            return self._apply_ack(event)
+        if event.fill is not None:  # ExecutionEvent guarantees a FILL carries one
+            return self._apply_fill(event.fill)
+        if event.kind is EventKind.REJECT:
+            return self._fire(name, reason_code=event.reason_code, detail=event.detail)
+        return self._fire(name, detail=event.detail)
+
+    def _apply_ack(self, event: ExecutionEvent) -> EventOutcome:
+        state = self._order.state
+        if state in (OrderState.CREATED, OrderState.SUBMITTED):
+            return self._fire("acknowledge", venue_order_id=event.venue_order_id)
+        if state in (OrderState.REJECTED, OrderState.FAILED):
+            # The venue holds an order we consider dead: reconciliation must look.
+            self._flag(ReasonCode.ACK_AFTER_FAILURE)
+            detail = f"ACK {event.event_id} after the order ended {state}"
+            return self._note(
+                "acknowledge", AuditOutcome.REFUSED, ReasonCode.ACK_AFTER_FAILURE, detail
+            )
+        if state is OrderState.PENDING_CANCEL and self._resume_state is OrderState.SUBMITTED:
+            self._resume_state = OrderState.ACKNOWLEDGED
+        detail = f"late ACK {event.event_id} absorbed in {state}; the order never moves back"
+        return self._note("acknowledge", AuditOutcome.DUPLICATE, ReasonCode.ACK_ABSORBED, detail)
+
+    def _apply_fill(self, fill: Fill) -> EventOutcome:
+        seen = self._fills.get(fill.fill_id) or next(
+            (f for f in self._late_fills if f.fill_id == fill.fill_id), None
+        )
+        if seen is not None:
+            if seen.same_content(fill):
+                detail = f"fill {fill.fill_id} already applied; re-delivery ignored"
+                return self._note("fill", AuditOutcome.DUPLICATE, ReasonCode.FILL_DUPLICATE, detail)
+            detail = f"fill {fill.fill_id} already applied with different content: {seen} vs {fill}"
+            return self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_CONFLICT, detail)
+        if self.is_final:
+            return self._book_late_fill(fill)
+        outcome = self._fire("fill", fill=fill)
+        return attrs.evolve(outcome, booked_fill=fill) if outcome.applied else outcome
+
+    def _book_late_fill(self, fill: Fill) -> EventOutcome:
+        try:
+            g.fill_well_formed(fill)
+        except ContractViolation as exc:
+            return self._note("fill", AuditOutcome.REFUSED, exc.reason, str(exc))
+        state = self._order.state
+        detail = f"fill {fill.fill_id} qty {fill.quantity} arrived after the order was {state}"
+        self._flag(ReasonCode.FILL_AFTER_FINAL)
+        self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
+        self._late_fills.append(fill)
+        return EventOutcome(
+            AuditOutcome.APPLIED, self._order, ReasonCode.FILL_AFTER_FINAL, detail, fill
+        )
+
+    def _fire(self, name: str, **kwargs: Any) -> EventOutcome:
+        try:
+            self.send(name, **kwargs)
+        except (IllegalTransition, ContractViolation) as exc:
+            return EventOutcome(AuditOutcome.REFUSED, self._order, exc.reason, str(exc))
+        return EventOutcome(AuditOutcome.APPLIED, self._order)
+
+    def _note(
+        self, event: str, outcome: AuditOutcome, reason: ReasonCode, detail: str
+    ) -> EventOutcome:
+        self.record(event, outcome, reason, detail)
+        return EventOutcome(outcome, self._order, reason, detail)
+
+    def _flag(self, reason: ReasonCode) -> None:
+        if reason not in self._order.recon_flags:
+            self._order = attrs.evolve(self._order, recon_flags=(*self._order.recon_flags, reason))
+
+    # -- callbacks: field updates after the move is committed --------------------------------
+
+    def after_transition(self, target: Any) -> None:
+        """
+        Keep the snapshot's state equal to the machine's.
+        """
+        self._order = attrs.evolve(self._order, state=target.value)
+
+    def after_acknowledge(self, venue_order_id: str | None = None) -> None:
+        """
+        Remember the venue's id for the order.
+        """
+        if venue_order_id is not None:
+            self._order = attrs.evolve(self._order, venue_order_id=venue_order_id)
+
+    def after_fill(self, fill: Fill, source: Any) -> None:
+        """
+        Accumulate quantity, average price and fees; a partial fill during a cancel changes
+        the state a rejected cancel returns to.
+        """
+        order = self._order
+        filled = order.filled_quantity + fill.quantity
+        previous_cost = (order.average_fill_price or Decimal(0)) * order.filled_quantity
+        average = (previous_cost + fill.price * fill.quantity) / filled
+        self._order = attrs.evolve(
+            order, filled_quantity=filled, average_fill_price=average, fees=order.fees + fill.fee
+        )
+        self._fills[fill.fill_id] = fill
+        if source.value is OrderState.PENDING_CANCEL:
+            self._resume_state = OrderState.PARTIALLY_FILLED
+
+    def after_request_cancel(self, source: Any) -> None:
+        """
+        Remember where a rejected cancel returns to.
+        """
+        self._resume_state = source.value
+
+    def after_reject(self, reason_code: ReasonCode) -> None:
+        """
+        Keep why the venue refused the order.
+        """
+        self._order = attrs.evolve(self._order, reason_code=reason_code)
+
+    def after_fail(self, reason_code: ReasonCode) -> None:
+        """
+        Keep why the order failed.
+        """
+        self._order = attrs.evolve(self._order, reason_code=reason_code)

@@ -1,0 +1,76 @@
+"""
+Deterministic identifiers: sha256 over canonical JSON, identical in every process.
+
+Nothing here reads a clock or a random source, so replaying the same inputs gives the same ids.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from execfsm.contracts import OrderIntent
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if attrs.has(type(value)):
+        return attrs.asdict(value, recurse=False)
+    if isinstance(value, frozenset | set):
+        return sorted(value, key=str)
+    raise TypeError(f"canonical_json: cannot encode {type(value).__name__} value {value!r}")
+
+
+def canonical_json(value: Any) -> str:
+    """
+    The one JSON text of a value: sorted keys, no spaces, Decimals and enums as strings.
+
+    >>> canonical_json({"b": Decimal("1.10"), "a": [1, None]})
+    '{"a":[1,null],"b":"1.10"}'
+    """
+    return json.dumps(
+        value, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def sha256_hex(text: str) -> str:
+    """
+    Hex sha256 of the UTF-8 bytes of `text`.
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stable_id(prefix: str, *parts: Any) -> str:
+    """
+    A short readable id derived from `parts`: ``prefix-`` and 24 hex digits of their hash.
+
+    >>> stable_id("ord", "k1") == stable_id("ord", "k1")
+    True
+    """
+    return f"{prefix}-{sha256_hex(canonical_json(parts))[:24]}"
+
+
+def idempotency_key(intent: OrderIntent) -> str:
+    """
+    The intent's idempotency key: same intent, same key, in any process.
+
+    Built from the session, the strategy and either the caller's ``intent_id`` or, when there
+    is none, the intent's whole content.
+    """
+    if intent.intent_id is not None:
+        identity: Any = {"intent_id": intent.intent_id}
+    else:
+        identity = {"content": attrs.asdict(intent, recurse=False)}
+    payload = {"session": intent.session_id, "strategy": intent.strategy_id, **identity}
+    return sha256_hex(canonical_json(payload))
