@@ -4,6 +4,8 @@ The base every execfsm machine subclasses: strict behaviour flags and audited re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from statemachine import StateMachine
@@ -89,11 +91,22 @@ class AuditedMachine(StateMachine):
         source = str(self.state_value)
         return self._audit_listener.write(self, event, source, target, outcome, reason_code, detail)
 
+    # Every event, sent by name or called as a method, passes through these two library
+    # hooks: `_put_nonblocking` refuses events once a final state has stopped the engine,
+    # `_processing_loop` refuses them otherwise. Both refusals are audited here, and only here.
+
+    def _put_nonblocking(self, trigger_data: Any, internal: bool = False) -> Any:
+        with self._refusals_audited():
+            return super()._put_nonblocking(trigger_data, internal=internal)
+
     def _processing_loop(self, caller_future: Any = None) -> Any:
-        # Every event, whether sent by name or called as a method, is processed here: the
-        # one place to audit refusals before they reach the caller.
-        try:
+        with self._refusals_audited():
             return super()._processing_loop(caller_future)
+
+    @contextmanager
+    def _refusals_audited(self) -> Iterator[None]:
+        try:
+            yield
         except TransitionNotAllowed as exc:
             event = str(exc.event) if exc.event is not None else self._event_in_progress
             error = IllegalTransition(self.audit_machine, event, str(self.state_value))

@@ -1,0 +1,62 @@
+"""
+The fakes execfsm's own tests use, shipped so users test against the same ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from execfsm.clock import EPOCH, FixedClock, SteppingClock
+from execfsm.contracts import Order, OrderIntent
+from execfsm.fsm.audit import AuditEntry, AuditRecord
+from execfsm.ids import idempotency_key, stable_id
+from execfsm.ledger.audit import AuditLog
+
+__all__ = [
+    "EPOCH",
+    "FailingAuditSink",
+    "FixedClock",
+    "SteppingClock",
+    "in_memory_audit",
+    "order_for",
+]
+
+
+def in_memory_audit(at: datetime = EPOCH) -> AuditLog:
+    """
+    An `AuditLog` on a fixed clock: the same inputs give a byte-identical export.
+    """
+    return AuditLog(FixedClock(at))
+
+
+class FailingAuditSink:
+    """
+    An audit sink that records normally until ``fail_after`` appends, then raises `OSError`.
+
+    Use it to prove that a failed audit write blocks the transition it was recording.
+    """
+
+    def __init__(self, fail_after: int = 0, inner: AuditLog | None = None) -> None:
+        self.inner = inner if inner is not None else in_memory_audit()
+        self.fail_after = fail_after
+
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        """
+        Delegate to the inner log, or raise once the budget is spent.
+        """
+        if len(self.inner) >= self.fail_after:
+            raise OSError("audit device unavailable (FailingAuditSink)")
+        return self.inner.append(entry)
+
+
+def order_for(intent: OrderIntent) -> Order:
+    """
+    A CREATED order for `intent` with ids derived the way intake derives them.
+    """
+    key = idempotency_key(intent)
+    return Order.from_intent(
+        intent,
+        client_order_id=stable_id("ord", key),
+        correlation_id=stable_id("cor", key),
+        idempotency_key=key,
+    )

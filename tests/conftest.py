@@ -1,0 +1,54 @@
+"""
+Shared fixtures: an order ready to submit, its lifecycle, and a fixed-clock audit log.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from execfsm.contracts import Order, OrderIntent, OrderSide, OrderType
+from execfsm.fsm.order import OrderLifecycle
+from execfsm.ledger.audit import AuditLog
+from execfsm.testing import in_memory_audit, order_for
+
+settings.register_profile(
+    "ci", max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("soak", max_examples=5_000, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def make_intent(**overrides: object) -> OrderIntent:
+    """
+    A valid one-unit LIMIT buy, with any field overridden.
+    """
+    fields: dict[str, object] = {
+        "symbol": "BTC/EUR",
+        "side": OrderSide.BUY,
+        "quantity": Decimal("1.0"),
+        "order_type": OrderType.LIMIT,
+        "strategy_id": "test",
+        "limit_price": Decimal("50000"),
+        "intent_id": "intent-1",
+    }
+    fields.update(overrides)
+    return OrderIntent(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def audit() -> AuditLog:
+    return in_memory_audit()
+
+
+@pytest.fixture
+def order() -> Order:
+    return order_for(make_intent())
+
+
+@pytest.fixture
+def lifecycle(order: Order, audit: AuditLog) -> OrderLifecycle:
+    return OrderLifecycle(order, audit)

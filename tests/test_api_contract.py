@@ -1,0 +1,76 @@
+"""
+Pins the public API's observable names and values, so a change to them is deliberate.
+"""
+
+from __future__ import annotations
+
+import execfsm
+from execfsm import ExecutionMode, OrderState, ReasonCode
+
+
+class TestPublicApi:
+    def test_all_is_sorted_and_importable(self) -> None:
+        """`__all__` is alphabetised and every name in it resolves."""
+        assert list(execfsm.__all__) == sorted(execfsm.__all__)
+        assert all(hasattr(execfsm, name) for name in execfsm.__all__)
+
+    def test_order_states(self) -> None:
+        """The order states are the design's, in lifecycle order."""
+        assert [s.value for s in OrderState] == [
+            "CREATED",
+            "SUBMITTED",
+            "ACKNOWLEDGED",
+            "PARTIALLY_FILLED",
+            "PENDING_CANCEL",
+            "FILLED",
+            "CANCELLED",
+            "REJECTED",
+            "EXPIRED",
+            "FAILED",
+        ]
+
+    def test_execution_modes(self) -> None:
+        """The five execution modes, LIVE_BLOCKED among them."""
+        assert {m.value for m in ExecutionMode} == {
+            "PAPER",
+            "SHADOW",
+            "TESTNET",
+            "LIVE_BLOCKED",
+            "LIVE",
+        }
+
+    def test_reason_codes_are_append_only(self) -> None:
+        """Existing reason codes keep their names, values and order; new ones go at the end."""
+        pinned = [
+            "VALIDATION_INVALID_QUANTITY",
+            "VALIDATION_INVALID_PRICE",
+            "VALIDATION_INVALID_SYMBOL",
+            "VALIDATION_INVALID_FIELD",
+            "RISK_BLOCKED",
+            "RISK_PAUSED",
+            "RISK_EVALUATION_FAILED",
+            "RISK_KILL_SWITCH_ACTIVE",
+            "POLICY_LIVE_NOT_ENABLED",
+            "POLICY_NO_ADAPTER",
+            "ADAPTER_REJECTED",
+            "ADAPTER_TIMEOUT",
+            "ADAPTER_ERROR",
+            "ILLEGAL_TRANSITION",
+            "FILL_OVERFILL",
+            "FILL_DUPLICATE",
+            "FILL_CONFLICT",
+            "FILL_INVALID_QUANTITY",
+            "FILL_INVALID_PRICE",
+            "FILL_INVALID_FEE",
+            "FILL_AFTER_FINAL",
+            "ACK_ABSORBED",
+            "ACK_AFTER_FAILURE",
+            "REASON_MISSING",
+            "EVENT_ORDER_MISMATCH",
+            "EVENT_UNKNOWN_ORDER",
+            "DUPLICATE_INTENT",
+        ]
+        names = [c.name for c in ReasonCode]
+
+        assert names[: len(pinned)] == pinned
+        assert all(c.value == c.name for c in ReasonCode)

@@ -1,0 +1,221 @@
+"""
+The audit listener and the in-memory audit log: records, chain, queries, determinism.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import attrs
+import pytest
+
+from execfsm import (
+    AuditOutcome,
+    AuditRecord,
+    AuditWriteError,
+    EventKind,
+    ExecutionEvent,
+    Fill,
+    OrderLifecycle,
+    OrderState,
+    ReasonCode,
+)
+from execfsm.clock import EPOCH, SteppingClock
+from execfsm.fsm.audit import GENESIS_HASH
+from execfsm.ledger.audit import AuditLog, record_from_dict, verify_records
+from execfsm.testing import FailingAuditSink, in_memory_audit, order_for
+from tests.conftest import make_intent
+
+
+def run_session(audit: AuditLog) -> OrderLifecycle:
+    """A short scripted order: submit, ack, two fills, one duplicate, one refusal."""
+    lc = OrderLifecycle(order_for(make_intent()), audit)
+    lc.send("submit")
+    order = lc.order
+    lc.apply(ExecutionEvent.ack(order, "e1", EPOCH, venue_order_id="V1"))
+    lc.apply(ExecutionEvent.of_fill(order, "e2", EPOCH, Fill("f1", "0.4", "100")))
+    lc.apply(ExecutionEvent.of_fill(order, "e3", EPOCH, Fill("f1", "0.4", "100")))
+    lc.apply(ExecutionEvent.of_fill(order, "e4", EPOCH, Fill("f2", "0.9", "100")))
+    lc.apply(ExecutionEvent.of_fill(order, "e5", EPOCH, Fill("f3", "0.6", "101", "0.01")))
+    return lc
+
+
+class TestRecords:
+    def test_transition_record_is_complete(self, audit: AuditLog) -> None:
+        """A submit writes one record with every field of the design, compared whole."""
+        lc = OrderLifecycle(order_for(make_intent()), audit)
+
+        lc.send("submit")
+
+        (record,) = audit.records
+        expected = AuditRecord(
+            seq=1,
+            ts=EPOCH,
+            correlation_id=lc.correlation_id,
+            client_order_id=lc.client_order_id,
+            machine="order",
+            event="submit",
+            source="CREATED",
+            target="SUBMITTED",
+            outcome=AuditOutcome.APPLIED,
+            reason_code=None,
+            detail="",
+            prev_hash=GENESIS_HASH,
+            hash=record.hash,
+        )
+        assert record == expected
+        assert len(record.hash) == 64
+
+    def test_session_trail_in_order(self, audit: AuditLog) -> None:
+        """Applied, duplicate and refused events appear in order with gapless seq."""
+        run_session(audit)
+
+        assert [(r.seq, r.event, r.target, r.outcome, r.reason_code) for r in audit.records] == [
+            (1, "submit", "SUBMITTED", AuditOutcome.APPLIED, None),
+            (2, "acknowledge", "ACKNOWLEDGED", AuditOutcome.APPLIED, None),
+            (3, "fill", "PARTIALLY_FILLED", AuditOutcome.APPLIED, None),
+            (4, "fill", None, AuditOutcome.DUPLICATE, ReasonCode.FILL_DUPLICATE),
+            (5, "fill", None, AuditOutcome.REFUSED, ReasonCode.FILL_OVERFILL),
+            (6, "fill", "FILLED", AuditOutcome.APPLIED, None),
+        ]
+
+    def test_reject_reason_is_recorded(self, audit: AuditLog) -> None:
+        """An applied REJECT carries its reason code in the record."""
+        lc = OrderLifecycle(order_for(make_intent()), audit)
+        lc.send("submit")
+
+        lc.apply(ExecutionEvent.reject(lc.order, "e1", EPOCH, ReasonCode.ADAPTER_REJECTED, "no"))
+
+        assert (audit.records[-1].reason_code, audit.records[-1].detail) == (
+            ReasonCode.ADAPTER_REJECTED,
+            "no",
+        )
+
+    def test_queries(self, audit: AuditLog) -> None:
+        """Records can be found by order, by correlation id and by event."""
+        lc = run_session(audit)
+        other = OrderLifecycle(order_for(make_intent(intent_id="other")), audit)
+        other.send("submit")
+
+        assert [r.seq for r in audit.by_order(lc.client_order_id)] == [1, 2, 3, 4, 5, 6]
+        assert [r.seq for r in audit.by_correlation(other.correlation_id)] == [7]
+        assert [r.seq for r in audit.by_event("submit")] == [1, 7]
+        assert audit.by_order("nope") == []
+
+
+class TestAuditBeforeCommit:
+    def test_failing_sink_blocks_the_transition(self) -> None:
+        """A sink that raises leaves the machine in its source state and the order unchanged."""
+        sink = FailingAuditSink(fail_after=0)
+        lc = OrderLifecycle(order_for(make_intent()), sink)
+        before = lc.order
+
+        with pytest.raises(AuditWriteError, match="submit"):
+            lc.send("submit")
+
+        assert lc.current_state_value is OrderState.CREATED
+        assert lc.order == before
+        assert len(sink.inner) == 0
+
+    def test_failing_sink_blocks_a_fill(self) -> None:
+        """A fill whose record cannot be written is not applied: no quantity, no state change."""
+        sink = FailingAuditSink(fail_after=2)
+        lc = OrderLifecycle(order_for(make_intent()), sink)
+        lc.send("submit")
+        lc.send("acknowledge")
+
+        with pytest.raises(AuditWriteError):
+            lc.apply(ExecutionEvent.of_fill(lc.order, "e", EPOCH, Fill("f1", "0.5", "10")))
+
+        assert lc.current_state_value is OrderState.ACKNOWLEDGED
+        assert lc.order.filled_quantity == 0
+        assert lc.fills == ()
+        assert len(sink.inner) == 2
+
+    def test_machine_recovers_after_a_failed_write(self) -> None:
+        """Once the sink works again, the same event applies normally."""
+        sink = FailingAuditSink(fail_after=0)
+        lc = OrderLifecycle(order_for(make_intent()), sink)
+        with pytest.raises(AuditWriteError):
+            lc.send("submit")
+        sink.fail_after = 10
+
+        lc.send("submit")
+
+        assert lc.order.state is OrderState.SUBMITTED
+        assert [r.event for r in sink.inner.records] == ["submit"]
+
+
+class TestChain:
+    def test_chain_verifies(self, audit: AuditLog) -> None:
+        """An untouched log verifies."""
+        run_session(audit)
+
+        result = audit.verify_chain()
+
+        assert (result.ok, result.records) == (True, 6)
+
+    @pytest.mark.parametrize(
+        ("seq", "change"),
+        [
+            (3, {"target": "FILLED"}),
+            (1, {"detail": "edited"}),
+            (5, {"reason_code": None}),
+        ],
+    )
+    def test_edited_record_is_caught_at_its_seq(
+        self, audit: AuditLog, seq: int, change: dict[str, object]
+    ) -> None:
+        """Editing any field of a record breaks verification at that record."""
+        run_session(audit)
+        records = list(audit.records)
+        records[seq - 1] = attrs.evolve(records[seq - 1], **change)
+
+        result = verify_records(records)
+
+        assert (result.ok, result.first_bad_seq) == (False, seq)
+
+    def test_dropped_record_is_caught(self, audit: AuditLog) -> None:
+        """Dropping a record breaks the sequence where the gap is."""
+        run_session(audit)
+        records = list(audit.records)
+        del records[2]
+
+        result = verify_records(records)
+
+        assert (result.ok, result.first_bad_seq) == (False, 4)
+
+    def test_export_round_trips(self, audit: AuditLog) -> None:
+        """Each exported line parses back into the identical record."""
+        run_session(audit)
+
+        lines = audit.export_jsonl().splitlines()
+        parsed = [record_from_dict(json.loads(line)) for line in lines]
+
+        assert parsed == list(audit.records)
+
+
+class TestDeterminism:
+    def test_same_inputs_same_bytes(self) -> None:
+        """The same session on the same clock exports byte-identical JSONL."""
+        exports = []
+        for _ in range(2):
+            log = AuditLog(SteppingClock(EPOCH, timedelta(microseconds=250)))
+            run_session(log)
+            exports.append(log.export_jsonl().encode())
+
+        assert exports[0] == exports[1]
+        assert b'"ts":"2026-01-01T00:00:00.000250+00:00"' in exports[0]
+
+    def test_refusal_of_event_kind_is_named(self) -> None:
+        """A refused venue event is recorded under its machine event name."""
+        audit = in_memory_audit()
+        lc = OrderLifecycle(order_for(make_intent()), audit)
+
+        lc.apply(ExecutionEvent.of_kind(EventKind.EXPIRE, lc.order, "e1", EPOCH))
+
+        assert (audit.records[-1].event, audit.records[-1].outcome) == (
+            "expire",
+            AuditOutcome.REFUSED,
+        )

@@ -1,0 +1,62 @@
+"""
+Deterministic ids and idempotency keys.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+
+from execfsm.ids import canonical_json, idempotency_key, stable_id
+from tests.conftest import make_intent
+
+
+class TestCanonicalJson:
+    def test_keys_sorted_and_decimals_kept_exact(self) -> None:
+        """Canonical JSON sorts keys and writes Decimals as their exact strings."""
+        text = canonical_json({"z": Decimal("0.10"), "a": {"y": 1, "b": None}})
+
+        assert text == '{"a":{"b":null,"y":1},"z":"0.10"}'
+
+
+class TestIdempotencyKey:
+    def test_same_intent_same_key(self) -> None:
+        """Two equal intents give the same key."""
+        assert idempotency_key(make_intent()) == idempotency_key(make_intent())
+
+    def test_different_content_different_key(self) -> None:
+        """Intents differing in any field (without intent ids) get different keys."""
+        base = make_intent(intent_id=None)
+        other = make_intent(intent_id=None, quantity=Decimal("2"))
+
+        assert idempotency_key(base) != idempotency_key(other)
+
+    def test_intent_id_separates_identical_orders(self) -> None:
+        """Two deliberate identical orders are distinct when their intent ids differ."""
+        first = make_intent(intent_id="a")
+        second = make_intent(intent_id="b")
+
+        assert idempotency_key(first) != idempotency_key(second)
+
+    def test_session_is_part_of_the_key(self) -> None:
+        """The same intent in another session is another order."""
+        assert idempotency_key(make_intent(session_id="s1")) != idempotency_key(
+            make_intent(session_id="s2")
+        )
+
+    def test_key_is_identical_in_another_process(self) -> None:
+        """A fresh interpreter (other hash seed) derives the same key and id."""
+        code = (
+            "from tests.conftest import make_intent;"
+            "from execfsm.ids import idempotency_key, stable_id;"
+            "k = idempotency_key(make_intent(intent_id=None));"
+            "print(k, stable_id('ord', k))"
+        )
+        env = {"PYTHONHASHSEED": "12345", "PATH": ""}
+        out = subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout.split()
+        key = idempotency_key(make_intent(intent_id=None))
+
+        assert out == [key, stable_id("ord", key)]

@@ -1,0 +1,447 @@
+"""
+OrderLifecycle: the full (state, event) table, and one test per lifecycle rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from statemachine import StateMachine
+
+from execfsm import (
+    AuditOutcome,
+    ContractViolation,
+    EventKind,
+    ExecutionEvent,
+    Fill,
+    IllegalTransition,
+    OrderLifecycle,
+    OrderState,
+    ReasonCode,
+)
+from execfsm.clock import EPOCH
+from execfsm.ledger.audit import AuditLog
+from execfsm.testing import in_memory_audit, order_for
+from tests.conftest import make_intent
+
+S = OrderState
+_counter = iter(range(1, 1_000_000))
+
+
+def fill(qty: str, price: str = "100", fee: str = "0", fill_id: str | None = None) -> Fill:
+    return Fill(fill_id or f"f{next(_counter)}", qty, price, fee)
+
+
+def event(lc: OrderLifecycle, kind: EventKind, **fields: Any) -> ExecutionEvent:
+    return ExecutionEvent(
+        kind, f"e{next(_counter)}", lc.client_order_id, lc.correlation_id, EPOCH, **fields
+    )
+
+
+def send_fill(lc: OrderLifecycle, qty: str, **kw: str) -> Any:
+    return lc.apply(event(lc, EventKind.FILL, fill=fill(qty, **kw)))
+
+
+# How to put a fresh order (quantity 1.0) in each state, using only legal events.
+PATHS: dict[OrderState, list[tuple[str, dict[str, Any]]]] = {
+    S.CREATED: [],
+    S.SUBMITTED: [("submit", {})],
+    S.ACKNOWLEDGED: [("submit", {}), ("acknowledge", {})],
+    S.PARTIALLY_FILLED: [("submit", {}), ("fill", {"fill": fill("0.4", fill_id="p1")})],
+    S.PENDING_CANCEL: [("submit", {}), ("acknowledge", {}), ("request_cancel", {})],
+    S.FILLED: [("submit", {}), ("fill", {"fill": fill("1.0", fill_id="p2")})],
+    S.CANCELLED: [("submit", {}), ("request_cancel", {}), ("cancel_ack", {})],
+    S.REJECTED: [("submit", {}), ("reject", {"reason_code": ReasonCode.ADAPTER_REJECTED})],
+    S.EXPIRED: [("submit", {}), ("expire", {})],
+    S.FAILED: [("fail", {"reason_code": ReasonCode.ADAPTER_ERROR})],
+}
+
+# The arguments each event is sent with in the table test (a fill of 0.1: partial everywhere).
+EVENT_ARGS: dict[str, Callable[[], dict[str, Any]]] = {
+    "submit": dict,
+    "acknowledge": dict,
+    "fill": lambda: {"fill": fill("0.1")},
+    "reject": lambda: {"reason_code": ReasonCode.ADAPTER_REJECTED},
+    "request_cancel": dict,
+    "cancel_ack": dict,
+    "cancel_reject": dict,
+    "expire": dict,
+    "fail": lambda: {"reason_code": ReasonCode.ADAPTER_ERROR},
+}
+
+# The lifecycle's table, written out independently of the declaration. Anything absent is
+# refused with ILLEGAL_TRANSITION.
+ALLOWED: dict[tuple[OrderState, str], OrderState] = {
+    (S.CREATED, "submit"): S.SUBMITTED,
+    (S.CREATED, "fail"): S.FAILED,
+    (S.SUBMITTED, "acknowledge"): S.ACKNOWLEDGED,
+    (S.SUBMITTED, "fill"): S.PARTIALLY_FILLED,
+    (S.SUBMITTED, "reject"): S.REJECTED,
+    (S.SUBMITTED, "request_cancel"): S.PENDING_CANCEL,
+    (S.SUBMITTED, "cancel_ack"): S.CANCELLED,
+    (S.SUBMITTED, "expire"): S.EXPIRED,
+    (S.SUBMITTED, "fail"): S.FAILED,
+    (S.ACKNOWLEDGED, "fill"): S.PARTIALLY_FILLED,
+    (S.ACKNOWLEDGED, "reject"): S.REJECTED,
+    (S.ACKNOWLEDGED, "request_cancel"): S.PENDING_CANCEL,
+    (S.ACKNOWLEDGED, "cancel_ack"): S.CANCELLED,
+    (S.ACKNOWLEDGED, "expire"): S.EXPIRED,
+    (S.PARTIALLY_FILLED, "fill"): S.PARTIALLY_FILLED,
+    (S.PARTIALLY_FILLED, "request_cancel"): S.PENDING_CANCEL,
+    (S.PARTIALLY_FILLED, "cancel_ack"): S.CANCELLED,
+    (S.PARTIALLY_FILLED, "expire"): S.EXPIRED,
+    (S.PENDING_CANCEL, "fill"): S.PENDING_CANCEL,
+    (S.PENDING_CANCEL, "cancel_ack"): S.CANCELLED,
+    (S.PENDING_CANCEL, "cancel_reject"): S.ACKNOWLEDGED,
+    (S.PENDING_CANCEL, "expire"): S.EXPIRED,
+}
+
+
+def drive(state: OrderState, audit: AuditLog | None = None) -> OrderLifecycle:
+    lc = OrderLifecycle(order_for(make_intent()), audit if audit is not None else in_memory_audit())
+    for name, kwargs in PATHS[state]:
+        lc.send(name, **kwargs)
+    assert lc.order.state is state
+    return lc
+
+
+class TestTable:
+    @pytest.mark.parametrize("state", list(OrderState))
+    @pytest.mark.parametrize("name", list(EVENT_ARGS))
+    def test_every_state_event_pair(self, state: OrderState, name: str) -> None:
+        """An allowed pair moves to its target with one record; any other is refused, changes
+        nothing and is audited as a refusal."""
+        audit = in_memory_audit()
+        lc = drive(state, audit)
+        before, records_before = lc.order, len(audit)
+
+        if (state, name) in ALLOWED:
+            lc.send(name, **EVENT_ARGS[name]())
+            new = audit.records[records_before:]
+
+            assert lc.order.state is ALLOWED[state, name]
+            assert lc.current_state_value is ALLOWED[state, name]
+            assert [(r.event, r.source, r.target, r.outcome) for r in new] == [
+                (name, state.value, ALLOWED[state, name].value, AuditOutcome.APPLIED)
+            ]
+        else:
+            with pytest.raises(IllegalTransition, match=name):
+                lc.send(name, **EVENT_ARGS[name]())
+            new = audit.records[records_before:]
+
+            assert lc.order == before
+            assert lc.current_state_value is state
+            assert [(r.event, r.source, r.target, r.outcome, r.reason_code) for r in new] == [
+                (name, state.value, None, AuditOutcome.REFUSED, ReasonCode.ILLEGAL_TRANSITION)
+            ]
+
+    def test_is_a_strict_statemachine(self) -> None:
+        """OrderLifecycle is a python-statemachine StateMachine with the strict flags."""
+        assert issubclass(OrderLifecycle, StateMachine)
+        assert OrderLifecycle.allow_event_without_transition is False
+        assert OrderLifecycle.catch_errors_as_events is False
+
+    def test_unknown_event_name_is_refused(self, lifecycle: OrderLifecycle) -> None:
+        """An event the machine does not know is refused, not ignored."""
+        with pytest.raises(IllegalTransition):
+            lifecycle.send("teleport")
+
+        assert lifecycle.order.state is S.CREATED
+
+
+class TestContractValidators:
+    @pytest.mark.parametrize(
+        ("overrides", "reason", "field"),
+        [
+            ({"quantity": 0}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
+            ({"quantity": "-1"}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
+            ({"limit_price": None}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
+            ({"limit_price": 0}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
+            ({"symbol": "  "}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
+            ({"symbol": "BTC\x00EUR"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
+        ],
+    )
+    def test_submit_refuses_a_broken_contract(
+        self, audit: AuditLog, overrides: dict[str, Any], reason: ReasonCode, field: str
+    ) -> None:
+        """Submit's validators refuse bad terms with the reason code and field, and audit it."""
+        lc = OrderLifecycle(order_for(make_intent(**overrides)), audit)
+
+        with pytest.raises(ContractViolation, match=field) as caught:
+            lc.send("submit")
+
+        assert (caught.value.reason, caught.value.field) == (reason, field)
+        assert lc.order.state is S.CREATED
+        assert [(r.event, r.outcome, r.reason_code) for r in audit.records] == [
+            ("submit", AuditOutcome.REFUSED, reason)
+        ]
+
+    def test_market_order_needs_no_price(self, audit: AuditLog) -> None:
+        """A MARKET order without a limit price submits."""
+        lc = OrderLifecycle(order_for(make_intent(order_type="MARKET", limit_price=None)), audit)
+
+        lc.send("submit")
+
+        assert lc.order.state is S.SUBMITTED
+
+    def test_reject_without_reason_is_refused(self) -> None:
+        """A venue REJECT that carries no reason code is refused with REASON_MISSING."""
+        lc = drive(S.SUBMITTED)
+
+        outcome = lc.apply(event(lc, EventKind.REJECT))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.REASON_MISSING,
+        )
+        assert lc.order.state is S.SUBMITTED
+
+    def test_reject_keeps_the_reason(self) -> None:
+        """A REJECT ends the order REJECTED with the venue's reason kept on the order."""
+        lc = drive(S.SUBMITTED)
+
+        lc.apply(event(lc, EventKind.REJECT, reason_code=ReasonCode.ADAPTER_REJECTED))
+
+        assert (lc.order.state, lc.order.reason_code) == (S.REJECTED, ReasonCode.ADAPTER_REJECTED)
+
+
+class TestFills:
+    def test_partial_fills_sum_exactly(self) -> None:
+        """0.1 + 0.2 + 0.7 of 1.0 is FILLED, with exact Decimal arithmetic."""
+        lc = drive(S.ACKNOWLEDGED)
+
+        states = [send_fill(lc, q).order.state for q in ("0.1", "0.2", "0.7")]
+
+        assert states == [S.PARTIALLY_FILLED, S.PARTIALLY_FILLED, S.FILLED]
+        assert lc.order.filled_quantity == Decimal("1.0")
+        assert lc.order.remaining_quantity == 0
+
+    def test_average_price_and_fees(self) -> None:
+        """The order keeps the quantity-weighted average price and the sum of fees."""
+        lc = drive(S.ACKNOWLEDGED)
+
+        send_fill(lc, "0.25", price="100", fee="0.10")
+        send_fill(lc, "0.75", price="104", fee="0.30")
+
+        assert lc.order.average_fill_price == Decimal("103")
+        assert lc.order.fees == Decimal("0.40")
+
+    def test_same_fill_twice_is_a_duplicate(self) -> None:
+        """The same fill id with the same content is ignored and audited as a duplicate."""
+        audit = in_memory_audit()
+        lc = drive(S.ACKNOWLEDGED, audit)
+        first = fill("0.3", fill_id="dup")
+        lc.apply(event(lc, EventKind.FILL, fill=first))
+        after_first = lc.order
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=first))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.DUPLICATE,
+            ReasonCode.FILL_DUPLICATE,
+        )
+        assert lc.order == after_first
+        assert outcome.booked_fill is None
+        assert audit.records[-1].outcome is AuditOutcome.DUPLICATE
+
+    def test_same_fill_id_with_other_content_conflicts(self) -> None:
+        """The same fill id with a different quantity is refused as FILL_CONFLICT."""
+        lc = drive(S.ACKNOWLEDGED)
+        send_fill(lc, "0.3", fill_id="x")
+
+        outcome = send_fill(lc, "0.4", fill_id="x")
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_CONFLICT,
+        )
+        assert lc.order.filled_quantity == Decimal("0.3")
+
+    def test_direct_fill_event_cannot_reuse_an_id(self) -> None:
+        """Even sent straight to the machine, a fill id already applied is refused."""
+        lc = drive(S.ACKNOWLEDGED)
+        send_fill(lc, "0.3", fill_id="x")
+
+        with pytest.raises(ContractViolation) as caught:
+            lc.send("fill", fill=fill("0.3", fill_id="x"))
+
+        assert caught.value.reason is ReasonCode.FILL_DUPLICATE
+        assert lc.order.filled_quantity == Decimal("0.3")
+
+    def test_overfill_is_refused(self) -> None:
+        """A fill beyond the remaining quantity is refused and changes nothing."""
+        audit = in_memory_audit()
+        lc = drive(S.ACKNOWLEDGED, audit)
+        send_fill(lc, "0.6")
+        before = lc.order
+
+        outcome = send_fill(lc, "0.5")
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_OVERFILL,
+        )
+        assert "exceeds remaining 0.4" in outcome.detail
+        assert lc.order == before
+        assert audit.records[-1].reason_code is ReasonCode.FILL_OVERFILL
+
+    @pytest.mark.parametrize(
+        ("kw", "reason"),
+        [
+            ({"qty": "0"}, ReasonCode.FILL_INVALID_QUANTITY),
+            ({"qty": "-0.1"}, ReasonCode.FILL_INVALID_QUANTITY),
+            ({"qty": "0.1", "price": "0"}, ReasonCode.FILL_INVALID_PRICE),
+            ({"qty": "0.1", "fee": "-0.01"}, ReasonCode.FILL_INVALID_FEE),
+        ],
+    )
+    def test_malformed_fill_is_refused(self, kw: dict[str, str], reason: ReasonCode) -> None:
+        """Fill quantity and price must be positive, the fee not negative."""
+        lc = drive(S.ACKNOWLEDGED)
+
+        outcome = send_fill(lc, **kw)
+
+        assert (outcome.outcome, outcome.reason_code) == (AuditOutcome.REFUSED, reason)
+        assert lc.order.state is S.ACKNOWLEDGED
+
+    def test_fill_before_ack_is_accepted(self) -> None:
+        """A fill that overtakes the ACK is applied: the venue filled the order."""
+        lc = drive(S.SUBMITTED)
+
+        outcome = send_fill(lc, "1.0")
+
+        assert outcome.applied
+        assert lc.order.state is S.FILLED
+
+    def test_late_ack_after_fill_is_absorbed(self) -> None:
+        """An ACK after a fill never moves the order back; it is audited as absorbed."""
+        lc = drive(S.SUBMITTED)
+        send_fill(lc, "0.5")
+
+        outcome = lc.apply(event(lc, EventKind.ACK))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.DUPLICATE,
+            ReasonCode.ACK_ABSORBED,
+        )
+        assert lc.order.state is S.PARTIALLY_FILLED
+
+    def test_ack_after_failure_flags_reconciliation(self) -> None:
+        """An ACK for an order we consider failed is refused and flags it for reconciliation."""
+        lc = drive(S.FAILED)
+
+        outcome = lc.apply(event(lc, EventKind.ACK))
+
+        assert outcome.outcome is AuditOutcome.REFUSED
+        assert lc.order.state is S.FAILED
+        assert lc.order.recon_flags == (ReasonCode.ACK_AFTER_FAILURE,)
+
+    @pytest.mark.parametrize("final", [S.CANCELLED, S.EXPIRED, S.FILLED, S.REJECTED])
+    def test_fill_after_final_is_booked_and_flagged(self, final: OrderState) -> None:
+        """A fill after the order is final is booked, flagged, and the state stays final."""
+        audit = in_memory_audit()
+        lc = drive(final, audit)
+        filled_before = lc.order.filled_quantity
+        late = fill("0.2", fill_id="late")
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=late))
+
+        assert outcome.applied
+        assert outcome.booked_fill == late
+        assert lc.order.state is final
+        assert lc.order.filled_quantity == filled_before
+        assert lc.late_fills == (late,)
+        assert lc.order.recon_flags == (ReasonCode.FILL_AFTER_FINAL,)
+        assert (audit.records[-1].source, audit.records[-1].target) == (final.value, final.value)
+        assert audit.records[-1].reason_code is ReasonCode.FILL_AFTER_FINAL
+
+    def test_late_fill_redelivered_is_a_duplicate(self) -> None:
+        """A late fill delivered twice is booked once."""
+        lc = drive(S.CANCELLED)
+        late = fill("0.2", fill_id="late")
+        lc.apply(event(lc, EventKind.FILL, fill=late))
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=late))
+
+        assert outcome.outcome is AuditOutcome.DUPLICATE
+        assert lc.late_fills == (late,)
+
+
+class TestCancel:
+    @pytest.mark.parametrize("origin", [S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED])
+    def test_cancel_reject_returns_to_the_origin(self, origin: OrderState) -> None:
+        """A rejected cancel returns the order to the state it was in before."""
+        lc = drive(origin)
+        lc.send("request_cancel")
+
+        lc.apply(event(lc, EventKind.CANCEL_REJECT))
+
+        assert lc.order.state is origin
+
+    def test_partial_fill_during_cancel_returns_to_partially_filled(self) -> None:
+        """A partial fill while the cancel is pending makes a rejected cancel return to
+        PARTIALLY_FILLED."""
+        lc = drive(S.PENDING_CANCEL)
+        send_fill(lc, "0.3")
+
+        lc.apply(event(lc, EventKind.CANCEL_REJECT))
+
+        assert lc.order.state is S.PARTIALLY_FILLED
+        assert lc.order.filled_quantity == Decimal("0.3")
+
+    def test_ack_during_cancel_requested_before_ack(self) -> None:
+        """A cancel requested before the ACK, then ACKed and rejected, returns to ACKNOWLEDGED."""
+        lc = drive(S.SUBMITTED)
+        lc.send("request_cancel")
+        lc.apply(event(lc, EventKind.ACK))
+
+        lc.apply(event(lc, EventKind.CANCEL_REJECT))
+
+        assert lc.order.state is S.ACKNOWLEDGED
+
+    def test_complete_fill_beats_the_cancel(self) -> None:
+        """A complete fill while the cancel is pending ends FILLED; the late CANCEL_ACK is
+        refused."""
+        lc = drive(S.PENDING_CANCEL)
+        send_fill(lc, "1.0")
+
+        outcome = lc.apply(event(lc, EventKind.CANCEL_ACK))
+
+        assert lc.order.state is S.FILLED
+        assert outcome.reason_code is ReasonCode.ILLEGAL_TRANSITION
+
+
+class TestOwnership:
+    def test_event_for_another_order_is_refused(self) -> None:
+        """An event whose ids do not match the order is refused and audited."""
+        audit = in_memory_audit()
+        lc = drive(S.SUBMITTED, audit)
+        stray = attrs.evolve(event(lc, EventKind.ACK), client_order_id="ord-other")
+
+        outcome = lc.apply(stray)
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.EVENT_ORDER_MISMATCH,
+        )
+        assert lc.order.state is S.SUBMITTED
+        assert audit.records[-1].reason_code is ReasonCode.EVENT_ORDER_MISMATCH
+
+    def test_event_with_wrong_correlation_is_refused(self) -> None:
+        """An event whose correlation id differs from the order's is refused."""
+        lc = drive(S.SUBMITTED)
+        stray = attrs.evolve(event(lc, EventKind.ACK), correlation_id="cor-other")
+
+        outcome = lc.apply(stray)
+
+        assert outcome.reason_code is ReasonCode.EVENT_ORDER_MISMATCH
+
+    def test_lifecycle_starts_from_created(self) -> None:
+        """A lifecycle cannot adopt an order that is already past CREATED."""
+        submitted = attrs.evolve(order_for(make_intent()), state=S.SUBMITTED)
+
+        with pytest.raises(ContractViolation, match="starts from CREATED"):
+            OrderLifecycle(submitted, in_memory_audit())
