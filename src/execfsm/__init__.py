@@ -5,19 +5,24 @@ Everything the execution layer imports is listed in ``__all__``; the rest is rea
 path (``execfsm.fsm.order``, ``execfsm.ledger.audit``, ``execfsm.testing`` …).
 """
 
+from execfsm.adapters.registry import AdapterRegistry
+from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import FixedClock, SteppingClock, SystemClock
 from execfsm.contracts import (
     EventKind,
     ExecutionEvent,
     ExecutionMode,
     Fill,
+    LivePolicy,
     Order,
     OrderIntent,
     OrderSide,
     OrderState,
     OrderType,
+    PipelineState,
     ReasonCode,
     RiskDecision,
+    RiskVerdict,
     TimeInForce,
 )
 from execfsm.errors import (
@@ -32,14 +37,22 @@ from execfsm.errors import (
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.model import MachineModel
 from execfsm.fsm.order import EventOutcome, OrderLifecycle
+from execfsm.fsm.pipeline import PipelineRun
 from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.positions import Position
+from execfsm.orchestrator import ExecutionOrchestrator, PipelineResult
+from execfsm.risk import BlockingRiskHook, ConditionalRiskHook, NullRiskHook
+from execfsm.typing import OrderAdapter, RiskHook
 
 __all__ = [
+    "AdapterRegistry",
     "AuditChainError",
     "AuditLog",
     "AuditOutcome",
     "AuditRecord",
     "AuditWriteError",
+    "BlockingRiskHook",
+    "ConditionalRiskHook",
     "ContractViolation",
     "DefinitionError",
     "EventKind",
@@ -47,19 +60,30 @@ __all__ = [
     "ExecFsmError",
     "ExecutionEvent",
     "ExecutionMode",
+    "ExecutionOrchestrator",
     "Fill",
     "FixedClock",
     "IllegalTransition",
+    "LivePolicy",
     "MachineModel",
+    "NullRiskHook",
     "Order",
+    "OrderAdapter",
     "OrderIntent",
     "OrderLifecycle",
     "OrderSide",
     "OrderState",
     "OrderType",
+    "PipelineResult",
+    "PipelineRun",
+    "PipelineState",
     "PolicyViolation",
+    "Position",
     "ReasonCode",
     "RiskDecision",
+    "RiskHook",
+    "RiskVerdict",
+    "SimulatedVenue",
     "SteppingClock",
     "SystemClock",
     "TimeInForce",

@@ -93,6 +93,38 @@ class ExecutionMode(enum.StrEnum):
     LIVE = "LIVE"
 
 
+class PipelineState(enum.StrEnum):
+    """
+    The states of `PipelineRun`: the eight stages, then how the run ended.
+    """
+
+    INTAKE = "INTAKE"
+    VALIDATION = "VALIDATION"
+    RISK_GATE = "RISK_GATE"
+    ROUTING = "ROUTING"
+    DISPATCH = "DISPATCH"
+    EVENT_HANDLING = "EVENT_HANDLING"
+    POST_TRADE = "POST_TRADE"
+    RECON_HANDOFF = "RECON_HANDOFF"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    BLOCKED = "BLOCKED"
+    PAUSED = "PAUSED"
+
+
+STAGE_NUMBER = {
+    PipelineState.INTAKE: 1,
+    PipelineState.VALIDATION: 2,
+    PipelineState.RISK_GATE: 3,
+    PipelineState.ROUTING: 4,
+    PipelineState.DISPATCH: 5,
+    PipelineState.EVENT_HANDLING: 6,
+    PipelineState.POST_TRADE: 7,
+    PipelineState.RECON_HANDOFF: 8,
+}
+"""The seed's stage numbers (1 intake … 8 reconciliation hand-off)."""
+
+
 class RiskDecision(enum.StrEnum):
     """
     What a pre-trade risk hook answers.
@@ -101,6 +133,61 @@ class RiskDecision(enum.StrEnum):
     ALLOW = "ALLOW"
     BLOCK = "BLOCK"
     PAUSE = "PAUSE"
+
+
+@attrs.frozen
+class RiskVerdict:
+    """
+    A risk hook's answer, with the reason a BLOCK or PAUSE is reported with.
+    """
+
+    decision: RiskDecision
+    reason: str = ""
+    code: ReasonCode | None = None
+    """A more specific code than RISK_BLOCKED / RISK_PAUSED (e.g. the kill switch)."""
+
+
+@attrs.frozen
+class LivePolicy:
+    """
+    The explicit, expiring approval without which nothing reaches a live venue.
+
+    It is only ever given to the orchestrator as an object: no environment variable, config
+    string or default creates one.
+    """
+
+    approved_by: str = attrs.field(validator=attrs.validators.instance_of(str))
+    reason: str = attrs.field(validator=attrs.validators.instance_of(str))
+    expires_at: datetime = attrs.field()
+
+    @expires_at.validator
+    def _aware(self, _attribute: attrs.Attribute[datetime], value: datetime) -> None:
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise _violation(
+                "expires_at",
+                "must be a timezone-aware datetime",
+                value,
+                ReasonCode.VALIDATION_INVALID_FIELD,
+            )
+
+    def is_active(self, now: datetime) -> bool:
+        """
+        True while the approval has not expired and names who gave it.
+        """
+        return bool(self.approved_by.strip()) and now < self.expires_at
+
+
+@attrs.frozen
+class Route:
+    """
+    What routing decided for one intent: the mode, whether an adapter serves it, and the
+    live policy in force at ``now`` (read from the injected clock).
+    """
+
+    mode: ExecutionMode
+    adapter_registered: bool
+    live_policy: LivePolicy | None
+    now: datetime
 
 
 class EventKind(enum.StrEnum):

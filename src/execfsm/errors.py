@@ -107,3 +107,9 @@ class AuditChainError(ExecFsmError):
     def __init__(self, message: str, *, seq: int) -> None:
         super().__init__(message)
         self.seq = seq
+
+
+class VenueError(ExecFsmError):
+    """
+    Root of the errors an adapter raises once it has translated a venue or transport failure.
+    """

@@ -4,10 +4,12 @@ Protocols and aliases shared across execfsm, so components depend on shapes, not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from execfsm.contracts import ExecutionEvent, Fill, Order, OrderIntent, RiskVerdict
     from execfsm.fsm.audit import AuditEntry, AuditRecord
 
 
@@ -35,3 +37,69 @@ class AuditSink(Protocol):
         Record `entry` durably (for this sink's meaning of durable) and return the record.
         """
         ...
+
+
+class EventSink(Protocol):
+    """
+    Receives execution events an adapter reports after `submit` returned (late fills, venue
+    cancels and expiries). The orchestrator registers its `handle_event` as the sink.
+    """
+
+    def __call__(self, event: ExecutionEvent, /) -> object: ...
+
+
+class OrderAdapter(Protocol):
+    """
+    A venue (real or simulated) as the dispatch stage sees it.
+
+    Adapters raise only `VenueError` subclasses; anything else is treated as an adapter bug
+    and fails the order closed.
+    """
+
+    @property
+    def name(self) -> str:
+        """
+        A short name for logs and audit details.
+        """
+        ...
+
+    def submit(self, order: Order, idempotency_key: str) -> Sequence[ExecutionEvent]:
+        """
+        Send a new order; return the events the venue answered with synchronously. The same
+        `idempotency_key` must never create a second order at the venue.
+        """
+        ...
+
+    def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+        """
+        Ask the venue to cancel; return CANCEL_ACK or CANCEL_REJECT (and any racing fills).
+        """
+        ...
+
+    def set_event_sink(self, sink: EventSink) -> None:
+        """
+        Where to deliver events that arrive later.
+        """
+        ...
+
+
+class RiskHook(Protocol):
+    """
+    The pre-trade risk gate's question: may this intent trade? Evaluated once per attempt.
+
+    A hook that raises is treated as BLOCK (fail closed).
+    """
+
+    def evaluate(self, intent: OrderIntent) -> RiskVerdict:
+        """
+        ALLOW, BLOCK or PAUSE, with a reason for the latter two.
+        """
+        ...
+
+
+class FillSubscriber(Protocol):
+    """
+    Called by the post-trade stage for every fill booked in the position ledger.
+    """
+
+    def __call__(self, order: Order, fill: Fill, /) -> object: ...

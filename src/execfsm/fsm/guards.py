@@ -12,8 +12,17 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from execfsm.contracts import Fill, OrderState, OrderType, ReasonCode
-from execfsm.errors import ContractViolation
+from execfsm.contracts import (
+    ExecutionMode,
+    Fill,
+    OrderState,
+    OrderType,
+    ReasonCode,
+    RiskDecision,
+    RiskVerdict,
+    Route,
+)
+from execfsm.errors import ContractViolation, PolicyViolation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -220,3 +229,59 @@ def resumes(state: OrderState) -> Callable[..., bool]:
 resumes_submitted = resumes(OrderState.SUBMITTED)
 resumes_acknowledged = resumes(OrderState.ACKNOWLEDGED)
 resumes_partially = resumes(OrderState.PARTIALLY_FILLED)
+
+
+# -- pipeline policy -------------------------------------------------------------------------
+
+LIVE_BLOCKED_DETAIL = "Live execution is governance-blocked"
+"""The detail every LIVE_BLOCKED stop carries (the seed's wording)."""
+
+
+@describe("leaving the risk gate needs an ALLOW decision")
+def risk_allows(verdict: RiskVerdict | None = None) -> None:
+    """
+    Refuse to route an intent the risk hook did not explicitly allow.
+    """
+    if verdict is None or verdict.decision is not RiskDecision.ALLOW:
+        decision = None if verdict is None else verdict.decision.value
+        raise PolicyViolation(
+            f"risk gate: routing needs an ALLOW decision, got {decision}",
+            reason=ReasonCode.RISK_BLOCKED,
+        )
+
+
+@describe(
+    "dispatch to a live venue needs mode LIVE, an unexpired LivePolicy and a live adapter; "
+    "LIVE_BLOCKED never dispatches"
+)
+def live_execution_permitted(route: Route | None = None) -> None:
+    """
+    The live-blocked safety policy, on the only edge into DISPATCH.
+    """
+    if route is None or route.mode is ExecutionMode.LIVE_BLOCKED:
+        raise PolicyViolation(LIVE_BLOCKED_DETAIL, reason=ReasonCode.POLICY_LIVE_NOT_ENABLED)
+    if route.mode is ExecutionMode.LIVE:
+        if route.live_policy is None:
+            problem = "no LivePolicy was given to the orchestrator"
+        elif not route.live_policy.is_active(route.now):
+            problem = f"the LivePolicy expired at {route.live_policy.expires_at.isoformat()}"
+        elif not route.adapter_registered:
+            problem = "no live adapter is registered"
+        else:
+            return
+        raise PolicyViolation(
+            f"{LIVE_BLOCKED_DETAIL}: {problem}", reason=ReasonCode.POLICY_LIVE_NOT_ENABLED
+        )
+
+
+@describe("an adapter is registered for the execution mode")
+def adapter_registered(route: Route | None = None) -> None:
+    """
+    Refuse to dispatch where no adapter serves the mode.
+    """
+    if route is None or not route.adapter_registered:
+        mode = None if route is None else route.mode.value
+        raise PolicyViolation(
+            f"routing: no adapter is registered for mode {mode}",
+            reason=ReasonCode.POLICY_NO_ADAPTER,
+        )

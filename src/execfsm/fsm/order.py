@@ -52,8 +52,9 @@ class EventOutcome:
     """
 
     outcome: AuditOutcome
-    order: Order
-    """The order after the event (unchanged unless ``outcome`` is ``applied``)."""
+    order: Order | None
+    """The order after the event (unchanged unless ``outcome`` is ``applied``); None when
+    the event named an order nobody knows."""
     reason_code: ReasonCode | None = None
     detail: str = ""
     booked_fill: Fill | None = None

@@ -1,0 +1,60 @@
+"""
+`AdapterRegistry`: which adapter serves which execution mode.
+
+Registering an adapter for `ExecutionMode.LIVE` does not enable live execution: routing also
+needs mode LIVE and an unexpired `LivePolicy` given to the orchestrator.
+"""
+
+from __future__ import annotations
+
+from execfsm.adapters.simulated import SimulatedVenue
+from execfsm.contracts import ExecutionMode, ReasonCode
+from execfsm.errors import ContractViolation
+from execfsm.typing import Clock, OrderAdapter
+
+SIMULATED_MODES = (ExecutionMode.PAPER, ExecutionMode.SHADOW, ExecutionMode.TESTNET)
+"""Modes that get their own simulated venue by default."""
+
+
+class AdapterRegistry:
+    """
+    A mapping from execution mode to adapter, with no adapter for LIVE_BLOCKED ever.
+    """
+
+    def __init__(self) -> None:
+        self._adapters: dict[ExecutionMode, OrderAdapter] = {}
+
+    @classmethod
+    def with_simulated_venues(cls, clock: Clock) -> AdapterRegistry:
+        """
+        PAPER, SHADOW and TESTNET, each with its own `SimulatedVenue`.
+        """
+        registry = cls()
+        for mode in SIMULATED_MODES:
+            registry.register(mode, SimulatedVenue(clock, name=mode.value.lower()))
+        return registry
+
+    def register(self, mode: ExecutionMode, adapter: OrderAdapter) -> None:
+        """
+        Serve `mode` with `adapter` (replacing any earlier one).
+        """
+        if mode is ExecutionMode.LIVE_BLOCKED:
+            raise ContractViolation(
+                "mode: LIVE_BLOCKED never dispatches, so it takes no adapter",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="mode",
+                value=mode,
+            )
+        self._adapters[ExecutionMode(mode)] = adapter
+
+    def get(self, mode: ExecutionMode) -> OrderAdapter | None:
+        """
+        The adapter for `mode`, or None.
+        """
+        return self._adapters.get(mode)
+
+    def adapters(self) -> tuple[OrderAdapter, ...]:
+        """
+        Every registered adapter, in registration order.
+        """
+        return tuple(self._adapters.values())

@@ -1,0 +1,245 @@
+"""
+`SimulatedVenue`: a deterministic venue for paper, shadow and testnet modes, and for tests.
+
+Prices come from a table (with defaults for common symbols) and move only by `set_price`;
+event and fill ids derive from the order's id, so the same session gives the same events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from execfsm.contracts import (
+    EventKind,
+    ExecutionEvent,
+    Fill,
+    Order,
+    OrderSide,
+    OrderType,
+    ReasonCode,
+    to_decimal,
+)
+from execfsm.errors import ContractViolation
+from execfsm.ids import stable_id
+from execfsm.typing import Clock, EventSink
+
+DEFAULT_PRICES: Mapping[str, Decimal] = {
+    "BTC/EUR": Decimal("60000"),
+    "ETH/EUR": Decimal("3000"),
+    "BTC/USD": Decimal("65000"),
+    "ETH/USD": Decimal("3200"),
+}
+"""Reference prices for the common symbols a fresh venue knows."""
+
+_BPS = Decimal(10_000)
+
+
+class SimulatedVenue:
+    """
+    A deterministic in-process venue.
+
+    Args:
+        clock: Stamps every event.
+        name: Shown in audit details.
+        prices: Initial price table; defaults to `DEFAULT_PRICES`.
+        fee_bps: Fee per fill, in basis points of its notional.
+        slippage_bps: How far a marketable fill lands from the reference price, against the
+            taker (never beyond a LIMIT order's price).
+        partial_fills: Fractions of the quantity each fill takes (e.g. ``("0.25", "0.75")``);
+            empty means one fill. The last fill takes the exact remainder.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        name: str = "simulated",
+        prices: Mapping[str, Decimal | int | str] | None = None,
+        fee_bps: Decimal | int | str = 0,
+        slippage_bps: Decimal | int | str = 0,
+        partial_fills: Sequence[Decimal | int | str] = (),
+    ) -> None:
+        self._clock = clock
+        self._name = name
+        table = DEFAULT_PRICES if prices is None else prices
+        self._prices = {
+            symbol: self._positive(p, f"price of {symbol}") for symbol, p in table.items()
+        }
+        self.fee_bps = to_decimal(fee_bps, "fee_bps")
+        self.slippage_bps = to_decimal(slippage_bps, "slippage_bps")
+        fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
+        if fractions and sum(fractions) != 1:
+            raise ContractViolation(
+                f"partial_fills: fractions must sum to 1, got {sum(fractions)}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="partial_fills",
+                value=partial_fills,
+            )
+        self.partial_fills = fractions
+        self._sink: EventSink | None = None
+        self._orders_by_key: dict[str, Order] = {}
+        self._resting: dict[str, Order] = {}
+        self._event_counts: dict[str, int] = {}
+        self.submissions: list[str] = []
+        """Every idempotency key sent to `submit`, in call order (including repeats)."""
+
+    @staticmethod
+    def _positive(value: Decimal | int | str, field: str) -> Decimal:
+        number = to_decimal(value, field)
+        if number <= 0:
+            raise ContractViolation(
+                f"{field}: must be greater than 0, got {number}",
+                reason=ReasonCode.VALIDATION_INVALID_PRICE,
+                field=field,
+                value=value,
+            )
+        return number
+
+    @property
+    def name(self) -> str:
+        """
+        The venue's name.
+        """
+        return self._name
+
+    def set_event_sink(self, sink: EventSink) -> None:
+        """
+        Where late events (fills of resting orders) are delivered.
+        """
+        self._sink = sink
+
+    def price(self, symbol: str) -> Decimal | None:
+        """
+        The current reference price of `symbol`, or None if the venue does not list it.
+        """
+        return self._prices.get(symbol)
+
+    def resting_orders(self) -> tuple[Order, ...]:
+        """
+        LIMIT orders acknowledged but not yet filled or cancelled, in arrival order.
+        """
+        return tuple(self._resting.values())
+
+    # -- the adapter protocol ---------------------------------------------------------------
+
+    def submit(self, order: Order, idempotency_key: str) -> Sequence[ExecutionEvent]:
+        """
+        Accept, fill if marketable, or reject an unknown symbol. A key already seen creates
+        nothing: the venue answers with no events, and it never fills twice.
+        """
+        self.submissions.append(idempotency_key)
+        if idempotency_key in self._orders_by_key:
+            return ()
+        self._orders_by_key[idempotency_key] = order
+        price = self._prices.get(order.symbol)
+        if price is None:
+            detail = f"unknown symbol {order.symbol!r}"
+            return (
+                self._event(
+                    order, EventKind.REJECT, reason=ReasonCode.ADAPTER_REJECTED, detail=detail
+                ),
+            )
+        events = [
+            self._event(order, EventKind.ACK, venue_order_id=stable_id("ven", idempotency_key))
+        ]
+        if self._marketable(order, price):
+            events.extend(self._fills(order, price))
+        else:
+            self._resting[order.client_order_id] = order
+        return tuple(events)
+
+    def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+        """
+        Cancel a resting order; anything else is answered with CANCEL_REJECT.
+        """
+        if self._resting.pop(order.client_order_id, None) is not None:
+            return (self._event(order, EventKind.CANCEL_ACK),)
+        return (
+            self._event(order, EventKind.CANCEL_REJECT, detail="order is not open at the venue"),
+        )
+
+    # -- market moves --------------------------------------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal | int | str) -> list[ExecutionEvent]:
+        """
+        Move a price; resting orders it makes marketable fill, and their events go to the sink.
+        """
+        new_price = self._positive(price, f"price of {symbol}")
+        self._prices[symbol] = new_price
+        crossed = [
+            o
+            for o in self._resting.values()
+            if o.symbol == symbol and self._marketable(o, new_price)
+        ]
+        events: list[ExecutionEvent] = []
+        for order in crossed:
+            del self._resting[order.client_order_id]
+            events.extend(self._fills(order, new_price))
+        if self._sink is not None:
+            for event in events:
+                self._sink(event)
+        return events
+
+    # -- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    def _marketable(order: Order, price: Decimal) -> bool:
+        if order.order_type is OrderType.MARKET or order.limit_price is None:
+            return True
+        if order.side is OrderSide.BUY:
+            return order.limit_price >= price
+        return order.limit_price <= price
+
+    def _fill_price(self, order: Order, reference: Decimal) -> Decimal:
+        slip = reference * self.slippage_bps / _BPS
+        if order.side is OrderSide.BUY:
+            price = reference + slip
+            return min(price, order.limit_price) if order.limit_price is not None else price
+        price = reference - slip
+        return max(price, order.limit_price) if order.limit_price is not None else price
+
+    def _fills(self, order: Order, reference: Decimal) -> list[ExecutionEvent]:
+        price = self._fill_price(order, reference)
+        quantity = order.remaining_quantity
+        fractions = self.partial_fills or (Decimal(1),)
+        events = []
+        done = Decimal(0)
+        for index, fraction in enumerate(fractions, start=1):
+            last = index == len(fractions)
+            qty = quantity - done if last else quantity * fraction
+            if qty <= 0:
+                continue
+            done += qty
+            fill = Fill(
+                fill_id=stable_id("fill", order.client_order_id, index),
+                quantity=qty,
+                price=price,
+                fee=qty * price * self.fee_bps / _BPS,
+            )
+            events.append(self._event(order, EventKind.FILL, fill=fill))
+        return events
+
+    def _event(
+        self,
+        order: Order,
+        kind: EventKind,
+        *,
+        fill: Fill | None = None,
+        reason: ReasonCode | None = None,
+        detail: str = "",
+        venue_order_id: str | None = None,
+    ) -> ExecutionEvent:
+        count = self._event_counts.get(order.client_order_id, 0) + 1
+        self._event_counts[order.client_order_id] = count
+        return ExecutionEvent(
+            kind=kind,
+            event_id=stable_id("evt", order.client_order_id, count),
+            client_order_id=order.client_order_id,
+            correlation_id=order.correlation_id,
+            ts_event=self._clock.now(),
+            fill=fill,
+            reason_code=reason,
+            detail=detail,
+            venue_order_id=venue_order_id,
+        )

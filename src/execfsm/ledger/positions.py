@@ -1,0 +1,95 @@
+"""
+`PositionLedger`: net position per symbol from booked fills.
+
+Weighted-average cost, realized PnL on reductions, long/short flips, fees kept apart from PnL,
+and each (order, fill id) booked at most once.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import attrs
+
+from execfsm.contracts import Fill, OrderSide
+
+_ZERO = Decimal(0)
+
+
+@attrs.frozen
+class Position:
+    """
+    One symbol's net position. ``quantity`` is signed: positive long, negative short.
+    """
+
+    symbol: str
+    quantity: Decimal = _ZERO
+    average_cost: Decimal | None = None
+    """Average entry price of the open quantity; None when flat."""
+    realized_pnl: Decimal = _ZERO
+    """Profit or loss of closed quantity, before fees."""
+    fees: Decimal = _ZERO
+    fill_count: int = 0
+
+    def booked(self, side: OrderSide, fill: Fill) -> Position:
+        """
+        This position after `fill`.
+        """
+        signed = fill.quantity if side is OrderSide.BUY else -fill.quantity
+        held, cost, realized = self.quantity, self.average_cost, self.realized_pnl
+        if held == 0 or (held > 0) == (signed > 0):
+            total = abs(held) + fill.quantity
+            cost = ((cost or _ZERO) * abs(held) + fill.price * fill.quantity) / total
+        else:
+            closed = min(fill.quantity, abs(held))
+            direction = 1 if held > 0 else -1
+            realized += closed * (fill.price - (cost or _ZERO)) * direction
+            if fill.quantity > abs(held):
+                cost = fill.price  # flipped: the remainder opened at this price
+            elif fill.quantity == abs(held):
+                cost = None
+        return Position(
+            symbol=self.symbol,
+            quantity=held + signed,
+            average_cost=cost,
+            realized_pnl=realized,
+            fees=self.fees + fill.fee,
+            fill_count=self.fill_count + 1,
+        )
+
+
+class PositionLedger:
+    """
+    Positions by symbol; booking the same fill of the same order twice changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._positions: dict[str, Position] = {}
+        self._booked: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def book(self, client_order_id: str, symbol: str, side: OrderSide, fill: Fill) -> bool:
+        """
+        Book `fill` of order `client_order_id`; False if it was already booked.
+        """
+        key = (client_order_id, fill.fill_id)
+        with self._lock:
+            if key in self._booked:
+                return False
+            current = self._positions.get(symbol) or Position(symbol)
+            self._positions[symbol] = current.booked(side, fill)
+            self._booked.add(key)
+            return True
+
+    def get(self, symbol: str) -> Position:
+        """
+        The position in `symbol` (flat if nothing was booked).
+        """
+        return self._positions.get(symbol) or Position(symbol)
+
+    def snapshot(self) -> dict[str, Position]:
+        """
+        Every position, by symbol, sorted by symbol.
+        """
+        return dict(sorted(self._positions.items()))

@@ -1,0 +1,328 @@
+"""
+`ExecutionOrchestrator`: wires the stages, the machines, the adapters and the ledgers.
+
+Default mode is `ExecutionMode.LIVE_BLOCKED`: a default orchestrator never reaches a venue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from execfsm.adapters.registry import AdapterRegistry
+from execfsm.clock import SystemClock
+from execfsm.contracts import (
+    EventKind,
+    ExecutionEvent,
+    ExecutionMode,
+    LivePolicy,
+    Order,
+    OrderIntent,
+    OrderState,
+    PipelineState,
+    ReasonCode,
+)
+from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.fsm.audit import AuditEntry, AuditOutcome, AuditRecord
+from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
+from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.positions import Position
+from execfsm.ledger.recon import ReconRecord
+from execfsm.risk import NullRiskHook
+from execfsm.stages import FROM_RISK_GATE, PIPELINE, Stage, intake, post_trade, recon
+from execfsm.stages._context import RunContext, Services
+from execfsm.typing import Clock, FillSubscriber, RiskHook
+
+_UNSUCCESSFUL_ORDER_STATES = frozenset({OrderState.REJECTED, OrderState.FAILED})
+
+
+@attrs.frozen
+class PipelineResult:
+    """
+    What `submit_intent` (or `resume`) reports for one intent.
+    """
+
+    success: bool
+    """True when the run completed and the venue did not reject or fail the order."""
+    correlation_id: str
+    idempotency_key: str
+    order: Order | None
+    """The order as it stood when the run stopped (the ledger has later changes)."""
+    stage_reached: int
+    """The stage (1-8) where the run stopped; 8 for a completed run."""
+    pipeline_state: PipelineState
+    reason_code: ReasonCode | None = None
+    reason_detail: str = ""
+    recon: ReconRecord | None = None
+
+    @property
+    def paused(self) -> bool:
+        """
+        True while the intent waits at the risk gate for `resume` or `abandon`.
+        """
+        return self.pipeline_state is PipelineState.PAUSED
+
+
+class ExecutionOrchestrator:
+    """
+    Takes `OrderIntent`s through the eight stages and keeps the ledgers.
+
+    Args:
+        risk_hook: The pre-trade risk gate (default: `NullRiskHook`, allow all).
+        execution_mode: Where orders go; default `LIVE_BLOCKED`, which never dispatches.
+        live_policy: The explicit approval LIVE mode needs; nothing else creates one.
+        registry: Mode → adapter; default simulated venues for PAPER, SHADOW and TESTNET.
+        clock: The only source of time; default the system's UTC clock.
+        audit: The audit sink; default an in-memory `AuditLog` on `clock`.
+    """
+
+    def __init__(
+        self,
+        risk_hook: RiskHook | None = None,
+        execution_mode: ExecutionMode = ExecutionMode.LIVE_BLOCKED,
+        *,
+        live_policy: LivePolicy | None = None,
+        registry: AdapterRegistry | None = None,
+        clock: Clock | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        if not isinstance(execution_mode, ExecutionMode):
+            raise ContractViolation(
+                f"execution_mode: must be an ExecutionMode member, got {execution_mode!r}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="execution_mode",
+                value=execution_mode,
+            )
+        if live_policy is not None and not isinstance(live_policy, LivePolicy):
+            raise ContractViolation(
+                f"live_policy: must be a LivePolicy object, got {type(live_policy).__name__}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="live_policy",
+                value=live_policy,
+            )
+        clock = clock if clock is not None else SystemClock()
+        registry = (
+            registry if registry is not None else AdapterRegistry.with_simulated_venues(clock)
+        )
+        self._services = Services(
+            audit=audit if audit is not None else AuditLog(clock),
+            clock=clock,
+            risk_hook=risk_hook if risk_hook is not None else NullRiskHook(),
+            registry=registry,
+            mode=execution_mode,
+            live_policy=live_policy,
+        )
+        self._results: dict[str, PipelineResult] = {}
+        self._paused: dict[str, RunContext] = {}
+        for adapter in registry.adapters():
+            adapter.set_event_sink(self.handle_event)
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def execution_mode(self) -> ExecutionMode:
+        """
+        The mode every intent of this orchestrator is routed by.
+        """
+        return self._services.mode
+
+    @property
+    def registry(self) -> AdapterRegistry:
+        """
+        The mode → adapter registry.
+        """
+        return self._services.registry
+
+    @property
+    def audit_log(self) -> AuditLog:
+        """
+        The audit log every machine writes to.
+        """
+        return self._services.audit
+
+    # -- intents -------------------------------------------------------------------------
+
+    def submit_intent(self, intent: OrderIntent) -> PipelineResult:
+        """
+        Take one intent through the pipeline. A key seen before returns the original result,
+        dispatches nothing, and is audited as a duplicate.
+        """
+        services = self._services
+        key = intake.identify(intent)
+        original = self._results.get(key)
+        if original is not None:
+            self._audit_duplicate(original)
+            return original
+        ctx = intake.run(intent, key, services)
+        return self._advance(ctx, PIPELINE)
+
+    def resume(self, correlation_id: str) -> PipelineResult:
+        """
+        Re-enter the risk gate with a paused intent; risk is evaluated again.
+        """
+        ctx = self._paused_run(correlation_id)
+        del self._paused[correlation_id]
+        ctx.reason_code, ctx.detail = None, ""
+        ctx.run.send("resume")
+        return self._advance(ctx, FROM_RISK_GATE)
+
+    def abandon(self, correlation_id: str, reason: str = "abandoned by operator") -> PipelineResult:
+        """
+        End a paused intent BLOCKED; its order fails with RISK_PAUSED.
+        """
+        ctx = self._paused_run(correlation_id)
+        del self._paused[correlation_id]
+        ctx.stop("abandon", ReasonCode.RISK_PAUSED, reason)
+        return self._record(ctx)
+
+    def _paused_run(self, correlation_id: str) -> RunContext:
+        ctx = self._paused.get(correlation_id)
+        if ctx is None:
+            raise ContractViolation(
+                f"correlation_id: no paused intent has correlation id {correlation_id!r}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="correlation_id",
+                value=correlation_id,
+            )
+        return ctx
+
+    def _advance(self, ctx: RunContext, stages: Iterable[Stage]) -> PipelineResult:
+        for stage in stages:
+            if not stage(ctx, self._services):
+                break
+        if ctx.run.state is PipelineState.PAUSED:
+            self._paused[ctx.correlation_id] = ctx
+        return self._record(ctx)
+
+    def _record(self, ctx: RunContext) -> PipelineResult:
+        order = ctx.lifecycle.order
+        state = ctx.run.state
+        success = state is PipelineState.COMPLETED and order.state not in _UNSUCCESSFUL_ORDER_STATES
+        reason, detail = ctx.reason_code, ctx.detail
+        if state is PipelineState.COMPLETED and order.state is OrderState.REJECTED:
+            reason, detail = order.reason_code, "the venue rejected the order"
+        result = PipelineResult(
+            success=success,
+            correlation_id=ctx.correlation_id,
+            idempotency_key=ctx.idempotency_key,
+            order=order,
+            stage_reached=ctx.run.stage_reached,
+            pipeline_state=state,
+            reason_code=reason,
+            reason_detail=detail,
+            recon=ctx.recon,
+        )
+        self._results[ctx.idempotency_key] = result
+        return result
+
+    def _audit_duplicate(self, original: PipelineResult) -> None:
+        self._services.audit.append(
+            AuditEntry(
+                correlation_id=original.correlation_id,
+                client_order_id=original.order.client_order_id if original.order else None,
+                machine="pipeline",
+                event="submit_intent",
+                source=original.pipeline_state.value,
+                target=None,
+                outcome=AuditOutcome.DUPLICATE,
+                reason_code=ReasonCode.DUPLICATE_INTENT,
+                detail=f"idempotency key {original.idempotency_key} already submitted",
+            )
+        )
+
+    # -- after dispatch ----------------------------------------------------------------------
+
+    def handle_event(self, event: ExecutionEvent) -> EventOutcome:
+        """
+        Apply a venue event that arrived after `submit_intent` returned, then book its fill
+        and hand the order off to reconciliation. An unknown order is refused and audited.
+        """
+        services = self._services
+        lifecycle = services.orders.get(event.client_order_id)
+        if lifecycle is None:
+            detail = f"event {event.event_id} names unknown order {event.client_order_id}"
+            self._audit_unknown(event, detail)
+            return EventOutcome(AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail)
+        outcome = lifecycle.apply(event)
+        if outcome.booked_fill is not None:
+            post_trade.book(lifecycle, [outcome.booked_fill], services)
+        if outcome.applied:
+            recon.hand_off(lifecycle, services, event.kind.value)
+        return outcome
+
+    def cancel(self, client_order_id: str) -> EventOutcome:
+        """
+        Request a cancel: PENDING_CANCEL, then the adapter answers CANCEL_ACK or CANCEL_REJECT.
+        """
+        lifecycle = self._services.orders.get(client_order_id)
+        adapter = self._services.adapter_of.get(client_order_id)
+        if lifecycle is None or adapter is None:
+            raise ContractViolation(
+                f"client_order_id: no dispatched order has id {client_order_id!r}",
+                reason=ReasonCode.EVENT_UNKNOWN_ORDER,
+                field="client_order_id",
+                value=client_order_id,
+            )
+        try:
+            lifecycle.send("request_cancel")
+        except IllegalTransition as exc:
+            return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
+        outcome = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
+        for event in adapter.cancel(lifecycle.order):
+            outcome = self.handle_event(event)
+        return outcome
+
+    def subscribe_fills(self, subscriber: FillSubscriber) -> None:
+        """
+        Call `subscriber(order, fill)` for every fill booked from now on.
+        """
+        self._services.fill_subscribers.append(subscriber)
+
+    def _audit_unknown(self, event: ExecutionEvent, detail: str) -> None:
+        self._services.audit.append(
+            AuditEntry(
+                correlation_id=event.correlation_id,
+                client_order_id=event.client_order_id,
+                machine=OrderLifecycle.audit_machine,
+                event=EVENT_OF_KIND[EventKind(event.kind)],
+                source=None,
+                target=None,
+                outcome=AuditOutcome.REFUSED,
+                reason_code=ReasonCode.EVENT_UNKNOWN_ORDER,
+                detail=detail,
+            )
+        )
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def get_order_ledger_snapshot(self) -> list[Order]:
+        """
+        Every order as it stands now, in creation order.
+        """
+        return self._services.orders.snapshot()
+
+    def get_position_ledger_snapshot(self) -> dict[str, Position]:
+        """
+        Every position, by symbol.
+        """
+        return self._services.positions.snapshot()
+
+    def get_audit_log_snapshot(self) -> tuple[AuditRecord, ...]:
+        """
+        Every audit record so far, in ``seq`` order.
+        """
+        return tuple(self._services.audit.records)
+
+    def get_recon_snapshot(self) -> tuple[ReconRecord, ...]:
+        """
+        Every reconciliation hand-off so far.
+        """
+        return self._services.recon.records
+
+    def order(self, client_order_id: str) -> Order | None:
+        """
+        One order as it stands now.
+        """
+        lifecycle = self._services.orders.get(client_order_id)
+        return None if lifecycle is None else lifecycle.order

@@ -1,0 +1,80 @@
+"""
+What the stages share: the orchestrator's services, and one run's working context.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from execfsm.adapters.registry import AdapterRegistry
+from execfsm.contracts import (
+    FINAL_ORDER_STATES,
+    ExecutionEvent,
+    ExecutionMode,
+    Fill,
+    LivePolicy,
+    OrderIntent,
+    ReasonCode,
+)
+from execfsm.fsm.order import OrderLifecycle
+from execfsm.fsm.pipeline import PipelineRun
+from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.orders import OrderLedger
+from execfsm.ledger.positions import PositionLedger
+from execfsm.ledger.recon import ReconLog, ReconRecord
+from execfsm.typing import Clock, FillSubscriber, OrderAdapter, RiskHook
+
+
+@attrs.define
+class Services:
+    """
+    The long-lived collaborators every stage may use; owned by the orchestrator.
+    """
+
+    audit: AuditLog
+    clock: Clock
+    risk_hook: RiskHook
+    registry: AdapterRegistry
+    mode: ExecutionMode
+    live_policy: LivePolicy | None
+    orders: OrderLedger = attrs.Factory(OrderLedger)
+    positions: PositionLedger = attrs.Factory(PositionLedger)
+    recon: ReconLog = attrs.Factory(ReconLog)
+    fill_subscribers: list[FillSubscriber] = attrs.Factory(list)
+    adapter_of: dict[str, OrderAdapter] = attrs.Factory(dict)
+    """The adapter each dispatched order went to (cancels go to the same one)."""
+
+
+@attrs.define
+class RunContext:
+    """
+    One intent's run: its ids, its two machines, and what the stages found.
+    """
+
+    intent: OrderIntent
+    idempotency_key: str
+    run: PipelineRun
+    lifecycle: OrderLifecycle
+    adapter: OrderAdapter | None = None
+    events: list[ExecutionEvent] = attrs.Factory(list)
+    booked: list[Fill] = attrs.Factory(list)
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+    recon: ReconRecord | None = None
+
+    @property
+    def correlation_id(self) -> str:
+        """
+        The run's correlation id.
+        """
+        return self.run.correlation_id
+
+    def stop(self, event: str, reason: ReasonCode, detail: str) -> None:
+        """
+        End the run with `event` (``reject``, ``block``, ``fail``, ``abandon``) and fail the
+        order if it is still ours to fail.
+        """
+        self.reason_code, self.detail = reason, detail
+        self.run.send(event, reason_code=reason, detail=detail)
+        if self.lifecycle.order.state not in FINAL_ORDER_STATES:
+            self.lifecycle.send("fail", reason_code=reason, detail=detail)

@@ -1,0 +1,19 @@
+"""
+Stage 6, execution events: every event the adapter returned goes through `OrderLifecycle.apply`.
+"""
+
+from __future__ import annotations
+
+from execfsm.stages._context import RunContext, Services
+
+
+def run(ctx: RunContext, services: Services) -> bool:
+    """
+    Apply the venue's answers in order; fills to book are collected for post-trade.
+    """
+    for event in ctx.events:
+        outcome = ctx.lifecycle.apply(event)
+        if outcome.booked_fill is not None:
+            ctx.booked.append(outcome.booked_fill)
+    ctx.run.send("events_applied")
+    return True

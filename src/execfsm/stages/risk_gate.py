@@ -1,0 +1,33 @@
+"""
+Stage 3, pre-trade risk: ask the `RiskHook` once; ALLOW routes, BLOCK ends, PAUSE waits.
+"""
+
+from __future__ import annotations
+
+from execfsm.contracts import ReasonCode, RiskDecision, RiskVerdict
+from execfsm.stages._context import RunContext, Services
+
+
+def run(ctx: RunContext, services: Services) -> bool:
+    """
+    Evaluate risk exactly once. A hook that raises, or answers something other than a
+    `RiskVerdict`, blocks the intent (fail closed).
+    """
+    try:
+        verdict = services.risk_hook.evaluate(ctx.intent)
+        if not isinstance(verdict, RiskVerdict):
+            raise TypeError(f"expected a RiskVerdict, got {type(verdict).__name__}")
+    except Exception as exc:  # noqa: BLE001 - user code; any failure must block, not pass
+        detail = f"risk hook failed: {type(exc).__name__}: {exc}"
+        ctx.stop("block", ReasonCode.RISK_EVALUATION_FAILED, detail)
+        return False
+    if verdict.decision is RiskDecision.ALLOW:
+        ctx.run.send("allow", verdict=verdict)
+        return True
+    if verdict.decision is RiskDecision.PAUSE:
+        ctx.reason_code = verdict.code or ReasonCode.RISK_PAUSED
+        ctx.detail = verdict.reason
+        ctx.run.send("pause", reason_code=ctx.reason_code, detail=verdict.reason)
+        return False
+    ctx.stop("block", verdict.code or ReasonCode.RISK_BLOCKED, verdict.reason)
+    return False
