@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check clean
+.PHONY: help install demo test lint typecheck check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) #-- create .venv and install execfsm with its dev tools
+
+demo: $(STAMP) #-- run the scripted paper session; writes out/demo/
+	$(BIN)/execfsm demo --out out/demo
 
 test: $(STAMP) #-- run the test suite
 	$(BIN)/python -m pytest

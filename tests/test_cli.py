@@ -64,3 +64,122 @@ class TestAuditVerify:
 
         assert code == 2
         assert "nope.jsonl" in capsys.readouterr().err
+
+
+class TestDemo:
+    def test_demo_runs_every_path_and_writes_its_files(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo exits 0, prints the table with each path's outcome, and writes the trail."""
+        out = tmp_path / "demo"
+
+        code = main(["demo", "--out", str(out)])
+
+        text = capsys.readouterr().out
+        assert code == 0
+        for expected in (
+            "COMPLETED  FILLED",
+            "VALIDATION_INVALID_QUANTITY",
+            "VALIDATION_INVALID_PRICE",
+            "RISK_BLOCKED",
+            "PAUSED",
+            "CANCELLED",
+            "POLICY_LIVE_NOT_ENABLED",
+            "audit chain: intact",
+            "venue submissions: 5",
+        ):
+            assert expected in text
+        assert sorted(p.name for p in out.iterdir()) == [
+            "audit.jsonl",
+            "orders.json",
+            "positions.json",
+            "recon.jsonl",
+        ]
+        assert main(["audit", "verify", str(out / "audit.jsonl")]) == 0
+
+    def test_demo_output_is_identical_across_runs(self, tmp_path: Path) -> None:
+        """Two demo runs write byte-identical audit trails."""
+        main(["demo", "--out", str(tmp_path / "a")])
+        main(["demo", "--out", str(tmp_path / "b")])
+
+        assert (tmp_path / "a" / "audit.jsonl").read_bytes() == (
+            tmp_path / "b" / "audit.jsonl"
+        ).read_bytes()
+
+
+class TestRun:
+    def write(self, tmp_path: Path, *lines: str) -> Path:
+        path = tmp_path / "intents.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def test_replays_intents_in_paper_mode(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Each line becomes an intent; the summary counts outcomes by state and reason."""
+        line = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"0.1","order_type":"MARKET",'
+            '"strategy_id":"s","intent_id":"%s"}'
+        )
+        path = self.write(tmp_path, line % "a", line % "b", line.replace('"0.1"', '"0"') % "c")
+
+        code = main(["run", str(path), "--mode", "paper"])
+
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "3 intents" in out
+        assert "       2  COMPLETED  -" in out
+        assert "       1  FAILED     VALIDATION_INVALID_QUANTITY" in out
+
+    def test_default_mode_is_live_blocked(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without --mode nothing is dispatched."""
+        path = self.write(
+            tmp_path,
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET","strategy_id":"s"}',
+        )
+
+        main(["run", str(path)])
+
+        assert "BLOCKED    POLICY_LIVE_NOT_ENABLED" in capsys.readouterr().out
+
+    @pytest.mark.parametrize(
+        ("bad_line", "message"),
+        [
+            (
+                '{"symbol":"BTC/EUR","side":"BUY","quantity":0.1,"order_type":"MARKET","strategy_id":"s"}',
+                "line 2: quantity",
+            ),
+            (
+                '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET"',
+                "line 2: not valid JSON",
+            ),
+            ('["not", "an", "object"]', "line 2: must be a JSON object"),
+            (
+                '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET","strategy_id":"s","leverage":5}',
+                "line 2: unknown field(s) leverage",
+            ),
+            ('{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET"}', "line 2:"),
+            (
+                '{"symbol":"BTC/EUR","side":"HOLD","quantity":"1","order_type":"MARKET","strategy_id":"s"}',
+                "line 2: side",
+            ),
+        ],
+    )
+    def test_malformed_line_is_reported_and_nothing_runs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_line: str, message: str
+    ) -> None:
+        """A bad line exits 2 naming its line number; no intent of the file is applied."""
+        good = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s"}'
+        )
+        path = self.write(tmp_path, good, bad_line)
+
+        code = main(["run", str(path), "--mode", "paper"])
+
+        captured = capsys.readouterr()
+        assert code == 2
+        assert message in captured.err
+        assert "intents from" not in captured.out

@@ -74,3 +74,10 @@ def idempotency_key(intent: OrderIntent) -> str:
         identity = {"content": attrs.asdict(intent, recurse=False)}
     payload = {"session": intent.session_id, "strategy": intent.strategy_id, **identity}
     return sha256_hex(canonical_json(payload))
+
+
+def jsonable(value: Any) -> Any:
+    """
+    `value` as plain JSON data (Decimals as strings, enums as values, attrs classes as dicts).
+    """
+    return json.loads(canonical_json(value))

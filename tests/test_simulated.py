@@ -1,0 +1,120 @@
+"""
+The simulated venue: deterministic fills, resting limits, fees, slippage, rejects, cancels.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from execfsm import (
+    ContractViolation,
+    EventKind,
+    OrderState,
+    ReasonCode,
+    SimulatedVenue,
+    SteppingClock,
+)
+from execfsm.clock import EPOCH
+from execfsm.testing import order_for
+from tests.conftest import make_intent
+
+
+def venue(**kw: object) -> SimulatedVenue:
+    return SimulatedVenue(SteppingClock(EPOCH), **kw)  # type: ignore[arg-type]
+
+
+class TestSimulatedVenue:
+    def test_market_order_acks_and_fills_at_reference_plus_slippage(self) -> None:
+        """A MARKET buy fills in full at the reference price plus slippage, with a bps fee."""
+        v = venue(fee_bps=10, slippage_bps=5)
+        order = order_for(make_intent(order_type="MARKET", limit_price=None))
+
+        events = v.submit(order, "k1")
+
+        assert [e.kind for e in events] == [EventKind.ACK, EventKind.FILL]
+        fill = events[1].fill
+        assert fill is not None
+        assert (fill.quantity, fill.price, fill.fee) == (
+            Decimal("1.0"),
+            Decimal("60030"),
+            Decimal("60.030"),
+        )
+
+    def test_partial_fill_schedule_sums_exactly(self) -> None:
+        """A partial-fill schedule splits the quantity; the parts sum to it exactly."""
+        v = venue(partial_fills=("0.3", "0.3", "0.4"))
+        order = order_for(make_intent(quantity="0.7", order_type="MARKET", limit_price=None))
+
+        fills = [e.fill for e in v.submit(order, "k1") if e.fill is not None]
+
+        assert [f.quantity for f in fills] == [Decimal("0.21"), Decimal("0.21"), Decimal("0.28")]
+        assert sum(f.quantity for f in fills) == Decimal("0.7")
+
+    def test_non_marketable_limit_rests_then_fills(self) -> None:
+        """A buy limit below the market rests; a price move through it fills it via the sink."""
+        v = venue()
+        delivered: list[object] = []
+        v.set_event_sink(delivered.append)
+        order = order_for(make_intent(limit_price="59000"))
+
+        events = v.submit(order, "k1")
+        moved = v.set_price("BTC/EUR", "59500")
+        crossed = v.set_price("BTC/EUR", "59000")
+
+        assert [e.kind for e in events] == [EventKind.ACK]
+        assert moved == []
+        assert [e.kind for e in crossed] == [EventKind.FILL]
+        assert delivered == crossed
+        assert v.resting_orders() == ()
+
+    def test_unknown_symbol_is_rejected(self) -> None:
+        """An unlisted symbol is answered with a REJECT carrying ADAPTER_REJECTED."""
+        (event,) = venue().submit(order_for(make_intent(symbol="NOPE/EUR")), "k1")
+
+        assert (event.kind, event.reason_code) == (EventKind.REJECT, ReasonCode.ADAPTER_REJECTED)
+        assert "NOPE/EUR" in event.detail
+
+    def test_same_key_never_fills_twice(self) -> None:
+        """A second submit with the same idempotency key creates nothing."""
+        v = venue()
+        order = order_for(make_intent(order_type="MARKET", limit_price=None))
+
+        first = v.submit(order, "k1")
+        second = v.submit(order, "k1")
+
+        assert len(first) == 2
+        assert second == ()
+        assert v.submissions == ["k1", "k1"]
+
+    def test_cancel_resting_and_not_open(self) -> None:
+        """Cancelling a resting order acks; cancelling anything else is rejected."""
+        v = venue()
+        resting = order_for(make_intent(limit_price="1"))
+        v.submit(resting, "k1")
+
+        assert [e.kind for e in v.cancel(resting)] == [EventKind.CANCEL_ACK]
+        assert [e.kind for e in v.cancel(resting)] == [EventKind.CANCEL_REJECT]
+
+    def test_events_are_deterministic(self) -> None:
+        """Two venues given the same orders produce identical events."""
+        order = order_for(make_intent(order_type="MARKET", limit_price=None))
+
+        assert venue().submit(order, "k") == venue().submit(order, "k")
+
+    @pytest.mark.parametrize(
+        "bad", [{"partial_fills": ("0.5", "0.4")}, {"prices": {"X": "0"}}, {"fee_bps": 1.5}]
+    )
+    def test_bad_configuration_is_a_clear_error(self, bad: dict[str, object]) -> None:
+        """Fractions not summing to 1, non-positive prices and float settings are refused."""
+        with pytest.raises(ContractViolation):
+            venue(**bad)
+
+    def test_order_state_is_untouched(self) -> None:
+        """The venue reports events; it never edits the order it was given."""
+        order = order_for(make_intent(order_type="MARKET", limit_price=None))
+
+        venue().submit(order, "k")
+
+        assert order.state is OrderState.CREATED
