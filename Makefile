@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck check clean
+.PHONY: help install demo test lint typecheck verify spec diagrams check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -13,10 +13,10 @@ help: #-- list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,diagrams]'
 	touch $(STAMP)
 
-install: $(STAMP) #-- create .venv and install execfsm with its dev tools
+install: $(STAMP) #-- create .venv and install execfsm with its dev and diagram tools
 
 demo: $(STAMP) #-- run the scripted paper session; writes out/demo/
 	$(BIN)/execfsm demo --out out/demo
@@ -31,7 +31,16 @@ lint: $(STAMP) #-- ruff: lint and format check
 typecheck: $(STAMP) #-- mypy --strict over src
 	$(BIN)/mypy --strict src
 
-check: lint typecheck test #-- everything CI runs: lint, typecheck, tests
+verify: $(STAMP) #-- fail on unreviewed machine drift; prove the safety properties
+	$(BIN)/execfsm verify
+
+spec: $(STAMP) #-- regenerate the committed spec/ from the declared machines
+	$(BIN)/execfsm spec --write
+
+diagrams: $(STAMP) #-- render diagrams and the governance report into docs/governance/
+	$(BIN)/execfsm diagrams --out docs/governance
+
+check: lint typecheck verify test #-- everything CI runs: lint, typecheck, verify, tests
 
 clean: #-- remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -16,8 +16,14 @@ import attrs
 
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
+from execfsm.diagrams.render import RendererMissing
+from execfsm.diagrams.report import write_report
 from execfsm.errors import AuditChainError, ContractViolation
-from execfsm.ledger.audit import record_from_dict, verify_records
+from execfsm.governance import MACHINES
+from execfsm.governance.properties import verify_machine
+from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
+from execfsm.governance.trail import verify_trail
+from execfsm.ledger.audit import record_from_dict
 from execfsm.orchestrator import ExecutionOrchestrator
 
 _INTENT_FIELDS = frozenset(a.name for a in attrs.fields(OrderIntent))
@@ -49,11 +55,50 @@ def _audit_verify(path: Path) -> int:
     except AuditChainError as exc:
         print(f"FAIL {path}: {exc}", file=sys.stderr)
         return 1
-    result = verify_records(records)
+    result = verify_trail(records, MACHINES)
     if not result.ok:
         print(f"FAIL {path}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
         return 1
-    print(f"OK {path}: {result.records} records, chain intact")
+    print(f"OK {path}: {result.records} records, chain intact, every transition legal")
+    return 0
+
+
+def _spec(directory: Path, write: bool) -> int:
+    if write:
+        for path in write_spec(directory, MACHINES):
+            print(f"wrote {path}")
+        return 0
+    print(spec_text(MACHINES), end="")
+    return 0
+
+
+def _verify(directory: Path, depth: int) -> int:
+    failed = False
+    differences = drift(directory, MACHINES)
+    if differences:
+        failed = True
+        print(
+            f"FAIL spec drift: the declared machines differ from {directory}/ (review, then "
+            "run `execfsm spec --write` and commit):"
+        )
+        for line in differences:
+            print(f"  {line}")
+    else:
+        print(f"PASS spec: the declared machines match {directory}/")
+    for name, machine in MACHINES.items():
+        for result in verify_machine(name, machine, depth):
+            failed = failed or not result.ok
+            print(result)
+    return 1 if failed else 0
+
+
+def _diagrams(out: Path, spec_dir: Path) -> int:
+    try:
+        written = write_report(out, MACHINES, spec_hash(spec_dir))
+    except RendererMissing as exc:
+        print(f"execfsm diagrams: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
     return 0
 
 
@@ -128,10 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="execution mode (default LIVE_BLOCKED; LIVE also needs a LivePolicy, which no "
         "command-line option can give, so it stays blocked)",
     )
+    diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
+    diagrams.add_argument("--out", type=Path, default=Path("docs/governance"))
+    diagrams.add_argument("--spec-dir", type=Path, default=Path("spec"))
+    spec = commands.add_parser("spec", help="print or write the committed machine spec")
+    spec.add_argument("--write", action="store_true", help="write the files instead of printing")
+    spec.add_argument("--dir", type=Path, default=Path("spec"))
+    verify = commands.add_parser("verify", help="check spec drift and prove the properties")
+    verify.add_argument("--spec-dir", type=Path, default=Path("spec"))
+    verify.add_argument("--depth", type=int, default=5, help="fill-sequence depth for P4")
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser("verify", help="verify a JSONL audit export")
-    verify.add_argument("file", type=Path)
+    audit_verify = audit_commands.add_parser("verify", help="verify a JSONL audit export")
+    audit_verify.add_argument("file", type=Path)
     return parser
 
 
@@ -145,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args.out)
         if args.command == "run":
             return _run(args.file, ExecutionMode(args.mode))
+        if args.command == "diagrams":
+            return _diagrams(args.out, args.spec_dir)
+        if args.command == "spec":
+            return _spec(args.dir, args.write)
+        if args.command == "verify":
+            return _verify(args.spec_dir, args.depth)
         return _audit_verify(args.file)
     except InputError as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)

@@ -4,7 +4,13 @@ The fakes execfsm's own tests use, shipped so users test against the same ones.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
+
+from statemachine import StateMachine
+from statemachine.states import States
 
 from execfsm.clock import EPOCH, FixedClock, SteppingClock
 from execfsm.contracts import Order, OrderIntent
@@ -19,6 +25,7 @@ __all__ = [
     "SteppingClock",
     "in_memory_audit",
     "order_for",
+    "variant_of",
 ]
 
 
@@ -60,3 +67,21 @@ def order_for(intent: OrderIntent) -> Order:
         correlation_id=stable_id("cor", key),
         idempotency_key=key,
     )
+
+
+M = TypeVar("M", bound=StateMachine)
+
+
+def variant_of(machine: type[M], name: str, edit: Callable[[States], object]) -> type[M]:
+    """
+    A subclass of `machine` whose declaration is a copy that `edit` may change (e.g. add an
+    edge), leaving `machine` untouched: the way to build a deliberately broken machine and
+    show that ``execfsm verify`` catches it. The variant is for model-level checks (spec,
+    diagrams, property exploration), not for running.
+    """
+    states = States(copy.deepcopy({s.id: s for s in machine.states}))
+    edit(states)
+    namespace = {"_": states, "__module__": machine.__module__, "__qualname__": name}
+    metaclass: Any = type(machine)
+    variant: type[M] = metaclass(name, (machine,), namespace)
+    return variant

@@ -1,0 +1,14 @@
+"""
+Review-time governance: the committed machine spec, drift detection, property verification
+and audit-trail verification, all read from the declared machines' `MachineModel`.
+"""
+
+from __future__ import annotations
+
+from statemachine import StateMachine
+
+from execfsm.fsm.order import OrderLifecycle
+from execfsm.fsm.pipeline import PipelineRun
+
+MACHINES: dict[str, type[StateMachine]] = {"order": OrderLifecycle, "pipeline": PipelineRun}
+"""The machines under governance, by their audit ``machine`` name."""

@@ -1,0 +1,79 @@
+"""
+Verification of a recorded audit trail against the declared machines: the hash chain and
+gapless ``seq`` first, then that every applied transition was legal in the model at that
+point of its machine's life, and that every refusal or duplicate carries a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from statemachine import StateMachine
+
+from execfsm.contracts import ReasonCode
+from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.model import MachineModel
+from execfsm.ledger.audit import ChainVerification, verify_records
+
+
+def _bad(count: int, record: AuditRecord, problem: str) -> ChainVerification:
+    return ChainVerification(False, count, record.seq, problem)
+
+
+def verify_trail(
+    records: Sequence[AuditRecord], machines: Mapping[str, type[StateMachine]]
+) -> ChainVerification:
+    """
+    The first record that breaks the chain or the machines' rules, or ``ok``.
+    """
+    chain = verify_records(records)
+    if not chain.ok:
+        return chain
+    models = {name: MachineModel.from_machine(cls) for name, cls in machines.items()}
+    edges = {
+        name: {(t.source, t.event, t.target) for t in model.transitions}
+        for name, model in models.items()
+    }
+    current: dict[tuple[str, str], str] = {}
+    for count, record in enumerate(records):
+        model = models.get(record.machine)
+        if model is None:
+            return _bad(count, record, f"unknown machine {record.machine!r}")
+        instance = record.client_order_id if record.machine == "order" else record.correlation_id
+        key = (record.machine, instance or "")
+        known = key in current
+        state = current.get(key, model.initial_state)
+        if record.outcome is AuditOutcome.APPLIED:
+            if record.reason_code is ReasonCode.FILL_AFTER_FINAL:
+                if not (
+                    record.event == "fill"
+                    and record.source == record.target == state
+                    and state in model.final_states
+                ):
+                    return _bad(
+                        count, record, f"late fill recorded outside a final state ({state})"
+                    )
+                continue
+            if record.source != state:
+                return _bad(
+                    count,
+                    record,
+                    f"applied from {record.source}, but the {record.machine} was in {state}",
+                )
+            if (record.source, record.event, record.target) not in edges[record.machine]:
+                edge = f"{record.source} --{record.event}--> {record.target}"
+                return _bad(count, record, f"{edge} is not a transition of {model.name}")
+            current[key] = str(record.target)
+            continue
+        if record.reason_code is None:
+            return _bad(count, record, f"{record.outcome} record carries no reason code")
+        if record.source is None:
+            if known or record.reason_code is not ReasonCode.EVENT_UNKNOWN_ORDER:
+                return _bad(count, record, "a refusal without a source state")
+        elif record.source != state:
+            return _bad(
+                count,
+                record,
+                f"{record.outcome} in {record.source}, but the {record.machine} was in {state}",
+            )
+    return ChainVerification(True, len(records))
