@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck verify spec diagrams check clean
+.PHONY: help install demo test lint typecheck verify spec diagrams hooks check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -39,6 +39,9 @@ spec: $(STAMP) #-- regenerate the committed spec/ from the declared machines
 
 diagrams: $(STAMP) #-- render diagrams and the governance report into docs/governance/
 	$(BIN)/execfsm diagrams --out docs/governance
+
+hooks: #-- regenerate spec/ and docs/governance/ in a git pre-commit hook
+	git config core.hooksPath .githooks
 
 check: lint typecheck verify test #-- everything CI runs: lint, typecheck, verify, tests
 

@@ -5,6 +5,7 @@ recon hand-off, and events after dispatch.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -576,11 +577,14 @@ def _work_during(action: Callable[[], object]) -> Counter[str]:
             counts[frame.f_code.co_qualname] += 1
         return tracer
 
+    gc.collect()  # finalizers of earlier machines must not run inside the measurement
+    gc.disable()
     sys.settrace(tracer)
     try:
         action()
     finally:
         sys.settrace(None)
+        gc.enable()
     return counts
 
 
