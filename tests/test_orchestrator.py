@@ -96,19 +96,20 @@ class TestStageOrdering:
         assert result.order is not None
         assert result.order.state is OrderState.FILLED
         pipeline = [
-            r.target
+            (r.event, r.target)
             for r in orch.audit_log.by_correlation(result.correlation_id)
             if r.machine == "pipeline"
         ]
         assert pipeline == [
-            "VALIDATION",
-            "RISK_GATE",
-            "ROUTING",
-            "DISPATCH",
-            "EVENT_HANDLING",
-            "POST_TRADE",
-            "RECON_HANDOFF",
-            "COMPLETED",
+            ("intake_done", "VALIDATION"),
+            ("validate", "RISK_GATE"),
+            ("allow", "ROUTING"),
+            ("route", "DISPATCH"),
+            ("dispatch_attempt", "DISPATCH"),
+            ("dispatched", "EVENT_HANDLING"),
+            ("events_applied", "POST_TRADE"),
+            ("booked", "RECON_HANDOFF"),
+            ("handed_off", "COMPLETED"),
         ]
 
     @pytest.mark.parametrize(

@@ -113,3 +113,31 @@ class VenueError(ExecFsmError):
     """
     Root of the errors an adapter raises once it has translated a venue or transport failure.
     """
+
+
+class TransientVenueError(VenueError):
+    """
+    The request did not reach the venue (connection refused, throttled before sending):
+    safe to retry with the same idempotency key.
+    """
+
+
+class PermanentVenueError(VenueError):
+    """
+    The venue or transport failed in a way a retry will not fix (bad credentials, unknown
+    account). Not retried; the order fails with ADAPTER_ERROR.
+    """
+
+
+class VenueRejected(PermanentVenueError):
+    """
+    The venue refused the order itself (bad price band, unknown instrument). Not retried;
+    the order ends REJECTED with ADAPTER_REJECTED.
+    """
+
+
+class OutcomeUnknown(VenueError):
+    """
+    The request may have left (a timeout or reset after sending): the order may exist at the
+    venue. It stays SUBMITTED, is flagged for reconciliation, and a retry reuses its key.
+    """

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from execfsm.adapters.dispatcher import Dispatcher
+from execfsm.adapters.errors import translate
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.clock import SystemClock
 from execfsm.contracts import (
@@ -23,16 +25,22 @@ from execfsm.contracts import (
     PipelineState,
     ReasonCode,
 )
-from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.errors import (
+    ContractViolation,
+    IllegalTransition,
+    OutcomeUnknown,
+    TransientVenueError,
+)
 from execfsm.fsm.audit import AuditEntry, AuditOutcome, AuditRecord
 from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
+from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.risk import NullRiskHook
 from execfsm.stages import FROM_RISK_GATE, PIPELINE, Stage, intake, post_trade, recon
 from execfsm.stages._context import RunContext, Services
-from execfsm.typing import Clock, FillSubscriber, RiskHook
+from execfsm.typing import Clock, FillSubscriber, KillSwitch, RiskHook
 
 _UNSUCCESSFUL_ORDER_STATES = frozenset({OrderState.REJECTED, OrderState.FAILED})
 
@@ -75,6 +83,9 @@ class ExecutionOrchestrator:
         registry: Mode → adapter; default simulated venues for PAPER, SHADOW and TESTNET.
         clock: The only source of time; default the system's UTC clock.
         audit: The audit sink; default an in-memory `AuditLog` on `clock`.
+        dispatcher: Timeout and retry policy of stage 5; default 3 attempts, no timeout.
+        kill_switch: The operator's kill switch; while active every intent stops at the
+            risk gate with RISK_KILL_SWITCH_ACTIVE.
     """
 
     def __init__(
@@ -86,6 +97,8 @@ class ExecutionOrchestrator:
         registry: AdapterRegistry | None = None,
         clock: Clock | None = None,
         audit: AuditLog | None = None,
+        dispatcher: Dispatcher | None = None,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         if not isinstance(execution_mode, ExecutionMode):
             raise ContractViolation(
@@ -112,7 +125,12 @@ class ExecutionOrchestrator:
             registry=registry,
             mode=execution_mode,
             live_policy=live_policy,
+            dispatcher=dispatcher if dispatcher is not None else Dispatcher(),
         )
+        self._manual_switch = ManualKillSwitch()
+        self._services.kill_switches.append(self._manual_switch)
+        if kill_switch is not None:
+            self._services.kill_switches.append(kill_switch)
         self._results: dict[str, PipelineResult] = {}
         self._paused: dict[str, RunContext] = {}
         for adapter in registry.adapters():
@@ -269,9 +287,37 @@ class ExecutionOrchestrator:
         except IllegalTransition as exc:
             return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
         outcome = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
-        for event in adapter.cancel(lifecycle.order):
+        try:
+            answered = adapter.cancel(lifecycle.order)
+        except Exception as raw:  # noqa: BLE001 - translated; the order stays PENDING_CANCEL
+            error = translate(raw)
+            detail = f"cancel to {adapter.name}: " + (
+                str(error) if error is not None else f"{type(raw).__name__}: {raw}"
+            )
+            reason = (
+                ReasonCode.ADAPTER_TIMEOUT
+                if isinstance(error, OutcomeUnknown)
+                else ReasonCode.ADAPTER_ERROR
+            )
+            lifecycle.record("cancel_attempt", AuditOutcome.REFUSED, reason, detail)
+            if not isinstance(error, TransientVenueError):
+                lifecycle.flag_for_reconciliation(reason, detail)
+            return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail)
+        for event in answered:
             outcome = self.handle_event(event)
         return outcome
+
+    def activate_kill_switch(self, reason: str = "activated by operator") -> None:
+        """
+        Halt trading: every intent from now on stops at the risk gate.
+        """
+        self._manual_switch.activate(reason)
+
+    def release_kill_switch(self) -> None:
+        """
+        Release the API kill switch (a file switch, if configured, still applies).
+        """
+        self._manual_switch.release()
 
     def subscribe_fills(self, subscriber: FillSubscriber) -> None:
         """

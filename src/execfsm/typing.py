@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from execfsm.contracts import ExecutionEvent, Fill, Order, OrderIntent, RiskVerdict
     from execfsm.fsm.audit import AuditEntry, AuditRecord
+    from execfsm.killswitch import KillSwitchStatus
 
 
 class Clock(Protocol):
@@ -103,3 +104,16 @@ class FillSubscriber(Protocol):
     """
 
     def __call__(self, order: Order, fill: Fill, /) -> object: ...
+
+
+class KillSwitch(Protocol):
+    """
+    An operator control that halts trading. Read at the risk gate for every intent; a switch
+    that raises counts as active.
+    """
+
+    def status(self) -> KillSwitchStatus:
+        """
+        Whether trading is halted, and why.
+        """
+        ...

@@ -287,6 +287,15 @@ class OrderLifecycle(AuditedMachine):
         self.record(event, outcome, reason, detail)
         return EventOutcome(outcome, self._order, reason, detail)
 
+    def flag_for_reconciliation(self, reason: ReasonCode, detail: str) -> None:
+        """
+        Mark the order for reconciliation without moving it (e.g. a dispatch whose outcome is
+        unknown), and audit why.
+        """
+        state = str(self._order.state)
+        self.record("flag_reconciliation", AuditOutcome.APPLIED, reason, detail, target=state)
+        self._flag(reason)
+
     def _flag(self, reason: ReasonCode) -> None:
         if reason not in self._order.recon_flags:
             self._order = attrs.evolve(self._order, recon_flags=(*self._order.recon_flags, reason))

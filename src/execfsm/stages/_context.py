@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import attrs
 
+from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.contracts import (
     FINAL_ORDER_STATES,
@@ -22,7 +23,7 @@ from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.orders import OrderLedger
 from execfsm.ledger.positions import PositionLedger
 from execfsm.ledger.recon import ReconLog, ReconRecord
-from execfsm.typing import Clock, FillSubscriber, OrderAdapter, RiskHook
+from execfsm.typing import Clock, FillSubscriber, KillSwitch, OrderAdapter, RiskHook
 
 
 @attrs.define
@@ -37,10 +38,12 @@ class Services:
     registry: AdapterRegistry
     mode: ExecutionMode
     live_policy: LivePolicy | None
+    dispatcher: Dispatcher = attrs.Factory(Dispatcher)
     orders: OrderLedger = attrs.Factory(OrderLedger)
     positions: PositionLedger = attrs.Factory(PositionLedger)
     recon: ReconLog = attrs.Factory(ReconLog)
     fill_subscribers: list[FillSubscriber] = attrs.Factory(list)
+    kill_switches: list[KillSwitch] = attrs.Factory(list)
     adapter_of: dict[str, OrderAdapter] = attrs.Factory(dict)
     """The adapter each dispatched order went to (cancels go to the same one)."""
 

@@ -1,17 +1,23 @@
 """
-Stage 5, adapter dispatch: the order is SUBMITTED before the adapter is called, then sent once.
+Stage 5, adapter dispatch: the order is SUBMITTED before the adapter is called, then sent
+with the dispatcher's timeout and retries; every attempt is audited.
 """
 
 from __future__ import annotations
 
+from execfsm.adapters.dispatcher import Attempt, DispatchStatus
 from execfsm.contracts import ReasonCode
+from execfsm.fsm.audit import AuditOutcome
 from execfsm.stages._context import RunContext, Services
 
 
 def run(ctx: RunContext, services: Services) -> bool:
     """
-    Submit the order to the routed adapter with the intent's idempotency key. An adapter
-    exception fails the order with ADAPTER_ERROR, its message kept.
+    Send the order with the intent's idempotency key (reused by every retry).
+
+    An answer continues to event handling. An unknown outcome leaves the order SUBMITTED and
+    flagged, and the run continues to reconciliation with ADAPTER_TIMEOUT. A rejection ends
+    the order REJECTED; anything else that failed ends it FAILED (flagged if it may have left).
     """
     adapter = ctx.adapter
     if adapter is None:  # routing guarantees one; guard against a misuse of the stage
@@ -19,12 +25,27 @@ def run(ctx: RunContext, services: Services) -> bool:
         return False
     ctx.lifecycle.send("submit")
     services.adapter_of[ctx.lifecycle.client_order_id] = adapter
-    try:
-        answered = adapter.submit(ctx.lifecycle.order, ctx.idempotency_key)
-    except Exception as exc:  # noqa: BLE001 - venue code; the order must end FAILED, not hang
-        detail = f"adapter {adapter.name} raised {type(exc).__name__}: {exc}"
-        ctx.stop("fail", ReasonCode.ADAPTER_ERROR, detail)
-        return False
-    ctx.events.extend(answered)
-    ctx.run.send("dispatched")
-    return True
+
+    def audit_attempt(attempt: Attempt) -> None:
+        outcome = AuditOutcome.APPLIED if attempt.ok else AuditOutcome.REFUSED
+        target = str(ctx.run.state) if attempt.ok else None
+        ctx.run.record("dispatch_attempt", outcome, attempt.reason, attempt.detail, target=target)
+
+    result = services.dispatcher.dispatch(
+        adapter, ctx.lifecycle.order, ctx.idempotency_key, audit_attempt
+    )
+    if result.status is DispatchStatus.SENT:
+        ctx.events.extend(result.events)
+        ctx.run.send("dispatched")
+        return True
+    if result.maybe_sent:
+        ctx.lifecycle.flag_for_reconciliation(ReasonCode.DISPATCH_OUTCOME_UNKNOWN, result.detail)
+    reason = result.reason or ReasonCode.ADAPTER_ERROR
+    if result.status is DispatchStatus.UNKNOWN:
+        ctx.reason_code, ctx.detail = reason, result.detail
+        ctx.run.send("dispatched")  # in flight: nothing to apply, reconciliation takes over
+        return True
+    if result.status is DispatchStatus.REJECTED:
+        ctx.lifecycle.send("reject", reason_code=reason, detail=result.detail)
+    ctx.stop("fail", reason, result.detail)
+    return False

@@ -8,11 +8,29 @@ from execfsm.contracts import ReasonCode, RiskDecision, RiskVerdict
 from execfsm.stages._context import RunContext, Services
 
 
+def _halted(services: Services) -> str | None:
+    """
+    The reason trading is halted by a kill switch, or None. A switch that raises halts.
+    """
+    for switch in services.kill_switches:
+        try:
+            status = switch.status()
+        except Exception as exc:  # noqa: BLE001 - an unreadable switch must halt, not pass
+            return f"kill switch unreadable: {type(exc).__name__}: {exc}"
+        if status.active:
+            return status.reason or "kill switch active"
+    return None
+
+
 def run(ctx: RunContext, services: Services) -> bool:
     """
-    Evaluate risk exactly once. A hook that raises, or answers something other than a
-    `RiskVerdict`, blocks the intent (fail closed).
+    Check the kill switches, then evaluate risk exactly once. A hook that raises, or answers
+    something other than a `RiskVerdict`, blocks the intent (fail closed).
     """
+    halted = _halted(services)
+    if halted is not None:
+        ctx.stop("block", ReasonCode.RISK_KILL_SWITCH_ACTIVE, halted)
+        return False
     try:
         verdict = services.risk_hook.evaluate(ctx.intent)
         if not isinstance(verdict, RiskVerdict):

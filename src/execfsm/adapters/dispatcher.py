@@ -1,0 +1,213 @@
+"""
+`Dispatcher`: one order to one adapter, with a per-attempt timeout and retries.
+
+Retries back off exponentially with a cap and seeded jitter, and sleep through an injectable
+sleeper, so tests and replays never wait. Every attempt reuses the order's idempotency key.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import attrs
+
+from execfsm.adapters.errors import translate
+from execfsm.contracts import ExecutionEvent, Order, ReasonCode
+from execfsm.errors import (
+    ContractViolation,
+    OutcomeUnknown,
+    TransientVenueError,
+    VenueRejected,
+)
+from execfsm.typing import OrderAdapter
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ContractViolation(
+            f"{attribute.name}: must be a number >= 0, got {value!r}",
+            reason=ReasonCode.VALIDATION_INVALID_FIELD,
+            field=attribute.name,
+            value=value,
+        )
+
+
+def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ContractViolation(
+            f"{attribute.name}: must be an int >= 1, got {value!r}",
+            reason=ReasonCode.VALIDATION_INVALID_FIELD,
+            field=attribute.name,
+            value=value,
+        )
+
+
+@attrs.frozen
+class RetryPolicy:
+    """
+    How often and how patiently to retry a dispatch that failed transiently.
+
+    The n-th retry waits ``min(max_delay, base_delay * multiplier ** (n - 1))`` seconds,
+    scaled by a factor drawn uniformly from ``[1 - jitter, 1 + jitter]``.
+    """
+
+    max_attempts: int = attrs.field(default=3, validator=_at_least_one)
+    base_delay: float = attrs.field(default=0.05, validator=_positive)
+    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    max_delay: float = attrs.field(default=2.0, validator=_positive)
+    jitter: float = attrs.field(default=0.2, validator=_positive)
+    retry_unknown: bool = True
+    """Retry after an unknown outcome too (safe: the key is reused, the venue de-duplicates)."""
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """
+        Seconds to wait before retry number `retry` (1-based).
+        """
+        base = min(self.max_delay, self.base_delay * self.multiplier ** (retry - 1))
+        return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+
+
+class DispatchStatus(enum.StrEnum):
+    """
+    How a dispatch ended.
+    """
+
+    SENT = "SENT"
+    """The adapter answered; its events follow."""
+    NOT_SENT = "NOT_SENT"
+    """Every attempt failed before reaching the venue."""
+    REJECTED = "REJECTED"
+    """The venue refused the order."""
+    FAILED = "FAILED"
+    """A permanent or unknown error; not retried."""
+    UNKNOWN = "UNKNOWN"
+    """The order may be at the venue; reconciliation must find out."""
+
+
+@attrs.frozen
+class Attempt:
+    """
+    One call to the adapter and how it ended.
+    """
+
+    number: int
+    ok: bool
+    reason: ReasonCode | None = None
+    detail: str = ""
+
+
+@attrs.frozen
+class DispatchResult:
+    """
+    What the dispatcher reports to the dispatch stage.
+    """
+
+    status: DispatchStatus
+    events: Sequence[ExecutionEvent] = ()
+    reason: ReasonCode | None = None
+    detail: str = ""
+    maybe_sent: bool = False
+    """True if any attempt may have reached the venue."""
+
+
+def _system_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+class Dispatcher:
+    """
+    Sends orders with the policy's timeout and retries.
+
+    Args:
+        retry: The retry policy.
+        timeout: Seconds one attempt may take; None waits as long as the adapter does. A call
+            that times out may still have reached the venue: it counts as an unknown outcome.
+        sleep: Called with each backoff delay (inject a recorder in tests).
+        seed: Seeds the jitter, so the same session waits the same way.
+    """
+
+    def __init__(
+        self,
+        retry: RetryPolicy | None = None,
+        *,
+        timeout: float | None = None,
+        sleep: Callable[[float], None] = _system_sleep,
+        seed: int = 0,
+    ) -> None:
+        if timeout is not None:
+            _positive(None, attrs.fields(RetryPolicy).base_delay, timeout)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.timeout = timeout
+        self._sleep = sleep
+        self._rng = random.Random(seed)  # noqa: S311 - jitter, not security: must replay
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _call(self, adapter: OrderAdapter, order: Order, key: str) -> Sequence[ExecutionEvent]:
+        if self.timeout is None:
+            return adapter.submit(order, key)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="execfsm-dispatch")
+        future = self._pool.submit(adapter.submit, order, key)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            raise OutcomeUnknown(
+                f"no answer within {self.timeout}s; the request may have reached the venue"
+            ) from None
+
+    def dispatch(
+        self,
+        adapter: OrderAdapter,
+        order: Order,
+        key: str,
+        on_attempt: Callable[[Attempt], object],
+    ) -> DispatchResult:
+        """
+        Send `order` until it is answered, refused for good, or the attempts run out.
+        """
+        maybe_sent = False
+        last_reason, last_detail = ReasonCode.ADAPTER_ERROR, ""
+        for number in range(1, self.retry.max_attempts + 1):
+            if number > 1:
+                self._sleep(self.retry.delay(number - 1, self._rng))
+            try:
+                events = self._call(adapter, order, key)
+            except Exception as raw:  # noqa: BLE001 - classified below; unknown fails closed
+                error = translate(raw)
+                detail = f"attempt {number}/{self.retry.max_attempts} to {adapter.name}: "
+                detail += str(error) if error is not None else f"{type(raw).__name__}: {raw}"
+                if isinstance(error, VenueRejected):
+                    on_attempt(Attempt(number, False, ReasonCode.ADAPTER_REJECTED, detail))
+                    status = DispatchStatus.UNKNOWN if maybe_sent else DispatchStatus.REJECTED
+                    return DispatchResult(
+                        status, (), ReasonCode.ADAPTER_REJECTED, detail, maybe_sent
+                    )
+                if isinstance(error, TransientVenueError | OutcomeUnknown):
+                    unknown = isinstance(error, OutcomeUnknown)
+                    maybe_sent = maybe_sent or unknown
+                    last_reason = (
+                        ReasonCode.ADAPTER_TIMEOUT if unknown else ReasonCode.ADAPTER_ERROR
+                    )
+                    last_detail = detail
+                    on_attempt(Attempt(number, False, last_reason, detail))
+                    if unknown and not self.retry.retry_unknown:
+                        break
+                    continue
+                # PermanentVenueError, or an exception nobody translated: never retried.
+                on_attempt(Attempt(number, False, ReasonCode.ADAPTER_ERROR, detail))
+                if error is None:
+                    # Fail closed; we cannot tell where it failed, so reconciliation looks too.
+                    return DispatchResult(
+                        DispatchStatus.FAILED, (), ReasonCode.ADAPTER_ERROR, detail, True
+                    )
+                status = DispatchStatus.UNKNOWN if maybe_sent else DispatchStatus.FAILED
+                return DispatchResult(status, (), ReasonCode.ADAPTER_ERROR, detail, maybe_sent)
+            on_attempt(Attempt(number, True, None, f"attempt {number} to {adapter.name}: answered"))
+            return DispatchResult(DispatchStatus.SENT, tuple(events), maybe_sent=maybe_sent)
+        status = DispatchStatus.UNKNOWN if maybe_sent else DispatchStatus.NOT_SENT
+        return DispatchResult(status, (), last_reason, last_detail, maybe_sent)
