@@ -77,7 +77,8 @@ class TestSimulatedVenue:
         assert "NOPE/EUR" in event.detail
 
     def test_same_key_never_fills_twice(self) -> None:
-        """A second submit with the same idempotency key creates nothing."""
+        """A second submit with the same key creates nothing: the venue repeats its original
+        answer (same event and fill ids), so the order is never filled twice."""
         v = venue()
         order = order_for(make_intent(order_type="MARKET", limit_price=None))
 
@@ -85,8 +86,9 @@ class TestSimulatedVenue:
         second = v.submit(order, "k1")
 
         assert len(first) == 2
-        assert second == ()
+        assert second == first
         assert v.submissions == ["k1", "k1"]
+        assert v.new_orders == ["k1"]
 
     def test_cancel_resting_and_not_open(self) -> None:
         """Cancelling a resting order acks; cancelling anything else is rejected."""

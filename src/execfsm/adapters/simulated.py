@@ -78,11 +78,13 @@ class SimulatedVenue:
             )
         self.partial_fills = fractions
         self._sink: EventSink | None = None
-        self._orders_by_key: dict[str, Order] = {}
+        self._responses: dict[str, tuple[ExecutionEvent, ...]] = {}
         self._resting: dict[str, Order] = {}
         self._event_counts: dict[str, int] = {}
         self.submissions: list[str] = []
         """Every idempotency key sent to `submit`, in call order (including repeats)."""
+        self.new_orders: list[str] = []
+        """The journal of keys that created an order here: a key twice is a double order."""
 
     @staticmethod
     def _positive(value: Decimal | int | str, field: str) -> Decimal:
@@ -126,12 +128,19 @@ class SimulatedVenue:
     def submit(self, order: Order, idempotency_key: str) -> Sequence[ExecutionEvent]:
         """
         Accept, fill if marketable, or reject an unknown symbol. A key already seen creates
-        nothing: the venue answers with no events, and it never fills twice.
+        nothing: the venue answers with its original response again (same event and fill
+        ids), so it never fills twice and a retry after a lost answer learns what happened.
         """
         self.submissions.append(idempotency_key)
-        if idempotency_key in self._orders_by_key:
-            return ()
-        self._orders_by_key[idempotency_key] = order
+        known = self._responses.get(idempotency_key)
+        if known is not None:
+            return known
+        self.new_orders.append(idempotency_key)
+        response = self._new_order(order, idempotency_key)
+        self._responses[idempotency_key] = response
+        return response
+
+    def _new_order(self, order: Order, idempotency_key: str) -> tuple[ExecutionEvent, ...]:
         price = self._prices.get(order.symbol)
         if price is None:
             detail = f"unknown symbol {order.symbol!r}"

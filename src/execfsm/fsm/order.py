@@ -27,6 +27,7 @@ from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.ids import canonical_json
 from execfsm.typing import AuditSink
 
 _CONTRACT = [g.symbol_present, g.quantity_positive, g.limit_order_priced]
@@ -201,6 +202,16 @@ class OrderLifecycle(AuditedMachine):
         """
         return {"order": self._order, "seen_fills": self._fills, "resume_state": self._resume_state}
 
+    def prepare_event(self, event: str, fill: Fill | None = None) -> dict[str, Any]:
+        """
+        A fill's record carries the fill as canonical JSON, so the trail alone rebuilds the
+        ledgers.
+        """
+        context = super().prepare_event(event)
+        if fill is not None:
+            context["detail"] = canonical_json(fill)
+        return context
+
     # -- venue events -----------------------------------------------------------------------
 
     def apply(self, event: ExecutionEvent) -> EventOutcome:
@@ -266,7 +277,7 @@ class OrderLifecycle(AuditedMachine):
         except ContractViolation as exc:
             return self._note("fill", AuditOutcome.REFUSED, exc.reason, str(exc))
         state = self._order.state
-        detail = f"fill {fill.fill_id} qty {fill.quantity} arrived after the order was {state}"
+        detail = canonical_json(fill)
         self._flag(ReasonCode.FILL_AFTER_FINAL)
         self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
         self._late_fills.append(fill)

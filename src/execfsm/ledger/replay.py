@@ -1,0 +1,92 @@
+"""
+Rebuild the ledgers from the audit trail alone: the trail is the source of truth.
+
+The pipeline's ``intake_done`` record carries the intent's terms; every applied ``fill``
+record of an order carries its fill. Replaying them in ``seq`` order gives each order's state
+and filled quantity and every position, exactly as the live ledgers hold them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+
+import attrs
+
+from execfsm.contracts import Fill, OrderSide, OrderState, ReasonCode
+from execfsm.errors import AuditChainError
+from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.ledger.positions import Position, PositionLedger
+
+
+@attrs.frozen
+class ReplayedOrder:
+    """
+    One order as the trail describes it.
+    """
+
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    state: OrderState = OrderState.CREATED
+    filled_quantity: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class Replay:
+    """
+    The ledgers rebuilt from a trail.
+    """
+
+    orders: dict[str, ReplayedOrder]
+    positions: dict[str, Position]
+
+
+def _json(record: AuditRecord) -> dict[str, object]:
+    try:
+        data = json.loads(record.detail)
+    except json.JSONDecodeError:
+        raise AuditChainError(
+            f"record seq {record.seq}: {record.event} detail is not JSON", seq=record.seq
+        ) from None
+    if not isinstance(data, dict):
+        raise AuditChainError(f"record seq {record.seq}: detail is not an object", seq=record.seq)
+    return data
+
+
+def replay(records: Iterable[AuditRecord]) -> Replay:
+    """
+    Replay `records` (in ``seq`` order) into order and position ledgers.
+    """
+    orders: dict[str, ReplayedOrder] = {}
+    positions = PositionLedger()
+    for record in records:
+        if record.outcome is not AuditOutcome.APPLIED or record.client_order_id is None:
+            continue
+        cid = record.client_order_id
+        if record.machine == "pipeline" and record.event == "intake_done":
+            terms = _json(record)
+            orders[cid] = ReplayedOrder(
+                client_order_id=cid,
+                symbol=str(terms["symbol"]),
+                side=OrderSide(str(terms["side"])),
+                quantity=Decimal(str(terms["quantity"])),
+            )
+            continue
+        if record.machine != "order" or cid not in orders:
+            continue
+        order = orders[cid]
+        if record.event == "fill":
+            data = _json(record)
+            fill = Fill(
+                str(data["fill_id"]), str(data["quantity"]), str(data["price"]), str(data["fee"])
+            )
+            positions.book(cid, order.symbol, order.side, fill)
+            if record.reason_code is not ReasonCode.FILL_AFTER_FINAL:
+                order = attrs.evolve(order, filled_quantity=order.filled_quantity + fill.quantity)
+        if record.target is not None:
+            order = attrs.evolve(order, state=OrderState(record.target))
+        orders[cid] = order
+    return Replay(orders, positions.snapshot())
