@@ -260,6 +260,7 @@ class TestFills:
             ReasonCode.FILL_CONFLICT,
         )
         assert lc.order.filled_quantity == Decimal("0.3")
+        assert lc.order.recon_flags == (ReasonCode.FILL_CONFLICT,)
 
     def test_direct_fill_event_cannot_reuse_an_id(self) -> None:
         """Even sent straight to the machine, a fill id already applied is refused."""
@@ -273,7 +274,8 @@ class TestFills:
         assert lc.order.filled_quantity == Decimal("0.3")
 
     def test_overfill_is_refused(self) -> None:
-        """A fill beyond the remaining quantity is refused and changes nothing."""
+        """A fill beyond the remaining quantity is refused: quantities and state stay, the order
+        is flagged for reconciliation."""
         audit = in_memory_audit()
         lc = drive(S.ACKNOWLEDGED, audit)
         send_fill(lc, "0.6")
@@ -286,7 +288,7 @@ class TestFills:
             ReasonCode.FILL_OVERFILL,
         )
         assert "exceeds remaining 0.4" in outcome.detail
-        assert lc.order == before
+        assert lc.order == attrs.evolve(before, recon_flags=(ReasonCode.FILL_OVERFILL,))
         assert audit.records[-1].reason_code is ReasonCode.FILL_OVERFILL
 
     @pytest.mark.parametrize(

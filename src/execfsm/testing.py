@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from statemachine import StateMachine
 from statemachine.states import States
 
+from execfsm.adapters.faulty import Fault, FaultyVenue
 from execfsm.clock import EPOCH, FixedClock, SteppingClock
 from execfsm.contracts import Order, OrderIntent
 from execfsm.fsm.audit import AuditEntry, AuditRecord
@@ -21,6 +22,8 @@ from execfsm.ledger.audit import AuditLog
 __all__ = [
     "EPOCH",
     "FailingAuditSink",
+    "Fault",
+    "FaultyVenue",
     "FixedClock",
     "SteppingClock",
     "in_memory_audit",

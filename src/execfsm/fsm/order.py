@@ -35,6 +35,9 @@ _FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
 _PARTIAL_FILL: dict[str, Any] = {"validators": _FILL, "unless": g.fill_completes}
 _COMPLETE_FILL: dict[str, Any] = {"validators": _FILL, "cond": g.fill_completes}
 
+_VENUE_DISAGREES = frozenset({ReasonCode.FILL_OVERFILL, ReasonCode.FILL_CONFLICT})
+"""Refused venue fills that mean the venue and we disagree: reconciliation must look."""
+
 EVENT_OF_KIND = {
     EventKind.ACK: "acknowledge",
     EventKind.FILL: "fill",
@@ -265,11 +268,18 @@ class OrderLifecycle(AuditedMachine):
                 detail = f"fill {fill.fill_id} already applied; re-delivery ignored"
                 return self._note("fill", AuditOutcome.DUPLICATE, ReasonCode.FILL_DUPLICATE, detail)
             detail = f"fill {fill.fill_id} already applied with different content: {seen} vs {fill}"
-            return self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_CONFLICT, detail)
+            outcome = self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_CONFLICT, detail)
+            self._flag(ReasonCode.FILL_CONFLICT)  # the venue reports fills we cannot accept
+            return attrs.evolve(outcome, order=self._order)
         if self.is_final:
             return self._book_late_fill(fill)
         outcome = self._fire("fill", fill=fill)
-        return attrs.evolve(outcome, booked_fill=fill) if outcome.applied else outcome
+        if outcome.applied:
+            return attrs.evolve(outcome, booked_fill=fill)
+        if outcome.reason_code in _VENUE_DISAGREES:
+            self._flag(outcome.reason_code)  # the venue reports fills we cannot accept
+            return attrs.evolve(outcome, order=self._order)
+        return outcome
 
     def _book_late_fill(self, fill: Fill) -> EventOutcome:
         try:

@@ -1,0 +1,234 @@
+"""
+`FaultyVenue`: a simulated venue that misbehaves on purpose, scripted or seeded.
+
+It wraps a `SimulatedVenue` and, per call, applies the next fault: exceptions of each class
+(raised as taxonomy errors or as raw transport errors the adapter boundary must translate),
+timeouts before and after the request left, duplicated and reordered events, overfills,
+conflicting fill ids, fills after a cancel, partial-fill storms and slow answers.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from decimal import ROUND_DOWN, Decimal
+
+import attrs
+
+from execfsm.adapters.simulated import SimulatedVenue
+from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order
+from execfsm.errors import PermanentVenueError, TransientVenueError, VenueRejected
+from execfsm.ids import stable_id
+from execfsm.typing import EventSink
+
+
+class Fault(enum.StrEnum):
+    """
+    What the venue does wrong on one call.
+    """
+
+    NONE = "NONE"
+    TRANSIENT = "TRANSIENT"
+    """Raises `TransientVenueError`; nothing was sent."""
+    TIMEOUT_BEFORE_SEND = "TIMEOUT_BEFORE_SEND"
+    """Raises a raw ``ConnectionRefusedError``: the request never left."""
+    TIMEOUT_AFTER_SEND = "TIMEOUT_AFTER_SEND"
+    """The venue takes the order, then the answer is lost: a raw ``TimeoutError``."""
+    PERMANENT = "PERMANENT"
+    """Raises `PermanentVenueError` (e.g. bad credentials); nothing was sent."""
+    REJECTED = "REJECTED"
+    """Raises `VenueRejected`; the venue refused the order."""
+    UNKNOWN_EXCEPTION = "UNKNOWN_EXCEPTION"
+    """Raises an exception nobody translates (an adapter bug)."""
+    DUPLICATE_EVENTS = "DUPLICATE_EVENTS"
+    """Every event is delivered twice."""
+    FILL_BEFORE_ACK = "FILL_BEFORE_ACK"
+    """Fills arrive before the ACK."""
+    OVERFILL = "OVERFILL"
+    """An extra fill for the full quantity follows the first real one."""
+    CONFLICTING_FILL = "CONFLICTING_FILL"
+    """A second fill reuses the first fill's id with another quantity."""
+    FILL_AFTER_CANCEL = "FILL_AFTER_CANCEL"
+    """On cancel: the CANCEL_ACK is followed by a fill of the remaining quantity."""
+    PARTIAL_FILL_STORM = "PARTIAL_FILL_STORM"
+    """Each fill is split into many small ones."""
+    SLOW = "SLOW"
+    """Answers correctly, but only after ``slow_seconds``."""
+
+
+SEND_FAULTS = tuple(f for f in Fault if f is not Fault.FILL_AFTER_CANCEL)
+"""Faults that apply to `submit`."""
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+class FaultyVenue:
+    """
+    A `SimulatedVenue` with faults.
+
+    Args:
+        inner: The venue that really keeps the orders (its journal shows double orders).
+        script: Faults for the next calls, in order; when it runs out, ``seed`` decides.
+        seed: With a seed, each unscripted call draws a fault with probability ``rate``.
+        rate: How often a seeded venue misbehaves.
+        faults: Which faults a seeded venue draws from.
+        slow_seconds: How long a SLOW answer takes.
+        storm_size: How many pieces a PARTIAL_FILL_STORM splits each fill into.
+        sleep: How SLOW waits (real time by default, so a dispatcher timeout can fire).
+    """
+
+    def __init__(
+        self,
+        inner: SimulatedVenue,
+        script: Iterable[Fault] = (),
+        *,
+        seed: int | None = None,
+        rate: float = 0.3,
+        faults: Sequence[Fault] = tuple(Fault),
+        slow_seconds: float = 0.2,
+        storm_size: int = 20,
+        sleep: Callable[[float], None] = _sleep,
+    ) -> None:
+        self.inner = inner
+        self.script: deque[Fault] = deque(script)
+        self._rng = random.Random(seed) if seed is not None else None  # noqa: S311 - test faults
+        self.rate = rate
+        self.faults = tuple(faults)
+        self.slow_seconds = slow_seconds
+        self.storm_size = storm_size
+        self._sleep = sleep
+        self.applied: list[Fault] = []
+        """Every fault applied, in call order."""
+
+    @property
+    def name(self) -> str:
+        """
+        The inner venue's name, marked faulty.
+        """
+        return f"faulty-{self.inner.name}"
+
+    def set_event_sink(self, sink: EventSink) -> None:
+        """
+        Late events come from the inner venue.
+        """
+        self.inner.set_event_sink(sink)
+
+    def _next(self, allowed: Sequence[Fault]) -> Fault:
+        if self.script:
+            fault = self.script.popleft()
+        elif self._rng is not None and self._rng.random() < self.rate:
+            fault = self._rng.choice([f for f in self.faults if f in allowed] or [Fault.NONE])
+        else:
+            fault = Fault.NONE
+        self.applied.append(fault)
+        return fault
+
+    def _raise_for(self, fault: Fault) -> None:
+        if fault is Fault.TRANSIENT:
+            raise TransientVenueError("venue throttled the request (429); nothing was sent")
+        if fault is Fault.TIMEOUT_BEFORE_SEND:
+            raise ConnectionRefusedError("connection refused before the request was sent")
+        if fault is Fault.PERMANENT:
+            raise PermanentVenueError("venue refused the credentials (401)")
+        if fault is Fault.REJECTED:
+            raise VenueRejected("venue rejected the order: price outside the allowed band")
+        if fault is Fault.UNKNOWN_EXCEPTION:
+            raise RuntimeError("adapter bug: unexpected payload")
+
+    def submit(self, order: Order, idempotency_key: str) -> Sequence[ExecutionEvent]:
+        """
+        The inner venue's answer, spoiled by the next fault.
+        """
+        fault = self._next(SEND_FAULTS)
+        self._raise_for(fault)
+        if fault is Fault.SLOW:
+            self._sleep(self.slow_seconds)
+        events = list(self.inner.submit(order, idempotency_key))
+        if fault is Fault.TIMEOUT_AFTER_SEND:
+            raise TimeoutError("read timed out after the request was sent")
+        return self._spoil(fault, order, events)
+
+    def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+        """
+        The inner venue's cancel answer; FILL_AFTER_CANCEL adds a racing fill after the ack.
+        """
+        fault = self._next((Fault.NONE, Fault.TRANSIENT, Fault.FILL_AFTER_CANCEL))
+        self._raise_for(fault)
+        events = list(self.inner.cancel(order))
+        if fault is Fault.FILL_AFTER_CANCEL and any(e.kind is EventKind.CANCEL_ACK for e in events):
+            remaining = order.remaining_quantity
+            price = order.limit_price or self.inner.price(order.symbol) or Decimal(1)
+            if remaining > 0:
+                fill = Fill(stable_id("fill-late", order.client_order_id), remaining, price)
+                events.append(_event_like(events[-1], EventKind.FILL, "late", fill))
+        return tuple(events)
+
+    def _spoil(
+        self, fault: Fault, order: Order, events: list[ExecutionEvent]
+    ) -> Sequence[ExecutionEvent]:
+        fills = [(e, e.fill) for e in events if e.fill is not None]
+        if fault is Fault.DUPLICATE_EVENTS:
+            return tuple(events + events)
+        if fault is Fault.FILL_BEFORE_ACK:
+            return tuple(sorted(events, key=lambda e: e.kind is not EventKind.FILL))
+        if not fills:
+            return tuple(events)
+        last_event, first_fill = fills[-1][0], fills[0][1]
+        if fault is Fault.OVERFILL:
+            # Right after the first fill: the whole quantity again, more than remains.
+            fill_id = stable_id("fill-over", order.client_order_id)
+            extra = _event_like(
+                fills[0][0], EventKind.FILL, "over", Fill(fill_id, order.quantity, first_fill.price)
+            )
+            at = events.index(fills[0][0]) + 1
+            return (*events[:at], extra, *events[at:])
+        if fault is Fault.CONFLICTING_FILL:
+            twin = attrs.evolve(first_fill, quantity=first_fill.quantity / 2)
+            return (*events, _event_like(last_event, EventKind.FILL, "conflict", twin))
+        if fault is Fault.PARTIAL_FILL_STORM:
+            stormy: list[ExecutionEvent] = []
+            for event in events:
+                if event.fill is None:
+                    stormy.append(event)
+                    continue
+                pieces = _split(event.fill, self.storm_size)
+                stormy += [
+                    _event_like(event, EventKind.FILL, f"s{i}", p) for i, p in enumerate(pieces)
+                ]
+            return tuple(stormy)
+        return tuple(events)
+
+
+def _split(fill: Fill, pieces: int) -> list[Fill]:
+    """
+    `pieces` fills whose quantities sum exactly to the fill's; fees split likewise.
+    """
+    step = (fill.quantity / pieces).quantize(Decimal("1e-12"), rounding=ROUND_DOWN)
+    fee_step = (fill.fee / pieces).quantize(Decimal("1e-12"), rounding=ROUND_DOWN)
+    parts = []
+    for index in range(pieces):
+        last = index == pieces - 1
+        qty = fill.quantity - step * (pieces - 1) if last else step
+        fee = fill.fee - fee_step * (pieces - 1) if last else fee_step
+        if qty > 0:
+            parts.append(Fill(f"{fill.fill_id}.{index}", qty, fill.price, fee))
+    return parts
+
+
+def _event_like(
+    template: ExecutionEvent, kind: EventKind, tag: str, fill: Fill | None
+) -> ExecutionEvent:
+    return attrs.evolve(
+        template,
+        kind=kind,
+        event_id=f"{template.event_id}-{tag}-{fill.fill_id if fill else ''}",
+        fill=fill,
+        reason_code=None,
+        detail="",
+        venue_order_id=None,
+    )
