@@ -216,8 +216,12 @@ class ExecutionOrchestrator:
     def _record(self, ctx: RunContext) -> PipelineResult:
         order = ctx.lifecycle.order
         state = ctx.run.state
-        success = state is PipelineState.COMPLETED and order.state not in _UNSUCCESSFUL_ORDER_STATES
         reason, detail = ctx.reason_code, ctx.detail
+        success = (
+            state is PipelineState.COMPLETED
+            and reason is None
+            and order.state not in _UNSUCCESSFUL_ORDER_STATES
+        )
         if state is PipelineState.COMPLETED and order.state is OrderState.REJECTED:
             reason, detail = order.reason_code, "the venue rejected the order"
         result = PipelineResult(
