@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck verify spec diagrams hooks check clean
+.PHONY: help install demo test soak lint typecheck verify spec diagrams hooks check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -23,6 +23,9 @@ demo: $(STAMP) #-- run the scripted paper session; writes out/demo/
 
 test: $(STAMP) #-- run the test suite
 	$(BIN)/python -m pytest
+
+soak: $(STAMP) #-- the stateful property tests with the long Hypothesis profile
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/test_orchestrator_stateful.py tests/test_order_stateful.py
 
 lint: $(STAMP) #-- ruff: lint and format check
 	$(BIN)/ruff check src tests
