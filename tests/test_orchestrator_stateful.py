@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -199,9 +200,5 @@ def test_cancel_of_unknown_order_is_a_clear_error() -> None:
     """Cancelling an id that was never dispatched names the id."""
     orch = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, clock=SteppingClock(EPOCH))
 
-    try:
+    with pytest.raises(ContractViolation, match="ord-nope"):
         orch.cancel("ord-nope")
-    except ContractViolation as exc:
-        assert "ord-nope" in str(exc)
-    else:  # pragma: no cover - the assertion below explains
-        raise AssertionError("cancel of an unknown order did not raise")
