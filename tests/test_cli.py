@@ -155,10 +155,10 @@ class TestRun:
                 '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET"',
                 "line 2: not valid JSON",
             ),
-            ('["not", "an", "object"]', "line 2: must be a JSON object"),
+            ('["not", "an", "object"]', "line 2: intent: must be a JSON object"),
             (
                 '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET","strategy_id":"s","leverage":5}',
-                "line 2: unknown field(s) leverage",
+                "line 2: intent: unknown field(s) leverage",
             ),
             ('{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET"}', "line 2:"),
             (

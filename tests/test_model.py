@@ -50,7 +50,12 @@ class TestOrderModel:
         partial = by_edge["ACKNOWLEDGED", "fill", "PARTIALLY_FILLED"]
         complete = by_edge["ACKNOWLEDGED", "fill", "FILLED"]
 
-        assert submit.validators == ("symbol_present", "quantity_positive", "limit_order_priced")
+        assert submit.validators == (
+            "symbol_present",
+            "quantity_positive",
+            "limit_order_priced",
+            "amounts_bounded",
+        )
         assert partial.unless == ("fill_completes",)
         assert complete.conds == ("fill_completes",)
         assert (
@@ -66,6 +71,7 @@ class TestOrderModel:
     def test_every_validator_is_listed_and_described(self, model: MachineModel) -> None:
         """The model lists every validator of the lifecycle, each with a description."""
         assert model.validators() == (
+            "amounts_bounded",
             "fill_id_unused",
             "fill_well_formed",
             "fill_within_quantity",

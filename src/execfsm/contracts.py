@@ -252,6 +252,12 @@ def _violation(field: str, rule: str, value: Any, reason: ReasonCode) -> Contrac
     )
 
 
+def _mapping_error(problem: str, data: object) -> ContractViolation:
+    return ContractViolation(
+        f"intent: {problem}", reason=ReasonCode.VALIDATION_INVALID_FIELD, field="intent", value=data
+    )
+
+
 def _reason_for(field: str) -> ReasonCode:
     if "quantity" in field:
         return ReasonCode.VALIDATION_INVALID_QUANTITY
@@ -366,6 +372,27 @@ class OrderIntent:
     """Caller's id for this decision; distinct ids make identical orders distinct."""
     session_id: str = attrs.field(default="default", validator=_check_str)
     """Trading session the intent belongs to; part of the idempotency key."""
+
+    @classmethod
+    def from_mapping(cls, data: object) -> OrderIntent:
+        """
+        An intent from plain data (a parsed JSON object): unknown and missing fields are
+        refused by name, every value is checked as in the constructor.
+        """
+        if not isinstance(data, dict):
+            kind = type(data).__name__
+            raise _mapping_error(
+                f"must be a JSON object of field names to values, got {kind}", data
+            )
+        fields = {a.name: a for a in attrs.fields(cls)}
+        unknown = sorted(str(k) for k in data if k not in fields)
+        if unknown:
+            raise _mapping_error(f"unknown field(s) {', '.join(unknown)}", data)
+        required = (n for n, a in fields.items() if a.default is attrs.NOTHING)
+        missing = sorted(n for n in required if n not in data)
+        if missing:
+            raise _mapping_error(f"missing required field(s) {', '.join(missing)}", data)
+        return cls(**data)
 
 
 @attrs.frozen

@@ -122,6 +122,38 @@ def limit_order_priced(order: OrderTerms) -> None:
         )
 
 
+MAX_AMOUNT = Decimal(10) ** 12
+"""No quantity or price of a real order reaches this; beyond it an input is garbage."""
+MAX_DECIMAL_PLACES = 12
+
+
+def _check_amount(value: Decimal, field: str, reason: ReasonCode) -> None:
+    exponent = value.normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    if value >= MAX_AMOUNT or places > MAX_DECIMAL_PLACES:
+        raise ContractViolation(
+            f"{field}: must be below 10^12 with at most {MAX_DECIMAL_PLACES} decimal places, "
+            f"got {value}",
+            reason=reason,
+            field=field,
+            value=value,
+        )
+
+
+@describe("quantity and limit_price are below 10^12 with at most 12 decimal places")
+def amounts_bounded(order: OrderTerms) -> None:
+    """
+    Refuse absurd magnitudes and precisions (a unit mix-up, a corrupted feed).
+    """
+    _check_amount(order.quantity, "quantity", ReasonCode.VALIDATION_INVALID_QUANTITY)
+    if order.limit_price is not None:
+        _check_amount(order.limit_price, "limit_price", ReasonCode.VALIDATION_INVALID_PRICE)
+
+
+CONTRACT_GUARDS = (symbol_present, quantity_positive, limit_order_priced, amounts_bounded)
+"""The order contract, checked at validation (stage 2) and again at submit."""
+
+
 # -- fills ---------------------------------------------------------------------------------
 
 

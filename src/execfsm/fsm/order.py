@@ -30,7 +30,7 @@ from execfsm.fsm.audit import AuditOutcome
 from execfsm.ids import canonical_json
 from execfsm.typing import AuditSink
 
-_CONTRACT = [g.symbol_present, g.quantity_positive, g.limit_order_priced]
+_CONTRACT = list(g.CONTRACT_GUARDS)
 _FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
 _PARTIAL_FILL: dict[str, Any] = {"validators": _FILL, "unless": g.fill_completes}
 _COMPLETE_FILL: dict[str, Any] = {"validators": _FILL, "cond": g.fill_completes}

@@ -17,7 +17,7 @@ from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.typing import AuditSink
 
-_CONTRACT = [g.symbol_present, g.quantity_positive, g.limit_order_priced]
+_CONTRACT = list(g.CONTRACT_GUARDS)
 
 
 class PipelineRun(AuditedMachine):
