@@ -139,8 +139,15 @@ class Dispatcher:
         sleep: Callable[[float], None] = _system_sleep,
         seed: int = 0,
     ) -> None:
-        if timeout is not None:
-            _positive(None, attrs.fields(RetryPolicy).base_delay, timeout)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        ):
+            raise ContractViolation(
+                f"timeout: must be a number of seconds > 0 or None, got {timeout!r}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="timeout",
+                value=timeout,
+            )
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep
