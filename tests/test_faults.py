@@ -35,7 +35,7 @@ from execfsm.errors import OutcomeUnknown, PermanentVenueError, TransientVenueEr
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.killswitch import FileKillSwitch
-from execfsm.orchestrator import PipelineResult
+from execfsm.results import PipelineResult
 from execfsm.testing import Fault, FaultyVenue
 
 QTY = Decimal(2)

@@ -40,7 +40,8 @@ from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
-from execfsm.orchestrator import ExecutionOrchestrator, PipelineResult
+from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.results import PipelineResult
 from execfsm.risk import BlockingRiskHook, ConditionalRiskHook, NullRiskHook
 from execfsm.typing import OrderAdapter, RiskHook
 

@@ -553,6 +553,38 @@ class Order:
             time_in_force=intent.time_in_force,
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Order:
+        """
+        An order from its JSON form (as `execfsm.ids.jsonable` writes it).
+        """
+
+        def dec(name: str) -> Decimal | None:
+            value = data.get(name)
+            return None if value is None else Decimal(str(value))
+
+        return cls(
+            client_order_id=data["client_order_id"],
+            correlation_id=data["correlation_id"],
+            idempotency_key=data["idempotency_key"],
+            symbol=data["symbol"],
+            side=OrderSide(data["side"]),
+            order_type=OrderType(data["order_type"]),
+            quantity=Decimal(str(data["quantity"])),
+            strategy_id=data["strategy_id"],
+            limit_price=dec("limit_price"),
+            time_in_force=TimeInForce(data["time_in_force"]),
+            state=OrderState(data["state"]),
+            filled_quantity=Decimal(str(data["filled_quantity"])),
+            average_fill_price=dec("average_fill_price"),
+            fees=Decimal(str(data["fees"])),
+            venue_order_id=data.get("venue_order_id"),
+            reason_code=None
+            if data.get("reason_code") is None
+            else ReasonCode(data["reason_code"]),
+            recon_flags=tuple(ReasonCode(flag) for flag in data.get("recon_flags", ())),
+        )
+
     @property
     def remaining_quantity(self) -> Decimal:
         """

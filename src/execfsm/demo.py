@@ -16,7 +16,8 @@ from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionMode, OrderIntent, OrderSide, OrderType
 from execfsm.ids import canonical_json, jsonable
-from execfsm.orchestrator import ExecutionOrchestrator, PipelineResult
+from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.results import PipelineResult
 from execfsm.risk import ConditionalRiskHook
 
 

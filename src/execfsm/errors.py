@@ -141,3 +141,10 @@ class OutcomeUnknown(VenueError):
     The request may have left (a timeout or reset after sending): the order may exist at the
     venue. It stays SUBMITTED, is flagged for reconciliation, and a retry reuses its key.
     """
+
+
+class StoreError(ExecFsmError):
+    """
+    The durable store cannot be opened, read or written: nothing of the failing unit was
+    stored, and the orchestrator accepts no more work until it is reopened (and recovers).
+    """

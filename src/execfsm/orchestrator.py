@@ -6,9 +6,9 @@ Default mode is `ExecutionMode.LIVE_BLOCKED`: a default orchestrator never reach
 
 from __future__ import annotations
 
+import threading
+import zlib
 from collections.abc import Iterable
-
-import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.errors import translate
@@ -37,39 +37,17 @@ from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
+from execfsm.ledger.store import IntentEntry, IntentStatus, LedgerStore, MemoryStore
+from execfsm.recovery import recover
+from execfsm.results import PipelineResult
 from execfsm.risk import NullRiskHook
 from execfsm.stages import FROM_RISK_GATE, PIPELINE, Stage, intake, post_trade, recon
 from execfsm.stages._context import RunContext, Services
-from execfsm.typing import Clock, FillSubscriber, KillSwitch, RiskHook
+from execfsm.typing import Clock, FillSubscriber, KillSwitch, OrderAdapter, RiskHook
 
 _UNSUCCESSFUL_ORDER_STATES = frozenset({OrderState.REJECTED, OrderState.FAILED})
-
-
-@attrs.frozen
-class PipelineResult:
-    """
-    What `submit_intent` (or `resume`) reports for one intent.
-    """
-
-    success: bool
-    """True when the run completed and the venue did not reject or fail the order."""
-    correlation_id: str
-    idempotency_key: str
-    order: Order | None
-    """The order as it stood when the run stopped (the ledger has later changes)."""
-    stage_reached: int
-    """The stage (1-8) where the run stopped; 8 for a completed run."""
-    pipeline_state: PipelineState
-    reason_code: ReasonCode | None = None
-    reason_detail: str = ""
-    recon: ReconRecord | None = None
-
-    @property
-    def paused(self) -> bool:
-        """
-        True while the intent waits at the risk gate for `resume` or `abandon`.
-        """
-        return self.pipeline_state is PipelineState.PAUSED
+_STRIPES = 64
+"""Lock stripes: the same idempotency key always takes the same lock."""
 
 
 class ExecutionOrchestrator:
@@ -86,6 +64,12 @@ class ExecutionOrchestrator:
         dispatcher: Timeout and retry policy of stage 5; default 3 attempts, no timeout.
         kill_switch: The operator's kill switch; while active every intent stops at the
             risk gate with RISK_KILL_SWITCH_ACTIVE.
+        store: Where state is made durable; default in memory only. A store that already
+            holds a session is recovered (see `recovery`): its chain is verified, ledgers are
+            rebuilt, stored results answer resubmissions.
+
+    Thread-safe: intents with different idempotency keys run concurrently; the same key (and
+    the same order's later events) are serialised, so racing submissions dispatch once.
     """
 
     def __init__(
@@ -99,6 +83,7 @@ class ExecutionOrchestrator:
         audit: AuditLog | None = None,
         dispatcher: Dispatcher | None = None,
         kill_switch: KillSwitch | None = None,
+        store: LedgerStore | None = None,
     ) -> None:
         if not isinstance(execution_mode, ExecutionMode):
             raise ContractViolation(
@@ -126,6 +111,7 @@ class ExecutionOrchestrator:
             mode=execution_mode,
             live_policy=live_policy,
             dispatcher=dispatcher if dispatcher is not None else Dispatcher(),
+            store=store if store is not None else MemoryStore(),
         )
         self._manual_switch = ManualKillSwitch()
         self._services.kill_switches.append(self._manual_switch)
@@ -133,6 +119,12 @@ class ExecutionOrchestrator:
             self._services.kill_switches.append(kill_switch)
         self._results: dict[str, PipelineResult] = {}
         self._paused: dict[str, RunContext] = {}
+        self._stripes = tuple(threading.RLock() for _ in range(_STRIPES))
+        stored = self._services.store.load()
+        self._services.store.bind(self._services.audit)
+        self.recovery = recover(self._services, stored, self._results, self._paused)
+        """What was recovered from the store (empty for a new session)."""
+        self._services.store.flush()
         for adapter in registry.adapters():
             adapter.set_event_sink(self.handle_event)
 
@@ -161,6 +153,9 @@ class ExecutionOrchestrator:
 
     # -- intents -------------------------------------------------------------------------
 
+    def _lock(self, key: str) -> threading.RLock:
+        return self._stripes[zlib.crc32(key.encode()) % _STRIPES]
+
     def submit_intent(self, intent: OrderIntent) -> PipelineResult:
         """
         Take one intent through the pipeline. A key seen before returns the original result,
@@ -168,31 +163,37 @@ class ExecutionOrchestrator:
         """
         services = self._services
         key = intake.identify(intent)
-        original = self._results.get(key)
-        if original is not None:
-            self._audit_duplicate(original)
-            return original
-        ctx = intake.run(intent, key, services)
-        return self._advance(ctx, PIPELINE)
+        with self._lock(key):
+            original = self._results.get(key)
+            if original is not None:
+                self._audit_duplicate(original)
+                services.store.flush()
+                return original
+            ctx = intake.run(intent, key, services)
+            return self._advance(ctx, PIPELINE)
 
     def resume(self, correlation_id: str) -> PipelineResult:
         """
         Re-enter the risk gate with a paused intent; risk is evaluated again.
         """
         ctx = self._paused_run(correlation_id)
-        del self._paused[correlation_id]
-        ctx.reason_code, ctx.detail = None, ""
-        ctx.run.send("resume")
-        return self._advance(ctx, FROM_RISK_GATE)
+        with self._lock(ctx.idempotency_key):
+            if self._paused.pop(correlation_id, None) is None:
+                return self._results[ctx.idempotency_key]  # another thread resumed it
+            ctx.reason_code, ctx.detail = None, ""
+            ctx.run.send("resume")
+            return self._advance(ctx, FROM_RISK_GATE)
 
     def abandon(self, correlation_id: str, reason: str = "abandoned by operator") -> PipelineResult:
         """
         End a paused intent BLOCKED; its order fails with RISK_PAUSED.
         """
         ctx = self._paused_run(correlation_id)
-        del self._paused[correlation_id]
-        ctx.stop("abandon", ReasonCode.RISK_PAUSED, reason)
-        return self._record(ctx)
+        with self._lock(ctx.idempotency_key):
+            if self._paused.pop(correlation_id, None) is None:
+                return self._results[ctx.idempotency_key]
+            ctx.stop("abandon", ReasonCode.RISK_PAUSED, reason)
+            return self._record(ctx)
 
     def _paused_run(self, correlation_id: str) -> RunContext:
         ctx = self._paused.get(correlation_id)
@@ -235,8 +236,32 @@ class ExecutionOrchestrator:
             reason_detail=detail,
             recon=ctx.recon,
         )
+        status = IntentStatus.PAUSED if state is PipelineState.PAUSED else IntentStatus.DONE
+        self._persist(
+            order,
+            IntentEntry(
+                ctx.idempotency_key,
+                ctx.correlation_id,
+                order.client_order_id,
+                status,
+                result.to_json(),
+            ),
+        )
         self._results[ctx.idempotency_key] = result
         return result
+
+    def _persist(self, order: Order, entry: IntentEntry | None = None) -> None:
+        """
+        Make a unit of work durable before its result is returned.
+        """
+        store = self._services.store
+        if entry is not None:
+            store.stage_intent(entry)
+        store.stage_order(order)
+        position = self._services.positions.snapshot().get(order.symbol)
+        if position is not None:
+            store.stage_position(position)
+        store.flush()
 
     def _audit_duplicate(self, original: PipelineResult) -> None:
         self._services.audit.append(
@@ -265,13 +290,16 @@ class ExecutionOrchestrator:
         if lifecycle is None:
             detail = f"event {event.event_id} names unknown order {event.client_order_id}"
             self._audit_unknown(event, detail)
+            services.store.flush()
             return EventOutcome(AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail)
-        outcome = lifecycle.apply(event)
-        if outcome.booked_fill is not None:
-            post_trade.book(lifecycle, [outcome.booked_fill], services)
-        if outcome.applied:
-            recon.hand_off(lifecycle, services, event.kind.value)
-        return outcome
+        with self._lock(lifecycle.order.idempotency_key):
+            outcome = lifecycle.apply(event)
+            if outcome.booked_fill is not None:
+                post_trade.book(lifecycle, [outcome.booked_fill], services)
+            if outcome.applied:
+                recon.hand_off(lifecycle, services, event.kind.value)
+            self._persist(lifecycle.order)
+            return outcome
 
     def cancel(self, client_order_id: str) -> EventOutcome:
         """
@@ -286,9 +314,14 @@ class ExecutionOrchestrator:
                 field="client_order_id",
                 value=client_order_id,
             )
+        with self._lock(lifecycle.order.idempotency_key):
+            return self._cancel(lifecycle, adapter)
+
+    def _cancel(self, lifecycle: OrderLifecycle, adapter: OrderAdapter) -> EventOutcome:
         try:
             lifecycle.send("request_cancel")
         except IllegalTransition as exc:
+            self._services.store.flush()
             return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
         outcome = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
         try:
@@ -306,7 +339,9 @@ class ExecutionOrchestrator:
             lifecycle.record("cancel_attempt", AuditOutcome.REFUSED, reason, detail)
             if not isinstance(error, TransientVenueError):
                 lifecycle.flag_for_reconciliation(reason, detail)
+            self._persist(lifecycle.order)
             return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail)
+        self._persist(lifecycle.order)
         for event in answered:
             outcome = self.handle_event(event)
         return outcome

@@ -7,8 +7,10 @@ event and fill ids derive from the order's id, so the same session gives the sam
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from execfsm.contracts import (
     EventKind,
@@ -48,6 +50,9 @@ class SimulatedVenue:
             taker (never beyond a LIMIT order's price).
         partial_fills: Fractions of the quantity each fill takes (e.g. ``("0.25", "0.75")``);
             empty means one fill. The last fill takes the exact remainder.
+        journal: A file where the venue appends the key of every order it creates, and
+            which it reads back when it starts: the venue's own record, independent of ours,
+            to prove across crashes that no key became two orders.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class SimulatedVenue:
         fee_bps: Decimal | int | str = 0,
         slippage_bps: Decimal | int | str = 0,
         partial_fills: Sequence[Decimal | int | str] = (),
+        journal: Path | str | None = None,
     ) -> None:
         self._clock = clock
         self._name = name
@@ -85,6 +91,10 @@ class SimulatedVenue:
         """Every idempotency key sent to `submit`, in call order (including repeats)."""
         self.new_orders: list[str] = []
         """The journal of keys that created an order here: a key twice is a double order."""
+        self._lock = threading.RLock()
+        self._journal = None if journal is None else Path(journal)
+        if self._journal is not None and self._journal.exists():
+            self.new_orders = self._journal.read_text(encoding="utf-8").split()
 
     @staticmethod
     def _positive(value: Decimal | int | str, field: str) -> Decimal:
@@ -131,14 +141,20 @@ class SimulatedVenue:
         nothing: the venue answers with its original response again (same event and fill
         ids), so it never fills twice and a retry after a lost answer learns what happened.
         """
-        self.submissions.append(idempotency_key)
-        known = self._responses.get(idempotency_key)
-        if known is not None:
-            return known
-        self.new_orders.append(idempotency_key)
-        response = self._new_order(order, idempotency_key)
-        self._responses[idempotency_key] = response
-        return response
+        with self._lock:
+            self.submissions.append(idempotency_key)
+            known = self._responses.get(idempotency_key)
+            if known is not None:
+                return known
+            if idempotency_key in self.new_orders:
+                return ()  # created before a restart: the journal knows it, the answer is gone
+            self.new_orders.append(idempotency_key)
+            if self._journal is not None:
+                with self._journal.open("a", encoding="utf-8") as journal:
+                    journal.write(idempotency_key + "\n")
+            response = self._new_order(order, idempotency_key)
+            self._responses[idempotency_key] = response
+            return response
 
     def _new_order(self, order: Order, idempotency_key: str) -> tuple[ExecutionEvent, ...]:
         price = self._prices.get(order.symbol)
@@ -162,6 +178,10 @@ class SimulatedVenue:
         """
         Cancel a resting order; anything else is answered with CANCEL_REJECT.
         """
+        with self._lock:
+            return self._cancel(order)
+
+    def _cancel(self, order: Order) -> Sequence[ExecutionEvent]:
         if self._resting.pop(order.client_order_id, None) is not None:
             return (self._event(order, EventKind.CANCEL_ACK),)
         return (
@@ -175,17 +195,18 @@ class SimulatedVenue:
         Move a price; resting orders it makes marketable fill, and their events go to the sink.
         """
         new_price = self._positive(price, f"price of {symbol}")
-        self._prices[symbol] = new_price
-        crossed = [
-            o
-            for o in self._resting.values()
-            if o.symbol == symbol and self._marketable(o, new_price)
-        ]
-        events: list[ExecutionEvent] = []
-        for order in crossed:
-            del self._resting[order.client_order_id]
-            events.extend(self._fills(order, new_price))
-        if self._sink is not None:
+        with self._lock:
+            self._prices[symbol] = new_price
+            crossed = [
+                o
+                for o in self._resting.values()
+                if o.symbol == symbol and self._marketable(o, new_price)
+            ]
+            events: list[ExecutionEvent] = []
+            for order in crossed:
+                del self._resting[order.client_order_id]
+                events.extend(self._fills(order, new_price))
+        if self._sink is not None:  # outside the lock: the sink takes the orchestrator's locks
             for event in events:
                 self._sink(event)
         return events

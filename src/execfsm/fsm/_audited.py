@@ -36,10 +36,10 @@ class AuditedMachine(StateMachine):
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
 
-    def __init__(self, audit: AuditSink, **kwargs: Any) -> None:
+    def __init__(self, audit: AuditSink, *, start_value: Any = None) -> None:
         self._audit_listener = AuditListener(audit)
         self._event_in_progress = ""
-        super().__init__(listeners=[self._audit_listener], **kwargs)
+        super().__init__(listeners=[self._audit_listener], start_value=start_value)
 
     @property
     def correlation_id(self) -> str:

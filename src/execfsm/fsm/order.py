@@ -8,6 +8,7 @@ audited by the base class.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -140,8 +141,8 @@ class OrderLifecycle(AuditedMachine):
 
     # fmt: on
 
-    def __init__(self, order: Order, audit: AuditSink) -> None:
-        if order.state is not OrderState.CREATED:
+    def __init__(self, order: Order, audit: AuditSink, *, _restoring: bool = False) -> None:
+        if order.state is not OrderState.CREATED and not _restoring:
             raise ContractViolation(
                 f"order {order.client_order_id}: a lifecycle starts from CREATED, "
                 f"got {order.state}",
@@ -153,7 +154,27 @@ class OrderLifecycle(AuditedMachine):
         self._fills: dict[str, Fill] = {}
         self._resume_state: OrderState | None = None
         self._late_fills: list[Fill] = []
-        super().__init__(audit)
+        super().__init__(audit, start_value=order.state if _restoring else None)
+
+    @classmethod
+    def restore(
+        cls,
+        order: Order,
+        audit: AuditSink,
+        *,
+        fills: Iterable[Fill] = (),
+        late_fills: Iterable[Fill] = (),
+        resume_state: OrderState | None = None,
+    ) -> OrderLifecycle:
+        """
+        Re-open an order recovered from a store, in the state it was left in: no transition
+        is taken, so nothing is audited again.
+        """
+        lifecycle = cls(order, audit, _restoring=True)
+        lifecycle._fills = {f.fill_id: f for f in fills}
+        lifecycle._late_fills = list(late_fills)
+        lifecycle._resume_state = resume_state
+        return lifecycle
 
     # -- what the machine exposes ---------------------------------------------------------
 

@@ -29,6 +29,7 @@ class PipelineRun(AuditedMachine):
         correlation_id: Assigned at intake; every record of the run carries it.
         client_order_id: The order this run creates.
         audit: The sink every transition and refusal is written to.
+        start_value: Re-open a run recovered from a store in this state (PAUSED).
     """
 
     audit_machine = "pipeline"
@@ -82,13 +83,18 @@ class PipelineRun(AuditedMachine):
         correlation_id: str,
         client_order_id: str,
         audit: AuditSink,
+        start_value: PipelineState | None = None,
     ) -> None:
         self.intent = intent
         self._correlation_id = correlation_id
         self._client_order_id = client_order_id
         self.stage_reached = STAGE_NUMBER[PipelineState.INTAKE]
         """The number (1-8) of the last stage the run entered."""
-        super().__init__(audit)
+        super().__init__(audit, start_value=start_value)
+        if start_value is not None:
+            self.stage_reached = STAGE_NUMBER.get(
+                start_value, STAGE_NUMBER[PipelineState.RISK_GATE]
+            )
 
     @property
     def correlation_id(self) -> str:

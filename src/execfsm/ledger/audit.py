@@ -145,6 +145,27 @@ class AuditLog:
     def __len__(self) -> int:
         return len(self._records)
 
+    def records_since(self, seq: int) -> list[AuditRecord]:
+        """
+        The records after ``seq``, in order (what a store has not persisted yet).
+        """
+        with self._lock:
+            return self._records[seq:]
+
+    def restore(self, records: Iterable[AuditRecord]) -> None:
+        """
+        Load a verified trail (from a store) into an empty log; appends continue its chain.
+        """
+        with self._lock:
+            if self._records:
+                raise AuditChainError("audit: restore needs an empty log", seq=len(self._records))
+            for record in records:
+                self._records.append(record)
+                if record.client_order_id is not None:
+                    self._by_order[record.client_order_id].append(record)
+                self._by_correlation[record.correlation_id].append(record)
+                self._by_event[record.event].append(record)
+
     @property
     def records(self) -> Sequence[AuditRecord]:
         """

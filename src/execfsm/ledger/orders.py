@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from execfsm.contracts import Order
 from execfsm.fsm.order import OrderLifecycle
 
@@ -15,14 +17,25 @@ class OrderLedger:
 
     def __init__(self) -> None:
         self._lifecycles: dict[str, OrderLifecycle] = {}
+        self._lock = threading.Lock()
 
     def add(self, lifecycle: OrderLifecycle) -> None:
         """
         Track a new order; its id must be new.
         """
-        if lifecycle.client_order_id in self._lifecycles:
-            raise KeyError(f"order ledger: order {lifecycle.client_order_id} is already tracked")
-        self._lifecycles[lifecycle.client_order_id] = lifecycle
+        with self._lock:
+            if lifecycle.client_order_id in self._lifecycles:
+                raise KeyError(
+                    f"order ledger: order {lifecycle.client_order_id} is already tracked"
+                )
+            self._lifecycles[lifecycle.client_order_id] = lifecycle
+
+    def lifecycles(self) -> list[OrderLifecycle]:
+        """
+        Every order's lifecycle, in creation order.
+        """
+        with self._lock:
+            return list(self._lifecycles.values())
 
     def get(self, client_order_id: str) -> OrderLifecycle | None:
         """
@@ -37,4 +50,4 @@ class OrderLedger:
         """
         Every order as it is now, in creation order.
         """
-        return [lc.order for lc in self._lifecycles.values()]
+        return [lc.order for lc in self.lifecycles()]

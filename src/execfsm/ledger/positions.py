@@ -8,7 +8,9 @@ and each (order, fill id) booked at most once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -31,6 +33,21 @@ class Position:
     """Profit or loss of closed quantity, before fees."""
     fees: Decimal = _ZERO
     fill_count: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Position:
+        """
+        A position from its JSON form.
+        """
+        cost = data.get("average_cost")
+        return cls(
+            symbol=data["symbol"],
+            quantity=Decimal(str(data["quantity"])),
+            average_cost=None if cost is None else Decimal(str(cost)),
+            realized_pnl=Decimal(str(data["realized_pnl"])),
+            fees=Decimal(str(data["fees"])),
+            fill_count=int(data["fill_count"]),
+        )
 
     def booked(self, side: OrderSide, fill: Fill) -> Position:
         """
@@ -81,6 +98,14 @@ class PositionLedger:
             self._positions[symbol] = current.booked(side, fill)
             self._booked.add(key)
             return True
+
+    def restore(self, positions: Iterable[Position], booked: Iterable[tuple[str, str]]) -> None:
+        """
+        Load recovered positions and the (order, fill id) pairs already booked.
+        """
+        with self._lock:
+            self._positions = {p.symbol: p for p in positions}
+            self._booked = set(booked)
 
     def get(self, symbol: str) -> Position:
         """

@@ -32,6 +32,11 @@ class ReplayedOrder:
     quantity: Decimal
     state: OrderState = OrderState.CREATED
     filled_quantity: Decimal = Decimal(0)
+    fills: tuple[Fill, ...] = ()
+    """Fills applied while the order was live, in order."""
+    late_fills: tuple[Fill, ...] = ()
+    resume_state: OrderState | None = None
+    """Where a rejected cancel would return to (for a PENDING_CANCEL order)."""
 
 
 @attrs.frozen
@@ -42,6 +47,8 @@ class Replay:
 
     orders: dict[str, ReplayedOrder]
     positions: dict[str, Position]
+    booked: frozenset[tuple[str, str]] = frozenset()
+    """Every (client order id, fill id) booked in a position."""
 
 
 def _json(record: AuditRecord) -> dict[str, object]:
@@ -62,31 +69,54 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
     """
     orders: dict[str, ReplayedOrder] = {}
     positions = PositionLedger()
+    booked: set[tuple[str, str]] = set()
     for record in records:
-        if record.outcome is not AuditOutcome.APPLIED or record.client_order_id is None:
-            continue
         cid = record.client_order_id
+        if cid is None:
+            continue
         if record.machine == "pipeline" and record.event == "intake_done":
-            terms = _json(record)
-            orders[cid] = ReplayedOrder(
-                client_order_id=cid,
-                symbol=str(terms["symbol"]),
-                side=OrderSide(str(terms["side"])),
-                quantity=Decimal(str(terms["quantity"])),
-            )
+            if record.outcome is AuditOutcome.APPLIED:
+                terms = _json(record)
+                orders[cid] = ReplayedOrder(
+                    client_order_id=cid,
+                    symbol=str(terms["symbol"]),
+                    side=OrderSide(str(terms["side"])),
+                    quantity=Decimal(str(terms["quantity"])),
+                )
             continue
         if record.machine != "order" or cid not in orders:
             continue
         order = orders[cid]
+        if record.outcome is AuditOutcome.DUPLICATE:
+            if (
+                record.reason_code is ReasonCode.ACK_ABSORBED
+                and order.state is OrderState.PENDING_CANCEL
+                and order.resume_state is OrderState.SUBMITTED
+            ):
+                orders[cid] = attrs.evolve(order, resume_state=OrderState.ACKNOWLEDGED)
+            continue
+        if record.outcome is not AuditOutcome.APPLIED:
+            continue
         if record.event == "fill":
             data = _json(record)
             fill = Fill(
                 str(data["fill_id"]), str(data["quantity"]), str(data["price"]), str(data["fee"])
             )
             positions.book(cid, order.symbol, order.side, fill)
-            if record.reason_code is not ReasonCode.FILL_AFTER_FINAL:
-                order = attrs.evolve(order, filled_quantity=order.filled_quantity + fill.quantity)
+            booked.add((cid, fill.fill_id))
+            if record.reason_code is ReasonCode.FILL_AFTER_FINAL:
+                order = attrs.evolve(order, late_fills=(*order.late_fills, fill))
+            else:
+                order = attrs.evolve(
+                    order,
+                    filled_quantity=order.filled_quantity + fill.quantity,
+                    fills=(*order.fills, fill),
+                )
+                if record.source == OrderState.PENDING_CANCEL.value:
+                    order = attrs.evolve(order, resume_state=OrderState.PARTIALLY_FILLED)
+        if record.event == "request_cancel" and record.source is not None:
+            order = attrs.evolve(order, resume_state=OrderState(record.source))
         if record.target is not None:
             order = attrs.evolve(order, state=OrderState(record.target))
         orders[cid] = order
-    return Replay(orders, positions.snapshot())
+    return Replay(orders, positions.snapshot(), frozenset(booked))

@@ -23,6 +23,7 @@ from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.orders import OrderLedger
 from execfsm.ledger.positions import PositionLedger
 from execfsm.ledger.recon import ReconLog, ReconRecord
+from execfsm.ledger.store import LedgerStore, MemoryStore
 from execfsm.typing import Clock, FillSubscriber, KillSwitch, OrderAdapter, RiskHook
 
 
@@ -39,6 +40,7 @@ class Services:
     mode: ExecutionMode
     live_policy: LivePolicy | None
     dispatcher: Dispatcher = attrs.Factory(Dispatcher)
+    store: LedgerStore = attrs.Factory(MemoryStore)
     orders: OrderLedger = attrs.Factory(OrderLedger)
     positions: PositionLedger = attrs.Factory(PositionLedger)
     recon: ReconLog = attrs.Factory(ReconLog)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from execfsm.adapters.dispatcher import Attempt, DispatchStatus
 from execfsm.contracts import ReasonCode
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.ledger.store import IntentEntry, IntentStatus
 from execfsm.stages._context import RunContext, Services
 
 
@@ -25,6 +26,18 @@ def run(ctx: RunContext, services: Services) -> bool:
         return False
     ctx.lifecycle.send("submit")
     services.adapter_of[ctx.lifecycle.client_order_id] = adapter
+    # Write-ahead: the SUBMITTED order and its key are durable before the venue can see them,
+    # so after a crash we know a send may have happened and never send it again.
+    services.store.stage_intent(
+        IntentEntry(
+            ctx.idempotency_key,
+            ctx.correlation_id,
+            ctx.lifecycle.client_order_id,
+            IntentStatus.DISPATCHING,
+        )
+    )
+    services.store.stage_order(ctx.lifecycle.order)
+    services.store.flush()
 
     def audit_attempt(attempt: Attempt) -> None:
         outcome = AuditOutcome.APPLIED if attempt.ok else AuditOutcome.REFUSED

@@ -1,0 +1,149 @@
+"""
+The store protocol the orchestrator writes through, and its in-memory implementation.
+
+The orchestrator stages what a unit of work changed (its idempotency entry, its order, the
+positions it touched) and calls `flush` at the two points that must be durable: before an
+adapter is called (write-ahead dispatch) and before a result is returned. Audit records are
+taken from the audit log by ``seq``. A store flushes everything staged so far in one
+transaction, so concurrent callers share commits (group commit).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from execfsm.contracts import Order
+from execfsm.fsm.audit import AuditRecord
+from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.positions import Position
+
+
+class IntentStatus(enum.StrEnum):
+    """
+    Where an intent stands in the idempotency index.
+    """
+
+    DISPATCHING = "DISPATCHING"
+    """Written ahead of the adapter call: the venue may have the order."""
+    PAUSED = "PAUSED"
+    DONE = "DONE"
+
+
+@attrs.frozen
+class IntentEntry:
+    """
+    One row of the idempotency index.
+    """
+
+    idempotency_key: str
+    correlation_id: str
+    client_order_id: str
+    status: IntentStatus
+    result: dict[str, Any] | None = None
+    """The `PipelineResult` as JSON data, once there is one."""
+
+
+@attrs.frozen
+class StoredState:
+    """
+    Everything a store holds, as loaded for recovery.
+    """
+
+    records: Sequence[AuditRecord] = ()
+    intents: Sequence[IntentEntry] = ()
+    orders: Sequence[Order] = ()
+    positions: Sequence[Position] = ()
+
+
+class LedgerStore(Protocol):
+    """
+    Where the orchestrator's state is made durable (or not).
+    """
+
+    def bind(self, audit: AuditLog) -> None:
+        """
+        The audit log whose new records each flush persists.
+        """
+        ...
+
+    def load(self) -> StoredState:
+        """
+        What the store holds (empty for a new store).
+        """
+        ...
+
+    def stage_intent(self, entry: IntentEntry) -> None:
+        """
+        Queue an idempotency-index row for the next flush.
+        """
+        ...
+
+    def stage_order(self, order: Order) -> None:
+        """
+        Queue an order snapshot for the next flush.
+        """
+        ...
+
+    def stage_position(self, position: Position) -> None:
+        """
+        Queue a position snapshot for the next flush.
+        """
+        ...
+
+    def flush(self) -> None:
+        """
+        Make everything queued, and every audit record so far, durable together.
+        """
+        ...
+
+    def close(self) -> None:
+        """
+        Release the store's resources.
+        """
+        ...
+
+
+class MemoryStore:
+    """
+    The in-memory store: the in-memory ledgers are all there is, so nothing to do.
+    """
+
+    def bind(self, audit: AuditLog) -> None:
+        """
+        Nothing to bind.
+        """
+
+    def load(self) -> StoredState:
+        """
+        Always empty.
+        """
+        return StoredState()
+
+    def stage_intent(self, entry: IntentEntry) -> None:
+        """
+        Nothing to queue.
+        """
+
+    def stage_order(self, order: Order) -> None:
+        """
+        Nothing to queue.
+        """
+
+    def stage_position(self, position: Position) -> None:
+        """
+        Nothing to queue.
+        """
+
+    def flush(self) -> None:
+        """
+        Nothing to flush.
+        """
+
+    def close(self) -> None:
+        """
+        Nothing to close.
+        """
