@@ -287,7 +287,7 @@ def test_bad_jsonl_file_is_reported_and_nothing_runs(
     path = tmp_path / "intents.jsonl"
     path.write_bytes(GOOD_LINE.encode() + b"\n" + second_line + b"\n")
 
-    code = main(["run", str(path), "--mode", "paper"])
+    code = main(["run", str(path), "--mode", "paper", "--db", str(tmp_path / "run.db")])
 
     captured = capsys.readouterr()
     assert code == 2
@@ -300,7 +300,7 @@ def test_unreadable_file_is_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
     """A missing file or a directory exits 2 with the path named."""
-    code = main(["run", str(tmp_path / where)])
+    code = main(["run", str(tmp_path / where), "--db", str(tmp_path / "run.db")])
 
     assert code == 2
     assert "cannot read" in capsys.readouterr().err

@@ -90,11 +90,14 @@ class TestDemo:
         ):
             assert expected in text
         assert sorted(p.name for p in out.iterdir()) == [
+            "audit-live-attempts.jsonl",
             "audit.jsonl",
+            "demo.db",
             "orders.json",
             "positions.json",
             "recon.jsonl",
         ]
+        assert main(["audit", "verify", "--db", str(out / "demo.db")]) == 0
         assert main(["audit", "verify", str(out / "audit.jsonl")]) == 0
 
     def test_demo_output_is_identical_across_runs(self, tmp_path: Path) -> None:
@@ -123,7 +126,7 @@ class TestRun:
         )
         path = self.write(tmp_path, line % "a", line % "b", line.replace('"0.1"', '"0"') % "c")
 
-        code = main(["run", str(path), "--mode", "paper"])
+        code = main(["run", str(path), "--mode", "paper", "--db", str(tmp_path / "run.db")])
 
         out = capsys.readouterr().out
         assert code == 0
@@ -140,7 +143,7 @@ class TestRun:
             '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET","strategy_id":"s"}',
         )
 
-        main(["run", str(path)])
+        main(["run", str(path), "--db", str(tmp_path / "run.db")])
 
         assert "BLOCKED    POLICY_LIVE_NOT_ENABLED" in capsys.readouterr().out
 
@@ -177,7 +180,7 @@ class TestRun:
         )
         path = self.write(tmp_path, good, bad_line)
 
-        code = main(["run", str(path), "--mode", "paper"])
+        code = main(["run", str(path), "--mode", "paper", "--db", str(tmp_path / "run.db")])
 
         captured = capsys.readouterr()
         assert code == 2

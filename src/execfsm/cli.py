@@ -16,12 +16,13 @@ from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
-from execfsm.errors import AuditChainError, ContractViolation
+from execfsm.errors import AuditChainError, ContractViolation, StoreError
 from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.audit import record_from_dict
+from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 
 _PROGRESS_EVERY = 10_000
@@ -38,6 +39,47 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _audit_verify_db(db: Path) -> int:
+    if not db.exists():
+        raise InputError(f"cannot read {db}: no such database")
+    try:
+        store = SqliteStore(db)
+        records = store.load().records
+    except StoreError as exc:
+        print(f"FAIL {db}: {exc}", file=sys.stderr)
+        return 1
+    result = verify_trail(records, MACHINES)
+    if not result.ok:
+        print(f"FAIL {db}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
+        return 1
+    print(f"OK {db}: {result.records} records, chain intact, every transition legal")
+    return 0
+
+
+def _recover(db: Path) -> int:
+    if not db.exists():
+        raise InputError(f"cannot read {db}: no such database")
+    try:
+        orchestrator = ExecutionOrchestrator(store=SqliteStore(db))
+    except StoreError as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    report = orchestrator.recovery
+    print(f"{db}: {report.records} audit records, chain intact")
+    print(f"{len(report.in_flight)} order(s) in flight, to reconcile with the venue:")
+    for order in report.in_flight:
+        flags = ",".join(order.recon_flags) or "-"
+        print(
+            f"  {order.client_order_id}  {order.state:<16} {order.side} {order.quantity} "
+            f"{order.symbol}  filled {order.filled_quantity}  flags {flags}"
+        )
+    if report.interrupted:
+        print(
+            f"{len(report.interrupted)} dispatch(es) interrupted by the stop: flagged, never resent"
+        )
+    return 0
 
 
 def _audit_verify(path: Path) -> int:
@@ -99,8 +141,8 @@ def _diagrams(out: Path, spec_dir: Path) -> int:
     return 0
 
 
-def _demo(out_dir: Path) -> int:
-    report = run_demo(out_dir)
+def _demo(out_dir: Path, db: Path | None) -> int:
+    report = run_demo(out_dir, db)
     print(format_table(report))
     print()
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
@@ -129,9 +171,9 @@ def parse_intents(text: str) -> list[OrderIntent]:
     return intents
 
 
-def _run(path: Path, mode: ExecutionMode) -> int:
+def _run(path: Path, mode: ExecutionMode, db: Path) -> int:
     intents = parse_intents(_read(path))
-    orchestrator = ExecutionOrchestrator(execution_mode=mode)
+    orchestrator = ExecutionOrchestrator(execution_mode=mode, store=SqliteStore(db))
     outcomes: Counter[tuple[str, str]] = Counter()
     total = len(intents)
     for done, intent in enumerate(intents, start=1):
@@ -139,7 +181,7 @@ def _run(path: Path, mode: ExecutionMode) -> int:
         outcomes[str(result.pipeline_state), str(result.reason_code or "-")] += 1
         if total >= _PROGRESS_EVERY and done % _PROGRESS_EVERY == 0:
             print(f"  {done}/{total} intents", file=sys.stderr)
-    print(f"{total} intents from {path} in mode {mode}:")
+    print(f"{total} intents from {path} in mode {mode} (store {db}):")
     for (state, reason), count in sorted(outcomes.items()):
         print(f"  {count:>8}  {state:<10} {reason}")
     return 0
@@ -153,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a scripted paper session end to end")
     demo.add_argument("--out", type=Path, default=Path("execfsm-demo"), help="output folder")
+    demo.add_argument("--db", type=Path, help="SQLite database (default OUT/demo.db, afresh)")
     run = commands.add_parser("run", help="replay intents from a JSONL file")
     run.add_argument("file", type=Path)
+    run.add_argument("--db", type=Path, default=Path("execfsm.db"), help="SQLite database")
     run.add_argument(
         "--mode",
         type=str.upper,
@@ -174,8 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--depth", type=int, default=5, help="fill-sequence depth for P4")
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_verify = audit_commands.add_parser("verify", help="verify a JSONL audit export")
-    audit_verify.add_argument("file", type=Path)
+    audit_verify = audit_commands.add_parser(
+        "verify", help="verify a JSONL audit export, or the trail in a database (--db)"
+    )
+    audit_verify.add_argument("file", type=Path, nargs="?")
+    audit_verify.add_argument("--db", type=Path)
+    recover_cmd = commands.add_parser("recover", help="open a database, list in-flight orders")
+    recover_cmd.add_argument("--db", type=Path, required=True)
     return parser
 
 
@@ -186,16 +235,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            return _demo(args.out)
+            return _demo(args.out, args.db)
         if args.command == "run":
-            return _run(args.file, ExecutionMode(args.mode))
+            return _run(args.file, ExecutionMode(args.mode), args.db)
+        if args.command == "recover":
+            return _recover(args.db)
         if args.command == "diagrams":
             return _diagrams(args.out, args.spec_dir)
         if args.command == "spec":
             return _spec(args.dir, args.write)
         if args.command == "verify":
             return _verify(args.spec_dir, args.depth)
-        return _audit_verify(args.file)
+        if (args.file is None) == (args.db is None):
+            raise InputError("give either an exported FILE or --db PATH")
+        return _audit_verify(args.file) if args.file is not None else _audit_verify_db(args.db)
+    except StoreError as exc:
+        print(f"execfsm {args.command}: {exc}", file=sys.stderr)
+        return 2
     except InputError as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,10 @@ from execfsm.adapters.registry import AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionMode, OrderIntent, OrderSide, OrderType
+from execfsm.errors import StoreError
 from execfsm.ids import canonical_json, jsonable
+from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.results import PipelineResult
 from execfsm.risk import ConditionalRiskHook
@@ -50,11 +53,20 @@ def _intent(symbol: str, side: OrderSide, qty: str, **extra: object) -> OrderInt
     return OrderIntent(symbol, side, Decimal(qty), order_type, "demo", **extra)  # type: ignore[arg-type]
 
 
-def run_demo(out_dir: Path) -> DemoReport:
+def run_demo(out_dir: Path, db: Path | None = None) -> DemoReport:
     """
     Run the scripted session on a stepping clock (so its output is identical every run),
-    write the audit trail and ledger snapshots to `out_dir`, and report.
+    durably in the SQLite database `db` (default ``out_dir/demo.db``, started afresh), write
+    the audit trail and ledger snapshots to `out_dir`, and report.
     """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if db is None:
+        db = out_dir / "demo.db"
+        for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            stale.unlink(missing_ok=True)
+    elif db.exists():
+        raise StoreError(f"demo: {db} exists; the scripted session needs a fresh database")
+    store = SqliteStore(db)
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = SimulatedVenue(
         clock, name="paper", fee_bps=10, slippage_bps=5, partial_fills=("0.4", "0.6")
@@ -67,9 +79,14 @@ def run_demo(out_dir: Path) -> DemoReport:
         review_quantity="2.5",
     )
     paper = ExecutionOrchestrator(
-        risk_hook=risk, execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock
+        risk_hook=risk,
+        execution_mode=ExecutionMode.PAPER,
+        registry=registry,
+        clock=clock,
+        store=store,
     )
     audit = paper.audit_log
+    live_audit = AuditLog(clock)
     rows: list[tuple[str, PipelineResult]] = []
 
     def submit(label: str, intent: OrderIntent) -> PipelineResult:
@@ -108,7 +125,7 @@ def run_demo(out_dir: Path) -> DemoReport:
     risk.approve(large)
     rows.append(("  ... approved and resumed", paper.resume(paused.correlation_id)))
     submit("duplicate of the market buy (not sent again)", market)
-    blocked = ExecutionOrchestrator(risk_hook=risk, clock=clock, audit=audit)
+    blocked = ExecutionOrchestrator(risk_hook=risk, clock=clock, audit=live_audit)
     rows.append(
         (
             "live attempt, default mode LIVE_BLOCKED",
@@ -116,7 +133,7 @@ def run_demo(out_dir: Path) -> DemoReport:
         )
     )
     live = ExecutionOrchestrator(
-        risk_hook=risk, execution_mode=ExecutionMode.LIVE, clock=clock, audit=audit
+        risk_hook=risk, execution_mode=ExecutionMode.LIVE, clock=clock, audit=live_audit
     )
     rows.append(
         (
@@ -126,9 +143,9 @@ def run_demo(out_dir: Path) -> DemoReport:
     )
 
     ledgers = {paper: "paper", blocked: "live_blocked", live: "live"}
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = (
         _write(out_dir / "audit.jsonl", audit.export_jsonl()),
+        _write(out_dir / "audit-live-attempts.jsonl", live_audit.export_jsonl()),
         _write(
             out_dir / "orders.json",
             _pretty({name: o.get_order_ledger_snapshot() for o, name in ledgers.items()}),
@@ -146,7 +163,9 @@ def run_demo(out_dir: Path) -> DemoReport:
         )
         for label, result in rows
     )
-    return DemoReport(table, out_dir, files, audit.verify_chain().ok, len(venue.submissions))
+    store.close()
+    chain_ok = audit.verify_chain().ok and live_audit.verify_chain().ok
+    return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions))
 
 
 def _pretty(value: object) -> str:
