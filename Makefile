@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test soak lint typecheck verify spec diagrams hooks check clean
+.PHONY: help install demo test soak crash-test stress lint typecheck verify spec diagrams hooks check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -26,6 +26,12 @@ test: $(STAMP) #-- run the test suite
 
 soak: $(STAMP) #-- the stateful property tests with the long Hypothesis profile
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/test_orchestrator_stateful.py tests/test_order_stateful.py
+
+crash-test: $(STAMP) #-- SIGKILL a durable session at 200 points, restart, check nothing is lost
+	CRASH_POINTS=200 $(BIN)/python -m pytest -q tests/test_crash.py
+
+stress: $(STAMP) #-- the thread test at full size: 8 threads x 2,000 intents
+	THREAD_INTENTS=2000 $(BIN)/python -m pytest -q tests/test_threads.py
 
 lint: $(STAMP) #-- ruff: lint and format check
 	$(BIN)/ruff check src tests

@@ -4,6 +4,7 @@ Injectable clocks. Stage and machine code never calls ``now()`` itself: it asks 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 
@@ -48,14 +49,16 @@ class SteppingClock:
             raise ValueError(f"SteppingClock: 'step' must not be negative, got {step!r}")
         self._next = start.astimezone(UTC)
         self._step = step
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         """
-        The current reading; the next one is `step` later.
+        The current reading; the next one is `step` later (safe across threads).
         """
-        current = self._next
-        self._next = current + self._step
-        return current
+        with self._lock:
+            current = self._next
+            self._next = current + self._step
+            return current
 
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

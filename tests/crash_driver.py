@@ -1,0 +1,101 @@
+"""
+A durable paper session for the crash test, run as a subprocess and killed with SIGKILL.
+
+Usage: python -m tests.crash_driver DB JOURNAL COUNT PAUSE_AT
+
+It prints ``READY`` once the store is open, ``RESULT <key> <pipeline state>`` as each result
+is returned, and ``DISPATCHING`` (then waits to be killed) when the venue is called for the
+PAUSE_AT-th new order (-1: never).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from execfsm import (
+    AdapterRegistry,
+    ExecutionEvent,
+    ExecutionMode,
+    ExecutionOrchestrator,
+    Order,
+    OrderIntent,
+    SimulatedVenue,
+    SystemClock,
+)
+from execfsm.ledger.sqlite import SqliteStore
+
+
+def intents(count: int) -> list[OrderIntent]:
+    """The session's intents: market buys, resting limits, invalid ones and duplicates."""
+    made: list[OrderIntent] = []
+    for n in range(count):
+        if n % 5 == 4 and n >= 3:
+            made.append(made[n - 3])  # a deliberate resubmission
+        elif n % 7 == 6:
+            made.append(
+                OrderIntent("ETH/EUR", "BUY", Decimal(0), "MARKET", "crash", intent_id=str(n))
+            )
+        elif n % 3 == 2:
+            made.append(
+                OrderIntent(
+                    "ETH/EUR",
+                    "SELL",
+                    Decimal("0.5"),
+                    "LIMIT",
+                    "crash",
+                    limit_price=Decimal(9000),
+                    intent_id=str(n),
+                )
+            )
+        else:
+            made.append(
+                OrderIntent("BTC/EUR", "BUY", Decimal("0.1"), "MARKET", "crash", intent_id=str(n))
+            )
+    return made
+
+
+class PausingVenue(SimulatedVenue):
+    """Announces the PAUSE_AT-th dispatch and hangs there, so the kill lands inside it."""
+
+    def __init__(self, *args: object, pause_at: int = -1, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.pause_at = pause_at
+        self.calls = 0
+
+    def submit(self, order: Order, idempotency_key: str) -> Sequence[ExecutionEvent]:
+        events = super().submit(order, idempotency_key)  # journaled: the venue has it now
+        if self.calls == self.pause_at:
+            print("DISPATCHING", flush=True)
+            time.sleep(60)
+        self.calls += 1
+        return events
+
+
+def open_session(
+    db: Path, journal: Path, pause_at: int = -1
+) -> tuple[ExecutionOrchestrator, PausingVenue]:
+    clock = SystemClock()
+    venue = PausingVenue(clock, journal=journal, partial_fills=("0.5", "0.5"), pause_at=pause_at)
+    registry = AdapterRegistry()
+    registry.register(ExecutionMode.PAPER, venue)
+    orch = ExecutionOrchestrator(
+        execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock, store=SqliteStore(db)
+    )
+    return orch, venue
+
+
+def main(argv: list[str]) -> None:
+    db, journal, count, pause_at = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
+    orch, _ = open_session(db, journal, pause_at)
+    print("READY", flush=True)
+    for intent in intents(count):
+        result = orch.submit_intent(intent)
+        print(f"RESULT {result.idempotency_key} {result.pipeline_state}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
