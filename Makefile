@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test soak crash-test stress lint typecheck verify spec diagrams hooks check clean
+.PHONY: help install demo test soak crash-test stress bench lint typecheck verify spec diagrams hooks check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -33,9 +33,12 @@ crash-test: $(STAMP) #-- SIGKILL a durable session at 200 points, restart, check
 stress: $(STAMP) #-- the thread test at full size: 8 threads x 2,000 intents
 	THREAD_INTENTS=2000 $(BIN)/python -m pytest -q tests/test_threads.py
 
+bench: $(STAMP) #-- benchmarks: a table on stdout, JSON in bench/results.json
+	$(BIN)/python bench/bench.py --out bench/results.json
+
 lint: $(STAMP) #-- ruff: lint and format check
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP) #-- mypy --strict over src
 	$(BIN)/mypy --strict src
