@@ -10,11 +10,26 @@ from typing import Any, ClassVar
 
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
+from statemachine.model import Model
 
 from execfsm.contracts import ReasonCode
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditListener, AuditOutcome, AuditRecord
+from execfsm.fsm.engine import (
+    COMPILED,
+    ENGINES,
+    REFERENCE,
+    CompiledMachine,
+    NoTransition,
+    compiled,
+    fire,
+)
 from execfsm.typing import AuditSink
+
+_NO_MODEL: Any = Model()  # type: ignore[no-untyped-call]
+
+DEFAULT_ENGINE = COMPILED
+"""The engine machines run on unless told otherwise."""
 
 
 class AuditedMachine(StateMachine):
@@ -36,10 +51,70 @@ class AuditedMachine(StateMachine):
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
 
-    def __init__(self, audit: AuditSink, *, start_value: Any = None) -> None:
+    def __init__(
+        self, audit: AuditSink, *, start_value: Any = None, engine: str | None = None
+    ) -> None:
         self._audit_listener = AuditListener(audit)
         self._event_in_progress = ""
+        engine = DEFAULT_ENGINE if engine is None else engine
+        if engine == COMPILED:
+            self._table: CompiledMachine | None = compiled(type(self))
+            self._state_value = self._table.initial if start_value is None else start_value
+            self._pending: tuple[str, dict[str, Any]] | None = None
+            self.model = _NO_MODEL  # events called as methods build their trigger from it
+            return  # python-statemachine's runtime is not built: the table replaces it
+        if engine != REFERENCE:
+            raise ContractViolation(
+                f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="engine",
+                value=engine,
+            )
+        self._table = None
         super().__init__(listeners=[self._audit_listener], start_value=start_value)
+
+    @property
+    def engine(self) -> str:
+        """
+        ``compiled`` or ``reference``: which engine runs this instance.
+        """
+        return REFERENCE if self._table is None else COMPILED
+
+    @property
+    def current_state_value(self) -> Any:
+        """
+        The current state's value (the state enum member).
+        """
+        if self._table is not None:
+            return self._state_value
+        return self._config.value
+
+    @current_state_value.setter
+    def current_state_value(self, value: Any) -> None:
+        if self._table is not None:
+            self._state_value = value
+        else:
+            self._config.value = value
+
+    def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        """
+        Send `event` (with keyword arguments for guards and callbacks).
+        """
+        if self._table is None:
+            return super().send(event, *args, **kwargs)
+        with self._refusals_audited():
+            self._fire_compiled(event, kwargs)
+        return None
+
+    def _fire_compiled(self, event: str, kwargs: dict[str, Any]) -> None:
+        assert self._table is not None  # noqa: S101 - only called on the compiled engine
+        try:
+            fire(self, self._table, event, kwargs)
+        except NoTransition:
+            state = str(self.state_value)
+            error = IllegalTransition(self.audit_machine, event, state)
+            self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
+            raise error from None
 
     @property
     def correlation_id(self) -> str:
@@ -96,10 +171,19 @@ class AuditedMachine(StateMachine):
     # `_processing_loop` refuses them otherwise. Both refusals are audited here, and only here.
 
     def _put_nonblocking(self, trigger_data: Any, internal: bool = False) -> Any:
+        if self._table is not None:  # an event called as a method: run it in _processing_loop
+            self._pending = (str(trigger_data.event), dict(trigger_data.kwargs))
+            return None
         with self._refusals_audited():
             return super()._put_nonblocking(trigger_data, internal=internal)
 
     def _processing_loop(self, caller_future: Any = None) -> Any:
+        if self._table is not None:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                with self._refusals_audited():
+                    self._fire_compiled(*pending)
+            return None
         with self._refusals_audited():
             return super()._processing_loop(caller_future)
 

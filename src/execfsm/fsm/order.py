@@ -80,6 +80,8 @@ class OrderLifecycle(AuditedMachine):
     Args:
         order: The CREATED order this machine will own.
         audit: The sink every transition and refusal is written to.
+        engine: ``compiled`` or ``reference`` (python-statemachine's own); default
+            `execfsm.fsm._audited.DEFAULT_ENGINE`.
     """
 
     audit_machine = "order"
@@ -141,7 +143,14 @@ class OrderLifecycle(AuditedMachine):
 
     # fmt: on
 
-    def __init__(self, order: Order, audit: AuditSink, *, _restoring: bool = False) -> None:
+    def __init__(
+        self,
+        order: Order,
+        audit: AuditSink,
+        *,
+        engine: str | None = None,
+        _restoring: bool = False,
+    ) -> None:
         if order.state is not OrderState.CREATED and not _restoring:
             raise ContractViolation(
                 f"order {order.client_order_id}: a lifecycle starts from CREATED, "
@@ -154,7 +163,7 @@ class OrderLifecycle(AuditedMachine):
         self._fills: dict[str, Fill] = {}
         self._resume_state: OrderState | None = None
         self._late_fills: list[Fill] = []
-        super().__init__(audit, start_value=order.state if _restoring else None)
+        super().__init__(audit, start_value=order.state if _restoring else None, engine=engine)
 
     @classmethod
     def restore(
@@ -165,12 +174,13 @@ class OrderLifecycle(AuditedMachine):
         fills: Iterable[Fill] = (),
         late_fills: Iterable[Fill] = (),
         resume_state: OrderState | None = None,
+        engine: str | None = None,
     ) -> OrderLifecycle:
         """
         Re-open an order recovered from a store, in the state it was left in: no transition
         is taken, so nothing is audited again.
         """
-        lifecycle = cls(order, audit, _restoring=True)
+        lifecycle = cls(order, audit, engine=engine, _restoring=True)
         lifecycle._fills = {f.fill_id: f for f in fills}
         lifecycle._late_fills = list(late_fills)
         lifecycle._resume_state = resume_state

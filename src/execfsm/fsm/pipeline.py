@@ -30,6 +30,7 @@ class PipelineRun(AuditedMachine):
         client_order_id: The order this run creates.
         audit: The sink every transition and refusal is written to.
         start_value: Re-open a run recovered from a store in this state (PAUSED).
+        engine: ``compiled`` or ``reference``.
     """
 
     audit_machine = "pipeline"
@@ -84,13 +85,14 @@ class PipelineRun(AuditedMachine):
         client_order_id: str,
         audit: AuditSink,
         start_value: PipelineState | None = None,
+        engine: str | None = None,
     ) -> None:
         self.intent = intent
         self._correlation_id = correlation_id
         self._client_order_id = client_order_id
         self.stage_reached = STAGE_NUMBER[PipelineState.INTAKE]
         """The number (1-8) of the last stage the run entered."""
-        super().__init__(audit, start_value=start_value)
+        super().__init__(audit, start_value=start_value, engine=engine)
         if start_value is not None:
             self.stage_reached = STAGE_NUMBER.get(
                 start_value, STAGE_NUMBER[PipelineState.RISK_GATE]
