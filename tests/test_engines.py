@@ -7,7 +7,6 @@ states, outcomes, reason codes, order snapshots and byte-identical audit trails.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -198,7 +197,7 @@ class TestEngineSelection:
         """A machine with a callback the compiled engine does not run cannot be compiled."""
 
         class Chatty(OrderLifecycle):
-            def on_enter_FILLED(self) -> None:  # noqa: N802 - python-statemachine's naming
+            def on_enter_FILLED(self) -> None:
                 return None
 
         with pytest.raises(DefinitionError, match="on_enter_FILLED"):
