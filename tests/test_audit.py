@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from execfsm import (
     AuditOutcome,
@@ -23,7 +25,14 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.fsm.audit import GENESIS_HASH
-from execfsm.ledger.audit import AuditLog, record_from_dict, verify_records
+from execfsm.ids import canonical_json
+from execfsm.ledger.audit import (
+    AuditLog,
+    record_from_dict,
+    record_json,
+    record_to_dict,
+    verify_records,
+)
 from execfsm.testing import FailingAuditSink, in_memory_audit, order_for
 from tests.conftest import make_intent
 
@@ -219,3 +228,39 @@ class TestDeterminism:
             "expire",
             AuditOutcome.REFUSED,
         )
+
+
+class TestFastCanonicalJson:
+    @given(
+        texts=st.lists(st.text(), min_size=5, max_size=5),
+        optional=st.lists(st.one_of(st.none(), st.text()), min_size=3, max_size=3),
+        seq=st.integers(min_value=1, max_value=10**9),
+        outcome=st.sampled_from(AuditOutcome),
+        reason=st.one_of(st.none(), st.sampled_from(ReasonCode)),
+    )
+    def test_hot_path_json_equals_canonical_json(
+        self,
+        texts: list[str],
+        optional: list[str | None],
+        seq: int,
+        outcome: AuditOutcome,
+        reason: ReasonCode | None,
+    ) -> None:
+        """The hand-written record JSON is byte-identical to canonical_json, for any text."""
+        record = AuditRecord(
+            seq=seq,
+            ts=EPOCH + timedelta(microseconds=seq),
+            correlation_id=texts[0],
+            client_order_id=optional[0],
+            machine=texts[1],
+            event=texts[2],
+            source=optional[1],
+            target=optional[2],
+            outcome=outcome,
+            reason_code=reason,
+            detail=texts[3],
+            prev_hash=texts[4],
+            hash="h",
+        )
+
+        assert record_json(record) == canonical_json(record_to_dict(record))

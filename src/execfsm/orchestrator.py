@@ -67,6 +67,7 @@ class ExecutionOrchestrator:
         store: Where state is made durable; default in memory only. A store that already
             holds a session is recovered (see `recovery`): its chain is verified, ledgers are
             rebuilt, stored results answer resubmissions.
+        engine: ``compiled`` (default) or ``reference`` (python-statemachine's own engine).
 
     Thread-safe: intents with different idempotency keys run concurrently; the same key (and
     the same order's later events) are serialised, so racing submissions dispatch once.
@@ -84,6 +85,7 @@ class ExecutionOrchestrator:
         dispatcher: Dispatcher | None = None,
         kill_switch: KillSwitch | None = None,
         store: LedgerStore | None = None,
+        engine: str | None = None,
     ) -> None:
         if not isinstance(execution_mode, ExecutionMode):
             raise ContractViolation(
@@ -112,6 +114,7 @@ class ExecutionOrchestrator:
             live_policy=live_policy,
             dispatcher=dispatcher if dispatcher is not None else Dispatcher(),
             store=store if store is not None else MemoryStore(),
+            engine=engine,
         )
         self._manual_switch = ManualKillSwitch()
         self._services.kill_switches.append(self._manual_switch)

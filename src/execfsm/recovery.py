@@ -85,6 +85,7 @@ def recover(
             fills=replayed.fills,
             late_fills=replayed.late_fills,
             resume_state=replayed.resume_state,
+            engine=services.engine,
         )
         services.orders.add(lifecycle)
         if adapter is not None and order.state.value in IN_FLIGHT:
@@ -112,6 +113,7 @@ def recover(
                 client_order_id=entry.client_order_id,
                 audit=services.audit,
                 start_value=PipelineState.PAUSED,
+                engine=services.engine,
             )
             paused[entry.correlation_id] = RunContext(
                 intent=run.intent,

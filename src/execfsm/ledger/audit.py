@@ -7,10 +7,12 @@ editing, dropping or reordering any record breaks the chain at that record.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
 import attrs
@@ -40,6 +42,64 @@ def record_hash(data: dict[str, Any]) -> str:
     The hash a record must carry: sha256 of the canonical JSON of every field but ``hash``.
     """
     return sha256_hex(canonical_json({k: v for k, v in data.items() if k != "hash"}))
+
+
+_encode = json.encoder.encode_basestring  # the C encoder canonical_json uses for strings
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _encode(value)
+
+
+def record_body(
+    seq: int,
+    ts: str,
+    correlation_id: str,
+    client_order_id: str | None,
+    machine: str,
+    event: str,
+    source: str | None,
+    target: str | None,
+    outcome: str,
+    reason_code: str | None,
+    detail: str,
+    prev_hash: str,
+    hash_: str | None = None,
+) -> str:
+    """
+    The canonical JSON of a record, written directly (the hot path): byte-identical to
+    ``canonical_json(record_to_dict(...))``, which verification recomputes independently.
+    Without ``hash_`` it is the text the hash covers.
+    """
+    hashed = "" if hash_ is None else f'"hash":{_encode(hash_)},'
+    return (
+        f'{{"client_order_id":{_text(client_order_id)},"correlation_id":{_encode(correlation_id)},'
+        f'"detail":{_encode(detail)},"event":{_encode(event)},{hashed}'
+        f'"machine":{_encode(machine)},"outcome":{_encode(outcome)},'
+        f'"prev_hash":{_encode(prev_hash)},"reason_code":{_text(reason_code)},"seq":{seq},'
+        f'"source":{_text(source)},"target":{_text(target)},"ts":{_encode(ts)}}}'
+    )
+
+
+def record_json(record: AuditRecord) -> str:
+    """
+    The canonical JSON line of a record, as exports and stores write it.
+    """
+    return record_body(
+        record.seq,
+        record.ts.isoformat(),
+        record.correlation_id,
+        record.client_order_id,
+        record.machine,
+        record.event,
+        record.source,
+        record.target,
+        record.outcome.value,
+        None if record.reason_code is None else record.reason_code.value,
+        record.detail,
+        record.prev_hash,
+        record.hash,
+    )
 
 
 def record_from_dict(data: dict[str, Any], *, line: int | None = None) -> AuditRecord:
@@ -128,14 +188,42 @@ class AuditLog:
         """
         Stamp, chain and store `entry`; the returned record is final.
         """
+        reason = entry.reason_code
         with self._lock:
-            prev = self._records[-1].hash if self._records else GENESIS_HASH
-            fields = attrs.asdict(entry, recurse=False)
-            data = {"seq": len(self._records) + 1, "ts": self._clock.now(), **fields}
-            data["prev_hash"] = prev
-            unhashed = AuditRecord(**data, hash="")
-            record = attrs.evolve(unhashed, hash=record_hash(record_to_dict(unhashed)))
-            self._records.append(record)
+            records = self._records
+            prev = records[-1].hash if records else GENESIS_HASH
+            seq = len(records) + 1
+            ts = self._clock.now()
+            body = record_body(
+                seq,
+                ts.isoformat(),
+                entry.correlation_id,
+                entry.client_order_id,
+                entry.machine,
+                entry.event,
+                entry.source,
+                entry.target,
+                entry.outcome.value,
+                None if reason is None else reason.value,
+                entry.detail,
+                prev,
+            )
+            record = AuditRecord(
+                seq,
+                ts,
+                entry.correlation_id,
+                entry.client_order_id,
+                entry.machine,
+                entry.event,
+                entry.source,
+                entry.target,
+                entry.outcome,
+                reason,
+                entry.detail,
+                prev,
+                sha256(body.encode("utf-8")).hexdigest(),
+            )
+            records.append(record)
             if record.client_order_id is not None:
                 self._by_order[record.client_order_id].append(record)
             self._by_correlation[record.correlation_id].append(record)
@@ -195,7 +283,7 @@ class AuditLog:
         """
         The canonical JSONL export: one canonical JSON record per line.
         """
-        return "".join(canonical_json(record_to_dict(r)) + "\n" for r in self._records)
+        return "".join(record_json(r) + "\n" for r in self._records)
 
     def verify_chain(self) -> ChainVerification:
         """

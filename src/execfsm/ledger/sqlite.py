@@ -21,7 +21,7 @@ from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import canonical_json, jsonable
-from execfsm.ledger.audit import AuditLog, record_from_dict, record_to_dict, verify_records
+from execfsm.ledger.audit import AuditLog, record_from_dict, record_json, verify_records
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 
@@ -245,10 +245,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
-            [
-                (r.seq, r.correlation_id, r.client_order_id, canonical_json(record_to_dict(r)))
-                for r in records
-            ],
+            [(r.seq, r.correlation_id, r.client_order_id, record_json(r)) for r in records],
         )
         conn.executemany(
             "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "

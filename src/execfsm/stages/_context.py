@@ -41,6 +41,8 @@ class Services:
     live_policy: LivePolicy | None
     dispatcher: Dispatcher = attrs.Factory(Dispatcher)
     store: LedgerStore = attrs.Factory(MemoryStore)
+    engine: str | None = None
+    """Which engine the machines run on (None: the default, compiled)."""
     orders: OrderLedger = attrs.Factory(OrderLedger)
     positions: PositionLedger = attrs.Factory(PositionLedger)
     recon: ReconLog = attrs.Factory(ReconLog)

@@ -34,12 +34,16 @@ def run(intent: OrderIntent, key: str, services: Services) -> RunContext:
     correlation_id = stable_id("cor", key)
     client_order_id = stable_id("ord", key)
     pipeline = PipelineRun(
-        intent, correlation_id=correlation_id, client_order_id=client_order_id, audit=services.audit
+        intent,
+        correlation_id=correlation_id,
+        client_order_id=client_order_id,
+        audit=services.audit,
+        engine=services.engine,
     )
     order = Order.from_intent(
         intent, client_order_id=client_order_id, correlation_id=correlation_id, idempotency_key=key
     )
-    lifecycle = OrderLifecycle(order, services.audit)
+    lifecycle = OrderLifecycle(order, services.audit, engine=services.engine)
     services.orders.add(lifecycle)
     # The intent's terms go on the record, so the trail alone rebuilds the ledgers.
     pipeline.send("intake_done", detail=canonical_json(intent))
