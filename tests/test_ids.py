@@ -8,7 +8,11 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from execfsm.ids import canonical_json, idempotency_key, stable_id
+from hypothesis import given
+from hypothesis import strategies as st
+
+from execfsm import Fill
+from execfsm.ids import canonical_json, fill_json, idempotency_key, stable_id
 from tests.conftest import make_intent
 
 
@@ -60,3 +64,19 @@ class TestIdempotencyKey:
         key = idempotency_key(make_intent(intent_id=None))
 
         assert out == [key, stable_id("ord", key)]
+
+
+class TestFillJson:
+    @given(
+        fill_id=st.text(),
+        quantity=st.decimals(allow_nan=False, allow_infinity=False),
+        price=st.decimals(allow_nan=False, allow_infinity=False),
+        fee=st.decimals(allow_nan=False, allow_infinity=False),
+    )
+    def test_fast_fill_json_equals_canonical_json(
+        self, fill_id: str, quantity: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
+        """The hot-path fill JSON is byte-identical to canonical_json of the fill."""
+        fill = Fill(fill_id, quantity, price, fee)
+
+        assert fill_json(fill) == canonical_json(fill)

@@ -275,6 +275,8 @@ def to_decimal(value: Any, field: str) -> Decimal:
     >>> to_decimal("0.1", "quantity")
     Decimal('0.1')
     """
+    if type(value) is Decimal and value.is_finite():
+        return value  # the common case, first
     reason = _reason_for(field)
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         rule = "must be a Decimal, an int or a decimal string (floats lose precision)"

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from execfsm.contracts import OrderIntent
+from execfsm.contracts import Fill, OrderIntent
 
 
 def _default(value: Any) -> Any:
@@ -41,6 +41,19 @@ def canonical_json(value: Any) -> str:
     """
     return json.dumps(
         value, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+_encode = json.encoder.encode_basestring
+
+
+def fill_json(fill: Fill) -> str:
+    """
+    ``canonical_json(fill)``, written directly for the hot path (property-tested equal).
+    """
+    return (
+        f'{{"fee":"{fill.fee}","fill_id":{_encode(fill.fill_id)},'
+        f'"price":"{fill.price}","quantity":"{fill.quantity}"}}'
     )
 
 

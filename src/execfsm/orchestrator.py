@@ -261,7 +261,7 @@ class ExecutionOrchestrator:
         if entry is not None:
             store.stage_intent(entry)
         store.stage_order(order)
-        position = self._services.positions.snapshot().get(order.symbol)
+        position = self._services.positions.find(order.symbol)
         if position is not None:
             store.stage_position(position)
         store.flush()

@@ -95,6 +95,7 @@ class SimulatedVenue:
         self._journal = None if journal is None else Path(journal)
         if self._journal is not None and self._journal.exists():
             self.new_orders = self._journal.read_text(encoding="utf-8").split()
+        self._known_keys = set(self.new_orders)
 
     @staticmethod
     def _positive(value: Decimal | int | str, field: str) -> Decimal:
@@ -146,9 +147,10 @@ class SimulatedVenue:
             known = self._responses.get(idempotency_key)
             if known is not None:
                 return known
-            if idempotency_key in self.new_orders:
+            if idempotency_key in self._known_keys:
                 return ()  # created before a restart: the journal knows it, the answer is gone
             self.new_orders.append(idempotency_key)
+            self._known_keys.add(idempotency_key)
             if self._journal is not None:
                 with self._journal.open("a", encoding="utf-8") as journal:
                     journal.write(idempotency_key + "\n")

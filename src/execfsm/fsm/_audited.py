@@ -48,6 +48,10 @@ class AuditedMachine(StateMachine):
     enable_self_transition_entries = False
     atomic_configuration_update = True
 
+    # python-statemachine's __setattr__ only forbids assigning a state's name; our machines'
+    # attributes are never state names, and the check costs a call on every assignment.
+    __setattr__ = object.__setattr__
+
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
 
@@ -102,8 +106,11 @@ class AuditedMachine(StateMachine):
         """
         if self._table is None:
             return super().send(event, *args, **kwargs)
-        with self._refusals_audited():
+        try:
             self._fire_compiled(event, kwargs)
+        except (ContractViolation, PolicyViolation) as exc:
+            self.record(self._event_in_progress, AuditOutcome.REFUSED, exc.reason, str(exc))
+            raise
         return None
 
     def _fire_compiled(self, event: str, kwargs: dict[str, Any]) -> None:

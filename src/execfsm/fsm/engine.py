@@ -59,7 +59,7 @@ class Injected:
     def __call__(self, available: Mapping[str, Any]) -> Any:
         if self.takes_all:
             return self.func(**available)
-        return self.func(**{k: v for k, v in available.items() if k in self.names})
+        return self.func(**{k: available[k] for k in self.names if k in available})
 
 
 @attrs.frozen

@@ -28,7 +28,7 @@ from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
-from execfsm.ids import canonical_json
+from execfsm.ids import fill_json
 from execfsm.typing import AuditSink
 
 _CONTRACT = list(g.CONTRACT_GUARDS)
@@ -243,7 +243,7 @@ class OrderLifecycle(AuditedMachine):
         """
         context = super().prepare_event(event)
         if fill is not None:
-            context["detail"] = canonical_json(fill)
+            context["detail"] = fill_json(fill)
         return context
 
     # -- venue events -----------------------------------------------------------------------
@@ -318,7 +318,7 @@ class OrderLifecycle(AuditedMachine):
         except ContractViolation as exc:
             return self._note("fill", AuditOutcome.REFUSED, exc.reason, str(exc))
         state = self._order.state
-        detail = canonical_json(fill)
+        detail = fill_json(fill)
         self._flag(ReasonCode.FILL_AFTER_FINAL)
         self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
         self._late_fills.append(fill)
@@ -358,7 +358,8 @@ class OrderLifecycle(AuditedMachine):
         """
         Keep the snapshot's state equal to the machine's.
         """
-        self._order = attrs.evolve(self._order, state=target.value)
+        if self._order.state is not target.value:
+            self._order = attrs.evolve(self._order, state=target.value)
 
     def after_acknowledge(self, venue_order_id: str | None = None) -> None:
         """

@@ -107,6 +107,12 @@ class PositionLedger:
             self._positions = {p.symbol: p for p in positions}
             self._booked = set(booked)
 
+    def find(self, symbol: str) -> Position | None:
+        """
+        The position in `symbol`, or None if nothing was ever booked in it.
+        """
+        return self._positions.get(symbol)
+
     def get(self, symbol: str) -> Position:
         """
         The position in `symbol` (flat if nothing was booked).
