@@ -41,12 +41,18 @@ from execfsm.testing import order_for
 RUNS = 3
 
 
-def _orchestrator(store: SqliteStore | None = None) -> ExecutionOrchestrator:
+def _orchestrator(
+    store: SqliteStore | None = None, engine: str = "compiled"
+) -> ExecutionOrchestrator:
     clock = SteppingClock(EPOCH)
     registry = AdapterRegistry()
     registry.register(ExecutionMode.PAPER, SimulatedVenue(clock, partial_fills=("0.5", "0.5")))
     return ExecutionOrchestrator(
-        execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock, store=store
+        execution_mode=ExecutionMode.PAPER,
+        registry=registry,
+        clock=clock,
+        store=store,
+        engine=engine,
     )
 
 
@@ -54,11 +60,11 @@ def _intent(n: int) -> OrderIntent:
     return OrderIntent("BTC/EUR", "BUY", Decimal("0.01"), "MARKET", "bench", intent_id=str(n))
 
 
-def pipeline(n: int, durable: bool) -> dict[str, float]:
+def pipeline(n: int, durable: bool, engine: str = "compiled") -> dict[str, float]:
     """Intents per second through all eight stages, and the last-10% / first-10% cost."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "bench.db") if durable else None
-        orch = _orchestrator(store)
+        orch = _orchestrator(store, engine)
         intents = [_intent(i) for i in range(n)]
         tenth = max(1, n // 10)
         marks = []
@@ -73,13 +79,13 @@ def pipeline(n: int, durable: bool) -> dict[str, float]:
         return {"intents_per_s": n / (end - start), "last_vs_first": last / first}
 
 
-def lifecycles(n: int) -> dict[str, float]:
+def lifecycles(n: int, engine: str = "compiled") -> dict[str, float]:
     """Order lifecycles per second: create, submit, acknowledge, fill, all audited."""
     audit = AuditLog(SteppingClock(EPOCH))
     orders = [order_for(_intent(i)) for i in range(n)]
     start = time.perf_counter()
     for order in orders:
-        lc = OrderLifecycle(order, audit)
+        lc = OrderLifecycle(order, audit, engine=engine)
         lc.send("submit")
         lc.apply(ExecutionEvent.ack(lc.order, "a", EPOCH))
         lc.apply(ExecutionEvent.of_fill(lc.order, "f", EPOCH, Fill("f1", "0.01", "100")))
@@ -87,10 +93,10 @@ def lifecycles(n: int) -> dict[str, float]:
     return {"lifecycles_per_s": n / elapsed, "events_per_s": 3 * n / elapsed}
 
 
-def transition_and_refusal(n: int) -> dict[str, float]:
+def transition_and_refusal(n: int, engine: str = "compiled") -> dict[str, float]:
     """Microseconds for one transition (a partial fill) and one refused event."""
     audit = AuditLog(SteppingClock(EPOCH))
-    lc = OrderLifecycle(order_for(_intent(0)), audit)
+    lc = OrderLifecycle(order_for(_intent(0)), audit, engine=engine)
     lc.send("submit")
     fills = [Fill(f"f{i}", "0.000001", "1") for i in range(n)]
     start = time.perf_counter()
@@ -114,59 +120,79 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--reference-max",
+        type=int,
+        default=10_000,
+        help="largest N run on the reference engine (100,000 takes it ~15 min a run)",
+    )
     args = parser.parse_args(argv)
-    sizes = [200, 1_000] if args.quick else [1_000, 10_000]
+    sizes = [200, 1_000, 2_000] if args.quick else [1_000, 10_000, 100_000]
+    durable_n = 500 if args.quick else 10_000
+    small = 1_000 if args.quick else 5_000
     results: dict[str, object] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "runs": RUNS,
-        "engine": "reference (python-statemachine)",
+        "command": "python bench/bench.py" + (" --quick" if args.quick else ""),
     }
-    rows = []
-    for n in sizes:
-        figure = median_of(RUNS, lambda n=n: pipeline(n, durable=False))
-        results[f"pipeline_memory_{n}"] = figure
-        rows.append(
-            (
-                f"pipeline, in memory, N={n}",
-                f"{figure['intents_per_s']:.0f} intents/s",
-                f"last/first 10% {figure['last_vs_first']:.2f}",
-            )
-        )
-    durable_n = sizes[0]
-    figure = median_of(RUNS, lambda: pipeline(durable_n, durable=True))
-    results[f"pipeline_sqlite_{durable_n}"] = figure
-    rows.append(
-        (
-            f"pipeline, SQLite FULL, N={durable_n}",
-            f"{figure['intents_per_s']:.0f} intents/s",
-            f"last/first 10% {figure['last_vs_first']:.2f}",
-        )
-    )
-    figure = median_of(RUNS, lambda: lifecycles(sizes[0]))
-    results["order_lifecycles"] = figure
-    rows.append(
-        (
-            "order lifecycles",
-            f"{figure['lifecycles_per_s']:.0f} lifecycles/s",
-            f"{figure['events_per_s']:.0f} events/s",
-        )
-    )
-    figure = median_of(RUNS, lambda: transition_and_refusal(sizes[0]))
-    results["transition"] = figure
-    rows.append(
-        (
-            "one transition / one refusal",
-            f"{figure['transition_us']:.1f} us",
-            f"{figure['refusal_us']:.1f} us",
-        )
-    )
-    width = max(len(r[0]) for r in rows)
+    rows: list[tuple[str, str, str, str]] = []
     print(
         f"execfsm bench: Python {results['python']}, {results['cpus']} CPUs, median of {RUNS} runs"
     )
-    for name, a, b in rows:
-        print(f"  {name:<{width}}  {a:>22}  {b}")
+    for engine in ("compiled", "reference"):
+        figures: dict[str, object] = {}
+        for n in sizes:
+            if engine == "reference" and n > args.reference_max:
+                figures[f"pipeline_memory_{n}"] = None
+                rows.append((engine, f"pipeline, in memory, N={n}", "not run", "--reference-max"))
+                continue
+            f = median_of(RUNS, lambda n=n, e=engine: pipeline(n, False, e))
+            figures[f"pipeline_memory_{n}"] = f
+            rows.append(
+                (
+                    engine,
+                    f"pipeline, in memory, N={n}",
+                    f"{f['intents_per_s']:,.0f} intents/s",
+                    f"last/first 10%: {f['last_vs_first']:.2f}",
+                )
+            )
+            print("  " + "  ".join(rows[-1]), flush=True)
+        f = median_of(RUNS, lambda e=engine: pipeline(durable_n, True, e))
+        figures[f"pipeline_sqlite_{durable_n}"] = f
+        rows.append(
+            (
+                engine,
+                f"pipeline, SQLite FULL, N={durable_n}",
+                f"{f['intents_per_s']:,.0f} intents/s",
+                f"last/first 10%: {f['last_vs_first']:.2f}",
+            )
+        )
+        f = median_of(RUNS, lambda e=engine: lifecycles(small, e))
+        figures["order_lifecycles"] = f
+        rows.append(
+            (
+                engine,
+                "order lifecycles (3 events each)",
+                f"{f['lifecycles_per_s']:,.0f} lifecycles/s",
+                f"{f['events_per_s']:,.0f} events/s",
+            )
+        )
+        f = median_of(RUNS, lambda e=engine: transition_and_refusal(small, e))
+        figures["transition"] = f
+        rows.append(
+            (
+                engine,
+                "one transition / one refusal",
+                f"{f['transition_us']:.1f} us",
+                f"{f['refusal_us']:.1f} us",
+            )
+        )
+        results[engine] = figures
+    print()
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

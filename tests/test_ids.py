@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from execfsm import Fill
-from execfsm.ids import canonical_json, fill_json, idempotency_key, stable_id
+from execfsm.ids import canonical_json, fill_json, idempotency_key, sha256_hex, stable_id
 from tests.conftest import make_intent
 
 
@@ -80,3 +80,12 @@ class TestFillJson:
         fill = Fill(fill_id, quantity, price, fee)
 
         assert fill_json(fill) == canonical_json(fill)
+
+
+class TestStableId:
+    @given(parts=st.lists(st.one_of(st.text(), st.integers()), max_size=4))
+    def test_fast_path_equals_canonical_json(self, parts: list[str | int]) -> None:
+        """Ids of strings and ints hash the same text canonical_json would produce."""
+        expected = f"x-{sha256_hex(canonical_json(tuple(parts)))[:24]}"
+
+        assert stable_id("x", *parts) == expected

@@ -71,7 +71,12 @@ def stable_id(prefix: str, *parts: Any) -> str:
     >>> stable_id("ord", "k1") == stable_id("ord", "k1")
     True
     """
-    return f"{prefix}-{sha256_hex(canonical_json(parts))[:24]}"
+    if all(type(p) is str or type(p) is int for p in parts):
+        # canonical_json of a list of strings and ints, written directly (the hot path)
+        text = "[" + ",".join(_encode(p) if type(p) is str else str(p) for p in parts) + "]"
+    else:
+        text = canonical_json(parts)
+    return f"{prefix}-{sha256_hex(text)[:24]}"
 
 
 def idempotency_key(intent: OrderIntent) -> str:

@@ -59,7 +59,11 @@ class Injected:
     def __call__(self, available: Mapping[str, Any]) -> Any:
         if self.takes_all:
             return self.func(**available)
-        return self.func(**{k: available[k] for k in self.names if k in available})
+        names = self.names
+        if len(names) == 1:
+            (name,) = names
+            return self.func(**{name: available[name]}) if name in available else self.func()
+        return self.func(**{k: available[k] for k in names if k in available})
 
 
 @attrs.frozen
