@@ -30,8 +30,8 @@ soak: $(STAMP) #-- the stateful property tests with the long Hypothesis profile
 crash-test: $(STAMP) #-- SIGKILL a durable session at 200 points, restart, check nothing is lost
 	CRASH_POINTS=200 $(BIN)/python -m pytest -q tests/test_crash.py
 
-stress: $(STAMP) #-- the thread test at full size: 8 threads x 2,000 intents
-	THREAD_INTENTS=2000 $(BIN)/python -m pytest -q tests/test_threads.py
+stress: $(STAMP) #-- the thread test at 8 threads x 10,000 intents
+	THREAD_INTENTS=10000 $(BIN)/python -m pytest -q tests/test_threads.py
 
 bench: $(STAMP) #-- benchmarks: a table on stdout, JSON in bench/results.json
 	$(BIN)/python bench/bench.py --out bench/results.json

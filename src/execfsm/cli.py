@@ -17,6 +17,7 @@ from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
 from execfsm.errors import AuditChainError, ContractViolation, StoreError
+from execfsm.fsm.audit import AuditRecord
 from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
@@ -50,11 +51,15 @@ def _audit_verify_db(db: Path) -> int:
     except StoreError as exc:
         print(f"FAIL {db}: {exc}", file=sys.stderr)
         return 1
+    return _report_trail(db, records)
+
+
+def _report_trail(where: Path, records: Sequence[AuditRecord]) -> int:
     result = verify_trail(records, MACHINES)
     if not result.ok:
-        print(f"FAIL {db}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
+        print(f"FAIL {where}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
         return 1
-    print(f"OK {db}: {result.records} records, chain intact, every transition legal")
+    print(f"OK {where}: {result.records} records, chain intact, every transition legal")
     return 0
 
 
@@ -94,12 +99,7 @@ def _audit_verify(path: Path) -> int:
     except AuditChainError as exc:
         print(f"FAIL {path}: {exc}", file=sys.stderr)
         return 1
-    result = verify_trail(records, MACHINES)
-    if not result.ok:
-        print(f"FAIL {path}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
-        return 1
-    print(f"OK {path}: {result.records} records, chain intact, every transition legal")
-    return 0
+    return _report_trail(path, records)
 
 
 def _spec(directory: Path, write: bool) -> int:
