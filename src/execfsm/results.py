@@ -41,10 +41,9 @@ class PipelineResult:
 
     def to_json(self) -> dict[str, Any]:
         """
-        The result as JSON data, as the durable store keeps it (without the recon record,
-        which the store keeps apart in its ledgers).
+        The result as JSON data, as the durable store keeps it.
         """
-        data: dict[str, Any] = jsonable(attrs.evolve(self, recon=None))
+        data: dict[str, Any] = jsonable(self)
         return data
 
     @classmethod
@@ -62,4 +61,5 @@ class PipelineResult:
             pipeline_state=PipelineState(data["pipeline_state"]),
             reason_code=None if reason is None else ReasonCode(reason),
             reason_detail=data.get("reason_detail", ""),
+            recon=None if data.get("recon") is None else ReconRecord.from_dict(data["recon"]),
         )

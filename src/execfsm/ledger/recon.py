@@ -4,6 +4,8 @@ Reconciliation hand-off records: what stage 8 passes on for each intent and each
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from execfsm.contracts import Order, ReasonCode
@@ -28,6 +30,22 @@ class ReconRecord:
     recon_flags: tuple[ReasonCode, ...] = ()
     trigger: str = "intent"
     """``intent`` for the pipeline's own hand-off, else the late event's kind."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReconRecord:
+        """
+        A hand-off record from its JSON form (as stored with a result).
+        """
+        return cls(
+            correlation_id=data["correlation_id"],
+            client_order_id=data["client_order_id"],
+            order=Order.from_dict(data["order"]),
+            position=Position.from_dict(data["position"]),
+            audit_seq_first=int(data["audit_seq_first"]),
+            audit_seq_last=int(data["audit_seq_last"]),
+            recon_flags=tuple(ReasonCode(flag) for flag in data.get("recon_flags", ())),
+            trigger=data.get("trigger", "intent"),
+        )
 
 
 class ReconLog:
