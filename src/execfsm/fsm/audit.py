@@ -102,6 +102,8 @@ class AuditListener:
 
     def __init__(self, sink: AuditSink) -> None:
         self.sink = sink
+        # An AuditLog takes the fields directly; any other sink gets an AuditEntry.
+        self._append_fields = getattr(sink, "append_fields", None)
 
     def write(
         self,
@@ -116,6 +118,28 @@ class AuditListener:
         """
         Append one entry; any sink failure becomes an `AuditWriteError`.
         """
+        fast = self._append_fields
+        if fast is not None:
+            try:
+                record: AuditRecord = fast(
+                    subject.correlation_id,
+                    subject.client_order_id,
+                    subject.audit_machine,
+                    event,
+                    source,
+                    target,
+                    outcome,
+                    reason_code,
+                    detail,
+                )
+            except ExecFsmError:
+                raise
+            except Exception as exc:
+                raise AuditWriteError(
+                    f"audit: could not record {subject.audit_machine} {event!r} for "
+                    f"{subject.correlation_id}: {exc}"
+                ) from exc
+            return record
         entry = AuditEntry(
             correlation_id=subject.correlation_id,
             client_order_id=subject.client_order_id,

@@ -188,7 +188,33 @@ class AuditLog:
         """
         Stamp, chain and store `entry`; the returned record is final.
         """
-        reason = entry.reason_code
+        return self.append_fields(
+            entry.correlation_id,
+            entry.client_order_id,
+            entry.machine,
+            entry.event,
+            entry.source,
+            entry.target,
+            entry.outcome,
+            entry.reason_code,
+            entry.detail,
+        )
+
+    def append_fields(
+        self,
+        correlation_id: str,
+        client_order_id: str | None,
+        machine: str,
+        event: str,
+        source: str | None,
+        target: str | None,
+        outcome: AuditOutcome,
+        reason_code: ReasonCode | None,
+        detail: str,
+    ) -> AuditRecord:
+        """
+        `append` without building an `AuditEntry` first (the listener's hot path).
+        """
         with self._lock:
             records = self._records
             prev = records[-1].hash if records else GENESIS_HASH
@@ -197,37 +223,37 @@ class AuditLog:
             body = record_body(
                 seq,
                 ts.isoformat(),
-                entry.correlation_id,
-                entry.client_order_id,
-                entry.machine,
-                entry.event,
-                entry.source,
-                entry.target,
-                entry.outcome.value,
-                None if reason is None else reason.value,
-                entry.detail,
+                correlation_id,
+                client_order_id,
+                machine,
+                event,
+                source,
+                target,
+                outcome.value,
+                None if reason_code is None else reason_code.value,
+                detail,
                 prev,
             )
             record = AuditRecord(
                 seq,
                 ts,
-                entry.correlation_id,
-                entry.client_order_id,
-                entry.machine,
-                entry.event,
-                entry.source,
-                entry.target,
-                entry.outcome,
-                reason,
-                entry.detail,
+                correlation_id,
+                client_order_id,
+                machine,
+                event,
+                source,
+                target,
+                outcome,
+                reason_code,
+                detail,
                 prev,
                 sha256(body.encode("utf-8")).hexdigest(),
             )
             records.append(record)
-            if record.client_order_id is not None:
-                self._by_order[record.client_order_id].append(record)
-            self._by_correlation[record.correlation_id].append(record)
-            self._by_event[record.event].append(record)
+            if client_order_id is not None:
+                self._by_order[client_order_id].append(record)
+            self._by_correlation[correlation_id].append(record)
+            self._by_event[event].append(record)
             return record
 
     def __len__(self) -> int:
