@@ -247,7 +247,7 @@ class ExecutionOrchestrator:
                 ctx.correlation_id,
                 order.client_order_id,
                 status,
-                result.to_json(),
+                result,
             ),
         )
         self._results[ctx.idempotency_key] = result

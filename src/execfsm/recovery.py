@@ -101,7 +101,7 @@ def recover(
             continue
         if entry.result is None:
             raise StoreError(f"recovery: intent {entry.idempotency_key} has no stored result")
-        result = PipelineResult.from_json(entry.result)
+        result = entry.result
         results[entry.idempotency_key] = result
         if entry.status is IntentStatus.PAUSED:
             held = services.orders.get(entry.client_order_id)
@@ -149,8 +149,6 @@ def _interrupted(services: Services, entry: IntentEntry) -> PipelineResult:
         reason_code=ReasonCode.DISPATCH_OUTCOME_UNKNOWN,
         reason_detail=detail,
     )
-    services.store.stage_intent(
-        attrs.evolve(entry, status=IntentStatus.DONE, result=result.to_json())
-    )
+    services.store.stage_intent(attrs.evolve(entry, status=IntentStatus.DONE, result=result))
     services.store.stage_order(lifecycle.order)
     return result

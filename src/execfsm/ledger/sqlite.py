@@ -15,15 +15,15 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.ids import canonical_json, jsonable
+from execfsm.ids import canonical_json
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_json, verify_records
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
+from execfsm.results import PipelineResult
 
 SCHEMA_VERSION = 1
 """Bumped when the tables change; a newer database is refused, never guessed at."""
@@ -156,7 +156,11 @@ class SqliteStore:
                 )
             intents = [
                 IntentEntry(
-                    key, cor, cid, IntentStatus(status), None if res is None else json.loads(res)
+                    key,
+                    cor,
+                    cid,
+                    IntentStatus(status),
+                    None if res is None else PipelineResult.from_json(json.loads(res)),
                 )
                 for key, cor, cid, status, res in self._conn.execute(
                     "SELECT idempotency_key, correlation_id, client_order_id, status, result "
@@ -257,7 +261,7 @@ class SqliteStore:
                     e.correlation_id,
                     e.client_order_id,
                     e.status.value,
-                    None if e.result is None else canonical_json(e.result),
+                    None if e.result is None else canonical_json(e.result.to_json()),
                 )
                 for e in intents.values()
             ],
@@ -279,11 +283,3 @@ class SqliteStore:
         Close the connection.
         """
         self._conn.close()
-
-
-def result_json(result: Any) -> dict[str, Any]:
-    """
-    A value as the JSON data stored for it.
-    """
-    data: dict[str, Any] = jsonable(result)
-    return data

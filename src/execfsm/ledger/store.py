@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
@@ -20,6 +20,7 @@ from execfsm.contracts import Order
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
+from execfsm.results import PipelineResult
 
 
 class IntentStatus(enum.StrEnum):
@@ -43,8 +44,8 @@ class IntentEntry:
     correlation_id: str
     client_order_id: str
     status: IntentStatus
-    result: dict[str, Any] | None = None
-    """The `PipelineResult` as JSON data, once there is one."""
+    result: PipelineResult | None = None
+    """The intent's result, once there is one (a store serialises it when it writes)."""
 
 
 @attrs.frozen
