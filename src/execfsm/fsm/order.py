@@ -306,7 +306,7 @@ class OrderLifecycle(AuditedMachine):
             return self._book_late_fill(fill)
         outcome = self._fire("fill", fill=fill)
         if outcome.applied:
-            return attrs.evolve(outcome, booked_fill=fill)
+            return EventOutcome(AuditOutcome.APPLIED, self._order, booked_fill=fill)
         if outcome.reason_code in _VENUE_DISAGREES:
             self._flag(outcome.reason_code)  # the venue reports fills we cannot accept
             return attrs.evolve(outcome, order=self._order)
@@ -361,24 +361,30 @@ class OrderLifecycle(AuditedMachine):
         if self._order.state is not target.value:
             self._order = attrs.evolve(self._order, state=target.value)
 
-    def after_acknowledge(self, venue_order_id: str | None = None) -> None:
+    def after_acknowledge(self, target: Any, venue_order_id: str | None = None) -> None:
         """
-        Remember the venue's id for the order.
+        Remember the venue's id for the order (and its new state, in the same copy).
         """
         if venue_order_id is not None:
-            self._order = attrs.evolve(self._order, venue_order_id=venue_order_id)
+            self._order = attrs.evolve(
+                self._order, venue_order_id=venue_order_id, state=target.value
+            )
 
-    def after_fill(self, fill: Fill, source: Any) -> None:
+    def after_fill(self, fill: Fill, source: Any, target: Any) -> None:
         """
-        Accumulate quantity, average price and fees; a partial fill during a cancel changes
-        the state a rejected cancel returns to.
+        Accumulate quantity, average price and fees (and the new state, in the same copy); a
+        partial fill during a cancel changes the state a rejected cancel returns to.
         """
         order = self._order
         filled = order.filled_quantity + fill.quantity
         previous_cost = (order.average_fill_price or Decimal(0)) * order.filled_quantity
         average = (previous_cost + fill.price * fill.quantity) / filled
         self._order = attrs.evolve(
-            order, filled_quantity=filled, average_fill_price=average, fees=order.fees + fill.fee
+            order,
+            filled_quantity=filled,
+            average_fill_price=average,
+            fees=order.fees + fill.fee,
+            state=target.value,
         )
         self._fills[fill.fill_id] = fill
         if source.value is OrderState.PENDING_CANCEL:
