@@ -26,7 +26,6 @@ from execfsm import (
     Order,
     OrderIntent,
     OrderSide,
-    OrderState,
     OrderType,
     SimulatedVenue,
     SteppingClock,
@@ -34,21 +33,14 @@ from execfsm import (
 from execfsm.adapters.dispatcher import Dispatcher, RetryPolicy
 from execfsm.adapters.faulty import SEND_FAULTS
 from execfsm.clock import EPOCH
-from execfsm.contracts import FINAL_ORDER_STATES
+from execfsm.contracts import FINAL_ORDER_STATES, IN_FLIGHT_ORDER_STATES
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.replay import replay
 from execfsm.testing import Fault, FaultyVenue
 from tests.strategies import quantities
 
-IN_FLIGHT = frozenset(
-    {
-        OrderState.SUBMITTED,
-        OrderState.ACKNOWLEDGED,
-        OrderState.PARTIALLY_FILLED,
-        OrderState.PENDING_CANCEL,
-    }
-)
+IN_FLIGHT = IN_FLIGHT_ORDER_STATES
 SYMBOLS = ["BTC/EUR", "ETH/EUR", "XYZ/EUR"]
 
 

@@ -80,6 +80,16 @@ FINAL_ORDER_STATES = frozenset(
 )
 """Order states with no way out; a venue fill that arrives later flags the order instead."""
 
+IN_FLIGHT_ORDER_STATES = frozenset(
+    {
+        OrderState.SUBMITTED,
+        OrderState.ACKNOWLEDGED,
+        OrderState.PARTIALLY_FILLED,
+        OrderState.PENDING_CANCEL,
+    }
+)
+"""Order states the venue may still act on: what reconciliation must confirm after a stop."""
+
 
 class ExecutionMode(enum.StrEnum):
     """

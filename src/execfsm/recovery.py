@@ -14,7 +14,7 @@ import json
 
 import attrs
 
-from execfsm.contracts import FINAL_ORDER_STATES, Order, OrderIntent, PipelineState, ReasonCode
+from execfsm.contracts import IN_FLIGHT_ORDER_STATES, Order, OrderIntent, PipelineState, ReasonCode
 from execfsm.errors import StoreError
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
@@ -24,8 +24,6 @@ from execfsm.ledger.replay import replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult
 from execfsm.stages._context import RunContext, Services
-
-IN_FLIGHT = frozenset({"SUBMITTED", "ACKNOWLEDGED", "PARTIALLY_FILLED", "PENDING_CANCEL"})
 
 
 @attrs.frozen
@@ -88,7 +86,7 @@ def recover(
             engine=services.engine,
         )
         services.orders.add(lifecycle)
-        if adapter is not None and order.state.value in IN_FLIGHT:
+        if adapter is not None and order.state in IN_FLIGHT_ORDER_STATES:
             services.adapter_of[order.client_order_id] = adapter
     if {p.symbol: p for p in state.positions} != rebuilt.positions:
         raise StoreError("recovery: stored positions disagree with the audit trail")
@@ -122,9 +120,7 @@ def recover(
                 lifecycle=held,
             )
     in_flight = tuple(
-        lc.order
-        for lc in services.orders.lifecycles()
-        if lc.order.state not in FINAL_ORDER_STATES and lc.order.state.value in IN_FLIGHT
+        lc.order for lc in services.orders.lifecycles() if lc.order.state in IN_FLIGHT_ORDER_STATES
     )
     return RecoveryReport(len(state.records), in_flight, tuple(interrupted))
 

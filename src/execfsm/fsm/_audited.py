@@ -109,7 +109,7 @@ class AuditedMachine(StateMachine):
         try:
             self._fire_compiled(event, kwargs)
         except (ContractViolation, PolicyViolation) as exc:
-            self.record(self._event_in_progress, AuditOutcome.REFUSED, exc.reason, str(exc))
+            self._record_refusal(exc)
             raise
         return None
 
@@ -204,5 +204,11 @@ class AuditedMachine(StateMachine):
             self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
             raise error from None
         except (ContractViolation, PolicyViolation) as exc:
-            self.record(self._event_in_progress, AuditOutcome.REFUSED, exc.reason, str(exc))
+            self._record_refusal(exc)
             raise
+
+    def _record_refusal(self, exc: ContractViolation | PolicyViolation) -> None:
+        """
+        Audit a validator's refusal of the event in progress.
+        """
+        self.record(self._event_in_progress, AuditOutcome.REFUSED, exc.reason, str(exc))

@@ -249,12 +249,16 @@ class AuditLog:
                 prev,
                 sha256(body.encode("utf-8")).hexdigest(),
             )
-            records.append(record)
-            if client_order_id is not None:
-                self._by_order[client_order_id].append(record)
-            self._by_correlation[correlation_id].append(record)
-            self._by_event[event].append(record)
+            self._keep(record)
             return record
+
+    def _keep(self, record: AuditRecord) -> None:
+        # Callers hold the lock.
+        self._records.append(record)
+        if record.client_order_id is not None:
+            self._by_order[record.client_order_id].append(record)
+        self._by_correlation[record.correlation_id].append(record)
+        self._by_event[record.event].append(record)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -274,11 +278,7 @@ class AuditLog:
             if self._records:
                 raise AuditChainError("audit: restore needs an empty log", seq=len(self._records))
             for record in records:
-                self._records.append(record)
-                if record.client_order_id is not None:
-                    self._by_order[record.client_order_id].append(record)
-                self._by_correlation[record.correlation_id].append(record)
-                self._by_event[record.event].append(record)
+                self._keep(record)
 
     @property
     def records(self) -> Sequence[AuditRecord]:
@@ -298,6 +298,13 @@ class AuditLog:
         Every record of one intent (pipeline and order machines), in ``seq`` order.
         """
         return list(self._by_correlation.get(correlation_id, ()))
+
+    def seq_range(self, correlation_id: str) -> tuple[int, int] | None:
+        """
+        The first and last ``seq`` of one intent's records, without copying them.
+        """
+        records = self._by_correlation.get(correlation_id)
+        return (records[0].seq, records[-1].seq) if records else None
 
     def by_event(self, event: str) -> list[AuditRecord]:
         """

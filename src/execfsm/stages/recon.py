@@ -15,14 +15,14 @@ def hand_off(lifecycle: OrderLifecycle, services: Services, trigger: str) -> Rec
     Record the order, its position and the audit records of its intent so far.
     """
     order = lifecycle.order
-    records = services.audit.by_correlation(order.correlation_id)
+    first, last = services.audit.seq_range(order.correlation_id) or (0, 0)
     record = ReconRecord(
         correlation_id=order.correlation_id,
         client_order_id=order.client_order_id,
         order=order,
         position=services.positions.get(order.symbol),
-        audit_seq_first=records[0].seq,
-        audit_seq_last=records[-1].seq,
+        audit_seq_first=first,
+        audit_seq_last=last,
         recon_flags=order.recon_flags,
         trigger=trigger,
     )
