@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -30,9 +32,10 @@ from execfsm import (
 from execfsm.clock import EPOCH
 from execfsm.errors import StoreError
 from execfsm.ids import canonical_json
-from execfsm.ledger.audit import record_from_dict, record_hash, record_to_dict
+from execfsm.ledger.audit import AuditLog, record_from_dict, record_hash, record_to_dict
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.risk import ConditionalRiskHook
+from execfsm.testing import order_for
 
 
 class Crash(BaseException):
@@ -202,6 +205,88 @@ class TestWriteAhead:
         orch.submit_intent(intent(1))
 
         assert store.commits - before == 2
+
+
+class TestGroupCommit:
+    """Concurrent flushes share commits, and each returns only once its own data is stored."""
+
+    THREADS = 8
+
+    def _slow_store(self, db: Path, fail: bool = False) -> tuple[SqliteStore, threading.Event]:
+        store = SqliteStore(db)
+        store.bind(AuditLog(SteppingClock(EPOCH)))
+        entered = threading.Event()
+        write = store._write
+
+        def slow_write(*args: Any) -> None:
+            entered.set()
+            time.sleep(0.05)  # long enough for every other thread to queue behind it
+            if fail:
+                raise sqlite3.OperationalError("disk I/O error")
+            write(*args)
+
+        store._write = slow_write  # type: ignore[method-assign]
+        return store, entered
+
+    def _order(self, n: int) -> Order:
+        return order_for(intent(n))
+
+    def test_waiting_flushes_share_one_commit_and_see_their_rows(self, tmp_path: Path) -> None:
+        """While one commit is in progress, other threads' flushes wait and the next commit
+        carries all of them; every flush returns only when its order is in the database."""
+        db = tmp_path / "g.db"
+        store, entered = self._slow_store(db)
+        store.stage_order(self._order(0))
+        leader = threading.Thread(target=store.flush)
+        leader.start()
+        entered.wait()
+        seen: dict[int, bool] = {}
+
+        def follower(n: int) -> None:
+            order = self._order(n)
+            store.stage_order(order)
+            store.flush()
+            with sqlite3.connect(db) as other:
+                row = other.execute(
+                    "SELECT 1 FROM orders WHERE client_order_id = ?", (order.client_order_id,)
+                ).fetchone()
+            seen[n] = row is not None
+
+        followers = [
+            threading.Thread(target=follower, args=(n,)) for n in range(1, self.THREADS + 1)
+        ]
+        for thread in followers:
+            thread.start()
+        for thread in [leader, *followers]:
+            thread.join()
+
+        assert seen == dict.fromkeys(range(1, self.THREADS + 1), True)
+        assert store.commits == 2  # the leader's, then one for all eight followers
+
+    def test_a_failed_commit_fails_every_flush_waiting_on_it(self, tmp_path: Path) -> None:
+        """A flush whose rows were in a failed commit raises; it never returns as if stored."""
+        store, entered = self._slow_store(tmp_path / "f.db", fail=True)
+        store.stage_order(self._order(0))
+        errors: list[BaseException] = []
+
+        def flush() -> None:
+            try:
+                store.flush()
+            except StoreError as exc:
+                errors.append(exc)
+
+        leader = threading.Thread(target=flush)
+        leader.start()
+        entered.wait()
+        store.stage_order(self._order(1))
+        follower = threading.Thread(target=flush)
+        follower.start()
+        for thread in (leader, follower):
+            thread.join()
+
+        assert len(errors) == 2
+        assert all("disk I/O error" in str(e) for e in errors)
+        assert store.commits == 0
 
 
 class TestBadConditions:

@@ -96,7 +96,8 @@ class TestThreads:
                 if o.symbol == symbol
             )
             assert position.quantity == signed
-        assert store.commits < 2 * THREADS * PER_THREAD
+        # Unshared, every intent would cost two commits; waiting flushes share them.
+        assert store.commits < THREADS * PER_THREAD
 
     def test_threads_racing_on_the_same_intents_dispatch_once(self, tmp_path: Path) -> None:
         """8 threads submitting the same intents: each key reaches the venue once, and every

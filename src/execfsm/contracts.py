@@ -11,6 +11,7 @@ The only package import is the error tree, which itself imports nothing at load 
 from __future__ import annotations
 
 import enum
+import operator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -517,7 +518,7 @@ class ExecutionEvent:
 @attrs.frozen
 class Order:
     """
-    A snapshot of one order. `OrderLifecycle` replaces it (``attrs.evolve``) on every change.
+    A snapshot of one order. `OrderLifecycle` replaces it (`Order.with_changes`) on every change.
     """
 
     client_order_id: str
@@ -597,6 +598,19 @@ class Order:
             recon_flags=tuple(ReasonCode(flag) for flag in data.get("recon_flags", ())),
         )
 
+    def with_changes(self, **changes: Any) -> Order:
+        """
+        A copy with `changes` applied: `attrs.evolve` without its per-call walk over the
+        fields, because `OrderLifecycle` replaces its snapshot on every event.
+        """
+        values = list(_ORDER_VALUES(self))
+        for name, value in changes.items():
+            index = _ORDER_FIELD_INDEX.get(name)
+            if index is None:
+                raise TypeError(f"Order has no field {name!r}")
+            values[index] = value
+        return Order(*values)
+
     @property
     def remaining_quantity(self) -> Decimal:
         """
@@ -610,3 +624,8 @@ class Order:
         True once anything happened that the order's state alone cannot explain.
         """
         return bool(self.recon_flags)
+
+
+_ORDER_FIELDS = tuple(a.name for a in attrs.fields(Order))
+_ORDER_VALUES = operator.attrgetter(*_ORDER_FIELDS)
+_ORDER_FIELD_INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
@@ -104,10 +104,13 @@ class AuditedMachine(StateMachine):
         """
         Send `event` (with keyword arguments for guards and callbacks).
         """
-        if self._table is None:
+        table = self._table
+        if table is None:
             return super().send(event, *args, **kwargs)
         try:
-            self._fire_compiled(event, kwargs)
+            fire(self, table, event, kwargs)
+        except NoTransition:
+            self._refuse_illegal(event)
         except (ContractViolation, PolicyViolation) as exc:
             self._record_refusal(exc)
             raise
@@ -118,10 +121,15 @@ class AuditedMachine(StateMachine):
         try:
             fire(self, self._table, event, kwargs)
         except NoTransition:
-            state = str(self.state_value)
-            error = IllegalTransition(self.audit_machine, event, state)
-            self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
-            raise error from None
+            self._refuse_illegal(event)
+
+    def _refuse_illegal(self, event: str) -> NoReturn:
+        """
+        Audit and raise the refusal of an event the table has no edge for.
+        """
+        error = IllegalTransition(self.audit_machine, event, str(self.state_value))
+        self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
+        raise error from None
 
     @property
     def correlation_id(self) -> str:

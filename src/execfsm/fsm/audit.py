@@ -92,6 +92,12 @@ def _state_name(state: Any) -> str | None:
     return str(value)
 
 
+def _write_failed(machine: str, event: str, correlation_id: str, exc: Exception) -> AuditWriteError:
+    return AuditWriteError(
+        f"audit: could not record {machine} {event!r} for {correlation_id}: {exc}"
+    )
+
+
 class AuditListener:
     """
     Attached to every machine as a python-statemachine listener.
@@ -135,9 +141,8 @@ class AuditListener:
             except ExecFsmError:
                 raise
             except Exception as exc:
-                raise AuditWriteError(
-                    f"audit: could not record {subject.audit_machine} {event!r} for "
-                    f"{subject.correlation_id}: {exc}"
+                raise _write_failed(
+                    subject.audit_machine, event, subject.correlation_id, exc
                 ) from exc
             return record
         entry = AuditEntry(
@@ -156,10 +161,40 @@ class AuditListener:
         except ExecFsmError:
             raise
         except Exception as exc:
-            raise AuditWriteError(
-                f"audit: could not record {entry.machine} {event!r} for "
-                f"{entry.correlation_id}: {exc}"
-            ) from exc
+            raise _write_failed(entry.machine, event, entry.correlation_id, exc) from exc
+
+    def applied(
+        self,
+        machine: AuditSubject,
+        event: str,
+        source: str,
+        target: str,
+        reason_code: ReasonCode | None,
+        detail: str,
+    ) -> None:
+        """
+        Record an applied transition (the compiled engine's call, with state names).
+        """
+        fast = self._append_fields
+        if fast is None:
+            self.write(machine, event, source, target, AuditOutcome.APPLIED, reason_code, detail)
+            return
+        try:
+            fast(
+                machine.correlation_id,
+                machine.client_order_id,
+                machine.audit_machine,
+                event,
+                source,
+                target,
+                AuditOutcome.APPLIED,
+                reason_code,
+                detail,
+            )
+        except ExecFsmError:
+            raise
+        except Exception as exc:
+            raise _write_failed(machine.audit_machine, event, machine.correlation_id, exc) from exc
 
     def on_transition(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -35,6 +36,50 @@ _SUPPORTED_CALLBACKS = frozenset({"prepare_event", "after_transition"})
 _CALLBACK_PREFIXES = ("before_", "on_", "after_", "enter_", "exit_")
 
 
+_ABSENT: Any = object()
+
+
+def _caller(
+    func: Callable[..., Any], names: tuple[str, ...], takes_all: bool, positional: bool
+) -> Any:
+    """
+    A function ``call(available, *leading)`` that calls `func` python-statemachine's way:
+    with the available values it names (all of them if it takes ``**kwargs``), after any
+    leading positional arguments (a callback's ``self``). Built once per callable, so the
+    table pays no signature work at run time.
+    """
+    if takes_all:
+        return lambda available, *leading: func(*leading, **available)
+    if not names:
+        return lambda available, *leading: func(*leading)
+
+    def by_name(available: Mapping[str, Any], *leading: Any) -> Any:
+        return func(*leading, **{k: available[k] for k in names if k in available})
+
+    if not positional:
+        return by_name
+    if len(names) == 1:
+        (name,) = names
+
+        def one(available: Mapping[str, Any], *leading: Any) -> Any:
+            value = available.get(name, _ABSENT)
+            if value is _ABSENT:
+                return func(*leading)
+            return func(*leading, value)
+
+        return one
+    values_of = itemgetter(*names)
+
+    def many(available: Mapping[str, Any], *leading: Any) -> Any:
+        try:
+            values = values_of(available)
+        except KeyError:  # a name the event did not supply: let its default apply
+            return by_name(available, *leading)
+        return func(*leading, *values)
+
+    return many
+
+
 @attrs.frozen
 class Injected:
     """
@@ -43,27 +88,25 @@ class Injected:
     """
 
     func: Callable[..., Any]
-    names: frozenset[str]
+    names: tuple[str, ...]
     takes_all: bool
+    call: Callable[..., Any] = attrs.field(eq=False, repr=False)
+    """``call(available, *leading)``: the specialised caller."""
 
     @classmethod
-    def of(cls, func: Callable[..., Any]) -> Injected:
+    def of(cls, func: Callable[..., Any], *, skip: int = 0) -> Injected:
         """
-        Inspect `func` once.
+        Inspect `func` once; `skip` leading parameters are passed positionally (``self``).
         """
-        params = inspect.signature(func).parameters.values()
-        names = frozenset(p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD)
+        params = list(inspect.signature(func).parameters.values())[skip:]
+        names = tuple(p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD)
         takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        return cls(func, names, takes_all)
+        # Values can go by position when the named parameters are exactly the positional ones.
+        positional = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+        return cls(func, names, takes_all, _caller(func, names, takes_all, positional))
 
     def __call__(self, available: Mapping[str, Any]) -> Any:
-        if self.takes_all:
-            return self.func(**available)
-        names = self.names
-        if len(names) == 1:
-            (name,) = names
-            return self.func(**{name: available[name]}) if name in available else self.func()
-        return self.func(**{k: available[k] for k in names if k in available})
+        return self.call(available)
 
 
 @attrs.frozen
@@ -78,6 +121,13 @@ class CompiledTransition:
     validators: tuple[Injected, ...]
     conds: tuple[Injected, ...]
     unless: tuple[Injected, ...]
+    source_name: str
+    """The source state's name as audit records carry it."""
+    target_name: str
+    recheck: bool
+    """False when this edge's validators already ran, unchanged, for the candidate before
+    it: they are side-effect free and read nothing that differs between the two (not the
+    target), so running them again cannot change the outcome."""
 
 
 @attrs.frozen
@@ -90,17 +140,18 @@ class CompiledMachine:
     finals: frozenset[Any]
     table: Mapping[tuple[Any, str], tuple[CompiledTransition, ...]]
     events: frozenset[str]
-    prepare: Callable[..., Any] | None
-    """The unbound ``prepare_event`` with its argument names, if the class defines one."""
-    prepare_names: frozenset[str]
-    after_event: Mapping[str, tuple[Callable[..., Any], frozenset[str]]]
-    after_transition: tuple[Callable[..., Any], frozenset[str]] | None
+    prepare: Injected | None
+    """The unbound ``prepare_event``, if the class defines one."""
+    after_event: Mapping[str, Injected]
+    after_transition: Injected | None
 
 
-def _method(machine: type[StateMachine], name: str) -> tuple[Callable[..., Any], frozenset[str]]:
-    func = getattr(machine, name)
-    params = list(inspect.signature(func).parameters)[1:]  # drop self
-    return func, frozenset(params)
+def _method(machine: type[StateMachine], name: str) -> Injected:
+    return Injected.of(getattr(machine, name), skip=1)  # self is passed positionally
+
+
+def _reads_target(guards: tuple[Injected, ...]) -> bool:
+    return any(g.takes_all or "target" in g.names for g in guards)
 
 
 def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
@@ -112,13 +163,23 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
     injected = {name: Injected.of(f) for name, f in model.guard_functions.items()}
     table: dict[tuple[Any, str], list[CompiledTransition]] = {}
     for t in model.transitions:
-        table.setdefault((values[t.source].value, t.event), []).append(
+        candidates = table.setdefault((values[t.source].value, t.event), [])
+        validators = tuple(injected[v] for v in t.validators)
+        same_as_before = (
+            bool(candidates)
+            and candidates[-1].validators == validators
+            and not _reads_target(validators)
+        )
+        candidates.append(
             CompiledTransition(
                 source=values[t.source],
                 target=values[t.target],
-                validators=tuple(injected[v] for v in t.validators),
+                validators=validators,
                 conds=tuple(injected[c] for c in t.conds),
                 unless=tuple(injected[u] for u in t.unless),
+                source_name=str(values[t.source].value),
+                target_name=str(values[t.target].value),
+                recheck=not same_as_before,
             )
         )
     events = frozenset(model.events)
@@ -134,14 +195,12 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
                 f"{machine.__name__}: the compiled engine does not run callback {name!r}; "
                 f"use engine='reference' or move the logic into a supported callback"
             )
-    prepare = _method(machine, "prepare_event") if hasattr(machine, "prepare_event") else None
     return CompiledMachine(
         initial=values[model.initial_state].value,
         finals=frozenset(values[f].value for f in model.final_states),
         table={k: tuple(v) for k, v in table.items()},
         events=events,
-        prepare=None if prepare is None else prepare[0],
-        prepare_names=frozenset() if prepare is None else prepare[1],
+        prepare=_method(machine, "prepare_event") if hasattr(machine, "prepare_event") else None,
         after_event=after_event,
         after_transition=(
             _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
@@ -162,16 +221,23 @@ def compiled(machine: type[StateMachine]) -> CompiledMachine:
     return table
 
 
-def _call(
-    func: Callable[..., Any], names: frozenset[str], self: Any, available: Mapping[str, Any]
-) -> Any:
-    return func(self, **{k: v for k, v in available.items() if k in names})
-
-
 class NoTransition(Exception):
     """
     The compiled table has no edge for the event in the current state.
     """
+
+
+def _holds(candidate: CompiledTransition, available: dict[str, Any]) -> bool:
+    if candidate.recheck:
+        for validator in candidate.validators:
+            validator.call(available)
+    for cond in candidate.conds:
+        if not cond.call(available):
+            return False
+    for unless in candidate.unless:  # noqa: SIM110 - no generator per call on the hot path
+        if unless.call(available):
+            return False
+    return True
 
 
 def fire(machine: Any, table: CompiledMachine, event: str, kwargs: dict[str, Any]) -> None:
@@ -185,35 +251,31 @@ def fire(machine: Any, table: CompiledMachine, event: str, kwargs: dict[str, Any
     candidates = table.table.get((value, event))
     if candidates is None or value in table.finals:
         raise NoTransition(event)
-    available = {**kwargs, "event": event, "machine": machine, "source": candidates[0].source}
+    kwargs["event"] = event
+    kwargs["machine"] = machine
+    kwargs["source"] = candidates[0].source
+    available = kwargs
     if table.prepare is not None:
-        extra = _call(table.prepare, table.prepare_names, machine, available)
+        extra = table.prepare.call(available, machine)
         if extra:
             available.update(extra)
-    chosen = None
-    for candidate in candidates:
-        available["target"] = candidate.target
-        for validator in candidate.validators:
-            validator(available)
-        if all(c(available) for c in candidate.conds) and not any(
-            u(available) for u in candidate.unless
-        ):
-            chosen = candidate
+    for chosen in candidates:
+        available["target"] = chosen.target
+        if _holds(chosen, available):
             break
-    if chosen is None:
+    else:
         raise NoTransition(event)
-    available["target"] = chosen.target
-    machine._audit_listener.on_transition(
+    machine._audit_listener.applied(
         machine,
         event,
-        chosen.source,
-        chosen.target,
+        chosen.source_name,
+        chosen.target_name,
         available.get("reason_code"),
         available.get("detail", ""),
     )
     machine._state_value = chosen.target.value
     after = table.after_event.get(event)
     if after is not None:
-        _call(after[0], after[1], machine, available)
+        after.call(available, machine)
     if table.after_transition is not None:
-        _call(table.after_transition[0], table.after_transition[1], machine, available)
+        table.after_transition.call(available, machine)

@@ -350,7 +350,7 @@ class OrderLifecycle(AuditedMachine):
 
     def _flag(self, reason: ReasonCode) -> None:
         if reason not in self._order.recon_flags:
-            self._order = attrs.evolve(self._order, recon_flags=(*self._order.recon_flags, reason))
+            self._order = self._order.with_changes(recon_flags=(*self._order.recon_flags, reason))
 
     # -- callbacks: field updates after the move is committed --------------------------------
 
@@ -359,15 +359,15 @@ class OrderLifecycle(AuditedMachine):
         Keep the snapshot's state equal to the machine's.
         """
         if self._order.state is not target.value:
-            self._order = attrs.evolve(self._order, state=target.value)
+            self._order = self._order.with_changes(state=target.value)
 
     def after_acknowledge(self, target: Any, venue_order_id: str | None = None) -> None:
         """
         Remember the venue's id for the order (and its new state, in the same copy).
         """
         if venue_order_id is not None:
-            self._order = attrs.evolve(
-                self._order, venue_order_id=venue_order_id, state=target.value
+            self._order = self._order.with_changes(
+                venue_order_id=venue_order_id, state=target.value
             )
 
     def after_fill(self, fill: Fill, source: Any, target: Any) -> None:
@@ -379,8 +379,7 @@ class OrderLifecycle(AuditedMachine):
         filled = order.filled_quantity + fill.quantity
         previous_cost = (order.average_fill_price or Decimal(0)) * order.filled_quantity
         average = (previous_cost + fill.price * fill.quantity) / filled
-        self._order = attrs.evolve(
-            order,
+        self._order = order.with_changes(
             filled_quantity=filled,
             average_fill_price=average,
             fees=order.fees + fill.fee,
@@ -400,10 +399,10 @@ class OrderLifecycle(AuditedMachine):
         """
         Keep why the venue refused the order.
         """
-        self._order = attrs.evolve(self._order, reason_code=reason_code)
+        self._order = self._order.with_changes(reason_code=reason_code)
 
     def after_fail(self, reason_code: ReasonCode) -> None:
         """
         Keep why the order failed.
         """
-        self._order = attrs.evolve(self._order, reason_code=reason_code)
+        self._order = self._order.with_changes(reason_code=reason_code)

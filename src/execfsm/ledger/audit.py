@@ -47,10 +47,6 @@ def record_hash(data: dict[str, Any]) -> str:
 _encode = json.encoder.encode_basestring  # the C encoder canonical_json uses for strings
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else _encode(value)
-
-
 def record_body(
     seq: int,
     ts: str,
@@ -72,12 +68,14 @@ def record_body(
     Without ``hash_`` it is the text the hash covers.
     """
     hashed = "" if hash_ is None else f'"hash":{_encode(hash_)},'
+    e = _encode
     return (
-        f'{{"client_order_id":{_text(client_order_id)},"correlation_id":{_encode(correlation_id)},'
-        f'"detail":{_encode(detail)},"event":{_encode(event)},{hashed}'
-        f'"machine":{_encode(machine)},"outcome":{_encode(outcome)},'
-        f'"prev_hash":{_encode(prev_hash)},"reason_code":{_text(reason_code)},"seq":{seq},'
-        f'"source":{_text(source)},"target":{_text(target)},"ts":{_encode(ts)}}}'
+        f'{{"client_order_id":{"null" if client_order_id is None else e(client_order_id)},'
+        f'"correlation_id":{e(correlation_id)},"detail":{e(detail)},"event":{e(event)},'
+        f'{hashed}"machine":{e(machine)},"outcome":{e(outcome)},"prev_hash":{e(prev_hash)},'
+        f'"reason_code":{"null" if reason_code is None else e(reason_code)},"seq":{seq},'
+        f'"source":{"null" if source is None else e(source)},'
+        f'"target":{"null" if target is None else e(target)},"ts":{e(ts)}}}'
     )
 
 

@@ -4,8 +4,9 @@ the audit log, the idempotency index, the order ledger and the position ledger.
 
 Durability: ``synchronous=FULL`` by default, so a committed flush survives a power loss. With
 ``NORMAL`` a WAL database stays consistent but the last commits before a power loss may be
-lost (never on a process crash). Each flush is one transaction: everything staged by every
-thread since the last flush commits together, so N concurrent intents cost one fsync, not N.
+lost (never on a process crash). Group commit: a flush returns once its caller's data is
+durable, and one transaction carries everything every thread staged meanwhile, so N
+concurrent intents waiting on a commit share one fsync instead of paying N.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.ids import canonical_json
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_json, verify_records
+from execfsm.ledger.codec import order_json, position_json, result_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult
@@ -81,7 +82,13 @@ class SqliteStore:
         self._orders: dict[str, Order] = {}
         self._positions: dict[str, Position] = {}
         self._state_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._staged = 0
+        """How many rows have been staged (under ``_state_lock``)."""
+        self._durable_staged = 0
+        """How many of them a commit has made durable."""
+        self._committed = threading.Condition()
+        """Guards ``_committing``; notified when a commit ends."""
+        self._committing = False
         self._broken: StoreError | None = None
         self.commits = 0
         """How many transactions this store has committed (group commit makes it small)."""
@@ -197,6 +204,7 @@ class SqliteStore:
         self._check()
         with self._state_lock:
             self._intents[entry.idempotency_key] = entry
+            self._staged += 1
 
     def stage_order(self, order: Order) -> None:
         """
@@ -205,6 +213,7 @@ class SqliteStore:
         self._check()
         with self._state_lock:
             self._orders[order.client_order_id] = order
+            self._staged += 1
 
     def stage_position(self, position: Position) -> None:
         """
@@ -213,30 +222,55 @@ class SqliteStore:
         self._check()
         with self._state_lock:
             self._positions[position.symbol] = position
+            self._staged += 1
 
     def flush(self) -> None:
         """
-        Commit everything queued, with every new audit record, in one transaction. A failure
-        rolls the transaction back (nothing of it is stored) and breaks the store.
+        Return once everything staged and every audit record written before the call is
+        durable. Group commit: one caller (the leader) commits everything queued by every
+        thread in one transaction, while the others wait for it; a caller whose data a
+        commit already covered returns without a commit of its own. A failure rolls the
+        transaction back (nothing of it is stored), breaks the store and is raised to every
+        caller waiting on it.
         """
         self._check()
-        with self._commit_lock:
-            self._check()
-            with self._state_lock:
-                intents, self._intents = self._intents, {}
-                orders, self._orders = self._orders, {}
-                positions, self._positions = self._positions, {}
-                records = self._audit.records_since(self._persisted_seq) if self._audit else []
-            if not (records or intents or orders or positions):
-                return
+        with self._state_lock:
+            wanted_rows = self._staged
+        wanted_seq = len(self._audit) if self._audit is not None else 0
+        with self._committed:
+            while True:
+                self._check()
+                if self._durable_staged >= wanted_rows and self._persisted_seq >= wanted_seq:
+                    return
+                if not self._committing:
+                    self._committing = True
+                    break
+                self._committed.wait()
+        try:
+            self._commit_queued()
+        finally:
+            with self._committed:
+                self._committing = False
+                self._committed.notify_all()
+
+    def _commit_queued(self) -> None:
+        # Only the leader runs this (``_committing`` is set).
+        with self._state_lock:
+            intents, self._intents = self._intents, {}
+            orders, self._orders = self._orders, {}
+            positions, self._positions = self._positions, {}
+            staged = self._staged
+            records = self._audit.records_since(self._persisted_seq) if self._audit else []
+        if records or intents or orders or positions:
             try:
                 self._write(records, intents, orders, positions)
             except sqlite3.DatabaseError as exc:
                 with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
                     self._conn.execute("ROLLBACK")
                 raise self._poison(f"write failed, nothing of it was stored: {exc}") from None
-            self._persisted_seq = records[-1].seq if records else self._persisted_seq
             self.commits += 1
+        self._persisted_seq = records[-1].seq if records else self._persisted_seq
+        self._durable_staged = staged
 
     def _write(
         self,
@@ -261,7 +295,7 @@ class SqliteStore:
                     e.correlation_id,
                     e.client_order_id,
                     e.status.value,
-                    None if e.result is None else canonical_json(e.result.to_json()),
+                    None if e.result is None else result_json(e.result),
                 )
                 for e in intents.values()
             ],
@@ -269,12 +303,12 @@ class SqliteStore:
         conn.executemany(
             "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
             "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
-            [(cid, canonical_json(o)) for cid, o in orders.items()],
+            [(cid, order_json(o)) for cid, o in orders.items()],
         )
         conn.executemany(
             "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
             "ON CONFLICT(symbol) DO UPDATE SET snapshot=excluded.snapshot",
-            [(symbol, canonical_json(p)) for symbol, p in positions.items()],
+            [(symbol, position_json(p)) for symbol, p in positions.items()],
         )
         conn.execute("COMMIT")
 
