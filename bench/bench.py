@@ -16,6 +16,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -39,6 +40,7 @@ from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import order_for
 
 RUNS = 3
+THREADS = 8
 
 
 def _orchestrator(
@@ -77,6 +79,35 @@ def pipeline(n: int, durable: bool, engine: str = "compiled") -> dict[str, float
         first = marks[1] - marks[0]
         last = end - marks[2]
         return {"intents_per_s": n / (end - start), "last_vs_first": last / first}
+
+
+def pipeline_threads(n: int, threads: int, engine: str = "compiled") -> dict[str, float]:
+    """Intents per second from `threads` submitters sharing one durable store (group commit)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "bench.db")
+        orch = _orchestrator(store, engine)
+        per = n // threads
+        batches = [[_intent(t * per + i) for i in range(per)] for t in range(threads)]
+        done: list[int] = []
+
+        def submit(batch: list[OrderIntent]) -> None:
+            for intent in batch:
+                orch.submit_intent(intent)
+            done.append(len(batch))
+
+        workers = [threading.Thread(target=submit, args=(b,)) for b in batches]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - start
+        if sum(done) != per * threads:
+            raise RuntimeError(f"only {sum(done)} of {per * threads} intents completed")
+        return {
+            "intents_per_s": per * threads / elapsed,
+            "commits_per_intent": store.commits / (per * threads),
+        }
 
 
 def lifecycles(n: int, engine: str = "compiled") -> dict[str, float]:
@@ -168,6 +199,17 @@ def main(argv: list[str]) -> int:
                 f"last/first 10%: {f['last_vs_first']:.2f}",
             )
         )
+        f = median_of(RUNS, lambda e=engine: pipeline_threads(durable_n, THREADS, e))
+        figures[f"pipeline_sqlite_{THREADS}_threads_{durable_n}"] = f
+        rows.append(
+            (
+                engine,
+                f"pipeline, SQLite FULL, {THREADS} threads, N={durable_n}",
+                f"{f['intents_per_s']:,.0f} intents/s",
+                f"commits/intent: {f['commits_per_intent']:.2f}",
+            )
+        )
+        print("  " + "  ".join(rows[-1]), flush=True)
         f = median_of(RUNS, lambda e=engine: lifecycles(small, e))
         figures["order_lifecycles"] = f
         rows.append(
