@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -157,7 +158,22 @@ def main(argv: list[str]) -> int:
         default=10_000,
         help="largest N run on the reference engine (100,000 takes it ~15 min a run)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("both", "compiled", "reference"),
+        default="both",
+        help="which engines to measure",
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=None,
+        help="set the cyclic GC's generation-0 threshold first (a process setting that "
+        "execfsm itself never changes; backtests may)",
+    )
     args = parser.parse_args(argv)
+    if args.gc_threshold is not None:
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     sizes = [200, 1_000, 2_000] if args.quick else [1_000, 10_000, 100_000]
     durable_n = 500 if args.quick else 10_000
     small = 1_000 if args.quick else 5_000
@@ -165,13 +181,15 @@ def main(argv: list[str]) -> int:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "runs": RUNS,
-        "command": "python bench/bench.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python bench/bench.py", *argv]),
+        "gc_threshold": list(gc.get_threshold()),
     }
     rows: list[tuple[str, str, str, str]] = []
     print(
         f"execfsm bench: Python {results['python']}, {results['cpus']} CPUs, median of {RUNS} runs"
     )
-    for engine in ("compiled", "reference"):
+    engines = ("compiled", "reference") if args.engine == "both" else (args.engine,)
+    for engine in engines:
         figures: dict[str, object] = {}
         for n in sizes:
             if engine == "reference" and n > args.reference_max:

@@ -288,6 +288,23 @@ class TestGroupCommit:
         assert all("disk I/O error" in str(e) for e in errors)
         assert store.commits == 0
 
+    def test_any_failure_while_writing_breaks_the_store(self, tmp_path: Path) -> None:
+        """Not only database errors: any failure during a commit rolls it back and refuses
+        further writes, instead of leaving an open transaction and silently lost rows."""
+        store = SqliteStore(tmp_path / "x.db")
+        store.bind(AuditLog(SteppingClock(EPOCH)))
+
+        def broken_write(*_args: Any) -> None:
+            raise TypeError("cannot serialise")
+
+        store._write = broken_write  # type: ignore[method-assign]
+        store.stage_order(self._order(0))
+
+        with pytest.raises(StoreError, match="cannot serialise"):
+            store.flush()
+        with pytest.raises(StoreError, match="accepts no more writes"):
+            store.stage_order(self._order(1))
+
 
 class TestBadConditions:
     def test_missing_directory(self, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ it can never silently differ:
 
 - selection: the candidate edges of (state, event) in declaration order; a candidate's
   validators run first (one that raises refuses the event), then its conds and unless; the
-  first candidate whose conditions hold is taken;
+  first candidate whose conditions hold is taken. Guards are side-effect free (see
+  `execfsm.fsm.guards`), so validators a candidate shares with the one before it, and that
+  do not read ``target``, are not run a second time;
 - callbacks: ``prepare_event``, the audit listener's ``on_transition`` (before the state is
   committed, so a failed write leaves the machine where it was), then ``after_<event>`` and
   ``after_transition``; arguments are injected by name, as python-statemachine does.

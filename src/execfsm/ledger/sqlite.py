@@ -264,7 +264,7 @@ class SqliteStore:
         if records or intents or orders or positions:
             try:
                 self._write(records, intents, orders, positions)
-            except sqlite3.DatabaseError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure loses the swapped rows: poison
                 with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
                     self._conn.execute("ROLLBACK")
                 raise self._poison(f"write failed, nothing of it was stored: {exc}") from None
