@@ -171,10 +171,22 @@ def main(argv: list[str]) -> int:
         help="set the cyclic GC's generation-0 threshold first (a process setting that "
         "execfsm itself never changes; backtests may)",
     )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=None,
+        help="comma-separated pipeline sizes (default 1000,10000,100000)",
+    )
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="only the in-memory pipeline figures (e.g. the reference engine at N=100,000)",
+    )
     args = parser.parse_args(argv)
     if args.gc_threshold is not None:
         gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     sizes = [200, 1_000, 2_000] if args.quick else [1_000, 10_000, 100_000]
+    sizes = args.sizes or sizes
     durable_n = 500 if args.quick else 10_000
     small = 1_000 if args.quick else 5_000
     results: dict[str, object] = {
@@ -207,6 +219,9 @@ def main(argv: list[str]) -> int:
                 )
             )
             print("  " + "  ".join(rows[-1]), flush=True)
+        if args.pipeline_only:
+            results[engine] = figures
+            continue
         f = median_of(RUNS, lambda e=engine: pipeline(durable_n, True, e))
         figures[f"pipeline_sqlite_{durable_n}"] = f
         rows.append(
