@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from statemachine import State
 
 from execfsm import (
     ContractViolation,
@@ -32,7 +33,9 @@ from execfsm import (
 from execfsm.clock import EPOCH
 from execfsm.contracts import Route
 from execfsm.errors import DefinitionError
+from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.engine import compile_machine
+from execfsm.fsm.guards import describe
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing import order_for
 from tests.conftest import make_intent
@@ -202,3 +205,97 @@ class TestEngineSelection:
 
         with pytest.raises(DefinitionError, match="on_enter_FILLED"):
             compile_machine(Chatty)
+
+
+# A machine of the kind a user of the framework might declare, with guards whose signatures
+# our own machines do not use: both engines must call them the same way.
+calls: list[tuple[str, Any]] = []
+
+
+@describe("level at least 5 (default 5)")
+def level_ok(level: int = 5) -> bool:
+    calls.append(("level_ok", level))
+    return level >= 5
+
+
+@describe("keyword-only arguments")
+def keyword_only(*, level: int = 0, source: Any = None) -> bool:
+    calls.append(("keyword_only", (level, str(source.value))))
+    return True
+
+
+@describe("two arguments, the second defaulted")
+def event_and_note(event: str, note: str = "none") -> bool:
+    calls.append(("event_and_note", (str(event), note)))
+    return note != "stop"
+
+
+class Signatures(AuditedMachine):
+    audit_machine = "signatures"
+    idle = State(initial=True)
+    busy = State()
+    done = State(final=True)
+
+    start = idle.to(busy, cond=[level_ok, keyword_only, event_and_note]) | idle.to(done)
+    finish = busy.to(done, cond=event_and_note)
+
+    @property
+    def correlation_id(self) -> str:
+        return "cor-signatures"
+
+
+def run_signatures(engine: str, steps: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    audit = AuditLog(SteppingClock(EPOCH))
+    machine = Signatures(audit, engine=engine)
+    seen: list[Any] = []
+    for event, kwargs in steps:
+        calls.clear()
+        try:
+            machine.send(event, **kwargs)
+            outcome = "ok"
+        except IllegalTransition as exc:
+            outcome = exc.reason
+        seen.append((event, outcome, machine.current_state_value, list(calls)))
+    return [*seen, audit.export_jsonl()]
+
+
+class TestGuardSignatures:
+    @pytest.mark.parametrize(
+        "steps",
+        [
+            [("start", {}), ("finish", {})],
+            [("start", {"level": 3})],
+            [("start", {"level": 7, "note": "go"}), ("finish", {"note": "stop"})],
+            [("start", {"note": "stop"}), ("finish", {"unused": 1})],
+        ],
+    )
+    def test_defaults_keyword_only_and_missing_values_match_the_reference(
+        self, steps: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Defaults apply when an event does not supply a value, keyword-only and positional
+        parameters get the same values, and the trails are byte-identical."""
+        assert run_signatures("compiled", steps) == run_signatures("reference", steps)
+
+    def test_variadic_guard_is_refused_at_compile_time(self) -> None:
+        """A guard taking **kwargs would receive python-statemachine's internals from the
+        reference engine only: the compiled engine refuses it, naming it."""
+
+        @describe("takes everything")
+        def anything(**kwargs: Any) -> bool:
+            return True
+
+        class Greedy(AuditedMachine):
+            audit_machine = "greedy"
+            idle = State(initial=True)
+            done = State(final=True)
+            start = idle.to(done, cond=anything)
+
+            @property
+            def correlation_id(self) -> str:
+                return "cor-greedy"
+
+        with pytest.raises(DefinitionError, match=r"anything.*\*\*kwargs"):
+            compile_machine(Greedy)
+        reference = Greedy(AuditLog(SteppingClock(EPOCH)), engine="reference")
+        reference.send("start")
+        assert reference.current_state_value == "done"

@@ -41,17 +41,13 @@ _CALLBACK_PREFIXES = ("before_", "on_", "after_", "enter_", "exit_")
 _ABSENT: Any = object()
 
 
-def _caller(
-    func: Callable[..., Any], names: tuple[str, ...], takes_all: bool, positional: bool
-) -> Any:
+def _caller(func: Callable[..., Any], names: tuple[str, ...], positional: bool) -> Any:
     """
     A function ``call(available, *leading)`` that calls `func` python-statemachine's way:
-    with the available values it names (all of them if it takes ``**kwargs``), after any
-    leading positional arguments (a callback's ``self``). Built once per callable, so the
-    table pays no signature work at run time.
+    with the available values it names, after any leading positional arguments (a
+    callback's ``self``). Built once per callable, so the table pays no signature work at
+    run time.
     """
-    if takes_all:
-        return lambda available, *leading: func(*leading, **available)
     if not names:
         return lambda available, *leading: func(*leading)
 
@@ -86,12 +82,11 @@ def _caller(
 class Injected:
     """
     A callable with the argument names it takes, called python-statemachine's way: with the
-    available values it names (all of them if it takes ``**kwargs``).
+    available values it names.
     """
 
     func: Callable[..., Any]
     names: tuple[str, ...]
-    takes_all: bool
     call: Callable[..., Any] = attrs.field(eq=False, repr=False)
     """``call(available, *leading)``: the specialised caller."""
 
@@ -99,13 +94,28 @@ class Injected:
     def of(cls, func: Callable[..., Any], *, skip: int = 0) -> Injected:
         """
         Inspect `func` once; `skip` leading parameters are passed positionally (``self``).
+
+        Raises:
+            DefinitionError: `func` takes ``*args`` or ``**kwargs``. python-statemachine
+                fills those with its own internals (``event_data``, ``model``, ...), which
+                the table does not have, so the engines would differ.
         """
         params = list(inspect.signature(func).parameters.values())[skip:]
-        names = tuple(p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD)
-        takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        variadic = [
+            ("**" if p.kind is p.VAR_KEYWORD else "*") + p.name
+            for p in params
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        if variadic:
+            raise DefinitionError(
+                f"{getattr(func, '__qualname__', func)!r} takes {variadic[0]}: the compiled "
+                f"engine passes only the values a guard or callback names; name them, or use "
+                f"engine='reference'"
+            )
+        names = tuple(p.name for p in params)
         # Values can go by position when the named parameters are exactly the positional ones.
-        positional = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
-        return cls(func, names, takes_all, _caller(func, names, takes_all, positional))
+        positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        return cls(func, names, _caller(func, names, positional))
 
     def __call__(self, available: Mapping[str, Any]) -> Any:
         return self.call(available)
@@ -153,7 +163,7 @@ def _method(machine: type[StateMachine], name: str) -> Injected:
 
 
 def _reads_target(guards: tuple[Injected, ...]) -> bool:
-    return any(g.takes_all or "target" in g.names for g in guards)
+    return any("target" in g.names for g in guards)
 
 
 def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
