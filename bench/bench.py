@@ -143,8 +143,15 @@ def transition_and_refusal(n: int, engine: str = "compiled") -> dict[str, float]
     return {"transition_us": transition * 1e6, "refusal_us": refusal * 1e6}
 
 
+def measured(measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """One run, after collecting what earlier runs left behind, so that their garbage (an
+    orchestrator's object graph is freed only by the cyclic GC) is not charged to this one."""
+    gc.collect()
+    return measure()
+
+
 def median_of(runs: int, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
-    samples = [measure() for _ in range(runs)]
+    samples = [measured(measure) for _ in range(runs)]
     return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
 
 
