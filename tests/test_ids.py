@@ -7,12 +7,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from execfsm import Fill
-from execfsm.ids import canonical_json, fill_json, idempotency_key, sha256_hex, stable_id
+from execfsm import Fill, OrderIntent, OrderSide, OrderType
+from execfsm.ids import (
+    canonical_json,
+    fill_json,
+    idempotency_key,
+    intent_json,
+    sha256_hex,
+    stable_id,
+)
 from tests.conftest import make_intent
 
 
@@ -80,6 +88,25 @@ class TestFillJson:
         fill = Fill(fill_id, quantity, price, fee)
 
         assert fill_json(fill) == canonical_json(fill)
+
+
+class TestIntentJson:
+    @given(
+        symbol=st.text(min_size=1).filter(lambda t: t.strip() and t.isprintable()),
+        side=st.sampled_from(OrderSide),
+        quantity=st.decimals(min_value=Decimal("0.001"), max_value=Decimal(10**6), places=3),
+        order_type=st.sampled_from(OrderType),
+        limit_price=st.none() | st.decimals(min_value=Decimal("0.01"), max_value=10**6, places=2),
+        intent_id=st.none() | st.text(),
+        session_id=st.text(min_size=1).filter(lambda t: t.strip() and t.isprintable()),
+    )
+    def test_fast_intent_json_equals_canonical_json(self, **fields: Any) -> None:
+        """The intent terms on the intake record are byte-identical to canonical_json."""
+        if fields["order_type"] is OrderType.LIMIT and fields["limit_price"] is None:
+            fields["limit_price"] = Decimal("1")
+        intent = OrderIntent(strategy_id='s"x\u00e9', **fields)
+
+        assert intent_json(intent) == canonical_json(intent)
 
 
 class TestStableId:

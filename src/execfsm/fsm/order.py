@@ -291,9 +291,9 @@ class OrderLifecycle(AuditedMachine):
         return self._note("acknowledge", AuditOutcome.DUPLICATE, ReasonCode.ACK_ABSORBED, detail)
 
     def _apply_fill(self, fill: Fill) -> EventOutcome:
-        seen = self._fills.get(fill.fill_id) or next(
-            (f for f in self._late_fills if f.fill_id == fill.fill_id), None
-        )
+        seen = self._fills.get(fill.fill_id)
+        if seen is None and self._late_fills:
+            seen = next((f for f in self._late_fills if f.fill_id == fill.fill_id), None)
         if seen is not None:
             if seen.same_content(fill):
                 detail = f"fill {fill.fill_id} already applied; re-delivery ignored"
@@ -304,9 +304,9 @@ class OrderLifecycle(AuditedMachine):
             return attrs.evolve(outcome, order=self._order)
         if self.is_final:
             return self._book_late_fill(fill)
-        outcome = self._fire("fill", fill=fill)
+        outcome = self._fire("fill", booked_fill=fill, fill=fill)
         if outcome.applied:
-            return EventOutcome(AuditOutcome.APPLIED, self._order, booked_fill=fill)
+            return outcome
         if outcome.reason_code in _VENUE_DISAGREES:
             self._flag(outcome.reason_code)  # the venue reports fills we cannot accept
             return attrs.evolve(outcome, order=self._order)
@@ -326,12 +326,12 @@ class OrderLifecycle(AuditedMachine):
             AuditOutcome.APPLIED, self._order, ReasonCode.FILL_AFTER_FINAL, detail, fill
         )
 
-    def _fire(self, name: str, **kwargs: Any) -> EventOutcome:
+    def _fire(self, name: str, booked_fill: Fill | None = None, **kwargs: Any) -> EventOutcome:
         try:
             self.send(name, **kwargs)
         except (IllegalTransition, ContractViolation) as exc:
             return EventOutcome(AuditOutcome.REFUSED, self._order, exc.reason, str(exc))
-        return EventOutcome(AuditOutcome.APPLIED, self._order)
+        return EventOutcome(AuditOutcome.APPLIED, self._order, booked_fill=booked_fill)
 
     def _note(
         self, event: str, outcome: AuditOutcome, reason: ReasonCode, detail: str
