@@ -117,9 +117,6 @@ class Injected:
         positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         return cls(func, names, _caller(func, names, positional))
 
-    def __call__(self, available: Mapping[str, Any]) -> Any:
-        return self.call(available)
-
 
 @attrs.frozen
 class CompiledTransition:
