@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
@@ -104,13 +104,10 @@ class AuditedMachine(StateMachine):
         """
         Send `event` (with keyword arguments for guards and callbacks).
         """
-        table = self._table
-        if table is None:
+        if self._table is None:
             return super().send(event, *args, **kwargs)
         try:
-            fire(self, table, event, kwargs)
-        except NoTransition:
-            self._refuse_illegal(event)
+            self._fire_compiled(event, kwargs)
         except (ContractViolation, PolicyViolation) as exc:
             self._record_refusal(exc)
             raise
@@ -121,15 +118,10 @@ class AuditedMachine(StateMachine):
         try:
             fire(self, self._table, event, kwargs)
         except NoTransition:
-            self._refuse_illegal(event)
-
-    def _refuse_illegal(self, event: str) -> NoReturn:
-        """
-        Audit and raise the refusal of an event the table has no edge for.
-        """
-        error = IllegalTransition(self.audit_machine, event, str(self.state_value))
-        self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
-        raise error from None
+            state = str(self.state_value)
+            error = IllegalTransition(self.audit_machine, event, state)
+            self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
+            raise error from None
 
     @property
     def correlation_id(self) -> str:

@@ -163,39 +163,6 @@ class AuditListener:
         except Exception as exc:
             raise _write_failed(entry.machine, event, entry.correlation_id, exc) from exc
 
-    def applied(
-        self,
-        machine: AuditSubject,
-        event: str,
-        source: str,
-        target: str,
-        reason_code: ReasonCode | None,
-        detail: str,
-    ) -> None:
-        """
-        Record an applied transition (the compiled engine's call, with state names).
-        """
-        fast = self._append_fields
-        if fast is None:
-            self.write(machine, event, source, target, AuditOutcome.APPLIED, reason_code, detail)
-            return
-        try:
-            fast(
-                machine.correlation_id,
-                machine.client_order_id,
-                machine.audit_machine,
-                event,
-                source,
-                target,
-                AuditOutcome.APPLIED,
-                reason_code,
-                detail,
-            )
-        except ExecFsmError:
-            raise
-        except Exception as exc:
-            raise _write_failed(machine.audit_machine, event, machine.correlation_id, exc) from exc
-
     def on_transition(
         self,
         machine: AuditSubject,

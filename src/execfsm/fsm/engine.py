@@ -28,6 +28,7 @@ import attrs
 from statemachine import StateMachine
 
 from execfsm.errors import DefinitionError
+from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.model import MachineModel
 
 REFERENCE = "reference"
@@ -274,11 +275,12 @@ def fire(machine: Any, table: CompiledMachine, event: str, kwargs: dict[str, Any
             break
     else:
         raise NoTransition(event)
-    machine._audit_listener.applied(
+    machine._audit_listener.write(
         machine,
         event,
         chosen.source_name,
         chosen.target_name,
+        AuditOutcome.APPLIED,
         available.get("reason_code"),
         available.get("detail", ""),
     )
