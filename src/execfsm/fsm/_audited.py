@@ -14,7 +14,7 @@ from statemachine.model import Model
 
 from execfsm.contracts import ReasonCode
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
-from execfsm.fsm.audit import AuditListener, AuditOutcome, AuditRecord
+from execfsm.fsm.audit import AuditListener, AuditOutcome
 from execfsm.fsm.engine import (
     COMPILED,
     ENGINES,
@@ -165,13 +165,13 @@ class AuditedMachine(StateMachine):
         detail: str = "",
         *,
         target: str | None = None,
-    ) -> AuditRecord:
+    ) -> None:
         """
         Write a record for an event that took no transition of the table (``target`` None
         means nothing moved).
         """
         source = str(self.state_value)
-        return self._audit_listener.write(self, event, source, target, outcome, reason_code, detail)
+        self._audit_listener.write(self, event, source, target, outcome, reason_code, detail)
 
     # Every event, sent by name or called as a method, passes through these two library
     # hooks: `_put_nonblocking` refuses events once a final state has stopped the engine,

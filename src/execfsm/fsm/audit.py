@@ -120,14 +120,14 @@ class AuditListener:
         outcome: AuditOutcome,
         reason_code: ReasonCode | None = None,
         detail: str = "",
-    ) -> AuditRecord:
+    ) -> None:
         """
         Append one entry; any sink failure becomes an `AuditWriteError`.
         """
         fast = self._append_fields
         if fast is not None:
             try:
-                record: AuditRecord = fast(
+                fast(
                     subject.correlation_id,
                     subject.client_order_id,
                     subject.audit_machine,
@@ -144,7 +144,7 @@ class AuditListener:
                 raise _write_failed(
                     subject.audit_machine, event, subject.correlation_id, exc
                 ) from exc
-            return record
+            return
         entry = AuditEntry(
             correlation_id=subject.correlation_id,
             client_order_id=subject.client_order_id,
@@ -157,7 +157,7 @@ class AuditListener:
             detail=detail,
         )
         try:
-            return self.sink.append(entry)
+            self.sink.append(entry)
         except ExecFsmError:
             raise
         except Exception as exc:

@@ -8,6 +8,7 @@ editing, dropping or reordering any record breaks the chain at that record.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -83,21 +84,7 @@ def record_json(record: AuditRecord) -> str:
     """
     The canonical JSON line of a record, as exports and stores write it.
     """
-    return record_body(
-        record.seq,
-        record.ts.isoformat(),
-        record.correlation_id,
-        record.client_order_id,
-        record.machine,
-        record.event,
-        record.source,
-        record.target,
-        record.outcome.value,
-        None if record.reason_code is None else record.reason_code.value,
-        record.detail,
-        record.prev_hash,
-        record.hash,
-    )
+    return _row_json(_row_of(record))
 
 
 def record_from_dict(data: dict[str, Any], *, line: int | None = None) -> AuditRecord:
@@ -166,6 +153,87 @@ def verify_records(records: Iterable[AuditRecord]) -> ChainVerification:
     return ChainVerification(True, count)
 
 
+_Row = tuple[
+    int, datetime, str, str | None, str, str, str | None, str | None, str, str | None, str, str, str
+]
+"""A stored record: `AuditRecord`'s fields in order, the outcome and reason code as their
+string values. A tuple of strings, ints and a datetime is not tracked by the cyclic GC, so a
+log of millions of records adds nothing to each full collection's work (an `AuditRecord` per
+row made collections, and so the cost of an intent, grow with the length of a run)."""
+
+_OUTCOMES = {o.value: o for o in AuditOutcome}
+
+
+def _record_of(row: _Row) -> AuditRecord:
+    seq, ts, cor, cid, machine, event, source, target, outcome, reason, detail, prev, hash_ = row
+    return AuditRecord(
+        seq,
+        ts,
+        cor,
+        cid,
+        machine,
+        event,
+        source,
+        target,
+        _OUTCOMES[outcome],
+        None if reason is None else ReasonCode(reason),
+        detail,
+        prev,
+        hash_,
+    )
+
+
+def _row_of(record: AuditRecord) -> _Row:
+    return (
+        record.seq,
+        record.ts,
+        record.correlation_id,
+        record.client_order_id,
+        record.machine,
+        record.event,
+        record.source,
+        record.target,
+        record.outcome.value,
+        None if record.reason_code is None else record.reason_code.value,
+        record.detail,
+        record.prev_hash,
+        record.hash,
+    )
+
+
+_SEQ_BYTES = 8
+"""The indexes (by order, correlation id, event) keep seqs packed in a `bytearray` per key:
+appending is amortised O(1) like a list, and a bytearray, unlike a list, is not tracked by
+the cyclic GC (one list per order and per intent made every full collection longer)."""
+
+
+def _seqs(packed: bytes | bytearray) -> list[int]:
+    # Native byte order, as memoryview.cast("Q") reads it.
+    return memoryview(packed).cast("Q").tolist() if packed else []
+
+
+def _seq_at(packed: bytearray, offset: int) -> int:
+    return int.from_bytes(packed[offset : offset + _SEQ_BYTES], sys.byteorder)
+
+
+def _row_json(row: _Row) -> str:
+    return record_body(
+        row[0],
+        row[1].isoformat(),
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+    )
+
+
 class AuditLog:
     """
     An `AuditSink` that keeps records in memory, with the queries reviewers need.
@@ -176,17 +244,17 @@ class AuditLog:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._records: list[AuditRecord] = []
-        self._by_order: defaultdict[str, list[AuditRecord]] = defaultdict(list)
-        self._by_correlation: defaultdict[str, list[AuditRecord]] = defaultdict(list)
-        self._by_event: defaultdict[str, list[AuditRecord]] = defaultdict(list)
+        self._rows: list[_Row] = []
+        self._by_order: defaultdict[str, bytearray] = defaultdict(bytearray)
+        self._by_correlation: defaultdict[str, bytearray] = defaultdict(bytearray)
+        self._by_event: defaultdict[str, bytearray] = defaultdict(bytearray)
         self._lock = threading.Lock()
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """
         Stamp, chain and store `entry`; the returned record is final.
         """
-        return self.append_fields(
+        seq = self.append_fields(
             entry.correlation_id,
             entry.client_order_id,
             entry.machine,
@@ -197,6 +265,7 @@ class AuditLog:
             entry.reason_code,
             entry.detail,
         )
+        return _record_of(self._rows[seq - 1])  # rows are never moved or replaced
 
     def append_fields(
         self,
@@ -209,15 +278,18 @@ class AuditLog:
         outcome: AuditOutcome,
         reason_code: ReasonCode | None,
         detail: str,
-    ) -> AuditRecord:
+    ) -> int:
         """
-        `append` without building an `AuditEntry` first (the listener's hot path).
+        `append` without building an `AuditEntry` or an `AuditRecord` (the listener's hot
+        path); returns the record's ``seq``.
         """
         with self._lock:
-            records = self._records
-            prev = records[-1].hash if records else GENESIS_HASH
-            seq = len(records) + 1
+            rows = self._rows
+            prev = rows[-1][12] if rows else GENESIS_HASH
+            seq = len(rows) + 1
             ts = self._clock.now()
+            outcome_value = outcome.value
+            reason_value = None if reason_code is None else reason_code.value
             body = record_body(
                 seq,
                 ts.isoformat(),
@@ -227,94 +299,113 @@ class AuditLog:
                 event,
                 source,
                 target,
-                outcome.value,
-                None if reason_code is None else reason_code.value,
+                outcome_value,
+                reason_value,
                 detail,
                 prev,
             )
-            record = AuditRecord(
-                seq,
-                ts,
-                correlation_id,
-                client_order_id,
-                machine,
-                event,
-                source,
-                target,
-                outcome,
-                reason_code,
-                detail,
-                prev,
-                sha256(body.encode("utf-8")).hexdigest(),
+            self._keep(
+                (
+                    seq,
+                    ts,
+                    correlation_id,
+                    client_order_id,
+                    machine,
+                    event,
+                    source,
+                    target,
+                    outcome_value,
+                    reason_value,
+                    detail,
+                    prev,
+                    sha256(body.encode("utf-8")).hexdigest(),
+                )
             )
-            self._keep(record)
-            return record
+            return seq
 
-    def _keep(self, record: AuditRecord) -> None:
+    def _keep(self, row: _Row) -> None:
         # Callers hold the lock.
-        self._records.append(record)
-        if record.client_order_id is not None:
-            self._by_order[record.client_order_id].append(record)
-        self._by_correlation[record.correlation_id].append(record)
-        self._by_event[record.event].append(record)
+        self._rows.append(row)
+        packed = row[0].to_bytes(_SEQ_BYTES, sys.byteorder)
+        if row[3] is not None:
+            self._by_order[row[3]] += packed
+        self._by_correlation[row[2]] += packed
+        self._by_event[row[5]] += packed
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._rows)
+
+    def _records(self, index: dict[str, bytearray], key: str) -> list[AuditRecord]:
+        rows = self._rows
+        with self._lock:
+            seqs = _seqs(index.get(key, b""))
+        return [_record_of(rows[seq - 1]) for seq in seqs]
 
     def records_since(self, seq: int) -> list[AuditRecord]:
         """
-        The records after ``seq``, in order (what a store has not persisted yet).
+        The records after ``seq``, in order.
         """
         with self._lock:
-            return self._records[seq:]
+            return [_record_of(row) for row in self._rows[seq:]]
+
+    def lines_since(self, seq: int) -> list[tuple[int, str, str | None, str]]:
+        """
+        ``(seq, correlation_id, client_order_id, canonical JSON line)`` of each record after
+        ``seq``, in order: what a store persists, without building the records.
+        """
+        with self._lock:
+            rows = self._rows[seq:]
+        return [(row[0], row[2], row[3], _row_json(row)) for row in rows]
 
     def restore(self, records: Iterable[AuditRecord]) -> None:
         """
         Load a verified trail (from a store) into an empty log; appends continue its chain.
         """
         with self._lock:
-            if self._records:
-                raise AuditChainError("audit: restore needs an empty log", seq=len(self._records))
+            if self._rows:
+                raise AuditChainError("audit: restore needs an empty log", seq=len(self._rows))
             for record in records:
-                self._keep(record)
+                self._keep(_row_of(record))
 
     @property
     def records(self) -> Sequence[AuditRecord]:
         """
         Every record in ``seq`` order (a read-only copy).
         """
-        return tuple(self._records)
+        return tuple(_record_of(row) for row in self._rows)
 
     def by_order(self, client_order_id: str) -> list[AuditRecord]:
         """
         The records of one order, in ``seq`` order.
         """
-        return list(self._by_order.get(client_order_id, ()))
+        return self._records(self._by_order, client_order_id)
 
     def by_correlation(self, correlation_id: str) -> list[AuditRecord]:
         """
         Every record of one intent (pipeline and order machines), in ``seq`` order.
         """
-        return list(self._by_correlation.get(correlation_id, ()))
+        return self._records(self._by_correlation, correlation_id)
 
     def seq_range(self, correlation_id: str) -> tuple[int, int] | None:
         """
         The first and last ``seq`` of one intent's records, without copying them.
         """
-        records = self._by_correlation.get(correlation_id)
-        return (records[0].seq, records[-1].seq) if records else None
+        packed = self._by_correlation.get(correlation_id)
+        if not packed:
+            return None
+        return _seq_at(packed, 0), _seq_at(packed, len(packed) - _SEQ_BYTES)
 
     def by_event(self, event: str) -> list[AuditRecord]:
         """
         Every record of one event name, in ``seq`` order.
         """
-        return list(self._by_event.get(event, ()))
+        return self._records(self._by_event, event)
 
     def export_jsonl(self) -> str:
         """
         The canonical JSONL export: one canonical JSON record per line.
         """
-        return "".join(record_json(r) + "\n" for r in self._records)
+        return "".join(_row_json(row) + "\n" for row in self._rows)
 
     def verify_chain(self) -> ChainVerification:
         """

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
-from execfsm.fsm.audit import AuditRecord
-from execfsm.ledger.audit import AuditLog, record_from_dict, record_json, verify_records
+from execfsm.ledger.audit import AuditLog, record_from_dict, verify_records
 from execfsm.ledger.codec import order_json, position_json, result_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
@@ -260,21 +259,22 @@ class SqliteStore:
             orders, self._orders = self._orders, {}
             positions, self._positions = self._positions, {}
             staged = self._staged
-            records = self._audit.records_since(self._persisted_seq) if self._audit else []
-        if records or intents or orders or positions:
-            try:
-                self._write(records, intents, orders, positions)
-            except Exception as exc:  # noqa: BLE001 - any failure loses the swapped rows: poison
-                with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
-                    self._conn.execute("ROLLBACK")
-                raise self._poison(f"write failed, nothing of it was stored: {exc}") from None
-            self.commits += 1
-        self._persisted_seq = records[-1].seq if records else self._persisted_seq
+        try:
+            # Records appended after the rows were swapped out are welcome in this commit too.
+            lines = self._audit.lines_since(self._persisted_seq) if self._audit else []
+            if lines or intents or orders or positions:
+                self._write(lines, intents, orders, positions)
+                self.commits += 1
+        except Exception as exc:  # noqa: BLE001 - any failure loses the swapped rows: poison
+            with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
+                self._conn.execute("ROLLBACK")
+            raise self._poison(f"write failed, nothing of it was stored: {exc}") from None
+        self._persisted_seq = lines[-1][0] if lines else self._persisted_seq
         self._durable_staged = staged
 
     def _write(
         self,
-        records: list[AuditRecord],
+        lines: list[tuple[int, str, str | None, str]],
         intents: dict[str, IntentEntry],
         orders: dict[str, Order],
         positions: dict[str, Position],
@@ -283,7 +283,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
-            [(r.seq, r.correlation_id, r.client_order_id, record_json(r)) for r in records],
+            lines,
         )
         conn.executemany(
             "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "
