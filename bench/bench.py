@@ -42,6 +42,7 @@ from execfsm.testing import order_for
 
 RUNS = 3
 THREADS = 8
+BATCH = 100
 
 
 def _orchestrator(
@@ -108,6 +109,25 @@ def pipeline_threads(n: int, threads: int, engine: str = "compiled") -> dict[str
         return {
             "intents_per_s": per * threads / elapsed,
             "commits_per_intent": store.commits / (per * threads),
+        }
+
+
+def pipeline_batches(n: int, batch: int, engine: str = "compiled") -> dict[str, float]:
+    """Intents per second from one caller submitting batches to a durable store (two commits
+    per batch: the write-ahead and the results)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "bench.db")
+        orch = _orchestrator(store, engine)
+        intents = [_intent(i) for i in range(n)]
+        batches = [intents[i : i + batch] for i in range(0, n, batch)]
+        commits = store.commits
+        start = time.perf_counter()
+        for chunk in batches:
+            orch.submit_intents(chunk)
+        elapsed = time.perf_counter() - start
+        return {
+            "intents_per_s": n / elapsed,
+            "commits_per_intent": (store.commits - commits) / n,
         }
 
 
@@ -245,6 +265,17 @@ def main(argv: list[str]) -> int:
             (
                 engine,
                 f"pipeline, SQLite FULL, {THREADS} threads, N={durable_n}",
+                f"{f['intents_per_s']:,.0f} intents/s",
+                f"commits/intent: {f['commits_per_intent']:.2f}",
+            )
+        )
+        print("  " + "  ".join(rows[-1]), flush=True)
+        f = median_of(RUNS, lambda e=engine: pipeline_batches(durable_n, BATCH, e))
+        figures[f"pipeline_sqlite_batches_of_{BATCH}_{durable_n}"] = f
+        rows.append(
+            (
+                engine,
+                f"pipeline, SQLite FULL, batches of {BATCH}, N={durable_n}",
                 f"{f['intents_per_s']:,.0f} intents/s",
                 f"commits/intent: {f['commits_per_intent']:.2f}",
             )

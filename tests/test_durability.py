@@ -207,6 +207,71 @@ class TestWriteAhead:
         assert store.commits - before == 2
 
 
+class TestBatchWriteAhead:
+    def test_every_order_of_a_batch_is_durable_before_the_first_send(self, tmp_path: Path) -> None:
+        """When the venue sees the batch's first order, another connection already reads
+        every order of the batch SUBMITTED with its key DISPATCHING; the batch costs two
+        commits."""
+        db = tmp_path / "s.db"
+        seen: list[list[str]] = []
+
+        def look(_order: Order, _key: str) -> None:
+            other = sqlite3.connect(db)
+            seen.append([row[0] for row in other.execute("SELECT status FROM intents")])
+            other.close()
+
+        orch, venue = session(db, venue=Venue(SteppingClock(EPOCH), on_submit=look))
+        store = orch._services.store
+        assert isinstance(store, SqliteStore)
+        before = store.commits
+
+        results = orch.submit_intents([intent(n) for n in range(20)])
+
+        assert seen[0] == ["DISPATCHING"] * 20
+        assert len(venue.new_orders) == 20
+        assert all(r.success for r in results)
+        assert store.commits - before == 2
+
+    def test_disk_full_at_the_write_ahead_sends_nothing_of_the_batch(self, tmp_path: Path) -> None:
+        db = tmp_path / "s.db"
+        orch, venue = session(db)
+        orch.submit_intent(intent(1))
+        store = orch._services.store
+        assert isinstance(store, SqliteStore)
+        pages = store.connection.execute("PRAGMA page_count").fetchone()[0]
+        store.connection.execute(f"PRAGMA max_page_count={pages}")
+
+        with pytest.raises(StoreError, match="full"):
+            orch.submit_intents([intent(n, strategy_id="x" * 5_000) for n in range(2, 6)])
+
+        assert len(venue.new_orders) == 1
+        reopened, _ = session(db)
+        assert len(reopened.get_order_ledger_snapshot()) == 1
+
+    def test_crash_inside_a_batch_sends_nothing_again(self, tmp_path: Path) -> None:
+        """A process dying at the batch's third send: after restart every order of the
+        batch (sent or not, its result not yet durable) is flagged, and none is resent."""
+        db = tmp_path / "s.db"
+        calls: list[str] = []
+
+        def die_at_third(_order: Order, key: str) -> None:
+            calls.append(key)
+            if len(calls) == 3:
+                raise Crash
+
+        orch, _ = session(db, venue=Venue(SteppingClock(EPOCH), on_submit=die_at_third))
+        batch = [intent(n) for n in range(5)]
+        with pytest.raises(Crash):
+            orch.submit_intents(batch)
+
+        second, venue = session(db)
+        again = second.submit_intents(batch)
+
+        assert venue.submissions == []
+        assert len(second.recovery.interrupted) == 5
+        assert all(r.reason_code is ReasonCode.DISPATCH_OUTCOME_UNKNOWN for r in again)
+
+
 class TestGroupCommit:
     """Concurrent flushes share commits, and each returns only once its own data is stored."""
 

@@ -14,7 +14,10 @@ from decimal import Decimal
 from types import FrameType
 from typing import Any
 
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from execfsm import (
     AdapterRegistry,
@@ -31,13 +34,14 @@ from execfsm import (
     OrderSide,
     OrderState,
     OrderType,
+    PipelineResult,
     PipelineState,
     ReasonCode,
     RiskVerdict,
     SimulatedVenue,
     SteppingClock,
 )
-from execfsm.clock import EPOCH
+from execfsm.clock import EPOCH, FixedClock
 from execfsm.risk import ConditionalRiskHook, NullRiskHook
 from tests.conftest import make_intent
 
@@ -603,3 +607,92 @@ class TestCostDoesNotGrow:
 
         assert sum(late.values()) == sum(early.values())
         assert late == early
+
+
+def _fixed_orchestrator(risk: Any) -> tuple[ExecutionOrchestrator, SimulatedVenue]:
+    clock = FixedClock(EPOCH)
+    venue = SimulatedVenue(clock, partial_fills=("0.5", "0.5"))
+    registry = AdapterRegistry()
+    registry.register(ExecutionMode.PAPER, venue)
+    orch = ExecutionOrchestrator(
+        risk_hook=risk, execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock
+    )
+    return orch, venue
+
+
+def _trail_by_intent(orch: ExecutionOrchestrator) -> dict[str, list[tuple[Any, ...]]]:
+    trails: dict[str, list[tuple[Any, ...]]] = {}
+    for r in orch.audit_log.records:
+        trails.setdefault(r.correlation_id, []).append(
+            (r.machine, r.event, r.source, r.target, r.outcome, r.reason_code, r.detail)
+        )
+    return trails
+
+
+_BATCH_INTENT = st.builds(
+    lambda n, qty, limit: make_intent(
+        intent_id=f"b{n}",
+        quantity=Decimal(qty),
+        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+        limit_price=Decimal(limit) if limit else None,
+    ),
+    n=st.integers(0, 12),  # repeats make duplicates
+    qty=st.sampled_from(["0.5", "1", "4", "9"]),  # 4 pauses, 9 is blocked
+    limit=st.sampled_from([None, "1", "70000"]),  # "1" rests, "70000" fills
+)
+
+
+class TestBatches:
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(intents=st.lists(_BATCH_INTENT, max_size=25))
+    def test_a_batch_ends_as_submitting_one_by_one(self, intents: list[OrderIntent]) -> None:
+        """With a risk gate that looks at each intent alone, a batch gives every intent the
+        result, orders, positions and audit records submitting them one at a time gives."""
+
+        def risk() -> ConditionalRiskHook:
+            return ConditionalRiskHook(max_quantity="5", review_quantity="3")
+
+        one_by_one, _ = _fixed_orchestrator(risk())
+        batched, venue = _fixed_orchestrator(risk())
+
+        expected = [one_by_one.submit_intent(i) for i in intents]
+        results = batched.submit_intents(intents)
+
+        def without_recon(r: PipelineResult) -> PipelineResult:
+            return attrs.evolve(r, recon=None)
+
+        assert [without_recon(r) for r in results] == [without_recon(r) for r in expected]
+        assert batched.get_order_ledger_snapshot() == one_by_one.get_order_ledger_snapshot()
+        assert batched.get_position_ledger_snapshot() == one_by_one.get_position_ledger_snapshot()
+        assert _trail_by_intent(batched) == _trail_by_intent(one_by_one)
+        assert len(venue.submissions) == len(set(venue.submissions))
+        assert batched.audit_log.verify_chain().ok
+
+    def test_a_key_repeated_in_the_batch_is_sent_once(self) -> None:
+        """The second occurrence answers with the first one's result, audited DUPLICATE."""
+        orch, venue = orchestrator()
+
+        first, again, other = orch.submit_intents([market(), market(), market(intent_id="o")])
+
+        assert again is first
+        assert other.idempotency_key != first.idempotency_key
+        assert venue.submissions == [first.idempotency_key, other.idempotency_key]
+        duplicates = [r for r in orch.audit_log.records if r.outcome is AuditOutcome.DUPLICATE]
+        assert [(r.correlation_id, r.reason_code) for r in duplicates] == [
+            (first.correlation_id, ReasonCode.DUPLICATE_INTENT)
+        ]
+
+    def test_not_an_intent_refuses_the_whole_batch(self) -> None:
+        """A bad element is named by its index, and nothing of the batch is done."""
+        orch, venue = orchestrator()
+
+        with pytest.raises(ContractViolation, match=r"intents\[1\]: must be an OrderIntent"):
+            orch.submit_intents([market(), {"symbol": "BTC/EUR"}])  # type: ignore[list-item]
+
+        assert len(orch.audit_log) == 0
+        assert venue.submissions == []
+
+    def test_an_empty_batch(self) -> None:
+        orch, _ = orchestrator()
+
+        assert orch.submit_intents([]) == []

@@ -2,7 +2,8 @@
 The eight stages, one module each. A stage does its work, then fires one `PipelineRun`
 event; returning False means the run stopped (FAILED, BLOCKED or PAUSED).
 
-The order of the stages is `PIPELINE` here, and nowhere else.
+The order of the stages is `PIPELINE` here, and nowhere else; it is split where the
+write-ahead must be made durable before an order may leave.
 """
 
 from __future__ import annotations
@@ -14,16 +15,26 @@ from execfsm.stages._context import RunContext, Services
 
 Stage = Callable[[RunContext, Services], bool]
 
-PIPELINE: tuple[Stage, ...] = (
+UP_TO_DISPATCH: tuple[Stage, ...] = (
     validation.run,
     risk_gate.run,
     routing.run,
+    dispatch.write_ahead,
+)
+"""Stages 2-4 and the write-ahead of stage 5 (stage 1, intake, builds the context they
+share). The caller then makes the write-ahead durable (``store.flush()``), for one intent or
+for a batch, before `FROM_DISPATCH`."""
+
+FROM_DISPATCH: tuple[Stage, ...] = (
     dispatch.run,
     events.run,
     post_trade.run,
     recon.run,
 )
-"""Stages 2-8, in order (stage 1, intake, builds the context they share)."""
+"""Stage 5's send, then stages 6-8."""
 
-FROM_RISK_GATE = PIPELINE[1:]
+PIPELINE = UP_TO_DISPATCH + FROM_DISPATCH
+"""Stages 2-8, in order."""
+
+FROM_RISK_GATE = UP_TO_DISPATCH[1:]
 """Where a resumed run re-enters."""

@@ -1,6 +1,7 @@
 """
-Stage 5, adapter dispatch: the order is SUBMITTED before the adapter is called, then sent
-with the dispatcher's timeout and retries; every attempt is audited.
+Stage 5, adapter dispatch, in two steps: the write-ahead (the order is SUBMITTED, and that is
+made durable before the adapter is called), then the send, with the dispatcher's timeout and
+retries; every attempt is audited.
 """
 
 from __future__ import annotations
@@ -12,22 +13,18 @@ from execfsm.ledger.store import IntentEntry, IntentStatus
 from execfsm.stages._context import RunContext, Services
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def write_ahead(ctx: RunContext, services: Services) -> bool:
     """
-    Send the order with the intent's idempotency key (reused by every retry).
-
-    An answer continues to event handling. An unknown outcome leaves the order SUBMITTED and
-    flagged, and the run continues to reconciliation with ADAPTER_TIMEOUT. A rejection ends
-    the order REJECTED; anything else that failed ends it FAILED (flagged if it may have left).
+    Mark the order SUBMITTED and stage its write-ahead rows: the SUBMITTED order and its key.
+    The caller makes them durable (``store.flush()``) before `run` may send, so after a crash
+    we know a send may have happened and never send it again. Batches of intents share that
+    commit.
     """
-    adapter = ctx.adapter
-    if adapter is None:  # routing guarantees one; guard against a misuse of the stage
+    if ctx.adapter is None:  # routing guarantees one; guard against a misuse of the stage
         ctx.stop("fail", ReasonCode.POLICY_NO_ADAPTER, "dispatch reached without an adapter")
         return False
     ctx.lifecycle.send("submit")
-    services.adapter_of[ctx.lifecycle.client_order_id] = adapter
-    # Write-ahead: the SUBMITTED order and its key are durable before the venue can see them,
-    # so after a crash we know a send may have happened and never send it again.
+    services.adapter_of[ctx.lifecycle.client_order_id] = ctx.adapter
     services.store.stage_intent(
         IntentEntry(
             ctx.idempotency_key,
@@ -37,7 +34,20 @@ def run(ctx: RunContext, services: Services) -> bool:
         )
     )
     services.store.stage_order(ctx.lifecycle.order)
-    services.store.flush()
+    return True
+
+
+def run(ctx: RunContext, services: Services) -> bool:
+    """
+    Send the order, after its write-ahead is durable, with the intent's idempotency key
+    (reused by every retry).
+
+    An answer continues to event handling. An unknown outcome leaves the order SUBMITTED and
+    flagged, and the run continues to reconciliation with ADAPTER_TIMEOUT. A rejection ends
+    the order REJECTED; anything else that failed ends it FAILED (flagged if it may have left).
+    """
+    adapter = ctx.adapter
+    assert adapter is not None  # noqa: S101 - write_ahead refused the run otherwise
 
     def audit_attempt(attempt: Attempt) -> None:
         outcome = AuditOutcome.APPLIED if attempt.ok else AuditOutcome.REFUSED
