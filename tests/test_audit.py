@@ -300,10 +300,14 @@ class TestStorage:
             assert audit.by_event(event) == [r for r in records if r.event == event]
 
     @given(entries=st.lists(_ENTRY, min_size=1, max_size=30), since=st.integers(0, 30))
-    def test_restore_and_lines_since(self, entries: list[AuditEntry], since: int) -> None:
-        """A restored log continues the same chain; a store's lines are the export's lines."""
+    def test_restore_and_lines_taken(self, entries: list[AuditEntry], since: int) -> None:
+        """A restored log continues the same chain; the lines a store takes are the export's
+        lines, each once, from the seq it asked for."""
         audit = in_memory_audit()
-        for entry in entries:
+        for entry in entries[: len(entries) // 2]:
+            audit.append(entry)
+        audit.collect_lines(min(since, len(audit)))
+        for entry in entries[len(entries) // 2 :]:
             audit.append(entry)
         restored = in_memory_audit()
         restored.restore(audit.records)
@@ -313,12 +317,14 @@ class TestStorage:
         assert restored.records == audit.records
         assert restored.export_jsonl() == audit.export_jsonl()
         assert restored.verify_chain().ok
-        lines = audit.lines_since(since)
-        expected = audit.records[since:]
+        lines = audit.take_lines()
+        expected = audit.records[min(since, len(entries) // 2) :]
         assert [(seq, cor, cid) for seq, cor, cid, _ in lines] == [
             (r.seq, r.correlation_id, r.client_order_id) for r in expected
         ]
         assert [line for *_, line in lines] == [record_json(r) for r in expected]
+        assert audit.take_lines() == []
+        assert restored.take_lines() == []  # nobody asked this log to collect
 
     def test_a_long_trail_adds_nothing_for_the_cyclic_gc(self) -> None:
         """Stored records and their indexes are not GC-tracked: full collections, which scan

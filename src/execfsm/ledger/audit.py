@@ -48,7 +48,7 @@ def record_hash(data: dict[str, Any]) -> str:
 _encode = json.encoder.encode_basestring  # the C encoder canonical_json uses for strings
 
 
-def record_body(
+def record_parts(
     seq: int,
     ts: str,
     correlation_id: str,
@@ -61,23 +61,26 @@ def record_body(
     reason_code: str | None,
     detail: str,
     prev_hash: str,
-    hash_: str | None = None,
-) -> str:
+) -> tuple[str, str]:
     """
-    The canonical JSON of a record, written directly (the hot path): byte-identical to
+    A record's canonical JSON without ``hash``, in two parts: ``hash`` sorts between them,
+    so the text the hash covers is ``head + tail`` and the full record is
+    ``head + '"hash":"<hex>",' + tail``. Written directly (the hot path), byte-identical to
     ``canonical_json(record_to_dict(...))``, which verification recomputes independently.
-    Without ``hash_`` it is the text the hash covers.
     """
-    hashed = "" if hash_ is None else f'"hash":{_encode(hash_)},'
     e = _encode
     return (
         f'{{"client_order_id":{"null" if client_order_id is None else e(client_order_id)},'
-        f'"correlation_id":{e(correlation_id)},"detail":{e(detail)},"event":{e(event)},'
-        f'{hashed}"machine":{e(machine)},"outcome":{e(outcome)},"prev_hash":{e(prev_hash)},'
+        f'"correlation_id":{e(correlation_id)},"detail":{e(detail)},"event":{e(event)},',
+        f'"machine":{e(machine)},"outcome":{e(outcome)},"prev_hash":{e(prev_hash)},'
         f'"reason_code":{"null" if reason_code is None else e(reason_code)},"seq":{seq},'
         f'"source":{"null" if source is None else e(source)},'
-        f'"target":{"null" if target is None else e(target)},"ts":{e(ts)}}}'
+        f'"target":{"null" if target is None else e(target)},"ts":{e(ts)}}}',
     )
+
+
+def _with_hash(head: str, tail: str, hash_: str) -> str:
+    return f'{head}"hash":{_encode(hash_)},{tail}'
 
 
 def record_json(record: AuditRecord) -> str:
@@ -217,21 +220,15 @@ def _seq_at(packed: bytearray, offset: int) -> int:
 
 
 def _row_json(row: _Row) -> str:
-    return record_body(
-        row[0],
-        row[1].isoformat(),
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        row[12],
+    seq, ts, cor, cid, machine, event, source, target, outcome, reason, detail, prev, hash_ = row
+    head, tail = record_parts(
+        seq, ts.isoformat(), cor, cid, machine, event, source, target, outcome, reason, detail, prev
     )
+    return _with_hash(head, tail, hash_)
+
+
+def _line(row: _Row) -> tuple[int, str, str | None, str]:
+    return row[0], row[2], row[3], _row_json(row)
 
 
 class AuditLog:
@@ -248,6 +245,8 @@ class AuditLog:
         self._by_order: defaultdict[str, bytearray] = defaultdict(bytearray)
         self._by_correlation: defaultdict[str, bytearray] = defaultdict(bytearray)
         self._by_event: defaultdict[str, bytearray] = defaultdict(bytearray)
+        self._lines: list[tuple[int, str, str | None, str]] | None = None
+        """Lines a store has not taken yet (None: nobody collects them)."""
         self._lock = threading.Lock()
 
     def append(self, entry: AuditEntry) -> AuditRecord:
@@ -290,7 +289,7 @@ class AuditLog:
             ts = self._clock.now()
             outcome_value = outcome.value
             reason_value = None if reason_code is None else reason_code.value
-            body = record_body(
+            head, tail = record_parts(
                 seq,
                 ts.isoformat(),
                 correlation_id,
@@ -304,6 +303,7 @@ class AuditLog:
                 detail,
                 prev,
             )
+            hash_ = sha256((head + tail).encode("utf-8")).hexdigest()
             self._keep(
                 (
                     seq,
@@ -318,9 +318,13 @@ class AuditLog:
                     reason_value,
                     detail,
                     prev,
-                    sha256(body.encode("utf-8")).hexdigest(),
+                    hash_,
                 )
             )
+            if self._lines is not None:
+                self._lines.append(
+                    (seq, correlation_id, client_order_id, _with_hash(head, tail, hash_))
+                )
             return seq
 
     def _keep(self, row: _Row) -> None:
@@ -348,14 +352,25 @@ class AuditLog:
         with self._lock:
             return [_record_of(row) for row in self._rows[seq:]]
 
-    def lines_since(self, seq: int) -> list[tuple[int, str, str | None, str]]:
+    def collect_lines(self, since: int) -> None:
         """
-        ``(seq, correlation_id, client_order_id, canonical JSON line)`` of each record after
-        ``seq``, in order: what a store persists, without building the records.
+        From now on keep each new record's canonical JSON line (with the records after
+        ``since`` that are here already) until `take_lines`: for a store that persists them,
+        so that a line is written once, when its hash is computed.
         """
         with self._lock:
-            rows = self._rows[seq:]
-        return [(row[0], row[2], row[3], _row_json(row)) for row in rows]
+            self._lines = [_line(row) for row in self._rows[since:]]
+
+    def take_lines(self) -> list[tuple[int, str, str | None, str]]:
+        """
+        ``(seq, correlation_id, client_order_id, canonical JSON line)`` of each record kept
+        since the last call, in order (see `collect_lines`).
+        """
+        with self._lock:
+            if self._lines is None:
+                return []
+            lines, self._lines = self._lines, []
+        return lines
 
     def restore(self, records: Iterable[AuditRecord]) -> None:
         """

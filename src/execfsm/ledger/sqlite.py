@@ -141,6 +141,7 @@ class SqliteStore:
         """
         self._audit = audit
         self._persisted_seq = self._stored_seq
+        audit.collect_lines(self._stored_seq)
 
     def load(self) -> StoredState:
         """
@@ -261,7 +262,7 @@ class SqliteStore:
             staged = self._staged
         try:
             # Records appended after the rows were swapped out are welcome in this commit too.
-            lines = self._audit.lines_since(self._persisted_seq) if self._audit else []
+            lines = self._audit.take_lines() if self._audit else []
             if lines or intents or orders or positions:
                 self._write(lines, intents, orders, positions)
                 self.commits += 1
