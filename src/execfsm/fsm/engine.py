@@ -42,12 +42,18 @@ _CALLBACK_PREFIXES = ("before_", "on_", "after_", "enter_", "exit_")
 _ABSENT: Any = object()
 
 
-def _caller(func: Callable[..., Any], names: tuple[str, ...], positional: bool) -> Any:
+def _caller(
+    func: Callable[..., Any],
+    names: tuple[str, ...],
+    positional: bool,
+    defaults: tuple[Any, ...] = (),
+) -> Any:
     """
     A function ``call(available, *leading)`` that calls `func` python-statemachine's way:
     with the available values it names, after any leading positional arguments (a
     callback's ``self``). Built once per callable, so the table pays no signature work at
-    run time.
+    run time. `defaults` (``_ABSENT`` for a required parameter) lets a missing optional
+    value take its default without the keyword fallback.
     """
     if not names:
         return lambda available, *leading: func(*leading)
@@ -67,12 +73,25 @@ def _caller(func: Callable[..., Any], names: tuple[str, ...], positional: bool) 
             return func(*leading, value)
 
         return one
+    if any(default is not _ABSENT for default in defaults):
+        named_defaults = tuple(zip(names, defaults, strict=True))
+
+        def many_with_defaults(available: Mapping[str, Any], *leading: Any) -> Any:
+            values = []
+            for name, default in named_defaults:
+                value = available.get(name, default)
+                if value is _ABSENT:  # a required value the event did not supply
+                    return by_name(available, *leading)
+                values.append(value)
+            return func(*leading, *values)
+
+        return many_with_defaults
     values_of = itemgetter(*names)
 
     def many(available: Mapping[str, Any], *leading: Any) -> Any:
         try:
             values = values_of(available)
-        except KeyError:  # a name the event did not supply: let its default apply
+        except KeyError:  # a name the event did not supply: let python raise the TypeError
             return by_name(available, *leading)
         return func(*leading, *values)
 
@@ -116,7 +135,8 @@ class Injected:
         names = tuple(p.name for p in params)
         # Values can go by position when the named parameters are exactly the positional ones.
         positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
-        return cls(func, names, _caller(func, names, positional))
+        defaults = tuple(_ABSENT if p.default is p.empty else p.default for p in params)
+        return cls(func, names, _caller(func, names, positional, defaults))
 
 
 @attrs.frozen
