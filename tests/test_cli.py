@@ -5,12 +5,14 @@ The ``execfsm`` command line.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from execfsm.cli import main
 from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.sqlite import SqliteStore
 from tests.test_audit import run_session
 
 
@@ -133,6 +135,55 @@ class TestRun:
         assert "3 intents" in out
         assert "       2  COMPLETED  -" in out
         assert "       1  FAILED     VALIDATION_INVALID_QUANTITY" in out
+
+    def test_batches_change_nothing_but_the_commits(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Batches of 3 and one intent at a time store the same results, orders and
+        positions (all but the system clock's times), and print the same summary."""
+        line = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"%s","order_type":"MARKET",'
+            '"strategy_id":"s","intent_id":"%s"}'
+        )
+        path = self.write(tmp_path, *(line % (q, n) for n, q in enumerate("1203012")))
+        stored, summaries = [], []
+        for batch in ("1", "3"):
+            db = tmp_path / f"run-{batch}.db"
+            code = main(["run", str(path), "--mode", "paper", "--db", str(db), "--batch", batch])
+            assert code == 0
+            summaries.append(capsys.readouterr().out.replace(str(db), "DB"))
+            state = SqliteStore(db).load()
+            stored.append(
+                (
+                    [
+                        (i.idempotency_key, i.status, r.success, r.pipeline_state, r.reason_code)
+                        for i in state.intents
+                        if (r := i.result) is not None
+                    ],
+                    [
+                        (o.client_order_id, o.state, o.filled_quantity, o.average_fill_price)
+                        for o in state.orders
+                    ],
+                    state.positions,
+                )
+            )
+
+        assert summaries[0] == summaries[1]
+        assert "       5  COMPLETED  -" in summaries[0]
+        assert stored[0] == stored[1]
+        assert len(stored[0][0]) == len(stored[0][1]) == 7
+        assert [p.quantity for p in stored[0][2]] == [Decimal(9)]
+
+    @pytest.mark.parametrize("batch", ["0", "-3", "ten"])
+    def test_bad_batch_size_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], batch: str
+    ) -> None:
+        path = self.write(tmp_path, "")
+
+        with pytest.raises(SystemExit):
+            main(["run", str(path), "--db", str(tmp_path / "run.db"), "--batch", batch])
+
+        assert "--batch: must be a whole number of at least 1" in capsys.readouterr().err
 
     def test_default_mode_is_live_blocked(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
