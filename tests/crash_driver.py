@@ -1,11 +1,12 @@
 """
 A durable paper session for the crash test, run as a subprocess and killed with SIGKILL.
 
-Usage: python -m tests.crash_driver DB JOURNAL COUNT PAUSE_AT
+Usage: python -m tests.crash_driver DB JOURNAL COUNT PAUSE_AT [BATCH]
 
 It prints ``READY`` once the store is open, ``RESULT <key> <pipeline state>`` as each result
-is returned, and ``DISPATCHING`` (then waits to be killed) when the venue is called for the
-PAUSE_AT-th new order (-1: never).
+is returned (intents go one at a time, or in `submit_intents` batches of BATCH), and
+``DISPATCHING`` (then waits to be killed) when the venue is called for the PAUSE_AT-th new
+order (-1: never).
 """
 
 from __future__ import annotations
@@ -90,11 +91,15 @@ def open_session(
 
 def main(argv: list[str]) -> None:
     db, journal, count, pause_at = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
+    batch = int(argv[4]) if len(argv) > 4 else 1
     orch, _ = open_session(db, journal, pause_at)
     print("READY", flush=True)
-    for intent in intents(count):
-        result = orch.submit_intent(intent)
-        print(f"RESULT {result.idempotency_key} {result.pipeline_state}", flush=True)
+    todo = intents(count)
+    for start in range(0, count, batch):
+        chunk = todo[start : start + batch]
+        results = [orch.submit_intent(chunk[0])] if batch == 1 else orch.submit_intents(chunk)
+        for result in results:
+            print(f"RESULT {result.idempotency_key} {result.pipeline_state}", flush=True)
 
 
 if __name__ == "__main__":
