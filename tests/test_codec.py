@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +21,13 @@ from execfsm.contracts import (
     TimeInForce,
 )
 from execfsm.ids import canonical_json
-from execfsm.ledger.codec import order_json, position_json, recon_json, result_json
+from execfsm.ledger.codec import (
+    OrderTexts,
+    order_json,
+    position_json,
+    recon_json,
+    result_json,
+)
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.results import PipelineResult
@@ -106,6 +113,22 @@ class TestWritersEqualCanonicalJson:
 
         assert text == canonical_json(result)
         assert PipelineResult.from_json(json.loads(text)) == result
+
+    @given(results, orders)
+    def test_a_memo_writes_each_order_object_once(
+        self, result: PipelineResult, other: Order
+    ) -> None:
+        """With an `OrderTexts` memo a result (its order shared with its hand-off, as the
+        orchestrator builds them) is written as without it, and the memo knows each object."""
+        if result.recon is not None and result.order is not None:
+            result = attrs.evolve(result, recon=attrs.evolve(result.recon, order=result.order))
+        memo = OrderTexts()
+
+        assert result_json(result, memo) == canonical_json(result)
+        assert memo(other) == order_json(other)
+        assert len(memo._texts) == 1 + (result.order is not None) + (
+            result.recon is not None and result.recon.order is not result.order
+        )
 
     def test_decimal_exponents_are_kept(self) -> None:
         """Decimals keep their exact text (trailing zeros, exponents)."""

@@ -87,11 +87,18 @@ def stable_id(prefix: str, *parts: Any) -> str:
     >>> stable_id("ord", "k1") == stable_id("ord", "k1")
     True
     """
-    if all(type(p) is str or type(p) is int for p in parts):
-        # canonical_json of a list of strings and ints, written directly (the hot path)
-        text = "[" + ",".join(_encode(p) if type(p) is str else str(p) for p in parts) + "]"
+    texts = []
+    for part in parts:  # canonical_json of strings and ints, written directly (the hot path)
+        kind = type(part)
+        if kind is str:
+            texts.append(_encode(part))
+        elif kind is int:
+            texts.append(str(part))
+        else:
+            text = canonical_json(parts)
+            break
     else:
-        text = canonical_json(parts)
+        text = "[" + ",".join(texts) + "]"
     return f"{prefix}-{sha256_hex(text)[:24]}"
 
 

@@ -165,6 +165,9 @@ log of millions of records adds nothing to each full collection's work (an `Audi
 row made collections, and so the cost of an intent, grow with the length of a run)."""
 
 _OUTCOMES = {o.value: o for o in AuditOutcome}
+# An enum's ``.value`` is a descriptor call; these lookups are what the hot path pays instead.
+_OUTCOME_VALUES = {o: o.value for o in AuditOutcome}
+_REASON_VALUES = {r: r.value for r in ReasonCode}
 
 
 def _record_of(row: _Row) -> AuditRecord:
@@ -287,8 +290,8 @@ class AuditLog:
             prev = rows[-1][12] if rows else GENESIS_HASH
             seq = len(rows) + 1
             ts = self._clock.now()
-            outcome_value = outcome.value
-            reason_value = None if reason_code is None else reason_code.value
+            outcome_value = _OUTCOME_VALUES[outcome]
+            reason_value = None if reason_code is None else _REASON_VALUES[reason_code]
             head, tail = record_parts(
                 seq,
                 ts.isoformat(),

@@ -11,6 +11,7 @@ the same work as one f-string each. Each is property-tested byte-identical to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 
 from execfsm.contracts import Order, ReasonCode
@@ -58,6 +59,23 @@ def order_json(order: Order) -> str:
     )
 
 
+class OrderTexts:
+    """
+    A memo of `order_json` by object, for one write: a result, its hand-off and the order
+    row usually hold the same `Order` object, which is then written once. Keep it only while
+    the orders it saw are alive (an id can be reused once its object is gone).
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+
+    def __call__(self, order: Order) -> str:
+        text = self._texts.get(id(order))
+        if text is None:
+            text = self._texts[id(order)] = order_json(order)
+        return text
+
+
 def position_json(position: Position) -> str:
     """
     ``canonical_json(position)``.
@@ -70,26 +88,27 @@ def position_json(position: Position) -> str:
     )
 
 
-def recon_json(recon: ReconRecord) -> str:
+def recon_json(recon: ReconRecord, order_text: Callable[[Order], str] = order_json) -> str:
     """
-    ``canonical_json(recon)``.
+    ``canonical_json(recon)``; `order_text` writes its order (e.g. a memo of `order_json`).
     """
     return (
         f'{{"audit_seq_first":{int(recon.audit_seq_first)},'
         f'"audit_seq_last":{int(recon.audit_seq_last)},'
         f'"client_order_id":{_encode(recon.client_order_id)},'
-        f'"correlation_id":{_encode(recon.correlation_id)},"order":{order_json(recon.order)},'
+        f'"correlation_id":{_encode(recon.correlation_id)},"order":{order_text(recon.order)},'
         f'"position":{position_json(recon.position)},'
         f'"recon_flags":{_reasons(recon.recon_flags)},"trigger":{_encode(recon.trigger)}}}'
     )
 
 
-def result_json(result: PipelineResult) -> str:
+def result_json(result: PipelineResult, order_text: Callable[[Order], str] = order_json) -> str:
     """
-    ``canonical_json(result)``: what `PipelineResult.from_json` reads back.
+    ``canonical_json(result)``: what `PipelineResult.from_json` reads back; `order_text`
+    writes its orders (e.g. a memo of `order_json`).
     """
-    order = "null" if result.order is None else order_json(result.order)
-    recon = "null" if result.recon is None else recon_json(result.recon)
+    order = "null" if result.order is None else order_text(result.order)
+    recon = "null" if result.recon is None else recon_json(result.recon, order_text)
     return (
         f'{{"correlation_id":{_encode(result.correlation_id)},'
         f'"idempotency_key":{_encode(result.idempotency_key)},"order":{order},'

@@ -20,7 +20,7 @@ from pathlib import Path
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.ledger.audit import AuditLog, record_from_dict, verify_records
-from execfsm.ledger.codec import order_json, position_json, result_json
+from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult
@@ -281,6 +281,7 @@ class SqliteStore:
         positions: dict[str, Position],
     ) -> None:
         conn = self._conn
+        order_text = OrderTexts()  # the rows below hold every order it sees
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
@@ -296,7 +297,7 @@ class SqliteStore:
                     e.correlation_id,
                     e.client_order_id,
                     e.status.value,
-                    None if e.result is None else result_json(e.result),
+                    None if e.result is None else result_json(e.result, order_text),
                 )
                 for e in intents.values()
             ],
@@ -304,7 +305,7 @@ class SqliteStore:
         conn.executemany(
             "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
             "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
-            [(cid, order_json(o)) for cid, o in orders.items()],
+            [(cid, order_text(o)) for cid, o in orders.items()],
         )
         conn.executemany(
             "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
