@@ -214,8 +214,10 @@ the cyclic GC (one list per order and per intent made every full collection long
 
 
 def _seqs(packed: bytes | bytearray) -> list[int]:
-    # Native byte order, as memoryview.cast("Q") reads it.
-    return memoryview(packed).cast("Q").tolist() if packed else []
+    # Native byte order, as memoryview.cast("Q") reads it. The views are released before
+    # returning: a bytearray with a live view cannot grow.
+    with memoryview(packed) as view, view.cast("Q") as seqs:
+        return seqs.tolist()
 
 
 def _seq_at(packed: bytearray, offset: int) -> int:
@@ -347,13 +349,6 @@ class AuditLog:
         with self._lock:
             seqs = _seqs(index.get(key, b""))
         return [_record_of(rows[seq - 1]) for seq in seqs]
-
-    def records_since(self, seq: int) -> list[AuditRecord]:
-        """
-        The records after ``seq``, in order.
-        """
-        with self._lock:
-            return [_record_of(row) for row in self._rows[seq:]]
 
     def collect_lines(self, since: int) -> None:
         """
