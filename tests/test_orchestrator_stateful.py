@@ -36,6 +36,7 @@ from execfsm.clock import EPOCH
 from execfsm.contracts import FINAL_ORDER_STATES, IN_FLIGHT_ORDER_STATES
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
+from execfsm.ids import idempotency_key
 from execfsm.ledger.replay import replay
 from execfsm.testing import Fault, FaultyVenue
 from tests.strategies import quantities
@@ -94,9 +95,48 @@ class OrchestratorMachine(RuleBasedStateMachine):
     def submit(
         self, symbol: str, side: OrderSide, qty: Decimal, limit: Decimal | None, fault: Fault
     ) -> None:
+        intent = self._new_intent(symbol, side, qty, limit)
+        self.venue.script.append(fault)
+        self.orch.submit_intent(intent)
+        self.intents.append(intent)
+
+    @rule(
+        orders=st.lists(
+            st.tuples(
+                st.sampled_from(SYMBOLS),
+                st.sampled_from(OrderSide),
+                quantities,
+                st.sampled_from([None, Decimal("0.9"), Decimal("1.1")]),
+                st.sampled_from(SEND_FAULTS),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        data=st.data(),
+    )
+    def submit_batch(
+        self,
+        orders: list[tuple[str, OrderSide, Decimal, Decimal | None, Fault]],
+        data: st.DataObject,
+    ) -> None:
+        batch = []
+        for symbol, side, qty, limit, fault in orders:
+            batch.append(self._new_intent(symbol, side, qty, limit))
+            self.venue.script.append(fault)
+        if self.intents and data.draw(st.booleans()):
+            batch.insert(
+                data.draw(st.integers(0, len(batch))), data.draw(st.sampled_from(self.intents))
+            )
+        results = self.orch.submit_intents(batch)
+        assert [r.idempotency_key for r in results] == [idempotency_key(i) for i in batch]
+        self.intents.extend(i for i in batch if i not in self.intents)
+
+    def _new_intent(
+        self, symbol: str, side: OrderSide, qty: Decimal, limit: Decimal | None
+    ) -> OrderIntent:
         self.count += 1
         price = self.inner.price(symbol) or Decimal(100)
-        intent = OrderIntent(
+        return OrderIntent(
             symbol,
             side,
             qty,
@@ -105,9 +145,6 @@ class OrchestratorMachine(RuleBasedStateMachine):
             limit_price=None if limit is None else price * limit,
             intent_id=f"i{self.count}",
         )
-        self.venue.script.append(fault)
-        self.orch.submit_intent(intent)
-        self.intents.append(intent)
 
     @rule(data=st.data())
     def resubmit(self, data: st.DataObject) -> None:
