@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from execfsm import (
     ContractViolation,
     EventKind,
+    ExecutionEvent,
+    Fill,
     OrderState,
     ReasonCode,
     SimulatedVenue,
     SteppingClock,
 )
+from execfsm.adapters.simulated import _revived, _stored
 from execfsm.clock import EPOCH
 from execfsm.testing import order_for
 from tests.conftest import make_intent
@@ -89,6 +93,43 @@ class TestSimulatedVenue:
         assert second == first
         assert v.submissions == ["k1", "k1"]
         assert v.new_orders == ["k1"]
+
+    def test_repeated_answers_are_equal_for_every_kind(self) -> None:
+        """The venue remembers its answers as plain values; a repeat rebuilds them whole:
+        a reject (reason, detail), an ACK (venue id) and fills (amounts, fees)."""
+        v = venue(partial_fills=("0.3", "0.7"), fee_bps=7)
+        for n, fields in enumerate(
+            [
+                {"symbol": "NOPE/EUR"},
+                {"order_type": "MARKET", "limit_price": None},
+                {"limit_price": Decimal(1)},
+            ]
+        ):
+            order = order_for(make_intent(intent_id=f"r{n}", **fields))
+            first = v.submit(order, f"k{n}")
+
+            assert v.submit(order, f"k{n}") == first
+        assert {e.kind for e in first} == {EventKind.ACK}
+
+    def test_every_field_of_an_answer_is_remembered(self) -> None:
+        """An event with every field set survives being remembered; a field added to
+        ExecutionEvent fails here until the venue remembers it too."""
+        fill = Fill("f", "0.5", "101.25", "0.03")
+        event = ExecutionEvent(
+            EventKind.FILL,
+            "e",
+            "o",
+            "c",
+            EPOCH,
+            fill=fill,
+            reason_code=ReasonCode.FILL_CONFLICT,
+            detail="d",
+            venue_order_id="v",
+            causation_id="cause",
+        )
+
+        assert _revived(_stored(event)) == event
+        assert len(_stored(event)) == len(attrs.fields(ExecutionEvent))
 
     def test_cancel_resting_and_not_open(self) -> None:
         """Cancelling a resting order acks; cancelling anything else is rejected."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +26,51 @@ from execfsm.contracts import (
 from execfsm.errors import ContractViolation
 from execfsm.ids import stable_id
 from execfsm.typing import Clock, EventSink
+
+_StoredFill = tuple[str, Decimal, Decimal, Decimal]
+_StoredEvent = tuple[
+    str, str, str, str, datetime, _StoredFill | None, str | None, str, str | None, str | None, int
+]
+
+
+def _stored(event: ExecutionEvent) -> _StoredEvent:
+    """
+    An answer as plain values: strings, Decimals and a datetime, which the cyclic GC does not
+    track (a paper venue remembers every answer of a backtest, and GC-tracked events made
+    every full collection longer).
+    """
+    fill = event.fill
+    return (
+        event.kind.value,
+        event.event_id,
+        event.client_order_id,
+        event.correlation_id,
+        event.ts_event,
+        None if fill is None else (fill.fill_id, fill.quantity, fill.price, fill.fee),
+        None if event.reason_code is None else event.reason_code.value,
+        event.detail,
+        event.venue_order_id,
+        event.causation_id,
+        event.schema_version,
+    )
+
+
+def _revived(stored: _StoredEvent) -> ExecutionEvent:
+    kind, event_id, cid, cor, ts, fill, reason, detail, venue_id, causation, version = stored
+    return ExecutionEvent(
+        kind=EventKind(kind),
+        event_id=event_id,
+        client_order_id=cid,
+        correlation_id=cor,
+        ts_event=ts,
+        fill=None if fill is None else Fill(*fill),
+        reason_code=None if reason is None else ReasonCode(reason),
+        detail=detail,
+        venue_order_id=venue_id,
+        causation_id=causation,
+        schema_version=version,
+    )
+
 
 DEFAULT_PRICES: Mapping[str, Decimal] = {
     "BTC/EUR": Decimal("60000"),
@@ -84,7 +130,7 @@ class SimulatedVenue:
             )
         self.partial_fills = fractions
         self._sink: EventSink | None = None
-        self._responses: dict[str, tuple[ExecutionEvent, ...]] = {}
+        self._responses: dict[str, tuple[_StoredEvent, ...]] = {}
         self._resting: dict[str, Order] = {}
         self._event_counts: dict[str, int] = {}
         self.submissions: list[str] = []
@@ -146,7 +192,7 @@ class SimulatedVenue:
             self.submissions.append(idempotency_key)
             known = self._responses.get(idempotency_key)
             if known is not None:
-                return known
+                return tuple(_revived(stored) for stored in known)
             if idempotency_key in self._known_keys:
                 return ()  # created before a restart: the journal knows it, the answer is gone
             self.new_orders.append(idempotency_key)
@@ -155,7 +201,7 @@ class SimulatedVenue:
                 with self._journal.open("a", encoding="utf-8") as journal:
                     journal.write(idempotency_key + "\n")
             response = self._new_order(order, idempotency_key)
-            self._responses[idempotency_key] = response
+            self._responses[idempotency_key] = tuple(_stored(event) for event in response)
             return response
 
     def _new_order(self, order: Order, idempotency_key: str) -> tuple[ExecutionEvent, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 
@@ -72,6 +72,25 @@ class AuditRecord:
     hash: str
 
 
+class _FieldsSink(Protocol):
+    """
+    A sink with `AuditLog`'s fast path: the fields, without an `AuditEntry`.
+    """
+
+    def append_fields(
+        self,
+        correlation_id: str,
+        client_order_id: str | None,
+        machine: str,
+        event: str,
+        source: str | None,
+        target: str | None,
+        outcome: AuditOutcome,
+        reason_code: ReasonCode | None,
+        detail: str,
+    ) -> object: ...
+
+
 class AuditSubject(Protocol):
     """
     What the listener needs to know about the machine it records.
@@ -106,10 +125,15 @@ class AuditListener:
         sink: Where records go (an `AuditLog`, a durable store, a test double).
     """
 
+    __slots__ = ("_fields", "sink")
+
     def __init__(self, sink: AuditSink) -> None:
         self.sink = sink
-        # An AuditLog takes the fields directly; any other sink gets an AuditEntry.
-        self._append_fields = getattr(sink, "append_fields", None)
+        # An AuditLog takes the fields directly; any other sink gets an AuditEntry. (The sink
+        # again, not its bound method: every order keeps a listener, for as long as it lives.)
+        self._fields: _FieldsSink | None = (
+            cast(_FieldsSink, sink) if hasattr(sink, "append_fields") else None
+        )
 
     def write(
         self,
@@ -124,10 +148,10 @@ class AuditListener:
         """
         Append one entry; any sink failure becomes an `AuditWriteError`.
         """
-        fast = self._append_fields
-        if fast is not None:
+        fields = self._fields
+        if fields is not None:
             try:
-                fast(
+                fields.append_fields(
                     subject.correlation_id,
                     subject.client_order_id,
                     subject.audit_machine,

@@ -162,7 +162,7 @@ class OrderLifecycle(AuditedMachine):
         self._order = order
         self._fills: dict[str, Fill] = {}
         self._resume_state: OrderState | None = None
-        self._late_fills: list[Fill] = []
+        self._late_fills: tuple[Fill, ...] = ()  # rare: no list kept per order for them
         super().__init__(audit, start_value=order.state if _restoring else None, engine=engine)
 
     @classmethod
@@ -182,7 +182,7 @@ class OrderLifecycle(AuditedMachine):
         """
         lifecycle = cls(order, audit, engine=engine, _restoring=True)
         lifecycle._fills = {f.fill_id: f for f in fills}
-        lifecycle._late_fills = list(late_fills)
+        lifecycle._late_fills = tuple(late_fills)
         lifecycle._resume_state = resume_state
         return lifecycle
 
@@ -221,7 +221,7 @@ class OrderLifecycle(AuditedMachine):
         """
         Fills that arrived after the order was final: booked, flagged, not in ``filled``.
         """
-        return tuple(self._late_fills)
+        return self._late_fills
 
     @property
     def is_final(self) -> bool:
@@ -321,7 +321,7 @@ class OrderLifecycle(AuditedMachine):
         detail = fill_json(fill)
         self._flag(ReasonCode.FILL_AFTER_FINAL)
         self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
-        self._late_fills.append(fill)
+        self._late_fills = (*self._late_fills, fill)
         return EventOutcome(
             AuditOutcome.APPLIED, self._order, ReasonCode.FILL_AFTER_FINAL, detail, fill
         )
