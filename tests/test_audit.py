@@ -28,7 +28,9 @@ from execfsm.clock import EPOCH, SteppingClock
 from execfsm.fsm.audit import GENESIS_HASH, AuditEntry
 from execfsm.ids import canonical_json
 from execfsm.ledger.audit import (
+    _CHUNK,
     AuditLog,
+    _Rows,
     record_from_dict,
     record_json,
     record_to_dict,
@@ -325,6 +327,19 @@ class TestStorage:
         assert [line for *_, line in lines] == [record_json(r) for r in expected]
         assert audit.take_lines() == []
         assert restored.take_lines() == []  # nobody asked this log to collect
+
+    @given(n=st.integers(0, 2 * _CHUNK + 5), start=st.integers(0, 2 * _CHUNK + 10))
+    def test_chunked_rows_read_as_one_list(self, n: int, start: int) -> None:
+        """Rows sealed in chunks read back as the list they were appended as."""
+        rows, plain = _Rows(), []
+        for i in range(n):
+            rows.append((i,))  # type: ignore[arg-type]
+            plain.append((i,))
+
+        assert len(rows) == n
+        assert rows.since(start) == plain[start:]
+        assert rows.last() == (plain[-1] if plain else None)
+        assert [rows[i] for i in range(n)] == plain
 
     def test_a_long_trail_adds_nothing_for_the_cyclic_gc(self) -> None:
         """Stored records and their indexes are not GC-tracked: full collections, which scan

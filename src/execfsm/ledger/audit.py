@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from hashlib import sha256
@@ -220,6 +219,14 @@ def _seqs(packed: bytes | bytearray) -> list[int]:
         return seqs.tolist()
 
 
+def _index(index: dict[str, bytearray], key: str, packed: bytes) -> None:
+    seqs = index.get(key)
+    if seqs is None:
+        index[key] = bytearray(packed)
+    else:
+        seqs += packed
+
+
 def _seq_at(packed: bytearray, offset: int) -> int:
     return int.from_bytes(packed[offset : offset + _SEQ_BYTES], sys.byteorder)
 
@@ -236,6 +243,50 @@ def _line(row: _Row) -> tuple[int, str, str | None, str]:
     return row[0], row[2], row[3], _row_json(row)
 
 
+_CHUNK = 1024
+
+
+class _Rows:
+    """
+    Append-only rows: sealed chunks of `_CHUNK` rows (tuples) and one open list. A full
+    collection of the cyclic GC visits every item of a list, tracked or not, so one list of
+    every row made each collection cost as much as the trail is long; a sealed chunk it sees
+    as one untracked tuple. Not thread-safe: the log's lock guards it.
+    """
+
+    def __init__(self) -> None:
+        self._sealed: list[tuple[_Row, ...]] = []
+        self._open: list[_Row] = []
+
+    def __len__(self) -> int:
+        return len(self._sealed) * _CHUNK + len(self._open)
+
+    def append(self, row: _Row) -> None:
+        self._open.append(row)
+        if len(self._open) == _CHUNK:
+            self._sealed.append(tuple(self._open))
+            self._open = []
+
+    def __getitem__(self, index: int) -> _Row:
+        chunk, offset = divmod(index, _CHUNK)
+        if chunk < len(self._sealed):
+            return self._sealed[chunk][offset]
+        return self._open[offset]
+
+    def last(self) -> _Row | None:
+        if self._open:
+            return self._open[-1]
+        return self._sealed[-1][-1] if self._sealed else None
+
+    def since(self, start: int) -> list[_Row]:
+        """The rows from index `start` on, in order."""
+        in_sealed = len(self._sealed) * _CHUNK
+        if start >= in_sealed:
+            return self._open[start - in_sealed :]
+        chunk, offset = divmod(start, _CHUNK)
+        return [row for sealed in self._sealed[chunk:] for row in sealed][offset:] + self._open
+
+
 class AuditLog:
     """
     An `AuditSink` that keeps records in memory, with the queries reviewers need.
@@ -246,10 +297,12 @@ class AuditLog:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._rows: list[_Row] = []
-        self._by_order: defaultdict[str, bytearray] = defaultdict(bytearray)
-        self._by_correlation: defaultdict[str, bytearray] = defaultdict(bytearray)
-        self._by_event: defaultdict[str, bytearray] = defaultdict(bytearray)
+        self._rows = _Rows()
+        # Plain dicts of str -> bytearray: the GC stops tracking such a dict (a defaultdict,
+        # being a subclass, it would keep walking).
+        self._by_order: dict[str, bytearray] = {}
+        self._by_correlation: dict[str, bytearray] = {}
+        self._by_event: dict[str, bytearray] = {}
         self._lines: list[tuple[int, str, str | None, str]] | None = None
         """Lines a store has not taken yet (None: nobody collects them)."""
         self._lock = threading.Lock()
@@ -269,7 +322,8 @@ class AuditLog:
             entry.reason_code,
             entry.detail,
         )
-        return _record_of(self._rows[seq - 1])  # rows are never moved or replaced
+        with self._lock:
+            return _record_of(self._rows[seq - 1])
 
     def append_fields(
         self,
@@ -289,7 +343,8 @@ class AuditLog:
         """
         with self._lock:
             rows = self._rows
-            prev = rows[-1][12] if rows else GENESIS_HASH
+            last = rows.last()
+            prev = GENESIS_HASH if last is None else last[12]
             seq = len(rows) + 1
             ts = self._clock.now()
             outcome_value = _OUTCOME_VALUES[outcome]
@@ -337,18 +392,17 @@ class AuditLog:
         self._rows.append(row)
         packed = row[0].to_bytes(_SEQ_BYTES, sys.byteorder)
         if row[3] is not None:
-            self._by_order[row[3]] += packed
-        self._by_correlation[row[2]] += packed
-        self._by_event[row[5]] += packed
+            _index(self._by_order, row[3], packed)
+        _index(self._by_correlation, row[2], packed)
+        _index(self._by_event, row[5], packed)
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def _records(self, index: dict[str, bytearray], key: str) -> list[AuditRecord]:
-        rows = self._rows
         with self._lock:
-            seqs = _seqs(index.get(key, b""))
-        return [_record_of(rows[seq - 1]) for seq in seqs]
+            rows = [self._rows[seq - 1] for seq in _seqs(index.get(key, b""))]
+        return [_record_of(row) for row in rows]
 
     def collect_lines(self, since: int) -> None:
         """
@@ -357,7 +411,7 @@ class AuditLog:
         so that a line is written once, when its hash is computed.
         """
         with self._lock:
-            self._lines = [_line(row) for row in self._rows[since:]]
+            self._lines = [_line(row) for row in self._rows.since(since)]
 
     def take_lines(self) -> list[tuple[int, str, str | None, str]]:
         """
@@ -385,7 +439,9 @@ class AuditLog:
         """
         Every record in ``seq`` order (a read-only copy).
         """
-        return tuple(_record_of(row) for row in self._rows)
+        with self._lock:
+            rows = self._rows.since(0)
+        return tuple(_record_of(row) for row in rows)
 
     def by_order(self, client_order_id: str) -> list[AuditRecord]:
         """
@@ -418,7 +474,9 @@ class AuditLog:
         """
         The canonical JSONL export: one canonical JSON record per line.
         """
-        return "".join(_row_json(row) + "\n" for row in self._rows)
+        with self._lock:
+            rows = self._rows.since(0)
+        return "".join(_row_json(row) + "\n" for row in rows)
 
     def verify_chain(self) -> ChainVerification:
         """
