@@ -72,6 +72,14 @@ def session(
     return orch, venue
 
 
+def fill_the_disk(orch: ExecutionOrchestrator) -> None:
+    """The database may not grow any more: the next commit that needs a page fails."""
+    store = orch._services.store
+    assert isinstance(store, SqliteStore)
+    pages = store.connection.execute("PRAGMA page_count").fetchone()[0]
+    store.connection.execute(f"PRAGMA max_page_count={pages}")
+
+
 def intent(n: int, **kw: Any) -> OrderIntent:
     fields: dict[str, Any] = {
         "symbol": "BTC/EUR",
@@ -236,10 +244,7 @@ class TestBatchWriteAhead:
         db = tmp_path / "s.db"
         orch, venue = session(db)
         orch.submit_intent(intent(1))
-        store = orch._services.store
-        assert isinstance(store, SqliteStore)
-        pages = store.connection.execute("PRAGMA page_count").fetchone()[0]
-        store.connection.execute(f"PRAGMA max_page_count={pages}")
+        fill_the_disk(orch)
 
         with pytest.raises(StoreError, match="full"):
             orch.submit_intents([intent(n, strategy_id="x" * 5_000) for n in range(2, 6)])
@@ -417,10 +422,7 @@ class TestBadConditions:
         db = tmp_path / "s.db"
         orch, venue = session(db)
         orch.submit_intent(intent(1))
-        store = orch._services.store
-        assert isinstance(store, SqliteStore)
-        pages = store.connection.execute("PRAGMA page_count").fetchone()[0]
-        store.connection.execute(f"PRAGMA max_page_count={pages}")
+        fill_the_disk(orch)
         big = intent(2, strategy_id="x" * 20_000)
 
         with pytest.raises(StoreError, match="full"):
