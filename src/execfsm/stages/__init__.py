@@ -2,8 +2,8 @@
 The eight stages, one module each. A stage does its work, then fires one `PipelineRun`
 event; returning False means the run stopped (FAILED, BLOCKED or PAUSED).
 
-The order of the stages is `PIPELINE` here, and nowhere else; it is split where the
-write-ahead must be made durable before an order may leave.
+The order of the stages is `UP_TO_DISPATCH` then `FROM_DISPATCH` here, and nowhere else:
+split where the write-ahead must be made durable before an order may leave.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ FROM_DISPATCH: tuple[Stage, ...] = (
     recon.run,
 )
 """Stage 5's send, then stages 6-8."""
-
-PIPELINE = UP_TO_DISPATCH + FROM_DISPATCH
-"""Stages 2-8, in order."""
 
 FROM_RISK_GATE = UP_TO_DISPATCH[1:]
 """Where a resumed run re-enters."""
