@@ -9,17 +9,8 @@ from decimal import Decimal
 
 import attrs
 from hypothesis import given
-from hypothesis import strategies as st
 
-from execfsm.contracts import (
-    Order,
-    OrderSide,
-    OrderState,
-    OrderType,
-    PipelineState,
-    ReasonCode,
-    TimeInForce,
-)
+from execfsm.contracts import Order
 from execfsm.ids import canonical_json
 from execfsm.ledger.codec import (
     OrderTexts,
@@ -31,63 +22,7 @@ from execfsm.ledger.codec import (
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.results import PipelineResult
-
-decimals = st.decimals(allow_nan=False, allow_infinity=False)
-texts = st.text()  # quotes, backslashes, control characters and non-ASCII included
-reasons = st.sampled_from(ReasonCode)
-
-orders = st.builds(
-    Order,
-    client_order_id=texts,
-    correlation_id=texts,
-    idempotency_key=texts,
-    symbol=texts,
-    side=st.sampled_from(OrderSide),
-    order_type=st.sampled_from(OrderType),
-    quantity=decimals,
-    strategy_id=texts,
-    limit_price=st.none() | decimals,
-    time_in_force=st.sampled_from(TimeInForce),
-    state=st.sampled_from(OrderState),
-    filled_quantity=decimals,
-    average_fill_price=st.none() | decimals,
-    fees=decimals,
-    venue_order_id=st.none() | texts,
-    reason_code=st.none() | reasons,
-    recon_flags=st.lists(reasons, max_size=3).map(tuple),
-)
-positions = st.builds(
-    Position,
-    symbol=texts,
-    quantity=decimals,
-    average_cost=st.none() | decimals,
-    realized_pnl=decimals,
-    fees=decimals,
-    fill_count=st.integers(min_value=0),
-)
-recons = st.builds(
-    ReconRecord,
-    correlation_id=texts,
-    client_order_id=texts,
-    order=orders,
-    position=positions,
-    audit_seq_first=st.integers(min_value=1),
-    audit_seq_last=st.integers(min_value=1),
-    recon_flags=st.lists(reasons, max_size=3).map(tuple),
-    trigger=texts,
-)
-results = st.builds(
-    PipelineResult,
-    success=st.booleans(),
-    correlation_id=texts,
-    idempotency_key=texts,
-    order=st.none() | orders,
-    stage_reached=st.integers(min_value=1, max_value=8),
-    pipeline_state=st.sampled_from(PipelineState),
-    reason_code=st.none() | reasons,
-    reason_detail=texts,
-    recon=st.none() | recons,
-)
+from tests.strategies import orders, positions, recons, results
 
 
 class TestWritersEqualCanonicalJson:

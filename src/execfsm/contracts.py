@@ -419,6 +419,19 @@ class Fill:
     price: Decimal = attrs.field(converter=_price)
     fee: Decimal = attrs.field(default=Decimal(0), converter=_fee)
 
+    def packed(self) -> tuple[Any, ...]:
+        """
+        The fill as a tuple of plain values (see `Order.packed`).
+        """
+        return _FILL_VALUES(self)
+
+    @classmethod
+    def from_packed(cls, packed: tuple[Any, ...]) -> Fill:
+        """
+        The fill `packed` was made from.
+        """
+        return cls(*packed)
+
     def same_content(self, other: Fill) -> bool:
         """
         True if `other` reports the same execution (a harmless re-delivery).
@@ -611,6 +624,35 @@ class Order:
             values[index] = value
         return Order(*values)
 
+    def packed(self) -> tuple[Any, ...]:
+        """
+        The order as a tuple of plain values (enum members as their values), for ledgers that
+        keep finished orders: the cyclic GC stops walking such a tuple after its first
+        collection, while every attrs object stays tracked for as long as it lives.
+        """
+        (cid, corr, key, symbol, side, kind, qty, strategy, limit, tif, state, filled, avg, fees,
+         venue, reason, flags) = _ORDER_VALUES(self)  # fmt: skip
+        return (
+            cid, corr, key, symbol, side._value_, kind._value_, qty, strategy, limit,
+            tif._value_, state._value_, filled, avg, fees, venue,
+            None if reason is None else reason._value_,
+            tuple([flag._value_ for flag in flags]) if flags else (),
+        )  # fmt: skip
+
+    @classmethod
+    def from_packed(cls, packed: tuple[Any, ...]) -> Order:
+        """
+        The order `packed` was made from (validated again, as any new `Order`).
+        """
+        (cid, corr, key, symbol, side, kind, qty, strategy, limit, tif, state, filled, avg, fees,
+         venue, reason, flags) = packed  # fmt: skip
+        return cls(
+            cid, corr, key, symbol, OrderSide(side), OrderType(kind), qty, strategy, limit,
+            TimeInForce(tif), OrderState(state), filled, avg, fees, venue,
+            None if reason is None else ReasonCode(reason),
+            tuple([ReasonCode(flag) for flag in flags]),
+        )  # fmt: skip
+
     @property
     def remaining_quantity(self) -> Decimal:
         """
@@ -629,3 +671,4 @@ class Order:
 _ORDER_FIELDS = tuple(a.name for a in attrs.fields(Order))
 _ORDER_VALUES = operator.attrgetter(*_ORDER_FIELDS)
 _ORDER_FIELD_INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}
+_FILL_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Fill)))

@@ -40,7 +40,7 @@ from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.ledger.store import IntentEntry, IntentStatus, LedgerStore, MemoryStore
 from execfsm.recovery import recover
-from execfsm.results import PipelineResult
+from execfsm.results import PipelineResult, ResultBook
 from execfsm.risk import NullRiskHook
 from execfsm.stages import (
     FROM_DISPATCH,
@@ -141,7 +141,7 @@ class ExecutionOrchestrator:
         self._services.kill_switches.append(self._manual_switch)
         if kill_switch is not None:
             self._services.kill_switches.append(kill_switch)
-        self._results: dict[str, PipelineResult] = {}
+        self._results = ResultBook()
         self._paused: dict[str, RunContext] = {}
         self._stripes = tuple(threading.RLock() for _ in range(_STRIPES))
         stored = self._services.store.load()
@@ -321,6 +321,7 @@ class ExecutionOrchestrator:
             recon=ctx.recon,
         )
         status = IntentStatus.PAUSED if state is PipelineState.PAUSED else IntentStatus.DONE
+        self._services.orders.settle(ctx.lifecycle)
         self._persist(
             order,
             IntentEntry(
@@ -332,7 +333,7 @@ class ExecutionOrchestrator:
             ),
             flush=flush,
         )
-        self._results[ctx.idempotency_key] = result
+        self._results.keep(result)
         return result
 
     def _persist(
@@ -382,13 +383,25 @@ class ExecutionOrchestrator:
             services.store.flush()
             return EventOutcome(AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail)
         with self._lock(lifecycle.order.idempotency_key):
+            lifecycle = self._reopened(event.client_order_id)
             outcome = lifecycle.apply(event)
             if outcome.booked_fill is not None:
                 post_trade.book(lifecycle, [outcome.booked_fill], services)
             if outcome.applied:
                 recon.hand_off(lifecycle, services, event.kind.value)
+            services.orders.settle(lifecycle)
             self._persist(lifecycle.order)
             return outcome
+
+    def _reopened(self, client_order_id: str) -> OrderLifecycle:
+        """
+        The order's lifecycle, got again under its lock: another thread may have packed the
+        one got before (`OrderLedger.settle`), and its changes must not be lost.
+        """
+        lifecycle = self._services.orders.get(client_order_id)
+        if lifecycle is None:  # orders are never removed
+            raise KeyError(f"order ledger: order {client_order_id} vanished")
+        return lifecycle
 
     def cancel(self, client_order_id: str) -> EventOutcome:
         """
@@ -404,12 +417,13 @@ class ExecutionOrchestrator:
                 value=client_order_id,
             )
         with self._lock(lifecycle.order.idempotency_key):
-            return self._cancel(lifecycle, adapter)
+            return self._cancel(self._reopened(client_order_id), adapter)
 
     def _cancel(self, lifecycle: OrderLifecycle, adapter: OrderAdapter) -> EventOutcome:
         try:
             lifecycle.send("request_cancel")
         except IllegalTransition as exc:
+            self._services.orders.settle(lifecycle)  # a final order: packed again
             self._services.store.flush()
             return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
         outcome = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
@@ -498,5 +512,4 @@ class ExecutionOrchestrator:
         """
         One order as it stands now.
         """
-        lifecycle = self._services.orders.get(client_order_id)
-        return None if lifecycle is None else lifecycle.order
+        return self._services.orders.order(client_order_id)

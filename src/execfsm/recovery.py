@@ -22,7 +22,7 @@ from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.replay import replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
-from execfsm.results import PipelineResult
+from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
 
 
@@ -50,7 +50,7 @@ def _intent_of(services: Services, correlation_id: str) -> OrderIntent:
 def recover(
     services: Services,
     state: StoredState,
-    results: dict[str, PipelineResult],
+    results: ResultBook,
     paused: dict[str, RunContext],
 ) -> RecoveryReport:
     """
@@ -86,6 +86,7 @@ def recover(
             engine=services.engine,
         )
         services.orders.add(lifecycle)
+        services.orders.settle(lifecycle)
         if adapter is not None and order.state in IN_FLIGHT_ORDER_STATES:
             services.adapter_of[order.client_order_id] = adapter
     if {p.symbol: p for p in state.positions} != rebuilt.positions:
@@ -95,12 +96,11 @@ def recover(
     for entry in state.intents:
         if entry.status is IntentStatus.DISPATCHING:
             interrupted.append(entry.client_order_id)
-            results[entry.idempotency_key] = _interrupted(services, entry)
+            results.keep(_interrupted(services, entry))
             continue
         if entry.result is None:
             raise StoreError(f"recovery: intent {entry.idempotency_key} has no stored result")
-        result = entry.result
-        results[entry.idempotency_key] = result
+        results.keep(entry.result)
         if entry.status is IntentStatus.PAUSED:
             held = services.orders.get(entry.client_order_id)
             if held is None:
@@ -120,7 +120,7 @@ def recover(
                 lifecycle=held,
             )
     in_flight = tuple(
-        lc.order for lc in services.orders.lifecycles() if lc.order.state in IN_FLIGHT_ORDER_STATES
+        order for order in services.orders.snapshot() if order.state in IN_FLIGHT_ORDER_STATES
     )
     return RecoveryReport(len(state.records), in_flight, tuple(interrupted))
 
@@ -135,6 +135,7 @@ def _interrupted(services: Services, entry: IntentEntry) -> PipelineResult:
     detail = "the process stopped during dispatch; the venue may hold the order"
     if ReasonCode.DISPATCH_OUTCOME_UNKNOWN not in lifecycle.order.recon_flags:
         lifecycle.flag_for_reconciliation(ReasonCode.DISPATCH_OUTCOME_UNKNOWN, detail)
+    services.orders.settle(lifecycle)
     result = PipelineResult(
         success=False,
         correlation_id=entry.correlation_id,

@@ -39,6 +39,41 @@ class PipelineResult:
         """
         return self.pipeline_state is PipelineState.PAUSED
 
+    def packed(self) -> tuple[Any, ...]:
+        """
+        The result as a tuple of plain values (see `Order.packed`): the orchestrator keeps
+        every result of a session to answer resubmissions.
+        """
+        return (
+            self.success,
+            self.correlation_id,
+            self.idempotency_key,
+            None if self.order is None else self.order.packed(),
+            self.stage_reached,
+            self.pipeline_state.value,
+            None if self.reason_code is None else self.reason_code.value,
+            self.reason_detail,
+            None if self.recon is None else self.recon.packed(),
+        )
+
+    @classmethod
+    def from_packed(cls, packed: tuple[Any, ...]) -> PipelineResult:
+        """
+        The result `packed` was made from.
+        """
+        success, correlation_id, key, order, stage, state, reason, detail, recon = packed
+        return cls(
+            success,
+            correlation_id,
+            key,
+            None if order is None else Order.from_packed(order),
+            stage,
+            PipelineState(state),
+            None if reason is None else ReasonCode(reason),
+            detail,
+            None if recon is None else ReconRecord.from_packed(recon),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """
         The result as JSON data, as the durable store keeps it.
@@ -63,3 +98,36 @@ class PipelineResult:
             reason_detail=data.get("reason_detail", ""),
             recon=None if data.get("recon") is None else ReconRecord.from_dict(data["recon"]),
         )
+
+
+class ResultBook:
+    """
+    Every result of a session, by idempotency key, to answer resubmissions. Kept packed: a
+    backtest keeps millions, and the cyclic GC walks every attrs object at each full
+    collection, so live results would make each intent cost more than the one before.
+    """
+
+    def __init__(self) -> None:
+        self._packed: dict[str, tuple[Any, ...]] = {}
+
+    def keep(self, result: PipelineResult) -> None:
+        """
+        Remember `result` under its idempotency key (replacing a paused intent's result).
+        """
+        self._packed[result.idempotency_key] = result.packed()
+
+    def get(self, key: str) -> PipelineResult | None:
+        """
+        The result kept for `key`, or None.
+        """
+        packed = self._packed.get(key)
+        return None if packed is None else PipelineResult.from_packed(packed)
+
+    def __getitem__(self, key: str) -> PipelineResult:
+        return PipelineResult.from_packed(self._packed[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._packed
+
+    def __len__(self) -> int:
+        return len(self._packed)

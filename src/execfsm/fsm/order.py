@@ -186,6 +186,36 @@ class OrderLifecycle(AuditedMachine):
         lifecycle._resume_state = resume_state
         return lifecycle
 
+    def packed(self) -> tuple[Any, ...]:
+        """
+        What `from_packed` needs to re-open this order, as plain values (see `Order.packed`):
+        ledgers keep a final order packed, since most never hear of it again.
+        """
+        resume = self._resume_state
+        return (
+            self._order.packed(),
+            tuple([fill.packed() for fill in self._fills.values()]),
+            tuple([fill.packed() for fill in self._late_fills]) if self._late_fills else (),
+            None if resume is None else resume.value,
+        )
+
+    @classmethod
+    def from_packed(
+        cls, packed: tuple[Any, ...], audit: AuditSink, *, engine: str | None = None
+    ) -> OrderLifecycle:
+        """
+        Re-open an order `packed` was made from, as `restore` does: nothing is audited again.
+        """
+        order, fills, late_fills, resume = packed
+        return cls.restore(
+            Order.from_packed(order),
+            audit,
+            fills=[Fill.from_packed(fill) for fill in fills],
+            late_fills=[Fill.from_packed(fill) for fill in late_fills],
+            resume_state=None if resume is None else OrderState(resume),
+            engine=engine,
+        )
+
     # -- what the machine exposes ---------------------------------------------------------
 
     @property

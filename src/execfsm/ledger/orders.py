@@ -5,18 +5,31 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from execfsm.contracts import Order
 from execfsm.fsm.order import OrderLifecycle
+from execfsm.typing import AuditSink
 
 
 class OrderLedger:
     """
     The orders of a session. Lifecycles live here; snapshots are plain `Order` values.
+
+    A final order is kept packed (`OrderLifecycle.packed`) once its owner `settle`s it, and
+    re-opened when an event names it again: most final orders never hear of anything
+    again, and a session of millions of live lifecycles would have the cyclic GC walk them
+    all at every full collection.
+
+    Args:
+        audit: The sink re-opened lifecycles write to.
+        engine: The engine re-opened lifecycles run on.
     """
 
-    def __init__(self) -> None:
-        self._lifecycles: dict[str, OrderLifecycle] = {}
+    def __init__(self, audit: AuditSink, engine: str | None = None) -> None:
+        self._audit = audit
+        self._engine = engine
+        self._entries: dict[str, OrderLifecycle | tuple[Any, ...]] = {}
         self._lock = threading.Lock()
 
     def add(self, lifecycle: OrderLifecycle) -> None:
@@ -24,30 +37,59 @@ class OrderLedger:
         Track a new order; its id must be new.
         """
         with self._lock:
-            if lifecycle.client_order_id in self._lifecycles:
+            if lifecycle.client_order_id in self._entries:
                 raise KeyError(
                     f"order ledger: order {lifecycle.client_order_id} is already tracked"
                 )
-            self._lifecycles[lifecycle.client_order_id] = lifecycle
-
-    def lifecycles(self) -> list[OrderLifecycle]:
-        """
-        Every order's lifecycle, in creation order.
-        """
-        with self._lock:
-            return list(self._lifecycles.values())
+            self._entries[lifecycle.client_order_id] = lifecycle
 
     def get(self, client_order_id: str) -> OrderLifecycle | None:
         """
-        The lifecycle of an order, or None if unknown.
+        The lifecycle of an order (re-opened if it was packed), or None if unknown.
+
+        Callers that change it hold the order's lock and `settle` it when done; one that got
+        it before taking the lock gets it again after, as another thread may have packed it.
         """
-        return self._lifecycles.get(client_order_id)
+        entry = self._entries.get(client_order_id)
+        if entry is None or isinstance(entry, OrderLifecycle):
+            return entry
+        with self._lock:
+            entry = self._entries[client_order_id]
+            if isinstance(entry, OrderLifecycle):
+                return entry
+            lifecycle = OrderLifecycle.from_packed(entry, self._audit, engine=self._engine)
+            self._entries[client_order_id] = lifecycle
+            return lifecycle
+
+    def settle(self, lifecycle: OrderLifecycle) -> None:
+        """
+        Pack `lifecycle` if its order is final (the caller holds the order's lock).
+        """
+        if not lifecycle.is_final:
+            return
+        packed = lifecycle.packed()
+        with self._lock:
+            if self._entries.get(lifecycle.client_order_id) is lifecycle:
+                self._entries[lifecycle.client_order_id] = packed
+
+    def order(self, client_order_id: str) -> Order | None:
+        """
+        An order as it is now, or None if unknown (a packed one stays packed).
+        """
+        entry = self._entries.get(client_order_id)
+        if entry is None or isinstance(entry, OrderLifecycle):
+            return None if entry is None else entry.order
+        return Order.from_packed(entry[0])
 
     def __len__(self) -> int:
-        return len(self._lifecycles)
+        return len(self._entries)
 
     def snapshot(self) -> list[Order]:
         """
         Every order as it is now, in creation order.
         """
-        return [lc.order for lc in self.lifecycles()]
+        with self._lock:
+            entries = list(self._entries.values())
+        return [
+            e.order if isinstance(e, OrderLifecycle) else Order.from_packed(e[0]) for e in entries
+        ]

@@ -7,6 +7,7 @@ and each (order, fill id) booked at most once.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
@@ -49,6 +50,19 @@ class Position:
             fill_count=int(data["fill_count"]),
         )
 
+    def packed(self) -> tuple[Any, ...]:
+        """
+        The position as a tuple of plain values (see `Order.packed`).
+        """
+        return _POSITION_VALUES(self)
+
+    @classmethod
+    def from_packed(cls, packed: tuple[Any, ...]) -> Position:
+        """
+        The position `packed` was made from.
+        """
+        return cls(*packed)
+
     def booked(self, side: OrderSide, fill: Fill) -> Position:
         """
         This position after `fill`.
@@ -74,6 +88,9 @@ class Position:
             fees=self.fees + fill.fee,
             fill_count=self.fill_count + 1,
         )
+
+
+_POSITION_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Position)))
 
 
 class PositionLedger:

@@ -47,20 +47,53 @@ class ReconRecord:
             trigger=data.get("trigger", "intent"),
         )
 
+    def packed(self) -> tuple[Any, ...]:
+        """
+        The record as a tuple of plain values (see `Order.packed`).
+        """
+        return (
+            self.correlation_id,
+            self.client_order_id,
+            self.order.packed(),
+            self.position.packed(),
+            self.audit_seq_first,
+            self.audit_seq_last,
+            tuple([flag.value for flag in self.recon_flags]) if self.recon_flags else (),
+            self.trigger,
+        )
+
+    @classmethod
+    def from_packed(cls, packed: tuple[Any, ...]) -> ReconRecord:
+        """
+        The record `packed` was made from.
+        """
+        correlation_id, client_order_id, order, position, first, last, flags, trigger = packed
+        return cls(
+            correlation_id,
+            client_order_id,
+            Order.from_packed(order),
+            Position.from_packed(position),
+            first,
+            last,
+            tuple([ReasonCode(flag) for flag in flags]),
+            trigger,
+        )
+
 
 class ReconLog:
     """
-    Hand-off records in the order they were made.
+    Hand-off records in the order they were made, kept packed: a long session makes one or
+    more per intent, and the cyclic GC would walk every one of them at each full collection.
     """
 
     def __init__(self) -> None:
-        self._records: list[ReconRecord] = []
+        self._records: list[tuple[Any, ...]] = []
 
     def append(self, record: ReconRecord) -> None:
         """
         Add one hand-off.
         """
-        self._records.append(record)
+        self._records.append(record.packed())
 
     def __len__(self) -> int:
         return len(self._records)
@@ -70,4 +103,4 @@ class ReconLog:
         """
         Every hand-off so far.
         """
-        return tuple(self._records)
+        return tuple([ReconRecord.from_packed(packed) for packed in self._records])

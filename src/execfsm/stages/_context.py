@@ -43,7 +43,9 @@ class Services:
     store: LedgerStore = attrs.Factory(MemoryStore)
     engine: str | None = None
     """Which engine the machines run on (None: the default, compiled)."""
-    orders: OrderLedger = attrs.Factory(OrderLedger)
+    orders: OrderLedger = attrs.Factory(
+        lambda self: OrderLedger(self.audit, self.engine), takes_self=True
+    )
     positions: PositionLedger = attrs.Factory(PositionLedger)
     recon: ReconLog = attrs.Factory(ReconLog)
     fill_subscribers: list[FillSubscriber] = attrs.Factory(list)

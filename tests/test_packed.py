@@ -1,0 +1,200 @@
+"""
+Finished intents are kept packed: tuples of plain values that read back exactly, that the
+cyclic GC stops walking, and that ledgers re-open on demand without losing a change.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from execfsm import ExecutionEvent, OrderLifecycle
+from execfsm.clock import EPOCH
+from execfsm.contracts import Fill, Order, OrderState, PipelineState, ReasonCode
+from execfsm.ledger.orders import OrderLedger
+from execfsm.ledger.positions import Position
+from execfsm.ledger.recon import ReconRecord
+from execfsm.results import PipelineResult, ResultBook
+from execfsm.testing import in_memory_audit, order_for
+from tests.conftest import make_intent
+from tests.strategies import fills, orders, positions, recons, results
+
+
+def _nested(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, tuple):
+        for item in value:
+            yield from _nested(item)
+
+
+def _assert_exact(copy: object, original: object) -> None:
+    # repr as well as ==: Decimal('1.0') == Decimal('1'), and an enum equals its value
+    assert copy == original
+    assert repr(copy) == repr(original)
+
+
+class TestRoundTrip:
+    @given(orders)
+    def test_order(self, order: Order) -> None:
+        """An order reads back with every field, enum and Decimal exponent it had."""
+        _assert_exact(Order.from_packed(order.packed()), order)
+
+    @given(fills)
+    def test_fill(self, fill: Fill) -> None:
+        """A fill reads back exactly."""
+        _assert_exact(Fill.from_packed(fill.packed()), fill)
+
+    @given(positions)
+    def test_position(self, position: Position) -> None:
+        """A position reads back exactly."""
+        _assert_exact(Position.from_packed(position.packed()), position)
+
+    @given(recons)
+    def test_recon(self, recon: ReconRecord) -> None:
+        """A hand-off record reads back exactly."""
+        _assert_exact(ReconRecord.from_packed(recon.packed()), recon)
+
+    @given(results)
+    def test_result(self, result: PipelineResult) -> None:
+        """A result reads back exactly."""
+        _assert_exact(PipelineResult.from_packed(result.packed()), result)
+
+    @pytest.mark.parametrize("cls", [Order, Fill, Position, ReconRecord, PipelineResult])
+    def test_every_field_is_packed(self, cls: type[Any]) -> None:
+        """A field added to a class without its packer fails here, not in a long session."""
+        example = {
+            Order: lambda: order_for(make_intent()),
+            Fill: lambda: Fill("f", "1", "2"),
+            Position: lambda: Position("BTC/EUR"),
+            ReconRecord: lambda: ReconRecord(
+                "c", "o", order_for(make_intent()), Position("BTC/EUR"), 1, 2
+            ),
+            PipelineResult: lambda: PipelineResult(
+                True, "c", "k", None, 8, PipelineState.COMPLETED
+            ),
+        }[cls]()
+        assert len(example.packed()) == len(attrs.fields(cls))
+
+    def test_packed_values_are_not_tracked_by_the_gc(self) -> None:
+        """After a few collections nothing in a packed result is walked by the next one."""
+        flags = (ReasonCode.FILL_AFTER_FINAL, ReasonCode.DISPATCH_OUTCOME_UNKNOWN)
+        order = attrs.evolve(order_for(make_intent()), reason_code=ReasonCode.ADAPTER_ERROR)
+        order = attrs.evolve(order, recon_flags=flags, average_fill_price=Decimal("1.5"))
+        recon = ReconRecord("c", "o", order, Position("BTC/EUR"), 1, 2, flags, "fill")
+        result = PipelineResult(
+            False, "c", "k", order, 8, PipelineState.COMPLETED, ReasonCode.ADAPTER_ERROR, "x", recon
+        )
+        packed = result.packed()
+
+        for _ in range(4):  # a collection untracks a tuple whose items it found untracked:
+            gc.collect()  # nesting can take one collection per level
+
+        assert [v for v in _nested(packed) if gc.is_tracked(v)] == []
+
+
+def _filled_lifecycle(audit: Any, **intent: Any) -> OrderLifecycle:
+    lc = OrderLifecycle(order_for(make_intent(**intent)), audit)
+    lc.send("submit")
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e1", EPOCH, Fill("f1", "0.4", "100")))
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e2", EPOCH, Fill("f2", "0.6", "101")))
+    return lc
+
+
+class TestLifecycle:
+    @given(orders, st.lists(fills, max_size=3), st.lists(fills, max_size=2), st.booleans())
+    def test_round_trip(
+        self, order: Order, seen: list[Fill], late: list[Fill], cancelling: bool
+    ) -> None:
+        """A re-opened order has the state, fills, late fills and pre-cancel state it had."""
+        resume = OrderState.ACKNOWLEDGED if cancelling else None
+        original = OrderLifecycle.restore(
+            order, in_memory_audit(), fills=seen, late_fills=late, resume_state=resume
+        )
+
+        copy = OrderLifecycle.from_packed(original.packed(), in_memory_audit())
+
+        _assert_exact(copy.order, original.order)
+        assert copy.state_value is original.state_value
+        _assert_exact(copy.fills, original.fills)
+        _assert_exact(copy.late_fills, original.late_fills)
+        assert copy.guard_context()["resume_state"] is resume
+
+    def test_a_reopened_order_still_knows_its_fills(self) -> None:
+        """A re-delivered fill is a duplicate, a changed one a conflict, as before packing."""
+        audit = in_memory_audit()
+        lc = OrderLifecycle.from_packed(_filled_lifecycle(audit).packed(), audit)
+        again = ExecutionEvent.of_fill(lc.order, "e3", EPOCH, Fill("f2", "0.6", "101"))
+        changed = ExecutionEvent.of_fill(lc.order, "e4", EPOCH, Fill("f2", "0.6", "99"))
+
+        assert lc.apply(again).outcome.value == "duplicate"
+        assert lc.apply(changed).reason_code is ReasonCode.FILL_CONFLICT
+        assert lc.order.filled_quantity == Decimal("1.0")
+
+
+class TestOrderLedger:
+    def test_a_final_order_is_packed_and_reopened_on_demand(self) -> None:
+        """Settling a final order packs it; `get` re-opens it equal, once, for every caller."""
+        audit = in_memory_audit()
+        ledger = OrderLedger(audit)
+        lc = _filled_lifecycle(audit)
+        ledger.add(lc)
+
+        ledger.settle(lc)
+
+        assert ledger.order(lc.client_order_id) == lc.order
+        reopened = ledger.get(lc.client_order_id)
+        assert reopened is not None
+        assert reopened is not lc
+        _assert_exact(reopened.order, lc.order)
+        assert ledger.get(lc.client_order_id) is reopened  # live until settled again
+        assert ledger.snapshot() == [lc.order]
+
+    def test_a_live_order_is_never_packed(self) -> None:
+        """An order that can still move stays the same object."""
+        audit = in_memory_audit()
+        ledger = OrderLedger(audit)
+        lc = OrderLifecycle(order_for(make_intent()), audit)
+        lc.send("submit")
+        ledger.add(lc)
+
+        ledger.settle(lc)
+
+        assert ledger.get(lc.client_order_id) is lc
+
+    def test_a_stale_lifecycle_does_not_overwrite_the_current_one(self) -> None:
+        """Settling a lifecycle that was packed and re-opened since keeps the newer one."""
+        audit = in_memory_audit()
+        ledger = OrderLedger(audit)
+        stale = _filled_lifecycle(audit)
+        ledger.add(stale)
+        ledger.settle(stale)
+        current = ledger.get(stale.client_order_id)
+        assert current is not None
+        late = ExecutionEvent.of_fill(current.order, "e9", EPOCH, Fill("f9", "1", "100"))
+        current.apply(late)  # booked after final: flagged
+
+        ledger.settle(stale)
+
+        now = ledger.order(stale.client_order_id)
+        assert now is not None
+        assert now.recon_flags == (ReasonCode.FILL_AFTER_FINAL,)
+
+
+class TestResultBook:
+    @given(results)
+    def test_a_kept_result_reads_back_exactly(self, result: PipelineResult) -> None:
+        """The book answers with the result it was given, by idempotency key."""
+        book = ResultBook()
+        book.keep(result)
+
+        assert result.idempotency_key in book
+        _assert_exact(book.get(result.idempotency_key), result)
+        _assert_exact(book[result.idempotency_key], result)
+        assert book.get(result.idempotency_key + "x") is None
