@@ -44,7 +44,9 @@ def canonical_json(value: Any) -> str:
     )
 
 
-_encode = json.encoder.encode_basestring
+json_string = json.encoder.encode_basestring
+"""A str as a JSON string literal: the C encoder `canonical_json` uses (``ensure_ascii``
+off), for writers that build canonical JSON directly on the hot path."""
 
 
 def fill_json(fill: Fill) -> str:
@@ -52,7 +54,7 @@ def fill_json(fill: Fill) -> str:
     ``canonical_json(fill)``, written directly for the hot path (property-tested equal).
     """
     return (
-        f'{{"fee":"{fill.fee}","fill_id":{_encode(fill.fill_id)},'
+        f'{{"fee":"{fill.fee}","fill_id":{json_string(fill.fill_id)},'
         f'"price":"{fill.price}","quantity":"{fill.quantity}"}}'
     )
 
@@ -63,13 +65,13 @@ def intent_json(intent: OrderIntent) -> str:
     every intent's terms go on its intake record.
     """
     limit = "null" if intent.limit_price is None else f'"{intent.limit_price}"'
-    intent_id = "null" if intent.intent_id is None else _encode(intent.intent_id)
+    intent_id = "null" if intent.intent_id is None else json_string(intent.intent_id)
     return (
         f'{{"intent_id":{intent_id},"limit_price":{limit},'
-        f'"order_type":{_encode(intent.order_type.value)},"quantity":"{intent.quantity}",'
-        f'"session_id":{_encode(intent.session_id)},"side":{_encode(intent.side.value)},'
-        f'"strategy_id":{_encode(intent.strategy_id)},"symbol":{_encode(intent.symbol)},'
-        f'"time_in_force":{_encode(intent.time_in_force.value)}}}'
+        f'"order_type":{json_string(intent.order_type.value)},"quantity":"{intent.quantity}",'
+        f'"session_id":{json_string(intent.session_id)},"side":{json_string(intent.side.value)},'
+        f'"strategy_id":{json_string(intent.strategy_id)},"symbol":{json_string(intent.symbol)},'
+        f'"time_in_force":{json_string(intent.time_in_force.value)}}}'
     )
 
 
@@ -91,7 +93,7 @@ def stable_id(prefix: str, *parts: Any) -> str:
     for part in parts:  # canonical_json of strings and ints, written directly (the hot path)
         kind = type(part)
         if kind is str:
-            texts.append(_encode(part))
+            texts.append(json_string(part))
         elif kind is int:
             texts.append(str(part))
         else:

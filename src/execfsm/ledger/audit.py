@@ -7,7 +7,6 @@ editing, dropping or reordering any record breaks the chain at that record.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ from execfsm.contracts import ReasonCode
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import GENESIS_HASH, AuditEntry, AuditOutcome, AuditRecord
 from execfsm.ids import canonical_json, sha256_hex
+from execfsm.ids import json_string as _encode
 from execfsm.typing import Clock
 
 _FIELDS = tuple(a.name for a in attrs.fields(AuditRecord))
@@ -42,9 +42,6 @@ def record_hash(data: dict[str, Any]) -> str:
     The hash a record must carry: sha256 of the canonical JSON of every field but ``hash``.
     """
     return sha256_hex(canonical_json({k: v for k, v in data.items() if k != "hash"}))
-
-
-_encode = json.encoder.encode_basestring  # the C encoder canonical_json uses for strings
 
 
 def record_parts(

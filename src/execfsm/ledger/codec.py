@@ -10,16 +10,14 @@ the same work as one f-string each. Each is property-tested byte-identical to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from decimal import Decimal
 
 from execfsm.contracts import Order, ReasonCode
+from execfsm.ids import json_string as _encode
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.results import PipelineResult
-
-_encode = json.encoder.encode_basestring  # the C encoder canonical_json uses for strings
 
 
 def _text(value: str | None) -> str:
