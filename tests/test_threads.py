@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -14,10 +15,13 @@ from pathlib import Path
 
 from execfsm import (
     AdapterRegistry,
+    ExecutionEvent,
     ExecutionMode,
     ExecutionOrchestrator,
+    Fill,
     OrderIntent,
     OrderSide,
+    ReasonCode,
     SimulatedVenue,
     SteppingClock,
 )
@@ -116,4 +120,43 @@ class TestThreads:
 
         assert len(venue.new_orders) == len(set(venue.new_orders)) == len(intents)
         assert all(seen[t] == seen[0] for t in seen)
+        assert verify_trail(orch.get_audit_log_snapshot(), MACHINES).ok
+
+    def test_late_fills_from_many_threads_on_packed_orders_are_all_kept(
+        self, tmp_path: Path
+    ) -> None:
+        """Final orders are kept packed and re-opened per event: 8 threads delivering late
+        fills for the same orders lose none (each order keeps all 8, booked and flagged)."""
+        orch, _, _ = rig(tmp_path)
+        orders = [
+            orch.submit_intent(
+                OrderIntent("BTC/EUR", "BUY", Decimal("0.01"), "MARKET", "late", intent_id=str(n))
+            ).order
+            for n in range(20)
+        ]
+        before = orch.get_position_ledger_snapshot()["BTC/EUR"].quantity
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # interleave the threads as often as the GIL allows
+
+        def work(thread: int) -> None:
+            for order in orders:
+                assert order is not None
+                fill = Fill(f"late-{thread}", "0.001", "100")
+                orch.handle_event(ExecutionEvent.of_fill(order, f"e-{thread}", EPOCH, fill))
+
+        try:
+            run_threads(work)
+        finally:
+            sys.setswitchinterval(switch)
+
+        for order in orders:
+            assert order is not None
+            lifecycle = orch._services.orders.get(order.client_order_id)
+            assert lifecycle is not None
+            assert sorted(f.fill_id for f in lifecycle.late_fills) == [
+                f"late-{t}" for t in range(THREADS)
+            ]
+            assert lifecycle.order.recon_flags == (ReasonCode.FILL_AFTER_FINAL,)
+        booked = orch.get_position_ledger_snapshot()["BTC/EUR"].quantity - before
+        assert booked == Decimal("0.001") * THREADS * len(orders)
         assert verify_trail(orch.get_audit_log_snapshot(), MACHINES).ok
