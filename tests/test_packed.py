@@ -46,6 +46,16 @@ class TestRoundTrip:
         """An order reads back with every field, enum and Decimal exponent it had."""
         _assert_exact(Order.from_packed(order.packed()), order)
 
+    @given(orders, orders)
+    def test_an_order_packed_again_shares_its_tuple(self, order: Order, other: Order) -> None:
+        """The same snapshot packed twice (hand-off, lifecycle, result) is one tuple; any
+        other order is packed from its own values, never given the remembered one."""
+        first = order.packed()
+
+        assert order.packed() is first
+        _assert_exact(Order.from_packed(other.packed()), other)
+        _assert_exact(Order.from_packed(order.packed()), order)
+
     @given(fills)
     def test_fill(self, fill: Fill) -> None:
         """A fill reads back exactly."""

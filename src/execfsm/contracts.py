@@ -629,15 +629,23 @@ class Order:
         The order as a tuple of plain values (enum members as their values), for ledgers that
         keep finished orders: the cyclic GC stops walking such a tuple after its first
         collection, while every attrs object stays tracked for as long as it lives.
+
+        The last order packed is remembered: a finished intent packs the same snapshot for
+        its hand-off, its lifecycle and its result, which then share one tuple.
         """
+        last = _LAST_PACKED[0]
+        if last[0] is self:
+            return last[1]  # type: ignore[no-any-return]
         (cid, corr, key, symbol, side, kind, qty, strategy, limit, tif, state, filled, avg, fees,
          venue, reason, flags) = _ORDER_VALUES(self)  # fmt: skip
-        return (
+        packed = (
             cid, corr, key, symbol, side._value_, kind._value_, qty, strategy, limit,
             tif._value_, state._value_, filled, avg, fees, venue,
             None if reason is None else reason._value_,
             tuple([flag._value_ for flag in flags]) if flags else (),
         )  # fmt: skip
+        _LAST_PACKED[0] = (self, packed)  # one assignment: safe from any thread
+        return packed
 
     @classmethod
     def from_packed(cls, packed: tuple[Any, ...]) -> Order:
@@ -671,4 +679,6 @@ class Order:
 _ORDER_FIELDS = tuple(a.name for a in attrs.fields(Order))
 _ORDER_VALUES = operator.attrgetter(*_ORDER_FIELDS)
 _ORDER_FIELD_INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}
+_LAST_PACKED: list[tuple[Any, Any]] = [(None, None)]
+"""``(order, its packed tuple)`` for the order `Order.packed` saw last."""
 _FILL_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Fill)))
