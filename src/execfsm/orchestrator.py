@@ -376,13 +376,13 @@ class ExecutionOrchestrator:
         and hand the order off to reconciliation. An unknown order is refused and audited.
         """
         services = self._services
-        lifecycle = services.orders.get(event.client_order_id)
-        if lifecycle is None:
+        known = services.orders.order(event.client_order_id)  # its key; a packed one stays so
+        if known is None:
             detail = f"event {event.event_id} names unknown order {event.client_order_id}"
             self._audit_unknown(event, detail)
             services.store.flush()
             return EventOutcome(AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail)
-        with self._lock(lifecycle.order.idempotency_key):
+        with self._lock(known.idempotency_key):
             lifecycle = self._reopened(event.client_order_id)
             outcome = lifecycle.apply(event)
             if outcome.booked_fill is not None:
@@ -395,8 +395,9 @@ class ExecutionOrchestrator:
 
     def _reopened(self, client_order_id: str) -> OrderLifecycle:
         """
-        The order's lifecycle, got again under its lock: another thread may have packed the
-        one got before (`OrderLedger.settle`), and its changes must not be lost.
+        The order's lifecycle, got only under its lock (re-opened if packed): a lifecycle got
+        before the lock may since have been packed by another thread (`OrderLedger.settle`),
+        and changes made to that copy would be lost.
         """
         lifecycle = self._services.orders.get(client_order_id)
         if lifecycle is None:  # orders are never removed
@@ -407,16 +408,16 @@ class ExecutionOrchestrator:
         """
         Request a cancel: PENDING_CANCEL, then the adapter answers CANCEL_ACK or CANCEL_REJECT.
         """
-        lifecycle = self._services.orders.get(client_order_id)
+        known = self._services.orders.order(client_order_id)
         adapter = self._services.adapter_of.get(client_order_id)
-        if lifecycle is None or adapter is None:
+        if known is None or adapter is None:
             raise ContractViolation(
                 f"client_order_id: no dispatched order has id {client_order_id!r}",
                 reason=ReasonCode.EVENT_UNKNOWN_ORDER,
                 field="client_order_id",
                 value=client_order_id,
             )
-        with self._lock(lifecycle.order.idempotency_key):
+        with self._lock(known.idempotency_key):
             return self._cancel(self._reopened(client_order_id), adapter)
 
     def _cancel(self, lifecycle: OrderLifecycle, adapter: OrderAdapter) -> EventOutcome:

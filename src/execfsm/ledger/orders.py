@@ -47,8 +47,8 @@ class OrderLedger:
         """
         The lifecycle of an order (re-opened if it was packed), or None if unknown.
 
-        Callers that change it hold the order's lock and `settle` it when done; one that got
-        it before taking the lock gets it again after, as another thread may have packed it.
+        Callers that change it get it while holding the order's lock and `settle` it when
+        done: a lifecycle got before the lock may since have been packed by another thread.
         """
         entry = self._entries.get(client_order_id)
         if entry is None or isinstance(entry, OrderLifecycle):
