@@ -31,6 +31,7 @@ from execfsm.errors import (
     ContractViolation,
     DefinitionError,
     ExecFsmError,
+    FillSubscriberError,
     IllegalTransition,
     PolicyViolation,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "ExecutionMode",
     "ExecutionOrchestrator",
     "Fill",
+    "FillSubscriberError",
     "FixedClock",
     "IllegalTransition",
     "LivePolicy",

@@ -148,3 +148,27 @@ class StoreError(ExecFsmError):
     The durable store cannot be opened, read or written: nothing of the failing unit was
     stored, and the orchestrator accepts no more work until it is reopened (and recovers).
     """
+
+
+class FillSubscriberError(ExecFsmError):
+    """
+    One or more fill subscribers raised. A subscriber hears of a fill after it is booked, so
+    its failure undoes nothing: every fill stays booked, the other subscribers heard it, and
+    the intent or event it came from is recorded (and durable) before this is raised.
+
+    Args:
+        errors: What each failed subscriber call raised, in call order (the first is also
+            the ``__cause__``).
+        outcome: What the call would have returned: a `PipelineResult`, a batch's list of
+            them, or an `EventOutcome`.
+    """
+
+    def __init__(self, errors: list[Exception], outcome: object) -> None:
+        first = errors[0]
+        super().__init__(
+            f"{len(errors)} fill subscriber call(s) raised after the fills were booked and "
+            f"recorded; first: {type(first).__name__}: {first}"
+        )
+        self.errors = errors
+        self.outcome = outcome
+        self.__cause__ = first

@@ -10,6 +10,7 @@ import contextlib
 import threading
 import zlib
 from collections.abc import Iterable
+from typing import TypeVar
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.errors import translate
@@ -28,6 +29,7 @@ from execfsm.contracts import (
 )
 from execfsm.errors import (
     ContractViolation,
+    FillSubscriberError,
     IllegalTransition,
     OutcomeUnknown,
     TransientVenueError,
@@ -58,9 +60,21 @@ _UNSUCCESSFUL_ORDER_STATES = frozenset({OrderState.REJECTED, OrderState.FAILED})
 _STRIPES = 64
 """Lock stripes: the same idempotency key always takes the same lock."""
 
+_Outcome = TypeVar("_Outcome")
+
 
 def _stripe(key: str) -> int:
     return zlib.crc32(key.encode()) % _STRIPES
+
+
+def _delivered(outcome: _Outcome, subscriber_errors: list[Exception]) -> _Outcome:
+    """
+    `outcome`, or a `FillSubscriberError` carrying it if a fill subscriber raised: called
+    once the unit of work is recorded, so a subscriber's failure loses nothing.
+    """
+    if subscriber_errors:
+        raise FillSubscriberError(subscriber_errors, outcome)
+    return outcome
 
 
 def _run_stages(ctx: RunContext, stages: Iterable[Stage], services: Services) -> bool:
@@ -194,7 +208,7 @@ class ExecutionOrchestrator:
                 services.store.flush()
                 return original
             ctx = intake.run(intent, key, services)
-            return self._advance(ctx, UP_TO_DISPATCH)
+            return _delivered(self._advance(ctx, UP_TO_DISPATCH), ctx.subscriber_errors)
 
     def submit_intents(self, intents: Iterable[OrderIntent]) -> list[PipelineResult]:
         """
@@ -251,7 +265,10 @@ class ExecutionOrchestrator:
             results[index] = original = self._results[key]
             self._audit_duplicate(original)
         services.store.flush()
-        return [results[index] for index in range(len(batch))]
+        return _delivered(
+            [results[index] for index in range(len(batch))],
+            [error for _, ctx in to_send for error in ctx.subscriber_errors],
+        )
 
     def resume(self, correlation_id: str) -> PipelineResult:
         """
@@ -263,7 +280,7 @@ class ExecutionOrchestrator:
                 return self._results[ctx.idempotency_key]  # another thread resumed it
             ctx.reason_code, ctx.detail = None, ""
             ctx.run.send("resume")
-            return self._advance(ctx, FROM_RISK_GATE)
+            return _delivered(self._advance(ctx, FROM_RISK_GATE), ctx.subscriber_errors)
 
     def abandon(self, correlation_id: str, reason: str = "abandoned by operator") -> PipelineResult:
         """
@@ -375,23 +392,31 @@ class ExecutionOrchestrator:
         Apply a venue event that arrived after `submit_intent` returned, then book its fill
         and hand the order off to reconciliation. An unknown order is refused and audited.
         """
+        return _delivered(*self._handle_event(event))
+
+    def _handle_event(self, event: ExecutionEvent) -> tuple[EventOutcome, list[Exception]]:
+        """`handle_event`, with what fill subscribers raised instead of raising it."""
         services = self._services
         known = services.orders.order(event.client_order_id)  # its key; a packed one stays so
         if known is None:
             detail = f"event {event.event_id} names unknown order {event.client_order_id}"
             self._audit_unknown(event, detail)
             services.store.flush()
-            return EventOutcome(AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail)
+            refused = EventOutcome(
+                AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail
+            )
+            return refused, []
         with self._lock(known.idempotency_key):
             lifecycle = self._reopened(event.client_order_id)
             outcome = lifecycle.apply(event)
+            errors = []
             if outcome.booked_fill is not None:
-                post_trade.book(lifecycle, [outcome.booked_fill], services)
+                errors = post_trade.book(lifecycle, [outcome.booked_fill], services)
             if outcome.applied:
                 recon.hand_off(lifecycle, services, event.kind.value)
             services.orders.settle(lifecycle)
             self._persist(lifecycle.order)
-            return outcome
+            return outcome, errors
 
     def _reopened(self, client_order_id: str) -> OrderLifecycle:
         """
@@ -446,9 +471,11 @@ class ExecutionOrchestrator:
             self._persist(lifecycle.order)
             return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail)
         self._persist(lifecycle.order)
-        for event in answered:
-            outcome = self.handle_event(event)
-        return outcome
+        errors: list[Exception] = []
+        for event in answered:  # every answer is applied, whatever a subscriber raises
+            outcome, raised = self._handle_event(event)
+            errors.extend(raised)
+        return _delivered(outcome, errors)
 
     def activate_kill_switch(self, reason: str = "activated by operator") -> None:
         """

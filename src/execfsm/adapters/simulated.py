@@ -241,6 +241,8 @@ class SimulatedVenue:
     def set_price(self, symbol: str, price: Decimal | int | str) -> list[ExecutionEvent]:
         """
         Move a price; resting orders it makes marketable fill, and their events go to the sink.
+        If the sink raises, the rest of the events still go to it; the first error is then
+        raised.
         """
         new_price = self._positive(price, f"price of {symbol}")
         with self._lock:
@@ -255,8 +257,14 @@ class SimulatedVenue:
                 del self._resting[order.client_order_id]
                 events.extend(self._fills(order, new_price))
         if self._sink is not None:  # outside the lock: the sink takes the orchestrator's locks
-            for event in events:
-                self._sink(event)
+            errors: list[Exception] = []
+            for event in events:  # every event is delivered, whatever the sink raises
+                try:
+                    self._sink(event)
+                except Exception as exc:  # noqa: BLE001 - raised below, once all are in
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
         return events
 
     # -- internals -----------------------------------------------------------------------

@@ -70,6 +70,8 @@ class RunContext:
     reason_code: ReasonCode | None = None
     detail: str = ""
     recon: ReconRecord | None = None
+    subscriber_errors: list[Exception] = attrs.Factory(list)
+    """What fill subscribers raised; raised once the run is recorded."""
 
     @property
     def correlation_id(self) -> str:

@@ -11,21 +11,28 @@ from execfsm.fsm.order import OrderLifecycle
 from execfsm.stages._context import RunContext, Services
 
 
-def book(lifecycle: OrderLifecycle, fills: Iterable[Fill], services: Services) -> None:
+def book(lifecycle: OrderLifecycle, fills: Iterable[Fill], services: Services) -> list[Exception]:
     """
-    Book each fill once; subscribers hear of each fill the ledger took.
+    Book each fill once; every subscriber hears of each fill the ledger took. A subscriber
+    that raises stops neither the booking nor the other subscribers: what it raised is
+    returned, for the caller to raise once the unit of work is recorded.
     """
     order = lifecycle.order
+    errors: list[Exception] = []
     for fill in fills:
         if services.positions.book(order.client_order_id, order.symbol, order.side, fill):
             for subscriber in services.fill_subscribers:
-                subscriber(order, fill)
+                try:
+                    subscriber(order, fill)
+                except Exception as exc:  # noqa: BLE001 - raised by the caller, after recording
+                    errors.append(exc)
+    return errors
 
 
 def run(ctx: RunContext, services: Services) -> bool:
     """
     Book the run's fills.
     """
-    book(ctx.lifecycle, ctx.booked, services)
+    ctx.subscriber_errors.extend(book(ctx.lifecycle, ctx.booked, services))
     ctx.run.send("booked")
     return True
