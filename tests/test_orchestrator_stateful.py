@@ -6,9 +6,10 @@ every step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar, cast
 
 import pytest
 from hypothesis import settings
@@ -23,6 +24,7 @@ from execfsm import (
     ExecutionMode,
     ExecutionOrchestrator,
     Fill,
+    FillSubscriberError,
     Order,
     OrderIntent,
     OrderSide,
@@ -43,6 +45,7 @@ from tests.strategies import quantities
 
 IN_FLIGHT = IN_FLIGHT_ORDER_STATES
 SYMBOLS = ["BTC/EUR", "ETH/EUR", "XYZ/EUR"]
+T = TypeVar("T")
 
 
 class RecordingVenue(FaultyVenue):
@@ -75,6 +78,9 @@ class OrchestratorMachine(RuleBasedStateMachine):
             dispatcher=Dispatcher(RetryPolicy(max_attempts=3), sleep=lambda _s: None, seed=3),
         )
         self.booked: list[tuple[str, Decimal]] = []
+        self.downstream_broken = False
+        self.heard_downstream = 0
+        self.orch.subscribe_fills(self._downstream)  # first: its failures must starve no one
         self.orch.subscribe_fills(
             lambda order, fill: self.booked.append(
                 (order.symbol, fill.quantity if order.side is OrderSide.BUY else -fill.quantity)
@@ -83,7 +89,27 @@ class OrchestratorMachine(RuleBasedStateMachine):
         self.intents: list[OrderIntent] = []
         self.count = 0
 
+    def _downstream(self, _order: Order, _fill: Fill) -> None:
+        self.heard_downstream += 1
+        if self.downstream_broken:
+            raise ValueError("downstream is down")
+
+    def _booking(self, call: Callable[[], T]) -> T:
+        """`call()`; a FillSubscriberError only while the downstream subscriber is broken, and
+        then its outcome."""
+        try:
+            return call()
+        except FillSubscriberError as exc:
+            failed = exc
+        assert self.downstream_broken
+        assert all(isinstance(error, ValueError) for error in failed.errors)
+        return cast(T, failed.outcome)
+
     # -- rules ----------------------------------------------------------------------------
+
+    @rule(broken=st.booleans())
+    def downstream(self, broken: bool) -> None:
+        self.downstream_broken = broken
 
     @rule(
         symbol=st.sampled_from(SYMBOLS),
@@ -97,7 +123,7 @@ class OrchestratorMachine(RuleBasedStateMachine):
     ) -> None:
         intent = self._new_intent(symbol, side, qty, limit)
         self.venue.script.append(fault)
-        self.orch.submit_intent(intent)
+        self._booking(lambda: self.orch.submit_intent(intent))
         self.intents.append(intent)
 
     @rule(
@@ -127,7 +153,7 @@ class OrchestratorMachine(RuleBasedStateMachine):
             batch.insert(
                 data.draw(st.integers(0, len(batch))), data.draw(st.sampled_from(self.intents))
             )
-        results = self.orch.submit_intents(batch)
+        results = self._booking(lambda: self.orch.submit_intents(batch))
         assert [r.idempotency_key for r in results] == [idempotency_key(i) for i in batch]
         self.intents.extend(i for i in batch if i not in self.intents)
 
@@ -149,7 +175,8 @@ class OrchestratorMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def resubmit(self, data: st.DataObject) -> None:
         if self.intents:
-            self.orch.submit_intent(data.draw(st.sampled_from(self.intents)))
+            again = data.draw(st.sampled_from(self.intents))
+            self._booking(lambda: self.orch.submit_intent(again))
 
     @rule(
         symbol=st.sampled_from(SYMBOLS[:2]),
@@ -158,7 +185,7 @@ class OrchestratorMachine(RuleBasedStateMachine):
     def move_price(self, symbol: str, factor: str) -> None:
         price = self.inner.price(symbol)
         assert price is not None
-        self.inner.set_price(symbol, price * Decimal(factor))
+        self._booking(lambda: self.inner.set_price(symbol, price * Decimal(factor)))
 
     @rule(
         data=st.data(),
@@ -169,12 +196,13 @@ class OrchestratorMachine(RuleBasedStateMachine):
         if orders:
             target = data.draw(st.sampled_from(orders))
             self.venue.script.append(fault)
-            self.orch.cancel(target.client_order_id)
+            self._booking(lambda: self.orch.cancel(target.client_order_id))
 
     @rule(data=st.data())
     def redeliver(self, data: st.DataObject) -> None:
         if self.venue.answered:
-            self.orch.handle_event(data.draw(st.sampled_from(self.venue.answered)))
+            event = data.draw(st.sampled_from(self.venue.answered))
+            self._booking(lambda: self.orch.handle_event(event))
 
     @rule()
     def stray_event(self) -> None:
@@ -196,6 +224,10 @@ class OrchestratorMachine(RuleBasedStateMachine):
             expected[symbol] = expected.get(symbol, Decimal(0)) + signed
         positions = self.orch.get_position_ledger_snapshot()
         assert {s: p.quantity for s, p in positions.items()} == expected
+
+    @invariant()
+    def every_subscriber_heard_every_booked_fill(self) -> None:
+        assert self.heard_downstream == len(self.booked)
 
     @invariant()
     def orders_never_overfill_and_are_accounted_for(self) -> None:
