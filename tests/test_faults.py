@@ -6,6 +6,8 @@ reason code, the position and the audit trail; the retry policy; the kill switch
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -241,6 +243,39 @@ class TestSendFaults:
         assert rig.attempts(result) == [TIMED_OUT, ANSWERED]
         assert rig.inner.new_orders == [result.idempotency_key]
         assert rig.position() == QTY
+
+    def test_an_answer_after_the_last_timeout_is_applied_when_it_comes(self) -> None:
+        """Every attempt times out: the run ends ADAPTER_TIMEOUT with the order SUBMITTED and
+        flagged. The venue did take it, and its answer, when it comes, is applied: the order
+        fills, once, and the position is booked."""
+        rig = Rig(Fault.SLOW, Fault.SLOW, Fault.SLOW, timeout=0.05)
+        heard: list[Decimal] = []
+        rig.orch.subscribe_fills(lambda _order, fill: heard.append(fill.quantity))
+
+        result = rig.submit()
+
+        assert result.reason_code is ReasonCode.ADAPTER_TIMEOUT
+        assert result.order is not None
+        assert result.order.state is OrderState.SUBMITTED
+        assert rig.attempts(result) == [TIMED_OUT] * 3
+        assert wait_until(lambda: rig.state(result) is OrderState.FILLED)
+        assert wait_until(lambda: rig.order_reasons(result).count(ReasonCode.FILL_DUPLICATE) == 2)
+        assert heard == [QTY]
+        assert rig.position() == QTY
+        assert rig.inner.new_orders == [result.idempotency_key]
+        assert rig.flags(result) == (ReasonCode.DISPATCH_OUTCOME_UNKNOWN,)
+        assert rig.trail_ok()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Poll `condition` until it holds or `seconds` pass (late answers come on their own
+    thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class TestEventFaults:

@@ -165,6 +165,7 @@ class ExecutionOrchestrator:
         self._services.store.flush()
         for adapter in registry.adapters():
             adapter.set_event_sink(self.handle_event)
+        self._services.dispatcher.deliver_late_answers_to(self.handle_event)
 
     # -- properties ------------------------------------------------------------------------
 

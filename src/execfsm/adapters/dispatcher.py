@@ -8,10 +8,11 @@ sleeper, so tests and replays never wait. Every attempt reuses the order's idemp
 from __future__ import annotations
 
 import enum
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import attrs
@@ -24,7 +25,9 @@ from execfsm.errors import (
     TransientVenueError,
     VenueRejected,
 )
-from execfsm.typing import OrderAdapter
+from execfsm.typing import EventSink, OrderAdapter
+
+_log = logging.getLogger(__name__)
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -119,6 +122,19 @@ def _system_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _deliver(sink: EventSink, events: Sequence[ExecutionEvent]) -> None:
+    """Every event to `sink`; one that fails is logged (nobody waits for it) and the rest go on."""
+    for event in events:
+        try:
+            sink(event)
+        except Exception:  # noqa: BLE001 - a background thread: log, never lose the rest
+            _log.exception(
+                "late answer: event %s for order %s could not be applied",
+                event.event_id,
+                event.client_order_id,
+            )
+
+
 class Dispatcher:
     """
     Sends orders with the policy's timeout and retries.
@@ -126,7 +142,9 @@ class Dispatcher:
     Args:
         retry: The retry policy.
         timeout: Seconds one attempt may take; None waits as long as the adapter does. A call
-            that times out may still have reached the venue: it counts as an unknown outcome.
+            that times out may still have reached the venue: it counts as an unknown outcome,
+            and if the adapter answers after all, its events go to the late-answer sink
+            (`deliver_late_answers_to`; the orchestrator's `handle_event`).
         sleep: Called with each backoff delay (inject a recorder in tests).
         seed: Seeds the jitter, so the same session waits the same way.
     """
@@ -153,19 +171,40 @@ class Dispatcher:
         self._sleep = sleep
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not security: must replay
         self._pool: ThreadPoolExecutor | None = None
+        self._late: ThreadPoolExecutor | None = None
+        self._late_sink: EventSink | None = None
+
+    def deliver_late_answers_to(self, sink: EventSink) -> None:
+        """
+        Send the events of an answer that came after its attempt timed out to `sink`: the
+        venue may have taken the order, and that answer may be the only news of it.
+        """
+        self._late_sink = sink
 
     def _call(self, adapter: OrderAdapter, order: Order, key: str) -> Sequence[ExecutionEvent]:
         if self.timeout is None:
             return adapter.submit(order, key)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="execfsm-dispatch")
+            self._late = ThreadPoolExecutor(max_workers=1, thread_name_prefix="execfsm-late")
         future = self._pool.submit(adapter.submit, order, key)
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
+            future.add_done_callback(self._answered_late)
             raise OutcomeUnknown(
                 f"no answer within {self.timeout}s; the request may have reached the venue"
             ) from None
+
+    def _answered_late(self, future: Future[Sequence[ExecutionEvent]]) -> None:
+        # In the attempt's worker. The events are handed to one delivery thread, in the order
+        # the answers came: a worker must not wait for an order's lock that a dispatch holds.
+        sink, late = self._late_sink, self._late
+        if sink is None or late is None or future.cancelled() or future.exception() is not None:
+            return
+        events = tuple(future.result())
+        if events:
+            late.submit(_deliver, sink, events)
 
     def dispatch(
         self,
