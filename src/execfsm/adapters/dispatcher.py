@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -173,6 +174,7 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._late: ThreadPoolExecutor | None = None
         self._late_sink: EventSink | None = None
+        self._pools_lock = threading.Lock()
 
     def deliver_late_answers_to(self, sink: EventSink) -> None:
         """
@@ -184,10 +186,12 @@ class Dispatcher:
     def _call(self, adapter: OrderAdapter, order: Order, key: str) -> Sequence[ExecutionEvent]:
         if self.timeout is None:
             return adapter.submit(order, key)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="execfsm-dispatch")
-            self._late = ThreadPoolExecutor(max_workers=1, thread_name_prefix="execfsm-late")
-        future = self._pool.submit(adapter.submit, order, key)
+        with self._pools_lock:  # threads dispatching at once share one pool of each kind
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(4, thread_name_prefix="execfsm-dispatch")
+                self._late = ThreadPoolExecutor(1, thread_name_prefix="execfsm-late")
+            pool = self._pool
+        future = pool.submit(adapter.submit, order, key)
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
