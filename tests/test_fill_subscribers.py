@@ -6,12 +6,14 @@ and only then does the caller get a `FillSubscriberError` carrying what it would
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from execfsm import (
+    ExecutionEvent,
     ExecutionOrchestrator,
     FillSubscriberError,
     Order,
@@ -181,6 +183,33 @@ class TestBatchAndLateFills:
             assert now.state is OrderState.FILLED
         assert orch.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal("0.4")
         assert orch.audit_log.verify_chain().ok
+
+    def test_a_cancel_answered_with_a_fill_then_its_ack_applies_both(self) -> None:
+        """Part of the order filled just before the cancel took: the venue answers with the
+        fill, then the CANCEL_ACK. The ACK is applied though the subscriber raised on the
+        fill, and only then does the caller get the error."""
+        orch, _ = orchestrator(venue=FillsBeforeCancel(SteppingClock(EPOCH)))
+        resting = orch.submit_intent(limit("c1"))
+        assert resting.order is not None
+        orch.subscribe_fills(Flaky())
+
+        with pytest.raises(FillSubscriberError) as caught:
+            orch.cancel(resting.order.client_order_id)
+
+        assert isinstance(caught.value.outcome, EventOutcome)
+        now = orch.order(resting.order.client_order_id)
+        assert now is not None
+        assert (now.state, now.filled_quantity) == (OrderState.CANCELLED, Decimal("0.1"))
+        assert orch.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal("0.1")
+        assert orch.audit_log.verify_chain().ok
+
+
+class FillsBeforeCancel(SpyVenue):
+    """A venue where part of a resting order fills just before its cancel takes effect."""
+
+    def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+        fill = Fill("race", "0.1", "59000")
+        return [ExecutionEvent.of_fill(order, "race", EPOCH, fill), *super().cancel(order)]
 
 
 class TestDurable:
