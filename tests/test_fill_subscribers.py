@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from execfsm import (
@@ -99,7 +100,7 @@ class TestOneIntent:
 
         again = orch.submit_intent(market(qty="1"))  # before: KeyError deep in the ledger
 
-        assert again == result
+        assert again == attrs.evolve(result, duplicate=True)
         assert len(venue.submissions) == 1
         assert len(flaky.calls) == 2  # a duplicate books nothing, so tells nobody
         assert orch.audit_log.verify_chain().ok
@@ -133,7 +134,7 @@ class TestOneIntent:
         result = caught.value.outcome
         assert isinstance(result, PipelineResult)
         assert (result.success, result.stage_reached) == (True, 8)
-        assert orch.submit_intent(big) == result
+        assert orch.submit_intent(big) == attrs.evolve(result, duplicate=True)
 
 
 class TestBatchAndLateFills:
@@ -159,10 +160,11 @@ class TestBatchAndLateFills:
         batch = caught.value.outcome
         assert isinstance(batch, list)
         assert [r.success for r in batch] == [True] * 4
-        assert batch[0] == first  # a duplicate: it books nothing, so tells nobody
+        # a duplicate: it books nothing, so tells nobody
+        assert batch[0] == attrs.evolve(first, duplicate=True)
         assert [r.order.client_order_id for r in batch[1:] if r.order] == seen
         assert len(caught.value.errors) == 2  # the second order's two partial fills
-        assert orch.submit_intents(intents) == batch
+        assert orch.submit_intents(intents) == [attrs.evolve(r, duplicate=True) for r in batch]
         assert orch.audit_log.verify_chain().ok
 
     def test_late_fills_from_a_price_move_all_arrive(self) -> None:
@@ -228,5 +230,5 @@ class TestDurable:
         second, venue = session(db)
 
         assert second.recovery.interrupted == ()
-        assert second.submit_intent(intent(1)) == caught.value.outcome
+        assert second.submit_intent(intent(1)) == attrs.evolve(caught.value.outcome, duplicate=True)
         assert venue.submissions == []

@@ -55,6 +55,28 @@ class ContractViolation(ExecFsmError, ValueError):
         self.value = value
 
 
+class IdempotencyConflict(ContractViolation):
+    """
+    An intent reuses an idempotency key with different terms: refused (and audited) with
+    ``IDEMPOTENCY_CONFLICT``, nothing dispatched. Only an identical resubmission is a
+    duplicate.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: ReasonCode,
+        idempotency_key: str,
+        differences: dict[str, tuple[Any, Any]],
+    ) -> None:
+        super().__init__(message, reason=reason, field="intent", value=differences)
+        self.idempotency_key = idempotency_key
+        """The key both intents share."""
+        self.differences = differences
+        """Field name -> (the first intent's value, this intent's value)."""
+
+
 class PolicyViolation(ExecFsmError):
     """
     A safety or risk policy denies the action (live execution blocked, risk BLOCK or PAUSE).

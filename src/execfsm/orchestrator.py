@@ -10,7 +10,9 @@ import contextlib
 import threading
 import zlib
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.errors import translate
@@ -20,6 +22,7 @@ from execfsm.contracts import (
     EventKind,
     ExecutionEvent,
     ExecutionMode,
+    Fill,
     LivePolicy,
     Order,
     OrderIntent,
@@ -30,12 +33,14 @@ from execfsm.contracts import (
 from execfsm.errors import (
     ContractViolation,
     FillSubscriberError,
+    IdempotencyConflict,
     IllegalTransition,
     OutcomeUnknown,
     TransientVenueError,
 )
 from execfsm.fsm.audit import AuditEntry, AuditOutcome, AuditRecord
 from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
+from execfsm.ids import stable_id
 from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
@@ -45,10 +50,11 @@ from execfsm.recovery import recover
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.risk import NullRiskHook
 from execfsm.stages import (
-    FROM_DISPATCH,
+    AFTER_SEND,
     FROM_RISK_GATE,
     UP_TO_DISPATCH,
     Stage,
+    dispatch,
     intake,
     post_trade,
     recon,
@@ -75,6 +81,25 @@ def _delivered(outcome: _Outcome, subscriber_errors: list[Exception]) -> _Outcom
     if subscriber_errors:
         raise FillSubscriberError(subscriber_errors, outcome)
     return outcome
+
+
+_TERMS = ("symbol", "side", "order_type", "quantity", "limit_price", "time_in_force")
+"""What an intent asks the venue for; the rest of it (session, strategy, intent id) is its
+idempotency key."""
+
+
+def _different_terms(
+    intent: OrderIntent, earlier: PipelineResult | OrderIntent
+) -> dict[str, tuple[Any, Any]]:
+    """The terms in which `intent` differs from the one that first used its key."""
+    first = earlier.order if isinstance(earlier, PipelineResult) else earlier
+    if first is None:
+        return {}
+    return {
+        name: (getattr(first, name), getattr(intent, name))
+        for name in _TERMS
+        if getattr(first, name) != getattr(intent, name)
+    }
 
 
 def _run_stages(ctx: RunContext, stages: Iterable[Stage], services: Services) -> bool:
@@ -160,9 +185,10 @@ class ExecutionOrchestrator:
         self._stripes = tuple(threading.RLock() for _ in range(_STRIPES))
         stored = self._services.store.load()
         self._services.store.bind(self._services.audit)
-        self.recovery = recover(self._services, stored, self._results, self._paused)
-        """What was recovered from the store (empty for a new session)."""
-        self._services.store.flush()
+        with self._services.audit.unit() as unit:
+            self.recovery = recover(self._services, stored, self._results, self._paused)
+            """What was recovered from the store (empty for a new session)."""
+        self._services.store.flush(unit.last_seq)
         for adapter in registry.adapters():
             adapter.set_event_sink(self.handle_event)
         self._services.dispatcher.deliver_late_answers_to(self.handle_event)
@@ -197,19 +223,23 @@ class ExecutionOrchestrator:
 
     def submit_intent(self, intent: OrderIntent) -> PipelineResult:
         """
-        Take one intent through the pipeline. A key seen before returns the original result,
-        dispatches nothing, and is audited as a duplicate.
+        Take one intent through the pipeline. A key seen before with the same terms returns
+        the original result marked ``duplicate``, dispatches nothing, and is audited as a
+        duplicate; with other terms it is an `IdempotencyConflict`, audited, nothing sent.
         """
         services = self._services
         key = intake.identify(intent)
         with self._lock(key):
             original = self._results.get(key)
             if original is not None:
-                self._audit_duplicate(original)
-                services.store.flush()
-                return original
-            ctx = intake.run(intent, key, services)
-            return _delivered(self._advance(ctx, UP_TO_DISPATCH), ctx.subscriber_errors)
+                self._refuse_conflicts([(intent, original)])
+                return self._answer_duplicate(original)
+            with services.audit.unit() as unit:
+                ctx = intake.run(intent, key, services)
+                stopped = None
+                if not _run_stages(ctx, UP_TO_DISPATCH, services):
+                    stopped = self._finish(ctx)
+            return self._after_write_ahead(ctx, stopped, unit.last_seq)
 
     def submit_intents(self, intents: Iterable[OrderIntent]) -> list[PipelineResult]:
         """
@@ -222,9 +252,10 @@ class ExecutionOrchestrator:
         What differs from submitting them one by one: the risk gate sees every intent of the
         batch before any of them is sent, so a hook that limits exposure must count the
         batch's earlier intents itself (as it must count orders in flight, whose fills come
-        later, anyway). A key repeated in the batch is answered as a duplicate of its first
-        occurrence. Anything but an `OrderIntent` refuses the whole batch before any intent
-        is looked at.
+        later, anyway). A key repeated in the batch with the same terms is answered as a
+        duplicate of its first occurrence. Anything but an `OrderIntent`, and any key reused
+        with other terms (`IdempotencyConflict`, audited), refuses the whole batch before
+        any intent of it is run.
         """
         batch = list(intents)
         for index, intent in enumerate(batch):
@@ -244,6 +275,15 @@ class ExecutionOrchestrator:
     def _submit_batch(self, batch: list[OrderIntent], keys: list[str]) -> list[PipelineResult]:
         # Callers hold the stripe locks of every key.
         services = self._services
+        first: dict[str, OrderIntent] = {}
+        for intent, key in zip(batch, keys, strict=True):
+            first.setdefault(key, intent)
+        self._refuse_conflicts(
+            [
+                (intent, self._results.get(key) or first[key])
+                for intent, key in zip(batch, keys, strict=True)
+            ]
+        )
         results: dict[int, PipelineResult] = {}
         to_send: list[tuple[int, RunContext]] = []
         repeated: list[tuple[int, str]] = []
@@ -253,23 +293,23 @@ class ExecutionOrchestrator:
                 repeated.append((index, key))
                 continue
             opened.add(key)
-            ctx = intake.run(intent, key, services)
-            if _run_stages(ctx, UP_TO_DISPATCH, services):
-                to_send.append((index, ctx))
-            else:
-                results[index] = self._finish(ctx, flush=False)
+            with services.audit.unit():
+                ctx = intake.run(intent, key, services)
+                if _run_stages(ctx, UP_TO_DISPATCH, services):
+                    to_send.append((index, ctx))
+                else:
+                    results[index] = self._finish(ctx)
         services.store.flush()  # the write-ahead of every order of the batch, in one commit
         for index, ctx in to_send:
-            _run_stages(ctx, FROM_DISPATCH, services)
-            results[index] = self._finish(ctx, flush=False)
+            dispatch.send(ctx, services)
+            with services.audit.unit():
+                _run_stages(ctx, AFTER_SEND, services)
+                results[index] = self._finish(ctx)
         for index, key in repeated:
-            results[index] = original = self._results[key]
-            self._audit_duplicate(original)
+            results[index] = self._answer_duplicate(self._results[key], flush=False)
         services.store.flush()
-        return _delivered(
-            [results[index] for index in range(len(batch))],
-            [error for _, ctx in to_send for error in ctx.subscriber_errors],
-        )
+        errors = post_trade.notify([pair for _, ctx in to_send for pair in ctx.heard], services)
+        return _delivered([results[index] for index in range(len(batch))], errors)
 
     def resume(self, correlation_id: str) -> PipelineResult:
         """
@@ -279,9 +319,13 @@ class ExecutionOrchestrator:
         with self._lock(ctx.idempotency_key):
             if self._paused.pop(correlation_id, None) is None:
                 return self._results[ctx.idempotency_key]  # another thread resumed it
-            ctx.reason_code, ctx.detail = None, ""
-            ctx.run.send("resume")
-            return _delivered(self._advance(ctx, FROM_RISK_GATE), ctx.subscriber_errors)
+            with self._services.audit.unit() as unit:
+                ctx.reason_code, ctx.detail = None, ""
+                ctx.run.send("resume")
+                stopped = None
+                if not _run_stages(ctx, FROM_RISK_GATE, self._services):
+                    stopped = self._finish(ctx)
+            return self._after_write_ahead(ctx, stopped, unit.last_seq)
 
     def abandon(self, correlation_id: str, reason: str = "abandoned by operator") -> PipelineResult:
         """
@@ -291,8 +335,11 @@ class ExecutionOrchestrator:
         with self._lock(ctx.idempotency_key):
             if self._paused.pop(correlation_id, None) is None:
                 return self._results[ctx.idempotency_key]
-            ctx.stop("abandon", ReasonCode.RISK_PAUSED, reason)
-            return self._record(ctx)
+            with self._services.audit.unit() as unit:
+                ctx.stop("abandon", ReasonCode.RISK_PAUSED, reason)
+                result = self._record(ctx)
+            self._services.store.flush(unit.last_seq)
+            return result
 
     def _paused_run(self, correlation_id: str) -> RunContext:
         ctx = self._paused.get(correlation_id)
@@ -305,18 +352,31 @@ class ExecutionOrchestrator:
             )
         return ctx
 
-    def _advance(self, ctx: RunContext, stages: Iterable[Stage]) -> PipelineResult:
-        if _run_stages(ctx, stages, self._services):
-            self._services.store.flush()  # the write-ahead, before the order may leave
-            _run_stages(ctx, FROM_DISPATCH, self._services)
-        return self._finish(ctx)
+    def _after_write_ahead(
+        self, ctx: RunContext, stopped: PipelineResult | None, through: int
+    ) -> PipelineResult:
+        """
+        Make the first unit of work durable (the write-ahead, before the order may leave, or
+        the whole run if it `stopped` before dispatch), then send and finish in a second one.
+        """
+        services = self._services
+        services.store.flush(through)
+        if stopped is not None:
+            return stopped
+        dispatch.send(ctx, services)
+        with services.audit.unit() as unit:
+            _run_stages(ctx, AFTER_SEND, services)
+            result = self._finish(ctx)
+        services.store.flush(unit.last_seq)
+        return _delivered(result, post_trade.notify(ctx.heard, services))
 
-    def _finish(self, ctx: RunContext, *, flush: bool = True) -> PipelineResult:
+    def _finish(self, ctx: RunContext) -> PipelineResult:
         if ctx.run.state is PipelineState.PAUSED:
             self._paused[ctx.correlation_id] = ctx
-        return self._record(ctx, flush=flush)
+        return self._record(ctx)
 
-    def _record(self, ctx: RunContext, *, flush: bool = True) -> PipelineResult:
+    def _record(self, ctx: RunContext) -> PipelineResult:
+        """The run's result, kept and staged with the unit of work it ends (callers flush)."""
         order = ctx.lifecycle.order
         state = ctx.run.state
         reason, detail = ctx.reason_code, ctx.detail
@@ -340,39 +400,70 @@ class ExecutionOrchestrator:
         )
         status = IntentStatus.PAUSED if state is PipelineState.PAUSED else IntentStatus.DONE
         self._services.orders.settle(ctx.lifecycle)
-        self._persist(
-            order,
+        store = self._services.store
+        store.stage_intent(
             IntentEntry(
-                ctx.idempotency_key,
-                ctx.correlation_id,
-                order.client_order_id,
-                status,
-                result,
-            ),
-            flush=flush,
+                ctx.idempotency_key, ctx.correlation_id, order.client_order_id, status, result
+            )
         )
+        store.stage_order(order)
         self._results.keep(result)
         return result
 
-    def _persist(
-        self, order: Order, entry: IntentEntry | None = None, *, flush: bool = True
+    def _refuse_conflicts(
+        self, pairs: list[tuple[OrderIntent, PipelineResult | OrderIntent]]
     ) -> None:
         """
-        Make a unit of work durable before its result is returned (``flush=False``: the
-        caller flushes once for a batch).
+        Audit and raise an `IdempotencyConflict` if any intent reuses a key with other terms
+        than the intent (or the stored result's order) that first used it.
         """
-        store = self._services.store
-        if entry is not None:
-            store.stage_intent(entry)
-        store.stage_order(order)
-        position = self._services.positions.find(order.symbol)
-        if position is not None:
-            store.stage_position(position)
-        if flush:
-            store.flush()
+        conflicts = [
+            (intent, earlier, differences)
+            for intent, earlier in pairs
+            if (differences := _different_terms(intent, earlier))
+        ]
+        if not conflicts:
+            return
+        audit = self._services.audit
+        last = 0
+        for intent, earlier, differences in conflicts:
+            key = intake.identify(intent)
+            shown = ", ".join(
+                f"{name} {old!s} -> {new!s}" for name, (old, new) in differences.items()
+            )
+            last = audit.append(
+                AuditEntry(
+                    correlation_id=stable_id("cor", key),
+                    client_order_id=stable_id("ord", key),
+                    machine="pipeline",
+                    event="submit_intent",
+                    source=None
+                    if isinstance(earlier, OrderIntent)
+                    else earlier.pipeline_state.value,
+                    target=None,
+                    outcome=AuditOutcome.REFUSED,
+                    reason_code=ReasonCode.IDEMPOTENCY_CONFLICT,
+                    detail=f"idempotency key {key} reused with other terms: {shown}",
+                )
+            ).seq
+        self._services.store.flush(last)
+        intent, _, differences = conflicts[0]
+        key = intake.identify(intent)
+        raise IdempotencyConflict(
+            f"intent: idempotency key {key} (intent_id {intent.intent_id!r}) was first used "
+            f"with other terms ({', '.join(differences)} differ); nothing was sent"
+            + (
+                f", and {len(conflicts) - 1} more conflict(s) in the batch"
+                if len(conflicts) > 1
+                else ""
+            ),
+            reason=ReasonCode.IDEMPOTENCY_CONFLICT,
+            idempotency_key=key,
+            differences=differences,
+        )
 
-    def _audit_duplicate(self, original: PipelineResult) -> None:
-        self._services.audit.append(
+    def _answer_duplicate(self, original: PipelineResult, *, flush: bool = True) -> PipelineResult:
+        record = self._services.audit.append(
             AuditEntry(
                 correlation_id=original.correlation_id,
                 client_order_id=original.order.client_order_id if original.order else None,
@@ -385,39 +476,45 @@ class ExecutionOrchestrator:
                 detail=f"idempotency key {original.idempotency_key} already submitted",
             )
         )
+        if flush:
+            self._services.store.flush(record.seq)
+        return attrs.evolve(original, duplicate=True)
 
     # -- after dispatch ----------------------------------------------------------------------
 
     def handle_event(self, event: ExecutionEvent) -> EventOutcome:
         """
         Apply a venue event that arrived after `submit_intent` returned, then book its fill
-        and hand the order off to reconciliation. An unknown order is refused and audited.
+        and hand the order off to reconciliation, in one unit of work. An unknown order is
+        refused and audited.
         """
-        return _delivered(*self._handle_event(event))
+        outcome, heard = self._handle_event(event)
+        return _delivered(outcome, post_trade.notify(heard, self._services))
 
-    def _handle_event(self, event: ExecutionEvent) -> tuple[EventOutcome, list[Exception]]:
-        """`handle_event`, with what fill subscribers raised instead of raising it."""
+    def _handle_event(self, event: ExecutionEvent) -> tuple[EventOutcome, list[tuple[Order, Fill]]]:
+        """`handle_event`, durable, with the fills it booked instead of telling subscribers."""
         services = self._services
         known = services.orders.order(event.client_order_id)  # its key; a packed one stays so
         if known is None:
             detail = f"event {event.event_id} names unknown order {event.client_order_id}"
-            self._audit_unknown(event, detail)
-            services.store.flush()
+            services.store.flush(self._audit_unknown(event, detail))
             refused = EventOutcome(
                 AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail
             )
             return refused, []
         with self._lock(known.idempotency_key):
-            lifecycle = self._reopened(event.client_order_id)
-            outcome = lifecycle.apply(event)
-            errors = []
-            if outcome.booked_fill is not None:
-                errors = post_trade.book(lifecycle, [outcome.booked_fill], services)
-            if outcome.applied:
-                recon.hand_off(lifecycle, services, event.kind.value)
-            services.orders.settle(lifecycle)
-            self._persist(lifecycle.order)
-            return outcome, errors
+            with services.audit.unit() as unit:
+                lifecycle = self._reopened(event.client_order_id)
+                outcome = lifecycle.apply(event)
+                heard = []
+                if outcome.booked_fill is not None:
+                    heard = post_trade.book(lifecycle, [outcome.booked_fill], services)
+                if outcome.applied:
+                    recon.hand_off(lifecycle, services, event.kind.value)
+                services.orders.settle(lifecycle)
+                services.store.stage_order(lifecycle.order)
+            services.store.flush(unit.last_seq)
+            return outcome, heard
 
     def _reopened(self, client_order_id: str) -> OrderLifecycle:
         """
@@ -432,7 +529,9 @@ class ExecutionOrchestrator:
 
     def cancel(self, client_order_id: str) -> EventOutcome:
         """
-        Request a cancel: PENDING_CANCEL, then the adapter answers CANCEL_ACK or CANCEL_REJECT.
+        Request a cancel: PENDING_CANCEL, written ahead (durable before the adapter is
+        called: a stop inside the call leaves the order flagged CANCEL_OUTCOME_UNKNOWN at
+        recovery), then the adapter answers CANCEL_ACK or CANCEL_REJECT.
         """
         known = self._services.orders.order(client_order_id)
         adapter = self._services.adapter_of.get(client_order_id)
@@ -444,18 +543,25 @@ class ExecutionOrchestrator:
                 value=client_order_id,
             )
         with self._lock(known.idempotency_key):
-            return self._cancel(self._reopened(client_order_id), adapter)
+            return self._cancel(client_order_id, adapter)
 
-    def _cancel(self, lifecycle: OrderLifecycle, adapter: OrderAdapter) -> EventOutcome:
+    def _cancel(self, client_order_id: str, adapter: OrderAdapter) -> EventOutcome:
+        services = self._services
+        refused: EventOutcome | None = None
+        with services.audit.unit() as unit:
+            lifecycle = self._reopened(client_order_id)
+            try:
+                lifecycle.send("request_cancel")
+            except IllegalTransition as exc:
+                services.orders.settle(lifecycle)  # a final order: packed again
+                refused = EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
+            else:
+                services.store.stage_order(lifecycle.order)
+        services.store.flush(unit.last_seq)  # the write-ahead of the cancel
+        if refused is not None:
+            return refused
         try:
-            lifecycle.send("request_cancel")
-        except IllegalTransition as exc:
-            self._services.orders.settle(lifecycle)  # a final order: packed again
-            self._services.store.flush()
-            return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
-        outcome = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
-        try:
-            answered = adapter.cancel(lifecycle.order)
+            answered = adapter.cancel(lifecycle.order)  # the venue call: outside any unit
         except Exception as raw:  # noqa: BLE001 - translated; the order stays PENDING_CANCEL
             error = translate(raw)
             detail = f"cancel to {adapter.name}: " + (
@@ -466,17 +572,29 @@ class ExecutionOrchestrator:
                 if isinstance(error, OutcomeUnknown)
                 else ReasonCode.ADAPTER_ERROR
             )
-            lifecycle.record("cancel_attempt", AuditOutcome.REFUSED, reason, detail)
-            if not isinstance(error, TransientVenueError):
-                lifecycle.flag_for_reconciliation(reason, detail)
-            self._persist(lifecycle.order)
+            with services.audit.unit() as unit:
+                lifecycle.record("cancel_attempt", AuditOutcome.REFUSED, reason, detail)
+                if not isinstance(error, TransientVenueError):
+                    lifecycle.flag_for_reconciliation(reason, detail)
+                services.store.stage_order(lifecycle.order)
+            services.store.flush(unit.last_seq)
             return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail)
-        self._persist(lifecycle.order)
-        errors: list[Exception] = []
+        with services.audit.unit() as unit:
+            state = str(lifecycle.state_value)
+            lifecycle.record(
+                "cancel_attempt",
+                AuditOutcome.APPLIED,
+                None,
+                f"cancel to {adapter.name}: sent, {len(answered)} answer(s)",
+                target=state,
+            )
+        services.store.flush(unit.last_seq)
+        outcome = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
+        heard: list[tuple[Order, Fill]] = []
         for event in answered:  # every answer is applied, whatever a subscriber raises
-            outcome, raised = self._handle_event(event)
-            errors.extend(raised)
-        return _delivered(outcome, errors)
+            outcome, booked = self._handle_event(event)
+            heard.extend(booked)
+        return _delivered(outcome, post_trade.notify(heard, services))
 
     def activate_kill_switch(self, reason: str = "activated by operator") -> None:
         """
@@ -496,8 +614,8 @@ class ExecutionOrchestrator:
         """
         self._services.fill_subscribers.append(subscriber)
 
-    def _audit_unknown(self, event: ExecutionEvent, detail: str) -> None:
-        self._services.audit.append(
+    def _audit_unknown(self, event: ExecutionEvent, detail: str) -> int:
+        return self._services.audit.append(
             AuditEntry(
                 correlation_id=event.correlation_id,
                 client_order_id=event.client_order_id,
@@ -509,7 +627,7 @@ class ExecutionOrchestrator:
                 reason_code=ReasonCode.EVENT_UNKNOWN_ORDER,
                 detail=detail,
             )
-        )
+        ).seq
 
     # -- snapshots ---------------------------------------------------------------------------
 

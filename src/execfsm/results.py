@@ -31,6 +31,8 @@ class PipelineResult:
     reason_code: ReasonCode | None = None
     reason_detail: str = ""
     recon: ReconRecord | None = None
+    duplicate: bool = False
+    """True when this answers a resubmission: the original result, nothing was run again."""
 
     @property
     def paused(self) -> bool:
@@ -54,6 +56,7 @@ class PipelineResult:
             None if self.reason_code is None else self.reason_code.value,
             self.reason_detail,
             None if self.recon is None else self.recon.packed(),
+            self.duplicate,
         )
 
     @classmethod
@@ -61,7 +64,7 @@ class PipelineResult:
         """
         The result `packed` was made from.
         """
-        success, correlation_id, key, order, stage, state, reason, detail, recon = packed
+        success, correlation_id, key, order, stage, state, reason, detail, recon, dup = packed
         return cls(
             success,
             correlation_id,
@@ -72,6 +75,7 @@ class PipelineResult:
             None if reason is None else ReasonCode(reason),
             detail,
             None if recon is None else ReconRecord.from_packed(recon),
+            dup,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -97,6 +101,7 @@ class PipelineResult:
             reason_code=None if reason is None else ReasonCode(reason),
             reason_detail=data.get("reason_detail", ""),
             recon=None if data.get("recon") is None else ReconRecord.from_dict(data["recon"]),
+            duplicate=bool(data.get("duplicate", False)),
         )
 
 

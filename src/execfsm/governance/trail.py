@@ -15,6 +15,12 @@ from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.model import MachineModel
 from execfsm.ledger.audit import ChainVerification, verify_records
 
+_REFUSED_BEFORE_ANY_STATE = frozenset(
+    {ReasonCode.EVENT_UNKNOWN_ORDER, ReasonCode.IDEMPOTENCY_CONFLICT}
+)
+"""Refusals of something that never started: an event for an order we do not know, an
+intent whose key a batch had already used with other terms."""
+
 
 def _bad(count: int, record: AuditRecord, problem: str) -> ChainVerification:
     return ChainVerification(False, count, record.seq, problem)
@@ -69,7 +75,7 @@ def verify_trail(
         if record.reason_code is None:
             return _bad(count, record, f"{record.outcome} record carries no reason code")
         if record.source is None:
-            if known or record.reason_code is not ReasonCode.EVENT_UNKNOWN_ORDER:
+            if known or record.reason_code not in _REFUSED_BEFORE_ANY_STATE:
                 return _bad(count, record, "a refusal without a source state")
         elif record.source != state:
             return _bad(

@@ -7,9 +7,10 @@ editing, dropping or reordering any record breaks the chain at that record.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from hashlib import sha256
 from typing import Any
@@ -284,6 +285,20 @@ class _Rows:
         return [row for sealed in self._sealed[chunk:] for row in sealed][offset:] + self._open
 
 
+class UnitOfWork:
+    """
+    One open unit of work (see `AuditLog.unit`).
+    """
+
+    __slots__ = ("id", "last_seq")
+
+    def __init__(self, unit_id: int, last_seq: int) -> None:
+        self.id = unit_id
+        self.last_seq = last_seq
+        """The seq of the unit's last record so far (before its first: the log's length
+        when it opened)."""
+
+
 class AuditLog:
     """
     An `AuditSink` that keeps records in memory, with the queries reviewers need.
@@ -303,6 +318,11 @@ class AuditLog:
         self._lines: list[tuple[int, str, str | None, str]] | None = None
         """Lines a store has not taken yet (None: nobody collects them)."""
         self._lock = threading.Lock()
+        self._open_units: dict[int, int] = {}
+        """Open units of work: id -> the first seq any of their records can have."""
+        self._unit_ids = 0
+        self._local = threading.local()
+        self._unit_hooks: tuple[Callable[[int], None], Callable[[], None]] | None = None
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """
@@ -382,7 +402,10 @@ class AuditLog:
                 self._lines.append(
                     (seq, correlation_id, client_order_id, _with_hash(head, tail, hash_))
                 )
-            return seq
+        units = getattr(self._local, "units", None)
+        if units:
+            units[-1].last_seq = seq  # the open unit of this thread wrote it
+        return seq
 
     def _keep(self, row: _Row) -> None:
         # Callers hold the lock.
@@ -410,16 +433,81 @@ class AuditLog:
         with self._lock:
             self._lines = [_line(row) for row in self._rows.since(since)]
 
-    def take_lines(self) -> list[tuple[int, str, str | None, str]]:
+    def take_lines(self, through: int | None = None) -> list[tuple[int, str, str | None, str]]:
         """
         ``(seq, correlation_id, client_order_id, canonical JSON line)`` of each record kept
-        since the last call, in order (see `collect_lines`).
+        since the last call, in order (see `collect_lines`), up to seq `through` if given:
+        the later ones stay for the next call.
         """
         with self._lock:
-            if self._lines is None:
+            if not self._lines:
                 return []
-            lines, self._lines = self._lines, []
-        return lines
+            lines = self._lines
+            cut = len(lines) if through is None else max(0, through - lines[0][0] + 1)
+            taken, self._lines = lines[:cut], lines[cut:]
+        return taken
+
+    # -- units of work --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[UnitOfWork]:
+        """
+        A unit of work: the records this thread writes inside it, and what a store stages
+        meanwhile, become durable together, never apart. While a unit is open, `watermark`
+        stays below its first record, so a store's commit (which takes records only up to
+        the watermark) never carries a record of an unfinished unit. Units are short: they
+        never span a venue call. They do not nest: a unit opened inside another one on the
+        same thread could never be made durable before the outer one ends.
+        """
+        units = getattr(self._local, "units", None)
+        if units is None:
+            units = self._local.units = []
+        if units:
+            raise AuditChainError(
+                "audit: a unit of work was opened inside another on the same thread (an "
+                "orchestrator called from a risk hook or from inside its own run?)",
+                seq=len(self),
+            )
+        with self._lock:
+            self._unit_ids += 1
+            unit = UnitOfWork(self._unit_ids, len(self._rows))
+            self._open_units[unit.id] = unit.last_seq + 1
+        units.append(unit)
+        try:
+            yield unit
+        finally:
+            units.pop()
+            hooks = self._unit_hooks
+            if hooks is not None:
+                hooks[0](unit.last_seq)  # its rows join the store's queue before it may commit
+            with self._lock:
+                del self._open_units[unit.id]
+            if hooks is not None:
+                hooks[1]()
+
+    def in_unit(self) -> bool:
+        """
+        True while this thread has a unit of work open.
+        """
+        return bool(getattr(self._local, "units", None))
+
+    def watermark(self) -> int:
+        """
+        The highest seq below which every record belongs to a finished unit of work (or to
+        none): what a store may commit.
+        """
+        with self._lock:
+            if self._open_units:
+                return min(self._open_units.values()) - 1
+            return len(self._rows)
+
+    def on_units(self, staged: Callable[[int], None], closed: Callable[[], None]) -> None:
+        """
+        Hooks for the store that persists this log: `staged(last_seq)` runs as a unit ends,
+        before its records may be committed (the store queues the unit's rows, tagged with
+        its last seq), `closed()` once they may be (the store wakes its waiting flushes).
+        """
+        self._unit_hooks = (staged, closed)
 
     def restore(self, records: Iterable[AuditRecord]) -> None:
         """

@@ -109,6 +109,7 @@ def result_json(result: PipelineResult, order_text: Callable[[Order], str] = ord
     recon = "null" if result.recon is None else recon_json(result.recon, order_text)
     return (
         f'{{"correlation_id":{_encode(result.correlation_id)},'
+        f'"duplicate":{"true" if result.duplicate else "false"},'
         f'"idempotency_key":{_encode(result.idempotency_key)},"order":{order},'
         f'"pipeline_state":{_encode(result.pipeline_state.value)},'
         f'"reason_code":{_reason(result.reason_code)},'

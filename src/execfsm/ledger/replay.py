@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import attrs
 
-from execfsm.contracts import Fill, OrderSide, OrderState, ReasonCode
+from execfsm.contracts import Fill, Order, OrderSide, OrderState, ReasonCode
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.ledger.positions import Position, PositionLedger
@@ -63,6 +63,67 @@ def _json(record: AuditRecord) -> dict[str, object]:
     return data
 
 
+def _fill(data: dict[str, object]) -> Fill:
+    return Fill(str(data["fill_id"]), str(data["quantity"]), str(data["price"]), str(data["fee"]))
+
+
+_BOOKED_MARKS = ('"event":"fill"', '"machine":"order"', '"outcome":"applied"')
+"""In a canonical JSON line these can only be the record's own fields (a quote inside a
+string value is escaped), so a line without all three books nothing and is not parsed."""
+
+
+class DurablePositions:
+    """
+    The positions a store's committed trail books, kept as it commits: the positions table
+    then holds exactly what `replay` of the stored trail gives, whatever other threads had
+    booked in memory and not yet committed.
+    """
+
+    def __init__(self) -> None:
+        self._ledger = PositionLedger()
+        self._orders: dict[str, tuple[str, OrderSide]] = {}
+
+    def restore(
+        self,
+        orders: Iterable[Order],
+        positions: Iterable[Position],
+        records: Iterable[AuditRecord],
+    ) -> None:
+        """
+        Start from what a store loaded (recovery checks it against the trail).
+        """
+        booked = {
+            (r.client_order_id, str(_json(r)["fill_id"]))
+            for r in records
+            if r.client_order_id is not None
+            and (r.machine, r.event, r.outcome) == ("order", "fill", AuditOutcome.APPLIED)
+        }
+        self._ledger.restore(positions, booked)
+        self.book((), orders)
+
+    def book(
+        self, lines: Iterable[tuple[int, str, str | None, str]], orders: Iterable[Order]
+    ) -> dict[str, Position]:
+        """
+        Book the applied fills among `lines` (canonical JSON records being committed, with
+        `orders`, the order rows of the same commit); returns the positions that changed.
+        """
+        for order in orders:
+            self._orders.setdefault(order.client_order_id, (order.symbol, order.side))
+        touched: dict[str, Position] = {}
+        for _seq, _cor, cid, text in lines:
+            if cid is None or not all(mark in text for mark in _BOOKED_MARKS):
+                continue
+            known = self._orders.get(cid)
+            if known is None:
+                continue  # as `replay`: a fill of an order the trail never opened
+            data = json.loads(text)
+            fill = _fill(json.loads(data["detail"]))
+            if self._ledger.book(cid, known[0], known[1], fill):
+                touched[known[0]] = self._ledger.get(known[0])
+        return touched
+
+
 def replay(records: Iterable[AuditRecord]) -> Replay:
     """
     Replay `records` (in ``seq`` order) into order and position ledgers.
@@ -98,10 +159,7 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
         if record.outcome is not AuditOutcome.APPLIED:
             continue
         if record.event == "fill":
-            data = _json(record)
-            fill = Fill(
-                str(data["fill_id"]), str(data["quantity"]), str(data["price"]), str(data["fee"])
-            )
+            fill = _fill(_json(record))
             positions.book(cid, order.symbol, order.side, fill)
             booked.add((cid, fill.fill_id))
             if record.reason_code is ReasonCode.FILL_AFTER_FINAL:

@@ -17,11 +17,14 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import attrs
+
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.ledger.audit import AuditLog, record_from_dict, verify_records
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Position
+from execfsm.ledger.replay import DurablePositions
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult
 
@@ -50,6 +53,16 @@ CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, snapshot TEXT NOT
 """
 
 
+@attrs.define
+class _Unit:
+    """The rows one unit of work staged, queued once it ends."""
+
+    intents: dict[str, IntentEntry] = attrs.Factory(dict)
+    orders: dict[str, Order] = attrs.Factory(dict)
+    last_seq: int = 0
+    """The seq of the unit's last audit record: its rows are committed with that record."""
+
+
 def _fail(path: Path, action: str, exc: BaseException) -> StoreError:
     return StoreError(f"store {path}: cannot {action}: {exc}")
 
@@ -75,18 +88,21 @@ class SqliteStore:
         if self.path.is_dir():
             raise StoreError(f"store {self.path}: is a directory, not a database file")
         self._audit: AuditLog | None = None
-        self._persisted_seq = 0
         self._stored_seq = 0
-        self._intents: dict[str, IntentEntry] = {}
-        self._orders: dict[str, Order] = {}
-        self._positions: dict[str, Position] = {}
+        self._durable_through = 0
+        """Every record up to this seq, and every unit of work ending by it, is durable."""
         self._state_lock = threading.Lock()
-        self._staged = 0
-        """How many rows have been staged (under ``_state_lock``)."""
-        self._durable_staged = 0
-        """How many of them a commit has made durable."""
+        self._queued: list[_Unit] = []
+        """Finished units of work not yet committed, in the order they finished."""
+        self._in_flight: list[_Unit] = []
+        """The units the commit in progress carries."""
+        self._local = threading.local()
+        """The rows the current thread's open unit of work has staged."""
+        self._positions = DurablePositions()
+        """The positions the committed trail books: what the positions table holds."""
         self._committed = threading.Condition()
-        """Guards ``_committing``; notified when a commit ends."""
+        """Guards ``_committing`` and ``_durable_through``; notified when a commit or a
+        unit of work ends."""
         self._committing = False
         self._broken: StoreError | None = None
         self.commits = 0
@@ -140,8 +156,9 @@ class SqliteStore:
         Persist `audit`'s new records: the ones `load` returned are already stored.
         """
         self._audit = audit
-        self._persisted_seq = self._stored_seq
+        self._durable_through = self._stored_seq
         audit.collect_lines(self._stored_seq)
+        audit.on_units(self._unit_finished, self._wake)
 
     def load(self) -> StoredState:
         """
@@ -187,6 +204,10 @@ class SqliteStore:
         except (KeyError, ValueError, TypeError) as exc:
             raise self._poison(f"a stored row is corrupt: {exc}") from None
         self._stored_seq = records[-1].seq if records else 0
+        try:
+            self._positions.restore(orders, positions, records)
+        except (AuditChainError, KeyError, ValueError, TypeError) as exc:
+            raise self._poison(f"a stored fill record is corrupt: {exc}") from None
         return StoredState(records, intents, orders, positions)
 
     def _poison(self, message: str) -> StoreError:
@@ -197,52 +218,81 @@ class SqliteStore:
         if self._broken is not None:
             raise StoreError(f"{self._broken} (the store accepts no more writes; reopen it)")
 
+    def _rows(self) -> _Unit:
+        """The rows being staged: the open unit's on this thread, else a unit of their own."""
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        if unit is None:
+            unit = self._local.unit = _Unit()
+        return unit
+
     def stage_intent(self, entry: IntentEntry) -> None:
         """
-        Queue an idempotency-index row.
+        Stage an idempotency-index row with the current unit of work.
         """
         self._check()
-        with self._state_lock:
-            self._intents[entry.idempotency_key] = entry
-            self._staged += 1
+        self._rows().intents[entry.idempotency_key] = entry
+        self._queue_outside_unit()
 
     def stage_order(self, order: Order) -> None:
         """
-        Queue an order snapshot.
+        Stage an order snapshot with the current unit of work.
         """
         self._check()
-        with self._state_lock:
-            self._orders[order.client_order_id] = order
-            self._staged += 1
+        self._rows().orders[order.client_order_id] = order
+        self._queue_outside_unit()
 
-    def stage_position(self, position: Position) -> None:
-        """
-        Queue a position snapshot.
-        """
-        self._check()
-        with self._state_lock:
-            self._positions[position.symbol] = position
-            self._staged += 1
+    def _queue_outside_unit(self) -> None:
+        # A row staged outside any unit of work is a unit by itself, ending now.
+        if self._audit is None or not self._audit.in_unit():
+            self._unit_finished(len(self._audit) if self._audit is not None else 0)
 
-    def flush(self) -> None:
+    def _unit_finished(self, last_seq: int) -> None:
+        """Queue the rows of the unit this thread ends, tagged with its last record's seq."""
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        self._local.unit = None
+        if unit is not None:
+            unit.last_seq = last_seq
+            with self._state_lock:
+                self._queued.append(unit)
+
+    def _wake(self) -> None:
+        with self._committed:
+            self._committed.notify_all()
+
+    def _watermark(self) -> int:
+        return self._audit.watermark() if self._audit is not None else 0
+
+    def _done(self, wanted: int) -> bool:
+        # Under ``_committed``: the records up to `wanted`, and every queued unit ending by
+        # then, are durable.
+        if self._durable_through < wanted:
+            return False
+        with self._state_lock:
+            return all(unit.last_seq > wanted for unit in (*self._in_flight, *self._queued))
+
+    def flush(self, through: int | None = None) -> None:
         """
-        Return once everything staged and every audit record written before the call is
-        durable. Group commit: one caller (the leader) commits everything queued by every
-        thread in one transaction, while the others wait for it; a caller whose data a
-        commit already covered returns without a commit of its own. A failure rolls the
-        transaction back (nothing of it is stored), breaks the store and is raised to every
-        caller waiting on it.
+        Return once every audit record up to seq `through` (default: every record written
+        before the call) is durable, with the rows of every unit of work that ended by then.
+
+        Only finished units are committed: a commit takes the records up to the audit log's
+        `~AuditLog.watermark` (below the first record of any unit still open) and the rows
+        of the units that ended by it, so after any crash the database holds a prefix of
+        complete units. Group commit: one caller (the leader) commits for every thread while
+        the others wait; a caller whose data a commit already covered returns without one.
+        A failure rolls the transaction back (nothing of it is stored), breaks the store and
+        is raised to every caller waiting on it.
         """
         self._check()
-        with self._state_lock:
-            wanted_rows = self._staged
-        wanted_seq = len(self._audit) if self._audit is not None else 0
+        wanted = through if through is not None else len(self._audit or ())
         with self._committed:
             while True:
                 self._check()
-                if self._durable_staged >= wanted_rows and self._persisted_seq >= wanted_seq:
+                if self._done(wanted):
                     return
-                if not self._committing:
+                # Lead a commit only once it can carry the caller's records: every unit of
+                # work begun before them has ended (a unit close wakes the waiters).
+                if not self._committing and self._watermark() >= wanted:
                     self._committing = True
                     break
                 self._committed.wait()
@@ -255,23 +305,30 @@ class SqliteStore:
 
     def _commit_queued(self) -> None:
         # Only the leader runs this (``_committing`` is set).
+        watermark = self._watermark()
+        lines = self._audit.take_lines(watermark) if self._audit else []
         with self._state_lock:
-            intents, self._intents = self._intents, {}
-            orders, self._orders = self._orders, {}
-            positions, self._positions = self._positions, {}
-            staged = self._staged
+            units = [unit for unit in self._queued if unit.last_seq <= watermark]
+            self._queued = [unit for unit in self._queued if unit.last_seq > watermark]
+            self._in_flight = units
+        intents: dict[str, IntentEntry] = {}
+        orders: dict[str, Order] = {}
+        for unit in units:  # in the order they ended: a later snapshot replaces an earlier
+            intents.update(unit.intents)
+            orders.update(unit.orders)
         try:
-            # Records appended after the rows were swapped out are welcome in this commit too.
-            lines = self._audit.take_lines() if self._audit else []
+            positions = self._positions.book(lines, orders.values())
             if lines or intents or orders or positions:
                 self._write(lines, intents, orders, positions)
                 self.commits += 1
-        except Exception as exc:  # noqa: BLE001 - any failure loses the swapped rows: poison
+        except Exception as exc:  # noqa: BLE001 - any failure loses the taken rows: poison
             with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
                 self._conn.execute("ROLLBACK")
             raise self._poison(f"write failed, nothing of it was stored: {exc}") from None
-        self._persisted_seq = lines[-1][0] if lines else self._persisted_seq
-        self._durable_staged = staged
+        with self._committed:
+            self._durable_through = max(self._durable_through, watermark)
+            with self._state_lock:
+                self._in_flight = []
 
     def _write(
         self,

@@ -1,11 +1,13 @@
 """
 The store protocol the orchestrator writes through, and its in-memory implementation.
 
-The orchestrator stages what a unit of work changed (its idempotency entry, its order, the
-positions it touched) and calls `flush` at the two points that must be durable: before an
-adapter is called (write-ahead dispatch) and before a result is returned. Audit records are
-taken from the audit log by ``seq``. A store flushes everything staged so far in one
-transaction, so concurrent callers share commits (group commit).
+The orchestrator does its work in units of work (`AuditLog.unit`: an intent up to the venue
+call, its remainder, a late event, a cancel's request and its answer), each staging its own
+rows (its idempotency entry, its order), and calls `flush` at the points that must be
+durable: before an adapter is called (write-ahead) and before a result is returned. Audit
+records are taken from the audit log by ``seq``, only up to the first record of a unit still
+open, so a commit carries complete units only; positions are derived from the committed
+fill records. Concurrent callers share commits (group commit).
 """
 
 from __future__ import annotations
@@ -79,25 +81,22 @@ class LedgerStore(Protocol):
 
     def stage_intent(self, entry: IntentEntry) -> None:
         """
-        Queue an idempotency-index row for the next flush.
+        Stage an idempotency-index row with the current unit of work (outside one, it is a
+        unit of its own).
         """
         ...
 
     def stage_order(self, order: Order) -> None:
         """
-        Queue an order snapshot for the next flush.
+        Stage an order snapshot with the current unit of work.
         """
         ...
 
-    def stage_position(self, position: Position) -> None:
+    def flush(self, through: int | None = None) -> None:
         """
-        Queue a position snapshot for the next flush.
-        """
-        ...
-
-    def flush(self) -> None:
-        """
-        Make everything queued, and every audit record so far, durable together.
+        Make the audit records up to seq `through` (default: every record so far) durable,
+        with the rows of every unit of work that ended by then, and nothing of a unit of
+        work still open (see `AuditLog.unit`).
         """
         ...
 
@@ -134,12 +133,7 @@ class MemoryStore:
         Nothing to queue.
         """
 
-    def stage_position(self, position: Position) -> None:
-        """
-        Nothing to queue.
-        """
-
-    def flush(self) -> None:
+    def flush(self, through: int | None = None) -> None:
         """
         Nothing to flush.
         """

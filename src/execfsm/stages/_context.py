@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import attrs
 
-from execfsm.adapters.dispatcher import Dispatcher
+from execfsm.adapters.dispatcher import Dispatcher, DispatchResult
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.contracts import (
     FINAL_ORDER_STATES,
@@ -14,6 +14,7 @@ from execfsm.contracts import (
     ExecutionMode,
     Fill,
     LivePolicy,
+    Order,
     OrderIntent,
     ReasonCode,
 )
@@ -70,8 +71,10 @@ class RunContext:
     reason_code: ReasonCode | None = None
     detail: str = ""
     recon: ReconRecord | None = None
-    subscriber_errors: list[Exception] = attrs.Factory(list)
-    """What fill subscribers raised; raised once the run is recorded."""
+    dispatch: DispatchResult | None = None
+    """The venue's answer to the send (stage 5)."""
+    heard: list[tuple[Order, Fill]] = attrs.Factory(list)
+    """Fills booked by the run, for the fill subscribers once the run is durable."""
 
     @property
     def correlation_id(self) -> str:

@@ -37,14 +37,12 @@ def write_ahead(ctx: RunContext, services: Services) -> bool:
     return True
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def send(ctx: RunContext, services: Services) -> None:
     """
     Send the order, after its write-ahead is durable, with the intent's idempotency key
-    (reused by every retry).
-
-    An answer continues to event handling. An unknown outcome leaves the order SUBMITTED and
-    flagged, and the run continues to reconciliation with ADAPTER_TIMEOUT. A rejection ends
-    the order REJECTED; anything else that failed ends it FAILED (flagged if it may have left).
+    (reused by every retry); every attempt is audited. This is the venue call: it runs
+    outside any unit of work (each attempt's record stands alone), so a slow venue never
+    holds up another intent's commit.
     """
     adapter = ctx.adapter
     assert adapter is not None  # noqa: S101 - write_ahead refused the run otherwise
@@ -54,9 +52,21 @@ def run(ctx: RunContext, services: Services) -> bool:
         target = str(ctx.run.state) if attempt.ok else None
         ctx.run.record("dispatch_attempt", outcome, attempt.reason, attempt.detail, target=target)
 
-    result = services.dispatcher.dispatch(
+    ctx.dispatch = services.dispatcher.dispatch(
         adapter, ctx.lifecycle.order, ctx.idempotency_key, audit_attempt
     )
+
+
+def answer(ctx: RunContext, services: Services) -> bool:
+    """
+    Take the venue's answer to `send`.
+
+    An answer continues to event handling. An unknown outcome leaves the order SUBMITTED and
+    flagged, and the run continues to reconciliation with ADAPTER_TIMEOUT. A rejection ends
+    the order REJECTED; anything else that failed ends it FAILED (flagged if it may have left).
+    """
+    result = ctx.dispatch
+    assert result is not None  # noqa: S101 - send ran first
     if result.status is DispatchStatus.SENT:
         ctx.events.extend(result.events)
         ctx.run.send("dispatched")

@@ -6,26 +6,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from execfsm.contracts import Fill
+from execfsm.contracts import Fill, Order
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.stages._context import RunContext, Services
 
 
-def book(lifecycle: OrderLifecycle, fills: Iterable[Fill], services: Services) -> list[Exception]:
+def book(
+    lifecycle: OrderLifecycle, fills: Iterable[Fill], services: Services
+) -> list[tuple[Order, Fill]]:
     """
-    Book each fill once; every subscriber hears of each fill the ledger took. A subscriber
-    that raises stops neither the booking nor the other subscribers: what it raised is
-    returned, for the caller to raise once the unit of work is recorded.
+    Book each fill once; returns the fills the ledger took, for `notify` once the unit of
+    work that booked them is durable.
     """
     order = lifecycle.order
+    return [
+        (order, fill)
+        for fill in fills
+        if services.positions.book(order.client_order_id, order.symbol, order.side, fill)
+    ]
+
+
+def notify(heard: Iterable[tuple[Order, Fill]], services: Services) -> list[Exception]:
+    """
+    Tell every fill subscriber of every booked fill. Called once the fills are durable and
+    outside any unit of work, so a subscriber may submit intents of its own. A subscriber
+    that raises stops neither the others nor the later fills: what it raised is returned,
+    for the caller to raise.
+    """
     errors: list[Exception] = []
-    for fill in fills:
-        if services.positions.book(order.client_order_id, order.symbol, order.side, fill):
-            for subscriber in services.fill_subscribers:
-                try:
-                    subscriber(order, fill)
-                except Exception as exc:  # noqa: BLE001 - raised by the caller, after recording
-                    errors.append(exc)
+    for order, fill in heard:
+        for subscriber in services.fill_subscribers:
+            try:
+                subscriber(order, fill)
+            except Exception as exc:  # noqa: BLE001 - raised by the caller, after recording
+                errors.append(exc)
     return errors
 
 
@@ -33,6 +47,6 @@ def run(ctx: RunContext, services: Services) -> bool:
     """
     Book the run's fills.
     """
-    ctx.subscriber_errors.extend(book(ctx.lifecycle, ctx.booked, services))
+    ctx.heard.extend(book(ctx.lifecycle, ctx.booked, services))
     ctx.run.send("booked")
     return True
