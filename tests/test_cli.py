@@ -237,3 +237,63 @@ class TestRun:
         assert code == 2
         assert message in captured.err
         assert "intents from" not in captured.out
+
+    def test_every_bad_line_is_reported_and_no_database_is_created(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Three bad lines are all reported with their numbers; exit 2; the database is never
+        created."""
+        good = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s"}'
+        )
+        path = self.write(
+            tmp_path,
+            good,
+            good[:-1] + ',"quantity":"1000"}',
+            good,
+            good.replace('"1"', "9" * 5000),
+            good.replace('"1"', "NaN"),
+        )
+        db = tmp_path / "run.db"
+
+        code = main(["run", str(path), "--mode", "paper", "--db", str(db)])
+
+        captured = capsys.readouterr()
+        assert code == 2
+        assert captured.out == ""
+        assert captured.err.splitlines() == [
+            f"execfsm run: {path}: 3 bad lines, nothing was run:",
+            '  line 2: duplicate key "quantity" in one object',
+            f"  line 4: number {'9' * 24}... (5,000 characters) is longer than 40 characters; "
+            "write quantities and prices as decimal strings",
+            "  line 5: NaN is not a JSON number; numbers must be finite",
+        ]
+        assert not db.exists()
+
+    def test_deep_nesting_is_bad_input_not_a_traceback(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A line nested 100,000 deep exits 2 naming the line."""
+        path = self.write(tmp_path, "[" * 100_000 + "]" * 100_000)
+
+        code = main(["run", str(path), "--db", str(tmp_path / "run.db")])
+
+        assert code == 2
+        assert "line 1: 200,000 characters long" in capsys.readouterr().err
+
+    def test_bom_crlf_file_with_line_separator_in_a_string_runs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A Windows-style file (BOM, CRLF) with U+2028 inside a string runs every line."""
+        line = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s\u2028%s","intent_id":"%s"}'
+        )
+        path = tmp_path / "intents.jsonl"
+        path.write_bytes(("\ufeff" + "".join(f"{line % (n, n)}\r\n" for n in "ab")).encode())
+
+        code = main(["run", str(path), "--mode", "paper", "--db", str(tmp_path / "run.db")])
+
+        assert code == 0
+        assert "       2  COMPLETED  -" in capsys.readouterr().out

@@ -10,18 +10,18 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
-from execfsm.errors import AuditChainError, ContractViolation, StoreError
+from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
+from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.audit import record_from_dict
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
@@ -151,28 +151,24 @@ def _demo(out_dir: Path, db: Path | None) -> int:
     return 0 if report.chain_ok else 1
 
 
-def parse_intents(text: str) -> list[OrderIntent]:
+def parse_intents(text: str, source: object = "input") -> list[OrderIntent]:
     """
-    Every line of a JSONL file as an `OrderIntent`; the first bad line is an `InputError`
-    naming its number, and nothing is returned.
+    Every line of an intents file as an `OrderIntent`, read by the rules of
+    `execfsm.intents_file`. Any bad line is an `InputError` listing every bad line of
+    `source`, each with its number, and nothing is returned.
     """
-    intents = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data: Any = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"line {number}: not valid JSON ({exc.msg})") from None
-        try:
-            intents.append(OrderIntent.from_mapping(data))
-        except ContractViolation as exc:
-            raise InputError(f"line {number}: {exc}") from None
-    return intents
+    try:
+        return read_intents(text)
+    except IntentsFileError as exc:
+        count = len(exc.errors)
+        listed = "".join(f"\n  {error}" for error in exc.errors)
+        raise InputError(
+            f"{source}: {count} bad line{'' if count == 1 else 's'}, nothing was run:{listed}"
+        ) from None
 
 
 def _run(path: Path, mode: ExecutionMode, db: Path, batch: int) -> int:
-    intents = parse_intents(_read(path))
+    intents = parse_intents(_read(path), path)
     orchestrator = ExecutionOrchestrator(execution_mode=mode, store=SqliteStore(db))
     outcomes: Counter[tuple[str, str]] = Counter()
     total = len(intents)
