@@ -5,14 +5,20 @@ The ``execfsm`` command line.
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli import main
+from execfsm.contracts import ExecutionEvent, ExecutionMode, Order, OrderIntent
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.results import PipelineResult
 from tests.test_audit import run_session
 
 
@@ -297,3 +303,186 @@ class TestRun:
 
         assert code == 0
         assert "       2  COMPLETED  -" in capsys.readouterr().out
+
+
+def submits_with(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[int], None]) -> None:
+    """
+    Make every `SimulatedVenue.submit` call `on_call(n)` first, n counting from 1.
+    """
+    original = SimulatedVenue.submit
+    calls = 0
+
+    def submit(venue: SimulatedVenue, order: Order, key: str) -> Sequence[ExecutionEvent]:
+        nonlocal calls
+        calls += 1
+        on_call(calls)
+        return original(venue, order, key)
+
+    monkeypatch.setattr(SimulatedVenue, "submit", submit)
+
+
+class TestRunInterrupted:
+    """Six market buys in batches of two: each venue call is one intent."""
+
+    def write(self, tmp_path: Path) -> Path:
+        line = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s","intent_id":"%d"}'
+        )
+        path = tmp_path / "intents.jsonl"
+        path.write_text("".join(f"{line % n}\n" for n in range(6)), encoding="utf-8")
+        return path
+
+    def run(self, tmp_path: Path) -> int:
+        return main(
+            [
+                "run",
+                str(self.write(tmp_path)),
+                "--mode",
+                "paper",
+                "--db",
+                str(tmp_path / "run.db"),
+                "--batch",
+                "2",
+            ]
+        )
+
+    def test_ctrl_c_stops_after_the_batch_in_progress(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """SIGINT during the second batch lets it finish, then stops with exit 130; both
+        batches are durable, nothing is left in flight, and the handler is put back."""
+        submits_with(monkeypatch, lambda n: signal.raise_signal(signal.SIGINT) if n == 3 else None)
+
+        code = self.run(tmp_path)
+
+        captured = capsys.readouterr()
+        db = tmp_path / "run.db"
+        assert code == 130
+        assert captured.out == ""
+        assert captured.err == (
+            "execfsm run: interrupted after 4 of 6 intents; what was committed stays committed "
+            f"(store {db})\n"
+        )
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        reopened = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
+        assert reopened.recovery.in_flight == ()
+        stored = SqliteStore(db).load().intents
+        assert [i.result.success for i in stored if i.result is not None] == [True] * 4
+        assert len(stored) == 4
+
+    def test_second_ctrl_c_stops_inside_the_batch(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A second SIGINT stops at once, mid-batch: exit 130, no traceback, the earlier
+        batch stays committed and the database opens again, flagging the cut dispatch."""
+
+        def interrupt_twice(n: int) -> None:
+            if n == 3:
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+
+        submits_with(monkeypatch, interrupt_twice)
+
+        code = self.run(tmp_path)
+
+        captured = capsys.readouterr()
+        db = tmp_path / "run.db"
+        assert code == 130
+        assert captured.err == (
+            "execfsm run: interrupted after 2 of 6 intents; what was committed stays committed "
+            f"(store {db}); a batch was cut short: `execfsm recover --db {db}` lists the orders "
+            "it left in flight\n"
+        )
+        reopened = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
+        assert len(reopened.recovery.interrupted) == 2
+        stored = SqliteStore(db).load().intents
+        assert [i.result is not None and i.result.success for i in stored] == [
+            True,
+            True,
+            False,
+            False,
+        ]
+
+    def test_keyboard_interrupt_from_a_batch_is_a_clean_stop(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A KeyboardInterrupt raised inside a batch (no signal handler in between) ends the
+        run with exit 130 and the one-line report, and the store is closed."""
+        original = ExecutionOrchestrator.submit_intents
+        calls = 0
+
+        def submit_intents(
+            orchestrator: ExecutionOrchestrator, intents: Iterable[OrderIntent]
+        ) -> list[PipelineResult]:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise KeyboardInterrupt
+            return original(orchestrator, intents)
+
+        monkeypatch.setattr(ExecutionOrchestrator, "submit_intents", submit_intents)
+        closed: list[Path] = []
+        original_close = SqliteStore.close
+
+        def close(store: SqliteStore) -> None:
+            closed.append(store.path)
+            original_close(store)
+
+        monkeypatch.setattr(SqliteStore, "close", close)
+
+        code = self.run(tmp_path)
+
+        assert code == 130
+        assert "interrupted after 4 of 6 intents" in capsys.readouterr().err
+        assert closed == [tmp_path / "run.db"]
+        assert len(SqliteStore(tmp_path / "run.db").load().intents) == 4
+
+    def test_running_the_file_again_finishes_it(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """After a clean stop, the same command runs the rest; the done intents are duplicates."""
+        submits_with(monkeypatch, lambda n: signal.raise_signal(signal.SIGINT) if n == 1 else None)
+        assert self.run(tmp_path) == 130
+        monkeypatch.undo()
+        capsys.readouterr()
+
+        code = self.run(tmp_path)
+
+        assert code == 0
+        assert "       6  COMPLETED  -" in capsys.readouterr().out
+        assert len(SqliteStore(tmp_path / "run.db").load().intents) == 6
+
+    def test_ctrl_c_while_reading_runs_nothing(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Ctrl-C before the file is read through exits 130 without creating the database."""
+
+        def interrupted(_text: str) -> list[OrderIntent]:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("execfsm.cli.read_intents", interrupted)
+
+        code = self.run(tmp_path)
+
+        assert code == 130
+        path = tmp_path / "intents.jsonl"
+        assert capsys.readouterr().err == (
+            f"execfsm run: interrupted while reading {path}; nothing was run\n"
+        )
+        assert not (tmp_path / "run.db").exists()
