@@ -21,6 +21,8 @@ from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.results import PipelineResult
 from tests.test_audit import run_session
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
 
 @pytest.fixture
 def trail(tmp_path: Path, audit: AuditLog) -> Path:
@@ -303,6 +305,20 @@ class TestRun:
 
         assert code == 0
         assert "       2  COMPLETED  -" in capsys.readouterr().out
+
+    def test_example_file_runs_in_paper_mode(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The shipped examples/intents.jsonl runs cleanly, so the README's example stays true."""
+        path = EXAMPLES / "intents.jsonl"
+
+        code = main(["run", str(path), "--mode", "PAPER", "--db", str(tmp_path / "ex.db")])
+
+        captured = capsys.readouterr()
+        assert code == 0
+        assert captured.err == ""
+        assert "5 intents" in captured.out
+        assert "       5  COMPLETED  -" in captured.out
 
 
 def submits_with(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[int], None]) -> None:

@@ -6,7 +6,9 @@ reports every bad line.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,7 @@ from execfsm.intents_file import (
     read_intents,
 )
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 GOOD = '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET","strategy_id":"s"}'
 
 
@@ -212,3 +215,15 @@ class TestReport:
             "  line 4: not valid JSON (Expecting property name enclosed in double quotes at "
             "column 2)",
         ]
+
+
+class TestDocumentation:
+    def test_readme_states_the_bounds_in_force(self) -> None:
+        """The README's line-format section gives the bounds the module enforces."""
+        text = README.read_text(encoding="utf-8")
+        section = re.search(r"### The intents file\n(.*?)\n#", text, re.S)
+
+        assert section is not None
+        assert f"{MAX_LINE_CHARS:,} characters" in section.group(1)
+        assert f"deeper than {MAX_DEPTH}" in section.group(1)
+        assert f"more than {MAX_NUMBER_CHARS} characters" in section.group(1)
