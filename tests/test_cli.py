@@ -5,15 +5,23 @@ The ``execfsm`` command line.
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli import main
+from execfsm.contracts import ExecutionEvent, ExecutionMode, Order, OrderIntent
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.results import PipelineResult
 from tests.test_audit import run_session
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture
@@ -237,3 +245,260 @@ class TestRun:
         assert code == 2
         assert message in captured.err
         assert "intents from" not in captured.out
+
+    def test_every_bad_line_is_reported_and_no_database_is_created(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Three bad lines are all reported with their numbers; exit 2; the database is never
+        created."""
+        good = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s"}'
+        )
+        path = self.write(
+            tmp_path,
+            good,
+            good[:-1] + ',"quantity":"1000"}',
+            good,
+            good.replace('"1"', "9" * 5000),
+            good.replace('"1"', "NaN"),
+        )
+        db = tmp_path / "run.db"
+
+        code = main(["run", str(path), "--mode", "paper", "--db", str(db)])
+
+        captured = capsys.readouterr()
+        assert code == 2
+        assert captured.out == ""
+        assert captured.err.splitlines() == [
+            f"execfsm run: {path}: 3 bad lines, nothing was run:",
+            '  line 2: duplicate key "quantity" in one object',
+            f"  line 4: number {'9' * 24}... (5,000 characters) is longer than 40 characters; "
+            "write quantities and prices as decimal strings",
+            "  line 5: NaN is not a JSON number; numbers must be finite",
+        ]
+        assert not db.exists()
+
+    def test_deep_nesting_is_bad_input_not_a_traceback(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A line nested 100,000 deep exits 2 naming the line."""
+        path = self.write(tmp_path, "[" * 100_000 + "]" * 100_000)
+
+        code = main(["run", str(path), "--db", str(tmp_path / "run.db")])
+
+        assert code == 2
+        assert "line 1: 200,000 characters long" in capsys.readouterr().err
+
+    def test_bom_crlf_file_with_line_separator_in_a_string_runs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A Windows-style file (BOM, CRLF) with U+2028 inside a string runs every line."""
+        line = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s\u2028%s","intent_id":"%s"}'
+        )
+        path = tmp_path / "intents.jsonl"
+        path.write_bytes(("\ufeff" + "".join(f"{line % (n, n)}\r\n" for n in "ab")).encode())
+
+        code = main(["run", str(path), "--mode", "paper", "--db", str(tmp_path / "run.db")])
+
+        assert code == 0
+        assert "       2  COMPLETED  -" in capsys.readouterr().out
+
+    def test_example_file_runs_in_paper_mode(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The shipped examples/intents.jsonl runs cleanly, so the README's example stays true."""
+        path = EXAMPLES / "intents.jsonl"
+
+        code = main(["run", str(path), "--mode", "PAPER", "--db", str(tmp_path / "ex.db")])
+
+        captured = capsys.readouterr()
+        assert code == 0
+        assert captured.err == ""
+        assert "5 intents" in captured.out
+        assert "       5  COMPLETED  -" in captured.out
+
+
+def submits_with(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[int], None]) -> None:
+    """
+    Make every `SimulatedVenue.submit` call `on_call(n)` first, n counting from 1.
+    """
+    original = SimulatedVenue.submit
+    calls = 0
+
+    def submit(venue: SimulatedVenue, order: Order, key: str) -> Sequence[ExecutionEvent]:
+        nonlocal calls
+        calls += 1
+        on_call(calls)
+        return original(venue, order, key)
+
+    monkeypatch.setattr(SimulatedVenue, "submit", submit)
+
+
+class TestRunInterrupted:
+    """Six market buys in batches of two: each venue call is one intent."""
+
+    def write(self, tmp_path: Path) -> Path:
+        line = (
+            '{"symbol":"BTC/EUR","side":"BUY","quantity":"1","order_type":"MARKET",'
+            '"strategy_id":"s","intent_id":"%d"}'
+        )
+        path = tmp_path / "intents.jsonl"
+        path.write_text("".join(f"{line % n}\n" for n in range(6)), encoding="utf-8")
+        return path
+
+    def run(self, tmp_path: Path) -> int:
+        return main(
+            [
+                "run",
+                str(self.write(tmp_path)),
+                "--mode",
+                "paper",
+                "--db",
+                str(tmp_path / "run.db"),
+                "--batch",
+                "2",
+            ]
+        )
+
+    def test_ctrl_c_stops_after_the_batch_in_progress(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """SIGINT during the second batch lets it finish, then stops with exit 130; both
+        batches are durable, nothing is left in flight, and the handler is put back."""
+        submits_with(monkeypatch, lambda n: signal.raise_signal(signal.SIGINT) if n == 3 else None)
+
+        code = self.run(tmp_path)
+
+        captured = capsys.readouterr()
+        db = tmp_path / "run.db"
+        assert code == 130
+        assert captured.out == ""
+        assert captured.err == (
+            "execfsm run: interrupted after 4 of 6 intents; what was committed stays committed "
+            f"(store {db})\n"
+        )
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        reopened = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
+        assert reopened.recovery.in_flight == ()
+        stored = SqliteStore(db).load().intents
+        assert [i.result.success for i in stored if i.result is not None] == [True] * 4
+        assert len(stored) == 4
+
+    def test_second_ctrl_c_stops_inside_the_batch(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A second SIGINT stops at once, mid-batch: exit 130, no traceback, the earlier
+        batch stays committed and the database opens again, flagging the cut dispatch."""
+
+        def interrupt_twice(n: int) -> None:
+            if n == 3:
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+
+        submits_with(monkeypatch, interrupt_twice)
+
+        code = self.run(tmp_path)
+
+        captured = capsys.readouterr()
+        db = tmp_path / "run.db"
+        assert code == 130
+        assert captured.err == (
+            "execfsm run: interrupted after 2 of 6 intents; what was committed stays committed "
+            f"(store {db}); a batch was cut short: `execfsm recover --db {db}` lists the orders "
+            "it left in flight\n"
+        )
+        reopened = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
+        assert len(reopened.recovery.interrupted) == 2
+        stored = SqliteStore(db).load().intents
+        assert [i.result is not None and i.result.success for i in stored] == [
+            True,
+            True,
+            False,
+            False,
+        ]
+
+    def test_keyboard_interrupt_from_a_batch_is_a_clean_stop(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A KeyboardInterrupt raised inside a batch (no signal handler in between) ends the
+        run with exit 130 and the one-line report, and the store is closed."""
+        original = ExecutionOrchestrator.submit_intents
+        calls = 0
+
+        def submit_intents(
+            orchestrator: ExecutionOrchestrator, intents: Iterable[OrderIntent]
+        ) -> list[PipelineResult]:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise KeyboardInterrupt
+            return original(orchestrator, intents)
+
+        monkeypatch.setattr(ExecutionOrchestrator, "submit_intents", submit_intents)
+        closed: list[Path] = []
+        original_close = SqliteStore.close
+
+        def close(store: SqliteStore) -> None:
+            closed.append(store.path)
+            original_close(store)
+
+        monkeypatch.setattr(SqliteStore, "close", close)
+
+        code = self.run(tmp_path)
+
+        assert code == 130
+        assert "interrupted after 4 of 6 intents" in capsys.readouterr().err
+        assert closed == [tmp_path / "run.db"]
+        assert len(SqliteStore(tmp_path / "run.db").load().intents) == 4
+
+    def test_running_the_file_again_finishes_it(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """After a clean stop, the same command runs the rest; the done intents are duplicates."""
+        submits_with(monkeypatch, lambda n: signal.raise_signal(signal.SIGINT) if n == 1 else None)
+        assert self.run(tmp_path) == 130
+        monkeypatch.undo()
+        capsys.readouterr()
+
+        code = self.run(tmp_path)
+
+        assert code == 0
+        assert "       6  COMPLETED  -" in capsys.readouterr().out
+        assert len(SqliteStore(tmp_path / "run.db").load().intents) == 6
+
+    def test_ctrl_c_while_reading_runs_nothing(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Ctrl-C before the file is read through exits 130 without creating the database."""
+
+        def interrupted(_text: str) -> list[OrderIntent]:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("execfsm.cli.read_intents", interrupted)
+
+        code = self.run(tmp_path)
+
+        assert code == 130
+        path = tmp_path / "intents.jsonl"
+        assert capsys.readouterr().err == (
+            f"execfsm run: interrupted while reading {path}; nothing was run\n"
+        )
+        assert not (tmp_path / "run.db").exists()

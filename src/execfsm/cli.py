@@ -1,32 +1,39 @@
 """
-The ``execfsm`` command. Exit codes: 0 ok, 1 a check failed, 2 bad usage or input.
+The ``execfsm`` command. Exit codes: 0 ok, 1 a check failed, 2 bad usage or input, 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
-from execfsm.errors import AuditChainError, ContractViolation, StoreError
+from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
+from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.audit import record_from_dict
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 
 _PROGRESS_EVERY = 10_000
+_INTERRUPTED = 130
+"""The exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 class InputError(Exception):
@@ -151,37 +158,93 @@ def _demo(out_dir: Path, db: Path | None) -> int:
     return 0 if report.chain_ok else 1
 
 
-def parse_intents(text: str) -> list[OrderIntent]:
+def parse_intents(text: str, source: object = "input") -> list[OrderIntent]:
     """
-    Every line of a JSONL file as an `OrderIntent`; the first bad line is an `InputError`
-    naming its number, and nothing is returned.
+    Every line of an intents file as an `OrderIntent`, read by the rules of
+    `execfsm.intents_file`. Any bad line is an `InputError` listing every bad line of
+    `source`, each with its number, and nothing is returned.
     """
-    intents = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data: Any = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"line {number}: not valid JSON ({exc.msg})") from None
-        try:
-            intents.append(OrderIntent.from_mapping(data))
-        except ContractViolation as exc:
-            raise InputError(f"line {number}: {exc}") from None
-    return intents
+    try:
+        return read_intents(text)
+    except IntentsFileError as exc:
+        count = len(exc.errors)
+        listed = "".join(f"\n  {error}" for error in exc.errors)
+        raise InputError(
+            f"{source}: {count} bad line{'' if count == 1 else 's'}, nothing was run:{listed}"
+        ) from None
+
+
+class _StopRequest:
+    """
+    Whether Ctrl-C asked the run to stop once the batch in progress has finished.
+    """
+
+    requested = False
+
+
+@contextlib.contextmanager
+def _stop_between_batches() -> Iterator[_StopRequest]:
+    """
+    Turn the first Ctrl-C (SIGINT) into a request to stop between batches, so that no batch
+    is cut between its write-ahead and its sends; a second one raises `KeyboardInterrupt`
+    at once. Only the main thread receives signals: elsewhere Ctrl-C is left as it is.
+    """
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run(path: Path, mode: ExecutionMode, db: Path, batch: int) -> int:
-    intents = parse_intents(_read(path))
-    orchestrator = ExecutionOrchestrator(execution_mode=mode, store=SqliteStore(db))
+    try:
+        intents = parse_intents(_read(path), path)
+    except KeyboardInterrupt:
+        print(f"execfsm run: interrupted while reading {path}; nothing was run", file=sys.stderr)
+        return _INTERRUPTED
+    store = SqliteStore(db)
     outcomes: Counter[tuple[str, str]] = Counter()
     total = len(intents)
-    for start in range(0, total, batch):
-        for result in orchestrator.submit_intents(intents[start : start + batch]):
-            outcomes[str(result.pipeline_state), str(result.reason_code or "-")] += 1
-        done = min(start + batch, total)
-        if total >= _PROGRESS_EVERY and done // _PROGRESS_EVERY > start // _PROGRESS_EVERY:
-            print(f"  {done}/{total} intents", file=sys.stderr)
+    done = 0
+    in_batch = False
+    try:
+        orchestrator = ExecutionOrchestrator(execution_mode=mode, store=store)
+        with _stop_between_batches() as stop:
+            for start in range(0, total, batch):
+                if stop.requested:
+                    raise KeyboardInterrupt
+                in_batch = True
+                for result in orchestrator.submit_intents(intents[start : start + batch]):
+                    outcomes[str(result.pipeline_state), str(result.reason_code or "-")] += 1
+                in_batch = False
+                done = min(start + batch, total)
+                if total >= _PROGRESS_EVERY and done // _PROGRESS_EVERY > start // _PROGRESS_EVERY:
+                    print(f"  {done}/{total} intents", file=sys.stderr)
+    except KeyboardInterrupt:
+        cut = (
+            f"; a batch was cut short: `execfsm recover --db {db}` lists the orders it left in "
+            "flight"
+            if in_batch
+            else ""
+        )
+        print(
+            f"execfsm run: interrupted after {done} of {total} intents; what was committed "
+            f"stays committed (store {db}){cut}",
+            file=sys.stderr,
+        )
+        return _INTERRUPTED
+    finally:
+        store.close()
     print(f"{total} intents from {path} in mode {mode} (store {db}):")
     for (state, reason), count in sorted(outcomes.items()):
         print(f"  {count:>8}  {state:<10} {reason}")
