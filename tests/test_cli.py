@@ -67,6 +67,49 @@ class TestAuditVerify:
         assert code == 2
         assert "nope.jsonl" in capsys.readouterr().err
 
+    def test_seq_of_1e999_is_a_failed_line(
+        self, trail: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A record whose seq is 1e999 (an infinite float) fails naming its line, with exit 1,
+        not an OverflowError traceback."""
+        lines = trail.read_text().splitlines()
+        lines[2] = lines[2].replace('"seq":3', '"seq":1e999')
+        trail.write_text("\n".join(lines) + "\n")
+
+        code = main(["audit", "verify", str(trail)])
+
+        assert code == 1
+        assert capsys.readouterr().err == (
+            f"FAIL {trail}: line 3: seq must be an integer, got float inf\n"
+        )
+
+    @pytest.mark.parametrize(
+        ("bad_line", "message"),
+        [
+            ("[" * 100_000, "line 2: nested too deeply"),
+            (
+                '{"seq":' + "9" * 5000 + "}",
+                "line 2: not readable (Exceeds the limit (4300 digits) for integer string "
+                "conversion: value has 5000 digits; use sys.set_int_max_str_digits() to "
+                "increase the limit)",
+            ),
+            ('{"seq":true}', "line 2: fields do not match the schema"),
+        ],
+        ids=["nested", "huge-integer", "not-a-record"],
+    )
+    def test_unparseable_line_is_a_failed_line(
+        self, trail: Path, capsys: pytest.CaptureFixture[str], bad_line: str, message: str
+    ) -> None:
+        """A line Python's JSON parser gives up on fails naming its line, with exit 1."""
+        lines = trail.read_text().splitlines()
+        lines[1] = bad_line
+        trail.write_text("\n".join(lines) + "\n")
+
+        code = main(["audit", "verify", str(trail)])
+
+        assert code == 1
+        assert capsys.readouterr().err.startswith(f"FAIL {trail}: {message}")
+
 
 class TestDemo:
     def test_demo_runs_every_path_and_writes_its_files(

@@ -95,6 +95,10 @@ def _audit_verify(path: Path) -> int:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise AuditChainError(f"line {number}: not JSON ({exc.msg})", seq=-1) from None
+            except ValueError as exc:  # an integer of more digits than Python converts
+                raise AuditChainError(f"line {number}: not readable ({exc})", seq=-1) from None
+            except RecursionError:
+                raise AuditChainError(f"line {number}: nested too deeply", seq=-1) from None
             records.append(record_from_dict(data, line=number))
     except AuditChainError as exc:
         print(f"FAIL {path}: {exc}", file=sys.stderr)
