@@ -5,6 +5,7 @@ The ``execfsm`` command line.
 from __future__ import annotations
 
 import json
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from execfsm.cli import main
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
 from tests.test_audit import run_session
+from tests.test_store_open import data_files, files, live_writer, stored_session
 
 
 @pytest.fixture
@@ -111,6 +113,60 @@ class TestAuditVerify:
         assert capsys.readouterr().err.startswith(f"FAIL {trail}: {message}")
 
 
+class TestAuditVerifyDb:
+    def test_verifies_a_database_a_live_writer_holds(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`audit verify --db` reads a database another process is writing: exit 0, no file
+        changed, and the writer goes on."""
+        db = tmp_path / "s.db"
+        with live_writer(db) as writer:
+            before = data_files(tmp_path)
+
+            code = main(["audit", "verify", "--db", str(db)])
+
+            assert code == 0
+            assert capsys.readouterr().out.startswith(f"OK {db}: ")
+            assert data_files(tmp_path) == before
+            writer.step("WROTE")
+
+    def test_changes_nothing_in_a_closed_database(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Verifying a closed database leaves every file as it was, with no -wal or -shm."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        before = files(tmp_path)
+
+        code = main(["audit", "verify", "--db", str(db)])
+
+        assert code == 0
+        assert "records, chain intact" in capsys.readouterr().out
+        assert files(tmp_path) == before
+
+    def test_corrupt_row_is_a_failed_check(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A stored record whose seq is 1e999 fails with exit 1 naming the row, and the file
+        stays as it was."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE audit SET record=replace(record, '\"seq\":2', '\"seq\":1e999')")
+        conn.commit()
+        conn.close()
+        before = files(tmp_path)
+
+        code = main(["audit", "verify", "--db", str(db)])
+
+        assert code == 1
+        assert capsys.readouterr().err == (
+            f"FAIL {db}: store {db}: audit record seq 2 is corrupt: audit record: seq must be "
+            "an integer, got float inf\n"
+        )
+        assert files(tmp_path) == before
+
+
 class TestDemo:
     def test_demo_runs_every_path_and_writes_its_files(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -195,7 +251,7 @@ class TestRun:
             code = main(["run", str(path), "--mode", "paper", "--db", str(db), "--batch", batch])
             assert code == 0
             summaries.append(capsys.readouterr().out.replace(str(db), "DB"))
-            state = SqliteStore(db).load()
+            state = SqliteStore(db, read_only=True).load()
             stored.append(
                 (
                     [

@@ -46,8 +46,11 @@ def _audit_verify_db(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
-        store = SqliteStore(db)
-        records = store.load().records
+        store = SqliteStore(db, read_only=True)  # no write: a live writer goes on
+        try:
+            records = store.load().records
+        finally:
+            store.close()
     except StoreError as exc:
         print(f"FAIL {db}: {exc}", file=sys.stderr)
         return 1
