@@ -5,17 +5,24 @@ The ``execfsm`` command line.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from execfsm.cli import main
+from execfsm.errors import StoreError
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
 from tests.test_audit import run_session
-from tests.test_store_open import data_files, files, live_writer, stored_session
+from tests.test_store_open import ROOT, data_files, files, live_writer, stored_session
 
 
 @pytest.fixture
@@ -117,8 +124,8 @@ class TestAuditVerifyDb:
     def test_verifies_a_database_a_live_writer_holds(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """`audit verify --db` reads a database another process is writing: exit 0, no file
-        changed, and the writer goes on."""
+        """`audit verify --db` reads a database another process is writing: exit 0, no lock
+        taken, no file changed, and the writer goes on."""
         db = tmp_path / "s.db"
         with live_writer(db) as writer:
             before = data_files(tmp_path)
@@ -167,6 +174,88 @@ class TestAuditVerifyDb:
         assert files(tmp_path) == before
 
 
+@contextmanager
+def dispatching_session(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A durable session in another process, stopped inside its third venue call."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    args = [str(tmp_path / "s.db"), str(tmp_path / "venue.journal"), "10", "2"]
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and driver
+        [sys.executable, "-m", "tests.crash_driver", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("DISPATCHING"):
+                break
+        yield child
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+
+class TestRecover:
+    def test_a_live_session_is_refused_and_left_alone(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`recover` on a database whose session is inside a dispatch exits 2 naming the
+        holder's pid, and touches nothing: the dispatch is not marked interrupted."""
+        db = tmp_path / "s.db"
+        with dispatching_session(tmp_path) as child:
+            before = files(tmp_path)
+
+            code = main(["recover", "--db", str(db)])
+
+            err = capsys.readouterr().err
+            assert code == 2
+            lock = tmp_path / "s.db.lock"
+            assert err == (
+                f"execfsm recover: store {db}: another writer has it open: {lock} is held by "
+                f"{lock.read_text().strip()}; a database has one writer at a time (read-only "
+                "commands such as `execfsm audit verify --db` still work)\n"
+            )
+            assert f"pid={child.pid} " in err
+            assert files(tmp_path) == before
+
+    def test_after_the_session_died_it_recovers(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Once the session's process is killed, `recover` opens the database, flags the
+        interrupted dispatch and releases the lock when it is done."""
+        db = tmp_path / "s.db"
+        with dispatching_session(tmp_path):
+            pass
+
+        code = main(["recover", "--db", str(db)])
+
+        assert code == 0
+        assert "1 dispatch(es) interrupted by the stop" in capsys.readouterr().out
+        SqliteStore(db).close()
+
+    def test_a_refused_database_is_released(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A database recovery refuses exits 1, and its lock is released at once."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE intents SET status='SENT'")
+        conn.commit()
+        conn.close()
+
+        code = main(["recover", "--db", str(db)])
+
+        assert code == 1
+        assert "intents row idempotency_key=" in capsys.readouterr().err
+        store = SqliteStore(db)  # opens: recover released the lock
+        with pytest.raises(StoreError, match="intents row idempotency_key="):
+            store.load()
+        store.close()
+
+
 class TestDemo:
     def test_demo_runs_every_path_and_writes_its_files(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -194,6 +283,7 @@ class TestDemo:
             "audit-live-attempts.jsonl",
             "audit.jsonl",
             "demo.db",
+            "demo.db.lock",
             "orders.json",
             "positions.json",
             "recon.jsonl",

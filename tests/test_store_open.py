@@ -1,6 +1,6 @@
 """
-Opening a SQLite store: read-only stores, refused files left as they were, corrupt rows
-refused by name, and the strict parse of a stored audit record.
+Opening a SQLite store: one writer per database, read-only stores, refused files left as they
+were, corrupt rows refused by name, and the strict parse of a stored audit record.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from execfsm import ExecutionMode, ExecutionOrchestrator, OrderIntent
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_json
-from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.testing import in_memory_audit, order_for
 from tests.test_audit import run_session
 
@@ -120,10 +120,106 @@ def stored_session(db: Path) -> None:
     orch._services.store.close()
 
 
+def locked_message(db: Path, pid: int, *, ours: bool = False) -> str:
+    lock = db.with_name(db.name + ".lock")
+    holder = lock.read_text().strip()
+    assert holder.startswith(f"pid={pid} host=")
+    return (
+        f"store {db}: another writer has it open: {lock} is held by {holder}"
+        f"{' (this process)' if ours else ''}; a database has one writer at a time "
+        "(read-only commands such as `execfsm audit verify --db` still work)"
+    )
+
+
+class TestWriterLock:
+    def test_a_second_store_in_the_same_process_is_refused(self, tmp_path: Path) -> None:
+        """A second writing store on an open database is refused at once, naming this process
+        as the holder, and changes nothing."""
+        db = tmp_path / "s.db"
+        first = SqliteStore(db)
+        before = files(tmp_path)
+
+        with pytest.raises(StoreLocked) as refused:
+            SqliteStore(db)
+
+        assert str(refused.value) == locked_message(db, os.getpid(), ours=True)
+        assert (refused.value.pid, refused.value.lock_path) == (os.getpid(), tmp_path / "s.db.lock")
+        assert files(tmp_path) == before
+        first.close()
+
+    def test_close_releases_the_lock_and_keeps_the_file(self, tmp_path: Path) -> None:
+        """After close the database opens again; the lock file stays and names the new holder;
+        closing twice does nothing."""
+        db = tmp_path / "s.db"
+        first = SqliteStore(db)
+        first.close()
+        first.close()
+
+        second = SqliteStore(db)
+
+        assert (tmp_path / "s.db.lock").read_text().startswith(f"pid={os.getpid()} host=")
+        second.close()
+
+    def test_a_session_refused_at_recovery_does_not_keep_the_lock(self, tmp_path: Path) -> None:
+        """A store whose recovery refused the database holds no lock once dropped: the error
+        it raised does not keep it alive (no cyclic garbage to wait for), so a retry opens."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE intents SET status='SENT'")
+        conn.commit()
+        conn.close()
+        with pytest.raises(StoreError, match="intents row"):
+            paper_session(db)
+
+        store = SqliteStore(db)
+
+        assert store.read_only is False
+        store.close()
+
+    def test_a_store_in_another_process_is_refused(self, tmp_path: Path) -> None:
+        """While another process has the database open, opening it is refused naming that
+        process's pid, and neither the database nor its WAL changes."""
+        db = tmp_path / "s.db"
+        with live_writer(db) as writer:
+            before = files(tmp_path)
+
+            with pytest.raises(StoreLocked) as refused:
+                SqliteStore(db)
+
+            assert str(refused.value) == locked_message(db, writer.pid)
+            assert refused.value.pid == writer.pid
+            assert files(tmp_path) == before
+
+    def test_the_other_process_closing_releases_it(self, tmp_path: Path) -> None:
+        """Once the other process closes its store, the database opens here with its data."""
+        db = tmp_path / "s.db"
+        with live_writer(db) as writer:
+            writer.step("WROTE")
+            writer.step("CLOSED")
+
+            store = SqliteStore(db)
+
+            assert len(store.load().intents) == 2
+            store.close()
+
+    def test_a_killed_holder_releases_it(self, tmp_path: Path) -> None:
+        """A writer killed with SIGKILL holds nothing: the database opens and recovers."""
+        db = tmp_path / "s.db"
+        with live_writer(db) as writer:
+            writer.kill()
+
+        orch = paper_session(db)
+
+        assert orch.recovery.records > 0
+        assert len(orch.submit_intents([intent(1), intent(2)])) == 2
+        orch._services.store.close()
+
+
 class TestReadOnly:
     def test_reads_a_database_a_live_writer_holds(self, tmp_path: Path) -> None:
         """A read-only store reads what a writer in another process has committed (from its
-        WAL) and changes no file; the writer goes on writing."""
+        WAL), takes no lock and changes no file; the writer goes on writing."""
         db = tmp_path / "s.db"
         with live_writer(db) as writer:
             before = data_files(tmp_path)
@@ -148,7 +244,7 @@ class TestReadOnly:
         store.close()
 
         assert files(tmp_path) == before
-        assert sorted(before) == ["s.db"]
+        assert sorted(before) == ["s.db", "s.db.lock"]
         assert len(state.intents) == 1
 
     def test_reads_again_when_a_writer_starts_meanwhile(self, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.audit import record_from_dict
-from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.orchestrator import ExecutionOrchestrator
 
 _PROGRESS_EVERY = 10_000
@@ -46,7 +46,7 @@ def _audit_verify_db(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
-        store = SqliteStore(db, read_only=True)  # no write: a live writer goes on
+        store = SqliteStore(db, read_only=True)  # no lock, no write: a live writer goes on
         try:
             records = store.load().records
         finally:
@@ -70,7 +70,21 @@ def _recover(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
-        orchestrator = ExecutionOrchestrator(store=SqliteStore(db))
+        store = SqliteStore(db)
+    except StoreLocked:
+        raise  # a live writer has it: nothing was checked or touched, exit 2 naming it
+    except StoreError as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _recover_with(db, store)
+    finally:
+        store.close()  # releases the writer lock at once, not when the process ends
+
+
+def _recover_with(db: Path, store: SqliteStore) -> int:
+    try:
+        orchestrator = ExecutionOrchestrator(store=store)
     except StoreError as exc:
         print(f"FAIL {exc}", file=sys.stderr)
         return 1

@@ -8,9 +8,11 @@ lost (never on a process crash). Group commit: a flush returns once its caller's
 durable, and one transaction carries everything every thread staged meanwhile, so N
 concurrent intents waiting on a commit share one fsync instead of paying N.
 
-A read-only store writes nothing, so it reads a database a live writer holds. Opening checks
-the file before anything is written to it: a file that is refused is left as it was, and no
-``-wal`` or ``-shm`` is left beside it.
+One writer per database: a writing store holds the exclusive lock of ``<database>.lock``
+(`execfsm.ledger._lock`) while it is open. A read-only store takes no lock and writes
+nothing, so it reads a database a live writer holds. Opening checks the file before anything
+is written to it: a file that is refused is left as it was, and no ``-wal``, ``-shm`` or lock
+file is left beside it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from pathlib import Path
 
 from execfsm.contracts import Order
 from execfsm.errors import StoreError
+from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
 from execfsm.ledger._rows import CorruptRow, read_rows, shown
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, StoredState
 
-__all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore"]
+__all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore", "StoreLocked"]
 
 SCHEMA_VERSION = 1
 """Bumped when the tables change; a newer database is refused, never guessed at."""
@@ -93,11 +96,13 @@ class SqliteStore:
     Args:
         path: The database file; its directory must exist.
         synchronous: ``FULL`` (default: each commit is fsynced) or ``NORMAL``.
-        read_only: Open an existing database for reading only (``load``): nothing is
-            written, so it works while a writer is live (it reads what that writer has
-            committed). It refuses ``bind``, ``stage_*`` and ``flush``.
+        read_only: Open an existing database for reading only (``load``): no lock is taken
+            and nothing is written, so it works while a writer is live (it reads what that
+            writer has committed). It refuses ``bind``, ``stage_*`` and ``flush``.
 
     Raises:
+        StoreLocked: Another writer (a store in this or another process) has the database
+            open; the file was not touched.
         StoreError: The file is refused, or cannot be opened.
     """
 
@@ -120,7 +125,7 @@ class SqliteStore:
         if read_only and not exists:
             raise StoreError(f"store {self.path}: no such database (read-only: none is created)")
         self.read_only = read_only
-        """Opened with ``read_only=True``: `load` only, nothing written."""
+        """Opened with ``read_only=True``: `load` only, no lock, nothing written."""
         self._audit: AuditLog | None = None
         self._persisted_seq = 0
         self._stored_seq = 0
@@ -138,13 +143,20 @@ class SqliteStore:
         self._broken: StoreError | None = None
         self.commits = 0
         """How many transactions this store has committed (group commit makes it small)."""
+        self._lock: WriterLock | None = None
         self._snapshot: _FileState | None = None
         """A read-only store reading an immutable file: the file as it was when opened."""
         if read_only:
             self._open_read_only()
             return
+        # A live writer is refused before the database is read; a foreign file before a lock
+        # file is made beside it.
+        if exists and not lock_path_of(self.path).exists():
+            self._inspect_read_only()
+        self._lock = WriterLock(self.path)
         try:
-            self._is_new = not (exists and self._inspect_read_only())
+            # (Again,) now that no other writer can start.
+            self._is_new = not (self.path.exists() and self._inspect_read_only())
             self._conn = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False
             )
@@ -172,6 +184,8 @@ class SqliteStore:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def _connect_read_only(self) -> tuple[sqlite3.Connection, bool, _FileState | None]:
         """
@@ -323,7 +337,9 @@ class SqliteStore:
 
     def _poison(self, message: str) -> StoreError:
         self._broken = StoreError(f"store {self.path}: {message}")
-        return self._broken
+        # A fresh error to raise: the kept one never gets a traceback, whose frames would
+        # hold this store in a cycle and keep its writer lock until the cyclic GC runs.
+        return StoreError(str(self._broken))
 
     def _refuse_if_read_only(self, action: str) -> None:
         if self.read_only:
@@ -453,6 +469,9 @@ class SqliteStore:
 
     def close(self) -> None:
         """
-        Close the connection. Closing again does nothing.
+        Close the connection, then release the writer lock (the lock file stays). Closing
+        again does nothing.
         """
         self._conn.close()
+        if self._lock is not None:
+            self._lock.release()
