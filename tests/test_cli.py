@@ -5,8 +5,13 @@ The ``execfsm`` command line.
 from __future__ import annotations
 
 import json
+import os
 import signal
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,11 +20,13 @@ import pytest
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli import main
 from execfsm.contracts import ExecutionEvent, ExecutionMode, Order, OrderIntent
+from execfsm.errors import StoreError
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.results import PipelineResult
 from tests.test_audit import run_session
+from tests.test_store_open import ROOT, data_files, files, live_writer, stored_session
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -75,6 +82,185 @@ class TestAuditVerify:
         assert code == 2
         assert "nope.jsonl" in capsys.readouterr().err
 
+    def test_seq_of_1e999_is_a_failed_line(
+        self, trail: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A record whose seq is 1e999 (an infinite float) fails naming its line, with exit 1,
+        not an OverflowError traceback."""
+        lines = trail.read_text().splitlines()
+        lines[2] = lines[2].replace('"seq":3', '"seq":1e999')
+        trail.write_text("\n".join(lines) + "\n")
+
+        code = main(["audit", "verify", str(trail)])
+
+        assert code == 1
+        assert capsys.readouterr().err == (
+            f"FAIL {trail}: line 3: seq must be an integer, got float inf\n"
+        )
+
+    @pytest.mark.parametrize(
+        ("bad_line", "message"),
+        [
+            ("[" * 100_000, "line 2: nested too deeply"),
+            (
+                '{"seq":' + "9" * 5000 + "}",
+                "line 2: not readable (Exceeds the limit (4300 digits) for integer string "
+                "conversion: value has 5000 digits; use sys.set_int_max_str_digits() to "
+                "increase the limit)",
+            ),
+            ('{"seq":true}', "line 2: fields do not match the schema"),
+        ],
+        ids=["nested", "huge-integer", "not-a-record"],
+    )
+    def test_unparseable_line_is_a_failed_line(
+        self, trail: Path, capsys: pytest.CaptureFixture[str], bad_line: str, message: str
+    ) -> None:
+        """A line Python's JSON parser gives up on fails naming its line, with exit 1."""
+        lines = trail.read_text().splitlines()
+        lines[1] = bad_line
+        trail.write_text("\n".join(lines) + "\n")
+
+        code = main(["audit", "verify", str(trail)])
+
+        assert code == 1
+        assert capsys.readouterr().err.startswith(f"FAIL {trail}: {message}")
+
+
+class TestAuditVerifyDb:
+    def test_verifies_a_database_a_live_writer_holds(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`audit verify --db` reads a database another process is writing: exit 0, no lock
+        taken, no file changed, and the writer goes on."""
+        db = tmp_path / "s.db"
+        with live_writer(db) as writer:
+            before = data_files(tmp_path)
+
+            code = main(["audit", "verify", "--db", str(db)])
+
+            assert code == 0
+            assert capsys.readouterr().out.startswith(f"OK {db}: ")
+            assert data_files(tmp_path) == before
+            writer.step("WROTE")
+
+    def test_changes_nothing_in_a_closed_database(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Verifying a closed database leaves every file as it was, with no -wal or -shm."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        before = files(tmp_path)
+
+        code = main(["audit", "verify", "--db", str(db)])
+
+        assert code == 0
+        assert "records, chain intact" in capsys.readouterr().out
+        assert files(tmp_path) == before
+
+    def test_corrupt_row_is_a_failed_check(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A stored record whose seq is 1e999 fails with exit 1 naming the row, and the file
+        stays as it was."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE audit SET record=replace(record, '\"seq\":2', '\"seq\":1e999')")
+        conn.commit()
+        conn.close()
+        before = files(tmp_path)
+
+        code = main(["audit", "verify", "--db", str(db)])
+
+        assert code == 1
+        assert capsys.readouterr().err == (
+            f"FAIL {db}: store {db}: audit record seq 2 is corrupt: audit record: seq must be "
+            "an integer, got float inf\n"
+        )
+        assert files(tmp_path) == before
+
+
+@contextmanager
+def dispatching_session(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A durable session in another process, stopped inside its third venue call."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    args = [str(tmp_path / "s.db"), str(tmp_path / "venue.journal"), "10", "2"]
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and driver
+        [sys.executable, "-m", "tests.crash_driver", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("DISPATCHING"):
+                break
+        yield child
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+
+class TestRecover:
+    def test_a_live_session_is_refused_and_left_alone(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`recover` on a database whose session is inside a dispatch exits 2 naming the
+        holder's pid, and touches nothing: the dispatch is not marked interrupted."""
+        db = tmp_path / "s.db"
+        with dispatching_session(tmp_path) as child:
+            before = files(tmp_path)
+
+            code = main(["recover", "--db", str(db)])
+
+            err = capsys.readouterr().err
+            assert code == 2
+            lock = tmp_path / "s.db.lock"
+            assert err == (
+                f"execfsm recover: store {db}: another writer has it open: {lock} is held by "
+                f"{lock.read_text().strip()}; a database has one writer at a time (read-only "
+                "commands such as `execfsm audit verify --db` still work)\n"
+            )
+            assert f"pid={child.pid} " in err
+            assert files(tmp_path) == before
+
+    def test_after_the_session_died_it_recovers(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Once the session's process is killed, `recover` opens the database, flags the
+        interrupted dispatch and releases the lock when it is done."""
+        db = tmp_path / "s.db"
+        with dispatching_session(tmp_path):
+            pass
+
+        code = main(["recover", "--db", str(db)])
+
+        assert code == 0
+        assert "1 dispatch(es) interrupted by the stop" in capsys.readouterr().out
+        SqliteStore(db).close()
+
+    def test_a_refused_database_is_released(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A database recovery refuses exits 1, and its lock is released at once."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE intents SET status='SENT'")
+        conn.commit()
+        conn.close()
+
+        code = main(["recover", "--db", str(db)])
+
+        assert code == 1
+        assert "intents row idempotency_key=" in capsys.readouterr().err
+        store = SqliteStore(db)  # opens: recover released the lock
+        with pytest.raises(StoreError, match="intents row idempotency_key="):
+            store.load()
+        store.close()
+
 
 class TestDemo:
     def test_demo_runs_every_path_and_writes_its_files(
@@ -103,6 +289,7 @@ class TestDemo:
             "audit-live-attempts.jsonl",
             "audit.jsonl",
             "demo.db",
+            "demo.db.lock",
             "orders.json",
             "positions.json",
             "recon.jsonl",
@@ -160,7 +347,7 @@ class TestRun:
             code = main(["run", str(path), "--mode", "paper", "--db", str(db), "--batch", batch])
             assert code == 0
             summaries.append(capsys.readouterr().out.replace(str(db), "DB"))
-            state = SqliteStore(db).load()
+            state = SqliteStore(db, read_only=True).load()
             stored.append(
                 (
                     [
@@ -386,7 +573,7 @@ class TestRunInterrupted:
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         reopened = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
         assert reopened.recovery.in_flight == ()
-        stored = SqliteStore(db).load().intents
+        stored = SqliteStore(db, read_only=True).load().intents
         assert [i.result.success for i in stored if i.result is not None] == [True] * 4
         assert len(stored) == 4
 
@@ -418,7 +605,7 @@ class TestRunInterrupted:
         )
         reopened = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
         assert len(reopened.recovery.interrupted) == 2
-        stored = SqliteStore(db).load().intents
+        stored = SqliteStore(db, read_only=True).load().intents
         assert [i.result is not None and i.result.success for i in stored] == [
             True,
             True,

@@ -73,6 +73,11 @@ def session(
     return orch, venue
 
 
+def close(orch: ExecutionOrchestrator) -> None:
+    """Close the session's store, releasing its writer lock, as a stopped process would."""
+    orch._services.store.close()
+
+
 def fill_the_disk(orch: ExecutionOrchestrator) -> None:
     """The database may not grow any more: the next commit that needs a page fails."""
     store = orch._services.store
@@ -104,6 +109,7 @@ class TestRoundTrip:
         resting = first.submit_intent(intent(9, order_type="LIMIT", limit_price=Decimal(1)))
         orders, positions = first.get_order_ledger_snapshot(), first.get_position_ledger_snapshot()
         records = first.get_audit_log_snapshot()
+        close(first)
 
         second, venue = session(db)
         again = second.submit_intent(intent(0))
@@ -128,12 +134,14 @@ class TestRoundTrip:
         order = first.order(resting.order.client_order_id)
         assert order is not None
 
+        close(first)
         second, _ = session(db)
         from execfsm import Fill
 
         fill = ExecutionEvent.of_fill(order, "late", EPOCH, Fill("vf1", "1", "59000"))
         second.handle_event(fill)
         second.handle_event(fill)
+        close(second)
         third, _ = session(db)
 
         recovered = third.order(resting.order.client_order_id)
@@ -149,6 +157,7 @@ class TestRoundTrip:
         big = intent(1)
         paused = first.submit_intent(big)
         assert paused.pipeline_state is PipelineState.PAUSED
+        close(first)
 
         second, venue = session(db, risk=risk)
         risk.approve(big)
@@ -192,6 +201,7 @@ class TestWriteAhead:
         orch, _ = session(db, venue=Venue(SteppingClock(EPOCH), on_submit=die))
         with pytest.raises(Crash):
             orch.submit_intent(intent(1))
+        close(orch)
 
         second, venue = session(db)
         result = second.submit_intent(intent(1))
@@ -251,6 +261,7 @@ class TestBatchWriteAhead:
             orch.submit_intents([intent(n, strategy_id="x" * 5_000) for n in range(2, 6)])
 
         assert len(venue.new_orders) == 1
+        close(orch)
         reopened, _ = session(db)
         assert len(reopened.get_order_ledger_snapshot()) == 1
 
@@ -269,6 +280,7 @@ class TestBatchWriteAhead:
         batch = [intent(n) for n in range(5)]
         with pytest.raises(Crash):
             orch.submit_intents(batch)
+        close(orch)
 
         second, venue = session(db)
         again = second.submit_intents(batch)
@@ -432,6 +444,7 @@ class TestBadConditions:
             orch.submit_intent(intent(3))
 
         assert len(venue.new_orders) == 1
+        close(orch)
         reopened, _ = session(db)
         assert [o.strategy_id for o in reopened.get_order_ledger_snapshot()] == ["d"]
         assert reopened.audit_log.verify_chain().ok
@@ -441,6 +454,7 @@ class TestBadConditions:
         db = tmp_path / "s.db"
         orch, _ = session(db)
         orch.submit_intent(intent(1))
+        close(orch)
         conn = sqlite3.connect(db)
         (text,) = conn.execute("SELECT record FROM audit WHERE seq=3").fetchone()
         conn.execute(
@@ -459,6 +473,7 @@ class TestBadConditions:
         db = tmp_path / "s.db"
         orch, _ = session(db)
         orch.submit_intent(intent(1))
+        close(orch)
         conn = sqlite3.connect(db)
         rows = conn.execute("SELECT seq, record FROM audit ORDER BY seq").fetchall()
         prev = "0" * 64

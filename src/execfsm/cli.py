@@ -28,7 +28,7 @@ from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.audit import record_from_dict
-from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.orchestrator import ExecutionOrchestrator
 
 _PROGRESS_EVERY = 10_000
@@ -53,8 +53,11 @@ def _audit_verify_db(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
-        store = SqliteStore(db)
-        records = store.load().records
+        store = SqliteStore(db, read_only=True)  # no lock, no write: a live writer goes on
+        try:
+            records = store.load().records
+        finally:
+            store.close()
     except StoreError as exc:
         print(f"FAIL {db}: {exc}", file=sys.stderr)
         return 1
@@ -74,7 +77,21 @@ def _recover(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
-        orchestrator = ExecutionOrchestrator(store=SqliteStore(db))
+        store = SqliteStore(db)
+    except StoreLocked:
+        raise  # a live writer has it: nothing was checked or touched, exit 2 naming it
+    except StoreError as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _recover_with(db, store)
+    finally:
+        store.close()  # releases the writer lock at once, not when the process ends
+
+
+def _recover_with(db: Path, store: SqliteStore) -> int:
+    try:
+        orchestrator = ExecutionOrchestrator(store=store)
     except StoreError as exc:
         print(f"FAIL {exc}", file=sys.stderr)
         return 1
@@ -102,6 +119,10 @@ def _audit_verify(path: Path) -> int:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise AuditChainError(f"line {number}: not JSON ({exc.msg})", seq=-1) from None
+            except ValueError as exc:  # an integer of more digits than Python converts
+                raise AuditChainError(f"line {number}: not readable ({exc})", seq=-1) from None
+            except RecursionError:
+                raise AuditChainError(f"line {number}: nested too deeply", seq=-1) from None
             records.append(record_from_dict(data, line=number))
     except AuditChainError as exc:
         print(f"FAIL {path}: {exc}", file=sys.stderr)

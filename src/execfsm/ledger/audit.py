@@ -89,37 +89,68 @@ def record_json(record: AuditRecord) -> str:
 
 def record_from_dict(data: dict[str, Any], *, line: int | None = None) -> AuditRecord:
     """
-    Rebuild a record from its exported form; a malformed one is an `AuditChainError`.
+    Rebuild a record from its exported form, strict about types as JSON gives them: ``seq``
+    an integer (not a bool, not a float), ``ts`` an ISO 8601 time with a UTC offset, every
+    other field a string (``client_order_id``, ``source``, ``target`` and ``reason_code``
+    may be null), ``outcome`` and ``reason_code`` known values. Anything else is an
+    `AuditChainError` naming the field and the value received.
     """
-    where = f"line {line}" if line is not None else "record"
+    where = f"line {line}" if line is not None else "audit record"
     seq = data.get("seq") if isinstance(data, dict) else None
+    known_seq = seq if type(seq) is int else -1
     if not isinstance(data, dict) or set(data) != set(_FIELDS):
         missing = sorted(set(_FIELDS) - set(data)) if isinstance(data, dict) else list(_FIELDS)
         extra = sorted(set(data) - set(_FIELDS)) if isinstance(data, dict) else []
         raise AuditChainError(
-            f"audit {where}: fields do not match the schema (missing {missing}, extra {extra})",
-            seq=seq if isinstance(seq, int) else -1,
+            f"{where}: fields do not match the schema (missing {missing}, extra {extra})",
+            seq=known_seq,
         )
+
+    def bad(field: str, rule: str) -> AuditChainError:
+        value = data[field]
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return AuditChainError(
+            f"{where}: {field} must be {rule}, got {type(value).__name__} {shown}", seq=known_seq
+        )
+
+    if type(seq) is not int:  # bool is an int subclass; 1e999 parses as the float inf
+        raise bad("seq", "an integer")
+    texts = ("ts", "correlation_id", "machine", "event", "outcome", "detail", "prev_hash", "hash")
+    for field in texts:
+        if not isinstance(data[field], str):
+            raise bad(field, "a string")
+    for field in ("client_order_id", "source", "target", "reason_code"):
+        if data[field] is not None and not isinstance(data[field], str):
+            raise bad(field, "a string or null")
     try:
-        return AuditRecord(
-            seq=int(data["seq"]),
-            ts=datetime.fromisoformat(data["ts"]),
-            correlation_id=data["correlation_id"],
-            client_order_id=data["client_order_id"],
-            machine=data["machine"],
-            event=data["event"],
-            source=data["source"],
-            target=data["target"],
-            outcome=AuditOutcome(data["outcome"]),
-            reason_code=None if data["reason_code"] is None else ReasonCode(data["reason_code"]),
-            detail=data["detail"],
-            prev_hash=data["prev_hash"],
-            hash=data["hash"],
-        )
-    except (TypeError, ValueError) as exc:
-        raise AuditChainError(
-            f"audit {where}: bad value: {exc}", seq=seq if isinstance(seq, int) else -1
-        ) from None
+        ts = datetime.fromisoformat(data["ts"])
+    except ValueError:
+        raise bad("ts", "an ISO 8601 time") from None
+    if ts.tzinfo is None:
+        raise bad("ts", "a time with a UTC offset")
+    try:
+        outcome = AuditOutcome(data["outcome"])
+    except ValueError:
+        raise bad("outcome", f"one of {', '.join(AuditOutcome)}") from None
+    try:
+        reason = None if data["reason_code"] is None else ReasonCode(data["reason_code"])
+    except ValueError:
+        raise bad("reason_code", "a known reason code") from None
+    return AuditRecord(
+        seq=seq,
+        ts=ts,
+        correlation_id=data["correlation_id"],
+        client_order_id=data["client_order_id"],
+        machine=data["machine"],
+        event=data["event"],
+        source=data["source"],
+        target=data["target"],
+        outcome=outcome,
+        reason_code=reason,
+        detail=data["detail"],
+        prev_hash=data["prev_hash"],
+        hash=data["hash"],
+    )
 
 
 @attrs.frozen

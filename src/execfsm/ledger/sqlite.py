@@ -7,12 +7,18 @@ Durability: ``synchronous=FULL`` by default, so a committed flush survives a pow
 lost (never on a process crash). Group commit: a flush returns once its caller's data is
 durable, and one transaction carries everything every thread staged meanwhile, so N
 concurrent intents waiting on a commit share one fsync instead of paying N.
+
+One writer per database: a writing store holds the exclusive lock of ``<database>.lock``
+(`execfsm.ledger._lock`) while it is open. A read-only store takes no lock and writes
+nothing, so it reads a database a live writer holds. Opening checks the file before anything
+is written to it: a file that is refused is left as it was, and no ``-wal``, ``-shm`` or lock
+file is left beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -21,12 +27,15 @@ import attrs
 
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
-from execfsm.ledger.audit import AuditLog, record_from_dict, verify_records
+from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
+from execfsm.ledger._rows import CorruptRow, read_rows, shown
+from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.replay import DurablePositions
-from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
-from execfsm.results import PipelineResult
+from execfsm.ledger.store import IntentEntry, StoredState
+
+__all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore", "StoreLocked"]
 
 SCHEMA_VERSION = 1
 """Bumped when the tables change; a newer database is refused, never guessed at."""
@@ -52,6 +61,13 @@ CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, snapshot TE
 CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
 """
 
+_TABLES = frozenset({"meta", "audit", "intents", "orders", "positions"})
+"""The tables of schema version 1: an existing database lacking one is not ours."""
+
+_VERSION_TEXT = re.compile(r"[0-9]{1,9}")
+
+_SNAPSHOT_TRIES = 3
+
 
 @attrs.define
 class _Unit:
@@ -67,16 +83,45 @@ def _fail(path: Path, action: str, exc: BaseException) -> StoreError:
     return StoreError(f"store {path}: cannot {action}: {exc}")
 
 
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+_FileState = tuple[int, int, int, int]
+"""Device, inode, size and modification time (ns): a file whose four are equal is unchanged."""
+
+
+def _file_state(path: Path) -> _FileState:
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class SqliteStore:
     """
     A `LedgerStore` in one SQLite file.
 
+    A new database is created when `path` does not exist or is an empty (0-byte) file, as
+    SQLite itself treats one. An existing file is checked before anything is written to it;
+    a file that is not SQLite, an SQLite database of another application, one written by a
+    newer execfsm, or one with a malformed schema version is refused with a `StoreError`
+    and left byte for byte as it was.
+
     Args:
         path: The database file; its directory must exist.
         synchronous: ``FULL`` (default: each commit is fsynced) or ``NORMAL``.
+        read_only: Open an existing database for reading only (``load``): no lock is taken
+            and nothing is written, so it works while a writer is live (it reads what that
+            writer has committed). It refuses ``bind``, ``stage_*`` and ``flush``.
+
+    Raises:
+        StoreLocked: Another writer (a store in this or another process) has the database
+            open; the file was not touched.
+        StoreError: The file is refused, or cannot be opened.
     """
 
-    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "FULL", read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         if synchronous not in SYNCHRONOUS_MODES:
             raise StoreError(
@@ -87,6 +132,13 @@ class SqliteStore:
             raise StoreError(f"store {self.path}: directory {self.path.parent} does not exist")
         if self.path.is_dir():
             raise StoreError(f"store {self.path}: is a directory, not a database file")
+        exists = self.path.exists()
+        if exists and not self.path.is_file():
+            raise StoreError(f"store {self.path}: is not a regular file")
+        if read_only and not exists:
+            raise StoreError(f"store {self.path}: no such database (read-only: none is created)")
+        self.read_only = read_only
+        """Opened with ``read_only=True``: `load` only, no lock, nothing written."""
         self._audit: AuditLog | None = None
         self._stored_seq = 0
         self._durable_through = 0
@@ -107,17 +159,35 @@ class SqliteStore:
         self._broken: StoreError | None = None
         self.commits = 0
         """How many transactions this store has committed (group commit makes it small)."""
+        self._lock: WriterLock | None = None
+        self._snapshot: _FileState | None = None
+        """A read-only store reading an immutable file: the file as it was when opened."""
+        if read_only:
+            self._open_read_only()
+            return
+        # A live writer is refused before the database is read; a foreign file before a lock
+        # file is made beside it.
+        if exists and not lock_path_of(self.path).exists():
+            self._inspect_read_only()
+        self._lock = WriterLock(self.path)
         try:
+            # (Again,) now that no other writer can start.
+            self._is_new = not (self.path.exists() and self._inspect_read_only())
             self._conn = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._check_schema()
+            if self._is_new:
+                self._create_schema()
             self._conn.execute("BEGIN IMMEDIATE")  # prove we can write, before any intent
             self._conn.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
+            self._abandon()
             raise _fail(self.path, "open the database", exc) from None
+        except BaseException:
+            self._abandon()
+            raise
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -126,28 +196,105 @@ class SqliteStore:
         """
         return self._conn
 
-    def _check_schema(self) -> None:
-        tables = {
-            row[0]
-            for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if tables and "meta" not in tables:
+    def _abandon(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def _connect_read_only(self) -> tuple[sqlite3.Connection, bool, _FileState | None]:
+        """
+        A connection that writes nothing, whether the database is ours, and the file's state
+        if it was opened immutable. Through the WAL when there is one (a writer has the
+        database open, or died with it open); else immutable, which creates no -wal or -shm
+        and takes no lock (a writer that starts meanwhile is noticed by `_snapshot_changed`).
+        """
+        immutable = not _sidecar(self.path, "-wal").exists()
+        snapshot = _file_state(self.path) if immutable else None
+        uri = self.path.absolute().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise _fail(self.path, "open the database", exc) from None
+        try:
+            ours = self._check_schema(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _fail(self.path, "open the database", exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn, ours, snapshot
+
+    def _inspect_read_only(self) -> bool:
+        conn, ours, _ = self._connect_read_only()
+        conn.close()
+        return ours
+
+    def _open_read_only(self) -> None:
+        self._conn, ours, self._snapshot = self._connect_read_only()
+        self._is_new = not ours
+
+    def _snapshot_changed(self) -> bool:
+        if self._snapshot is None:
+            return False
+        try:
+            return _sidecar(self.path, "-wal").exists() or _file_state(self.path) != self._snapshot
+        except OSError:
+            return True
+
+    def _check_schema(self, conn: sqlite3.Connection) -> bool:
+        """
+        Whether `conn`'s database is an execfsm one (True) or empty (False): anything else
+        is refused. Reads only.
+        """
+        objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
+        if not objects:
+            return False
+        tables = {name for kind, name in objects if kind == "table"}
+        missing = _TABLES - tables
+        if missing:
             raise StoreError(
-                f"store {self.path}: not an execfsm database (tables {sorted(tables)})"
+                f"store {self.path}: not an execfsm database (tables {sorted(tables)}; "
+                f"missing {sorted(missing)})"
             )
-        self._conn.executescript(_SCHEMA)
-        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
-            self._conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            raise StoreError(f"store {self.path}: not an execfsm database (no schema_version)")
+        text = row[0]
+        if not isinstance(text, str) or not _VERSION_TEXT.fullmatch(text):
+            raise StoreError(
+                f"store {self.path}: meta schema_version is not a version number: {shown(text)}"
             )
-            return
-        version = int(row[0])
+        version = int(text)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"store {self.path}: database schema version {version} is newer than this "
                 f"execfsm understands ({SCHEMA_VERSION}); upgrade execfsm"
             )
+        if version < 1:
+            raise StoreError(
+                f"store {self.path}: meta schema_version is not a version number: {text!r}"
+            )
+        return True
+
+    def _create_schema(self) -> None:
+        # One transaction: a crash leaves an empty database or a whole schema, never half.
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                conn.execute("ROLLBACK")
+            raise
 
     # -- the store protocol -------------------------------------------------------------------
 
@@ -155,6 +302,7 @@ class SqliteStore:
         """
         Persist `audit`'s new records: the ones `load` returned are already stored.
         """
+        self._refuse_if_read_only("bind an audit log")
         self._audit = audit
         self._durable_through = self._stored_seq
         audit.collect_lines(self._stored_seq)
@@ -163,58 +311,63 @@ class SqliteStore:
     def load(self) -> StoredState:
         """
         Everything stored, with the audit chain verified; a broken chain or a corrupt row is a
-        `StoreError` naming the first bad record, and the store then refuses to append.
+        `StoreError` naming the first bad record (or the table and key of the bad row), and
+        the store then refuses to append.
         """
-        try:
-            rows = self._conn.execute("SELECT seq, record FROM audit ORDER BY seq").fetchall()
-            records = []
-            for seq, text in rows:
-                try:
-                    records.append(record_from_dict(json.loads(text)))
-                except (json.JSONDecodeError, AuditChainError) as exc:
-                    raise self._poison(f"audit record seq {seq} is corrupt: {exc}") from None
-            check = verify_records(records)
-            if not check.ok:
-                raise self._poison(
-                    f"audit chain broken at record seq {check.first_bad_seq}: {check.problem}"
-                )
-            intents = [
-                IntentEntry(
-                    key,
-                    cor,
-                    cid,
-                    IntentStatus(status),
-                    None if res is None else PipelineResult.from_json(json.loads(res)),
-                )
-                for key, cor, cid, status, res in self._conn.execute(
-                    "SELECT idempotency_key, correlation_id, client_order_id, status, result "
-                    "FROM intents ORDER BY rowid"
-                )
-            ]
-            orders = [
-                Order.from_dict(json.loads(text))
-                for (text,) in self._conn.execute("SELECT snapshot FROM orders ORDER BY rowid")
-            ]
-            positions = [
-                Position.from_dict(json.loads(text))
-                for (text,) in self._conn.execute("SELECT snapshot FROM positions ORDER BY symbol")
-            ]
-        except sqlite3.DatabaseError as exc:
-            raise self._poison(f"cannot read the database: {exc}") from None
-        except (KeyError, ValueError, TypeError) as exc:
-            raise self._poison(f"a stored row is corrupt: {exc}") from None
+        for _ in range(_SNAPSHOT_TRIES):
+            try:
+                state = self._load_once()
+            except StoreError:
+                if not self._snapshot_changed():
+                    raise
+            else:
+                if not self._snapshot_changed():
+                    break
+            # A writer started while a read-only store read the file as immutable: what was
+            # read may be torn. Read again, through the writer's WAL this time.
+            self._broken = None
+            self._conn.close()
+            self._open_read_only()
+        else:
+            raise self._poison(
+                f"the database changed while it was read, {_SNAPSHOT_TRIES} times; try again"
+            )
+        records = state.records
         self._stored_seq = records[-1].seq if records else 0
         try:
-            self._positions.restore(orders, positions, records)
+            self._positions.restore(state.orders, state.positions, records)
         except (AuditChainError, KeyError, ValueError, TypeError) as exc:
             raise self._poison(f"a stored fill record is corrupt: {exc}") from None
-        return StoredState(records, intents, orders, positions)
+        return state
+
+    def _load_once(self) -> StoredState:
+        if self._is_new:
+            return StoredState()
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")  # one snapshot of every table, even beside a live writer
+            try:
+                return read_rows(conn)
+            finally:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    conn.execute("ROLLBACK")
+        except CorruptRow as exc:
+            raise self._poison(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._poison(f"cannot read the database: {exc}") from None
 
     def _poison(self, message: str) -> StoreError:
         self._broken = StoreError(f"store {self.path}: {message}")
-        return self._broken
+        # A fresh error to raise: the kept one never gets a traceback, whose frames would
+        # hold this store in a cycle and keep its writer lock until the cyclic GC runs.
+        return StoreError(str(self._broken))
+
+    def _refuse_if_read_only(self, action: str) -> None:
+        if self.read_only:
+            raise StoreError(f"store {self.path}: opened read-only, so it cannot {action}")
 
     def _check(self) -> None:
+        self._refuse_if_read_only("write")
         if self._broken is not None:
             raise StoreError(f"{self._broken} (the store accepts no more writes; reopen it)")
 
@@ -373,6 +526,9 @@ class SqliteStore:
 
     def close(self) -> None:
         """
-        Close the connection.
+        Close the connection, then release the writer lock (the lock file stays). Closing
+        again does nothing.
         """
         self._conn.close()
+        if self._lock is not None:
+            self._lock.release()
