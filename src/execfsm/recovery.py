@@ -14,13 +14,20 @@ import json
 
 import attrs
 
-from execfsm.contracts import IN_FLIGHT_ORDER_STATES, Order, OrderIntent, PipelineState, ReasonCode
-from execfsm.errors import StoreError
+from execfsm.contracts import (
+    IN_FLIGHT_ORDER_STATES,
+    Order,
+    OrderIntent,
+    OrderState,
+    PipelineState,
+    ReasonCode,
+)
+from execfsm.errors import AuditChainError, ContractViolation, StoreError
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
-from execfsm.ledger.replay import replay
+from execfsm.ledger.replay import Replay, replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
@@ -65,18 +72,14 @@ def recover(
             f"{check.problem}; the store is not used"
         )
     services.audit.restore(state.records)
-    rebuilt = replay(state.records)
+    try:
+        rebuilt = replay(state.records)
+    except (AuditChainError, ContractViolation, KeyError, TypeError) as exc:
+        raise StoreError(f"recovery: the audit trail cannot be replayed: {exc}") from None
+    _check_rows(state, rebuilt)
     adapter = services.registry.get(services.mode)
     for order in state.orders:
-        replayed = rebuilt.orders.get(order.client_order_id)
-        if replayed is None or (replayed.state, replayed.filled_quantity) != (
-            order.state,
-            order.filled_quantity,
-        ):
-            raise StoreError(
-                f"recovery: stored order {order.client_order_id} ({order.state}, filled "
-                f"{order.filled_quantity}) disagrees with its audit trail"
-            )
+        replayed = rebuilt.orders[order.client_order_id]
         lifecycle = OrderLifecycle.restore(
             order,
             services.audit,
@@ -89,9 +92,13 @@ def recover(
         services.orders.settle(lifecycle)
         if adapter is not None and order.state in IN_FLIGHT_ORDER_STATES:
             services.adapter_of[order.client_order_id] = adapter
-    if {p.symbol: p for p in state.positions} != rebuilt.positions:
-        raise StoreError("recovery: stored positions disagree with the audit trail")
     services.positions.restore(state.positions, rebuilt.booked)
+    for order in state.orders:
+        if (
+            order.state is OrderState.PENDING_CANCEL
+            and rebuilt.orders[order.client_order_id].cancel_in_doubt
+        ):
+            _cancel_in_doubt(services, order.client_order_id)
     interrupted = []
     for entry in state.intents:
         if entry.status is IntentStatus.DISPATCHING:
@@ -123,6 +130,93 @@ def recover(
         order for order in services.orders.snapshot() if order.state in IN_FLIGHT_ORDER_STATES
     )
     return RecoveryReport(len(state.records), in_flight, tuple(interrupted))
+
+
+def _refuse(problem: str) -> StoreError:
+    return StoreError(f"recovery: {problem}; the store is not used")
+
+
+def _check_rows(state: StoredState, rebuilt: Replay) -> None:
+    """
+    Every stored row must be what a replay of the trail gives, and every intent and order
+    of the trail must have its row: a missing, extra or different row is refused by name.
+    """
+    stored_orders = {order.client_order_id: order for order in state.orders}
+    for order in state.orders:
+        replayed = rebuilt.orders.get(order.client_order_id)
+        if replayed is None:
+            raise _refuse(f"stored order {order.client_order_id} is not in the audit trail")
+        if (replayed.state, replayed.filled_quantity) != (order.state, order.filled_quantity):
+            raise _refuse(
+                f"stored order {order.client_order_id} ({order.state}, filled "
+                f"{order.filled_quantity}) disagrees with its audit trail ({replayed.state}, "
+                f"filled {replayed.filled_quantity})"
+            )
+    for client_order_id in rebuilt.orders:
+        if client_order_id not in stored_orders:
+            raise _refuse(f"order {client_order_id} of the audit trail has no stored row")
+    stored_intents = {entry.correlation_id: entry for entry in state.intents}
+    for entry in state.intents:
+        intent = rebuilt.intents.get(entry.correlation_id)
+        if intent is None:
+            raise _refuse(
+                f"stored intent {entry.idempotency_key} ({entry.correlation_id}) is not in "
+                "the audit trail"
+            )
+        if (entry.idempotency_key, entry.client_order_id) != (
+            intent.idempotency_key,
+            intent.client_order_id,
+        ):
+            raise _refuse(
+                f"stored intent {entry.correlation_id} (key {entry.idempotency_key}, order "
+                f"{entry.client_order_id}) disagrees with its audit trail (key "
+                f"{intent.idempotency_key}, order {intent.client_order_id})"
+            )
+        expected = _STATUS_STATES[entry.status]
+        recorded = entry.result.pipeline_state.value if entry.result is not None else None
+        if (expected and intent.state not in expected) or (
+            recorded is not None and recorded != intent.state
+        ):
+            raise _refuse(
+                f"stored intent {entry.correlation_id} ({entry.status}, result "
+                f"{recorded}) disagrees with its audit trail (pipeline {intent.state})"
+            )
+    for correlation_id, intent in rebuilt.intents.items():
+        if correlation_id not in stored_intents:
+            raise _refuse(
+                f"intent {intent.idempotency_key} ({correlation_id}) of the audit trail has "
+                "no stored idempotency entry"
+            )
+    stored_positions = {position.symbol: position for position in state.positions}
+    for symbol in sorted(set(stored_positions) | set(rebuilt.positions)):
+        if stored_positions.get(symbol) != rebuilt.positions.get(symbol):
+            raise _refuse(
+                f"stored position {symbol} ({stored_positions.get(symbol)}) disagrees with "
+                f"the audit trail ({rebuilt.positions.get(symbol)})"
+            )
+
+
+_STATUS_STATES: dict[IntentStatus, frozenset[str]] = {
+    IntentStatus.DISPATCHING: frozenset({PipelineState.DISPATCH.value}),
+    IntentStatus.PAUSED: frozenset({PipelineState.PAUSED.value}),
+    IntentStatus.DONE: frozenset(),  # its result's pipeline state, checked as stored
+}
+"""The pipeline states an idempotency entry of each status stands for."""
+
+
+def _cancel_in_doubt(services: Services, client_order_id: str) -> None:
+    """
+    Flag an order whose cancel the process stopped in (or before) the adapter's call: the
+    venue may or may not have it; reconciliation must ask.
+    """
+    lifecycle = services.orders.get(client_order_id)
+    assert lifecycle is not None  # noqa: S101 - restored above
+    if ReasonCode.CANCEL_OUTCOME_UNKNOWN not in lifecycle.order.recon_flags:
+        lifecycle.flag_for_reconciliation(
+            ReasonCode.CANCEL_OUTCOME_UNKNOWN,
+            "the process stopped while the cancel was being sent; the venue may hold it",
+        )
+        services.store.stage_order(lifecycle.order)
 
 
 def _interrupted(services: Services, entry: IntentEntry) -> PipelineResult:

@@ -14,9 +14,10 @@ from decimal import Decimal
 
 import attrs
 
-from execfsm.contracts import Fill, Order, OrderSide, OrderState, ReasonCode
+from execfsm.contracts import Fill, Order, OrderIntent, OrderSide, OrderState, ReasonCode
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.ids import idempotency_key
 from execfsm.ledger.positions import Position, PositionLedger
 
 
@@ -37,6 +38,22 @@ class ReplayedOrder:
     late_fills: tuple[Fill, ...] = ()
     resume_state: OrderState | None = None
     """Where a rejected cancel would return to (for a PENDING_CANCEL order)."""
+    cancel_in_doubt: bool = False
+    """A cancel was requested and nothing says the venue was told (the process stopped
+    inside the adapter's cancel call, or before it)."""
+
+
+@attrs.frozen
+class ReplayedIntent:
+    """
+    One intent as the trail describes it: what its idempotency-index row must say.
+    """
+
+    correlation_id: str
+    client_order_id: str
+    idempotency_key: str
+    state: str
+    """The pipeline state its last applied record left it in."""
 
 
 @attrs.frozen
@@ -47,6 +64,8 @@ class Replay:
 
     orders: dict[str, ReplayedOrder]
     positions: dict[str, Position]
+    intents: dict[str, ReplayedIntent] = attrs.Factory(dict)
+    """By correlation id."""
     booked: frozenset[tuple[str, str]] = frozenset()
     """Every (client order id, fill id) booked in a position."""
 
@@ -129,14 +148,17 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
     Replay `records` (in ``seq`` order) into order and position ledgers.
     """
     orders: dict[str, ReplayedOrder] = {}
+    intents: dict[str, ReplayedIntent] = {}
     positions = PositionLedger()
     booked: set[tuple[str, str]] = set()
     for record in records:
         cid = record.client_order_id
         if cid is None:
             continue
-        if record.machine == "pipeline" and record.event == "intake_done":
-            if record.outcome is AuditOutcome.APPLIED:
+        if record.machine == "pipeline":
+            if record.outcome is not AuditOutcome.APPLIED or record.target is None:
+                continue
+            if record.event == "intake_done":
                 terms = _json(record)
                 orders[cid] = ReplayedOrder(
                     client_order_id=cid,
@@ -144,10 +166,19 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
                     side=OrderSide(str(terms["side"])),
                     quantity=Decimal(str(terms["quantity"])),
                 )
+                key = idempotency_key(OrderIntent.from_mapping(terms))
+                intents[record.correlation_id] = ReplayedIntent(
+                    record.correlation_id, cid, key, record.target
+                )
+            elif record.correlation_id in intents:
+                intent = intents[record.correlation_id]
+                intents[record.correlation_id] = attrs.evolve(intent, state=record.target)
             continue
         if record.machine != "order" or cid not in orders:
             continue
         order = orders[cid]
+        if record.event == "cancel_attempt":  # the venue was told, or we know it was not
+            orders[cid] = order = attrs.evolve(order, cancel_in_doubt=False)
         if record.outcome is AuditOutcome.DUPLICATE:
             if (
                 record.reason_code is ReasonCode.ACK_ABSORBED
@@ -173,8 +204,12 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
                 if record.source == OrderState.PENDING_CANCEL.value:
                     order = attrs.evolve(order, resume_state=OrderState.PARTIALLY_FILLED)
         if record.event == "request_cancel" and record.source is not None:
-            order = attrs.evolve(order, resume_state=OrderState(record.source))
+            order = attrs.evolve(
+                order, resume_state=OrderState(record.source), cancel_in_doubt=True
+            )
+        elif record.target != OrderState.PENDING_CANCEL.value:
+            order = attrs.evolve(order, cancel_in_doubt=False)
         if record.target is not None:
             order = attrs.evolve(order, state=OrderState(record.target))
         orders[cid] = order
-    return Replay(orders, positions.snapshot(), frozenset(booked))
+    return Replay(orders, positions.snapshot(), intents, frozenset(booked))
