@@ -27,7 +27,7 @@ from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
-from execfsm.ledger.replay import Replay, replay
+from execfsm.ledger.replay import Replay, ReplayedOrder, replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
@@ -94,11 +94,8 @@ def recover(
             services.adapter_of[order.client_order_id] = adapter
     services.positions.restore(state.positions, rebuilt.booked)
     for order in state.orders:
-        if (
-            order.state is OrderState.PENDING_CANCEL
-            and rebuilt.orders[order.client_order_id].cancel_in_doubt
-        ):
-            _cancel_in_doubt(services, order.client_order_id)
+        if order.state is OrderState.PENDING_CANCEL:
+            _cancel_in_doubt(services, order, rebuilt.orders[order.client_order_id])
     interrupted = []
     for entry in state.intents:
         if entry.status is IntentStatus.DISPATCHING:
@@ -204,19 +201,24 @@ _STATUS_STATES: dict[IntentStatus, frozenset[str]] = {
 """The pipeline states an idempotency entry of each status stands for."""
 
 
-def _cancel_in_doubt(services: Services, client_order_id: str) -> None:
+def _cancel_in_doubt(services: Services, order: Order, replayed: ReplayedOrder) -> None:
     """
-    Flag an order whose cancel the process stopped in (or before) the adapter's call: the
-    venue may or may not have it; reconciliation must ask.
+    Flag an order left PENDING_CANCEL: the process stopped inside the adapter's cancel call
+    (the venue may or may not have the cancel), or before the venue's answer was applied
+    (an answer sent to the process that stopped is lost). Reconciliation must ask.
     """
-    lifecycle = services.orders.get(client_order_id)
+    if ReasonCode.CANCEL_OUTCOME_UNKNOWN in order.recon_flags:
+        return
+    lifecycle = services.orders.get(order.client_order_id)
     assert lifecycle is not None  # noqa: S101 - restored above
-    if ReasonCode.CANCEL_OUTCOME_UNKNOWN not in lifecycle.order.recon_flags:
-        lifecycle.flag_for_reconciliation(
-            ReasonCode.CANCEL_OUTCOME_UNKNOWN,
-            "the process stopped while the cancel was being sent; the venue may hold it",
-        )
-        services.store.stage_order(lifecycle.order)
+    lifecycle.flag_for_reconciliation(
+        ReasonCode.CANCEL_OUTCOME_UNKNOWN,
+        "the process stopped while the cancel was being sent; the venue may hold it"
+        if replayed.cancel_in_doubt
+        else "the process stopped before the venue's answer to the cancel was applied",
+    )
+    services.orders.settle(lifecycle)
+    services.store.stage_order(lifecycle.order)
 
 
 def _interrupted(services: Services, entry: IntentEntry) -> PipelineResult:
