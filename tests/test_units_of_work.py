@@ -1,0 +1,261 @@
+"""
+Units of work, idempotency conflicts, duplicates, recovery against the trail, cancels
+written ahead: what the durable store holds after a crash, and what the caller is told.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import pytest
+
+from execfsm import (
+    ExecutionEvent,
+    Order,
+    OrderState,
+    ReasonCode,
+)
+from execfsm.errors import IdempotencyConflict, StoreError
+from execfsm.fsm.audit import AuditOutcome
+from execfsm.governance import MACHINES
+from execfsm.governance.trail import verify_trail
+from execfsm.ledger.replay import replay
+from execfsm.ledger.sqlite import SqliteStore
+from tests.test_durability import Crash, Venue, close, intent, session
+
+
+def stored_seqs(db: Path) -> list[int]:
+    with sqlite3.connect(db) as conn:
+        return [seq for (seq,) in conn.execute("SELECT seq FROM audit ORDER BY seq")]
+
+
+class TestUnitsOfWork:
+    def test_a_commit_carries_no_record_of_a_unit_still_open(self, tmp_path: Path) -> None:
+        """While one thread's unit is open, no commit stores its record or anything after
+        it: another thread's intent waits (its result is not returned before it is
+        durable), and both are stored, in order, once the unit ends."""
+        db = tmp_path / "u.db"
+        orch, _ = session(db)
+        audit = orch.audit_log
+        opened, release = threading.Event(), threading.Event()
+        results = []
+
+        def slow_unit() -> None:
+            with audit.unit():
+                audit.append_fields(
+                    "cor-x", None, "pipeline", "note", "INTAKE", "INTAKE", AuditOutcome.APPLIED,
+                    None, "held open",
+                )  # fmt: skip
+                opened.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=slow_unit)
+        submitter = threading.Thread(target=lambda: results.append(orch.submit_intent(intent(1))))
+        holder.start()
+        opened.wait(10)
+        submitter.start()
+        submitter.join(0.5)
+        waiting, on_disk_while_open = submitter.is_alive(), stored_seqs(db)
+        release.set()
+        holder.join()
+        submitter.join(10)
+
+        assert waiting
+        assert on_disk_while_open == []  # the open unit's record was seq 1: nothing passes it
+        assert results[0].success
+        assert stored_seqs(db) == list(range(1, len(audit) + 1))
+
+    def test_a_unit_cannot_open_inside_another_on_the_same_thread(self, tmp_path: Path) -> None:
+        """A risk hook that submits an intent of its own is refused clearly, not deadlocked."""
+        orch, _ = session(tmp_path / "n.db")
+
+        with orch.audit_log.unit(), pytest.raises(Exception, match="inside another"):
+            orch.submit_intent(intent(2))
+
+    def test_positions_on_disk_are_the_replay_of_the_stored_trail(self, tmp_path: Path) -> None:
+        """The positions table is booked from the committed fill records, so it equals a
+        replay of the stored trail after every commit, whatever is in memory."""
+        db = tmp_path / "p.db"
+        orch, _ = session(db)
+        for n in range(6):
+            orch.submit_intent(intent(n, side="BUY" if n % 3 else "SELL"))
+        close(orch)
+
+        state = SqliteStore(db, read_only=True).load()
+
+        assert {p.symbol: p for p in state.positions} == replay(state.records).positions
+        assert state.positions
+
+
+class TestIdempotencyConflicts:
+    def test_a_reused_intent_id_with_other_terms_is_refused(self, tmp_path: Path) -> None:
+        """BTC BUY 1 then ETH SELL 50 under the same intent_id: a typed error naming the
+        differing terms, audited IDEMPOTENCY_CONFLICT, nothing sent, no ETH order."""
+        orch, venue = session(tmp_path / "c.db")
+        first = orch.submit_intent(intent(1))
+
+        with pytest.raises(IdempotencyConflict) as caught:
+            orch.submit_intent(intent(1, symbol="ETH/EUR", side="SELL", quantity=Decimal(50)))
+
+        assert caught.value.reason is ReasonCode.IDEMPOTENCY_CONFLICT
+        assert caught.value.idempotency_key == first.idempotency_key
+        assert set(caught.value.differences) == {"symbol", "side", "quantity"}
+        assert len(venue.submissions) == 1
+        assert [o.symbol for o in orch.get_order_ledger_snapshot()] == ["BTC/EUR"]
+        last = orch.audit_log.records[-1]
+        assert (last.outcome, last.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.IDEMPOTENCY_CONFLICT,
+        )
+        assert "ETH/EUR" in last.detail
+        assert verify_trail(orch.audit_log.records, MACHINES).ok
+
+    def test_an_identical_resubmission_is_a_marked_duplicate(self, tmp_path: Path) -> None:
+        """Only the same terms are a duplicate, and the result says so."""
+        orch, venue = session(tmp_path / "d.db")
+        first = orch.submit_intent(intent(1, quantity=Decimal("1")))
+
+        again = orch.submit_intent(intent(1, quantity=Decimal("1.0")))  # the same amount
+
+        assert again == attrs.evolve(first, duplicate=True)
+        assert len(venue.submissions) == 1
+
+    def test_a_batch_with_a_conflict_runs_nothing(self, tmp_path: Path) -> None:
+        """A key repeated in a batch with other terms refuses the whole batch before any
+        intent of it runs; the refusal is audited and the trail still verifies."""
+        orch, venue = session(tmp_path / "b.db")
+        before = len(orch.audit_log)
+
+        with pytest.raises(IdempotencyConflict, match="quantity"):
+            orch.submit_intents([intent(1), intent(2), intent(1, quantity=Decimal(7))])
+
+        assert venue.submissions == []
+        assert orch.get_order_ledger_snapshot() == []
+        new = orch.audit_log.records[before:]
+        assert [r.reason_code for r in new] == [ReasonCode.IDEMPOTENCY_CONFLICT]
+        assert verify_trail(orch.audit_log.records, MACHINES).ok
+        orch.submit_intents([intent(1), intent(2)])  # the batch without the conflict runs
+        assert len(venue.submissions) == 2
+
+
+class TestRecoveryAgainstTheTrail:
+    def _filled_session(self, db: Path) -> str:
+        orch, _ = session(db)
+        results = [orch.submit_intent(intent(n)) for n in range(3)]
+        close(orch)
+        assert all(r.success for r in results)
+        return results[1].correlation_id
+
+    def test_deleted_rows_of_a_filled_intent_are_refused(self, tmp_path: Path) -> None:
+        """A filled intent whose index and order rows were deleted is refused by name,
+        instead of being sent again when resubmitted."""
+        db = tmp_path / "r.db"
+        correlation_id = self._filled_session(db)
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM intents WHERE correlation_id = ?", (correlation_id,))
+            conn.execute(
+                "DELETE FROM orders WHERE client_order_id = ?",
+                ("ord-" + correlation_id.removeprefix("cor-"),),
+            )
+
+        with pytest.raises(StoreError, match="of the audit trail has no stored row"):
+            session(db)
+
+    def test_a_deleted_intent_row_alone_is_refused(self, tmp_path: Path) -> None:
+        """The idempotency index must hold every intent of the trail."""
+        db = tmp_path / "i.db"
+        correlation_id = self._filled_session(db)
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM intents WHERE correlation_id = ?", (correlation_id,))
+
+        with pytest.raises(StoreError, match=f"{correlation_id}.*no stored idempotency entry"):
+            session(db)
+
+    def test_an_edited_position_is_refused_naming_its_symbol(self, tmp_path: Path) -> None:
+        """A position row that is not the replay of the trail is refused by symbol."""
+        db = tmp_path / "q.db"
+        self._filled_session(db)
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE positions SET snapshot = json_set(snapshot, '$.quantity', '99')")
+
+        with pytest.raises(StoreError, match="stored position BTC/EUR"):
+            session(db)
+
+    def test_an_intent_row_with_another_status_is_refused(self, tmp_path: Path) -> None:
+        """A DONE intent marked DISPATCHING would be reported interrupted: refused."""
+        db = tmp_path / "s.db"
+        correlation_id = self._filled_session(db)
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "UPDATE intents SET status = 'DISPATCHING', result = NULL WHERE correlation_id = ?",
+                (correlation_id,),
+            )
+
+        with pytest.raises(StoreError, match=f"stored intent {correlation_id}"):
+            session(db)
+
+    def test_a_refused_store_is_left_as_it_was(self, tmp_path: Path) -> None:
+        """Refusing a store at recovery writes nothing to it."""
+        db = tmp_path / "x.db"
+        correlation_id = self._filled_session(db)
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM intents WHERE correlation_id = ?", (correlation_id,))
+        before = db.read_bytes()
+
+        with pytest.raises(StoreError):
+            session(db)
+
+        assert db.read_bytes() == before
+
+
+class CancelCrash(Venue):
+    """A venue whose cancel call never returns: the process dies inside it."""
+
+    def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+        raise Crash
+
+
+class TestCancelWrittenAhead:
+    def test_a_crash_inside_the_cancel_call_leaves_the_order_flagged(self, tmp_path: Path) -> None:
+        """The PENDING_CANCEL order is durable before the adapter is called; after a crash
+        inside the call, recovery flags it CANCEL_OUTCOME_UNKNOWN for reconciliation."""
+        db = tmp_path / "k.db"
+        orch, _ = session(db)
+        resting = orch.submit_intent(intent(1, order_type="LIMIT", limit_price=Decimal(1)))
+        assert resting.order is not None
+        close(orch)
+        crashing = CancelCrash(orch._services.clock)
+        orch, _ = session(db, venue=crashing)
+
+        with pytest.raises(Crash):
+            orch.cancel(resting.order.client_order_id)
+        close(orch)
+        again, _ = session(db)
+
+        order = again.order(resting.order.client_order_id)
+        assert order is not None
+        assert order.state is OrderState.PENDING_CANCEL
+        assert ReasonCode.CANCEL_OUTCOME_UNKNOWN in order.recon_flags
+        assert any(o.client_order_id == order.client_order_id for o in again.recovery.in_flight)
+
+    def test_a_cancel_that_was_sent_is_marked_in_the_trail(self, tmp_path: Path) -> None:
+        """Between the request and the venue's answer, the trail says the cancel left."""
+        orch, _ = session(tmp_path / "m.db")
+        resting = orch.submit_intent(intent(1, order_type="LIMIT", limit_price=Decimal(1)))
+        assert resting.order is not None
+
+        orch.cancel(resting.order.client_order_id)
+
+        events = [
+            (r.event, r.outcome) for r in orch.audit_log.by_order(resting.order.client_order_id)
+        ]
+        assert events[-3:] == [
+            ("request_cancel", AuditOutcome.APPLIED),
+            ("cancel_attempt", AuditOutcome.APPLIED),
+            ("cancel_ack", AuditOutcome.APPLIED),
+        ]
