@@ -10,9 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+from execfsm.bounds import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_INTEGER_DIGITS,
+    bounded_amount,
+    decimal_places,
+)
 from execfsm.contracts import (
     EventKind,
     ExecutionEvent,
@@ -81,6 +87,19 @@ DEFAULT_PRICES: Mapping[str, Decimal] = {
 """Reference prices for the common symbols a fresh venue knows."""
 
 _BPS = Decimal(10_000)
+_GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+_PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
+
+
+def _on_grid(value: Decimal, rounding: str) -> Decimal:
+    """
+    `value` with at most `AMOUNT_DECIMAL_PLACES` places, as a venue rounds what it reports
+    (a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
+    is too large for the bounds: the order machine then refuses the fill.
+    """
+    if value.adjusted() >= AMOUNT_INTEGER_DIGITS or decimal_places(value) <= AMOUNT_DECIMAL_PLACES:
+        return value
+    return value.quantize(_GRID, rounding=rounding)
 
 
 class SimulatedVenue:
@@ -146,6 +165,7 @@ class SimulatedVenue:
     @staticmethod
     def _positive(value: Decimal | int | str, field: str) -> Decimal:
         number = to_decimal(value, field)
+        _PRICE_BOUNDS.check(number, field)
         if number <= 0:
             raise ContractViolation(
                 f"{field}: must be greater than 0, got {number}",
@@ -278,7 +298,7 @@ class SimulatedVenue:
         return order.limit_price <= price
 
     def _fill_price(self, order: Order, reference: Decimal) -> Decimal:
-        slip = reference * self.slippage_bps / _BPS
+        slip = _on_grid(reference * self.slippage_bps / _BPS, ROUND_HALF_EVEN)
         if order.side is OrderSide.BUY:
             price = reference + slip
             return min(price, order.limit_price) if order.limit_price is not None else price
@@ -293,7 +313,7 @@ class SimulatedVenue:
         done = Decimal(0)
         for index, fraction in enumerate(fractions, start=1):
             last = index == len(fractions)
-            qty = quantity - done if last else quantity * fraction
+            qty = quantity - done if last else _on_grid(quantity * fraction, ROUND_DOWN)
             if qty <= 0:
                 continue
             done += qty
@@ -301,7 +321,7 @@ class SimulatedVenue:
                 fill_id=stable_id("fill", order.client_order_id, index),
                 quantity=qty,
                 price=price,
-                fee=qty * price * self.fee_bps / _BPS,
+                fee=_on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN),
             )
             events.append(self._event(order, EventKind.FILL, fill=fill))
         return events
