@@ -94,7 +94,7 @@ _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
 def _on_grid(value: Decimal, rounding: str) -> Decimal:
     """
     `value` with at most `AMOUNT_DECIMAL_PLACES` places, as a venue rounds what it reports
-    (a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
+    (a price, a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
     is too large for the bounds: the order machine then refuses the fill.
     """
     if value.adjusted() >= AMOUNT_INTEGER_DIGITS or decimal_places(value) <= AMOUNT_DECIMAL_PLACES:
@@ -134,9 +134,7 @@ class SimulatedVenue:
         self._clock = clock
         self._name = name
         table = DEFAULT_PRICES if prices is None else prices
-        self._prices = {
-            symbol: self._positive(p, f"price of {symbol}") for symbol, p in table.items()
-        }
+        self._prices = {symbol: self._price(p, f"price of {symbol}") for symbol, p in table.items()}
         self.fee_bps = to_decimal(fee_bps, "fee_bps")
         self.slippage_bps = to_decimal(slippage_bps, "slippage_bps")
         fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
@@ -163,9 +161,18 @@ class SimulatedVenue:
         self._known_keys = set(self.new_orders)
 
     @staticmethod
+    def _price(value: Decimal | int | str, field: str) -> Decimal:
+        """
+        A reference price: kept to 14 places (a price moved by factors grows places), then
+        refused unless positive and within the amount bounds (``1e20`` is not).
+        """
+        price = _on_grid(to_decimal(value, field), ROUND_HALF_EVEN)
+        _PRICE_BOUNDS.check(price, field)
+        return SimulatedVenue._positive(price, field)
+
+    @staticmethod
     def _positive(value: Decimal | int | str, field: str) -> Decimal:
         number = to_decimal(value, field)
-        _PRICE_BOUNDS.check(number, field)
         if number <= 0:
             raise ContractViolation(
                 f"{field}: must be greater than 0, got {number}",
@@ -264,7 +271,7 @@ class SimulatedVenue:
         If the sink raises, the rest of the events still go to it; the first error is then
         raised.
         """
-        new_price = self._positive(price, f"price of {symbol}")
+        new_price = self._price(price, f"price of {symbol}")
         with self._lock:
             self._prices[symbol] = new_price
             crossed = [
