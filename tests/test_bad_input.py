@@ -100,6 +100,7 @@ BOUNDS: list[tuple[str, Any, ReasonCode, str]] = [
     ("quantity", 10**14, ReasonCode.VALIDATION_INVALID_QUANTITY, "not below 10^14"),
     ("quantity", "0.000000000000001", ReasonCode.VALIDATION_INVALID_QUANTITY, "15 decimal places"),
     ("quantity", "1." + "1" * 30, ReasonCode.VALIDATION_INVALID_QUANTITY, "30 decimal places"),
+    ("quantity", "1." + "0" * 100, ReasonCode.VALIDATION_INVALID_QUANTITY, "written in 101 digits"),
     ("limit_price", "1e1000000", ReasonCode.VALIDATION_INVALID_PRICE, "not below 10^14"),
     ("limit_price", "1e-2000000", ReasonCode.VALIDATION_INVALID_PRICE, "2000000 decimal places"),
     ("limit_price", Decimal("100000000000000.0"), ReasonCode.VALIDATION_INVALID_PRICE, "10^14"),

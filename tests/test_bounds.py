@@ -53,6 +53,8 @@ class TestAmountBounds:
             ("1E-15", "15 decimal places"),
             ("1E-2000000", "2000000 decimal places"),
             ("0.123456789012345", "15 decimal places"),
+            ("1." + "0" * 40, "written in 41 digits"),
+            ("0.1" + "0" * 40, "written in 41 digits"),
             ("NaN", "not a finite number"),
             ("-sNaN", "not a finite number"),
             ("Infinity", "not a finite number"),

@@ -7,7 +7,8 @@ One validator object per rule, in the manner of attrs' validators: `bounded_amou
 field, the value and the bound (`ContractViolation.bound`).
 
 Amounts (quantities, prices, fees) are finite, below 10^14 in magnitude, with at most 14
-decimal places (`AMOUNT_BOUND`). Why: every amount is then a multiple of 10^-14 below 10^14,
+decimal places (trailing zeros do not count), written in at most 40 digits (`AMOUNT_BOUND`).
+Why: every amount is then a multiple of 10^-14 below 10^14,
 exact in the default decimal context (28 digits), and so is any sum or difference of amounts
 that stays below 10^14 (filled quantities, positions, fee totals). Products and quotients (a
 fill's notional, average prices, realized PnL) are rounded to 28 significant digits, half
@@ -52,9 +53,14 @@ AMOUNT_DECIMAL_PLACES = 14
 """An amount has at most 14 decimal places; trailing zeros do not count (``1.50`` has one)."""
 AMOUNT_SIGNIFICANT_DIGITS = AMOUNT_INTEGER_DIGITS + AMOUNT_DECIMAL_PLACES
 """So an amount has at most 28 significant digits: the default decimal context's precision."""
+AMOUNT_WRITTEN_DIGITS = 40
+"""An amount is written with at most 40 digits, trailing zeros included: room for 28
+significant digits and a feed's padding (``0.100000000000000000``), not for a megabyte of
+zeros that every record of the order would carry."""
 AMOUNT_BOUND = (
     f"finite, below 10^{AMOUNT_INTEGER_DIGITS} in magnitude, "
-    f"with at most {AMOUNT_DECIMAL_PLACES} decimal places"
+    f"with at most {AMOUNT_DECIMAL_PLACES} decimal places, "
+    f"written in at most {AMOUNT_WRITTEN_DIGITS} digits"
 )
 """The bounds of every amount, in words (what `ContractViolation.bound` says)."""
 
@@ -76,6 +82,8 @@ def amount_problem(value: Decimal) -> str | None:
         return "not a finite number"
     if value and len(digits) + exponent > AMOUNT_INTEGER_DIGITS:
         return f"not below 10^{AMOUNT_INTEGER_DIGITS}"  # the leading digit is at 10^14 or more
+    if len(digits) > AMOUNT_WRITTEN_DIGITS:
+        return f"written in {len(digits)} digits"
     if exponent >= -AMOUNT_DECIMAL_PLACES:
         return None  # the common case: no more places written than allowed
     places = decimal_places(value)

@@ -209,7 +209,7 @@ _FILL_FEE = bounded_amount(ReasonCode.FILL_INVALID_FEE)
 
 @describe(
     "fill quantity > 0, fill price > 0 and fee >= 0, each finite, below 10^14, "
-    "with at most 14 decimal places"
+    "with at most 14 decimal places and 40 digits"
 )
 def fill_well_formed(fill: Fill) -> None:
     """
