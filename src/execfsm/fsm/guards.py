@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from execfsm.bounds import amount_problem, bounded_amount, decimal_places
+from execfsm.bounds import AMOUNT_WRITTEN_DIGITS, amount_problem, bounded_amount, decimal_places
 from execfsm.contracts import (
     ExecutionMode,
     Fill,
@@ -158,6 +158,7 @@ def market_order_unpriced(order: OrderTerms) -> None:
 
 MAX_AMOUNT = Decimal(10) ** 12
 """No quantity or price of a real order reaches this; beyond it an input is garbage."""
+_MAX_INTEGER_DIGITS = 12
 MAX_DECIMAL_PLACES = 12
 """The most decimal places an order's quantity or limit price has (trailing zeros aside)."""
 ORDER_AMOUNT_BOUND = f"below 10^12 with at most {MAX_DECIMAL_PLACES} decimal places"
@@ -166,9 +167,16 @@ ORDER_AMOUNT_BOUND = f"below 10^12 with at most {MAX_DECIMAL_PLACES} decimal pla
 
 
 def _check_amount(value: Decimal, field: str, reason: ReasonCode) -> None:
-    # Within AMOUNT_BOUND first: then comparing cannot signal, whatever an Order was built with.
-    if amount_problem(value) is not None:
-        bounded_amount(reason).check(value, field)
+    _sign, digits, exponent = value.as_tuple()
+    if (
+        isinstance(exponent, int)
+        and exponent >= -MAX_DECIMAL_PLACES
+        and len(digits) <= AMOUNT_WRITTEN_DIGITS
+        and (not value or len(digits) + exponent <= _MAX_INTEGER_DIGITS)
+    ):
+        return  # the common case: below 10^12, no more places written than allowed
+    # Within the amount bounds first: then comparing cannot signal, whatever an Order holds.
+    bounded_amount(reason).check(value, field)
     if value >= MAX_AMOUNT or decimal_places(value) > MAX_DECIMAL_PLACES:
         raise ContractViolation(
             f"{field}: must be {ORDER_AMOUNT_BOUND}, got {value}",
