@@ -17,6 +17,7 @@ import pytest
 from execfsm import (
     AdapterRegistry,
     AuditOutcome,
+    BlockingRiskHook,
     ContractViolation,
     EventKind,
     ExecutionEvent,
@@ -31,10 +32,12 @@ from execfsm import (
     SteppingClock,
 )
 from execfsm.adapters.dispatcher import Dispatcher, RetryPolicy
+from execfsm.bounds import AMOUNT_BOUND
 from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
+from execfsm.ledger.sqlite import SqliteStore
 from tests.conftest import make_intent
 
 # -- intents refused at construction (type rules) ---------------------------------------------
@@ -86,6 +89,106 @@ def test_malformed_intent_is_refused_naming_the_field(field: str, value: Any) ->
     assert str(caught.value).startswith(f"{field}: ")
 
 
+# -- intents beyond the representable bounds (refused at construction) -----------------------
+
+BOUNDS: list[tuple[str, Any, ReasonCode, str]] = [
+    ("quantity", "1e1000000", ReasonCode.VALIDATION_INVALID_QUANTITY, "not below 10^14"),
+    ("quantity", "9e999999", ReasonCode.VALIDATION_INVALID_QUANTITY, "not below 10^14"),
+    ("quantity", "-1e1000000", ReasonCode.VALIDATION_INVALID_QUANTITY, "not below 10^14"),
+    ("quantity", "1e-2000000", ReasonCode.VALIDATION_INVALID_QUANTITY, "2000000 decimal places"),
+    ("quantity", "1e30", ReasonCode.VALIDATION_INVALID_QUANTITY, "not below 10^14"),
+    ("quantity", 10**14, ReasonCode.VALIDATION_INVALID_QUANTITY, "not below 10^14"),
+    ("quantity", "0.000000000000001", ReasonCode.VALIDATION_INVALID_QUANTITY, "15 decimal places"),
+    ("quantity", "1." + "1" * 30, ReasonCode.VALIDATION_INVALID_QUANTITY, "30 decimal places"),
+    ("quantity", "1." + "0" * 100, ReasonCode.VALIDATION_INVALID_QUANTITY, "written in 101 digits"),
+    ("limit_price", "1e1000000", ReasonCode.VALIDATION_INVALID_PRICE, "not below 10^14"),
+    ("limit_price", "1e-2000000", ReasonCode.VALIDATION_INVALID_PRICE, "2000000 decimal places"),
+    ("limit_price", Decimal("100000000000000.0"), ReasonCode.VALIDATION_INVALID_PRICE, "10^14"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason", "problem"), BOUNDS, ids=[f"{f}={v!r}" for f, v, _, _ in BOUNDS]
+)
+def test_amount_beyond_the_bounds_is_refused_at_construction(
+    field: str, value: Any, reason: ReasonCode, problem: str
+) -> None:
+    """An amount no ledger could hold exactly is refused naming the field, the value and the
+    bound, before any arithmetic."""
+    with pytest.raises(ContractViolation) as caught:
+        make_intent(**{field: value})
+
+    error = caught.value
+    assert type(error) is ContractViolation
+    assert (error.reason, error.field, error.value) == (reason, field, Decimal(value))
+    assert error.bound == AMOUNT_BOUND
+    assert str(error).startswith(f"{field}: must be {AMOUNT_BOUND}, got ")
+    assert problem in str(error)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["99999999999999.99999999999999", "0.00000000000001", "1.000000000000000000000000000000"],
+)
+def test_amount_at_the_bounds_constructs(value: str) -> None:
+    """The largest and finest amounts, and trailing zeros beyond 14 places, construct."""
+    intent = make_intent(quantity=value)
+
+    assert intent.quantity == Decimal(value)
+
+
+TEXTS: list[tuple[str, str, ReasonCode, str]] = [
+    ("symbol", "BTC\ud800", ReasonCode.VALIDATION_INVALID_SYMBOL, "lone surrogate U+D800"),
+    ("symbol", "BTC\nEUR", ReasonCode.VALIDATION_INVALID_SYMBOL, "control character U+000A"),
+    ("symbol", "BTC\x00", ReasonCode.VALIDATION_INVALID_SYMBOL, "control character U+0000"),
+    ("symbol", "\t", ReasonCode.VALIDATION_INVALID_SYMBOL, "control character U+0009"),
+    ("symbol", "BTC\x85EUR", ReasonCode.VALIDATION_INVALID_SYMBOL, "control character U+0085"),
+    ("symbol", "BTC\u2028EUR", ReasonCode.VALIDATION_INVALID_SYMBOL, "control character U+2028"),
+    ("symbol", "BTC/\u202eRUE", ReasonCode.VALIDATION_INVALID_SYMBOL, "control character U+202E"),
+    ("symbol", "X" * 65, ReasonCode.VALIDATION_INVALID_SYMBOL, "65 characters"),
+    ("strategy_id", "\ud800", ReasonCode.VALIDATION_INVALID_FIELD, "lone surrogate U+D800"),
+    ("strategy_id", "s\x7f", ReasonCode.VALIDATION_INVALID_FIELD, "control character U+007F"),
+    ("strategy_id", "s\u2029", ReasonCode.VALIDATION_INVALID_FIELD, "control character U+2029"),
+    ("strategy_id", "s" * 129, ReasonCode.VALIDATION_INVALID_FIELD, "129 characters"),
+    ("intent_id", "\udfff", ReasonCode.VALIDATION_INVALID_FIELD, "lone surrogate U+DFFF"),
+    ("intent_id", "id\r\n", ReasonCode.VALIDATION_INVALID_FIELD, "control character U+000D"),
+    ("intent_id", "i" * 129, ReasonCode.VALIDATION_INVALID_FIELD, "129 characters"),
+    ("session_id", "\ud83d", ReasonCode.VALIDATION_INVALID_FIELD, "lone surrogate U+D83D"),
+    ("session_id", "day\x1b[2J", ReasonCode.VALIDATION_INVALID_FIELD, "control character U+001B"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason", "problem"), TEXTS, ids=[f"{f}={v!r}"[:40] for f, v, _, _ in TEXTS]
+)
+def test_text_that_is_not_valid_or_too_long_is_refused_at_construction(
+    field: str, value: str, reason: ReasonCode, problem: str
+) -> None:
+    """A text field with a lone surrogate, a control character or too many characters is
+    refused naming the field, the value and the bound: no intent, order or record exists."""
+    with pytest.raises(ContractViolation) as caught:
+        make_intent(**{field: value})
+
+    error = caught.value
+    assert type(error) is ContractViolation
+    assert (error.reason, error.field, error.value) == (reason, field, value)
+    assert error.bound is not None
+    assert str(error).startswith(f"{field}: must be {error.bound}, got ")
+    assert problem in str(error)
+    str(error).encode("utf-8")  # the message itself is printable anywhere
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("symbol", "X" * 64), ("strategy_id", "s" * 128), ("intent_id", "日本-€-\U0001f600")],
+)
+def test_text_within_the_bounds_constructs(field: str, value: str) -> None:
+    """Texts up to their length bound, non-ASCII letters and emoji included, construct."""
+    intent = make_intent(**{field: value})
+
+    assert getattr(intent, field) == value
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -110,18 +213,28 @@ PIPELINE: list[tuple[dict[str, Any], ReasonCode, str]] = [
     ({"quantity": -1}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
     ({"quantity": "-0.0001"}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
     ({"quantity": 10**12}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
-    ({"quantity": "1e30"}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
+    ({"quantity": "1e13"}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
     ({"quantity": "1e-13"}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
     ({"limit_price": None}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
     ({"limit_price": 0}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
     ({"limit_price": "-5"}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
     ({"limit_price": 10**13}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
     ({"limit_price": "0.0000000000001"}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
+    (
+        {"order_type": "MARKET", "limit_price": 1},
+        ReasonCode.VALIDATION_INVALID_PRICE,
+        "limit_price",
+    ),
+    (
+        {"order_type": "MARKET", "limit_price": "70000"},
+        ReasonCode.VALIDATION_INVALID_PRICE,
+        "limit_price",
+    ),
     ({"symbol": ""}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
     ({"symbol": "   "}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
-    ({"symbol": "BTC\nEUR"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
-    ({"symbol": "BTC\x00"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
-    ({"symbol": "\t"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
+    ({"symbol": "BTC\u200bEUR"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
+    ({"strategy_id": ""}, ReasonCode.VALIDATION_INVALID_FIELD, "strategy_id"),
+    ({"strategy_id": " \u3000 "}, ReasonCode.VALIDATION_INVALID_FIELD, "strategy_id"),
 ]
 
 
@@ -138,7 +251,7 @@ def paper() -> tuple[ExecutionOrchestrator, SimulatedVenue]:
 @pytest.mark.parametrize(
     ("overrides", "reason", "field"),
     PIPELINE,
-    ids=[f"{next(iter(o))}={next(iter(o.values()))!r}" for o, _, _ in PIPELINE],
+    ids=[",".join(f"{k}={v!r}" for k, v in o.items()) for o, _, _ in PIPELINE],
 )
 def test_invalid_intent_stops_at_validation_and_changes_nothing_else(
     overrides: dict[str, Any], reason: ReasonCode, field: str
@@ -178,6 +291,31 @@ def _dispatched() -> tuple[ExecutionOrchestrator, str, str]:
     return orch, result.order.client_order_id, result.correlation_id
 
 
+# Venue fills with values no ledger can hold: (field, value as the venue sent it).
+ABSURD: list[tuple[str, str]] = [
+    ("price", "9e999999"),
+    ("price", "1e14"),
+    ("price", "NaN"),
+    ("price", "-Infinity"),
+    ("quantity", "1e-2000000"),
+    ("quantity", "sNaN"),
+    ("quantity", "Infinity"),
+    ("fee", "1e1000000"),
+    ("fee", "1e-15"),
+    ("fee", "NaN"),
+]
+FILL_REASON = {
+    "quantity": ReasonCode.FILL_INVALID_QUANTITY,
+    "price": ReasonCode.FILL_INVALID_PRICE,
+    "fee": ReasonCode.FILL_INVALID_FEE,
+}
+
+
+def absurd_fill(field: str, value: str) -> Fill:
+    """A fill of 0.1 at 1, without fee, with `field` set to `value`."""
+    return Fill("f", **{"quantity": "0.1", "price": "1", "fee": "0", field: value})
+
+
 EVENTS: list[tuple[str, dict[str, Any], ReasonCode]] = [
     ("unknown order", {"client_order_id": "ord-ghost"}, ReasonCode.EVENT_UNKNOWN_ORDER),
     ("wrong correlation", {"correlation_id": "cor-other"}, ReasonCode.EVENT_ORDER_MISMATCH),
@@ -186,6 +324,7 @@ EVENTS: list[tuple[str, dict[str, Any], ReasonCode]] = [
     ("negative fill", {"fill": Fill("f", "-1", "1")}, ReasonCode.FILL_INVALID_QUANTITY),
     ("zero price", {"fill": Fill("f", "0.1", "0")}, ReasonCode.FILL_INVALID_PRICE),
     ("negative price", {"fill": Fill("f", "0.1", "-3")}, ReasonCode.FILL_INVALID_PRICE),
+    *((f"{f} {v}", {"fill": absurd_fill(f, v)}, FILL_REASON[f]) for f, v in ABSURD),
 ]
 
 
@@ -211,6 +350,219 @@ def test_bad_event_is_refused_and_audited_only(
     assert verify_trail(orch.get_audit_log_snapshot(), MACHINES).ok
 
 
+@pytest.mark.parametrize(("field", "value"), ABSURD, ids=[f"{f} {v}" for f, v in ABSURD])
+def test_absurd_fill_refusal_names_field_value_and_bound(field: str, value: str) -> None:
+    """The refusal of a fill no ledger can hold names the field, the value as the venue sent it
+    and the bound, in the outcome and in its audit record."""
+    orch, cid, correlation = _dispatched()
+    fill = absurd_fill(field, value)
+    event = ExecutionEvent(EventKind.FILL, f"bad-{value}", cid, correlation, EPOCH, fill=fill)
+
+    outcome = orch.handle_event(event)
+
+    assert (outcome.outcome, outcome.reason_code, outcome.booked_fill) == (
+        AuditOutcome.REFUSED,
+        FILL_REASON[field],
+        None,
+    )
+    assert outcome.detail.startswith(f"fill f {field}: must be {AMOUNT_BOUND}, got ")
+    assert str(Decimal(value)) in outcome.detail
+    assert orch.get_audit_log_snapshot()[-1].detail == outcome.detail
+
+
+def test_absurd_fill_price_leaves_order_position_and_trail_sound() -> None:
+    """A venue fill priced 9e999999 is answered with a refused outcome, not an exception: the
+    order and the position stay, a refusal is the only new record, and the trail verifies."""
+    orch, cid, correlation = _dispatched()
+    order, positions = orch.order(cid), orch.get_position_ledger_snapshot()
+    records = len(orch.get_audit_log_snapshot())
+    absurd = Fill("vf-1", "0.5", Decimal("9e999999"))
+
+    outcome = orch.handle_event(
+        ExecutionEvent(EventKind.FILL, "venue-9", cid, correlation, EPOCH, fill=absurd)
+    )
+
+    assert (outcome.outcome, outcome.reason_code) == (
+        AuditOutcome.REFUSED,
+        ReasonCode.FILL_INVALID_PRICE,
+    )
+    assert orch.order(cid) == order
+    assert orch.get_position_ledger_snapshot() == positions
+    new = orch.get_audit_log_snapshot()[records:]
+    assert [(r.event, r.outcome, r.reason_code, r.target) for r in new] == [
+        ("fill", AuditOutcome.REFUSED, ReasonCode.FILL_INVALID_PRICE, None)
+    ]
+    assert verify_trail(orch.audit_log.records, MACHINES).ok
+
+
+def durable(db: Path, **kw: Any) -> ExecutionOrchestrator:
+    clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+    registry = AdapterRegistry()
+    registry.register(ExecutionMode.PAPER, SimulatedVenue(clock))
+    return ExecutionOrchestrator(
+        execution_mode=ExecutionMode.PAPER,
+        registry=registry,
+        clock=clock,
+        store=SqliteStore(db),
+        **kw,
+    )
+
+
+def test_absurd_fill_does_not_brick_the_durable_store(tmp_path: Path) -> None:
+    """After an absurd fill is refused, the store reopens (recovery replays the trail) and the
+    order still takes a real fill."""
+    db = tmp_path / "s.db"
+    first = durable(db)
+    resting = first.submit_intent(make_intent(intent_id="resting", limit_price=Decimal(1)))
+    assert resting.order is not None
+    cid, correlation = resting.order.client_order_id, resting.correlation_id
+    for number, (field, value) in enumerate(ABSURD):
+        fill = absurd_fill(field, value)
+        first.handle_event(
+            ExecutionEvent(EventKind.FILL, f"bad-{number}", cid, correlation, EPOCH, fill=fill)
+        )
+    first.close()
+
+    second = durable(db)
+    outcome = second.handle_event(
+        ExecutionEvent(EventKind.FILL, "good", cid, correlation, EPOCH, fill=Fill("g", "1.0", "1"))
+    )
+
+    assert second.order(cid) is not None
+    assert outcome.applied
+    assert second.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal("1.0")
+    assert verify_trail(second.audit_log.records, MACHINES).ok
+
+
+# -- fills for orders that never left -------------------------------------------------------
+
+
+def _never_sent(how: str) -> tuple[ExecutionOrchestrator, str, str]:
+    """An orchestrator with an order that ended FAILED before any venue saw it."""
+    clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+    venue = SimulatedVenue(clock)
+    registry = AdapterRegistry()
+    registry.register(ExecutionMode.PAPER, venue)
+    mode = ExecutionMode.LIVE_BLOCKED if how == "live blocked" else ExecutionMode.PAPER
+    risk = BlockingRiskHook("no") if how == "risk block" else None
+    orch = ExecutionOrchestrator(
+        execution_mode=mode, registry=registry, clock=clock, risk_hook=risk
+    )
+    overrides: dict[str, Any] = {
+        "invalid quantity": {"quantity": 0},
+        "MARKET with a price": {"order_type": "MARKET", "limit_price": 1},
+    }.get(how, {})
+    result = orch.submit_intent(make_intent(intent_id="never", **overrides))
+    assert result.order is not None
+    assert result.order.state is OrderState.FAILED
+    assert venue.submissions == []
+    return orch, result.order.client_order_id, result.correlation_id
+
+
+NEVER_SENT = ["invalid quantity", "MARKET with a price", "risk block", "live blocked"]
+
+
+@pytest.mark.parametrize("how", NEVER_SENT)
+def test_fill_for_an_order_that_never_left_is_refused_and_flagged(how: str) -> None:
+    """A fill naming an order that failed before dispatch is refused, audited and flags the
+    order; nothing is booked and the order stays FAILED."""
+    orch, cid, correlation = _never_sent(how)
+    before = orch.order(cid)
+    assert before is not None
+    records = len(orch.get_audit_log_snapshot())
+    fill = Fill("ghost", "1.0", "1")
+
+    outcome = orch.handle_event(
+        ExecutionEvent(EventKind.FILL, "ghost-1", cid, correlation, EPOCH, fill=fill)
+    )
+
+    assert (outcome.outcome, outcome.reason_code, outcome.booked_fill) == (
+        AuditOutcome.REFUSED,
+        ReasonCode.FILL_FOR_UNSENT_ORDER,
+        None,
+    )
+    assert orch.order(cid) == attrs.evolve(before, recon_flags=(ReasonCode.FILL_FOR_UNSENT_ORDER,))
+    assert orch.get_position_ledger_snapshot() == {}
+    new = orch.get_audit_log_snapshot()[records:]
+    assert [(r.event, r.outcome, r.reason_code, r.target) for r in new] == [
+        ("fill", AuditOutcome.REFUSED, ReasonCode.FILL_FOR_UNSENT_ORDER, None)
+    ]
+    assert "never submitted" in new[0].detail
+    assert verify_trail(orch.audit_log.records, MACHINES).ok
+
+
+def test_fill_for_a_never_sent_order_is_refused_after_a_restart(tmp_path: Path) -> None:
+    """An order recovered from the store that failed at validation still refuses a fill."""
+    db = tmp_path / "s.db"
+    first = durable(db)
+    failed = first.submit_intent(make_intent(intent_id="bad", quantity=0))
+    assert failed.order is not None
+    first.close()
+
+    second = durable(db)
+    outcome = second.handle_event(
+        ExecutionEvent.of_fill(failed.order, "ghost", EPOCH, Fill("ghost", "1", "1"))
+    )
+
+    assert (outcome.outcome, outcome.reason_code) == (
+        AuditOutcome.REFUSED,
+        ReasonCode.FILL_FOR_UNSENT_ORDER,
+    )
+    assert second.get_position_ledger_snapshot() == {}
+    second.close()
+    assert durable(db).order(failed.order.client_order_id) == outcome.order
+
+
+def test_fill_after_a_venue_reject_is_still_booked_and_flagged() -> None:
+    """An order the venue rejected did reach it: a fill for it is booked and flagged."""
+    orch, _ = paper()
+    rejected = orch.submit_intent(make_intent(intent_id="unlisted", symbol="XYZ/EUR"))
+    assert rejected.order is not None
+    assert rejected.order.state is OrderState.REJECTED
+
+    outcome = orch.handle_event(
+        ExecutionEvent.of_fill(rejected.order, "late", EPOCH, Fill("late", "1.0", "2"))
+    )
+
+    assert (outcome.outcome, outcome.reason_code) == (
+        AuditOutcome.APPLIED,
+        ReasonCode.FILL_AFTER_FINAL,
+    )
+    assert orch.get_position_ledger_snapshot()["XYZ/EUR"].quantity == Decimal("1.0")
+    assert orch.order(rejected.order.client_order_id).recon_flags == (  # type: ignore[union-attr]
+        ReasonCode.FILL_AFTER_FINAL,
+    )
+
+
+# -- a batch with an extreme intent ---------------------------------------------------------
+
+
+def test_batch_keeps_its_good_intents_when_one_is_beyond_the_bounds() -> None:
+    """An intent with quantity 1e1000000 is refused while the batch is built, so the batch of
+    the others runs whole, each intent succeeds, and resubmitting it sends nothing twice."""
+    orch, venue = paper()
+    records = len(orch.get_audit_log_snapshot())
+    batch, refused = [], []
+    for n, quantity in enumerate(["0.1", "1e1000000", "0.2"]):
+        try:
+            batch.append(make_intent(intent_id=f"b{n}", quantity=quantity))
+        except ContractViolation as exc:
+            refused.append(exc)
+
+    results = orch.submit_intents(batch)
+    again = orch.submit_intents(batch)
+
+    assert [(e.reason, e.field, e.value) for e in refused] == [
+        (ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity", Decimal("1e1000000"))
+    ]
+    assert [r.success for r in results] == [True, True]
+    assert again == [attrs.evolve(r, duplicate=True) for r in results]
+    assert len(venue.new_orders) == 3  # the fixture's own intent and the two good ones
+    assert "1E+1000000" not in "".join(r.detail for r in orch.get_audit_log_snapshot())
+    assert len({r.correlation_id for r in orch.get_audit_log_snapshot()[records:]}) == 2
+    assert verify_trail(orch.audit_log.records, MACHINES).ok
+
+
 MALFORMED_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("fill event without a fill", {"kind": EventKind.FILL}, "fill"),
     ("ack carrying a fill", {"kind": EventKind.ACK, "fill": Fill("f", "1", "1")}, "fill"),
@@ -219,6 +571,9 @@ MALFORMED_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("reason as a string", {"kind": EventKind.REJECT, "reason_code": "REJECTED"}, "reason_code"),
     ("numeric event id", {"event_id": 5}, "event_id"),
     ("fill with a float quantity", {"kind": EventKind.FILL, "fill": "x"}, "fill"),
+    ("event id with a lone surrogate", {"event_id": "e\ud800"}, "event_id"),
+    ("detail with a lone surrogate", {"detail": "\udc80"}, "detail"),
+    ("venue order id as a number", {"venue_order_id": 7}, "venue_order_id"),
 ]
 
 
@@ -249,6 +604,18 @@ def test_fill_with_float_quantity_is_refused() -> None:
         Fill("f", 0.1, "1")
 
 
+def test_fill_id_with_a_lone_surrogate_is_refused_at_construction() -> None:
+    """A fill id no audit record can hold is refused when the adapter builds the fill, not
+    when the trail is written."""
+    with pytest.raises(ContractViolation) as caught:
+        Fill("f\ud800", "1", "1")
+
+    assert (caught.value.field, caught.value.reason) == (
+        "fill_id",
+        ReasonCode.VALIDATION_INVALID_FIELD,
+    )
+
+
 # -- files for `execfsm run` -----------------------------------------------------------------
 
 GOOD_LINE = (
@@ -276,6 +643,16 @@ FILES: list[tuple[str, bytes, str]] = [
         "line 2: side: must be one of BUY, SELL",
     ),
     ("binary garbage", b"\xff\xfe\x00garbage", "cannot read"),
+    (
+        "quantity beyond the bounds",
+        GOOD_LINE.replace('"1"', '"1e1000000"').encode(),
+        "line 2: quantity: must be finite, below 10^14",
+    ),
+    (
+        "symbol with a lone surrogate",
+        GOOD_LINE.replace("BTC/EUR", "BTC\\ud800").encode(),
+        "line 2: symbol: must be a string of valid Unicode",
+    ),
 ]
 
 

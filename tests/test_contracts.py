@@ -17,6 +17,7 @@ from execfsm import (
     OrderType,
     ReasonCode,
 )
+from execfsm.bounds import AMOUNT_BOUND
 from execfsm.clock import EPOCH
 from tests.conftest import make_intent
 
@@ -80,6 +81,33 @@ class TestOrderIntent:
         with pytest.raises(ContractViolation, match="symbol: must be a string"):
             make_intent(symbol=42)
 
+    @pytest.mark.parametrize("quantity", ["1e1000000", "1e-2000000", Decimal("9e999999")])
+    def test_extreme_quantity_is_refused_at_construction(self, quantity: object) -> None:
+        """A quantity no ledger can hold is refused when the intent is built, naming the bound."""
+        with pytest.raises(ContractViolation) as caught:
+            make_intent(quantity=quantity)
+
+        assert (caught.value.reason, caught.value.field, caught.value.bound) == (
+            ReasonCode.VALIDATION_INVALID_QUANTITY,
+            "quantity",
+            AMOUNT_BOUND,
+        )
+
+    @pytest.mark.parametrize("field", ["symbol", "strategy_id", "intent_id", "session_id"])
+    def test_lone_surrogate_in_text_is_refused_at_construction(self, field: str) -> None:
+        """A lone surrogate in any text field is refused when the intent is built."""
+        with pytest.raises(ContractViolation) as caught:
+            make_intent(**{field: "x\ud800"})
+
+        assert caught.value.field == field
+        assert "lone surrogate U+D800" in str(caught.value)
+
+    def test_market_with_a_price_and_blank_strategy_construct(self) -> None:
+        """A MARKET order with a price and a blank strategy construct: stage 2 refuses them."""
+        intent = make_intent(order_type="MARKET", limit_price=1, strategy_id=" ")
+
+        assert (intent.limit_price, intent.strategy_id) == (Decimal(1), " ")
+
     def test_intents_are_frozen(self) -> None:
         """An intent cannot be edited in place."""
         intent = make_intent()
@@ -105,6 +133,38 @@ class TestFillAndEvent:
 
         with pytest.raises(ContractViolation, match="ts_event"):
             ExecutionEvent(EventKind.ACK, "e1", "ord-1", "cor-1", naive)
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("quantity", "1e-2000000"), ("price", "9e999999"), ("price", "NaN"), ("fee", "sNaN")],
+    )
+    def test_fill_takes_any_decimal_a_venue_sends(self, field: str, value: str) -> None:
+        """A fill holds any decimal number, so an adapter translating a venue's message never
+        crashes on it; the order machine refuses it."""
+        fields = {"quantity": "1", "price": "1", "fee": "0", field: value}
+
+        fill = Fill("f1", **fields)
+
+        assert str(getattr(fill, field)) == str(Decimal(value))
+
+    def test_fills_with_a_nan_compare_without_signalling(self) -> None:
+        """Comparing fills that hold a NaN or sNaN never raises."""
+        assert Fill("f", "sNaN", "1").same_content(Fill("f", "sNaN", "1"))
+        assert not Fill("f", "1", "1").same_content(Fill("f", "sNaN", "1"))
+        assert Fill("f", "1.0", "1").same_content(Fill("f", "1.00", "1"))
+
+    def test_event_text_with_a_lone_surrogate_is_refused(self) -> None:
+        """An event id no audit record can hold is refused when the event is built."""
+        with pytest.raises(ContractViolation) as caught:
+            ExecutionEvent(EventKind.ACK, "e\udfff", "ord-1", "cor-1", EPOCH)
+
+        assert caught.value.field == "event_id"
+
+    def test_event_detail_may_hold_line_breaks(self) -> None:
+        """A venue's free text keeps its line breaks."""
+        event = ExecutionEvent(EventKind.ACK, "e1", "ord-1", "cor-1", EPOCH, detail="a\nb")
+
+        assert event.detail == "a\nb"
 
     def test_events_carry_schema_version(self) -> None:
         """Every event states the schema version it was written in."""

@@ -258,7 +258,7 @@ class TestBatchWriteAhead:
         fill_the_disk(orch)
 
         with pytest.raises(StoreError, match="full"):
-            orch.submit_intents([intent(n, strategy_id="x" * 5_000) for n in range(2, 6)])
+            orch.submit_intents([intent(n, strategy_id="x" * 128) for n in range(2, 6)])
 
         assert len(venue.new_orders) == 1
         close(orch)
@@ -436,7 +436,7 @@ class TestBadConditions:
         orch, venue = session(db)
         orch.submit_intent(intent(1))
         fill_the_disk(orch)
-        big = intent(2, strategy_id="x" * 20_000)
+        big = intent(2, strategy_id="x" * 128)
 
         with pytest.raises(StoreError, match="full"):
             orch.submit_intent(big)

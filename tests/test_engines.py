@@ -44,13 +44,14 @@ DIFFERENTIAL = settings(
     max_examples=1000, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-# Mostly well-formed fills (so orders progress), some malformed (so validators raise).
+# Mostly well-formed fills (so orders progress), some malformed or beyond the amount bounds
+# (so validators raise).
 fills = st.builds(
     Fill,
     fill_id=st.sampled_from(["a", "b", "c", "d"]),
-    quantity=st.sampled_from(["0.3", "0.5", "0.7", "1.0", "0.2", "0", "-1"]),
-    price=st.sampled_from(["10", "11", "10", "0"]),
-    fee=st.sampled_from(["0", "0.1", "0", "-0.1"]),
+    quantity=st.sampled_from(["0.3", "0.5", "0.7", "1.0", "0.2", "0", "-1", "1e-2000000", "sNaN"]),
+    price=st.sampled_from(["10", "11", "10", "0", "9e999999", "NaN"]),
+    fee=st.sampled_from(["0", "0.1", "0", "-0.1", "1e1000000"]),
 )
 reasons = st.sampled_from([None, ReasonCode.ADAPTER_REJECTED, ReasonCode.ADAPTER_ERROR])
 local_events = st.tuples(

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from execfsm import Fill, OrderIntent, OrderSide, OrderType
+from execfsm.bounds import text_problem
 from execfsm.ids import (
     canonical_json,
     fill_json,
@@ -92,13 +93,17 @@ class TestFillJson:
 
 class TestIntentJson:
     @given(
-        symbol=st.text(min_size=1).filter(lambda t: t.strip() and t.isprintable()),
+        symbol=st.text(min_size=1, max_size=64).filter(lambda t: t.strip() and t.isprintable()),
         side=st.sampled_from(OrderSide),
         quantity=st.decimals(min_value=Decimal("0.001"), max_value=Decimal(10**6), places=3),
         order_type=st.sampled_from(OrderType),
         limit_price=st.none() | st.decimals(min_value=Decimal("0.01"), max_value=10**6, places=2),
-        intent_id=st.none() | st.text(),
-        session_id=st.text(min_size=1).filter(lambda t: t.strip() and t.isprintable()),
+        # Any text an intent may hold: quotes, backslashes, non-ASCII; no control characters.
+        intent_id=st.none()
+        | st.text(max_size=128).filter(lambda t: text_problem(t, max_length=128) is None),
+        session_id=st.text(min_size=1, max_size=128).filter(
+            lambda t: t.strip() and t.isprintable()
+        ),
     )
     def test_fast_intent_json_equals_canonical_json(self, **fields: Any) -> None:
         """The intent terms on the intake record are byte-identical to canonical_json."""

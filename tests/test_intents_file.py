@@ -57,12 +57,15 @@ class TestLines:
 
     @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
     def test_unicode_line_separator_inside_a_string_stays_in_its_line(self, separator: str) -> None:
-        """U+2028 and its kin are valid inside a JSON string and do not end the line."""
+        """U+2028 and its kin are valid inside a JSON string and do not end the line: the
+        line is read whole and reaches the intent's own rule (no control characters in a
+        symbol), and the next line keeps its number."""
         line = GOOD.replace("BTC/EUR", f"BTC{separator}EUR")
 
-        intents = read_intents(f"{line}\n{GOOD}\n")
+        errors = errors_of(f"{line}\n{GOOD}\n{line}\n")
 
-        assert [i.symbol for i in intents] == [f"BTC{separator}EUR", "BTC/EUR"]
+        assert [e.line for e in errors] == [1, 3]
+        assert all(e.problem.startswith("symbol:") for e in errors)
 
     @pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e"])
     def test_control_character_inside_a_string_is_one_bad_line(self, control: str) -> None:
@@ -123,10 +126,13 @@ class TestJsonRules:
         ]
 
     def test_integer_at_the_number_bound_is_read(self) -> None:
-        """An integer literal of MAX_NUMBER_CHARS digits is read (the pipeline bounds its value)."""
-        intents = read_intents(GOOD.replace('"1"', "9" * MAX_NUMBER_CHARS))
+        """An integer literal of MAX_NUMBER_CHARS digits is read, and its value meets the
+        intent's own bound (not the file's number rule)."""
+        errors = errors_of(GOOD.replace('"1"', "9" * MAX_NUMBER_CHARS))
 
-        assert intents[0].quantity == Decimal("9" * MAX_NUMBER_CHARS)
+        assert errors[0].problem.startswith("quantity:")
+        assert "not below 10^14" in errors[0].problem
+        assert read_intents(GOOD.replace('"1"', "9" * 14))[0].quantity == Decimal("9" * 14)
 
     def test_long_fraction_is_refused_like_a_long_integer(self) -> None:
         """The number bound covers fractions and exponents too."""

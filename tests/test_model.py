@@ -52,8 +52,10 @@ class TestOrderModel:
 
         assert submit.validators == (
             "symbol_present",
+            "strategy_present",
             "quantity_positive",
             "limit_order_priced",
+            "market_order_unpriced",
             "amounts_bounded",
         )
         assert partial.unless == ("fill_completes",)
@@ -76,8 +78,10 @@ class TestOrderModel:
             "fill_well_formed",
             "fill_within_quantity",
             "limit_order_priced",
+            "market_order_unpriced",
             "quantity_positive",
             "reason_given",
+            "strategy_present",
             "symbol_present",
         )
         assert all(model.guard_descriptions[name] for name in model.validators())

@@ -168,7 +168,7 @@ class OrchestratorMachine(RuleBasedStateMachine):
             qty,
             OrderType.MARKET if limit is None else OrderType.LIMIT,
             "stateful",
-            limit_price=None if limit is None else price * limit,
+            limit_price=None if limit is None else (price * limit).quantize(Decimal("0.01")),
             intent_id=f"i{self.count}",
         )
 

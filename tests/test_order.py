@@ -23,7 +23,9 @@ from execfsm import (
     OrderState,
     ReasonCode,
 )
+from execfsm.bounds import AMOUNT_BOUND
 from execfsm.clock import EPOCH
+from execfsm.fsm.order import was_submitted
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing import in_memory_audit, order_for
 from tests.conftest import make_intent
@@ -101,8 +103,11 @@ ALLOWED: dict[tuple[OrderState, str], OrderState] = {
 }
 
 
-def drive(state: OrderState, audit: AuditLog | None = None) -> OrderLifecycle:
-    lc = OrderLifecycle(order_for(make_intent()), audit if audit is not None else in_memory_audit())
+def drive(
+    state: OrderState, audit: AuditLog | None = None, engine: str | None = None
+) -> OrderLifecycle:
+    audit = audit if audit is not None else in_memory_audit()
+    lc = OrderLifecycle(order_for(make_intent()), audit, engine=engine)
     for name, kwargs in PATHS[state]:
         lc.send(name, **kwargs)
     assert lc.order.state is state
@@ -162,7 +167,14 @@ class TestContractValidators:
             ({"limit_price": None}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
             ({"limit_price": 0}, ReasonCode.VALIDATION_INVALID_PRICE, "limit_price"),
             ({"symbol": "  "}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
-            ({"symbol": "BTC\x00EUR"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
+            ({"symbol": "BTC\u200bEUR"}, ReasonCode.VALIDATION_INVALID_SYMBOL, "symbol"),
+            ({"strategy_id": " "}, ReasonCode.VALIDATION_INVALID_FIELD, "strategy_id"),
+            (
+                {"order_type": "MARKET", "limit_price": 1},
+                ReasonCode.VALIDATION_INVALID_PRICE,
+                "limit_price",
+            ),
+            ({"quantity": "1e13"}, ReasonCode.VALIDATION_INVALID_QUANTITY, "quantity"),
         ],
     )
     def test_submit_refuses_a_broken_contract(
@@ -370,6 +382,200 @@ class TestFills:
 
         assert outcome.outcome is AuditOutcome.DUPLICATE
         assert lc.late_fills == (late,)
+
+
+ENGINES = ["compiled", "reference"]
+
+# Fill amounts beyond the bounds, or not numbers at all: (field, value as sent, reason).
+OUT_OF_BOUNDS: list[tuple[str, str, ReasonCode]] = [
+    ("price", "9e999999", ReasonCode.FILL_INVALID_PRICE),
+    ("price", "Infinity", ReasonCode.FILL_INVALID_PRICE),
+    ("price", "sNaN", ReasonCode.FILL_INVALID_PRICE),
+    ("price", "0.000000000000001", ReasonCode.FILL_INVALID_PRICE),
+    ("quantity", "1e-2000000", ReasonCode.FILL_INVALID_QUANTITY),
+    ("quantity", "1e1000000", ReasonCode.FILL_INVALID_QUANTITY),
+    ("quantity", "NaN", ReasonCode.FILL_INVALID_QUANTITY),
+    ("quantity", "-sNaN", ReasonCode.FILL_INVALID_QUANTITY),
+    ("fee", "9e999999", ReasonCode.FILL_INVALID_FEE),
+    ("fee", "-Infinity", ReasonCode.FILL_INVALID_FEE),
+]
+
+
+def absurd(field: str, value: str, fill_id: str = "big") -> Fill:
+    return Fill(fill_id, **{"quantity": "0.1", "price": "100", "fee": "0", field: value})
+
+
+class TestFillBounds:
+    @pytest.mark.parametrize("engine", ENGINES)
+    @pytest.mark.parametrize(("field", "value", "reason"), OUT_OF_BOUNDS)
+    def test_fill_beyond_the_bounds_is_refused_before_any_arithmetic(
+        self, engine: str, field: str, value: str, reason: ReasonCode
+    ) -> None:
+        """A fill whose amount is beyond the bounds or not finite is refused and audited, on
+        either engine: no arithmetic error escapes and the order keeps its figures."""
+        audit = in_memory_audit()
+        lc = drive(S.PARTIALLY_FILLED, audit, engine)
+        before, fills_before, records = lc.order, lc.fills, len(audit)
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=absurd(field, value)))
+
+        assert (outcome.outcome, outcome.reason_code, outcome.booked_fill) == (
+            AuditOutcome.REFUSED,
+            reason,
+            None,
+        )
+        assert (lc.order, lc.fills, lc.current_state_value) == (before, fills_before, before.state)
+        new = audit.records[records:]
+        assert [(r.event, r.outcome, r.reason_code, r.target) for r in new] == [
+            ("fill", AuditOutcome.REFUSED, reason, None)
+        ]
+        assert new[0].detail.startswith(f"fill big {field}: must be {AMOUNT_BOUND}, got ")
+
+    @pytest.mark.parametrize("engine", ENGINES)
+    @pytest.mark.parametrize(("field", "value", "reason"), OUT_OF_BOUNDS)
+    def test_fill_sent_to_the_machine_raises_only_the_contract_error(
+        self, engine: str, field: str, value: str, reason: ReasonCode
+    ) -> None:
+        """Sent straight to the machine, such a fill raises ContractViolation naming the field,
+        the value and the bound, and the machine stays where it was."""
+        lc = drive(S.ACKNOWLEDGED, engine=engine)
+        fill = absurd(field, value)
+
+        with pytest.raises(ContractViolation) as caught:
+            lc.send("fill", fill=fill)
+
+        error = caught.value
+        assert (error.reason, error.field, error.bound) == (reason, f"fill.{field}", AMOUNT_BOUND)
+        assert error.value is getattr(fill, field)
+        assert lc.order.state is S.ACKNOWLEDGED
+
+    @pytest.mark.parametrize("engine", ENGINES)
+    def test_late_fill_beyond_the_bounds_is_refused_not_booked(self, engine: str) -> None:
+        """A fill after the order is final with an absurd price is refused: nothing is booked
+        and the order is not flagged."""
+        lc = drive(S.CANCELLED, engine=engine)
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=absurd("price", "9e999999")))
+
+        assert (outcome.outcome, outcome.reason_code, outcome.booked_fill) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_INVALID_PRICE,
+            None,
+        )
+        assert (lc.late_fills, lc.order.recon_flags) == ((), ())
+
+    @pytest.mark.parametrize("value", ["NaN", "sNaN", "Infinity"])
+    def test_redelivered_fill_id_with_a_non_finite_price_conflicts(self, value: str) -> None:
+        """A fill id applied once and sent again with a price that is not a number is a
+        conflict, found without a signalling comparison."""
+        lc = drive(S.ACKNOWLEDGED)
+        send_fill(lc, "0.3", fill_id="x")
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=absurd("price", value, fill_id="x")))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_CONFLICT,
+        )
+        assert lc.order.filled_quantity == Decimal("0.3")
+
+    def test_both_engines_write_the_same_trail(self) -> None:
+        """The compiled and the reference engine refuse the same absurd fills with
+        byte-identical audit trails."""
+        trails = []
+        for engine in ENGINES:
+            audit = in_memory_audit()
+            lc = drive(S.ACKNOWLEDGED, audit, engine)
+            for field, value, _ in OUT_OF_BOUNDS:
+                lc.apply(
+                    ExecutionEvent(
+                        EventKind.FILL,
+                        f"e-{field}-{value}",
+                        lc.client_order_id,
+                        lc.correlation_id,
+                        EPOCH,
+                        fill=absurd(field, value),
+                    )
+                )
+            trails.append(audit.export_jsonl())
+
+        assert trails[0] == trails[1]
+
+
+class TestNeverSubmitted:
+    @pytest.mark.parametrize("engine", ENGINES)
+    @pytest.mark.parametrize("state", [S.CREATED, S.FAILED])
+    def test_fill_for_an_order_never_submitted_is_refused_and_flagged(
+        self, engine: str, state: OrderState
+    ) -> None:
+        """A fill for an order that never took submit (still CREATED, or FAILED from CREATED)
+        is refused with FILL_FOR_UNSENT_ORDER and flags the order; nothing is booked."""
+        audit = in_memory_audit()
+        lc = drive(state, audit, engine)
+        before, records = lc.order, len(audit)
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=fill("0.5", fill_id="ghost")))
+
+        assert (outcome.outcome, outcome.reason_code, outcome.booked_fill) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_FOR_UNSENT_ORDER,
+            None,
+        )
+        assert lc.order == attrs.evolve(before, recon_flags=(ReasonCode.FILL_FOR_UNSENT_ORDER,))
+        assert outcome.order == lc.order
+        assert (lc.fills, lc.late_fills) == ((), ())
+        assert [(r.event, r.outcome, r.reason_code, r.target) for r in audit.records[records:]] == [
+            ("fill", AuditOutcome.REFUSED, ReasonCode.FILL_FOR_UNSENT_ORDER, None)
+        ]
+
+    def test_fill_after_a_failed_send_is_booked_and_flagged(self) -> None:
+        """An order FAILED after it was SUBMITTED may have reached the venue: its fill is booked
+        and flagged as after final."""
+        lc = drive(S.SUBMITTED)
+        lc.send("fail", reason_code=ReasonCode.ADAPTER_ERROR)
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=fill("0.5", fill_id="late")))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.APPLIED,
+            ReasonCode.FILL_AFTER_FINAL,
+        )
+        assert lc.order.recon_flags == (ReasonCode.FILL_AFTER_FINAL,)
+
+    @pytest.mark.parametrize(("via", "submitted"), [("CREATED", False), ("SUBMITTED", True)])
+    def test_packing_keeps_whether_the_order_was_submitted(self, via: str, submitted: bool) -> None:
+        """A FAILED order re-opened from its packed form remembers whether it was submitted,
+        whatever its reason code says."""
+        lc = drive(S.CREATED if via == "CREATED" else S.SUBMITTED)
+        lc.send("fail", reason_code=ReasonCode.ADAPTER_ERROR)
+
+        reopened = OrderLifecycle.from_packed(lc.packed(), in_memory_audit())
+
+        assert (lc.submitted, reopened.submitted) == (submitted, submitted)
+
+    @pytest.mark.parametrize(
+        ("state", "reason", "submitted"),
+        [
+            (S.CREATED, None, False),
+            (S.FAILED, ReasonCode.VALIDATION_INVALID_PRICE, False),
+            (S.FAILED, ReasonCode.RISK_BLOCKED, False),
+            (S.FAILED, ReasonCode.POLICY_LIVE_NOT_ENABLED, False),
+            (S.FAILED, ReasonCode.ADAPTER_ERROR, True),
+            (S.REJECTED, ReasonCode.ADAPTER_REJECTED, True),
+            (S.SUBMITTED, None, True),
+            (S.CANCELLED, None, True),
+        ],
+    )
+    def test_a_restored_order_reads_it_from_its_snapshot(
+        self, state: OrderState, reason: ReasonCode | None, submitted: bool
+    ) -> None:
+        """Re-opened from a stored snapshot alone, an order failed by a stage before dispatch
+        counts as never submitted; any other past CREATED counts as submitted."""
+        order = attrs.evolve(order_for(make_intent()), state=state, reason_code=reason)
+
+        restored = OrderLifecycle.restore(order, in_memory_audit())
+
+        assert (was_submitted(order), restored.submitted) == (submitted, submitted)
 
 
 class TestCancel:

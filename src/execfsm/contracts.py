@@ -1,11 +1,19 @@
 """
 The value types that cross every boundary: intents, orders, fills, execution events, enums.
 
-Types are checked at construction (a float quantity is refused here, naming the field);
-business rules such as "quantity > 0" are not: the machines' validators enforce them, so the
-pipeline reports them at its validation stage with a reason code.
+An intent's types and representable bounds are checked at construction: a float quantity,
+an amount beyond `execfsm.bounds.AMOUNT_BOUND`, or text that is not valid Unicode, holds a
+control character or is too long is refused here, naming the field (`bounded_amount`,
+`bounded_text`). Business rules such as "quantity > 0" are not: the machines' validators
+enforce them, so the pipeline reports them at its validation stage with a reason code.
 
-The only package import is the error tree, which itself imports nothing at load time.
+A venue's `ExecutionEvent` and `Fill` are checked for their types only: an adapter translating
+a venue's message must not crash on its numbers. The order machine refuses a fill whose
+amounts break the same bounds (a ``FILL_INVALID_*`` refusal, audited) before it computes
+anything with them.
+
+The only package imports are the error tree and `execfsm.bounds`, which import nothing else
+at load time.
 """
 
 from __future__ import annotations
@@ -18,6 +26,13 @@ from typing import Any, TypeVar
 
 import attrs
 
+from execfsm.bounds import (
+    ID_MAX_LENGTH,
+    SYMBOL_MAX_LENGTH,
+    bounded_amount,
+    bounded_text,
+    shown,
+)
 from execfsm.errors import ContractViolation
 
 SCHEMA_VERSION = 1
@@ -252,8 +267,13 @@ class ReasonCode(enum.StrEnum):
     EVENT_UNKNOWN_ORDER = "EVENT_UNKNOWN_ORDER"
     DUPLICATE_INTENT = "DUPLICATE_INTENT"
     DISPATCH_OUTCOME_UNKNOWN = "DISPATCH_OUTCOME_UNKNOWN"
+    # Appended (keep every member above where it is)
+    FILL_FOR_UNSENT_ORDER = "FILL_FOR_UNSENT_ORDER"
+    """A fill names an order that was never submitted, so no venue can have filled it."""
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    """An intent reuses an idempotency key with other terms: refused, nothing sent."""
     CANCEL_OUTCOME_UNKNOWN = "CANCEL_OUTCOME_UNKNOWN"
+    """The process stopped while a cancel was out: the venue may or may not have it."""
 
 
 E = TypeVar("E", bound=enum.Enum)
@@ -261,7 +281,7 @@ E = TypeVar("E", bound=enum.Enum)
 
 def _violation(field: str, rule: str, value: Any, reason: ReasonCode) -> ContractViolation:
     return ContractViolation(
-        f"{field}: {rule}, got {value!r}", reason=reason, field=field, value=value
+        f"{field}: {rule}, got {shown(value)}", reason=reason, field=field, value=value
     )
 
 
@@ -279,16 +299,18 @@ def _reason_for(field: str) -> ReasonCode:
     return ReasonCode.VALIDATION_INVALID_FIELD
 
 
-def to_decimal(value: Any, field: str) -> Decimal:
+def to_decimal(value: Any, field: str, *, finite: bool = True) -> Decimal:
     """
     Convert a quantity or price to `Decimal`, refusing anything that could lose precision.
 
-    Accepts `Decimal`, `int` and decimal strings; refuses `float`, `bool`, NaN and infinities.
+    Accepts `Decimal`, `int` and decimal strings; refuses `float` and `bool`, and NaN and
+    infinities unless `finite` is False (a venue's fill: the order machine refuses it then,
+    audited, instead of the adapter crashing).
 
     >>> to_decimal("0.1", "quantity")
     Decimal('0.1')
     """
-    if type(value) is Decimal and value.is_finite():
+    if type(value) is Decimal and (value.is_finite() or not finite):
         return value  # the common case, first
     reason = _reason_for(field)
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
@@ -298,7 +320,7 @@ def to_decimal(value: Any, field: str) -> Decimal:
         result = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, ValueError):
         raise _violation(field, "must be a decimal number", value, reason) from None
-    if not result.is_finite():
+    if finite and not result.is_finite():
         raise _violation(field, "must be a finite number", value, reason)
     return result
 
@@ -317,22 +339,34 @@ def to_enum(enum_type: type[E], value: Any, field: str) -> E:
     raise _violation(field, f"must be one of {allowed}", value, ReasonCode.VALIDATION_INVALID_FIELD)
 
 
+_QUANTITY_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_QUANTITY)
+_PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
+_SYMBOL_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_SYMBOL, max_length=SYMBOL_MAX_LENGTH)
+_ID_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, max_length=ID_MAX_LENGTH)
+_VENUE_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, controls=True)
+"""Ids and texts a venue reports: only what no audit record could hold is refused."""
+
+
 # Named converters, one per field: attrs' mypy plugin reads only named functions, and the
 # field name in each keeps the error message precise.
 def _quantity(value: Any) -> Decimal:
     return to_decimal(value, "quantity")
 
 
-def _price(value: Any) -> Decimal:
-    return to_decimal(value, "price")
-
-
 def _limit_price(value: Any) -> Decimal | None:
     return None if value is None else to_decimal(value, "limit_price")
 
 
-def _fee(value: Any) -> Decimal:
-    return to_decimal(value, "fee")
+def _fill_quantity(value: Any) -> Decimal:
+    return to_decimal(value, "quantity", finite=False)
+
+
+def _fill_price(value: Any) -> Decimal:
+    return to_decimal(value, "price", finite=False)
+
+
+def _fill_fee(value: Any) -> Decimal:
+    return to_decimal(value, "fee", finite=False)
 
 
 def _side(value: Any) -> OrderSide:
@@ -351,16 +385,6 @@ def _event_kind(value: Any) -> EventKind:
     return to_enum(EventKind, value, "kind")
 
 
-def _check_str(_instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str):
-        raise _violation(field.name, "must be a string", value, ReasonCode.VALIDATION_INVALID_FIELD)
-
-
-def _check_optional_str(instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _check_str(instance, field, value)
-
-
 def _check_aware(_instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, datetime) or value.tzinfo is None:
         rule = "must be a timezone-aware datetime"
@@ -376,16 +400,18 @@ class OrderIntent:
     idempotency key is derived from the content, and the second is treated as a duplicate.
     """
 
-    symbol: str = attrs.field(validator=_check_str)
+    symbol: str = attrs.field(validator=_SYMBOL_TEXT)
     side: OrderSide = attrs.field(converter=_side)
-    quantity: Decimal = attrs.field(converter=_quantity)
+    quantity: Decimal = attrs.field(converter=_quantity, validator=_QUANTITY_BOUNDS)
     order_type: OrderType = attrs.field(converter=_order_type)
-    strategy_id: str = attrs.field(validator=_check_str)
-    limit_price: Decimal | None = attrs.field(default=None, converter=_limit_price)
+    strategy_id: str = attrs.field(validator=_ID_TEXT)
+    limit_price: Decimal | None = attrs.field(
+        default=None, converter=_limit_price, validator=_PRICE_BOUNDS
+    )
     time_in_force: TimeInForce = attrs.field(default=TimeInForce.GTC, converter=_time_in_force)
-    intent_id: str | None = attrs.field(default=None, validator=_check_optional_str)
+    intent_id: str | None = attrs.field(default=None, validator=attrs.validators.optional(_ID_TEXT))
     """Caller's id for this decision; distinct ids make identical orders distinct."""
-    session_id: str = attrs.field(default="default", validator=_check_str)
+    session_id: str = attrs.field(default="default", validator=_ID_TEXT)
     """Trading session the intent belongs to; part of the idempotency key."""
 
     @classmethod
@@ -416,10 +442,12 @@ class Fill:
     One execution at the venue. The same ``fill_id`` is applied at most once per order.
     """
 
-    fill_id: str = attrs.field(validator=_check_str)
-    quantity: Decimal = attrs.field(converter=_quantity)
-    price: Decimal = attrs.field(converter=_price)
-    fee: Decimal = attrs.field(default=Decimal(0), converter=_fee)
+    fill_id: str = attrs.field(validator=_VENUE_TEXT)
+    quantity: Decimal = attrs.field(converter=_fill_quantity)
+    """Any Decimal: the order machine refuses one beyond `execfsm.bounds.AMOUNT_BOUND` (so too
+    for price and fee)."""
+    price: Decimal = attrs.field(converter=_fill_price)
+    fee: Decimal = attrs.field(default=Decimal(0), converter=_fill_fee)
 
     def packed(self) -> tuple[Any, ...]:
         """
@@ -437,8 +465,15 @@ class Fill:
     def same_content(self, other: Fill) -> bool:
         """
         True if `other` reports the same execution (a harmless re-delivery).
+
+        Equal values are the same (``1.0`` and ``1.00``); a NaN or infinity only equals
+        itself, and comparing one never signals.
         """
-        return (self.quantity, self.price, self.fee) == (other.quantity, other.price, other.fee)
+        mine = (self.quantity, self.price, self.fee)
+        theirs = (other.quantity, other.price, other.fee)
+        if all(v.is_finite() for v in (*mine, *theirs)):
+            return mine == theirs
+        return all(a.compare_total(b) == 0 for a, b in zip(mine, theirs, strict=True))
 
 
 @attrs.frozen
@@ -448,15 +483,19 @@ class ExecutionEvent:
     """
 
     kind: EventKind = attrs.field(converter=_event_kind)
-    event_id: str = attrs.field(validator=_check_str)
-    client_order_id: str = attrs.field(validator=_check_str)
-    correlation_id: str = attrs.field(validator=_check_str)
+    event_id: str = attrs.field(validator=_VENUE_TEXT)
+    client_order_id: str = attrs.field(validator=_VENUE_TEXT)
+    correlation_id: str = attrs.field(validator=_VENUE_TEXT)
     ts_event: datetime = attrs.field(validator=_check_aware)
     fill: Fill | None = None
     reason_code: ReasonCode | None = None
-    detail: str = ""
-    venue_order_id: str | None = None
-    causation_id: str | None = None
+    detail: str = attrs.field(default="", validator=_VENUE_TEXT)
+    venue_order_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_VENUE_TEXT)
+    )
+    causation_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_VENUE_TEXT)
+    )
     schema_version: int = SCHEMA_VERSION
 
     def __attrs_post_init__(self) -> None:

@@ -37,6 +37,8 @@ class ContractViolation(ExecFsmError, ValueError):
         reason: The stable reason code.
         field: The name of the offending field, where there is one.
         value: The offending value as received.
+        bound: The bound the value broke, in words (e.g. ``"at most 64 characters"``), for
+            the rules that have one.
     """
 
     reason: ReasonCode
@@ -48,11 +50,13 @@ class ContractViolation(ExecFsmError, ValueError):
         reason: ReasonCode,
         field: str | None = None,
         value: Any = None,
+        bound: str | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.field = field
         self.value = value
+        self.bound = bound
 
 
 class IdempotencyConflict(ContractViolation):

@@ -596,6 +596,12 @@ class ExecutionOrchestrator:
             heard.extend(booked)
         return _delivered(outcome, post_trade.notify(heard, services))
 
+    def close(self) -> None:
+        """
+        Close the store (a SQLite store releases its writer lock): the session ends here.
+        """
+        self._services.store.close()
+
     def activate_kill_switch(self, reason: str = "activated by operator") -> None:
         """
         Halt trading: every intent from now on stops at the risk gate.

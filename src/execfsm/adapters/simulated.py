@@ -10,9 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+from execfsm.bounds import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_INTEGER_DIGITS,
+    bounded_amount,
+    decimal_places,
+)
 from execfsm.contracts import (
     EventKind,
     ExecutionEvent,
@@ -81,6 +87,19 @@ DEFAULT_PRICES: Mapping[str, Decimal] = {
 """Reference prices for the common symbols a fresh venue knows."""
 
 _BPS = Decimal(10_000)
+_GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+_PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
+
+
+def _on_grid(value: Decimal, rounding: str) -> Decimal:
+    """
+    `value` with at most `AMOUNT_DECIMAL_PLACES` places, as a venue rounds what it reports
+    (a price, a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
+    is too large for the bounds: the order machine then refuses the fill.
+    """
+    if value.adjusted() >= AMOUNT_INTEGER_DIGITS or decimal_places(value) <= AMOUNT_DECIMAL_PLACES:
+        return value
+    return value.quantize(_GRID, rounding=rounding)
 
 
 class SimulatedVenue:
@@ -115,9 +134,7 @@ class SimulatedVenue:
         self._clock = clock
         self._name = name
         table = DEFAULT_PRICES if prices is None else prices
-        self._prices = {
-            symbol: self._positive(p, f"price of {symbol}") for symbol, p in table.items()
-        }
+        self._prices = {symbol: self._price(p, f"price of {symbol}") for symbol, p in table.items()}
         self.fee_bps = to_decimal(fee_bps, "fee_bps")
         self.slippage_bps = to_decimal(slippage_bps, "slippage_bps")
         fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
@@ -142,6 +159,16 @@ class SimulatedVenue:
         if self._journal is not None and self._journal.exists():
             self.new_orders = self._journal.read_text(encoding="utf-8").split()
         self._known_keys = set(self.new_orders)
+
+    @staticmethod
+    def _price(value: Decimal | int | str, field: str) -> Decimal:
+        """
+        A reference price: kept to 14 places (a price moved by factors grows places), then
+        refused unless positive and within the amount bounds (``1e20`` is not).
+        """
+        price = _on_grid(to_decimal(value, field), ROUND_HALF_EVEN)
+        _PRICE_BOUNDS.check(price, field)
+        return SimulatedVenue._positive(price, field)
 
     @staticmethod
     def _positive(value: Decimal | int | str, field: str) -> Decimal:
@@ -244,7 +271,7 @@ class SimulatedVenue:
         If the sink raises, the rest of the events still go to it; the first error is then
         raised.
         """
-        new_price = self._positive(price, f"price of {symbol}")
+        new_price = self._price(price, f"price of {symbol}")
         with self._lock:
             self._prices[symbol] = new_price
             crossed = [
@@ -278,7 +305,7 @@ class SimulatedVenue:
         return order.limit_price <= price
 
     def _fill_price(self, order: Order, reference: Decimal) -> Decimal:
-        slip = reference * self.slippage_bps / _BPS
+        slip = _on_grid(reference * self.slippage_bps / _BPS, ROUND_HALF_EVEN)
         if order.side is OrderSide.BUY:
             price = reference + slip
             return min(price, order.limit_price) if order.limit_price is not None else price
@@ -293,7 +320,7 @@ class SimulatedVenue:
         done = Decimal(0)
         for index, fraction in enumerate(fractions, start=1):
             last = index == len(fractions)
-            qty = quantity - done if last else quantity * fraction
+            qty = quantity - done if last else _on_grid(quantity * fraction, ROUND_DOWN)
             if qty <= 0:
                 continue
             done += qty
@@ -301,7 +328,7 @@ class SimulatedVenue:
                 fill_id=stable_id("fill", order.client_order_id, index),
                 quantity=qty,
                 price=price,
-                fee=qty * price * self.fee_bps / _BPS,
+                fee=_on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN),
             )
             events.append(self._event(order, EventKind.FILL, fill=fill))
         return events

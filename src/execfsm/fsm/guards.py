@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from execfsm.bounds import AMOUNT_WRITTEN_DIGITS, amount_problem, bounded_amount, decimal_places
 from execfsm.contracts import (
     ExecutionMode,
     Fill,
@@ -55,6 +56,8 @@ class OrderTerms(Protocol):
     @property
     def symbol(self) -> str: ...
     @property
+    def strategy_id(self) -> str: ...
+    @property
     def quantity(self) -> Decimal: ...
     @property
     def order_type(self) -> OrderType: ...
@@ -91,17 +94,33 @@ def symbol_present(order: OrderTerms) -> None:
         )
 
 
+@describe("strategy_id is not blank")
+def strategy_present(order: OrderTerms) -> None:
+    """
+    Refuse an empty or whitespace-only strategy id: every order names who decided it.
+    """
+    strategy = order.strategy_id
+    if not strategy.strip():
+        raise ContractViolation(
+            f"strategy_id: must not be empty or blank, got {strategy!r}",
+            reason=ReasonCode.VALIDATION_INVALID_FIELD,
+            field="strategy_id",
+            value=strategy,
+        )
+
+
 @describe("quantity is greater than zero")
 def quantity_positive(order: OrderTerms) -> None:
     """
-    Refuse a zero or negative quantity.
+    Refuse a zero or negative quantity (or one that is not a number at all).
     """
-    if order.quantity <= 0:
+    quantity = order.quantity
+    if not (quantity.is_finite() and quantity > 0):
         raise ContractViolation(
-            f"quantity: must be greater than 0, got {order.quantity}",
+            f"quantity: must be greater than 0, got {quantity}",
             reason=ReasonCode.VALIDATION_INVALID_QUANTITY,
             field="quantity",
-            value=order.quantity,
+            value=quantity,
         )
 
 
@@ -110,12 +129,27 @@ def limit_order_priced(order: OrderTerms) -> None:
     """
     Refuse a LIMIT order without a positive limit price.
     """
+    price = order.limit_price
     if order.order_type is OrderType.LIMIT and (
-        order.limit_price is None or order.limit_price <= 0
+        price is None or not (price.is_finite() and price > 0)
     ):
         raise ContractViolation(
-            f"limit_price: a LIMIT order needs a limit_price greater than 0, "
-            f"got {order.limit_price}",
+            f"limit_price: a LIMIT order needs a limit_price greater than 0, got {price}",
+            reason=ReasonCode.VALIDATION_INVALID_PRICE,
+            field="limit_price",
+            value=price,
+        )
+
+
+@describe("a MARKET order has no limit_price")
+def market_order_unpriced(order: OrderTerms) -> None:
+    """
+    Refuse a MARKET order that carries a limit price: a venue fills it at the market, and a
+    price that is not a limit could be taken for one (the simulated venue did).
+    """
+    if order.order_type is OrderType.MARKET and order.limit_price is not None:
+        raise ContractViolation(
+            f"limit_price: a MARKET order carries no limit_price, got {order.limit_price}",
             reason=ReasonCode.VALIDATION_INVALID_PRICE,
             field="limit_price",
             value=order.limit_price,
@@ -124,19 +158,32 @@ def limit_order_priced(order: OrderTerms) -> None:
 
 MAX_AMOUNT = Decimal(10) ** 12
 """No quantity or price of a real order reaches this; beyond it an input is garbage."""
+_MAX_INTEGER_DIGITS = 12
 MAX_DECIMAL_PLACES = 12
+"""The most decimal places an order's quantity or limit price has (trailing zeros aside)."""
+ORDER_AMOUNT_BOUND = f"below 10^12 with at most {MAX_DECIMAL_PLACES} decimal places"
+"""The order contract's bound on quantity and limit price, in words; narrower than
+`execfsm.bounds.AMOUNT_BOUND`, which every amount meets from construction on."""
 
 
 def _check_amount(value: Decimal, field: str, reason: ReasonCode) -> None:
-    exponent = value.normalize().as_tuple().exponent
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    if value >= MAX_AMOUNT or places > MAX_DECIMAL_PLACES:
+    _sign, digits, exponent = value.as_tuple()
+    if (
+        isinstance(exponent, int)
+        and exponent >= -MAX_DECIMAL_PLACES
+        and len(digits) <= AMOUNT_WRITTEN_DIGITS
+        and (not value or len(digits) + exponent <= _MAX_INTEGER_DIGITS)
+    ):
+        return  # the common case: below 10^12, no more places written than allowed
+    # Within the amount bounds first: then comparing cannot signal, whatever an Order holds.
+    bounded_amount(reason).check(value, field)
+    if value >= MAX_AMOUNT or decimal_places(value) > MAX_DECIMAL_PLACES:
         raise ContractViolation(
-            f"{field}: must be below 10^12 with at most {MAX_DECIMAL_PLACES} decimal places, "
-            f"got {value}",
+            f"{field}: must be {ORDER_AMOUNT_BOUND}, got {value}",
             reason=reason,
             field=field,
             value=value,
+            bound=ORDER_AMOUNT_BOUND,
         )
 
 
@@ -150,35 +197,57 @@ def amounts_bounded(order: OrderTerms) -> None:
         _check_amount(order.limit_price, "limit_price", ReasonCode.VALIDATION_INVALID_PRICE)
 
 
-CONTRACT_GUARDS = (symbol_present, quantity_positive, limit_order_priced, amounts_bounded)
+CONTRACT_GUARDS = (
+    symbol_present,
+    strategy_present,
+    quantity_positive,
+    limit_order_priced,
+    market_order_unpriced,
+    amounts_bounded,
+)
 """The order contract, checked at validation (stage 2) and again at submit."""
 
 
 # -- fills ---------------------------------------------------------------------------------
 
+_FILL_QUANTITY = bounded_amount(ReasonCode.FILL_INVALID_QUANTITY)
+_FILL_PRICE = bounded_amount(ReasonCode.FILL_INVALID_PRICE)
+_FILL_FEE = bounded_amount(ReasonCode.FILL_INVALID_FEE)
 
-@describe("fill quantity > 0, fill price > 0 and fee >= 0")
+
+@describe(
+    "fill quantity > 0, fill price > 0 and fee >= 0, each finite, below 10^14, "
+    "with at most 14 decimal places and 40 digits"
+)
 def fill_well_formed(fill: Fill) -> None:
     """
-    Refuse a fill whose numbers cannot describe a real execution.
+    Refuse a fill whose numbers cannot describe a real execution, before anything compares
+    or adds them: the bounds first (`execfsm.bounds.AMOUNT_BOUND`), then the signs.
     """
+    subject = f"fill {fill.fill_id}"
+    if amount_problem(fill.quantity) is not None:
+        _FILL_QUANTITY.check(fill.quantity, "fill.quantity", subject=f"{subject} quantity")
+    if amount_problem(fill.price) is not None:
+        _FILL_PRICE.check(fill.price, "fill.price", subject=f"{subject} price")
+    if amount_problem(fill.fee) is not None:
+        _FILL_FEE.check(fill.fee, "fill.fee", subject=f"{subject} fee")
     if fill.quantity <= 0:
         raise ContractViolation(
-            f"fill {fill.fill_id}: quantity must be greater than 0, got {fill.quantity}",
+            f"{subject}: quantity must be greater than 0, got {fill.quantity}",
             reason=ReasonCode.FILL_INVALID_QUANTITY,
             field="fill.quantity",
             value=fill.quantity,
         )
     if fill.price <= 0:
         raise ContractViolation(
-            f"fill {fill.fill_id}: price must be greater than 0, got {fill.price}",
+            f"{subject}: price must be greater than 0, got {fill.price}",
             reason=ReasonCode.FILL_INVALID_PRICE,
             field="fill.price",
             value=fill.price,
         )
     if fill.fee < 0:
         raise ContractViolation(
-            f"fill {fill.fill_id}: fee must not be negative, got {fill.fee}",
+            f"{subject}: fee must not be negative, got {fill.fee}",
             reason=ReasonCode.FILL_INVALID_FEE,
             field="fill.fee",
             value=fill.fee,
@@ -206,10 +275,11 @@ def fill_id_unused(fill: Fill, seen_fills: Mapping[str, Fill]) -> None:
 @describe("cumulative filled quantity never exceeds the order quantity")
 def fill_within_quantity(order: FilledOrder, fill: Fill) -> None:
     """
-    Refuse a fill that would take the order past its quantity.
+    Refuse a fill that would take the order past its quantity. A quantity that is not a
+    number is `fill_well_formed`'s to refuse (it runs first on every fill edge).
     """
     remaining = order.quantity - order.filled_quantity
-    if fill.quantity > remaining:
+    if fill.quantity.is_finite() and fill.quantity > remaining:
         raise ContractViolation(
             f"order {order.client_order_id}: fill qty {fill.quantity} "
             f"exceeds remaining {remaining}",
@@ -222,9 +292,12 @@ def fill_within_quantity(order: FilledOrder, fill: Fill) -> None:
 @describe("the fill completes the order quantity")
 def fill_completes(order: FilledOrder, fill: Fill) -> bool:
     """
-    Choose FILLED over PARTIALLY_FILLED by cumulative quantity.
+    Choose FILLED over PARTIALLY_FILLED by cumulative quantity: the fill takes exactly what
+    remains (a subtraction of the order's own bounded amounts, so it is exact and the fill's
+    quantity, whatever it is, is only compared).
     """
-    return order.filled_quantity + fill.quantity == order.quantity
+    quantity = fill.quantity
+    return quantity.is_finite() and quantity == order.quantity - order.filled_quantity
 
 
 # -- reasons and cancel bookkeeping -----------------------------------------------------------

@@ -39,6 +39,24 @@ _COMPLETE_FILL: dict[str, Any] = {"validators": _FILL, "cond": g.fill_completes}
 _VENUE_DISAGREES = frozenset({ReasonCode.FILL_OVERFILL, ReasonCode.FILL_CONFLICT})
 """Refused venue fills that mean the venue and we disagree: reconciliation must look."""
 
+_BEFORE_DISPATCH = ("VALIDATION_", "RISK_", "POLICY_")
+"""Prefixes of the reason codes stages 2-4 fail an order with: it was never submitted."""
+
+
+def was_submitted(order: Order) -> bool:
+    """
+    Whether `order` ever took ``submit`` (so it may have reached a venue), as far as a
+    snapshot tells: a CREATED order never did, and a FAILED one did unless a stage before
+    dispatch (validation, risk, routing policy) failed it. Only what re-opens an order from a
+    stored snapshot needs this; a running `OrderLifecycle` knows.
+    """
+    if order.state is OrderState.CREATED:
+        return False
+    if order.state is OrderState.FAILED and order.reason_code is not None:
+        return not order.reason_code.value.startswith(_BEFORE_DISPATCH)
+    return True
+
+
 EVENT_OF_KIND = {
     EventKind.ACK: "acknowledge",
     EventKind.FILL: "fill",
@@ -163,6 +181,7 @@ class OrderLifecycle(AuditedMachine):
         self._fills: dict[str, Fill] = {}
         self._resume_state: OrderState | None = None
         self._late_fills: tuple[Fill, ...] = ()  # rare: no list kept per order for them
+        self._submitted = _restoring and was_submitted(order)
         super().__init__(audit, start_value=order.state if _restoring else None, engine=engine)
 
     @classmethod
@@ -174,16 +193,23 @@ class OrderLifecycle(AuditedMachine):
         fills: Iterable[Fill] = (),
         late_fills: Iterable[Fill] = (),
         resume_state: OrderState | None = None,
+        submitted: bool | None = None,
         engine: str | None = None,
     ) -> OrderLifecycle:
         """
         Re-open an order recovered from a store, in the state it was left in: no transition
         is taken, so nothing is audited again.
+
+        Args:
+            submitted: Whether the order ever took ``submit``; None reads it from the
+                snapshot (`was_submitted`).
         """
         lifecycle = cls(order, audit, engine=engine, _restoring=True)
         lifecycle._fills = {f.fill_id: f for f in fills}
         lifecycle._late_fills = tuple(late_fills)
         lifecycle._resume_state = resume_state
+        if submitted is not None:
+            lifecycle._submitted = submitted
         return lifecycle
 
     def packed(self) -> tuple[Any, ...]:
@@ -197,6 +223,7 @@ class OrderLifecycle(AuditedMachine):
             tuple([fill.packed() for fill in self._fills.values()]),
             tuple([fill.packed() for fill in self._late_fills]) if self._late_fills else (),
             None if resume is None else resume.value,
+            self._submitted,
         )
 
     @classmethod
@@ -206,13 +233,14 @@ class OrderLifecycle(AuditedMachine):
         """
         Re-open an order `packed` was made from, as `restore` does: nothing is audited again.
         """
-        order, fills, late_fills, resume = packed
+        order, fills, late_fills, resume, submitted = packed
         return cls.restore(
             Order.from_packed(order),
             audit,
             fills=[Fill.from_packed(fill) for fill in fills],
             late_fills=[Fill.from_packed(fill) for fill in late_fills],
             resume_state=None if resume is None else OrderState(resume),
+            submitted=submitted,
             engine=engine,
         )
 
@@ -260,6 +288,14 @@ class OrderLifecycle(AuditedMachine):
         """
         return self._order.state in FINAL_ORDER_STATES
 
+    @property
+    def submitted(self) -> bool:
+        """
+        True once the order took ``submit``: from then on a venue may hold it, so a fill
+        for it is real even after it ended. Before, no venue can have filled it.
+        """
+        return self._submitted
+
     def guard_context(self) -> dict[str, Any]:
         """
         Inject the order, the fills seen and the pre-cancel state into guards by name.
@@ -283,7 +319,10 @@ class OrderLifecycle(AuditedMachine):
         Apply one venue event; never raises for a refused event, it reports it.
 
         Duplicates are ignored and audited, refusals change nothing and are audited, a late
-        ACK is absorbed, and a fill after the order is final is booked and flagged.
+        ACK is absorbed, and a fill after the order is final is booked and flagged. A fill
+        whose amounts break `execfsm.bounds.AMOUNT_BOUND` is refused before anything
+        computes with them; a fill for an order that was never submitted is refused and
+        flagged (`ReasonCode.FILL_FOR_UNSENT_ORDER`).
         """
         name = EVENT_OF_KIND[event.kind]
         if (event.client_order_id, event.correlation_id) != (
@@ -321,6 +360,8 @@ class OrderLifecycle(AuditedMachine):
         return self._note("acknowledge", AuditOutcome.DUPLICATE, ReasonCode.ACK_ABSORBED, detail)
 
     def _apply_fill(self, fill: Fill) -> EventOutcome:
+        if not self._submitted:
+            return self._refuse_unsent_fill(fill)
         seen = self._fills.get(fill.fill_id)
         if seen is None and self._late_fills:
             seen = next((f for f in self._late_fills if f.fill_id == fill.fill_id), None)
@@ -341,6 +382,16 @@ class OrderLifecycle(AuditedMachine):
             self._flag(outcome.reason_code)  # the venue reports fills we cannot accept
             return attrs.evolve(outcome, order=self._order)
         return outcome
+
+    def _refuse_unsent_fill(self, fill: Fill) -> EventOutcome:
+        # Never sent, so no venue holds it: we and whoever reports this fill disagree.
+        detail = (
+            f"fill {fill.fill_id} for order {self.client_order_id}, which was never submitted "
+            f"(it is {self._order.state}); not booked: {fill_json(fill)}"
+        )
+        outcome = self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_FOR_UNSENT_ORDER, detail)
+        self._flag(ReasonCode.FILL_FOR_UNSENT_ORDER)
+        return attrs.evolve(outcome, order=self._order)
 
     def _book_late_fill(self, fill: Fill) -> EventOutcome:
         try:
@@ -418,6 +469,12 @@ class OrderLifecycle(AuditedMachine):
         self._fills[fill.fill_id] = fill
         if source.value is OrderState.PENDING_CANCEL:
             self._resume_state = OrderState.PARTIALLY_FILLED
+
+    def after_submit(self) -> None:
+        """
+        Remember that the order left us: a venue may hold it from now on.
+        """
+        self._submitted = True
 
     def after_request_cancel(self, source: Any) -> None:
         """
