@@ -26,6 +26,7 @@ from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.risk import NullRiskHook
 from tests.test_durability import Crash, Venue, close, intent, session
 
 
@@ -259,3 +260,33 @@ class TestCancelWrittenAhead:
             ("cancel_attempt", AuditOutcome.APPLIED),
             ("cancel_ack", AuditOutcome.APPLIED),
         ]
+
+
+class Interrupting:
+    """A risk hook through which Ctrl-C arrives, in the middle of an intent's first unit."""
+
+    def evaluate(self, intent: object) -> object:
+        raise KeyboardInterrupt
+
+
+class TestHalfDoneUnits:
+    def test_an_interrupt_midway_stores_nothing_of_the_unit(self, tmp_path: Path) -> None:
+        """Ctrl-C inside a unit leaves the database at the units before it: it reopens, and
+        the interrupted intent runs afresh; the session that was interrupted takes no more
+        writes rather than store half a unit."""
+        db = tmp_path / "h.db"
+        orch, _ = session(db)
+        done = orch.submit_intent(intent(1))
+        orch._services.risk_hook = Interrupting()  # type: ignore[assignment]
+
+        with pytest.raises(KeyboardInterrupt):
+            orch.submit_intent(intent(2))
+        orch._services.risk_hook = NullRiskHook()
+        with pytest.raises(StoreError, match="failed midway"):
+            orch.submit_intent(intent(3))
+        close(orch)
+        again, venue = session(db)
+
+        assert again.submit_intent(intent(1)) == attrs.evolve(done, duplicate=True)
+        assert again.submit_intent(intent(2)).success
+        assert len(venue.submissions) == 1

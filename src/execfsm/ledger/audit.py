@@ -353,7 +353,9 @@ class AuditLog:
         """Open units of work: id -> the first seq any of their records can have."""
         self._unit_ids = 0
         self._local = threading.local()
-        self._unit_hooks: tuple[Callable[[int], None], Callable[[], None]] | None = None
+        self._unit_hooks: (
+            tuple[Callable[[int, BaseException | None], None], Callable[[], None]] | None
+        ) = None
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """
@@ -504,13 +506,19 @@ class AuditLog:
             unit = UnitOfWork(self._unit_ids, len(self._rows))
             self._open_units[unit.id] = unit.last_seq + 1
         units.append(unit)
+        failure: BaseException | None = None
         try:
             yield unit
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             units.pop()
             hooks = self._unit_hooks
             if hooks is not None:
-                hooks[0](unit.last_seq)  # its rows join the store's queue before it may commit
+                # Its rows join the store's queue before it may commit; a unit that raised
+                # midway is never committed (the store stops taking writes instead).
+                hooks[0](unit.last_seq, failure)
             with self._lock:
                 del self._open_units[unit.id]
             if hooks is not None:
@@ -532,7 +540,11 @@ class AuditLog:
                 return min(self._open_units.values()) - 1
             return len(self._rows)
 
-    def on_units(self, staged: Callable[[int], None], closed: Callable[[], None]) -> None:
+    def on_units(
+        self,
+        staged: Callable[[int, BaseException | None], None],
+        closed: Callable[[], None],
+    ) -> None:
         """
         Hooks for the store that persists this log: `staged(last_seq)` runs as a unit ends,
         before its records may be committed (the store queues the unit's rows, tagged with

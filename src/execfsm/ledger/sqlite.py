@@ -399,10 +399,21 @@ class SqliteStore:
         if self._audit is None or not self._audit.in_unit():
             self._unit_finished(len(self._audit) if self._audit is not None else 0)
 
-    def _unit_finished(self, last_seq: int) -> None:
-        """Queue the rows of the unit this thread ends, tagged with its last record's seq."""
+    def _unit_finished(self, last_seq: int, failure: BaseException | None = None) -> None:
+        """
+        Queue the rows of the unit this thread ends, tagged with its last record's seq. A
+        unit that raised midway is half-done: rather than store half of it, the store takes
+        no more writes, so the database keeps the complete units before it.
+        """
         unit: _Unit | None = getattr(self._local, "unit", None)
         self._local.unit = None
+        if failure is not None:
+            if self._broken is None:
+                self._poison(
+                    f"a unit of work failed midway ({type(failure).__name__}: {failure}); "
+                    "nothing of it was stored"
+                )
+            return
         if unit is not None:
             unit.last_seq = last_seq
             with self._state_lock:
