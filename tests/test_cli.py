@@ -665,7 +665,10 @@ class TestRunInterrupted:
         code = self.run(tmp_path)
 
         assert code == 0
-        assert "       6  COMPLETED  -" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "       4  COMPLETED  -" in out  # the rest; the first two are duplicates
+        assert "6 new" not in out
+        assert ": 4 new, 2 duplicate(s)" in out
         assert len(SqliteStore(tmp_path / "run.db").load().intents) == 6
 
     def test_ctrl_c_while_reading_runs_nothing(
@@ -689,3 +692,59 @@ class TestRunInterrupted:
             f"execfsm run: interrupted while reading {path}; nothing was run\n"
         )
         assert not (tmp_path / "run.db").exists()
+
+
+class TestRunCounts:
+    LINE = (
+        '{"symbol":"%s","side":"BUY","quantity":"%s","order_type":"MARKET",'
+        '"strategy_id":"s","intent_id":"%s"}'
+    )
+
+    def write(self, tmp_path: Path, name: str, *lines: str) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return path
+
+    def test_a_second_run_counts_duplicates_apart_from_new_work(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Running a file again reports its intents as duplicates, not as new completions."""
+        path = self.write(tmp_path, "a.jsonl", *(self.LINE % ("BTC/EUR", "1", n) for n in "ab"))
+        db = tmp_path / "c.db"
+        assert main(["run", str(path), "--mode", "paper", "--db", str(db)]) == 0
+        first = capsys.readouterr().out
+
+        code = main(["run", str(path), "--mode", "paper", "--db", str(db)])
+
+        again = capsys.readouterr().out
+        assert code == 0
+        assert ": 2 new, 0 duplicate(s)" in first
+        assert "       2  COMPLETED  -" in first
+        assert ": 0 new, 2 duplicate(s)" in again
+        assert "COMPLETED" not in again
+
+    def test_a_reused_intent_id_with_other_terms_stops_the_run(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A file that reuses an earlier run's intent_id for another order is refused with
+        IDEMPOTENCY_CONFLICT, exit 2, and nothing of its batch is sent."""
+        db = tmp_path / "k.db"
+        first = self.write(tmp_path, "1.jsonl", self.LINE % ("BTC/EUR", "1", "x"))
+        assert main(["run", str(first), "--mode", "paper", "--db", str(db)]) == 0
+        capsys.readouterr()
+        second = self.write(
+            tmp_path,
+            "2.jsonl",
+            self.LINE % ("ETH/EUR", "2", "y"),
+            self.LINE % ("ETH/EUR", "50", "x"),
+        )
+
+        code = main(["run", str(second), "--mode", "paper", "--db", str(db)])
+
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "idempotency key" in err
+        assert "nothing was sent" in err
+        assert "stopped after 0 of 2 intents" in err
+        orders = SqliteStore(db, read_only=True).load().orders
+        assert [o.symbol for o in orders] == ["BTC/EUR"]

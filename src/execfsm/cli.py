@@ -20,7 +20,7 @@ from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
-from execfsm.errors import AuditChainError, StoreError
+from execfsm.errors import AuditChainError, IdempotencyConflict, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
@@ -235,6 +235,7 @@ def _run(path: Path, mode: ExecutionMode, db: Path, batch: int) -> int:
         return _INTERRUPTED
     store = SqliteStore(db)
     outcomes: Counter[tuple[str, str]] = Counter()
+    duplicates = 0
     total = len(intents)
     done = 0
     in_batch = False
@@ -246,7 +247,10 @@ def _run(path: Path, mode: ExecutionMode, db: Path, batch: int) -> int:
                     raise KeyboardInterrupt
                 in_batch = True
                 for result in orchestrator.submit_intents(intents[start : start + batch]):
-                    outcomes[str(result.pipeline_state), str(result.reason_code or "-")] += 1
+                    if result.duplicate:
+                        duplicates += 1
+                    else:
+                        outcomes[str(result.pipeline_state), str(result.reason_code or "-")] += 1
                 in_batch = False
                 done = min(start + batch, total)
                 if total >= _PROGRESS_EVERY and done // _PROGRESS_EVERY > start // _PROGRESS_EVERY:
@@ -264,9 +268,19 @@ def _run(path: Path, mode: ExecutionMode, db: Path, batch: int) -> int:
             file=sys.stderr,
         )
         return _INTERRUPTED
+    except IdempotencyConflict as exc:
+        print(
+            f"execfsm run: {exc}; stopped after {done} of {total} intents (the batch with "
+            f"it ran nothing; what was committed before stays committed, store {db})",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         store.close()
-    print(f"{total} intents from {path} in mode {mode} (store {db}):")
+    print(
+        f"{total} intents from {path} in mode {mode} (store {db}): {total - duplicates} new, "
+        f"{duplicates} duplicate(s) of intents already submitted (nothing sent for them)"
+    )
     for (state, reason), count in sorted(outcomes.items()):
         print(f"  {count:>8}  {state:<10} {reason}")
     return 0
