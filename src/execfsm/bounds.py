@@ -77,6 +77,17 @@ def amount_problem(value: Decimal) -> str | None:
     >>> amount_problem(Decimal("0.100000000000000000")) is None
     True
     """
+    # The common case from the text, in C: plain notation, at most 14 integer digits (so
+    # below 10^14) and at most 14 written places. `as_tuple` builds a named tuple in Python,
+    # which every fill's three amounts would pay for.
+    integer, _dot, fraction = str(value).removeprefix("-").partition(".")
+    if (
+        len(integer) <= AMOUNT_INTEGER_DIGITS
+        and len(fraction) <= AMOUNT_DECIMAL_PLACES
+        and integer.isdigit()
+        and (not fraction or fraction.isdigit())
+    ):
+        return None
     _sign, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):  # "n", "N" or "F": a NaN, an sNaN or an infinity
         return "not a finite number"
@@ -122,7 +133,8 @@ class AmountValidator:
     """The code a refusal carries (``VALIDATION_INVALID_QUANTITY``, ``FILL_INVALID_FEE``...)."""
 
     def __call__(self, _instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None:  # an optional amount may be absent
+        # An optional amount may be absent; `check` builds the refusal.
+        if value is not None and amount_problem(value) is not None:
             self.check(value, attribute.name)
 
     def check(self, value: Decimal, field: str, *, subject: str | None = None) -> None:
@@ -203,6 +215,9 @@ class TextValidator:
     max_length: int | None = None
     controls: bool = False
     """True for a venue's free text (an event's detail may hold line breaks)."""
+    optional: bool = False
+    """True when None is allowed (what ``attrs.validators.optional`` would do, one call
+    less: venue events are built several times per intent)."""
 
     @property
     def bound(self) -> str:
@@ -217,6 +232,16 @@ class TextValidator:
         return ", ".join(parts)
 
     def __call__(self, _instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        # The common case first, in one line: a short printable string (no control,
+        # separator or surrogate at all). Anything else gets the whole check.
+        if value is None and self.optional:
+            return
+        if type(value) is str and (
+            value.isprintable() or (self.controls and value.isascii())  # ASCII: no surrogate
+        ):
+            limit = self.max_length
+            if limit is None or len(value) <= limit:
+                return
         self.check(value, attribute.name)
 
     def check(self, value: Any, field: str) -> None:
@@ -249,9 +274,11 @@ def bounded_text(
     *,
     max_length: int | None = None,
     controls: bool = False,
+    optional: bool = False,
 ) -> TextValidator:
     """
     A validator that refuses anything but a string of valid Unicode, without control
-    characters unless `controls`, of at most `max_length` characters.
+    characters unless `controls`, of at most `max_length` characters (or None, if
+    `optional`).
     """
-    return TextValidator(reason, max_length, controls)
+    return TextValidator(reason, max_length, controls, optional)

@@ -344,6 +344,9 @@ _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
 _SYMBOL_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_SYMBOL, max_length=SYMBOL_MAX_LENGTH)
 _ID_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, max_length=ID_MAX_LENGTH)
 _VENUE_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, controls=True)
+_OPTIONAL_VENUE_TEXT = bounded_text(
+    ReasonCode.VALIDATION_INVALID_FIELD, controls=True, optional=True
+)
 """Ids and texts a venue reports: only what no audit record could hold is refused."""
 
 
@@ -490,12 +493,8 @@ class ExecutionEvent:
     fill: Fill | None = None
     reason_code: ReasonCode | None = None
     detail: str = attrs.field(default="", validator=_VENUE_TEXT)
-    venue_order_id: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_VENUE_TEXT)
-    )
-    causation_id: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_VENUE_TEXT)
-    )
+    venue_order_id: str | None = attrs.field(default=None, validator=_OPTIONAL_VENUE_TEXT)
+    causation_id: str | None = attrs.field(default=None, validator=_OPTIONAL_VENUE_TEXT)
     schema_version: int = SCHEMA_VERSION
 
     def __attrs_post_init__(self) -> None:

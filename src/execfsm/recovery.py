@@ -86,6 +86,7 @@ def recover(
             fills=replayed.fills,
             late_fills=replayed.late_fills,
             resume_state=replayed.resume_state,
+            submitted=replayed.submitted,
             engine=services.engine,
         )
         services.orders.add(lifecycle)

@@ -87,6 +87,7 @@ DEFAULT_PRICES: Mapping[str, Decimal] = {
 """Reference prices for the common symbols a fresh venue knows."""
 
 _BPS = Decimal(10_000)
+_ZERO = Decimal(0)
 _GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
 
@@ -97,6 +98,9 @@ def _on_grid(value: Decimal, rounding: str) -> Decimal:
     (a price, a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
     is too large for the bounds: the order machine then refuses the fill.
     """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -AMOUNT_DECIMAL_PLACES:
+        return value  # the common case: no more places written than allowed
     if value.adjusted() >= AMOUNT_INTEGER_DIGITS or decimal_places(value) <= AMOUNT_DECIMAL_PLACES:
         return value
     return value.quantize(_GRID, rounding=rounding)
@@ -305,7 +309,11 @@ class SimulatedVenue:
         return order.limit_price <= price
 
     def _fill_price(self, order: Order, reference: Decimal) -> Decimal:
-        slip = _on_grid(reference * self.slippage_bps / _BPS, ROUND_HALF_EVEN)
+        slip = (
+            _on_grid(reference * self.slippage_bps / _BPS, ROUND_HALF_EVEN)
+            if self.slippage_bps
+            else _ZERO
+        )
         if order.side is OrderSide.BUY:
             price = reference + slip
             return min(price, order.limit_price) if order.limit_price is not None else price
@@ -328,7 +336,9 @@ class SimulatedVenue:
                 fill_id=stable_id("fill", order.client_order_id, index),
                 quantity=qty,
                 price=price,
-                fee=_on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN),
+                fee=_on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN)
+                if self.fee_bps
+                else _ZERO,
             )
             events.append(self._event(order, EventKind.FILL, fill=fill))
         return events

@@ -224,30 +224,31 @@ def fill_well_formed(fill: Fill) -> None:
     Refuse a fill whose numbers cannot describe a real execution, before anything compares
     or adds them: the bounds first (`execfsm.bounds.AMOUNT_BOUND`), then the signs.
     """
-    subject = f"fill {fill.fill_id}"
     if amount_problem(fill.quantity) is not None:
-        _FILL_QUANTITY.check(fill.quantity, "fill.quantity", subject=f"{subject} quantity")
+        _FILL_QUANTITY.check(
+            fill.quantity, "fill.quantity", subject=f"fill {fill.fill_id} quantity"
+        )
     if amount_problem(fill.price) is not None:
-        _FILL_PRICE.check(fill.price, "fill.price", subject=f"{subject} price")
+        _FILL_PRICE.check(fill.price, "fill.price", subject=f"fill {fill.fill_id} price")
     if amount_problem(fill.fee) is not None:
-        _FILL_FEE.check(fill.fee, "fill.fee", subject=f"{subject} fee")
+        _FILL_FEE.check(fill.fee, "fill.fee", subject=f"fill {fill.fill_id} fee")
     if fill.quantity <= 0:
         raise ContractViolation(
-            f"{subject}: quantity must be greater than 0, got {fill.quantity}",
+            f"fill {fill.fill_id}: quantity must be greater than 0, got {fill.quantity}",
             reason=ReasonCode.FILL_INVALID_QUANTITY,
             field="fill.quantity",
             value=fill.quantity,
         )
     if fill.price <= 0:
         raise ContractViolation(
-            f"{subject}: price must be greater than 0, got {fill.price}",
+            f"fill {fill.fill_id}: price must be greater than 0, got {fill.price}",
             reason=ReasonCode.FILL_INVALID_PRICE,
             field="fill.price",
             value=fill.price,
         )
     if fill.fee < 0:
         raise ContractViolation(
-            f"{subject}: fee must not be negative, got {fill.fee}",
+            f"fill {fill.fill_id}: fee must not be negative, got {fill.fee}",
             reason=ReasonCode.FILL_INVALID_FEE,
             field="fill.fee",
             value=fill.fee,

@@ -7,12 +7,12 @@ editing, dropping or reordering any record breaks the chain at that record.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from hashlib import sha256
+from threading import get_ident
 from typing import Any
 
 import attrs
@@ -318,16 +318,33 @@ class _Rows:
 
 class UnitOfWork:
     """
-    One open unit of work (see `AuditLog.unit`).
+    One unit of work of an `AuditLog` (see `AuditLog.unit`), a context manager: open from
+    ``__enter__`` to ``__exit__``. A plain class, not a generator-based context manager:
+    every intent opens two.
     """
 
-    __slots__ = ("id", "last_seq")
+    __slots__ = ("id", "last_seq", "log", "thread")
 
-    def __init__(self, unit_id: int, last_seq: int) -> None:
-        self.id = unit_id
-        self.last_seq = last_seq
+    def __init__(self, log: AuditLog | None, thread: int) -> None:
+        self.log = log
+        self.thread = thread
+        self.id = 0
+        self.last_seq = 0
         """The seq of the unit's last record so far (before its first: the log's length
         when it opened)."""
+
+    def __enter__(self) -> UnitOfWork:
+        if self.log is not None:
+            self.log._open(self)
+        return self
+
+    def __exit__(self, kind: object, failure: BaseException | None, _tb: object) -> None:
+        if self.log is not None:
+            self.log._close(self, failure)
+
+
+_NO_STORE_UNIT = UnitOfWork(None, 0)
+"""The unit of every log no store persists: nothing to hold back, nothing to queue."""
 
 
 class AuditLog:
@@ -352,7 +369,8 @@ class AuditLog:
         self._open_units: dict[int, int] = {}
         """Open units of work: id -> the first seq any of their records can have."""
         self._unit_ids = 0
-        self._local = threading.local()
+        self._units_by_thread: dict[int, UnitOfWork] = {}
+        """The open unit of each thread that has one (units do not nest)."""
         self._unit_hooks: (
             tuple[Callable[[int, BaseException | None], None], Callable[[], None]] | None
         ) = None
@@ -435,9 +453,10 @@ class AuditLog:
                 self._lines.append(
                     (seq, correlation_id, client_order_id, _with_hash(head, tail, hash_))
                 )
-        units = getattr(self._local, "units", None)
-        if units:
-            units[-1].last_seq = seq  # the open unit of this thread wrote it
+        if self._units_by_thread:  # one look when no unit is open anywhere
+            unit = self._units_by_thread.get(get_ident())
+            if unit is not None:
+                unit.last_seq = seq  # the open unit of this thread wrote it
         return seq
 
     def _keep(self, row: _Row) -> None:
@@ -482,53 +501,52 @@ class AuditLog:
 
     # -- units of work --------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def unit(self) -> Iterator[UnitOfWork]:
+    def unit(self) -> UnitOfWork:
         """
         A unit of work: the records this thread writes inside it, and what a store stages
         meanwhile, become durable together, never apart. While a unit is open, `watermark`
         stays below its first record, so a store's commit (which takes records only up to
         the watermark) never carries a record of an unfinished unit. Units are short: they
         never span a venue call. They do not nest: a unit opened inside another one on the
-        same thread could never be made durable before the outer one ends.
+        same thread could never be made durable before the outer one ends. A log that no
+        store persists (see `on_units`) has nothing to isolate: its units do nothing.
         """
-        units = getattr(self._local, "units", None)
-        if units is None:
-            units = self._local.units = []
-        if units:
+        if self._unit_hooks is None:
+            return _NO_STORE_UNIT  # nothing persists this log: nothing to isolate
+        thread = get_ident()
+        if thread in self._units_by_thread:
             raise AuditChainError(
                 "audit: a unit of work was opened inside another on the same thread (an "
                 "orchestrator called from a risk hook or from inside its own run?)",
                 seq=len(self),
             )
+        return UnitOfWork(self, thread)
+
+    def _open(self, unit: UnitOfWork) -> None:
         with self._lock:
             self._unit_ids += 1
-            unit = UnitOfWork(self._unit_ids, len(self._rows))
+            unit.id = self._unit_ids
+            unit.last_seq = len(self._rows)
             self._open_units[unit.id] = unit.last_seq + 1
-        units.append(unit)
-        failure: BaseException | None = None
-        try:
-            yield unit
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            units.pop()
-            hooks = self._unit_hooks
-            if hooks is not None:
-                # Its rows join the store's queue before it may commit; a unit that raised
-                # midway is never committed (the store stops taking writes instead).
-                hooks[0](unit.last_seq, failure)
-            with self._lock:
-                del self._open_units[unit.id]
-            if hooks is not None:
-                hooks[1]()
+            self._units_by_thread[unit.thread] = unit
+
+    def _close(self, unit: UnitOfWork, failure: BaseException | None) -> None:
+        del self._units_by_thread[unit.thread]
+        hooks = self._unit_hooks
+        if hooks is not None:
+            # Its rows join the store's queue before it may commit; a unit that raised
+            # midway is never committed (the store stops taking writes instead).
+            hooks[0](unit.last_seq, failure)
+        with self._lock:
+            del self._open_units[unit.id]
+        if hooks is not None:
+            hooks[1]()
 
     def in_unit(self) -> bool:
         """
         True while this thread has a unit of work open.
         """
-        return bool(getattr(self._local, "units", None))
+        return get_ident() in self._units_by_thread
 
     def watermark(self) -> int:
         """

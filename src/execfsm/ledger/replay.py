@@ -38,6 +38,8 @@ class ReplayedOrder:
     late_fills: tuple[Fill, ...] = ()
     resume_state: OrderState | None = None
     """Where a rejected cancel would return to (for a PENDING_CANCEL order)."""
+    submitted: bool = False
+    """The order took ``submit``: it may have reached a venue."""
     cancel_in_doubt: bool = False
     """A cancel was requested and nothing says the venue was told (the process stopped
     inside the adapter's cancel call, or before it)."""
@@ -203,6 +205,8 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
                 )
                 if record.source == OrderState.PENDING_CANCEL.value:
                     order = attrs.evolve(order, resume_state=OrderState.PARTIALLY_FILLED)
+        if record.event == "submit":
+            order = attrs.evolve(order, submitted=True)
         if record.event == "request_cancel" and record.source is not None:
             order = attrs.evolve(
                 order, resume_state=OrderState(record.source), cancel_in_doubt=True
