@@ -321,10 +321,13 @@ class TestStorage:
         assert restored.verify_chain().ok
         lines = audit.take_lines()
         expected = audit.records[min(since, len(entries) // 2) :]
-        assert [(seq, cor, cid) for seq, cor, cid, _ in lines] == [
+        assert [line[:3] for line in lines] == [
             (r.seq, r.correlation_id, r.client_order_id) for r in expected
         ]
-        assert [line for *_, line in lines] == [record_json(r) for r in expected]
+        assert [line[3] for line in lines] == [record_json(r) for r in expected]
+        assert [line[4:] for line in lines] == [
+            (r.machine, r.event, r.outcome.value, r.detail) for r in expected
+        ]
         assert audit.take_lines() == []
         assert restored.take_lines() == []  # nobody asked this log to collect
 

@@ -268,8 +268,14 @@ def _row_json(row: _Row) -> str:
     return _with_hash(head, tail, hash_)
 
 
-def _line(row: _Row) -> tuple[int, str, str | None, str]:
-    return row[0], row[2], row[3], _row_json(row)
+Line = tuple[int, str, str | None, str, str, str, str, str]
+"""What a store takes for a record: ``seq``, ``correlation_id``, ``client_order_id``, the
+canonical JSON line, then ``machine``, ``event``, ``outcome`` and ``detail`` as they are, for
+a store to read without parsing the line."""
+
+
+def _line(row: _Row) -> Line:
+    return row[0], row[2], row[3], _row_json(row), row[4], row[5], row[8], row[10]
 
 
 _CHUNK = 1024
@@ -363,7 +369,7 @@ class AuditLog:
         self._by_order: dict[str, bytearray] = {}
         self._by_correlation: dict[str, bytearray] = {}
         self._by_event: dict[str, bytearray] = {}
-        self._lines: list[tuple[int, str, str | None, str]] | None = None
+        self._lines: list[Line] | None = None
         """Lines a store has not taken yet (None: nobody collects them)."""
         self._lock = threading.Lock()
         self._open_units: dict[int, int] = {}
@@ -451,7 +457,16 @@ class AuditLog:
             )
             if self._lines is not None:
                 self._lines.append(
-                    (seq, correlation_id, client_order_id, _with_hash(head, tail, hash_))
+                    (
+                        seq,
+                        correlation_id,
+                        client_order_id,
+                        _with_hash(head, tail, hash_),
+                        machine,
+                        event,
+                        outcome_value,
+                        detail,
+                    )
                 )
         if self._units_by_thread:  # one look when no unit is open anywhere
             unit = self._units_by_thread.get(get_ident())
@@ -485,11 +500,10 @@ class AuditLog:
         with self._lock:
             self._lines = [_line(row) for row in self._rows.since(since)]
 
-    def take_lines(self, through: int | None = None) -> list[tuple[int, str, str | None, str]]:
+    def take_lines(self, through: int | None = None) -> list[Line]:
         """
-        ``(seq, correlation_id, client_order_id, canonical JSON line)`` of each record kept
-        since the last call, in order (see `collect_lines`), up to seq `through` if given:
-        the later ones stay for the next call.
+        The `Line` of each record kept since the last call, in order (see
+        `collect_lines`), up to seq `through` if given: the later ones stay for the next call.
         """
         with self._lock:
             if not self._lines:

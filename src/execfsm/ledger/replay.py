@@ -18,6 +18,7 @@ from execfsm.contracts import Fill, Order, OrderIntent, OrderSide, OrderState, R
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.ids import idempotency_key
+from execfsm.ledger.audit import Line
 from execfsm.ledger.positions import Position, PositionLedger
 
 
@@ -85,12 +86,12 @@ def _json(record: AuditRecord) -> dict[str, object]:
 
 
 def _fill(data: dict[str, object]) -> Fill:
-    return Fill(str(data["fill_id"]), str(data["quantity"]), str(data["price"]), str(data["fee"]))
-
-
-_BOOKED_MARKS = ('"event":"fill"', '"machine":"order"', '"outcome":"applied"')
-"""In a canonical JSON line these can only be the record's own fields (a quote inside a
-string value is escaped), so a line without all three books nothing and is not parsed."""
+    return Fill(
+        str(data["fill_id"]),
+        Decimal(str(data["quantity"])),
+        Decimal(str(data["price"])),
+        Decimal(str(data["fee"])),
+    )
 
 
 class DurablePositions:
@@ -122,24 +123,21 @@ class DurablePositions:
         self._ledger.restore(positions, booked)
         self.book((), orders)
 
-    def book(
-        self, lines: Iterable[tuple[int, str, str | None, str]], orders: Iterable[Order]
-    ) -> dict[str, Position]:
+    def book(self, lines: Iterable[Line], orders: Iterable[Order]) -> dict[str, Position]:
         """
-        Book the applied fills among `lines` (canonical JSON records being committed, with
-        `orders`, the order rows of the same commit); returns the positions that changed.
+        Book the applied fills among `lines` (the records being committed, with `orders`,
+        the order rows of the same commit); returns the positions that changed.
         """
         for order in orders:
             self._orders.setdefault(order.client_order_id, (order.symbol, order.side))
         touched: dict[str, Position] = {}
-        for _seq, _cor, cid, text in lines:
-            if cid is None or not all(mark in text for mark in _BOOKED_MARKS):
+        for _seq, _cor, cid, _text, machine, event, outcome, detail in lines:
+            if event != "fill" or outcome != "applied" or machine != "order" or cid is None:
                 continue
             known = self._orders.get(cid)
             if known is None:
                 continue  # as `replay`: a fill of an order the trail never opened
-            data = json.loads(text)
-            fill = _fill(json.loads(data["detail"]))
+            fill = _fill(json.loads(detail))
             if self._ledger.book(cid, known[0], known[1], fill):
                 touched[known[0]] = self._ledger.get(known[0])
         return touched

@@ -29,7 +29,7 @@ from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
 from execfsm.ledger._rows import CorruptRow, read_rows, shown
-from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.audit import AuditLog, Line
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.replay import DurablePositions
@@ -156,6 +156,8 @@ class SqliteStore:
         """Guards ``_committing`` and ``_durable_through``; notified when a commit or a
         unit of work ends."""
         self._committing = False
+        self._waiting = 0
+        """How many flushes are inside their wait loop (under ``_committed``)."""
         self._broken: StoreError | None = None
         self.commits = 0
         """How many transactions this store has committed (group commit makes it small)."""
@@ -420,8 +422,12 @@ class SqliteStore:
                 self._queued.append(unit)
 
     def _wake(self) -> None:
-        with self._committed:
-            self._committed.notify_all()
+        # A unit has ended. A flush counts itself waiting before it reads the watermark, so
+        # one that counted after this read sees the unit gone: no wake-up is missed, and a
+        # unit nobody waits on pays no lock.
+        if self._waiting:
+            with self._committed:
+                self._committed.notify_all()
 
     def _watermark(self) -> int:
         return self._audit.watermark() if self._audit is not None else 0
@@ -450,16 +456,20 @@ class SqliteStore:
         self._check()
         wanted = through if through is not None else len(self._audit or ())
         with self._committed:
-            while True:
-                self._check()
-                if self._done(wanted):
-                    return
-                # Lead a commit only once it can carry the caller's records: every unit of
-                # work begun before them has ended (a unit close wakes the waiters).
-                if not self._committing and self._watermark() >= wanted:
-                    self._committing = True
-                    break
-                self._committed.wait()
+            self._waiting += 1  # before anything is checked: see `_wake`
+            try:
+                while True:
+                    self._check()
+                    if self._done(wanted):
+                        return
+                    # Lead a commit only once it can carry the caller's records: every unit
+                    # of work begun before them has ended (a unit close wakes the waiters).
+                    if not self._committing and self._watermark() >= wanted:
+                        self._committing = True
+                        break
+                    self._committed.wait()
+            finally:
+                self._waiting -= 1
         try:
             self._commit_queued()
         finally:
@@ -496,7 +506,7 @@ class SqliteStore:
 
     def _write(
         self,
-        lines: list[tuple[int, str, str | None, str]],
+        lines: list[Line],
         intents: dict[str, IntentEntry],
         orders: dict[str, Order],
         positions: dict[str, Position],
@@ -506,7 +516,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
-            lines,
+            [line[:4] for line in lines],
         )
         conn.executemany(
             "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "
