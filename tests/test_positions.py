@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from execfsm import Fill, OrderSide
-from execfsm.ledger.positions import PositionLedger
+from execfsm.ledger.positions import Booking, Position, PositionLedger, book_in_trail_order
 from tests.strategies import prices, quantities
 
 D = Decimal
@@ -97,7 +97,10 @@ class TestPositionLedger:
         first = ledger.book("o1", "BTC/EUR", OrderSide.BUY, fill)
         second = ledger.book("o1", "BTC/EUR", OrderSide.BUY, fill)
 
-        assert (first, second) == (True, False)
+        assert first is not None
+        assert first[0] is None  # nothing was held before
+        assert first[1].quantity == Decimal(1)
+        assert second is None
         assert ledger.get("BTC/EUR").quantity == D(1)
 
     @given(
@@ -115,3 +118,45 @@ class TestPositionLedger:
 
         assert ledger.get("X").quantity == expected
         assert (ledger.get("X").average_cost is None) == (expected == 0)
+
+
+class TestBookingInTrailOrder:
+    def test_bookings_out_of_trail_order_are_booked_again_in_it(self) -> None:
+        """Threads may book a symbol's fills out of the order of their audit records; the
+        store's positions are then booked again in that order, as a replay would."""
+        live = PositionLedger()
+        fills = [
+            ("a", OrderSide.BUY, Fill("a", "1", "100"), 1),
+            ("b", OrderSide.BUY, Fill("b", "1", "200"), 3),  # booked live before c...
+            ("c", OrderSide.SELL, Fill("c", "1", "150"), 2),  # ...whose record came first
+        ]
+        bookings = []
+        for order_id, side, fill, seq in fills:
+            change = live.book(order_id, "X", side, fill)
+            assert change is not None
+            bookings.append(Booking(seq, side, fill, *change))
+        in_trail_order = PositionLedger()
+        for order_id, side, fill, _seq in sorted(fills, key=lambda f: f[3]):
+            in_trail_order.book(order_id, "X", side, fill)
+        stored: dict[str, Position] = {}
+
+        touched = book_in_trail_order(stored, bookings)
+
+        assert touched == {"X"}
+        assert stored == in_trail_order.snapshot()
+        assert stored["X"].realized_pnl == Decimal(50)
+        assert live.get("X").realized_pnl == Decimal(0)  # the live order differs
+
+    def test_bookings_in_trail_order_take_the_live_positions_as_they_are(self) -> None:
+        """One thread books in trail order: the stored positions are the live ones."""
+        live = PositionLedger()
+        bookings = []
+        for seq, fill in enumerate([Fill("a", "1", "100"), Fill("b", "2", "101")], start=1):
+            change = live.book("o", "X", OrderSide.BUY, fill)
+            assert change is not None
+            bookings.append(Booking(seq, OrderSide.BUY, fill, *change))
+        stored: dict[str, Position] = {}
+
+        book_in_trail_order(stored, bookings)
+
+        assert stored["X"] is live.get("X")

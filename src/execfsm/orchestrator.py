@@ -508,7 +508,9 @@ class ExecutionOrchestrator:
                 outcome = lifecycle.apply(event)
                 heard = []
                 if outcome.booked_fill is not None:
-                    heard = post_trade.book(lifecycle, [outcome.booked_fill], services)
+                    heard = post_trade.book(
+                        lifecycle, [(outcome.booked_seq, outcome.booked_fill)], services
+                    )
                 if outcome.applied:
                     recon.hand_off(lifecycle, services, event.kind.value)
                 services.orders.settle(lifecycle)

@@ -125,10 +125,12 @@ class AuditListener:
         sink: Where records go (an `AuditLog`, a durable store, a test double).
     """
 
-    __slots__ = ("_fields", "sink")
+    __slots__ = ("_fields", "last_seq", "sink")
 
     def __init__(self, sink: AuditSink) -> None:
         self.sink = sink
+        self.last_seq: int | None = None
+        """The seq of the last record written (where the sink tells it)."""
         # An AuditLog takes the fields directly; any other sink gets an AuditEntry. (The sink
         # again, not its bound method: every order keeps a listener, for as long as it lives.)
         self._fields: _FieldsSink | None = (
@@ -151,7 +153,7 @@ class AuditListener:
         fields = self._fields
         if fields is not None:
             try:
-                fields.append_fields(
+                seq = fields.append_fields(
                     subject.correlation_id,
                     subject.client_order_id,
                     subject.audit_machine,
@@ -168,6 +170,7 @@ class AuditListener:
                 raise _write_failed(
                     subject.audit_machine, event, subject.correlation_id, exc
                 ) from exc
+            self.last_seq = seq if isinstance(seq, int) else None
             return
         entry = AuditEntry(
             correlation_id=subject.correlation_id,
@@ -181,11 +184,12 @@ class AuditListener:
             detail=detail,
         )
         try:
-            self.sink.append(entry)
+            record: object = self.sink.append(entry)
         except ExecFsmError:
             raise
         except Exception as exc:
             raise _write_failed(entry.machine, event, entry.correlation_id, exc) from exc
+        self.last_seq = record.seq if isinstance(record, AuditRecord) else None
 
     def on_transition(
         self,

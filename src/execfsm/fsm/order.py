@@ -82,6 +82,8 @@ class EventOutcome:
     detail: str = ""
     booked_fill: Fill | None = None
     """A fill the position ledger must book (also for a fill after the order was final)."""
+    booked_seq: int | None = None
+    """The seq of that fill's audit record: where a replay of the trail books it."""
 
     @property
     def applied(self) -> bool:
@@ -404,7 +406,12 @@ class OrderLifecycle(AuditedMachine):
         self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
         self._late_fills = (*self._late_fills, fill)
         return EventOutcome(
-            AuditOutcome.APPLIED, self._order, ReasonCode.FILL_AFTER_FINAL, detail, fill
+            AuditOutcome.APPLIED,
+            self._order,
+            ReasonCode.FILL_AFTER_FINAL,
+            detail,
+            fill,
+            self._audit_listener.last_seq,
         )
 
     def _fire(self, name: str, booked_fill: Fill | None = None, **kwargs: Any) -> EventOutcome:
@@ -412,7 +419,14 @@ class OrderLifecycle(AuditedMachine):
             self.send(name, **kwargs)
         except (IllegalTransition, ContractViolation) as exc:
             return EventOutcome(AuditOutcome.REFUSED, self._order, exc.reason, str(exc))
-        return EventOutcome(AuditOutcome.APPLIED, self._order, booked_fill=booked_fill)
+        if booked_fill is None:
+            return EventOutcome(AuditOutcome.APPLIED, self._order)
+        return EventOutcome(
+            AuditOutcome.APPLIED,
+            self._order,
+            booked_fill=booked_fill,
+            booked_seq=self._audit_listener.last_seq,  # the fill's own record: it was the last
+        )
 
     def _note(
         self, event: str, outcome: AuditOutcome, reason: ReasonCode, detail: str

@@ -11,7 +11,7 @@ import operator
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -93,6 +93,44 @@ class Position:
 _POSITION_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Position)))
 
 
+class Booking(NamedTuple):
+    """
+    One fill booked in the live ledger, as a store receives it with its unit of work.
+    """
+
+    seq: int | None
+    """The seq of the fill's audit record (None where the sink does not tell)."""
+    side: OrderSide
+    fill: Fill
+    before: Position | None
+    after: Position
+
+
+def book_in_trail_order(positions: dict[str, Position], bookings: Iterable[Booking]) -> set[str]:
+    """
+    Book `bookings` into `positions` in the order of their fills' audit records, as a replay
+    of the trail does; returns the symbols that changed. Where the live ledger booked the
+    same fills in the same order (one thread, or threads on other symbols), its result is
+    taken as it is; where threads booked a symbol out of trail order, it is booked again
+    here, so `positions` always equals a replay of the committed trail.
+    """
+    touched: set[str] = set()
+    for booking in sorted(bookings, key=_by_seq):
+        symbol = booking.after.symbol
+        current = positions.get(symbol)
+        positions[symbol] = (
+            booking.after
+            if current is booking.before
+            else (current or Position(symbol)).booked(booking.side, booking.fill)
+        )
+        touched.add(symbol)
+    return touched
+
+
+def _by_seq(booking: Booking) -> int:
+    return booking.seq if booking.seq is not None else 0
+
+
 class PositionLedger:
     """
     Positions by symbol; booking the same fill of the same order twice changes nothing.
@@ -103,18 +141,22 @@ class PositionLedger:
         self._booked: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
-    def book(self, client_order_id: str, symbol: str, side: OrderSide, fill: Fill) -> bool:
+    def book(
+        self, client_order_id: str, symbol: str, side: OrderSide, fill: Fill
+    ) -> tuple[Position | None, Position] | None:
         """
-        Book `fill` of order `client_order_id`; False if it was already booked.
+        Book `fill` of order `client_order_id`: the position before (None if there was
+        none) and after; None if the fill was already booked.
         """
         key = (client_order_id, fill.fill_id)
         with self._lock:
             if key in self._booked:
-                return False
-            current = self._positions.get(symbol) or Position(symbol)
-            self._positions[symbol] = current.booked(side, fill)
+                return None
+            before = self._positions.get(symbol)
+            after = (before or Position(symbol)).booked(side, fill)
+            self._positions[symbol] = after
             self._booked.add(key)
-            return True
+            return before, after
 
     def restore(self, positions: Iterable[Position], booked: Iterable[tuple[str, str]]) -> None:
         """

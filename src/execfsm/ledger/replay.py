@@ -14,11 +14,10 @@ from decimal import Decimal
 
 import attrs
 
-from execfsm.contracts import Fill, Order, OrderIntent, OrderSide, OrderState, ReasonCode
+from execfsm.contracts import Fill, OrderIntent, OrderSide, OrderState, ReasonCode
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.ids import idempotency_key
-from execfsm.ledger.audit import Line
 from execfsm.ledger.positions import Position, PositionLedger
 
 
@@ -92,55 +91,6 @@ def _fill(data: dict[str, object]) -> Fill:
         Decimal(str(data["price"])),
         Decimal(str(data["fee"])),
     )
-
-
-class DurablePositions:
-    """
-    The positions a store's committed trail books, kept as it commits: the positions table
-    then holds exactly what `replay` of the stored trail gives, whatever other threads had
-    booked in memory and not yet committed.
-    """
-
-    def __init__(self) -> None:
-        self._ledger = PositionLedger()
-        self._orders: dict[str, tuple[str, OrderSide]] = {}
-
-    def restore(
-        self,
-        orders: Iterable[Order],
-        positions: Iterable[Position],
-        records: Iterable[AuditRecord],
-    ) -> None:
-        """
-        Start from what a store loaded (recovery checks it against the trail).
-        """
-        booked = {
-            (r.client_order_id, str(_json(r)["fill_id"]))
-            for r in records
-            if r.client_order_id is not None
-            and (r.machine, r.event, r.outcome) == ("order", "fill", AuditOutcome.APPLIED)
-        }
-        self._ledger.restore(positions, booked)
-        self.book((), orders)
-
-    def book(self, lines: Iterable[Line], orders: Iterable[Order]) -> dict[str, Position]:
-        """
-        Book the applied fills among `lines` (the records being committed, with `orders`,
-        the order rows of the same commit); returns the positions that changed.
-        """
-        for order in orders:
-            self._orders.setdefault(order.client_order_id, (order.symbol, order.side))
-        touched: dict[str, Position] = {}
-        for _seq, _cor, cid, _text, machine, event, outcome, detail in lines:
-            if event != "fill" or outcome != "applied" or machine != "order" or cid is None:
-                continue
-            known = self._orders.get(cid)
-            if known is None:
-                continue  # as `replay`: a fill of an order the trail never opened
-            fill = _fill(json.loads(detail))
-            if self._ledger.book(cid, known[0], known[1], fill):
-                touched[known[0]] = self._ledger.get(known[0])
-        return touched
 
 
 def replay(records: Iterable[AuditRecord]) -> Replay:

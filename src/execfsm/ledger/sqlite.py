@@ -26,13 +26,12 @@ from pathlib import Path
 import attrs
 
 from execfsm.contracts import Order
-from execfsm.errors import AuditChainError, StoreError
+from execfsm.errors import StoreError
 from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
 from execfsm.ledger._rows import CorruptRow, read_rows, shown
 from execfsm.ledger.audit import AuditLog, Line
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
-from execfsm.ledger.positions import Position
-from execfsm.ledger.replay import DurablePositions
+from execfsm.ledger.positions import Booking, Position, book_in_trail_order
 from execfsm.ledger.store import IntentEntry, StoredState
 
 __all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore", "StoreLocked"]
@@ -75,6 +74,7 @@ class _Unit:
 
     intents: dict[str, IntentEntry] = attrs.Factory(dict)
     orders: dict[str, Order] = attrs.Factory(dict)
+    bookings: list[Booking] = attrs.Factory(list)
     last_seq: int = 0
     """The seq of the unit's last audit record: its rows are committed with that record."""
 
@@ -150,7 +150,7 @@ class SqliteStore:
         """The units the commit in progress carries."""
         self._local = threading.local()
         """The rows the current thread's open unit of work has staged."""
-        self._positions = DurablePositions()
+        self._positions: dict[str, Position] = {}
         """The positions the committed trail books: what the positions table holds."""
         self._committed = threading.Condition()
         """Guards ``_committing`` and ``_durable_through``; notified when a commit or a
@@ -336,10 +336,7 @@ class SqliteStore:
             )
         records = state.records
         self._stored_seq = records[-1].seq if records else 0
-        try:
-            self._positions.restore(state.orders, state.positions, records)
-        except (AuditChainError, KeyError, ValueError, TypeError) as exc:
-            raise self._poison(f"a stored fill record is corrupt: {exc}") from None
+        self._positions = {position.symbol: position for position in state.positions}
         return state
 
     def _load_once(self) -> StoredState:
@@ -394,6 +391,15 @@ class SqliteStore:
         """
         self._check()
         self._rows().orders[order.client_order_id] = order
+        self._queue_outside_unit()
+
+    def stage_booking(self, booking: Booking) -> None:
+        """
+        Stage a fill the live ledger booked with the current unit of work: the positions
+        table books it, in trail order, when the unit is committed.
+        """
+        self._check()
+        self._rows().bookings.append(booking)
         self._queue_outside_unit()
 
     def _queue_outside_unit(self) -> None:
@@ -487,11 +493,14 @@ class SqliteStore:
             self._in_flight = units
         intents: dict[str, IntentEntry] = {}
         orders: dict[str, Order] = {}
+        bookings: list[Booking] = []
         for unit in units:  # in the order they ended: a later snapshot replaces an earlier
             intents.update(unit.intents)
             orders.update(unit.orders)
+            bookings += unit.bookings
         try:
-            positions = self._positions.book(lines, orders.values())
+            touched = book_in_trail_order(self._positions, bookings)
+            positions = {symbol: self._positions[symbol] for symbol in sorted(touched)}
             if lines or intents or orders or positions:
                 self._write(lines, intents, orders, positions)
                 self.commits += 1

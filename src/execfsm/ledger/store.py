@@ -6,8 +6,9 @@ call, its remainder, a late event, a cancel's request and its answer), each stag
 rows (its idempotency entry, its order), and calls `flush` at the points that must be
 durable: before an adapter is called (write-ahead) and before a result is returned. Audit
 records are taken from the audit log by ``seq``, only up to the first record of a unit still
-open, so a commit carries complete units only; positions are derived from the committed
-fill records. Concurrent callers share commits (group commit).
+open, so a commit carries complete units only; positions are booked from the committed
+units' fills in the order of their audit records, as a replay of the trail would.
+Concurrent callers share commits (group commit).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import attrs
 from execfsm.contracts import Order
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ledger.audit import AuditLog
-from execfsm.ledger.positions import Position
+from execfsm.ledger.positions import Booking, Position
 from execfsm.results import PipelineResult
 
 
@@ -92,6 +93,13 @@ class LedgerStore(Protocol):
         """
         ...
 
+    def stage_booking(self, booking: Booking) -> None:
+        """
+        Stage a fill the live position ledger booked, with the current unit of work: the
+        store books its positions from these in trail order.
+        """
+        ...
+
     def flush(self, through: int | None = None) -> None:
         """
         Make the audit records up to seq `through` (default: every record so far) durable,
@@ -129,6 +137,11 @@ class MemoryStore:
         """
 
     def stage_order(self, order: Order) -> None:
+        """
+        Nothing to queue.
+        """
+
+    def stage_booking(self, booking: Booking) -> None:
         """
         Nothing to queue.
         """

@@ -67,7 +67,8 @@ class RunContext:
     lifecycle: OrderLifecycle
     adapter: OrderAdapter | None = None
     events: list[ExecutionEvent] = attrs.Factory(list)
-    booked: list[Fill] = attrs.Factory(list)
+    booked: list[tuple[int | None, Fill]] = attrs.Factory(list)
+    """Fills to book, each with the seq of its audit record."""
     reason_code: ReasonCode | None = None
     detail: str = ""
     recon: ReconRecord | None = None

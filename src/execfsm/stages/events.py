@@ -14,6 +14,6 @@ def run(ctx: RunContext, services: Services) -> bool:
     for event in ctx.events:
         outcome = ctx.lifecycle.apply(event)
         if outcome.booked_fill is not None:
-            ctx.booked.append(outcome.booked_fill)
+            ctx.booked.append((outcome.booked_seq, outcome.booked_fill))
     ctx.run.send("events_applied")
     return True

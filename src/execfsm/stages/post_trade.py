@@ -8,22 +8,26 @@ from collections.abc import Iterable
 
 from execfsm.contracts import Fill, Order
 from execfsm.fsm.order import OrderLifecycle
+from execfsm.ledger.positions import Booking
 from execfsm.stages._context import RunContext, Services
 
 
 def book(
-    lifecycle: OrderLifecycle, fills: Iterable[Fill], services: Services
+    lifecycle: OrderLifecycle, fills: Iterable[tuple[int | None, Fill]], services: Services
 ) -> list[tuple[Order, Fill]]:
     """
-    Book each fill once; returns the fills the ledger took, for `notify` once the unit of
-    work that booked them is durable.
+    Book each fill once, and stage each booking with the unit of work (the store books
+    its positions from them in the order of the fills' audit records, as a replay would);
+    returns the fills the ledger took, for `notify` once the unit is durable.
     """
     order = lifecycle.order
-    return [
-        (order, fill)
-        for fill in fills
-        if services.positions.book(order.client_order_id, order.symbol, order.side, fill)
-    ]
+    heard = []
+    for seq, fill in fills:
+        change = services.positions.book(order.client_order_id, order.symbol, order.side, fill)
+        if change is not None:
+            services.store.stage_booking(Booking(seq, order.side, fill, *change))
+            heard.append((order, fill))
+    return heard
 
 
 def notify(heard: Iterable[tuple[Order, Fill]], services: Services) -> list[Exception]:
