@@ -130,11 +130,11 @@ class TestBookingInTrailOrder:
             ("b", OrderSide.BUY, Fill("b", "1", "200"), 3),  # booked live before c...
             ("c", OrderSide.SELL, Fill("c", "1", "150"), 2),  # ...whose record came first
         ]
-        bookings = []
+        bookings: list[Booking] = []
         for order_id, side, fill, seq in fills:
             change = live.book(order_id, "X", side, fill)
             assert change is not None
-            bookings.append(Booking(seq, side, fill, *change))
+            bookings.append((seq, side, fill, *change))
         in_trail_order = PositionLedger()
         for order_id, side, fill, _seq in sorted(fills, key=lambda f: f[3]):
             in_trail_order.book(order_id, "X", side, fill)
@@ -150,11 +150,11 @@ class TestBookingInTrailOrder:
     def test_bookings_in_trail_order_take_the_live_positions_as_they_are(self) -> None:
         """One thread books in trail order: the stored positions are the live ones."""
         live = PositionLedger()
-        bookings = []
+        bookings: list[Booking] = []
         for seq, fill in enumerate([Fill("a", "1", "100"), Fill("b", "2", "101")], start=1):
             change = live.book("o", "X", OrderSide.BUY, fill)
             assert change is not None
-            bookings.append(Booking(seq, OrderSide.BUY, fill, *change))
+            bookings.append((seq, OrderSide.BUY, fill, *change))
         stored: dict[str, Position] = {}
 
         book_in_trail_order(stored, bookings)

@@ -268,14 +268,13 @@ def _row_json(row: _Row) -> str:
     return _with_hash(head, tail, hash_)
 
 
-Line = tuple[int, str, str | None, str, str, str, str, str]
-"""What a store takes for a record: ``seq``, ``correlation_id``, ``client_order_id``, the
-canonical JSON line, then ``machine``, ``event``, ``outcome`` and ``detail`` as they are, for
-a store to read without parsing the line."""
+Line = tuple[int, str, str | None, str]
+"""What a store takes for a record: ``seq``, ``correlation_id``, ``client_order_id`` and the
+canonical JSON line."""
 
 
 def _line(row: _Row) -> Line:
-    return row[0], row[2], row[3], _row_json(row), row[4], row[5], row[8], row[10]
+    return row[0], row[2], row[3], _row_json(row)
 
 
 _CHUNK = 1024
@@ -457,16 +456,7 @@ class AuditLog:
             )
             if self._lines is not None:
                 self._lines.append(
-                    (
-                        seq,
-                        correlation_id,
-                        client_order_id,
-                        _with_hash(head, tail, hash_),
-                        machine,
-                        event,
-                        outcome_value,
-                        detail,
-                    )
+                    (seq, correlation_id, client_order_id, _with_hash(head, tail, hash_))
                 )
         if self._units_by_thread:  # one look when no unit is open anywhere
             unit = self._units_by_thread.get(get_ident())

@@ -11,7 +11,7 @@ import operator
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 
@@ -93,17 +93,10 @@ class Position:
 _POSITION_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Position)))
 
 
-class Booking(NamedTuple):
-    """
-    One fill booked in the live ledger, as a store receives it with its unit of work.
-    """
-
-    seq: int | None
-    """The seq of the fill's audit record (None where the sink does not tell)."""
-    side: OrderSide
-    fill: Fill
-    before: Position | None
-    after: Position
+Booking = tuple[int, OrderSide, Fill, "Position | None", Position]
+"""One fill booked in the live ledger, as a store receives it with its unit of work: the
+seq of the fill's audit record (0 where the sink does not tell), the order's side, the
+fill, and the position before (None if none) and after. A plain tuple: two per intent."""
 
 
 def book_in_trail_order(positions: dict[str, Position], bookings: Iterable[Booking]) -> set[str]:
@@ -115,20 +108,17 @@ def book_in_trail_order(positions: dict[str, Position], bookings: Iterable[Booki
     here, so `positions` always equals a replay of the committed trail.
     """
     touched: set[str] = set()
-    for booking in sorted(bookings, key=_by_seq):
-        symbol = booking.after.symbol
+    for _seq, side, fill, before, after in sorted(bookings, key=_SEQ):
+        symbol = after.symbol
         current = positions.get(symbol)
         positions[symbol] = (
-            booking.after
-            if current is booking.before
-            else (current or Position(symbol)).booked(booking.side, booking.fill)
+            after if current is before else (current or Position(symbol)).booked(side, fill)
         )
         touched.add(symbol)
     return touched
 
 
-def _by_seq(booking: Booking) -> int:
-    return booking.seq if booking.seq is not None else 0
+_SEQ = operator.itemgetter(0)
 
 
 class PositionLedger:

@@ -75,6 +75,8 @@ class _Unit:
     intents: dict[str, IntentEntry] = attrs.Factory(dict)
     orders: dict[str, Order] = attrs.Factory(dict)
     bookings: list[Booking] = attrs.Factory(list)
+    alone: bool = False
+    """Staged outside any unit of work: a unit by itself."""
     last_seq: int = 0
     """The seq of the unit's last audit record: its rows are committed with that record."""
 
@@ -374,24 +376,32 @@ class SqliteStore:
         """The rows being staged: the open unit's on this thread, else a unit of their own."""
         unit: _Unit | None = getattr(self._local, "unit", None)
         if unit is None:
-            unit = self._local.unit = _Unit()
+            alone = self._audit is None or not self._audit.in_unit()
+            unit = self._local.unit = _Unit(alone=alone)
         return unit
+
+    def _staged(self, unit: _Unit) -> None:
+        # A row staged outside any unit of work is a unit by itself, ending now.
+        if unit.alone:
+            self._unit_finished(len(self._audit) if self._audit is not None else 0)
 
     def stage_intent(self, entry: IntentEntry) -> None:
         """
         Stage an idempotency-index row with the current unit of work.
         """
         self._check()
-        self._rows().intents[entry.idempotency_key] = entry
-        self._queue_outside_unit()
+        unit = self._rows()
+        unit.intents[entry.idempotency_key] = entry
+        self._staged(unit)
 
     def stage_order(self, order: Order) -> None:
         """
         Stage an order snapshot with the current unit of work.
         """
         self._check()
-        self._rows().orders[order.client_order_id] = order
-        self._queue_outside_unit()
+        unit = self._rows()
+        unit.orders[order.client_order_id] = order
+        self._staged(unit)
 
     def stage_booking(self, booking: Booking) -> None:
         """
@@ -399,13 +409,9 @@ class SqliteStore:
         table books it, in trail order, when the unit is committed.
         """
         self._check()
-        self._rows().bookings.append(booking)
-        self._queue_outside_unit()
-
-    def _queue_outside_unit(self) -> None:
-        # A row staged outside any unit of work is a unit by itself, ending now.
-        if self._audit is None or not self._audit.in_unit():
-            self._unit_finished(len(self._audit) if self._audit is not None else 0)
+        unit = self._rows()
+        unit.bookings.append(booking)
+        self._staged(unit)
 
     def _unit_finished(self, last_seq: int, failure: BaseException | None = None) -> None:
         """
@@ -525,7 +531,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
-            [line[:4] for line in lines],
+            lines,
         )
         conn.executemany(
             "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "

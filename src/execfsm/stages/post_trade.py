@@ -8,7 +8,6 @@ from collections.abc import Iterable
 
 from execfsm.contracts import Fill, Order
 from execfsm.fsm.order import OrderLifecycle
-from execfsm.ledger.positions import Booking
 from execfsm.stages._context import RunContext, Services
 
 
@@ -25,7 +24,7 @@ def book(
     for seq, fill in fills:
         change = services.positions.book(order.client_order_id, order.symbol, order.side, fill)
         if change is not None:
-            services.store.stage_booking(Booking(seq, order.side, fill, *change))
+            services.store.stage_booking((seq or 0, order.side, fill, *change))
             heard.append((order, fill))
     return heard
 
