@@ -288,18 +288,18 @@ class ExecutionOrchestrator:
         to_send: list[tuple[int, RunContext]] = []
         repeated: list[tuple[int, str]] = []
         opened: set[str] = set()
-        for index, (intent, key) in enumerate(zip(batch, keys, strict=True)):
-            if key in opened or key in self._results:
-                repeated.append((index, key))
-                continue
-            opened.add(key)
-            with services.audit.unit():
+        with services.audit.unit() as unit:  # stages 1-4 of the whole batch: no venue call
+            for index, (intent, key) in enumerate(zip(batch, keys, strict=True)):
+                if key in opened or key in self._results:
+                    repeated.append((index, key))
+                    continue
+                opened.add(key)
                 ctx = intake.run(intent, key, services)
                 if _run_stages(ctx, UP_TO_DISPATCH, services):
                     to_send.append((index, ctx))
                 else:
                     results[index] = self._finish(ctx)
-        services.store.flush()  # the write-ahead of every order of the batch, in one commit
+        services.store.flush(unit.last_seq)  # every write-ahead of the batch, in one commit
         for index, ctx in to_send:
             dispatch.send(ctx, services)
             with services.audit.unit():

@@ -23,8 +23,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-import attrs
-
 from execfsm.contracts import Order
 from execfsm.errors import StoreError
 from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
@@ -68,17 +66,20 @@ _VERSION_TEXT = re.compile(r"[0-9]{1,9}")
 _SNAPSHOT_TRIES = 3
 
 
-@attrs.define
 class _Unit:
     """The rows one unit of work staged, queued once it ends."""
 
-    intents: dict[str, IntentEntry] = attrs.Factory(dict)
-    orders: dict[str, Order] = attrs.Factory(dict)
-    bookings: list[Booking] = attrs.Factory(list)
-    alone: bool = False
-    """Staged outside any unit of work: a unit by itself."""
-    last_seq: int = 0
-    """The seq of the unit's last audit record: its rows are committed with that record."""
+    __slots__ = ("alone", "bookings", "intents", "last_seq", "orders")
+
+    def __init__(self, *, alone: bool) -> None:
+        self.intents: dict[str, IntentEntry] = {}
+        self.orders: dict[str, Order] = {}
+        self.bookings: list[Booking] = []
+        self.alone = alone
+        """Staged outside any unit of work: a unit by itself."""
+        self.last_seq = 0
+        """The seq of the unit's last audit record: its rows are committed with that
+        record."""
 
 
 def _fail(path: Path, action: str, exc: BaseException) -> StoreError:
