@@ -27,7 +27,7 @@ test: $(STAMP) #-- run the test suite
 soak: $(STAMP) #-- the stateful property tests with the long Hypothesis profile
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/test_orchestrator_stateful.py tests/test_order_stateful.py
 
-crash-test: $(STAMP) #-- SIGKILL a durable session at 200 points, restart, check nothing is lost
+crash-test: $(STAMP) #-- SIGKILL durable sessions at 200 points (+50 in batches, +200 with 4 threads and a canceller), restart, check nothing is lost
 	CRASH_POINTS=200 $(BIN)/python -m pytest -q tests/test_crash.py
 
 stress: $(STAMP) #-- the thread test at 8 threads x 10,000 intents
