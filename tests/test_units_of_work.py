@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,16 +17,22 @@ import pytest
 from execfsm import (
     ExecutionEvent,
     Order,
+    OrderIntent,
     OrderState,
     ReasonCode,
+    SteppingClock,
 )
-from execfsm.errors import IdempotencyConflict, StoreError
+from execfsm.clock import EPOCH
+from execfsm.errors import IdempotencyConflict, ReentrantCall, StoreError
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
-from execfsm.risk import NullRiskHook
+from execfsm.orchestrator import _stripe
+from execfsm.results import PipelineResult
+from execfsm.risk import ALLOW, NullRiskHook
+from execfsm.stages import intake
 from tests.test_durability import Crash, Venue, close, intent, session
 
 
@@ -75,7 +81,7 @@ class TestUnitsOfWork:
         """A risk hook that submits an intent of its own is refused clearly, not deadlocked."""
         orch, _ = session(tmp_path / "n.db")
 
-        with orch.audit_log.unit(), pytest.raises(Exception, match="inside another"):
+        with orch.audit_log.unit(), pytest.raises(ReentrantCall, match="inside one of its own"):
             orch.submit_intent(intent(2))
 
     def test_positions_on_disk_are_the_replay_of_the_stored_trail(self, tmp_path: Path) -> None:
@@ -290,3 +296,167 @@ class TestHalfDoneUnits:
         assert again.submit_intent(intent(1)) == attrs.evolve(done, duplicate=True)
         assert again.submit_intent(intent(2)).success
         assert len(venue.submissions) == 1
+
+
+def finishes(target: Callable[[], object], seconds: float = 10) -> bool:
+    """Run `target` on a daemon thread; True if it returned (or raised) within `seconds`."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+class TestCallsBack:
+    def test_subscribers_on_two_threads_hedging_each_other_do_not_deadlock(
+        self, tmp_path: Path
+    ) -> None:
+        """Each thread's fill subscriber submits a hedge whose lock the other thread's
+        intent holds: subscribers are told after the locks are released, so both finish."""
+        orch, _ = session(tmp_path / "h.db")
+        hedges: dict[str, OrderIntent] = {}
+
+        def stripe(order_intent: OrderIntent) -> int:
+            return _stripe(intake.identify(order_intent))
+
+        def hedge_on(target: int, prefix: str) -> OrderIntent:
+            n = 0
+            while stripe(candidate := intent(0, intent_id=f"{prefix}{n}")) != target:
+                n += 1
+            return candidate
+
+        first, second = intent(1), intent(2)
+        hedges[intake.identify(first)] = hedge_on(stripe(second), "h1-")
+        hedges[intake.identify(second)] = hedge_on(stripe(first), "h2-")
+
+        def hedge(order: Order, _fill: object) -> None:
+            follow_up = hedges.pop(order.idempotency_key, None)
+            if follow_up is not None:
+                orch.submit_intent(follow_up)
+
+        orch.subscribe_fills(hedge)
+        threads = [threading.Thread(target=orch.submit_intent, args=(i,)) for i in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+
+        assert not any(thread.is_alive() for thread in threads)
+        assert hedges == {}
+        assert len(orch.get_order_ledger_snapshot()) == 4
+
+    def test_a_risk_hook_calling_its_orchestrator_is_refused_not_hung(self, tmp_path: Path) -> None:
+        """A risk hook that resubmits a known intent gets ReentrantCall (so the intent is
+        BLOCKED with RISK_EVALUATION_FAILED) instead of waiting forever on its own unit,
+        and other threads go on."""
+        calls: list[str] = []
+
+        class CallingBack:
+            def evaluate(self, candidate: OrderIntent) -> object:
+                if candidate.intent_id == "i2":
+                    calls.append("back")
+                    orch.submit_intent(intent(1))
+                return ALLOW
+
+        orch, _ = session(tmp_path / "r.db", risk=CallingBack())
+        orch.submit_intent(intent(1))
+        results: list[PipelineResult] = []
+
+        assert finishes(lambda: results.append(orch.submit_intent(intent(2))))
+        assert finishes(lambda: results.append(orch.submit_intent(intent(3))))
+        assert calls == ["back"]
+        assert [r.reason_code for r in results] == [ReasonCode.RISK_EVALUATION_FAILED, None]
+        assert "ReentrantCall" in results[0].reason_detail
+
+    def test_ctrl_c_inside_the_venue_call_leaves_the_intent_answered(self, tmp_path: Path) -> None:
+        """Ctrl-C while the venue has the order: the order is flagged at once and the
+        intent's result kept, so resubmitting it is a duplicate (no second send, no error)
+        and the session goes on."""
+        interrupted = [True]
+
+        class Interrupted(Venue):
+            def submit(self, order: Order, key: str) -> Sequence[ExecutionEvent]:
+                events = super().submit(order, key)  # the venue has it
+                if interrupted.pop() if interrupted else False:
+                    raise KeyboardInterrupt
+                return events
+
+        db = tmp_path / "v.db"
+        orch, venue = session(db, venue=Interrupted(SteppingClock(EPOCH)))
+
+        with pytest.raises(KeyboardInterrupt):
+            orch.submit_intent(intent(1))
+        again = orch.submit_intent(intent(1))
+        other = orch.submit_intent(intent(2))
+        close(orch)
+        reopened, _ = session(db)
+
+        assert again.duplicate
+        assert again.reason_code is ReasonCode.DISPATCH_OUTCOME_UNKNOWN
+        assert again.order is not None
+        assert ReasonCode.DISPATCH_OUTCOME_UNKNOWN in again.order.recon_flags
+        assert venue.submissions == [again.idempotency_key, other.idempotency_key]
+        assert other.success
+        assert reopened.recovery.interrupted == ()
+
+    def test_a_unit_whose_end_is_interrupted_stops_the_store_not_every_thread(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Ctrl-C landing while a unit hands its rows to the store: the store stops taking
+        writes (a clear StoreError for the next caller), instead of a watermark pinned
+        forever and every later flush hung."""
+        orch, _ = session(tmp_path / "e.db")
+        store = orch._services.store
+        assert isinstance(store, SqliteStore)
+        finished = store._unit_finished
+        once = [True]
+
+        def interrupted(last_seq: int, failure: BaseException | None = None) -> None:
+            if once.pop() if once else False:
+                raise KeyboardInterrupt
+            finished(last_seq, failure)
+
+        monkeypatch.setattr(store, "_unit_finished", interrupted)
+        orch.audit_log.on_units(store._unit_finished, store._wake)
+        errors: list[BaseException] = []
+
+        with pytest.raises(KeyboardInterrupt):
+            orch.submit_intent(intent(1))
+
+        def later() -> None:
+            try:
+                orch.submit_intent(intent(2))
+            except StoreError as exc:
+                errors.append(exc)
+
+        assert finishes(later)
+        assert len(errors) == 1
+        assert "failed midway" in str(errors[0])
+
+
+class TestRefusedStores:
+    def test_a_store_refused_at_recovery_is_released(self, tmp_path: Path) -> None:
+        """The writer lock of a store refused at recovery is let go at once: opening the
+        database again in the same process is refused for what it holds, not as locked."""
+        db = tmp_path / "l.db"
+        orch, _ = session(db)
+        orch.submit_intent(intent(1))
+        close(orch)
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM intents")
+
+        for _ in range(2):
+            with pytest.raises(StoreError, match="no stored idempotency entry"):
+                session(db)
+
+    def test_an_order_row_with_another_side_is_refused(self, tmp_path: Path) -> None:
+        """An order row whose side (or symbol, or quantity) is not the trail's is refused:
+        positions booked from it would no longer be a replay of the trail."""
+        db = tmp_path / "s.db"
+        orch, _ = session(db)
+        orch.submit_intent(intent(1, order_type="LIMIT", limit_price=Decimal(1)))
+        close(orch)
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE orders SET snapshot = json_set(snapshot, '$.side', 'SELL')")
+
+        with pytest.raises(StoreError, match=r"SELL.*disagrees with its audit trail.*BUY"):
+            session(db)

@@ -81,6 +81,14 @@ class IdempotencyConflict(ContractViolation):
         """Field name -> (the first intent's value, this intent's value)."""
 
 
+class ReentrantCall(ExecFsmError, RuntimeError):
+    """
+    An orchestrator (or a store's flush) was called from inside one of its own units of
+    work, e.g. by a risk hook: that call could never be made durable before the unit it sits
+    in ends, so it is refused instead of waiting forever.
+    """
+
+
 class PolicyViolation(ExecFsmError):
     """
     A safety or risk policy denies the action (live execution blocked, risk BLOCK or PAUSE).

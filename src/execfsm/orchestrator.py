@@ -36,6 +36,7 @@ from execfsm.errors import (
     IdempotencyConflict,
     IllegalTransition,
     OutcomeUnknown,
+    ReentrantCall,
     TransientVenueError,
 )
 from execfsm.fsm.audit import AuditEntry, AuditOutcome, AuditRecord
@@ -46,7 +47,7 @@ from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.ledger.store import IntentEntry, IntentStatus, LedgerStore, MemoryStore
-from execfsm.recovery import recover
+from execfsm.recovery import interrupted_dispatch, recover
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.risk import NullRiskHook
 from execfsm.stages import (
@@ -183,12 +184,16 @@ class ExecutionOrchestrator:
         self._results = ResultBook()
         self._paused: dict[str, RunContext] = {}
         self._stripes = tuple(threading.RLock() for _ in range(_STRIPES))
-        stored = self._services.store.load()
-        self._services.store.bind(self._services.audit)
-        with self._services.audit.unit() as unit:
-            self.recovery = recover(self._services, stored, self._results, self._paused)
-            """What was recovered from the store (empty for a new session)."""
-        self._services.store.flush(unit.last_seq)
+        try:
+            stored = self._services.store.load()
+            self._services.store.bind(self._services.audit)
+            with self._services.audit.unit() as unit:
+                self.recovery = recover(self._services, stored, self._results, self._paused)
+                """What was recovered from the store (empty for a new session)."""
+            self._services.store.flush(unit.last_seq)
+        except BaseException:
+            self._services.store.close()  # a refused store is released at once
+            raise
         for adapter in registry.adapters():
             adapter.set_event_sink(self.handle_event)
         self._services.dispatcher.deliver_late_answers_to(self.handle_event)
@@ -228,6 +233,7 @@ class ExecutionOrchestrator:
         duplicate; with other terms it is an `IdempotencyConflict`, audited, nothing sent.
         """
         services = self._services
+        self._refuse_reentry()
         key = intake.identify(intent)
         with self._lock(key):
             original = self._results.get(key)
@@ -239,7 +245,9 @@ class ExecutionOrchestrator:
                 stopped = None
                 if not _run_stages(ctx, UP_TO_DISPATCH, services):
                     stopped = self._finish(ctx)
-            return self._after_write_ahead(ctx, stopped, unit.last_seq)
+            result = self._after_write_ahead(ctx, stopped, unit.last_seq)
+        # Subscribers hear of the fills outside the lock: one may submit intents of its own.
+        return _delivered(result, post_trade.notify(ctx.heard, services))
 
     def submit_intents(self, intents: Iterable[OrderIntent]) -> list[PipelineResult]:
         """
@@ -266,13 +274,17 @@ class ExecutionOrchestrator:
                     field=f"intents[{index}]",
                     value=intent,
                 )
+        self._refuse_reentry()
         keys = [intake.identify(intent) for intent in batch]
         with contextlib.ExitStack() as held:
             for stripe in sorted({_stripe(key) for key in keys}):  # one order: no deadlock
                 held.enter_context(self._stripes[stripe])
-            return self._submit_batch(batch, keys)
+            results, heard = self._submit_batch(batch, keys)
+        return _delivered(results, post_trade.notify(heard, self._services))
 
-    def _submit_batch(self, batch: list[OrderIntent], keys: list[str]) -> list[PipelineResult]:
+    def _submit_batch(
+        self, batch: list[OrderIntent], keys: list[str]
+    ) -> tuple[list[PipelineResult], list[tuple[Order, Fill]]]:
         # Callers hold the stripe locks of every key.
         services = self._services
         first: dict[str, OrderIntent] = {}
@@ -301,20 +313,21 @@ class ExecutionOrchestrator:
                     results[index] = self._finish(ctx)
         services.store.flush(unit.last_seq)  # every write-ahead of the batch, in one commit
         for index, ctx in to_send:
-            dispatch.send(ctx, services)
+            self._send(ctx)
             with services.audit.unit():
                 _run_stages(ctx, AFTER_SEND, services)
                 results[index] = self._finish(ctx)
         for index, key in repeated:
             results[index] = self._answer_duplicate(self._results[key], flush=False)
         services.store.flush()
-        errors = post_trade.notify([pair for _, ctx in to_send for pair in ctx.heard], services)
-        return _delivered([results[index] for index in range(len(batch))], errors)
+        heard = [pair for _, ctx in to_send for pair in ctx.heard]
+        return [results[index] for index in range(len(batch))], heard
 
     def resume(self, correlation_id: str) -> PipelineResult:
         """
         Re-enter the risk gate with a paused intent; risk is evaluated again.
         """
+        self._refuse_reentry()
         ctx = self._paused_run(correlation_id)
         with self._lock(ctx.idempotency_key):
             if self._paused.pop(correlation_id, None) is None:
@@ -325,12 +338,14 @@ class ExecutionOrchestrator:
                 stopped = None
                 if not _run_stages(ctx, FROM_RISK_GATE, self._services):
                     stopped = self._finish(ctx)
-            return self._after_write_ahead(ctx, stopped, unit.last_seq)
+            result = self._after_write_ahead(ctx, stopped, unit.last_seq)
+        return _delivered(result, post_trade.notify(ctx.heard, self._services))
 
     def abandon(self, correlation_id: str, reason: str = "abandoned by operator") -> PipelineResult:
         """
         End a paused intent BLOCKED; its order fails with RISK_PAUSED.
         """
+        self._refuse_reentry()
         ctx = self._paused_run(correlation_id)
         with self._lock(ctx.idempotency_key):
             if self._paused.pop(correlation_id, None) is None:
@@ -363,12 +378,34 @@ class ExecutionOrchestrator:
         services.store.flush(through)
         if stopped is not None:
             return stopped
-        dispatch.send(ctx, services)
+        self._send(ctx)
         with services.audit.unit() as unit:
             _run_stages(ctx, AFTER_SEND, services)
             result = self._finish(ctx)
         services.store.flush(unit.last_seq)
-        return _delivered(result, post_trade.notify(ctx.heard, services))
+        return result
+
+    def _send(self, ctx: RunContext) -> None:
+        """
+        The venue call. If Ctrl-C (or `SystemExit`) interrupts it, the venue may hold the
+        order: it is flagged DISPATCH_OUTCOME_UNKNOWN and its result kept, as recovery does
+        after a crash, so a resubmission is a duplicate, never a second send; then the
+        interruption goes on to the caller. (The dispatcher turns every `Exception` of an
+        adapter into an answer.)
+        """
+        try:
+            dispatch.send(ctx, self._services)
+        except (KeyboardInterrupt, SystemExit):
+            entry = IntentEntry(
+                ctx.idempotency_key,
+                ctx.correlation_id,
+                ctx.lifecycle.client_order_id,
+                IntentStatus.DISPATCHING,
+            )
+            with self._services.audit.unit() as unit:
+                self._results.keep(interrupted_dispatch(self._services, entry))
+            self._services.store.flush(unit.last_seq)
+            raise
 
     def _finish(self, ctx: RunContext) -> PipelineResult:
         if ctx.run.state is PipelineState.PAUSED:
@@ -488,6 +525,7 @@ class ExecutionOrchestrator:
         and hand the order off to reconciliation, in one unit of work. An unknown order is
         refused and audited.
         """
+        self._refuse_reentry()
         outcome, heard = self._handle_event(event)
         return _delivered(outcome, post_trade.notify(heard, self._services))
 
@@ -544,10 +582,25 @@ class ExecutionOrchestrator:
                 field="client_order_id",
                 value=client_order_id,
             )
+        self._refuse_reentry()
         with self._lock(known.idempotency_key):
-            return self._cancel(client_order_id, adapter)
+            outcome, heard = self._cancel(client_order_id, adapter)
+        return _delivered(outcome, post_trade.notify(heard, self._services))
 
-    def _cancel(self, client_order_id: str, adapter: OrderAdapter) -> EventOutcome:
+    def _refuse_reentry(self) -> None:
+        """
+        Refuse a call made from inside one of this orchestrator's own units of work (a risk
+        hook calling back): it could never be made durable before that unit ends.
+        """
+        if self._services.audit.in_unit():
+            raise ReentrantCall(
+                "orchestrator: called from inside one of its own units of work (a risk hook "
+                "calling back?); call it from elsewhere, e.g. a fill subscriber"
+            )
+
+    def _cancel(
+        self, client_order_id: str, adapter: OrderAdapter
+    ) -> tuple[EventOutcome, list[tuple[Order, Fill]]]:
         services = self._services
         refused: EventOutcome | None = None
         with services.audit.unit() as unit:
@@ -561,7 +614,7 @@ class ExecutionOrchestrator:
                 services.store.stage_order(lifecycle.order)
         services.store.flush(unit.last_seq)  # the write-ahead of the cancel
         if refused is not None:
-            return refused
+            return refused, []
         try:
             answered = adapter.cancel(lifecycle.order)  # the venue call: outside any unit
         except Exception as raw:  # noqa: BLE001 - translated; the order stays PENDING_CANCEL
@@ -580,7 +633,7 @@ class ExecutionOrchestrator:
                     lifecycle.flag_for_reconciliation(reason, detail)
                 services.store.stage_order(lifecycle.order)
             services.store.flush(unit.last_seq)
-            return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail)
+            return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail), []
         with services.audit.unit() as unit:
             state = str(lifecycle.state_value)
             lifecycle.record(
@@ -596,7 +649,7 @@ class ExecutionOrchestrator:
         for event in answered:  # every answer is applied, whatever a subscriber raises
             outcome, booked = self._handle_event(event)
             heard.extend(booked)
-        return _delivered(outcome, post_trade.notify(heard, services))
+        return outcome, heard
 
     def close(self) -> None:
         """

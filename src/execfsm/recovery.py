@@ -101,7 +101,7 @@ def recover(
     for entry in state.intents:
         if entry.status is IntentStatus.DISPATCHING:
             interrupted.append(entry.client_order_id)
-            results.keep(_interrupted(services, entry))
+            results.keep(interrupted_dispatch(services, entry))
             continue
         if entry.result is None:
             raise StoreError(f"recovery: intent {entry.idempotency_key} has no stored result")
@@ -144,11 +144,20 @@ def _check_rows(state: StoredState, rebuilt: Replay) -> None:
         replayed = rebuilt.orders.get(order.client_order_id)
         if replayed is None:
             raise _refuse(f"stored order {order.client_order_id} is not in the audit trail")
-        if (replayed.state, replayed.filled_quantity) != (order.state, order.filled_quantity):
+        stored = (order.symbol, order.side, order.quantity, order.state, order.filled_quantity)
+        trail = (
+            replayed.symbol,
+            replayed.side,
+            replayed.quantity,
+            replayed.state,
+            replayed.filled_quantity,
+        )
+        if stored != trail:
+            shown = ", ".join(str(value) for value in stored)
+            expected = ", ".join(str(value) for value in trail)
             raise _refuse(
-                f"stored order {order.client_order_id} ({order.state}, filled "
-                f"{order.filled_quantity}) disagrees with its audit trail ({replayed.state}, "
-                f"filled {replayed.filled_quantity})"
+                f"stored order {order.client_order_id} ({shown}) disagrees with its audit "
+                f"trail ({expected})"
             )
     for client_order_id in rebuilt.orders:
         if client_order_id not in stored_orders:
@@ -170,9 +179,21 @@ def _check_rows(state: StoredState, rebuilt: Replay) -> None:
                 f"{entry.client_order_id}) disagrees with its audit trail (key "
                 f"{intent.idempotency_key}, order {intent.client_order_id})"
             )
-        expected = _STATUS_STATES[entry.status]
+        statuses = _STATUS_STATES[entry.status]
         recorded = entry.result.pipeline_state.value if entry.result is not None else None
-        if (expected and intent.state not in expected) or (
+        kept = entry.result.order if entry.result is not None else None
+        replayed = rebuilt.orders[intent.client_order_id]
+        if kept is not None and (kept.symbol, kept.side, kept.quantity) != (
+            replayed.symbol,
+            replayed.side,
+            replayed.quantity,
+        ):
+            raise _refuse(
+                f"stored result of intent {entry.correlation_id} ({kept.side} {kept.quantity} "
+                f"{kept.symbol}) disagrees with its audit trail ({replayed.side} "
+                f"{replayed.quantity} {replayed.symbol})"
+            )
+        if (statuses and intent.state not in statuses) or (
             recorded is not None and recorded != intent.state
         ):
             raise _refuse(
@@ -222,9 +243,10 @@ def _cancel_in_doubt(services: Services, order: Order, replayed: ReplayedOrder) 
     services.store.stage_order(lifecycle.order)
 
 
-def _interrupted(services: Services, entry: IntentEntry) -> PipelineResult:
+def interrupted_dispatch(services: Services, entry: IntentEntry) -> PipelineResult:
     """
-    The result of an intent whose dispatch the process stopped in: flagged, never resent.
+    The result of an intent whose dispatch the process stopped in (or that was interrupted
+    in the venue call): flagged, never resent.
     """
     lifecycle = services.orders.get(entry.client_order_id)
     if lifecycle is None:

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from execfsm.contracts import ReasonCode
-from execfsm.errors import AuditChainError
+from execfsm.errors import AuditChainError, ReentrantCall
 from execfsm.fsm.audit import GENESIS_HASH, AuditEntry, AuditOutcome, AuditRecord
 from execfsm.ids import canonical_json, sha256_hex
 from execfsm.ids import json_string as _encode
@@ -519,10 +519,9 @@ class AuditLog:
             return _NO_STORE_UNIT  # nothing persists this log: nothing to isolate
         thread = get_ident()
         if thread in self._units_by_thread:
-            raise AuditChainError(
+            raise ReentrantCall(
                 "audit: a unit of work was opened inside another on the same thread (an "
-                "orchestrator called from a risk hook or from inside its own run?)",
-                seq=len(self),
+                "orchestrator called from a risk hook or from inside its own run?)"
             )
         return UnitOfWork(self, thread)
 
@@ -537,14 +536,24 @@ class AuditLog:
     def _close(self, unit: UnitOfWork, failure: BaseException | None) -> None:
         del self._units_by_thread[unit.thread]
         hooks = self._unit_hooks
-        if hooks is not None:
-            # Its rows join the store's queue before it may commit; a unit that raised
-            # midway is never committed (the store stops taking writes instead).
-            hooks[0](unit.last_seq, failure)
-        with self._lock:
-            del self._open_units[unit.id]
-        if hooks is not None:
-            hooks[1]()
+        try:
+            if hooks is not None:
+                # Its rows join the store's queue before it may commit; a unit that raised
+                # midway is never committed: the store stops taking writes instead.
+                hooks[0](unit.last_seq, failure)
+        except BaseException as exc:
+            if failure is None and hooks is not None:
+                failure = exc  # its rows may not be queued: the store must stop too
+                hooks[0](unit.last_seq, exc)
+            raise
+        finally:
+            if failure is None:
+                with self._lock:
+                    del self._open_units[unit.id]
+            # A failed unit stays open for good: the watermark never passes its records,
+            # so no commit (not even one a leader had begun) can carry half of it.
+            if hooks is not None:
+                hooks[1]()
 
     def in_unit(self) -> bool:
         """

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 from execfsm.contracts import Order
-from execfsm.errors import StoreError
+from execfsm.errors import ReentrantCall, StoreError
 from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
 from execfsm.ledger._rows import CorruptRow, read_rows, shown
 from execfsm.ledger.audit import AuditLog, Line
@@ -467,6 +467,11 @@ class SqliteStore:
         is raised to every caller waiting on it.
         """
         self._check()
+        if self._audit is not None and self._audit.in_unit():
+            raise ReentrantCall(
+                f"store {self.path}: flush called inside a unit of work (a risk hook calling "
+                "its orchestrator?): it could never be durable before that unit ends"
+            )
         wanted = through if through is not None else len(self._audit or ())
         with self._committed:
             self._waiting += 1  # before anything is checked: see `_wake`
