@@ -89,11 +89,11 @@ class TestContractGuards:
             (OrderType.LIMIT, Decimal(1), False),
         ],
     )
-    def test_market_order_unpriced(
+    def test_a_market_order_carries_no_price(
         self, order_type: OrderType, price: Decimal | None, refused: bool
     ) -> None:
         """Only a MARKET order with a limit price is refused, naming limit_price."""
-        error = refusal(g.market_order_unpriced, terms(order_type=order_type, limit_price=price))
+        error = refusal(g.price_fits_type, terms(order_type=order_type, limit_price=price))
 
         assert (error is not None) == refused
         if error is not None:
@@ -106,9 +106,9 @@ class TestContractGuards:
     @pytest.mark.parametrize(
         ("strategy", "refused"), [("", True), ("   ", True), ("\u3000", True), ("s", False)]
     )
-    def test_strategy_present(self, strategy: str, refused: bool) -> None:
+    def test_a_strategy_id_is_not_blank(self, strategy: str, refused: bool) -> None:
         """An empty or blank strategy id is refused naming strategy_id."""
-        error = refusal(g.strategy_present, terms(strategy_id=strategy))
+        error = refusal(g.names_present, terms(strategy_id=strategy))
 
         assert (error is not None) == refused
         if error is not None:

@@ -51,11 +51,9 @@ class TestOrderModel:
         complete = by_edge["ACKNOWLEDGED", "fill", "FILLED"]
 
         assert submit.validators == (
-            "symbol_present",
-            "strategy_present",
+            "names_present",
             "quantity_positive",
-            "limit_order_priced",
-            "market_order_unpriced",
+            "price_fits_type",
             "amounts_bounded",
         )
         assert partial.unless == ("fill_completes",)
@@ -77,12 +75,10 @@ class TestOrderModel:
             "fill_id_unused",
             "fill_well_formed",
             "fill_within_quantity",
-            "limit_order_priced",
-            "market_order_unpriced",
+            "names_present",
+            "price_fits_type",
             "quantity_positive",
             "reason_given",
-            "strategy_present",
-            "symbol_present",
         )
         assert all(model.guard_descriptions[name] for name in model.validators())
         assert set(model.guard_functions) == set(model.guard_descriptions)

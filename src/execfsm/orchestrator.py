@@ -294,6 +294,7 @@ class ExecutionOrchestrator:
             [
                 (intent, self._results.get(key) or first[key])
                 for intent, key in zip(batch, keys, strict=True)
+                if key in self._results or first[key] is not intent  # a key used before
             ]
         )
         results: dict[int, PipelineResult] = {}

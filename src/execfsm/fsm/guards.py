@@ -79,10 +79,11 @@ class FilledOrder(OrderTerms, Protocol):
 # -- contract invariants on the order's terms -------------------------------------------
 
 
-@describe("symbol is a non-empty printable string")
-def symbol_present(order: OrderTerms) -> None:
+@describe("symbol is a non-empty printable string, and strategy_id is not blank")
+def names_present(order: OrderTerms) -> None:
     """
-    Refuse an empty, blank or control-character symbol.
+    Refuse an empty, blank or control-character symbol, and an empty or whitespace-only
+    strategy id: every order names what it trades and who decided it.
     """
     symbol = order.symbol
     if not symbol.strip() or not symbol.isprintable():
@@ -92,13 +93,6 @@ def symbol_present(order: OrderTerms) -> None:
             field="symbol",
             value=symbol,
         )
-
-
-@describe("strategy_id is not blank")
-def strategy_present(order: OrderTerms) -> None:
-    """
-    Refuse an empty or whitespace-only strategy id: every order names who decided it.
-    """
     strategy = order.strategy_id
     if not strategy.strip():
         raise ContractViolation(
@@ -124,35 +118,28 @@ def quantity_positive(order: OrderTerms) -> None:
         )
 
 
-@describe("a LIMIT order has a limit_price greater than zero")
-def limit_order_priced(order: OrderTerms) -> None:
+@describe("a LIMIT order has a limit_price greater than zero, a MARKET order none")
+def price_fits_type(order: OrderTerms) -> None:
     """
-    Refuse a LIMIT order without a positive limit price.
+    Refuse a LIMIT order without a positive limit price, and a MARKET order that carries a
+    limit price: a venue fills it at the market, and a price that is not a limit could be
+    taken for one (the simulated venue did).
     """
     price = order.limit_price
-    if order.order_type is OrderType.LIMIT and (
-        price is None or not (price.is_finite() and price > 0)
-    ):
+    if order.order_type is OrderType.LIMIT:
+        if price is None or not (price.is_finite() and price > 0):
+            raise ContractViolation(
+                f"limit_price: a LIMIT order needs a limit_price greater than 0, got {price}",
+                reason=ReasonCode.VALIDATION_INVALID_PRICE,
+                field="limit_price",
+                value=price,
+            )
+    elif price is not None:
         raise ContractViolation(
-            f"limit_price: a LIMIT order needs a limit_price greater than 0, got {price}",
+            f"limit_price: a MARKET order carries no limit_price, got {price}",
             reason=ReasonCode.VALIDATION_INVALID_PRICE,
             field="limit_price",
             value=price,
-        )
-
-
-@describe("a MARKET order has no limit_price")
-def market_order_unpriced(order: OrderTerms) -> None:
-    """
-    Refuse a MARKET order that carries a limit price: a venue fills it at the market, and a
-    price that is not a limit could be taken for one (the simulated venue did).
-    """
-    if order.order_type is OrderType.MARKET and order.limit_price is not None:
-        raise ContractViolation(
-            f"limit_price: a MARKET order carries no limit_price, got {order.limit_price}",
-            reason=ReasonCode.VALIDATION_INVALID_PRICE,
-            field="limit_price",
-            value=order.limit_price,
         )
 
 
@@ -197,14 +184,7 @@ def amounts_bounded(order: OrderTerms) -> None:
         _check_amount(order.limit_price, "limit_price", ReasonCode.VALIDATION_INVALID_PRICE)
 
 
-CONTRACT_GUARDS = (
-    symbol_present,
-    strategy_present,
-    quantity_positive,
-    limit_order_priced,
-    market_order_unpriced,
-    amounts_bounded,
-)
+CONTRACT_GUARDS = (names_present, quantity_positive, price_fits_type, amounts_bounded)
 """The order contract, checked at validation (stage 2) and again at submit."""
 
 

@@ -451,10 +451,14 @@ class OrderLifecycle(AuditedMachine):
 
     def after_transition(self, target: Any) -> None:
         """
-        Keep the snapshot's state equal to the machine's.
+        Keep the snapshot's state equal to the machine's, and remember once the order left
+        us (SUBMITTED): a venue may hold it from then on.
         """
-        if self._order.state is not target.value:
-            self._order = self._order.with_changes(state=target.value)
+        state = target.value
+        if self._order.state is not state:
+            self._order = self._order.with_changes(state=state)
+            if state is OrderState.SUBMITTED:
+                self._submitted = True
 
     def after_acknowledge(self, target: Any, venue_order_id: str | None = None) -> None:
         """
@@ -483,12 +487,6 @@ class OrderLifecycle(AuditedMachine):
         self._fills[fill.fill_id] = fill
         if source.value is OrderState.PENDING_CANCEL:
             self._resume_state = OrderState.PARTIALLY_FILLED
-
-    def after_submit(self) -> None:
-        """
-        Remember that the order left us: a venue may hold it from now on.
-        """
-        self._submitted = True
 
     def after_request_cancel(self, source: Any) -> None:
         """
