@@ -374,45 +374,45 @@ class SqliteStore:
             raise StoreError(f"{self._broken} (the store accepts no more writes; reopen it)")
 
     def _rows(self) -> _Unit:
-        """The rows being staged: the open unit's on this thread, else a unit of their own."""
+        """
+        The rows being staged (the store must take writes): the open unit's on this
+        thread, else a unit of their own, queued as soon as a row is staged in it.
+        """
+        if self._broken is not None or self.read_only:
+            self._check()  # raises
         unit: _Unit | None = getattr(self._local, "unit", None)
         if unit is None:
             alone = self._audit is None or not self._audit.in_unit()
             unit = self._local.unit = _Unit(alone=alone)
         return unit
 
-    def _staged(self, unit: _Unit) -> None:
-        # A row staged outside any unit of work is a unit by itself, ending now.
-        if unit.alone:
-            self._unit_finished(len(self._audit) if self._audit is not None else 0)
-
     def stage_intent(self, entry: IntentEntry) -> None:
         """
         Stage an idempotency-index row with the current unit of work.
         """
-        self._check()
         unit = self._rows()
         unit.intents[entry.idempotency_key] = entry
-        self._staged(unit)
+        if unit.alone:
+            self._unit_finished(len(self._audit) if self._audit is not None else 0)
 
     def stage_order(self, order: Order) -> None:
         """
         Stage an order snapshot with the current unit of work.
         """
-        self._check()
         unit = self._rows()
         unit.orders[order.client_order_id] = order
-        self._staged(unit)
+        if unit.alone:
+            self._unit_finished(len(self._audit) if self._audit is not None else 0)
 
     def stage_booking(self, booking: Booking) -> None:
         """
         Stage a fill the live ledger booked with the current unit of work: the positions
         table books it, in trail order, when the unit is committed.
         """
-        self._check()
         unit = self._rows()
         unit.bookings.append(booking)
-        self._staged(unit)
+        if unit.alone:
+            self._unit_finished(len(self._audit) if self._audit is not None else 0)
 
     def _unit_finished(self, last_seq: int, failure: BaseException | None = None) -> None:
         """
