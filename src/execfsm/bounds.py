@@ -215,9 +215,6 @@ class TextValidator:
     max_length: int | None = None
     controls: bool = False
     """True for a venue's free text (an event's detail may hold line breaks)."""
-    optional: bool = False
-    """True when None is allowed (what ``attrs.validators.optional`` would do, one call
-    less: venue events are built several times per intent)."""
 
     @property
     def bound(self) -> str:
@@ -234,8 +231,6 @@ class TextValidator:
     def __call__(self, _instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         # The common case first, in one line: a short printable string (no control,
         # separator or surrogate at all). Anything else gets the whole check.
-        if value is None and self.optional:
-            return
         if type(value) is str and (
             value.isprintable() or (self.controls and value.isascii())  # ASCII: no surrogate
         ):
@@ -274,11 +269,9 @@ def bounded_text(
     *,
     max_length: int | None = None,
     controls: bool = False,
-    optional: bool = False,
 ) -> TextValidator:
     """
     A validator that refuses anything but a string of valid Unicode, without control
-    characters unless `controls`, of at most `max_length` characters (or None, if
-    `optional`).
+    characters unless `controls`, of at most `max_length` characters.
     """
-    return TextValidator(reason, max_length, controls, optional)
+    return TextValidator(reason, max_length, controls)

@@ -344,9 +344,6 @@ _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
 _SYMBOL_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_SYMBOL, max_length=SYMBOL_MAX_LENGTH)
 _ID_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, max_length=ID_MAX_LENGTH)
 _VENUE_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, controls=True)
-_OPTIONAL_VENUE_TEXT = bounded_text(
-    ReasonCode.VALIDATION_INVALID_FIELD, controls=True, optional=True
-)
 """Ids and texts a venue reports: only what no audit record could hold is refused."""
 
 
@@ -486,18 +483,33 @@ class ExecutionEvent:
     """
 
     kind: EventKind = attrs.field(converter=_event_kind)
-    event_id: str = attrs.field(validator=_VENUE_TEXT)
-    client_order_id: str = attrs.field(validator=_VENUE_TEXT)
-    correlation_id: str = attrs.field(validator=_VENUE_TEXT)
+    event_id: str
+    client_order_id: str
+    correlation_id: str
     ts_event: datetime = attrs.field(validator=_check_aware)
     fill: Fill | None = None
     reason_code: ReasonCode | None = None
-    detail: str = attrs.field(default="", validator=_VENUE_TEXT)
-    venue_order_id: str | None = attrs.field(default=None, validator=_OPTIONAL_VENUE_TEXT)
-    causation_id: str | None = attrs.field(default=None, validator=_OPTIONAL_VENUE_TEXT)
+    detail: str = ""
+    venue_order_id: str | None = None
+    causation_id: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __attrs_post_init__(self) -> None:
+        # The venue's texts, in one look for the common case (all ASCII strings: no lone
+        # surrogate can hide there), else each by `_VENUE_TEXT`, naming the field.
+        try:
+            plain = "".join(
+                (self.event_id, self.client_order_id, self.correlation_id, self.detail)
+            ).isascii()
+        except TypeError:  # not all strings
+            plain = False
+        if not plain:
+            for name in ("event_id", "client_order_id", "correlation_id", "detail"):
+                _VENUE_TEXT.check(getattr(self, name), name)
+        if self.venue_order_id is not None:
+            _VENUE_TEXT.check(self.venue_order_id, "venue_order_id")
+        if self.causation_id is not None:
+            _VENUE_TEXT.check(self.causation_id, "causation_id")
         if (self.kind is EventKind.FILL) != (self.fill is not None):
             rule = "a FILL event carries a Fill, other kinds carry none"
             raise _violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)

@@ -88,7 +88,7 @@ class _FieldsSink(Protocol):
         outcome: AuditOutcome,
         reason_code: ReasonCode | None,
         detail: str,
-    ) -> object: ...
+    ) -> int: ...
 
 
 class AuditSubject(Protocol):
@@ -170,7 +170,7 @@ class AuditListener:
                 raise _write_failed(
                     subject.audit_machine, event, subject.correlation_id, exc
                 ) from exc
-            self.last_seq = seq if isinstance(seq, int) else None
+            self.last_seq = seq
             return
         entry = AuditEntry(
             correlation_id=subject.correlation_id,
