@@ -339,8 +339,14 @@ class UnitOfWork:
         when it opened)."""
 
     def __enter__(self) -> UnitOfWork:
-        if self.log is not None:
-            self.log._open(self)
+        log = self.log
+        if log is not None:
+            with log._lock:  # AuditLog._open, inline: every intent opens two
+                log._unit_ids += 1
+                self.id = log._unit_ids
+                self.last_seq = len(log._rows)
+                log._open_units[self.id] = self.last_seq + 1
+                log._units_by_thread[self.thread] = self
         return self
 
     def __exit__(self, kind: object, failure: BaseException | None, _tb: object) -> None:
@@ -524,14 +530,6 @@ class AuditLog:
                 "orchestrator called from a risk hook or from inside its own run?)"
             )
         return UnitOfWork(self, thread)
-
-    def _open(self, unit: UnitOfWork) -> None:
-        with self._lock:
-            self._unit_ids += 1
-            unit.id = self._unit_ids
-            unit.last_seq = len(self._rows)
-            self._open_units[unit.id] = unit.last_seq + 1
-            self._units_by_thread[unit.thread] = unit
 
     def _close(self, unit: UnitOfWork, failure: BaseException | None) -> None:
         del self._units_by_thread[unit.thread]

@@ -451,7 +451,11 @@ class SqliteStore:
         if self._durable_through < wanted:
             return False
         with self._state_lock:
-            return all(unit.last_seq > wanted for unit in (*self._in_flight, *self._queued))
+            for units in (self._in_flight, self._queued):
+                for unit in units:
+                    if unit.last_seq <= wanted:
+                        return False
+        return True
 
     def flush(self, through: int | None = None) -> None:
         """
