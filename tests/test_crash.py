@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from execfsm import OrderState, ReasonCode
+from execfsm import ExecutionOrchestrator, OrderState, PipelineResult, ReasonCode
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.replay import replay
@@ -83,6 +83,20 @@ def run_until_killed(
 BATCH = 6
 
 
+def resubmit_all(
+    orch: ExecutionOrchestrator, returned: list[tuple[str, str]]
+) -> dict[str, PipelineResult]:
+    """Submit the whole session again: each result returned before the kill is answered
+    as it was. Returns the results by key."""
+    by_key = {}
+    for intent in intents(COUNT):
+        result = orch.submit_intent(intent)
+        by_key[result.idempotency_key] = result
+    for key, state in returned:
+        assert str(by_key[key].pipeline_state) == state
+    return by_key
+
+
 @pytest.mark.parametrize(
     ("mode", "point", "batch"),
     [(mode, point, 1) for mode, point in kill_points(POINTS)]
@@ -105,12 +119,7 @@ def test_kill_and_restart(tmp_path: Path, mode: str, point: int, batch: int) -> 
         assert ReasonCode.DISPATCH_OUTCOME_UNKNOWN in order.recon_flags
     if mode == "during":  # in a batch: the orders written ahead with it, at most the batch
         assert 1 <= len(report.interrupted) <= batch
-    by_key = {}
-    for intent in intents(COUNT):
-        result = orch.submit_intent(intent)
-        by_key[result.idempotency_key] = result
-    for key, state in returned:
-        assert str(by_key[key].pipeline_state) == state
+    by_key = resubmit_all(orch, returned)
     assert len(venue.new_orders) == len(set(venue.new_orders))
     assert not set(venue.submissions) & set(journal_before), "a key the venue had was sent again"
     assert set(journal_before) <= {
@@ -138,11 +147,6 @@ def test_kill_while_threads_submit_and_cancel(tmp_path: Path, point: int) -> Non
     for order in orch.get_order_ledger_snapshot():
         if order.state is OrderState.PENDING_CANCEL:
             assert ReasonCode.CANCEL_OUTCOME_UNKNOWN in order.recon_flags
-    by_key = {}
-    for intent in intents(COUNT):
-        result = orch.submit_intent(intent)
-        by_key[result.idempotency_key] = result
-    for key, state in returned:
-        assert str(by_key[key].pipeline_state) == state
+    resubmit_all(orch, returned)
     assert len(journal_before) == len(set(journal_before))
     assert not set(venue.submissions) & set(journal_before), "a key the venue had was sent again"
