@@ -19,8 +19,10 @@ import pytest
 
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli import main
+from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionEvent, ExecutionMode, Order, OrderIntent, ReasonCode
 from execfsm.errors import StoreError
+from execfsm.fsm.audit import AuditEntry, AuditOutcome
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
@@ -755,3 +757,33 @@ class TestRunCounts:
         assert "stopped after 0 of 2 intents" in err
         orders = SqliteStore(db, read_only=True).load().orders
         assert [o.symbol for o in orders] == ["BTC/EUR"]
+
+
+class TestAuditVerifyExport:
+    def test_a_line_separator_inside_a_detail_stays_in_its_record(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An export whose record detail holds U+2028 (valid in JSON) verifies: records are
+        split on \\n only."""
+        audit = AuditLog(SteppingClock(EPOCH))
+        for n in range(2):
+            audit.append(
+                AuditEntry(
+                    correlation_id=f"cor-{n}",
+                    client_order_id=f"ord-{n}",
+                    machine="order",
+                    event="fill",
+                    source=None,
+                    target=None,
+                    outcome=AuditOutcome.REFUSED,
+                    reason_code=ReasonCode.EVENT_UNKNOWN_ORDER,
+                    detail="venue said: line one\u2028line two",
+                )
+            )
+        path = tmp_path / "audit.jsonl"
+        path.write_text(audit.export_jsonl(), encoding="utf-8")
+
+        code = main(["audit", "verify", str(path)])
+
+        assert code == 0
+        assert "2 records, chain intact" in capsys.readouterr().out

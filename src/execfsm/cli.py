@@ -114,7 +114,10 @@ def _recover_with(db: Path, store: SqliteStore) -> int:
 def _audit_verify(path: Path) -> int:
     records = []
     try:
-        for number, line in enumerate(_read(path).splitlines(), start=1):
+        lines = _read(path).split("\n")  # only \n ends a record: U+2028 may be in a detail
+        if lines[-1] == "":
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
