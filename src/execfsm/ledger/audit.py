@@ -545,12 +545,16 @@ class AuditLog:
                 hooks[0](unit.last_seq, exc)
             raise
         finally:
+            moved = failure is not None  # waiters must see the store stopped
             if failure is None:
                 with self._lock:
-                    del self._open_units[unit.id]
+                    first = self._open_units.pop(unit.id)
+                    # The watermark moves only when the oldest open unit ends: waking the
+                    # waiting flushes for any other would only put them back to sleep.
+                    moved = not self._open_units or first < min(self._open_units.values())
             # A failed unit stays open for good: the watermark never passes its records,
             # so no commit (not even one a leader had begun) can carry half of it.
-            if hooks is not None:
+            if hooks is not None and moved:
                 hooks[1]()
 
     def in_unit(self) -> bool:
