@@ -27,12 +27,14 @@ from execfsm.errors import IdempotencyConflict, ReentrantCall, StoreError
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
+from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import _stripe
 from execfsm.results import PipelineResult
 from execfsm.risk import ALLOW, NullRiskHook
 from execfsm.stages import intake
+from execfsm.testing import order_for
 from tests.test_durability import Crash, Venue, close, intent, session
 
 
@@ -410,10 +412,12 @@ class TestCallsBack:
         finished = store._unit_finished
         once = [True]
 
-        def interrupted(last_seq: int, failure: BaseException | None = None) -> None:
+        def interrupted(
+            first_seq: int, last_seq: int, failure: BaseException | None = None
+        ) -> None:
             if once.pop() if once else False:
                 raise KeyboardInterrupt
-            finished(last_seq, failure)
+            finished(first_seq, last_seq, failure)
 
         monkeypatch.setattr(store, "_unit_finished", interrupted)
         orch.audit_log.on_units(store._unit_finished, store._wake)
@@ -460,3 +464,59 @@ class TestRefusedStores:
 
         with pytest.raises(StoreError, match=r"SELL.*disagrees with its audit trail.*BUY"):
             session(db)
+
+
+class TestInterleavedUnits:
+    def test_a_finished_unit_straddling_an_open_one_is_never_cut(self, tmp_path: Path) -> None:
+        """Unit A (records 1 and 3) ends while unit B (record 2) is still open: no commit
+        may take record 1 without A's record 3 and rows, so until B ends nothing of A is
+        stored (a commit below B's first record used to cut A in two, and a crash then
+        left a database refused at every later open)."""
+        db = tmp_path / "i.db"
+        store = SqliteStore(db)
+        audit = AuditLog(SteppingClock(EPOCH))
+        store.load()
+        store.bind(audit)
+        a_wrote, b_wrote, a_done, release = (threading.Event() for _ in range(4))
+
+        def note(unit: str) -> None:
+            audit.append_fields(
+                f"cor-{unit}", None, "pipeline", "note", "INTAKE", "INTAKE",
+                AuditOutcome.APPLIED, None, unit,
+            )  # fmt: skip
+
+        def unit_a() -> None:
+            with audit.unit():
+                note("a")
+                a_wrote.set()
+                b_wrote.wait(10)
+                note("a")
+                store.stage_order(order_for(intent(1)))
+            a_done.set()
+
+        def unit_b() -> None:
+            a_wrote.wait(10)
+            with audit.unit():
+                note("b")
+                b_wrote.set()
+                release.wait(10)
+
+        threads = [threading.Thread(target=unit_a), threading.Thread(target=unit_b)]
+        for thread in threads:
+            thread.start()
+        a_done.wait(10)
+        flusher = threading.Thread(target=store.flush, args=(1,))  # asks for record 1 only
+        flusher.start()
+        flusher.join(0.5)
+        with sqlite3.connect(db) as conn:
+            rows_while_open = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+        seqs_while_open = stored_seqs(db)
+        release.set()
+        for thread in [*threads, flusher]:
+            thread.join(10)
+        store.flush()
+
+        assert (seqs_while_open, rows_while_open) == ([], 0)
+        assert stored_seqs(db) == [1, 2, 3]
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1

@@ -328,12 +328,15 @@ class UnitOfWork:
     every intent opens two.
     """
 
-    __slots__ = ("id", "last_seq", "log", "thread")
+    __slots__ = ("first_seq", "id", "last_seq", "log", "thread")
 
     def __init__(self, log: AuditLog | None, thread: int) -> None:
         self.log = log
         self.thread = thread
         self.id = 0
+        self.first_seq = 0
+        """No record of the unit comes before this seq (the log's length + 1 when it
+        opened)."""
         self.last_seq = 0
         """The seq of the unit's last record so far (before its first: the log's length
         when it opened)."""
@@ -345,7 +348,8 @@ class UnitOfWork:
                 log._unit_ids += 1
                 self.id = log._unit_ids
                 self.last_seq = len(log._rows)
-                log._open_units[self.id] = self.last_seq + 1
+                self.first_seq = self.last_seq + 1
+                log._open_units[self.id] = self.first_seq
                 log._units_by_thread[self.thread] = self
         return self
 
@@ -383,7 +387,7 @@ class AuditLog:
         self._units_by_thread: dict[int, UnitOfWork] = {}
         """The open unit of each thread that has one (units do not nest)."""
         self._unit_hooks: (
-            tuple[Callable[[int, BaseException | None], None], Callable[[], None]] | None
+            tuple[Callable[[int, int, BaseException | None], None], Callable[[], None]] | None
         ) = None
 
     def append(self, entry: AuditEntry) -> AuditRecord:
@@ -538,11 +542,11 @@ class AuditLog:
             if hooks is not None:
                 # Its rows join the store's queue before it may commit; a unit that raised
                 # midway is never committed: the store stops taking writes instead.
-                hooks[0](unit.last_seq, failure)
+                hooks[0](unit.first_seq, unit.last_seq, failure)
         except BaseException as exc:
             if failure is None and hooks is not None:
                 failure = exc  # its rows may not be queued: the store must stop too
-                hooks[0](unit.last_seq, exc)
+                hooks[0](unit.first_seq, unit.last_seq, exc)
             raise
         finally:
             moved = failure is not None  # waiters must see the store stopped
@@ -575,11 +579,12 @@ class AuditLog:
 
     def on_units(
         self,
-        staged: Callable[[int, BaseException | None], None],
+        staged: Callable[[int, int, BaseException | None], None],
         closed: Callable[[], None],
     ) -> None:
         """
-        Hooks for the store that persists this log: `staged(last_seq)` runs as a unit ends,
+        Hooks for the store that persists this log: `staged(first_seq, last_seq, failure)`
+        runs as a unit ends,
         before its records may be committed (the store queues the unit's rows, tagged with
         its last seq), `closed()` once they may be (the store wakes its waiting flushes).
         """

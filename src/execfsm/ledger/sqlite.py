@@ -69,7 +69,7 @@ _SNAPSHOT_TRIES = 3
 class _Unit:
     """The rows one unit of work staged, queued once it ends."""
 
-    __slots__ = ("alone", "bookings", "intents", "last_seq", "orders")
+    __slots__ = ("alone", "bookings", "first_seq", "intents", "last_seq", "orders")
 
     def __init__(self, *, alone: bool) -> None:
         self.intents: dict[str, IntentEntry] = {}
@@ -77,6 +77,8 @@ class _Unit:
         self.bookings: list[Booking] = []
         self.alone = alone
         """Staged outside any unit of work: a unit by itself."""
+        self.first_seq = 0
+        """No audit record of the unit comes before this seq."""
         self.last_seq = 0
         """The seq of the unit's last audit record: its rows are committed with that
         record."""
@@ -393,7 +395,7 @@ class SqliteStore:
         unit = self._rows()
         unit.intents[entry.idempotency_key] = entry
         if unit.alone:
-            self._unit_finished(len(self._audit) if self._audit is not None else 0)
+            self._unit_finished(*self._no_records())
 
     def stage_order(self, order: Order) -> None:
         """
@@ -402,7 +404,7 @@ class SqliteStore:
         unit = self._rows()
         unit.orders[order.client_order_id] = order
         if unit.alone:
-            self._unit_finished(len(self._audit) if self._audit is not None else 0)
+            self._unit_finished(*self._no_records())
 
     def stage_booking(self, booking: Booking) -> None:
         """
@@ -412,9 +414,16 @@ class SqliteStore:
         unit = self._rows()
         unit.bookings.append(booking)
         if unit.alone:
-            self._unit_finished(len(self._audit) if self._audit is not None else 0)
+            self._unit_finished(*self._no_records())
 
-    def _unit_finished(self, last_seq: int, failure: BaseException | None = None) -> None:
+    def _no_records(self) -> tuple[int, int]:
+        # The (first, last) seqs of a unit with rows and no records: after every record.
+        last = len(self._audit) if self._audit is not None else 0
+        return last + 1, last
+
+    def _unit_finished(
+        self, first_seq: int, last_seq: int, failure: BaseException | None = None
+    ) -> None:
         """
         Queue the rows of the unit this thread ends, tagged with its last record's seq. A
         unit that raised midway is half-done: rather than store half of it, the store takes
@@ -430,7 +439,7 @@ class SqliteStore:
                 )
             return
         if unit is not None:
-            unit.last_seq = last_seq
+            unit.first_seq, unit.last_seq = first_seq, last_seq
             with self._state_lock:
                 self._queued.append(unit)
 
@@ -443,7 +452,23 @@ class SqliteStore:
                 self._committed.notify_all()
 
     def _watermark(self) -> int:
-        return self._audit.watermark() if self._audit is not None else 0
+        """
+        The highest seq a commit may take: below the first record of every unit still open
+        (`AuditLog.watermark`), and never inside a finished unit whose records go on past
+        it (units interleave: a finished unit's last records may follow an open unit's
+        first), so a commit carries whole units only.
+        """
+        watermark = self._audit.watermark() if self._audit is not None else 0
+        with self._state_lock:
+            while True:
+                split = [
+                    unit.first_seq
+                    for unit in self._queued
+                    if unit.first_seq <= watermark < unit.last_seq
+                ]
+                if not split:
+                    return watermark
+                watermark = min(split) - 1
 
     def _done(self, wanted: int) -> bool:
         # Under ``_committed``: the records up to `wanted`, and every queued unit ending by
