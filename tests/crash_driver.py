@@ -7,7 +7,8 @@ It prints ``READY`` once the store is open, ``RESULT <key> <pipeline state>`` as
 is returned (intents go one at a time, or in `submit_intents` batches of BATCH), and
 ``DISPATCHING`` (then waits to be killed) when the venue is called for the PAUSE_AT-th new
 order (-1: never). With THREADS > 1, that many threads submit the intents one at a time
-(thread i takes every THREADS-th), and one more thread cancels every resting order it sees
+(thread i takes every THREADS-th; thread 0 in batches of 5), and one more thread cancels
+every resting order it sees
 while the venue takes its time over each cancel; each cancel that returns prints
 ``CANCELLED <client order id> <outcome>``.
 """
@@ -112,7 +113,13 @@ def run_threads(orch: ExecutionOrchestrator, todo: list[OrderIntent], threads: i
     cancelled: set[str] = set()
 
     def submit(first: int) -> None:
-        for intent in todo[first::threads]:
+        mine = todo[first::threads]
+        if first == 0:  # one thread submits in batches: long units among the short ones
+            for start in range(0, len(mine), 5):
+                for result in orch.submit_intents(mine[start : start + 5]):
+                    say(f"RESULT {result.idempotency_key} {result.pipeline_state}")
+            return
+        for intent in mine:
             result = orch.submit_intent(intent)
             say(f"RESULT {result.idempotency_key} {result.pipeline_state}")
 
