@@ -238,7 +238,7 @@ class ExecutionOrchestrator:
         with self._lock(key):
             original = self._results.get(key)
             if original is not None:
-                self._refuse_conflicts([(intent, original)])
+                self._refuse_conflicts([(intent, key, original)])
                 return self._answer_duplicate(original)
             with services.audit.unit() as unit:
                 ctx = intake.run(intent, key, services)
@@ -292,7 +292,7 @@ class ExecutionOrchestrator:
             first.setdefault(key, intent)
         self._refuse_conflicts(
             [
-                (intent, self._results.get(key) or first[key])
+                (intent, key, self._results.get(key) or first[key])
                 for intent, key in zip(batch, keys, strict=True)
                 if key in self._results or first[key] is not intent  # a key used before
             ]
@@ -449,23 +449,23 @@ class ExecutionOrchestrator:
         return result
 
     def _refuse_conflicts(
-        self, pairs: list[tuple[OrderIntent, PipelineResult | OrderIntent]]
+        self, uses: list[tuple[OrderIntent, str, PipelineResult | OrderIntent]]
     ) -> None:
         """
-        Audit and raise an `IdempotencyConflict` if any intent reuses a key with other terms
-        than the intent (or the stored result's order) that first used it.
+        Audit and raise an `IdempotencyConflict` if any intent reuses its key (given with
+        it) with other terms than the intent (or the stored result's order) that first
+        used it.
         """
         conflicts = [
-            (intent, earlier, differences)
-            for intent, earlier in pairs
+            (intent, key, earlier, differences)
+            for intent, key, earlier in uses
             if (differences := _different_terms(intent, earlier))
         ]
         if not conflicts:
             return
         audit = self._services.audit
         last = 0
-        for intent, earlier, differences in conflicts:
-            key = intake.identify(intent)
+        for _intent, key, earlier, differences in conflicts:
             shown = ", ".join(
                 f"{name} {old!s} -> {new!s}" for name, (old, new) in differences.items()
             )
@@ -485,8 +485,7 @@ class ExecutionOrchestrator:
                 )
             ).seq
         self._services.store.flush(last)
-        intent, _, differences = conflicts[0]
-        key = intake.identify(intent)
+        intent, key, _earlier, differences = conflicts[0]
         raise IdempotencyConflict(
             f"intent: idempotency key {key} (intent_id {intent.intent_id!r}) was first used "
             f"with other terms ({', '.join(differences)} differ); nothing was sent"
