@@ -27,7 +27,7 @@ from execfsm.errors import IdempotencyConflict, ReentrantCall, StoreError
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
-from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.audit import AuditLog, UnitOfWork
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import _stripe
@@ -412,12 +412,10 @@ class TestCallsBack:
         finished = store._unit_finished
         once = [True]
 
-        def interrupted(
-            first_seq: int, last_seq: int, failure: BaseException | None = None
-        ) -> None:
+        def interrupted(unit: UnitOfWork, failure: BaseException | None = None) -> None:
             if once.pop() if once else False:
                 raise KeyboardInterrupt
-            finished(first_seq, last_seq, failure)
+            finished(unit, failure)
 
         monkeypatch.setattr(store, "_unit_finished", interrupted)
         orch.audit_log.on_units(store._unit_finished, store._wake)

@@ -325,10 +325,11 @@ class UnitOfWork:
     """
     One unit of work of an `AuditLog` (see `AuditLog.unit`), a context manager: open from
     ``__enter__`` to ``__exit__``. A plain class, not a generator-based context manager:
-    every intent opens two.
+    every intent opens two. The store that persists the log keeps what it stages meanwhile
+    on the unit itself (`rows`), so staging finds it with the one lookup `current_unit`.
     """
 
-    __slots__ = ("first_seq", "id", "last_seq", "log", "thread")
+    __slots__ = ("first_seq", "id", "last_seq", "log", "rows", "thread")
 
     def __init__(self, log: AuditLog | None, thread: int) -> None:
         self.log = log
@@ -340,6 +341,8 @@ class UnitOfWork:
         self.last_seq = 0
         """The seq of the unit's last record so far (before its first: the log's length
         when it opened)."""
+        self.rows: Any = None
+        """What the store staged with this unit (the store's own type; None: nothing)."""
 
     def __enter__(self) -> UnitOfWork:
         log = self.log
@@ -387,7 +390,11 @@ class AuditLog:
         self._units_by_thread: dict[int, UnitOfWork] = {}
         """The open unit of each thread that has one (units do not nest)."""
         self._unit_hooks: (
-            tuple[Callable[[int, int, BaseException | None], None], Callable[[], None]] | None
+            tuple[
+                Callable[[UnitOfWork, BaseException | None], None],
+                Callable[[int | None], None],
+            ]
+            | None
         ) = None
 
     def append(self, entry: AuditEntry) -> AuditRecord:
@@ -542,24 +549,34 @@ class AuditLog:
             if hooks is not None:
                 # Its rows join the store's queue before it may commit; a unit that raised
                 # midway is never committed: the store stops taking writes instead.
-                hooks[0](unit.first_seq, unit.last_seq, failure)
+                hooks[0](unit, failure)
         except BaseException as exc:
             if failure is None and hooks is not None:
                 failure = exc  # its rows may not be queued: the store must stop too
-                hooks[0](unit.first_seq, unit.last_seq, exc)
+                hooks[0](unit, exc)
             raise
         finally:
-            moved = failure is not None  # waiters must see the store stopped
+            watermark = None  # None: waiters must see the store stopped
             if failure is None:
                 with self._lock:
                     first = self._open_units.pop(unit.id)
                     # The watermark moves only when the oldest open unit ends: waking the
                     # waiting flushes for any other would only put them back to sleep.
-                    moved = not self._open_units or first < min(self._open_units.values())
+                    if not self._open_units:
+                        watermark = len(self._rows)
+                    else:
+                        oldest = min(self._open_units.values())
+                        watermark = oldest - 1 if first < oldest else -1
             # A failed unit stays open for good: the watermark never passes its records,
             # so no commit (not even one a leader had begun) can carry half of it.
-            if hooks is not None and moved:
-                hooks[1]()
+            if hooks is not None and watermark != -1:
+                hooks[1](watermark)
+
+    def current_unit(self) -> UnitOfWork | None:
+        """
+        This thread's open unit of work, or None.
+        """
+        return self._units_by_thread.get(get_ident()) if self._units_by_thread else None
 
     def in_unit(self) -> bool:
         """
@@ -579,16 +596,17 @@ class AuditLog:
 
     def on_units(
         self,
-        staged: Callable[[int, int, BaseException | None], None],
-        closed: Callable[[], None],
+        staged: Callable[[UnitOfWork, BaseException | None], None],
+        moved: Callable[[int | None], None],
     ) -> None:
         """
-        Hooks for the store that persists this log: `staged(first_seq, last_seq, failure)`
-        runs as a unit ends,
-        before its records may be committed (the store queues the unit's rows, tagged with
-        its last seq), `closed()` once they may be (the store wakes its waiting flushes).
+        Hooks for the store that persists this log: `staged(unit, failure)` runs as a unit
+        ends, before its records may be committed (the store queues the rows it kept on
+        ``unit.rows``, tagged with the unit's seqs); `moved(watermark)` once the
+        `watermark` has moved past it (the store wakes the flushes waiting for that seq),
+        with None when the unit failed (the waiters must see the store stopped).
         """
-        self._unit_hooks = (staged, closed)
+        self._unit_hooks = (staged, moved)
 
     def restore(self, records: Iterable[AuditRecord]) -> None:
         """

@@ -27,7 +27,7 @@ from execfsm.contracts import Order
 from execfsm.errors import ReentrantCall, StoreError
 from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
 from execfsm.ledger._rows import CorruptRow, read_rows, shown
-from execfsm.ledger.audit import AuditLog, Line
+from execfsm.ledger.audit import AuditLog, Line, UnitOfWork
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Booking, Position, book_in_trail_order
 from execfsm.ledger.store import IntentEntry, StoredState
@@ -69,14 +69,12 @@ _SNAPSHOT_TRIES = 3
 class _Unit:
     """The rows one unit of work staged, queued once it ends."""
 
-    __slots__ = ("alone", "bookings", "first_seq", "intents", "last_seq", "orders")
+    __slots__ = ("bookings", "first_seq", "intents", "last_seq", "orders")
 
-    def __init__(self, *, alone: bool) -> None:
+    def __init__(self) -> None:
         self.intents: dict[str, IntentEntry] = {}
         self.orders: dict[str, Order] = {}
         self.bookings: list[Booking] = []
-        self.alone = alone
-        """Staged outside any unit of work: a unit by itself."""
         self.first_seq = 0
         """No audit record of the unit comes before this seq."""
         self.last_seq = 0
@@ -153,16 +151,19 @@ class SqliteStore:
         """Finished units of work not yet committed, in the order they finished."""
         self._in_flight: list[_Unit] = []
         """The units the commit in progress carries."""
-        self._local = threading.local()
-        """The rows the current thread's open unit of work has staged."""
         self._positions: dict[str, Position] = {}
         """The positions the committed trail books: what the positions table holds."""
-        self._committed = threading.Condition()
-        """Guards ``_committing`` and ``_durable_through``; notified when a commit or a
-        unit of work ends."""
+        self._commit_lock = threading.Lock()
+        """Guards ``_committing``, ``_durable_through`` and ``_wanted`` (taken directly, in
+        C, rather than through the condition's Python ``__enter__``)."""
+        self._commit_ended = threading.Condition(self._commit_lock)
+        """Notified when a commit ends (and when the store stops)."""
+        self._watermark_moved = threading.Condition(self._commit_lock)
+        """Notified when the watermark reaches a flush waiting for it (see `_wake`), and
+        when a commit ends."""
         self._committing = False
-        self._waiting = 0
-        """How many flushes are inside their wait loop (under ``_committed``)."""
+        self._wanted: list[int] = []
+        """The seq each flush waiting on ``_watermark_moved`` waits for."""
         self._broken: StoreError | None = None
         self.commits = 0
         """How many transactions this store has committed (group commit makes it small)."""
@@ -375,62 +376,65 @@ class SqliteStore:
         if self._broken is not None:
             raise StoreError(f"{self._broken} (the store accepts no more writes; reopen it)")
 
-    def _rows(self) -> _Unit:
+    def _rows(self) -> tuple[_Unit, bool]:
         """
-        The rows being staged (the store must take writes): the open unit's on this
-        thread, else a unit of their own, queued as soon as a row is staged in it.
+        The rows being staged (the store must take writes), and whether they are alone:
+        the open unit of work's on this thread, else a unit of their own, which the caller
+        queues as soon as its row is staged.
         """
         if self._broken is not None or self.read_only:
             self._check()  # raises
-        unit: _Unit | None = getattr(self._local, "unit", None)
+        unit = self._audit.current_unit() if self._audit is not None else None
         if unit is None:
-            alone = self._audit is None or not self._audit.in_unit()
-            unit = self._local.unit = _Unit(alone=alone)
-        return unit
+            return _Unit(), True
+        rows: _Unit | None = unit.rows
+        if rows is None:
+            rows = unit.rows = _Unit()
+        return rows, False
 
     def stage_intent(self, entry: IntentEntry) -> None:
         """
         Stage an idempotency-index row with the current unit of work.
         """
-        unit = self._rows()
-        unit.intents[entry.idempotency_key] = entry
-        if unit.alone:
-            self._unit_finished(*self._no_records())
+        rows, alone = self._rows()
+        rows.intents[entry.idempotency_key] = entry
+        if alone:
+            self._queue_alone(rows)
 
     def stage_order(self, order: Order) -> None:
         """
         Stage an order snapshot with the current unit of work.
         """
-        unit = self._rows()
-        unit.orders[order.client_order_id] = order
-        if unit.alone:
-            self._unit_finished(*self._no_records())
+        rows, alone = self._rows()
+        rows.orders[order.client_order_id] = order
+        if alone:
+            self._queue_alone(rows)
 
     def stage_booking(self, booking: Booking) -> None:
         """
         Stage a fill the live ledger booked with the current unit of work: the positions
         table books it, in trail order, when the unit is committed.
         """
-        unit = self._rows()
-        unit.bookings.append(booking)
-        if unit.alone:
-            self._unit_finished(*self._no_records())
+        rows, alone = self._rows()
+        rows.bookings.append(booking)
+        if alone:
+            self._queue_alone(rows)
 
-    def _no_records(self) -> tuple[int, int]:
-        # The (first, last) seqs of a unit with rows and no records: after every record.
+    def _queue_alone(self, rows: _Unit) -> None:
+        # Rows staged outside any unit of work: a unit by themselves, after every record.
         last = len(self._audit) if self._audit is not None else 0
-        return last + 1, last
+        rows.first_seq, rows.last_seq = last + 1, last
+        with self._state_lock:
+            self._queued.append(rows)
 
-    def _unit_finished(
-        self, first_seq: int, last_seq: int, failure: BaseException | None = None
-    ) -> None:
+    def _unit_finished(self, unit: UnitOfWork, failure: BaseException | None = None) -> None:
         """
-        Queue the rows of the unit this thread ends, tagged with its last record's seq. A
-        unit that raised midway is half-done: rather than store half of it, the store takes
-        no more writes, so the database keeps the complete units before it.
+        Queue the rows `unit` staged, tagged with its seqs. A unit that raised midway is
+        half-done: rather than store half of it, the store takes no more writes, so the
+        database keeps the complete units before it.
         """
-        unit: _Unit | None = getattr(self._local, "unit", None)
-        self._local.unit = None
+        rows: _Unit | None = unit.rows
+        unit.rows = None
         if failure is not None:
             if self._broken is None:
                 self._poison(
@@ -438,18 +442,26 @@ class SqliteStore:
                     "nothing of it was stored"
                 )
             return
-        if unit is not None:
-            unit.first_seq, unit.last_seq = first_seq, last_seq
+        if rows is not None:
+            rows.first_seq, rows.last_seq = unit.first_seq, unit.last_seq
             with self._state_lock:
-                self._queued.append(unit)
+                self._queued.append(rows)
 
-    def _wake(self) -> None:
-        # A unit has ended. A flush counts itself waiting before it reads the watermark, so
-        # one that counted after this read sees the unit gone: no wake-up is missed, and a
-        # unit nobody waits on pays no lock.
-        if self._waiting:
-            with self._committed:
-                self._committed.notify_all()
+    def _wake(self, watermark: int | None) -> None:
+        """
+        The audit log's watermark moved to `watermark` (None: a unit failed and the store
+        stopped). Wake the flushes waiting for the watermark only if one of them waits for
+        no more than that; the ones waiting for a commit to end sleep on. A flush adds what
+        it waits for before it reads the watermark, so one added after this read sees the
+        new watermark: no wake-up is missed, and a unit nobody waits on pays no lock.
+        """
+        if self._wanted or watermark is None:
+            with self._commit_lock:
+                if watermark is None:
+                    self._commit_ended.notify_all()
+                    self._watermark_moved.notify_all()
+                elif any(wanted <= watermark for wanted in self._wanted):
+                    self._watermark_moved.notify_all()
 
     def _watermark(self) -> int:
         """
@@ -471,8 +483,8 @@ class SqliteStore:
                 watermark = min(split) - 1
 
     def _done(self, wanted: int) -> bool:
-        # Under ``_committed``: the records up to `wanted`, and every queued unit ending by
-        # then, are durable.
+        # Under ``_commit_lock``: the records up to `wanted`, and every queued unit ending
+        # by then, are durable.
         if self._durable_through < wanted:
             return False
         with self._state_lock:
@@ -495,42 +507,54 @@ class SqliteStore:
         A failure rolls the transaction back (nothing of it is stored), breaks the store and
         is raised to every caller waiting on it.
         """
-        self._check()
-        if self._audit is not None and self._audit.in_unit():
+        if self._broken is not None or self.read_only:
+            self._check()  # raises
+        audit = self._audit
+        if audit is not None and audit.current_unit() is not None:
             raise ReentrantCall(
                 f"store {self.path}: flush called inside a unit of work (a risk hook calling "
                 "its orchestrator?): it could never be durable before that unit ends"
             )
-        wanted = through if through is not None else len(self._audit or ())
-        with self._committed:
-            self._waiting += 1  # before anything is checked: see `_wake`
-            try:
-                while True:
-                    self._check()
-                    if self._done(wanted):
-                        return
-                    # Lead a commit only once it can carry the caller's records: every unit
-                    # of work begun before them has ended (a unit close wakes the waiters).
-                    if not self._committing and self._watermark() >= wanted:
+        wanted = through if through is not None else len(audit or ())
+        with self._commit_lock:
+            while True:
+                if self._broken is not None:
+                    self._check()  # raises
+                if self._done(wanted):
+                    return
+                if self._committing:
+                    self._commit_ended.wait()  # then see whether it carried the caller's
+                    continue
+                # Lead a commit only once it can carry the caller's records: every unit of
+                # work begun before them has ended (`_wake` says when).
+                self._wanted.append(wanted)  # before the watermark is read: see `_wake`
+                try:
+                    watermark = self._watermark()
+                    if watermark >= wanted:
                         self._committing = True
                         break
-                    self._committed.wait()
-            finally:
-                self._waiting -= 1
+                    self._watermark_moved.wait()
+                finally:
+                    self._wanted.remove(wanted)
         try:
-            self._commit_queued()
+            self._commit_queued(watermark)
         finally:
-            with self._committed:
+            with self._commit_lock:
                 self._committing = False
-                self._committed.notify_all()
+                self._commit_ended.notify_all()
+                self._watermark_moved.notify_all()
 
-    def _commit_queued(self) -> None:
-        # Only the leader runs this (``_committing`` is set).
-        watermark = self._watermark()
+    def _commit_queued(self, watermark: int) -> None:
+        # Only the leader runs this (``_committing`` is set). The watermark only rises, so
+        # the one the leader read is still a point a commit may stop at.
         lines = self._audit.take_lines(watermark) if self._audit else []
         with self._state_lock:
-            units = [unit for unit in self._queued if unit.last_seq <= watermark]
-            self._queued = [unit for unit in self._queued if unit.last_seq > watermark]
+            queued = self._queued
+            units = [unit for unit in queued if unit.last_seq <= watermark]
+            if len(units) != len(queued):
+                self._queued = [unit for unit in queued if unit.last_seq > watermark]
+            else:
+                self._queued = []
             self._in_flight = units
         intents: dict[str, IntentEntry] = {}
         orders: dict[str, Order] = {}
@@ -540,8 +564,10 @@ class SqliteStore:
             orders.update(unit.orders)
             bookings += unit.bookings
         try:
-            touched = book_in_trail_order(self._positions, bookings)
-            positions = {symbol: self._positions[symbol] for symbol in sorted(touched)}
+            positions: dict[str, Position] = {}
+            if bookings:
+                touched = book_in_trail_order(self._positions, bookings)
+                positions = {symbol: self._positions[symbol] for symbol in sorted(touched)}
             if lines or intents or orders or positions:
                 self._write(lines, intents, orders, positions)
                 self.commits += 1
@@ -549,8 +575,9 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
                 self._conn.execute("ROLLBACK")
             raise self._poison(f"write failed, nothing of it was stored: {exc}") from None
-        with self._committed:
-            self._durable_through = max(self._durable_through, watermark)
+        with self._commit_lock:
+            if watermark > self._durable_through:
+                self._durable_through = watermark
             with self._state_lock:
                 self._in_flight = []
 
