@@ -21,6 +21,7 @@ is given. This module imports nothing from the package but the error tree.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,13 @@ AMOUNT_BOUND = (
 """The bounds of every amount, in words (what `ContractViolation.bound` says)."""
 
 
+_PLAIN_AMOUNT = re.compile(
+    rf"-?[0-9]{{1,{AMOUNT_INTEGER_DIGITS}}}(?:\.[0-9]{{1,{AMOUNT_DECIMAL_PLACES}}})?"
+).fullmatch
+"""Whether a Decimal's text is plainly within `AMOUNT_BOUND` (ASCII digits only: ``re``'s
+``[0-9]``, unlike ``str.isdigit``, takes no other script's digits)."""
+
+
 def amount_problem(value: Decimal) -> str | None:
     """
     What breaks `AMOUNT_BOUND` in `value`, in a few words, or None if nothing does.
@@ -77,16 +85,10 @@ def amount_problem(value: Decimal) -> str | None:
     >>> amount_problem(Decimal("0.100000000000000000")) is None
     True
     """
-    # The common case from the text, in C: plain notation, at most 14 integer digits (so
-    # below 10^14) and at most 14 written places. `as_tuple` builds a named tuple in Python,
-    # which every fill's three amounts would pay for.
-    integer, _dot, fraction = str(value).removeprefix("-").partition(".")
-    if (
-        len(integer) <= AMOUNT_INTEGER_DIGITS
-        and len(fraction) <= AMOUNT_DECIMAL_PLACES
-        and integer.isdigit()
-        and (not fraction or fraction.isdigit())
-    ):
+    # The common case from the text, in C: plain notation with at most 14 integer digits
+    # (so below 10^14) and at most 14 written places. `as_tuple` builds a named tuple in
+    # Python, which every fill's three amounts would pay for.
+    if _PLAIN_AMOUNT(str(value)) is not None:
         return None
     _sign, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):  # "n", "N" or "F": a NaN, an sNaN or an infinity

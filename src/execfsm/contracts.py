@@ -499,17 +499,23 @@ class ExecutionEvent:
         # surrogate can hide there), else each by `_VENUE_TEXT`, naming the field.
         try:
             plain = "".join(
-                (self.event_id, self.client_order_id, self.correlation_id, self.detail)
+                (
+                    self.event_id,
+                    self.client_order_id,
+                    self.correlation_id,
+                    self.detail,
+                    "" if self.venue_order_id is None else self.venue_order_id,
+                    "" if self.causation_id is None else self.causation_id,
+                )
             ).isascii()
         except TypeError:  # not all strings
             plain = False
         if not plain:
             for name in ("event_id", "client_order_id", "correlation_id", "detail"):
                 _VENUE_TEXT.check(getattr(self, name), name)
-        if self.venue_order_id is not None:
-            _VENUE_TEXT.check(self.venue_order_id, "venue_order_id")
-        if self.causation_id is not None:
-            _VENUE_TEXT.check(self.causation_id, "causation_id")
+            for name in ("venue_order_id", "causation_id"):
+                if getattr(self, name) is not None:
+                    _VENUE_TEXT.check(getattr(self, name), name)
         if (self.kind is EventKind.FILL) != (self.fill is not None):
             rule = "a FILL event carries a Fill, other kinds carry none"
             raise _violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)

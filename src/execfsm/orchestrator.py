@@ -442,9 +442,9 @@ class ExecutionOrchestrator:
         store.stage_intent(
             IntentEntry(
                 ctx.idempotency_key, ctx.correlation_id, order.client_order_id, status, result
-            )
+            ),
+            order,
         )
-        store.stage_order(order)
         self._results.keep(result)
         return result
 

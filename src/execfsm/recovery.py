@@ -265,6 +265,7 @@ def interrupted_dispatch(services: Services, entry: IntentEntry) -> PipelineResu
         reason_code=ReasonCode.DISPATCH_OUTCOME_UNKNOWN,
         reason_detail=detail,
     )
-    services.store.stage_intent(attrs.evolve(entry, status=IntentStatus.DONE, result=result))
-    services.store.stage_order(lifecycle.order)
+    services.store.stage_intent(
+        attrs.evolve(entry, status=IntentStatus.DONE, result=result), lifecycle.order
+    )
     return result

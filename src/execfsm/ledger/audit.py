@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from hashlib import sha256
 from threading import get_ident
@@ -326,21 +326,21 @@ class UnitOfWork:
     One unit of work of an `AuditLog` (see `AuditLog.unit`), a context manager: open from
     ``__enter__`` to ``__exit__``. A plain class, not a generator-based context manager:
     every intent opens two. The store that persists the log keeps what it stages meanwhile
-    on the unit itself (`rows`), so staging finds it with the one lookup `current_unit`.
+    on the unit itself (`rows`), so staging finds it with one lookup.
     """
 
-    __slots__ = ("first_seq", "id", "last_seq", "log", "rows", "thread")
+    __slots__ = ("first_seq", "last_seq", "log", "rows", "thread")
 
     def __init__(self, log: AuditLog | None, thread: int) -> None:
         self.log = log
         self.thread = thread
-        self.id = 0
         self.first_seq = 0
         """No record of the unit comes before this seq (the log's length + 1 when it
         opened)."""
         self.last_seq = 0
-        """The seq of the unit's last record so far (before its first: the log's length
-        when it opened)."""
+        """No record of the unit comes after this seq: the log's length when it closed (so
+        it may count records other threads wrote meanwhile; while open, the length when
+        it opened)."""
         self.rows: Any = None
         """What the store staged with this unit (the store's own type; None: nothing)."""
 
@@ -348,17 +348,47 @@ class UnitOfWork:
         log = self.log
         if log is not None:
             with log._lock:  # AuditLog._open, inline: every intent opens two
-                log._unit_ids += 1
-                self.id = log._unit_ids
                 self.last_seq = len(log._rows)
                 self.first_seq = self.last_seq + 1
-                log._open_units[self.id] = self.first_seq
+                log._open_units[self] = self.first_seq
                 log._units_by_thread[self.thread] = self
         return self
 
     def __exit__(self, kind: object, failure: BaseException | None, _tb: object) -> None:
-        if self.log is not None:
-            self.log._close(self, failure)
+        log = self.log
+        if log is None:
+            return
+        del log._units_by_thread[self.thread]
+        with log._lock:
+            self.last_seq = len(log._rows)  # no record of this unit can come later
+        hooks = log._unit_hooks
+        try:
+            if hooks is not None:
+                # Its rows join the store's queue before it may commit; a unit that raised
+                # midway is never committed: the store stops taking writes instead.
+                hooks[0](self, failure)
+        except BaseException as exc:
+            if failure is None and hooks is not None:
+                failure = exc  # its rows may not be queued: the store must stop too
+                hooks[0](self, exc)
+            raise
+        finally:
+            watermark = None  # None: waiters must see the store stopped
+            if failure is None:
+                with log._lock:
+                    open_units = log._open_units
+                    del open_units[self]
+                    # The watermark moves only when the oldest open unit ends: waking the
+                    # waiting flushes for any other would only put them back to sleep.
+                    if not open_units:
+                        watermark = len(log._rows)
+                    else:
+                        oldest = min(open_units.values())
+                        watermark = oldest - 1 if self.first_seq < oldest else -1
+            # A failed unit stays open for good: the watermark never passes its records,
+            # so no commit (not even one a leader had begun) can carry half of it.
+            if hooks is not None and watermark != -1:
+                hooks[1](watermark)
 
 
 _NO_STORE_UNIT = UnitOfWork(None, 0)
@@ -384,11 +414,14 @@ class AuditLog:
         self._lines: list[Line] | None = None
         """Lines a store has not taken yet (None: nobody collects them)."""
         self._lock = threading.Lock()
-        self._open_units: dict[int, int] = {}
-        """Open units of work: id -> the first seq any of their records can have."""
-        self._unit_ids = 0
+        self._open_units: dict[UnitOfWork, int] = {}
+        """Open units of work -> the first seq any of their records can have."""
         self._units_by_thread: dict[int, UnitOfWork] = {}
         """The open unit of each thread that has one (units do not nest)."""
+        self.units_by_thread: Mapping[int, UnitOfWork] = self._units_by_thread
+        """The open unit of work of each thread that has one, by `threading.get_ident`: a
+        live, read-only view, for a store that stages rows with the current unit and looks
+        it up on every row."""
         self._unit_hooks: (
             tuple[
                 Callable[[UnitOfWork, BaseException | None], None],
@@ -475,10 +508,6 @@ class AuditLog:
                 self._lines.append(
                     (seq, correlation_id, client_order_id, _with_hash(head, tail, hash_))
                 )
-        if self._units_by_thread:  # one look when no unit is open anywhere
-            unit = self._units_by_thread.get(get_ident())
-            if unit is not None:
-                unit.last_seq = seq  # the open unit of this thread wrote it
         return seq
 
     def _keep(self, row: _Row) -> None:
@@ -541,36 +570,6 @@ class AuditLog:
                 "orchestrator called from a risk hook or from inside its own run?)"
             )
         return UnitOfWork(self, thread)
-
-    def _close(self, unit: UnitOfWork, failure: BaseException | None) -> None:
-        del self._units_by_thread[unit.thread]
-        hooks = self._unit_hooks
-        try:
-            if hooks is not None:
-                # Its rows join the store's queue before it may commit; a unit that raised
-                # midway is never committed: the store stops taking writes instead.
-                hooks[0](unit, failure)
-        except BaseException as exc:
-            if failure is None and hooks is not None:
-                failure = exc  # its rows may not be queued: the store must stop too
-                hooks[0](unit, exc)
-            raise
-        finally:
-            watermark = None  # None: waiters must see the store stopped
-            if failure is None:
-                with self._lock:
-                    first = self._open_units.pop(unit.id)
-                    # The watermark moves only when the oldest open unit ends: waking the
-                    # waiting flushes for any other would only put them back to sleep.
-                    if not self._open_units:
-                        watermark = len(self._rows)
-                    else:
-                        oldest = min(self._open_units.values())
-                        watermark = oldest - 1 if first < oldest else -1
-            # A failed unit stays open for good: the watermark never passes its records,
-            # so no commit (not even one a leader had begun) can carry half of it.
-            if hooks is not None and watermark != -1:
-                hooks[1](watermark)
 
     def current_unit(self) -> UnitOfWork | None:
         """

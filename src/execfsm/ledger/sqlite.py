@@ -21,7 +21,9 @@ import contextlib
 import re
 import sqlite3
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from threading import get_ident
 
 from execfsm.contracts import Order
 from execfsm.errors import ReentrantCall, StoreError
@@ -143,6 +145,8 @@ class SqliteStore:
         self.read_only = read_only
         """Opened with ``read_only=True``: `load` only, no lock, nothing written."""
         self._audit: AuditLog | None = None
+        self._units_by_thread: Mapping[int, UnitOfWork] = {}
+        """The bound audit log's open units of work, by thread."""
         self._stored_seq = 0
         self._durable_through = 0
         """Every record up to this seq, and every unit of work ending by it, is durable."""
@@ -158,6 +162,8 @@ class SqliteStore:
         C, rather than through the condition's Python ``__enter__``)."""
         self._commit_ended = threading.Condition(self._commit_lock)
         """Notified when a commit ends (and when the store stops)."""
+        self._commit_waiters = 0
+        """How many flushes wait on ``_commit_ended``."""
         self._watermark_moved = threading.Condition(self._commit_lock)
         """Notified when the watermark reaches a flush waiting for it (see `_wake`), and
         when a commit ends."""
@@ -312,6 +318,7 @@ class SqliteStore:
         """
         self._refuse_if_read_only("bind an audit log")
         self._audit = audit
+        self._units_by_thread = audit.units_by_thread
         self._durable_through = self._stored_seq
         audit.collect_lines(self._stored_seq)
         audit.on_units(self._unit_finished, self._wake)
@@ -376,28 +383,35 @@ class SqliteStore:
         if self._broken is not None:
             raise StoreError(f"{self._broken} (the store accepts no more writes; reopen it)")
 
-    def _rows(self) -> tuple[_Unit, bool]:
+    def _rows(self) -> _Unit | None:
         """
-        The rows being staged (the store must take writes), and whether they are alone:
-        the open unit of work's on this thread, else a unit of their own, which the caller
-        queues as soon as its row is staged.
+        The rows the open unit of work on this thread has staged (made on first use), or
+        None outside a unit: the caller stages into a unit of their own (`_queue_alone`).
+        The store must take writes.
         """
         if self._broken is not None or self.read_only:
             self._check()  # raises
-        unit = self._audit.current_unit() if self._audit is not None else None
+        units = self._units_by_thread
+        unit = units.get(get_ident()) if units else None
         if unit is None:
-            return _Unit(), True
+            return None
         rows: _Unit | None = unit.rows
         if rows is None:
             rows = unit.rows = _Unit()
-        return rows, False
+        return rows
 
-    def stage_intent(self, entry: IntentEntry) -> None:
+    def stage_intent(self, entry: IntentEntry, order: Order | None = None) -> None:
         """
-        Stage an idempotency-index row with the current unit of work.
+        Stage an idempotency-index row, and the snapshot of its `order` if given, with the
+        current unit of work.
         """
-        rows, alone = self._rows()
+        rows = self._rows()
+        alone = rows is None
+        if rows is None:
+            rows = _Unit()
         rows.intents[entry.idempotency_key] = entry
+        if order is not None:
+            rows.orders[order.client_order_id] = order
         if alone:
             self._queue_alone(rows)
 
@@ -405,9 +419,12 @@ class SqliteStore:
         """
         Stage an order snapshot with the current unit of work.
         """
-        rows, alone = self._rows()
-        rows.orders[order.client_order_id] = order
-        if alone:
+        rows = self._rows()
+        if rows is not None:
+            rows.orders[order.client_order_id] = order
+        else:
+            rows = _Unit()
+            rows.orders[order.client_order_id] = order
             self._queue_alone(rows)
 
     def stage_booking(self, booking: Booking) -> None:
@@ -415,9 +432,12 @@ class SqliteStore:
         Stage a fill the live ledger booked with the current unit of work: the positions
         table books it, in trail order, when the unit is committed.
         """
-        rows, alone = self._rows()
-        rows.bookings.append(booking)
-        if alone:
+        rows = self._rows()
+        if rows is not None:
+            rows.bookings.append(booking)
+        else:
+            rows = _Unit()
+            rows.bookings.append(booking)
             self._queue_alone(rows)
 
     def _queue_alone(self, rows: _Unit) -> None:
@@ -510,7 +530,7 @@ class SqliteStore:
         if self._broken is not None or self.read_only:
             self._check()  # raises
         audit = self._audit
-        if audit is not None and audit.current_unit() is not None:
+        if self._units_by_thread and get_ident() in self._units_by_thread:
             raise ReentrantCall(
                 f"store {self.path}: flush called inside a unit of work (a risk hook calling "
                 "its orchestrator?): it could never be durable before that unit ends"
@@ -520,10 +540,14 @@ class SqliteStore:
             while True:
                 if self._broken is not None:
                     self._check()  # raises
-                if self._done(wanted):
+                if self._durable_through >= wanted and self._done(wanted):
                     return
                 if self._committing:
-                    self._commit_ended.wait()  # then see whether it carried the caller's
+                    self._commit_waiters += 1
+                    try:
+                        self._commit_ended.wait()  # then see whether it carried the caller's
+                    finally:
+                        self._commit_waiters -= 1
                     continue
                 # Lead a commit only once it can carry the caller's records: every unit of
                 # work begun before them has ended (`_wake` says when).
@@ -541,8 +565,10 @@ class SqliteStore:
         finally:
             with self._commit_lock:
                 self._committing = False
-                self._commit_ended.notify_all()
-                self._watermark_moved.notify_all()
+                if self._commit_waiters:
+                    self._commit_ended.notify_all()
+                if self._wanted:
+                    self._watermark_moved.notify_all()
 
     def _commit_queued(self, watermark: int) -> None:
         # Only the leader runs this (``_committing`` is set). The watermark only rises, so

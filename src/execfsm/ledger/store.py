@@ -80,10 +80,10 @@ class LedgerStore(Protocol):
         """
         ...
 
-    def stage_intent(self, entry: IntentEntry) -> None:
+    def stage_intent(self, entry: IntentEntry, order: Order | None = None) -> None:
         """
-        Stage an idempotency-index row with the current unit of work (outside one, it is a
-        unit of its own).
+        Stage an idempotency-index row, and the snapshot of its `order` if given, with the
+        current unit of work (outside one, they are a unit of their own).
         """
         ...
 
@@ -131,7 +131,7 @@ class MemoryStore:
         """
         return StoredState()
 
-    def stage_intent(self, entry: IntentEntry) -> None:
+    def stage_intent(self, entry: IntentEntry, order: Order | None = None) -> None:
         """
         Nothing to queue.
         """

@@ -31,9 +31,9 @@ def write_ahead(ctx: RunContext, services: Services) -> bool:
             ctx.correlation_id,
             ctx.lifecycle.client_order_id,
             IntentStatus.DISPATCHING,
-        )
+        ),
+        ctx.lifecycle.order,
     )
-    services.store.stage_order(ctx.lifecycle.order)
     return True
 
 
