@@ -291,12 +291,15 @@ class _Rows:
     def __init__(self) -> None:
         self._sealed: list[tuple[_Row, ...]] = []
         self._open: list[_Row] = []
+        self.count = 0
+        """How many rows (what ``len`` says, without a Python-level call)."""
 
     def __len__(self) -> int:
-        return len(self._sealed) * _CHUNK + len(self._open)
+        return self.count
 
     def append(self, row: _Row) -> None:
         self._open.append(row)
+        self.count += 1
         if len(self._open) == _CHUNK:
             self._sealed.append(tuple(self._open))
             self._open = []
@@ -348,7 +351,7 @@ class UnitOfWork:
         log = self.log
         if log is not None:
             with log._lock:  # AuditLog._open, inline: every intent opens two
-                self.last_seq = len(log._rows)
+                self.last_seq = log._rows.count
                 self.first_seq = self.last_seq + 1
                 log._open_units[self] = self.first_seq
                 log._units_by_thread[self.thread] = self
@@ -359,8 +362,9 @@ class UnitOfWork:
         if log is None:
             return
         del log._units_by_thread[self.thread]
-        with log._lock:
-            self.last_seq = len(log._rows)  # no record of this unit can come later
+        # No record of this unit can come later (a plain read: the count moves only after
+        # a record is kept, and this thread wrote its own already).
+        self.last_seq = log._rows.count
         hooks = log._unit_hooks
         try:
             if hooks is not None:
@@ -381,7 +385,7 @@ class UnitOfWork:
                     # The watermark moves only when the oldest open unit ends: waking the
                     # waiting flushes for any other would only put them back to sleep.
                     if not open_units:
-                        watermark = len(log._rows)
+                        watermark = log._rows.count
                     else:
                         oldest = min(open_units.values())
                         watermark = oldest - 1 if self.first_seq < oldest else -1
@@ -468,7 +472,7 @@ class AuditLog:
             rows = self._rows
             last = rows.last()
             prev = GENESIS_HASH if last is None else last[12]
-            seq = len(rows) + 1
+            seq = rows.count + 1
             ts = self._clock.now()
             outcome_value = _OUTCOME_VALUES[outcome]
             reason_value = None if reason_code is None else _REASON_VALUES[reason_code]
@@ -520,7 +524,7 @@ class AuditLog:
         _index(self._by_event, row[5], packed)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._rows.count
 
     def _records(self, index: dict[str, bytearray], key: str) -> list[AuditRecord]:
         with self._lock:
@@ -591,7 +595,7 @@ class AuditLog:
         with self._lock:
             if self._open_units:
                 return min(self._open_units.values()) - 1
-            return len(self._rows)
+            return self._rows.count
 
     def on_units(
         self,

@@ -582,13 +582,14 @@ class SqliteStore:
             else:
                 self._queued = []
             self._in_flight = units
-        intents: dict[str, IntentEntry] = {}
-        orders: dict[str, Order] = {}
-        bookings: list[Booking] = []
-        for unit in units:  # in the order they ended: a later snapshot replaces an earlier
-            intents.update(unit.intents)
-            orders.update(unit.orders)
-            bookings += unit.bookings
+        if len(units) == 1:  # one thread: one unit per commit
+            intents, orders, bookings = units[0].intents, units[0].orders, units[0].bookings
+        else:
+            intents, orders, bookings = {}, {}, []
+            for unit in units:  # in the order they ended: a later snapshot replaces earlier
+                intents.update(unit.intents)
+                orders.update(unit.orders)
+                bookings += unit.bookings
         try:
             positions: dict[str, Position] = {}
             if bookings:
