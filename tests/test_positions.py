@@ -147,6 +147,26 @@ class TestBookingInTrailOrder:
         assert stored["X"].realized_pnl == Decimal(50)
         assert live.get("X").realized_pnl == Decimal(0)  # the live order differs
 
+    def test_once_the_orders_agree_again_the_live_positions_are_taken_again(self) -> None:
+        """Two fills booked live out of trail order that end at the same position: from
+        there on the stored positions are the live objects again (not booked a second
+        time for ever after, which would cost every later commit)."""
+        live = PositionLedger()
+        bookings: list[Booking] = []
+        for seq, fill in [
+            (2, Fill("a", "1", "100")),
+            (1, Fill("b", "1", "100")),
+            (3, Fill("c", "2", "101")),
+        ]:
+            change = live.book(fill.fill_id, "X", OrderSide.BUY, fill)
+            assert change is not None
+            bookings.append((seq, OrderSide.BUY, fill, *change))
+        stored: dict[str, Position] = {}
+
+        book_in_trail_order(stored, bookings)
+
+        assert stored["X"] is live.get("X")
+
     def test_bookings_in_trail_order_take_the_live_positions_as_they_are(self) -> None:
         """One thread books in trail order: the stored positions are the live ones."""
         live = PositionLedger()

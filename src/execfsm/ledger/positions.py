@@ -111,9 +111,12 @@ def book_in_trail_order(positions: dict[str, Position], bookings: Iterable[Booki
     for _seq, side, fill, before, after in sorted(bookings, key=_SEQ):
         symbol = after.symbol
         current = positions.get(symbol)
-        positions[symbol] = (
-            after if current is before else (current or Position(symbol)).booked(side, fill)
-        )
+        if current is not before:
+            booked = (current or Position(symbol)).booked(side, fill)
+            # Once the orders agree again (the same fills booked, in another order), take
+            # the live result, so later bookings are recognised by identity again.
+            after = after if booked == after else booked
+        positions[symbol] = after
         touched.add(symbol)
     return touched
 
