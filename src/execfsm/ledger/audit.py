@@ -248,12 +248,8 @@ def _seqs(packed: bytes | bytearray) -> list[int]:
         return seqs.tolist()
 
 
-def _index(index: dict[str, bytearray], key: str, packed: bytes) -> None:
-    seqs = index.get(key)
-    if seqs is None:
-        index[key] = bytearray(packed)
-    else:
-        seqs += packed
+_CORRELATION_FIELD, _ORDER_FIELD, _EVENT_FIELD = 2, 3, 5
+"""The row fields the indexes key on: correlation id, client order id, event."""
 
 
 def _seq_at(packed: bytearray, offset: int) -> int:
@@ -309,11 +305,6 @@ class _Rows:
         if chunk < len(self._sealed):
             return self._sealed[chunk][offset]
         return self._open[offset]
-
-    def last(self) -> _Row | None:
-        if self._open:
-            return self._open[-1]
-        return self._sealed[-1][-1] if self._sealed else None
 
     def since(self, start: int) -> list[_Row]:
         """The rows from index `start` on, in order."""
@@ -410,11 +401,19 @@ class AuditLog:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._rows = _Rows()
-        # Plain dicts of str -> bytearray: the GC stops tracking such a dict (a defaultdict,
-        # being a subclass, it would keep walking).
-        self._by_order: dict[str, bytearray] = {}
-        self._by_correlation: dict[str, bytearray] = {}
-        self._by_event: dict[str, bytearray] = {}
+        self._head_hash = GENESIS_HASH
+        """The hash of the last record: the next one's ``prev_hash``."""
+        # The indexes, by the row field they key on (order, correlation id, event), built
+        # when queried, from the rows added since: appending a record pays for none of
+        # them. Plain dicts of str -> bytearray: the GC stops tracking such a dict (a
+        # defaultdict, being a subclass, it would keep walking).
+        self._indexes: dict[int, dict[str, bytearray]] = {
+            _ORDER_FIELD: {},
+            _CORRELATION_FIELD: {},
+            _EVENT_FIELD: {},
+        }
+        self._indexed: dict[int, int] = dict.fromkeys(self._indexes, 0)
+        """How many rows each index covers."""
         self._lines: list[Line] | None = None
         """Lines a store has not taken yet (None: nobody collects them)."""
         self._lock = threading.Lock()
@@ -470,8 +469,7 @@ class AuditLog:
         """
         with self._lock:
             rows = self._rows
-            last = rows.last()
-            prev = GENESIS_HASH if last is None else last[12]
+            prev = self._head_hash
             seq = rows.count + 1
             ts = self._clock.now()
             outcome_value = _OUTCOME_VALUES[outcome]
@@ -491,7 +489,8 @@ class AuditLog:
                 prev,
             )
             hash_ = sha256((head + tail).encode("utf-8")).hexdigest()
-            self._keep(
+            self._head_hash = hash_
+            rows.append(
                 (
                     seq,
                     ts,
@@ -514,20 +513,35 @@ class AuditLog:
                 )
         return seq
 
-    def _keep(self, row: _Row) -> None:
-        # Callers hold the lock.
-        self._rows.append(row)
-        packed = row[0].to_bytes(_SEQ_BYTES, sys.byteorder)
-        if row[3] is not None:
-            _index(self._by_order, row[3], packed)
-        _index(self._by_correlation, row[2], packed)
-        _index(self._by_event, row[5], packed)
+    def _index(self, field: int) -> dict[str, bytearray]:
+        """
+        The index on row `field`, brought up to date with the rows added since it was last
+        used: one tight loop per query instead of three index updates per record. Callers
+        hold the lock.
+        """
+        index = self._indexes[field]
+        start = self._indexed[field]
+        if start < self._rows.count:
+            to_bytes, order = int.to_bytes, sys.byteorder
+            for row in self._rows.since(start):
+                key: Any = row[field]  # a str (or None: no order) for these fields
+                if key is None:
+                    continue  # a record of no order
+                packed = to_bytes(row[0], _SEQ_BYTES, order)
+                seqs = index.get(key)
+                if seqs is None:
+                    index[key] = bytearray(packed)
+                else:
+                    seqs += packed
+            self._indexed[field] = self._rows.count
+        return index
 
     def __len__(self) -> int:
         return self._rows.count
 
-    def _records(self, index: dict[str, bytearray], key: str) -> list[AuditRecord]:
+    def _records(self, field: int, key: str) -> list[AuditRecord]:
         with self._lock:
+            index = self._index(field)
             rows = [self._rows[seq - 1] for seq in _seqs(index.get(key, b""))]
         return [_record_of(row) for row in rows]
 
@@ -619,7 +633,9 @@ class AuditLog:
             if self._rows:
                 raise AuditChainError("audit: restore needs an empty log", seq=len(self._rows))
             for record in records:
-                self._keep(_row_of(record))
+                row = _row_of(record)
+                self._rows.append(row)
+                self._head_hash = row[12]
 
     @property
     def records(self) -> Sequence[AuditRecord]:
@@ -634,28 +650,29 @@ class AuditLog:
         """
         The records of one order, in ``seq`` order.
         """
-        return self._records(self._by_order, client_order_id)
+        return self._records(_ORDER_FIELD, client_order_id)
 
     def by_correlation(self, correlation_id: str) -> list[AuditRecord]:
         """
         Every record of one intent (pipeline and order machines), in ``seq`` order.
         """
-        return self._records(self._by_correlation, correlation_id)
+        return self._records(_CORRELATION_FIELD, correlation_id)
 
     def seq_range(self, correlation_id: str) -> tuple[int, int] | None:
         """
         The first and last ``seq`` of one intent's records, without copying them.
         """
-        packed = self._by_correlation.get(correlation_id)
-        if not packed:
-            return None
-        return _seq_at(packed, 0), _seq_at(packed, len(packed) - _SEQ_BYTES)
+        with self._lock:
+            packed = self._index(_CORRELATION_FIELD).get(correlation_id)
+            if not packed:
+                return None
+            return _seq_at(packed, 0), _seq_at(packed, len(packed) - _SEQ_BYTES)
 
     def by_event(self, event: str) -> list[AuditRecord]:
         """
         Every record of one event name, in ``seq`` order.
         """
-        return self._records(self._by_event, event)
+        return self._records(_EVENT_FIELD, event)
 
     def export_jsonl(self) -> str:
         """
