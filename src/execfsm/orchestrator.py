@@ -41,7 +41,6 @@ from execfsm.errors import (
 )
 from execfsm.fsm.audit import AuditEntry, AuditOutcome, AuditRecord
 from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
-from execfsm.ids import stable_id
 from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
@@ -466,13 +465,14 @@ class ExecutionOrchestrator:
         audit = self._services.audit
         last = 0
         for _intent, key, earlier, differences in conflicts:
+            correlation_id, client_order_id = intake.ids_of(key)
             shown = ", ".join(
                 f"{name} {old!s} -> {new!s}" for name, (old, new) in differences.items()
             )
             last = audit.append(
                 AuditEntry(
-                    correlation_id=stable_id("cor", key),
-                    client_order_id=stable_id("ord", key),
+                    correlation_id=correlation_id,
+                    client_order_id=client_order_id,
                     machine="pipeline",
                     event="submit_intent",
                     source=None

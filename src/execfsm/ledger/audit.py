@@ -341,7 +341,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         log = self.log
         if log is not None:
-            with log._lock:  # AuditLog._open, inline: every intent opens two
+            with log._lock:
                 self.last_seq = log._rows.count
                 self.first_seq = self.last_seq + 1
                 log._open_units[self] = self.first_seq
@@ -588,12 +588,6 @@ class AuditLog:
                 "orchestrator called from a risk hook or from inside its own run?)"
             )
         return UnitOfWork(self, thread)
-
-    def current_unit(self) -> UnitOfWork | None:
-        """
-        This thread's open unit of work, or None.
-        """
-        return self._units_by_thread.get(get_ident()) if self._units_by_thread else None
 
     def in_unit(self) -> bool:
         """

@@ -71,12 +71,14 @@ _SNAPSHOT_TRIES = 3
 class _Unit:
     """The rows one unit of work staged, queued once it ends."""
 
-    __slots__ = ("bookings", "first_seq", "intents", "last_seq", "orders")
+    __slots__ = ("alone", "bookings", "first_seq", "intents", "last_seq", "orders")
 
-    def __init__(self) -> None:
+    def __init__(self, *, alone: bool = False) -> None:
         self.intents: dict[str, IntentEntry] = {}
         self.orders: dict[str, Order] = {}
         self.bookings: list[Booking] = []
+        self.alone = alone
+        """Staged outside any unit of work: a unit by itself, queued once its row is in."""
         self.first_seq = 0
         """No audit record of the unit comes before this seq."""
         self.last_seq = 0
@@ -383,18 +385,18 @@ class SqliteStore:
         if self._broken is not None:
             raise StoreError(f"{self._broken} (the store accepts no more writes; reopen it)")
 
-    def _rows(self) -> _Unit | None:
+    def _rows(self) -> _Unit:
         """
         The rows the open unit of work on this thread has staged (made on first use), or
-        None outside a unit: the caller stages into a unit of their own (`_queue_alone`).
-        The store must take writes.
+        outside a unit a unit of their own (``alone``: the caller queues it once its row is
+        in). The store must take writes.
         """
         if self._broken is not None or self.read_only:
             self._check()  # raises
         units = self._units_by_thread
         unit = units.get(get_ident()) if units else None
         if unit is None:
-            return None
+            return _Unit(alone=True)
         rows: _Unit | None = unit.rows
         if rows is None:
             rows = unit.rows = _Unit()
@@ -406,13 +408,10 @@ class SqliteStore:
         current unit of work.
         """
         rows = self._rows()
-        alone = rows is None
-        if rows is None:
-            rows = _Unit()
         rows.intents[entry.idempotency_key] = entry
         if order is not None:
             rows.orders[order.client_order_id] = order
-        if alone:
+        if rows.alone:
             self._queue_alone(rows)
 
     def stage_order(self, order: Order) -> None:
@@ -420,11 +419,8 @@ class SqliteStore:
         Stage an order snapshot with the current unit of work.
         """
         rows = self._rows()
-        if rows is not None:
-            rows.orders[order.client_order_id] = order
-        else:
-            rows = _Unit()
-            rows.orders[order.client_order_id] = order
+        rows.orders[order.client_order_id] = order
+        if rows.alone:
             self._queue_alone(rows)
 
     def stage_booking(self, booking: Booking) -> None:
@@ -433,11 +429,8 @@ class SqliteStore:
         table books it, in trail order, when the unit is committed.
         """
         rows = self._rows()
-        if rows is not None:
-            rows.bookings.append(booking)
-        else:
-            rows = _Unit()
-            rows.bookings.append(booking)
+        rows.bookings.append(booking)
+        if rows.alone:
             self._queue_alone(rows)
 
     def _queue_alone(self, rows: _Unit) -> None:
@@ -540,7 +533,7 @@ class SqliteStore:
             while True:
                 if self._broken is not None:
                     self._check()  # raises
-                if self._durable_through >= wanted and self._done(wanted):
+                if self._done(wanted):
                     return
                 if self._committing:
                     self._commit_waiters += 1
@@ -575,21 +568,16 @@ class SqliteStore:
         # the one the leader read is still a point a commit may stop at.
         lines = self._audit.take_lines(watermark) if self._audit else []
         with self._state_lock:
-            queued = self._queued
-            units = [unit for unit in queued if unit.last_seq <= watermark]
-            if len(units) != len(queued):
-                self._queued = [unit for unit in queued if unit.last_seq > watermark]
-            else:
-                self._queued = []
+            units = [unit for unit in self._queued if unit.last_seq <= watermark]
+            self._queued = [unit for unit in self._queued if unit.last_seq > watermark]
             self._in_flight = units
-        if len(units) == 1:  # one thread: one unit per commit
-            intents, orders, bookings = units[0].intents, units[0].orders, units[0].bookings
-        else:
-            intents, orders, bookings = {}, {}, []
-            for unit in units:  # in the order they ended: a later snapshot replaces earlier
-                intents.update(unit.intents)
-                orders.update(unit.orders)
-                bookings += unit.bookings
+        intents: dict[str, IntentEntry] = {}
+        orders: dict[str, Order] = {}
+        bookings: list[Booking] = []
+        for unit in units:  # in the order they ended: a later snapshot replaces an earlier
+            intents.update(unit.intents)
+            orders.update(unit.orders)
+            bookings += unit.bookings
         try:
             positions: dict[str, Position] = {}
             if bookings:

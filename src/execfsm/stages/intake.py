@@ -26,13 +26,19 @@ def identify(intent: object) -> str:
     return idempotency_key(intent)
 
 
+def ids_of(key: str) -> tuple[str, str]:
+    """
+    The correlation id and client order id of the intent with idempotency key `key`: they
+    derive from the key, so a replay assigns the same ids.
+    """
+    return stable_id("cor", key), stable_id("ord", key)
+
+
 def run(intent: OrderIntent, key: str, services: Services) -> RunContext:
     """
-    Open the run for a new key: correlation and client order ids derive from the key, so a
-    replay assigns the same ids.
+    Open the run for a new key, with the ids `ids_of` the key.
     """
-    correlation_id = stable_id("cor", key)
-    client_order_id = stable_id("ord", key)
+    correlation_id, client_order_id = ids_of(key)
     pipeline = PipelineRun(
         intent,
         correlation_id=correlation_id,
