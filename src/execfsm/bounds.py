@@ -31,7 +31,7 @@ import attrs
 from execfsm.errors import ContractViolation
 
 if TYPE_CHECKING:
-    from execfsm.contracts import ReasonCode
+    from execfsm.enums import ReasonCode
 
 _SHOWN_LENGTH = 64
 

@@ -1,5 +1,6 @@
 """
-The value types that cross every boundary: intents, orders, fills, execution events, enums.
+The value types that cross every boundary: intents, orders, fills, execution events (the
+enums they use live in `execfsm.enums`, and are re-exported here).
 
 An intent's types and representable bounds are checked at construction: a float quantity,
 an amount beyond `execfsm.bounds.AMOUNT_BOUND`, or text that is not valid Unicode, holds a
@@ -12,153 +13,64 @@ a venue's message must not crash on its numbers. The order machine refuses a fil
 amounts break the same bounds (a ``FILL_INVALID_*`` refusal, audited) before it computes
 anything with them.
 
-The only package imports are the error tree and `execfsm.bounds`, which import nothing else
-at load time.
+The only package imports are the enums, the error tree, `execfsm.bounds` and
+`execfsm.validators`, which import nothing else at load time.
 """
 
 from __future__ import annotations
 
-import enum
 import operator
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any
 
 import attrs
 
-from execfsm.bounds import (
-    ID_MAX_LENGTH,
-    SYMBOL_MAX_LENGTH,
-    bounded_amount,
-    bounded_text,
-    shown,
+from execfsm.bounds import ID_MAX_LENGTH, SYMBOL_MAX_LENGTH, bounded_amount, bounded_text
+from execfsm.enums import (
+    FINAL_ORDER_STATES,
+    IN_FLIGHT_ORDER_STATES,
+    STAGE_NUMBER,
+    EventKind,
+    ExecutionMode,
+    OrderSide,
+    OrderState,
+    OrderType,
+    PipelineState,
+    ReasonCode,
+    RiskDecision,
+    TimeInForce,
 )
 from execfsm.errors import ContractViolation
+from execfsm.validators import aware_datetime, instance_of, to_decimal, to_enum, violation
+
+__all__ = [  # the enums and converters are re-exported: `from execfsm.contracts import ...`
+    "FINAL_ORDER_STATES",
+    "IN_FLIGHT_ORDER_STATES",
+    "SCHEMA_VERSION",
+    "STAGE_NUMBER",
+    "EventKind",
+    "ExecutionEvent",
+    "ExecutionMode",
+    "Fill",
+    "LivePolicy",
+    "Order",
+    "OrderIntent",
+    "OrderSide",
+    "OrderState",
+    "OrderType",
+    "PipelineState",
+    "ReasonCode",
+    "RiskDecision",
+    "RiskVerdict",
+    "Route",
+    "TimeInForce",
+    "to_decimal",
+    "to_enum",
+]
 
 SCHEMA_VERSION = 1
 """Version of the event and record schemas; bumped when a field changes meaning."""
-
-
-class OrderSide(enum.StrEnum):
-    """
-    Direction of an order.
-    """
-
-    BUY = "BUY"
-    SELL = "SELL"
-
-
-class OrderType(enum.StrEnum):
-    """
-    How the order is priced at the venue.
-    """
-
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-
-
-class TimeInForce(enum.StrEnum):
-    """
-    How long an order rests at the venue.
-    """
-
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-    DAY = "DAY"
-
-
-class OrderState(enum.StrEnum):
-    """
-    The states of `OrderLifecycle`; the machine is the only thing that moves an order.
-    """
-
-    CREATED = "CREATED"
-    SUBMITTED = "SUBMITTED"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    PENDING_CANCEL = "PENDING_CANCEL"
-    FILLED = "FILLED"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    FAILED = "FAILED"
-
-
-FINAL_ORDER_STATES = frozenset(
-    {
-        OrderState.FILLED,
-        OrderState.CANCELLED,
-        OrderState.REJECTED,
-        OrderState.EXPIRED,
-        OrderState.FAILED,
-    }
-)
-"""Order states with no way out; a venue fill that arrives later flags the order instead."""
-
-IN_FLIGHT_ORDER_STATES = frozenset(
-    {
-        OrderState.SUBMITTED,
-        OrderState.ACKNOWLEDGED,
-        OrderState.PARTIALLY_FILLED,
-        OrderState.PENDING_CANCEL,
-    }
-)
-"""Order states the venue may still act on: what reconciliation must confirm after a stop."""
-
-
-class ExecutionMode(enum.StrEnum):
-    """
-    Where an order is routed. `LIVE_BLOCKED` is the default and never reaches a venue.
-    """
-
-    PAPER = "PAPER"
-    SHADOW = "SHADOW"
-    TESTNET = "TESTNET"
-    LIVE_BLOCKED = "LIVE_BLOCKED"
-    LIVE = "LIVE"
-
-
-class PipelineState(enum.StrEnum):
-    """
-    The states of `PipelineRun`: the eight stages, then how the run ended.
-    """
-
-    INTAKE = "INTAKE"
-    VALIDATION = "VALIDATION"
-    RISK_GATE = "RISK_GATE"
-    ROUTING = "ROUTING"
-    DISPATCH = "DISPATCH"
-    EVENT_HANDLING = "EVENT_HANDLING"
-    POST_TRADE = "POST_TRADE"
-    RECON_HANDOFF = "RECON_HANDOFF"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    BLOCKED = "BLOCKED"
-    PAUSED = "PAUSED"
-
-
-STAGE_NUMBER = {
-    PipelineState.INTAKE: 1,
-    PipelineState.VALIDATION: 2,
-    PipelineState.RISK_GATE: 3,
-    PipelineState.ROUTING: 4,
-    PipelineState.DISPATCH: 5,
-    PipelineState.EVENT_HANDLING: 6,
-    PipelineState.POST_TRADE: 7,
-    PipelineState.RECON_HANDOFF: 8,
-}
-"""The seed's stage numbers (1 intake … 8 reconciliation hand-off)."""
-
-
-class RiskDecision(enum.StrEnum):
-    """
-    What a pre-trade risk hook answers.
-    """
-
-    ALLOW = "ALLOW"
-    BLOCK = "BLOCK"
-    PAUSE = "PAUSE"
 
 
 @attrs.frozen
@@ -184,17 +96,7 @@ class LivePolicy:
 
     approved_by: str = attrs.field(validator=attrs.validators.instance_of(str))
     reason: str = attrs.field(validator=attrs.validators.instance_of(str))
-    expires_at: datetime = attrs.field()
-
-    @expires_at.validator
-    def _aware(self, _attribute: attrs.Attribute[datetime], value: datetime) -> None:
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise _violation(
-                "expires_at",
-                "must be a timezone-aware datetime",
-                value,
-                ReasonCode.VALIDATION_INVALID_FIELD,
-            )
+    expires_at: datetime = attrs.field(validator=aware_datetime())
 
     def is_active(self, now: datetime) -> bool:
         """
@@ -216,127 +118,10 @@ class Route:
     now: datetime
 
 
-class EventKind(enum.StrEnum):
-    """
-    The kinds of execution event a venue (or a simulated one) reports.
-    """
-
-    ACK = "ACK"
-    REJECT = "REJECT"
-    FILL = "FILL"
-    CANCEL_ACK = "CANCEL_ACK"
-    CANCEL_REJECT = "CANCEL_REJECT"
-    EXPIRE = "EXPIRE"
-
-
-class ReasonCode(enum.StrEnum):
-    """
-    Stable reason codes. Append-only: never rename, reorder or reuse a member.
-    """
-
-    # Contract validation (stage 2, and fields checked at construction)
-    VALIDATION_INVALID_QUANTITY = "VALIDATION_INVALID_QUANTITY"
-    VALIDATION_INVALID_PRICE = "VALIDATION_INVALID_PRICE"
-    VALIDATION_INVALID_SYMBOL = "VALIDATION_INVALID_SYMBOL"
-    VALIDATION_INVALID_FIELD = "VALIDATION_INVALID_FIELD"
-    # Risk gate (stage 3)
-    RISK_BLOCKED = "RISK_BLOCKED"
-    RISK_PAUSED = "RISK_PAUSED"
-    RISK_EVALUATION_FAILED = "RISK_EVALUATION_FAILED"
-    RISK_KILL_SWITCH_ACTIVE = "RISK_KILL_SWITCH_ACTIVE"
-    # Routing policy (stage 4)
-    POLICY_LIVE_NOT_ENABLED = "POLICY_LIVE_NOT_ENABLED"
-    POLICY_NO_ADAPTER = "POLICY_NO_ADAPTER"
-    # Adapter dispatch (stage 5)
-    ADAPTER_REJECTED = "ADAPTER_REJECTED"
-    ADAPTER_TIMEOUT = "ADAPTER_TIMEOUT"
-    ADAPTER_ERROR = "ADAPTER_ERROR"
-    # Order lifecycle
-    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
-    FILL_OVERFILL = "FILL_OVERFILL"
-    FILL_DUPLICATE = "FILL_DUPLICATE"
-    FILL_CONFLICT = "FILL_CONFLICT"
-    FILL_INVALID_QUANTITY = "FILL_INVALID_QUANTITY"
-    FILL_INVALID_PRICE = "FILL_INVALID_PRICE"
-    FILL_INVALID_FEE = "FILL_INVALID_FEE"
-    FILL_AFTER_FINAL = "FILL_AFTER_FINAL"
-    ACK_ABSORBED = "ACK_ABSORBED"
-    ACK_AFTER_FAILURE = "ACK_AFTER_FAILURE"
-    REASON_MISSING = "REASON_MISSING"
-    EVENT_ORDER_MISMATCH = "EVENT_ORDER_MISMATCH"
-    EVENT_UNKNOWN_ORDER = "EVENT_UNKNOWN_ORDER"
-    DUPLICATE_INTENT = "DUPLICATE_INTENT"
-    DISPATCH_OUTCOME_UNKNOWN = "DISPATCH_OUTCOME_UNKNOWN"
-    # Appended (keep every member above where it is)
-    FILL_FOR_UNSENT_ORDER = "FILL_FOR_UNSENT_ORDER"
-    """A fill names an order that was never submitted, so no venue can have filled it."""
-    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
-    """An intent reuses an idempotency key with other terms: refused, nothing sent."""
-    CANCEL_OUTCOME_UNKNOWN = "CANCEL_OUTCOME_UNKNOWN"
-    """The process stopped while a cancel was out: the venue may or may not have it."""
-
-
-E = TypeVar("E", bound=enum.Enum)
-
-
-def _violation(field: str, rule: str, value: Any, reason: ReasonCode) -> ContractViolation:
-    return ContractViolation(
-        f"{field}: {rule}, got {shown(value)}", reason=reason, field=field, value=value
-    )
-
-
 def _mapping_error(problem: str, data: object) -> ContractViolation:
     return ContractViolation(
         f"intent: {problem}", reason=ReasonCode.VALIDATION_INVALID_FIELD, field="intent", value=data
     )
-
-
-def _reason_for(field: str) -> ReasonCode:
-    if "quantity" in field:
-        return ReasonCode.VALIDATION_INVALID_QUANTITY
-    if "price" in field:
-        return ReasonCode.VALIDATION_INVALID_PRICE
-    return ReasonCode.VALIDATION_INVALID_FIELD
-
-
-def to_decimal(value: Any, field: str, *, finite: bool = True) -> Decimal:
-    """
-    Convert a quantity or price to `Decimal`, refusing anything that could lose precision.
-
-    Accepts `Decimal`, `int` and decimal strings; refuses `float` and `bool`, and NaN and
-    infinities unless `finite` is False (a venue's fill: the order machine refuses it then,
-    audited, instead of the adapter crashing).
-
-    >>> to_decimal("0.1", "quantity")
-    Decimal('0.1')
-    """
-    if type(value) is Decimal and (value.is_finite() or not finite):
-        return value  # the common case, first
-    reason = _reason_for(field)
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        rule = "must be a Decimal, an int or a decimal string (floats lose precision)"
-        raise _violation(field, rule, value, reason)
-    try:
-        result = Decimal(value.strip() if isinstance(value, str) else value)
-    except (InvalidOperation, ValueError):
-        raise _violation(field, "must be a decimal number", value, reason) from None
-    if finite and not result.is_finite():
-        raise _violation(field, "must be a finite number", value, reason)
-    return result
-
-
-def to_enum(enum_type: type[E], value: Any, field: str) -> E:
-    """
-    Convert a member or its value (e.g. ``"BUY"``, case-insensitive) to a member of `enum_type`.
-    """
-    if isinstance(value, enum_type):
-        return value
-    if isinstance(value, str):
-        for member in enum_type:
-            if member.value == value.strip().upper():
-                return member
-    allowed = ", ".join(str(m.value) for m in enum_type)
-    raise _violation(field, f"must be one of {allowed}", value, ReasonCode.VALIDATION_INVALID_FIELD)
 
 
 _QUANTITY_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_QUANTITY)
@@ -383,12 +168,6 @@ def _time_in_force(value: Any) -> TimeInForce:
 
 def _event_kind(value: Any) -> EventKind:
     return to_enum(EventKind, value, "kind")
-
-
-def _check_aware(_instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        rule = "must be a timezone-aware datetime"
-        raise _violation(field.name, rule, value, ReasonCode.VALIDATION_INVALID_FIELD)
 
 
 @attrs.frozen
@@ -476,6 +255,10 @@ class Fill:
         return all(a.compare_total(b) == 0 for a, b in zip(mine, theirs, strict=True))
 
 
+_FILL_OR_NONE = instance_of(Fill, ReasonCode.VALIDATION_INVALID_FIELD, optional=True)
+_REASON_OR_NONE = instance_of(ReasonCode, ReasonCode.VALIDATION_INVALID_FIELD, optional=True)
+
+
 @attrs.frozen
 class ExecutionEvent:
     """
@@ -486,7 +269,7 @@ class ExecutionEvent:
     event_id: str
     client_order_id: str
     correlation_id: str
-    ts_event: datetime = attrs.field(validator=_check_aware)
+    ts_event: datetime = attrs.field(validator=aware_datetime())
     fill: Fill | None = None
     reason_code: ReasonCode | None = None
     detail: str = ""
@@ -518,16 +301,9 @@ class ExecutionEvent:
                     _VENUE_TEXT.check(getattr(self, name), name)
         if (self.kind is EventKind.FILL) != (self.fill is not None):
             rule = "a FILL event carries a Fill, other kinds carry none"
-            raise _violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)
-        if self.fill is not None and not isinstance(self.fill, Fill):
-            raise _violation(
-                "fill", "must be a Fill", self.fill, ReasonCode.VALIDATION_INVALID_FIELD
-            )
-        if self.reason_code is not None and not isinstance(self.reason_code, ReasonCode):
-            rule = "must be a ReasonCode"
-            raise _violation(
-                "reason_code", rule, self.reason_code, ReasonCode.VALIDATION_INVALID_FIELD
-            )
+            raise violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)
+        _FILL_OR_NONE.check(self.fill, "fill")
+        _REASON_OR_NONE.check(self.reason_code, "reason_code")
 
     @classmethod
     def ack(

@@ -7,10 +7,9 @@ without parsing the message; the message names subject, rule and value received.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from execfsm.contracts import ReasonCode
+from execfsm.enums import ReasonCode
 
 
 class ExecFsmError(Exception):
@@ -57,6 +56,23 @@ class ContractViolation(ExecFsmError, ValueError):
         self.field = field
         self.value = value
         self.bound = bound
+
+
+class ConfigurationError(ExecFsmError, ValueError):
+    """
+    A setting given to a component is wrong (a retry count, a timeout, a venue parameter,
+    an engine): the operator's or developer's mistake, refused when the component is built.
+
+    Args:
+        message: What is wrong, naming the setting, the rule and the value received.
+        field: The setting's name.
+        value: The value as received.
+    """
+
+    def __init__(self, message: str, *, field: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
 
 
 class IdempotencyConflict(ContractViolation):
@@ -114,8 +130,6 @@ class IllegalTransition(ExecFsmError):
     reason: ReasonCode
 
     def __init__(self, machine: str, event: str, state: str) -> None:
-        from execfsm.contracts import ReasonCode
-
         super().__init__(f"{machine}: event {event!r} is not allowed in state {state}")
         self.reason = ReasonCode.ILLEGAL_TRANSITION
         self.machine = machine
