@@ -18,7 +18,6 @@ file is left beside it.
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -27,43 +26,23 @@ from threading import get_ident
 
 from execfsm.contracts import Order
 from execfsm.errors import ReentrantCall, StoreError
-from execfsm.ledger._lock import StoreLocked, WriterLock, lock_path_of
-from execfsm.ledger._rows import CorruptRow, read_rows, shown
+from execfsm.ledger._lock import StoreLocked, WriterLock
+from execfsm.ledger._rows import CorruptRow, read_rows
+from execfsm.ledger._sqlite_file import (
+    SCHEMA_VERSION,
+    SYNCHRONOUS_MODES,
+    FileState,
+    check_path,
+    connect_read_only,
+    open_writer,
+    snapshot_changed,
+)
 from execfsm.ledger.audit import AuditLog, Line, UnitOfWork
 from execfsm.ledger.codec import OrderTexts, position_json, result_json
 from execfsm.ledger.positions import Booking, Position, book_in_trail_order
 from execfsm.ledger.store import IntentEntry, StoredState
 
 __all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore", "StoreLocked"]
-
-SCHEMA_VERSION = 1
-"""Bumped when the tables change; a newer database is refused, never guessed at."""
-
-SYNCHRONOUS_MODES = ("FULL", "NORMAL")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    correlation_id TEXT NOT NULL,
-    client_order_id TEXT,
-    record TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS intents (
-    idempotency_key TEXT PRIMARY KEY,
-    correlation_id TEXT NOT NULL,
-    client_order_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    result TEXT
-);
-CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
-"""
-
-_TABLES = frozenset({"meta", "audit", "intents", "orders", "positions"})
-"""The tables of schema version 1: an existing database lacking one is not ours."""
-
-_VERSION_TEXT = re.compile(r"[0-9]{1,9}")
 
 _SNAPSHOT_TRIES = 3
 
@@ -84,23 +63,6 @@ class _Unit:
         self.last_seq = 0
         """The seq of the unit's last audit record: its rows are committed with that
         record."""
-
-
-def _fail(path: Path, action: str, exc: BaseException) -> StoreError:
-    return StoreError(f"store {path}: cannot {action}: {exc}")
-
-
-def _sidecar(path: Path, suffix: str) -> Path:
-    return path.with_name(path.name + suffix)
-
-
-_FileState = tuple[int, int, int, int]
-"""Device, inode, size and modification time (ns): a file whose four are equal is unchanged."""
-
-
-def _file_state(path: Path) -> _FileState:
-    st = path.stat()
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class SqliteStore:
@@ -130,20 +92,7 @@ class SqliteStore:
         self, path: Path | str, *, synchronous: str = "FULL", read_only: bool = False
     ) -> None:
         self.path = Path(path)
-        if synchronous not in SYNCHRONOUS_MODES:
-            raise StoreError(
-                f"store {self.path}: synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, "
-                f"got {synchronous!r}"
-            )
-        if not self.path.parent.is_dir():
-            raise StoreError(f"store {self.path}: directory {self.path.parent} does not exist")
-        if self.path.is_dir():
-            raise StoreError(f"store {self.path}: is a directory, not a database file")
-        exists = self.path.exists()
-        if exists and not self.path.is_file():
-            raise StoreError(f"store {self.path}: is not a regular file")
-        if read_only and not exists:
-            raise StoreError(f"store {self.path}: no such database (read-only: none is created)")
+        check_path(self.path, synchronous=synchronous, read_only=read_only)
         self.read_only = read_only
         """Opened with ``read_only=True``: `load` only, no lock, nothing written."""
         self._audit: AuditLog | None = None
@@ -176,34 +125,12 @@ class SqliteStore:
         self.commits = 0
         """How many transactions this store has committed (group commit makes it small)."""
         self._lock: WriterLock | None = None
-        self._snapshot: _FileState | None = None
+        self._snapshot: FileState | None = None
         """A read-only store reading an immutable file: the file as it was when opened."""
         if read_only:
             self._open_read_only()
             return
-        # A live writer is refused before the database is read; a foreign file before a lock
-        # file is made beside it.
-        if exists and not lock_path_of(self.path).exists():
-            self._inspect_read_only()
-        self._lock = WriterLock(self.path)
-        try:
-            # (Again,) now that no other writer can start.
-            self._is_new = not (self.path.exists() and self._inspect_read_only())
-            self._conn = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            if self._is_new:
-                self._create_schema()
-            self._conn.execute("BEGIN IMMEDIATE")  # prove we can write, before any intent
-            self._conn.execute("ROLLBACK")
-        except sqlite3.DatabaseError as exc:
-            self._abandon()
-            raise _fail(self.path, "open the database", exc) from None
-        except BaseException:
-            self._abandon()
-            raise
+        self._lock, self._conn, self._is_new = open_writer(self.path, synchronous)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -212,105 +139,9 @@ class SqliteStore:
         """
         return self._conn
 
-    def _abandon(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.close()
-        if self._lock is not None:
-            self._lock.release()
-
-    def _connect_read_only(self) -> tuple[sqlite3.Connection, bool, _FileState | None]:
-        """
-        A connection that writes nothing, whether the database is ours, and the file's state
-        if it was opened immutable. Through the WAL when there is one (a writer has the
-        database open, or died with it open); else immutable, which creates no -wal or -shm
-        and takes no lock (a writer that starts meanwhile is noticed by `_snapshot_changed`).
-        """
-        immutable = not _sidecar(self.path, "-wal").exists()
-        snapshot = _file_state(self.path) if immutable else None
-        uri = self.path.absolute().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
-        try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        except sqlite3.DatabaseError as exc:
-            raise _fail(self.path, "open the database", exc) from None
-        try:
-            ours = self._check_schema(conn)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise _fail(self.path, "open the database", exc) from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn, ours, snapshot
-
-    def _inspect_read_only(self) -> bool:
-        conn, ours, _ = self._connect_read_only()
-        conn.close()
-        return ours
-
     def _open_read_only(self) -> None:
-        self._conn, ours, self._snapshot = self._connect_read_only()
+        self._conn, ours, self._snapshot = connect_read_only(self.path)
         self._is_new = not ours
-
-    def _snapshot_changed(self) -> bool:
-        if self._snapshot is None:
-            return False
-        try:
-            return _sidecar(self.path, "-wal").exists() or _file_state(self.path) != self._snapshot
-        except OSError:
-            return True
-
-    def _check_schema(self, conn: sqlite3.Connection) -> bool:
-        """
-        Whether `conn`'s database is an execfsm one (True) or empty (False): anything else
-        is refused. Reads only.
-        """
-        objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-        if not objects:
-            return False
-        tables = {name for kind, name in objects if kind == "table"}
-        missing = _TABLES - tables
-        if missing:
-            raise StoreError(
-                f"store {self.path}: not an execfsm database (tables {sorted(tables)}; "
-                f"missing {sorted(missing)})"
-            )
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            raise StoreError(f"store {self.path}: not an execfsm database (no schema_version)")
-        text = row[0]
-        if not isinstance(text, str) or not _VERSION_TEXT.fullmatch(text):
-            raise StoreError(
-                f"store {self.path}: meta schema_version is not a version number: {shown(text)}"
-            )
-        version = int(text)
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.path}: database schema version {version} is newer than this "
-                f"execfsm understands ({SCHEMA_VERSION}); upgrade execfsm"
-            )
-        if version < 1:
-            raise StoreError(
-                f"store {self.path}: meta schema_version is not a version number: {text!r}"
-            )
-        return True
-
-    def _create_schema(self) -> None:
-        # One transaction: a crash leaves an empty database or a whole schema, never half.
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.DatabaseError):
-                conn.execute("ROLLBACK")
-            raise
 
     # -- the store protocol -------------------------------------------------------------------
 
@@ -335,10 +166,10 @@ class SqliteStore:
             try:
                 state = self._load_once()
             except StoreError:
-                if not self._snapshot_changed():
+                if not snapshot_changed(self.path, self._snapshot):
                     raise
             else:
-                if not self._snapshot_changed():
+                if not snapshot_changed(self.path, self._snapshot):
                     break
             # A writer started while a read-only store read the file as immutable: what was
             # read may be torn. Read again, through the writer's WAL this time.
