@@ -23,9 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from execfsm import (
-    AdapterRegistry,
     ExecutionEvent,
-    ExecutionMode,
     ExecutionOrchestrator,
     Order,
     OrderIntent,
@@ -33,6 +31,7 @@ from execfsm import (
     SystemClock,
 )
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.testing import paper_orchestrator
 
 
 def intents(count: int) -> list[OrderIntent]:
@@ -90,11 +89,7 @@ def open_session(
 ) -> tuple[ExecutionOrchestrator, PausingVenue]:
     clock = SystemClock()
     venue = PausingVenue(clock, journal=journal, partial_fills=("0.5", "0.5"), pause_at=pause_at)
-    registry = AdapterRegistry()
-    registry.register(ExecutionMode.PAPER, venue)
-    orch = ExecutionOrchestrator(
-        execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock, store=SqliteStore(db)
-    )
+    orch = paper_orchestrator(venue, clock=clock, store=SqliteStore(db))
     return orch, venue
 
 

@@ -38,6 +38,7 @@ from execfsm.clock import EPOCH
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.testing import paper_orchestrator
 from tests.conftest import make_intent
 
 # -- intents refused at construction (type rules) ---------------------------------------------
@@ -241,9 +242,7 @@ PIPELINE: list[tuple[dict[str, Any], ReasonCode, str]] = [
 def paper() -> tuple[ExecutionOrchestrator, SimulatedVenue]:
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = SimulatedVenue(clock)
-    registry = AdapterRegistry()
-    registry.register(ExecutionMode.PAPER, venue)
-    orch = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock)
+    orch = paper_orchestrator(venue, clock=clock)
     orch.submit_intent(make_intent(intent_id="good", limit_price=Decimal(70_000)))
     return orch, venue
 
@@ -396,16 +395,7 @@ def test_absurd_fill_price_leaves_order_position_and_trail_sound() -> None:
 
 
 def durable(db: Path, **kw: Any) -> ExecutionOrchestrator:
-    clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
-    registry = AdapterRegistry()
-    registry.register(ExecutionMode.PAPER, SimulatedVenue(clock))
-    return ExecutionOrchestrator(
-        execution_mode=ExecutionMode.PAPER,
-        registry=registry,
-        clock=clock,
-        store=SqliteStore(db),
-        **kw,
-    )
+    return paper_orchestrator(store=SqliteStore(db), **kw)
 
 
 def test_absurd_fill_does_not_brick_the_durable_store(tmp_path: Path) -> None:

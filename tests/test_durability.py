@@ -18,9 +18,7 @@ import attrs
 import pytest
 
 from execfsm import (
-    AdapterRegistry,
     ExecutionEvent,
-    ExecutionMode,
     ExecutionOrchestrator,
     Order,
     OrderIntent,
@@ -36,7 +34,7 @@ from execfsm.ids import canonical_json
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_hash, record_to_dict
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.risk import ConditionalRiskHook
-from execfsm.testing import order_for
+from execfsm.testing import order_for, paper_orchestrator
 
 
 class Crash(BaseException):
@@ -61,15 +59,7 @@ def session(
 ) -> tuple[ExecutionOrchestrator, Venue]:
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = venue if venue is not None else Venue(clock)
-    registry = AdapterRegistry()
-    registry.register(ExecutionMode.PAPER, venue)
-    orch = ExecutionOrchestrator(
-        risk_hook=risk,
-        execution_mode=ExecutionMode.PAPER,
-        registry=registry,
-        clock=clock,
-        store=SqliteStore(db),
-    )
+    orch = paper_orchestrator(venue, clock=clock, risk_hook=risk, store=SqliteStore(db))
     return orch, venue
 
 

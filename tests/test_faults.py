@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from execfsm import (
-    AdapterRegistry,
     AuditOutcome,
     ContractViolation,
     ExecutionMode,
@@ -38,7 +37,7 @@ from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.killswitch import FileKillSwitch
 from execfsm.results import PipelineResult
-from execfsm.testing import Fault, FaultyVenue
+from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
 
 QTY = Decimal(2)
 
@@ -50,12 +49,9 @@ class Rig:
         self.clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
         self.inner = SimulatedVenue(self.clock, **venue)
         self.venue = FaultyVenue(self.inner, script, slow_seconds=0.3)
-        registry = AdapterRegistry()
-        registry.register(ExecutionMode.PAPER, self.venue)
         self.sleeps: list[float] = []
-        self.orch = ExecutionOrchestrator(
-            execution_mode=ExecutionMode.PAPER,
-            registry=registry,
+        self.orch = paper_orchestrator(
+            self.venue,
             clock=self.clock,
             dispatcher=Dispatcher(
                 RetryPolicy(max_attempts=3), timeout=timeout, sleep=self.sleeps.append

@@ -43,6 +43,7 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.risk import ConditionalRiskHook, NullRiskHook
+from execfsm.testing import paper_orchestrator
 from tests.conftest import make_intent
 
 
@@ -76,12 +77,7 @@ def orchestrator(
 ) -> tuple[ExecutionOrchestrator, SimulatedVenue]:
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = venue if venue is not None else SpyVenue(clock)
-    registry = AdapterRegistry()
-    if mode is not ExecutionMode.LIVE_BLOCKED:
-        registry.register(mode, venue)
-    orch = ExecutionOrchestrator(
-        risk_hook=risk or NullRiskHook(), execution_mode=mode, registry=registry, clock=clock, **kw
-    )
+    orch = paper_orchestrator(venue, clock=clock, mode=mode, risk_hook=risk or NullRiskHook(), **kw)
     return orch, venue
 
 

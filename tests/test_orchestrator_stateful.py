@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from execfsm import (
-    AdapterRegistry,
     ContractViolation,
     EventKind,
     ExecutionEvent,
@@ -40,7 +39,7 @@ from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ids import idempotency_key
 from execfsm.ledger.replay import replay
-from execfsm.testing import Fault, FaultyVenue
+from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
 from tests.strategies import quantities
 
 IN_FLIGHT = IN_FLIGHT_ORDER_STATES
@@ -69,11 +68,8 @@ class OrchestratorMachine(RuleBasedStateMachine):
         self.clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
         self.inner = SimulatedVenue(self.clock, partial_fills=("0.25", "0.75"), fee_bps=5)
         self.venue = RecordingVenue(self.inner, sleep=lambda _s: None)
-        registry = AdapterRegistry()
-        registry.register(ExecutionMode.PAPER, self.venue)
-        self.orch = ExecutionOrchestrator(
-            execution_mode=ExecutionMode.PAPER,
-            registry=registry,
+        self.orch = paper_orchestrator(
+            self.venue,
             clock=self.clock,
             dispatcher=Dispatcher(RetryPolicy(max_attempts=3), sleep=lambda _s: None, seed=3),
         )

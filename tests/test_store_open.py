@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from execfsm import ExecutionMode, ExecutionOrchestrator, OrderIntent
+from execfsm import ExecutionOrchestrator, OrderIntent
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_json
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
-from execfsm.testing import in_memory_audit, order_for
+from execfsm.testing import in_memory_audit, order_for, paper_orchestrator
 from tests.test_audit import run_session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def intent(n: int) -> OrderIntent:
 
 
 def paper_session(db: Path) -> ExecutionOrchestrator:
-    return ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=SqliteStore(db))
+    return paper_orchestrator(store=SqliteStore(db))
 
 
 def stored_session(db: Path) -> None:

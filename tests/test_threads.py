@@ -14,9 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from execfsm import (
-    AdapterRegistry,
     ExecutionEvent,
-    ExecutionMode,
     ExecutionOrchestrator,
     Fill,
     OrderIntent,
@@ -30,6 +28,7 @@ from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.testing import paper_orchestrator
 
 THREADS = 8
 PER_THREAD = int(os.environ.get("THREAD_INTENTS", "2000"))
@@ -55,12 +54,8 @@ def run_threads(target: object, count: int = THREADS) -> None:
 def rig(tmp_path: Path) -> tuple[ExecutionOrchestrator, SimulatedVenue, SqliteStore]:
     clock = SteppingClock(EPOCH, timedelta(microseconds=10))
     venue = SimulatedVenue(clock, partial_fills=("0.5", "0.5"))
-    registry = AdapterRegistry()
-    registry.register(ExecutionMode.PAPER, venue)
     store = SqliteStore(tmp_path / "threads.db")
-    orch = ExecutionOrchestrator(
-        execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock, store=store
-    )
+    orch = paper_orchestrator(venue, clock=clock, store=store)
     return orch, venue, store
 
 

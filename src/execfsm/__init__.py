@@ -5,6 +5,7 @@ Everything the execution layer imports is listed in ``__all__``; the rest is rea
 path (``execfsm.fsm.order``, ``execfsm.ledger.audit``, ``execfsm.testing`` …).
 """
 
+from execfsm.adapters.dispatcher import Dispatcher, RetryPolicy
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import FixedClock, SteppingClock, SystemClock
@@ -28,23 +29,34 @@ from execfsm.contracts import (
 from execfsm.errors import (
     AuditChainError,
     AuditWriteError,
+    ConfigurationError,
     ContractViolation,
     DefinitionError,
     ExecFsmError,
     FillSubscriberError,
+    IdempotencyConflict,
     IllegalTransition,
+    OutcomeUnknown,
+    PermanentVenueError,
     PolicyViolation,
+    ReentrantCall,
+    StoreError,
+    TransientVenueError,
+    VenueError,
+    VenueRejected,
 )
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.model import MachineModel
 from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
+from execfsm.killswitch import FileKillSwitch, ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
+from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.results import PipelineResult
 from execfsm.risk import BlockingRiskHook, ConditionalRiskHook, NullRiskHook
-from execfsm.typing import OrderAdapter, RiskHook
+from execfsm.typing import KillSwitch, OrderAdapter, RiskHook
 
 __all__ = [
     "AdapterRegistry",
@@ -55,20 +67,26 @@ __all__ = [
     "AuditWriteError",
     "BlockingRiskHook",
     "ConditionalRiskHook",
+    "ConfigurationError",
     "ContractViolation",
     "DefinitionError",
+    "Dispatcher",
     "EventKind",
     "EventOutcome",
     "ExecFsmError",
     "ExecutionEvent",
     "ExecutionMode",
     "ExecutionOrchestrator",
+    "FileKillSwitch",
     "Fill",
     "FillSubscriberError",
     "FixedClock",
+    "IdempotencyConflict",
     "IllegalTransition",
+    "KillSwitch",
     "LivePolicy",
     "MachineModel",
+    "ManualKillSwitch",
     "NullRiskHook",
     "Order",
     "OrderAdapter",
@@ -77,17 +95,27 @@ __all__ = [
     "OrderSide",
     "OrderState",
     "OrderType",
+    "OutcomeUnknown",
+    "PermanentVenueError",
     "PipelineResult",
     "PipelineRun",
     "PipelineState",
     "PolicyViolation",
     "Position",
     "ReasonCode",
+    "ReentrantCall",
+    "RetryPolicy",
     "RiskDecision",
     "RiskHook",
     "RiskVerdict",
     "SimulatedVenue",
+    "SqliteStore",
     "SteppingClock",
+    "StoreError",
+    "StoreLocked",
     "SystemClock",
     "TimeInForce",
+    "TransientVenueError",
+    "VenueError",
+    "VenueRejected",
 ]

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from statemachine import StateMachine
 from statemachine.states import States
 
 from execfsm.adapters.faulty import Fault, FaultyVenue
+from execfsm.adapters.registry import AdapterRegistry
+from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import EPOCH, FixedClock, SteppingClock
-from execfsm.contracts import Order, OrderIntent
+from execfsm.contracts import ExecutionMode, Order, OrderIntent
 from execfsm.fsm.audit import AuditEntry, AuditRecord
 from execfsm.ids import idempotency_key, stable_id
 from execfsm.ledger.audit import AuditLog
+from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.typing import Clock, OrderAdapter
 
 __all__ = [
     "EPOCH",
@@ -28,8 +32,38 @@ __all__ = [
     "SteppingClock",
     "in_memory_audit",
     "order_for",
+    "paper_orchestrator",
     "variant_of",
 ]
+
+
+def paper_orchestrator(
+    venue: OrderAdapter | None = None,
+    *,
+    clock: Clock | None = None,
+    mode: ExecutionMode = ExecutionMode.PAPER,
+    **settings: Any,
+) -> ExecutionOrchestrator:
+    """
+    An orchestrator routing `mode` (PAPER by default) to `venue`, on a replayable clock.
+
+    Args:
+        venue: The adapter serving `mode`; default a `SimulatedVenue` on the same clock.
+        clock: Default a `SteppingClock` from `EPOCH` in steps of 1 ms, so every record and
+            id of a run is the same every time.
+        mode: The execution mode; ``LIVE_BLOCKED`` registers no adapter (it never dispatches).
+        settings: Any other `ExecutionOrchestrator` argument (``risk_hook``, ``store``,
+            ``dispatcher``, ``kill_switch``, ``live_policy``, ``engine`` ...).
+
+    >>> orch = paper_orchestrator()
+    >>> orch.registry.get(ExecutionMode.PAPER).name
+    'simulated'
+    """
+    clock = clock if clock is not None else SteppingClock(EPOCH, timedelta(milliseconds=1))
+    registry = AdapterRegistry()
+    if mode is not ExecutionMode.LIVE_BLOCKED:
+        registry.register(mode, venue if venue is not None else SimulatedVenue(clock))
+    return ExecutionOrchestrator(execution_mode=mode, registry=registry, clock=clock, **settings)
 
 
 def in_memory_audit(at: datetime = EPOCH) -> AuditLog:
