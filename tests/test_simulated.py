@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from execfsm import (
-    ContractViolation,
+    ConfigurationError,
     EventKind,
     ExecutionEvent,
     Fill,
@@ -150,9 +150,12 @@ class TestSimulatedVenue:
         "bad", [{"partial_fills": ("0.5", "0.4")}, {"prices": {"X": "0"}}, {"fee_bps": 1.5}]
     )
     def test_bad_configuration_is_a_clear_error(self, bad: dict[str, object]) -> None:
-        """Fractions not summing to 1, non-positive prices and float settings are refused."""
-        with pytest.raises(ContractViolation):
+        """Fractions not summing to 1, non-positive prices and float settings are refused as
+        settings, naming the one that is wrong."""
+        with pytest.raises(ConfigurationError) as caught:
             venue(**bad)
+
+        assert caught.value.field in {"partial_fills", "price of X", "fee_bps"}
 
     def test_order_state_is_untouched(self) -> None:
         """The venue reports events; it never edits the order it was given."""

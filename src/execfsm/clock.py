@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+from execfsm.errors import ConfigurationError
+
 
 class SystemClock:
     """
@@ -27,7 +29,9 @@ class FixedClock:
 
     def __init__(self, at: datetime) -> None:
         if at.tzinfo is None:
-            raise ValueError(f"FixedClock: 'at' must be timezone-aware, got {at!r}")
+            raise ConfigurationError(
+                f"FixedClock: 'at' must be timezone-aware, got {at!r}", field="at", value=at
+            )
         self._at = at.astimezone(UTC)
 
     def now(self) -> datetime:
@@ -44,9 +48,17 @@ class SteppingClock:
 
     def __init__(self, start: datetime, step: timedelta = timedelta(milliseconds=1)) -> None:
         if start.tzinfo is None:
-            raise ValueError(f"SteppingClock: 'start' must be timezone-aware, got {start!r}")
+            raise ConfigurationError(
+                f"SteppingClock: 'start' must be timezone-aware, got {start!r}",
+                field="start",
+                value=start,
+            )
         if step < timedelta(0):
-            raise ValueError(f"SteppingClock: 'step' must not be negative, got {step!r}")
+            raise ConfigurationError(
+                f"SteppingClock: 'step' must not be negative, got {step!r}",
+                field="step",
+                value=step,
+            )
         self._next = start.astimezone(UTC)
         self._step = step
         self._lock = threading.Lock()

@@ -8,8 +8,8 @@ needs mode LIVE and an unexpired `LivePolicy` given to the orchestrator.
 from __future__ import annotations
 
 from execfsm.adapters.simulated import SimulatedVenue
-from execfsm.contracts import ExecutionMode, ReasonCode
-from execfsm.errors import ContractViolation
+from execfsm.contracts import ExecutionMode
+from execfsm.errors import ConfigurationError
 from execfsm.typing import Clock, OrderAdapter
 
 SIMULATED_MODES = (ExecutionMode.PAPER, ExecutionMode.SHADOW, ExecutionMode.TESTNET)
@@ -39,9 +39,8 @@ class AdapterRegistry:
         Serve `mode` with `adapter` (replacing any earlier one).
         """
         if mode is ExecutionMode.LIVE_BLOCKED:
-            raise ContractViolation(
+            raise ConfigurationError(
                 "mode: LIVE_BLOCKED never dispatches, so it takes no adapter",
-                reason=ReasonCode.VALIDATION_INVALID_FIELD,
                 field="mode",
                 value=mode,
             )

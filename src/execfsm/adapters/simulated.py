@@ -29,9 +29,10 @@ from execfsm.contracts import (
     ReasonCode,
     to_decimal,
 )
-from execfsm.errors import ContractViolation
+from execfsm.errors import ConfigurationError, ContractViolation
 from execfsm.ids import stable_id
 from execfsm.typing import Clock, EventSink
+from execfsm.validators import misconfigured
 
 _StoredFill = tuple[str, Decimal, Decimal, Decimal]
 _StoredEvent = tuple[
@@ -138,17 +139,15 @@ class SimulatedVenue:
         self._clock = clock
         self._name = name
         table = DEFAULT_PRICES if prices is None else prices
-        self._prices = {symbol: self._price(p, f"price of {symbol}") for symbol, p in table.items()}
-        self.fee_bps = to_decimal(fee_bps, "fee_bps")
-        self.slippage_bps = to_decimal(slippage_bps, "slippage_bps")
-        fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
+        try:  # the venue's settings: a bad one is a ConfigurationError naming it
+            self._prices = {s: self._price(p, f"price of {s}") for s, p in table.items()}
+            self.fee_bps = to_decimal(fee_bps, "fee_bps")
+            self.slippage_bps = to_decimal(slippage_bps, "slippage_bps")
+            fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
+        except ContractViolation as exc:
+            raise ConfigurationError(str(exc), field=exc.field or "", value=exc.value) from None
         if fractions and sum(fractions) != 1:
-            raise ContractViolation(
-                f"partial_fills: fractions must sum to 1, got {sum(fractions)}",
-                reason=ReasonCode.VALIDATION_INVALID_FIELD,
-                field="partial_fills",
-                value=partial_fills,
-            )
+            raise misconfigured("partial_fills", "fractions must sum to 1", partial_fills)
         self.partial_fills = fractions
         self._sink: EventSink | None = None
         self._responses: dict[str, tuple[_StoredEvent, ...]] = {}
