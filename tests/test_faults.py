@@ -30,9 +30,15 @@ from execfsm import (
     SteppingClock,
 )
 from execfsm.adapters.dispatcher import Dispatcher, RetryPolicy
-from execfsm.adapters.errors import translate
+from execfsm.adapters.errors import VenueFailure, translate
 from execfsm.clock import EPOCH
-from execfsm.errors import OutcomeUnknown, PermanentVenueError, TransientVenueError
+from execfsm.contracts import ExecutionEvent, Order
+from execfsm.errors import (
+    OutcomeUnknown,
+    PermanentVenueError,
+    TransientVenueError,
+    VenueRejected,
+)
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.killswitch import FileKillSwitch
@@ -386,6 +392,133 @@ class TestTranslation:
     def test_unknown_errors_stay_unknown(self, raw: Exception) -> None:
         """What the mapping does not know is not guessed at."""
         assert translate(raw) is None
+
+    @pytest.mark.parametrize(
+        ("raw", "rejected", "unknown", "transient", "reason", "detail"),
+        [
+            (
+                ConnectionRefusedError("x"),
+                False,
+                False,
+                True,
+                ReasonCode.ADAPTER_ERROR,
+                "cancel to v: ConnectionRefusedError: x",
+            ),
+            (
+                TimeoutError("x"),
+                False,
+                True,
+                False,
+                ReasonCode.ADAPTER_TIMEOUT,
+                "cancel to v: TimeoutError: x",
+            ),
+            (
+                VenueRejected("band"),
+                True,
+                False,
+                False,
+                ReasonCode.ADAPTER_ERROR,
+                "cancel to v: band",
+            ),
+            (
+                RuntimeError("bug"),
+                False,
+                False,
+                False,
+                ReasonCode.ADAPTER_ERROR,
+                "cancel to v: RuntimeError: bug",
+            ),
+        ],
+    )
+    def test_a_failed_request_is_told_by_one_map(
+        self,
+        raw: Exception,
+        rejected: bool,
+        unknown: bool,
+        transient: bool,
+        reason: ReasonCode,
+        detail: str,
+    ) -> None:
+        """Every venue request reads what its call raised through the same translation."""
+        failure = VenueFailure.of(raw, "cancel to v")
+
+        assert (
+            failure.rejected,
+            failure.unknown,
+            failure.transient,
+            failure.reason,
+            failure.detail,
+        ) == (rejected, unknown, transient, reason, detail)
+
+
+class CancelRaises(SimulatedVenue):
+    """A paper venue whose cancel raises `raise_on_cancel`."""
+
+    raise_on_cancel: Exception = RuntimeError("unset")
+
+    def cancel(self, order: Order) -> tuple[ExecutionEvent, ...]:
+        raise self.raise_on_cancel
+
+
+class TestCancelFaults:
+    @pytest.mark.parametrize(
+        ("raw", "reason", "flagged"),
+        [
+            (ConnectionRefusedError("refused"), ReasonCode.ADAPTER_ERROR, False),
+            (TransientVenueError("throttled"), ReasonCode.ADAPTER_ERROR, False),
+            (TimeoutError("lost"), ReasonCode.ADAPTER_TIMEOUT, True),
+            (OutcomeUnknown("reset"), ReasonCode.ADAPTER_TIMEOUT, True),
+            (VenueRejected("too late"), ReasonCode.ADAPTER_ERROR, True),
+            (PermanentVenueError("credentials"), ReasonCode.ADAPTER_ERROR, True),
+            (RuntimeError("bug"), ReasonCode.ADAPTER_ERROR, True),
+        ],
+    )
+    def test_a_cancel_that_raises_is_translated_like_a_dispatch(
+        self,
+        raw: Exception,
+        reason: ReasonCode,
+        flagged: bool,
+    ) -> None:
+        """A cancel's failure is refused and audited with the reason the venue map gives;
+        the order waits in PENDING_CANCEL, flagged unless the cancel never left."""
+        clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+        venue = CancelRaises(clock, name="v")
+        venue.raise_on_cancel = raw
+        registry = AdapterRegistry()
+        registry.register(ExecutionMode.PAPER, venue)
+        orch = ExecutionOrchestrator(
+            execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock
+        )
+        result = orch.submit_intent(
+            OrderIntent(
+                "BTC/EUR",
+                OrderSide.BUY,
+                QTY,
+                OrderType.LIMIT,
+                "faults",
+                limit_price=Decimal(1),
+                intent_id="c1",
+            )
+        )
+        assert result.order is not None
+
+        outcome = orch.cancel(result.order.client_order_id)
+
+        order = orch.order(result.order.client_order_id)
+        assert order is not None
+        attempts = [
+            (r.outcome, r.reason_code)
+            for r in orch.audit_log.by_order(order.client_order_id)
+            if r.event == "cancel_attempt"
+        ]
+        assert (outcome.outcome, outcome.reason_code, outcome.detail) == (
+            AuditOutcome.REFUSED,
+            reason,
+            VenueFailure.of(raw, "cancel to v").detail,
+        )
+        assert attempts == [(AuditOutcome.REFUSED, reason)]
+        assert order.state is OrderState.PENDING_CANCEL
+        assert order.recon_flags == ((reason,) if flagged else ())
 
 
 class TestRetryPolicy:

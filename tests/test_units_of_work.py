@@ -30,7 +30,7 @@ from execfsm.governance.trail import verify_trail
 from execfsm.ledger.audit import AuditLog, UnitOfWork
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
-from execfsm.orchestrator import _stripe
+from execfsm.orchestration.locks import stripe as _stripe
 from execfsm.results import PipelineResult
 from execfsm.risk import ALLOW, NullRiskHook
 from execfsm.stages import intake
@@ -238,7 +238,7 @@ class TestCancelWrittenAhead:
         resting = orch.submit_intent(intent(1, order_type="LIMIT", limit_price=Decimal(1)))
         assert resting.order is not None
         close(orch)
-        crashing = CancelCrash(orch._services.clock)
+        crashing = CancelCrash(orch._routes.clock)
         orch, _ = session(db, venue=crashing)
 
         with pytest.raises(Crash):
@@ -285,11 +285,11 @@ class TestHalfDoneUnits:
         db = tmp_path / "h.db"
         orch, _ = session(db)
         done = orch.submit_intent(intent(1))
-        orch._services.risk_hook = Interrupting()  # type: ignore[assignment]
+        orch._risk.risk_hook = Interrupting()  # type: ignore[assignment]
 
         with pytest.raises(KeyboardInterrupt):
             orch.submit_intent(intent(2))
-        orch._services.risk_hook = NullRiskHook()
+        orch._risk.risk_hook = NullRiskHook()
         with pytest.raises(StoreError, match="failed midway"):
             orch.submit_intent(intent(3))
         close(orch)

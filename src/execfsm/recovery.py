@@ -31,6 +31,7 @@ from execfsm.ledger.replay import Replay, ReplayedOrder, replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
+from execfsm.typing import OrderAdapter
 
 
 @attrs.frozen
@@ -54,14 +55,39 @@ def _intent_of(services: Services, correlation_id: str) -> OrderIntent:
     raise StoreError(f"recovery: no intake record for paused intent {correlation_id}")
 
 
+def open_session(
+    services: Services,
+    results: ResultBook,
+    paused: dict[str, RunContext],
+    adapter: OrderAdapter | None,
+) -> RecoveryReport:
+    """
+    Load the store's session (if any), bind the store to the audit log, and recover the
+    session in one unit of work, made durable; a store that is refused is closed at once.
+    """
+    store = services.store
+    try:
+        stored = store.load()
+        store.bind(services.audit)
+        with services.audit.unit() as unit:
+            report = recover(services, stored, results, paused, adapter)
+        store.flush(unit.last_seq)
+    except BaseException:
+        store.close()  # a refused store is released at once
+        raise
+    return report
+
+
 def recover(
     services: Services,
     state: StoredState,
     results: ResultBook,
     paused: dict[str, RunContext],
+    adapter: OrderAdapter | None,
 ) -> RecoveryReport:
     """
     Load `state` into `services`, `results` and `paused`; report what needs reconciliation.
+    In-flight orders are given `adapter` (the mode's), so they can be cancelled.
     """
     if not (state.records or state.intents or state.orders or state.positions):
         return RecoveryReport(0, (), ())
@@ -77,7 +103,6 @@ def recover(
     except (AuditChainError, ContractViolation, KeyError, TypeError) as exc:
         raise StoreError(f"recovery: the audit trail cannot be replayed: {exc}") from None
     _check_rows(state, rebuilt)
-    adapter = services.registry.get(services.mode)
     for order in state.orders:
         replayed = rebuilt.orders[order.client_order_id]
         lifecycle = OrderLifecycle.restore(

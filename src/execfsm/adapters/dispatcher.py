@@ -18,14 +18,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import attrs
 
-from execfsm.adapters.errors import translate
+from execfsm.adapters.errors import VenueFailure
 from execfsm.contracts import ExecutionEvent, Order, ReasonCode
-from execfsm.errors import (
-    ContractViolation,
-    OutcomeUnknown,
-    TransientVenueError,
-    VenueRejected,
-)
+from execfsm.errors import ContractViolation, OutcomeUnknown
 from execfsm.typing import EventSink, OrderAdapter
 
 _log = logging.getLogger(__name__)
@@ -228,29 +223,26 @@ class Dispatcher:
             try:
                 events = self._call(adapter, order, key)
             except Exception as raw:  # noqa: BLE001 - classified below; unknown fails closed
-                error = translate(raw)
-                detail = f"attempt {number}/{self.retry.max_attempts} to {adapter.name}: "
-                detail += str(error) if error is not None else f"{type(raw).__name__}: {raw}"
-                if isinstance(error, VenueRejected):
+                failure = VenueFailure.of(
+                    raw, f"attempt {number}/{self.retry.max_attempts} to {adapter.name}"
+                )
+                detail = failure.detail
+                if failure.rejected:
                     on_attempt(Attempt(number, False, ReasonCode.ADAPTER_REJECTED, detail))
                     status = DispatchStatus.UNKNOWN if maybe_sent else DispatchStatus.REJECTED
                     return DispatchResult(
                         status, (), ReasonCode.ADAPTER_REJECTED, detail, maybe_sent
                     )
-                if isinstance(error, TransientVenueError | OutcomeUnknown):
-                    unknown = isinstance(error, OutcomeUnknown)
-                    maybe_sent = maybe_sent or unknown
-                    last_reason = (
-                        ReasonCode.ADAPTER_TIMEOUT if unknown else ReasonCode.ADAPTER_ERROR
-                    )
-                    last_detail = detail
+                if failure.transient or failure.unknown:
+                    maybe_sent = maybe_sent or failure.unknown
+                    last_reason, last_detail = failure.reason, detail
                     on_attempt(Attempt(number, False, last_reason, detail))
-                    if unknown and not self.retry.retry_unknown:
+                    if failure.unknown and not self.retry.retry_unknown:
                         break
                     continue
                 # PermanentVenueError, or an exception nobody translated: never retried.
                 on_attempt(Attempt(number, False, ReasonCode.ADAPTER_ERROR, detail))
-                if error is None:
+                if failure.error is None:
                     # Fail closed; we cannot tell where it failed, so reconciliation looks too.
                     return DispatchResult(
                         DispatchStatus.FAILED, (), ReasonCode.ADAPTER_ERROR, detail, True

@@ -1,19 +1,16 @@
 """
-What the stages share: the orchestrator's services, and one run's working context.
+What the stages share: the books (`Services`), and one run's working context.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from execfsm.adapters.dispatcher import Dispatcher, DispatchResult
-from execfsm.adapters.registry import AdapterRegistry
+from execfsm.adapters.dispatcher import DispatchResult
 from execfsm.contracts import (
     FINAL_ORDER_STATES,
     ExecutionEvent,
-    ExecutionMode,
     Fill,
-    LivePolicy,
     Order,
     OrderIntent,
     ReasonCode,
@@ -25,22 +22,19 @@ from execfsm.ledger.orders import OrderLedger
 from execfsm.ledger.positions import PositionLedger
 from execfsm.ledger.recon import ReconLog, ReconRecord
 from execfsm.ledger.store import LedgerStore, MemoryStore
-from execfsm.typing import Clock, FillSubscriber, KillSwitch, OrderAdapter, RiskHook
+from execfsm.typing import OrderAdapter
 
 
 @attrs.define
 class Services:
     """
-    The long-lived collaborators every stage may use; owned by the orchestrator.
+    The books the machines write to, owned by the orchestrator: the audit log and the store
+    that makes it durable, the order and position ledgers, the reconciliation log, and the
+    engine every machine runs on. The stages that keep books take this; the others take
+    what they read (`RiskControls`, `RoutingPolicy`, the `Dispatcher`).
     """
 
     audit: AuditLog
-    clock: Clock
-    risk_hook: RiskHook
-    registry: AdapterRegistry
-    mode: ExecutionMode
-    live_policy: LivePolicy | None
-    dispatcher: Dispatcher = attrs.Factory(Dispatcher)
     store: LedgerStore = attrs.Factory(MemoryStore)
     engine: str | None = None
     """Which engine the machines run on (None: the default, compiled)."""
@@ -49,8 +43,6 @@ class Services:
     )
     positions: PositionLedger = attrs.Factory(PositionLedger)
     recon: ReconLog = attrs.Factory(ReconLog)
-    fill_subscribers: list[FillSubscriber] = attrs.Factory(list)
-    kill_switches: list[KillSwitch] = attrs.Factory(list)
     adapter_of: dict[str, OrderAdapter] = attrs.Factory(dict)
     """The adapter each dispatched order went to (cancels go to the same one)."""
 

@@ -6,14 +6,14 @@ retries; every attempt is audited.
 
 from __future__ import annotations
 
-from execfsm.adapters.dispatcher import Attempt, DispatchStatus
+from execfsm.adapters.dispatcher import Attempt, Dispatcher, DispatchStatus
 from execfsm.contracts import ReasonCode
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.ledger.store import IntentEntry, IntentStatus
 from execfsm.stages._context import RunContext, Services
 
 
-def write_ahead(ctx: RunContext, services: Services) -> bool:
+def write_ahead(ctx: RunContext, *, services: Services) -> bool:
     """
     Mark the order SUBMITTED and stage its write-ahead rows: the SUBMITTED order and its key.
     The caller makes them durable (``store.flush()``) before `run` may send, so after a crash
@@ -37,7 +37,7 @@ def write_ahead(ctx: RunContext, services: Services) -> bool:
     return True
 
 
-def send(ctx: RunContext, services: Services) -> None:
+def send(ctx: RunContext, dispatcher: Dispatcher) -> None:
     """
     Send the order, after its write-ahead is durable, with the intent's idempotency key
     (reused by every retry); every attempt is audited. This is the venue call: it runs
@@ -52,12 +52,12 @@ def send(ctx: RunContext, services: Services) -> None:
         target = str(ctx.run.state) if attempt.ok else None
         ctx.run.record("dispatch_attempt", outcome, attempt.reason, attempt.detail, target=target)
 
-    ctx.dispatch = services.dispatcher.dispatch(
+    ctx.dispatch = dispatcher.dispatch(
         adapter, ctx.lifecycle.order, ctx.idempotency_key, audit_attempt
     )
 
 
-def answer(ctx: RunContext, services: Services) -> bool:
+def answer(ctx: RunContext) -> bool:
     """
     Take the venue's answer to `send`.
 

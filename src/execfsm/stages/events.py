@@ -4,10 +4,10 @@ Stage 6, execution events: every event the adapter returned goes through `OrderL
 
 from __future__ import annotations
 
-from execfsm.stages._context import RunContext, Services
+from execfsm.stages._context import RunContext
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def run(ctx: RunContext) -> bool:
     """
     Apply the venue's answers in order; fills to book are collected for post-trade.
     """

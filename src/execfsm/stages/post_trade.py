@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from execfsm.contracts import Fill, Order
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.stages._context import RunContext, Services
+from execfsm.typing import FillSubscriber
 
 
 def book(
@@ -29,7 +30,9 @@ def book(
     return heard
 
 
-def notify(heard: Iterable[tuple[Order, Fill]], services: Services) -> list[Exception]:
+def notify(
+    heard: Iterable[tuple[Order, Fill]], subscribers: Iterable[FillSubscriber]
+) -> list[Exception]:
     """
     Tell every fill subscriber of every booked fill. Called once the fills are durable and
     outside any unit of work, so a subscriber may submit intents of its own. A subscriber
@@ -38,7 +41,7 @@ def notify(heard: Iterable[tuple[Order, Fill]], services: Services) -> list[Exce
     """
     errors: list[Exception] = []
     for order, fill in heard:
-        for subscriber in services.fill_subscribers:
+        for subscriber in subscribers:
             try:
                 subscriber(order, fill)
             except Exception as exc:  # noqa: BLE001 - raised by the caller, after recording
@@ -46,7 +49,7 @@ def notify(heard: Iterable[tuple[Order, Fill]], services: Services) -> list[Exce
     return errors
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def run(ctx: RunContext, *, services: Services) -> bool:
     """
     Book the run's fills.
     """

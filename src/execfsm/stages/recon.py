@@ -30,7 +30,7 @@ def hand_off(lifecycle: OrderLifecycle, services: Services, trigger: str) -> Rec
     return record
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def run(ctx: RunContext, *, services: Services) -> bool:
     """
     Hand the intent off and complete the run.
     """

@@ -4,15 +4,29 @@ Stage 3, pre-trade risk: ask the `RiskHook` once; ALLOW routes, BLOCK ends, PAUS
 
 from __future__ import annotations
 
+import attrs
+
 from execfsm.contracts import ReasonCode, RiskDecision, RiskVerdict
-from execfsm.stages._context import RunContext, Services
+from execfsm.stages._context import RunContext
+from execfsm.typing import KillSwitch, RiskHook
 
 
-def _halted(services: Services) -> str | None:
+@attrs.define
+class RiskControls:
+    """
+    What the risk gate reads: the operator's kill switches and the pre-trade risk hook.
+    """
+
+    risk_hook: RiskHook
+    kill_switches: list[KillSwitch] = attrs.Factory(list)
+    """Checked in order; any active (or unreadable) switch halts trading."""
+
+
+def _halted(kill_switches: list[KillSwitch]) -> str | None:
     """
     The reason trading is halted by a kill switch, or None. A switch that raises halts.
     """
-    for switch in services.kill_switches:
+    for switch in kill_switches:
         try:
             status = switch.status()
         except Exception as exc:  # noqa: BLE001 - an unreadable switch must halt, not pass
@@ -22,17 +36,17 @@ def _halted(services: Services) -> str | None:
     return None
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def run(ctx: RunContext, *, risk: RiskControls) -> bool:
     """
     Check the kill switches, then evaluate risk exactly once. A hook that raises, or answers
     something other than a `RiskVerdict`, blocks the intent (fail closed).
     """
-    halted = _halted(services)
+    halted = _halted(risk.kill_switches)
     if halted is not None:
         ctx.stop("block", ReasonCode.RISK_KILL_SWITCH_ACTIVE, halted)
         return False
     try:
-        verdict = services.risk_hook.evaluate(ctx.intent)
+        verdict = risk.risk_hook.evaluate(ctx.intent)
         if not isinstance(verdict, RiskVerdict):
             raise TypeError(f"expected a RiskVerdict, got {type(verdict).__name__}")
     except Exception as exc:  # noqa: BLE001 - user code; any failure must block, not pass

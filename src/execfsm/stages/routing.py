@@ -4,22 +4,38 @@ Stage 4, route selection: the mode picks the adapter; the live policy guards DIS
 
 from __future__ import annotations
 
-from execfsm.contracts import Route
+import attrs
+
+from execfsm.adapters.registry import AdapterRegistry
+from execfsm.contracts import ExecutionMode, LivePolicy, Route
 from execfsm.errors import PolicyViolation
-from execfsm.stages._context import RunContext, Services
+from execfsm.stages._context import RunContext
+from execfsm.typing import Clock
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+@attrs.frozen
+class RoutingPolicy:
+    """
+    What routing reads: the mode, its adapters, the live policy, and the clock it expires by.
+    """
+
+    registry: AdapterRegistry
+    mode: ExecutionMode
+    live_policy: LivePolicy | None
+    clock: Clock
+
+
+def run(ctx: RunContext, *, routes: RoutingPolicy) -> bool:
     """
     Resolve the adapter for the mode and cross ROUTING → DISPATCH; its validators block
     LIVE_BLOCKED, LIVE without an unexpired policy and live adapter, and modes without one.
     """
-    adapter = services.registry.get(services.mode)
+    adapter = routes.registry.get(routes.mode)
     route = Route(
-        mode=services.mode,
+        mode=routes.mode,
         adapter_registered=adapter is not None,
-        live_policy=services.live_policy,
-        now=services.clock.now(),
+        live_policy=routes.live_policy,
+        now=routes.clock.now(),
     )
     try:
         ctx.run.send("route", route=route)

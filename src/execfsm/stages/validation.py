@@ -5,10 +5,10 @@ Stage 2, contract validation: the contract guards on VALIDATION → RISK_GATE de
 from __future__ import annotations
 
 from execfsm.errors import ContractViolation
-from execfsm.stages._context import RunContext, Services
+from execfsm.stages._context import RunContext
 
 
-def run(ctx: RunContext, services: Services) -> bool:
+def run(ctx: RunContext) -> bool:
     """
     Pass the intent's terms through the validators; a violation ends the run FAILED.
     """
