@@ -484,11 +484,7 @@ class TestCancelFaults:
         clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
         venue = CancelRaises(clock, name="v")
         venue.raise_on_cancel = raw
-        registry = AdapterRegistry()
-        registry.register(ExecutionMode.PAPER, venue)
-        orch = ExecutionOrchestrator(
-            execution_mode=ExecutionMode.PAPER, registry=registry, clock=clock
-        )
+        orch = paper_orchestrator(venue, clock=clock)
         result = orch.submit_intent(
             OrderIntent(
                 "BTC/EUR",
