@@ -252,7 +252,7 @@ def main(argv: list[str]) -> int:
         type=int,
         default=None,
         help="intents for the reference (python-statemachine) engine's pipeline run; 0 skips "
-        "it (default 1,000: at ~200 intents/s, 100,000 takes ~10 minutes a run)",
+        "it (default 500: at ~200 intents/s, 100,000 takes ~10 minutes a run)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="exit non-zero when a target is missed too"
@@ -265,15 +265,15 @@ def main(argv: list[str]) -> int:
         "execfsm itself never changes; backtests may)",
     )
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if args.gc_threshold is not None:
         gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     big_n = 5_000 if args.quick else 100_000
     durable_n = 1_000 if args.quick else 10_000
-    other_n = 500 if args.quick else 2_000  # durable figures that are not targets
+    other_n = 500 if args.quick else 1_000  # durable figures that are not targets
     life_n = 2_000 if args.quick else 20_000
     small = 1_000 if args.quick else 5_000
-    ref_n = args.reference_n if args.reference_n is not None else (200 if args.quick else 1_000)
+    ref_n = args.reference_n if args.reference_n is not None else (200 if args.quick else 500)
 
     print(
         f"execfsm bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -387,8 +387,9 @@ def main(argv: list[str]) -> int:
     _table(rows)
     if nautilus.unavailable is not None:
         _loud(["nautilus_trader NOT MEASURED: " + nautilus.unavailable])
-    wall = time.perf_counter() - started
-    print(f"\nwall time {wall:.0f} s")
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(f"\nwall time {wall:.0f} s; this process's CPU time {cpu:.0f} s", end="")
+    print(f" (load average {os.getloadavg()[0]:.1f} at the end)")
 
     results = {
         "python": platform.python_version(),
@@ -397,6 +398,8 @@ def main(argv: list[str]) -> int:
         "command": " ".join(["python bench/bench.py", *argv]),
         "gc_threshold": list(gc.get_threshold()),
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "load_average_at_end": os.getloadavg()[0],
         "nautilus": nautilus.version or {"unavailable": nautilus.unavailable},
         "order_lifecycles_side_by_side": side,
         "pipeline_memory": {"n": big_n, **memory},
