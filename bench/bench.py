@@ -46,8 +46,12 @@ from execfsm import (
     SteppingClock,
 )
 from execfsm.clock import EPOCH
-from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import order_for
+
+try:  # exported at the top level from issue 16 on
+    from execfsm import SqliteStore  # type: ignore[attr-defined]
+except ImportError:
+    from execfsm.ledger.sqlite import SqliteStore
 
 RUNS = 3
 LIFECYCLE_ROUNDS = 5
