@@ -323,7 +323,12 @@ def main(argv: list[str]) -> int:
             "value": side.get("ratio"),
             "shown": f"{side['ratio']:.2f}x" if "ratio" in side else "NOT MEASURED",
             "note": f"execfsm {side['execfsm_median']:,.0f}/s, nautilus "
-            + (f"{side['nautilus_median']:,.0f}/s" if "ratio" in side else "not run"),
+            + (
+                f"{side['nautilus_median']:,.0f}/s; rounds {min(side['ratio_per_round']):.2f}"
+                f"-{max(side['ratio_per_round']):.2f}x"
+                if "ratio" in side
+                else "not run"
+            ),
             "target": ">= 0.5x",
             "met": side["ratio"] >= 0.5 if "ratio" in side else None,
         },
