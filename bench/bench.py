@@ -102,22 +102,30 @@ def _intent(n: int) -> OrderIntent:
 
 
 def pipeline(n: int, durable: bool, engine_name: str = "compiled") -> dict[str, float]:
-    """Intents per second through all eight stages, and the last-10% / first-10% cost."""
+    """Intents per second through all eight stages (wall clock, and per CPU-second of this
+    process), and the cost of the last 10% of the intents against the first 10%: in CPU time,
+    which another process sharing the machine does not move (GC pauses are CPU time too), and
+    in wall-clock time."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "bench.db") if durable else None
         orch = _orchestrator(store, engine_name)
         intents = [_intent(i) for i in range(n)]
         tenth = max(1, n // 10)
-        marks = []
-        start = time.perf_counter()
+        marks: list[tuple[float, float]] = []
+        clocks = time.perf_counter, time.process_time
+        start = [c() for c in clocks]
         for i, intent in enumerate(intents):
             if i in (0, tenth, n - tenth):
-                marks.append(time.perf_counter())
+                marks.append((time.perf_counter(), time.process_time()))
             orch.submit_intent(intent)
-        end = time.perf_counter()
-        first = marks[1] - marks[0]
-        last = end - marks[2]
-        return {"intents_per_s": n / (end - start), "last_vs_first": last / first}
+        end = [c() for c in clocks]
+        ratio = [(end[k] - marks[2][k]) / (marks[1][k] - marks[0][k]) for k in (0, 1)]
+        return {
+            "intents_per_s": n / (end[0] - start[0]),
+            "intents_per_cpu_s": n / (end[1] - start[1]),
+            "last_vs_first": ratio[1],
+            "last_vs_first_wall": ratio[0],
+        }
 
 
 def pipeline_threads(n: int, threads: int) -> dict[str, float]:
@@ -336,7 +344,7 @@ def main(argv: list[str]) -> int:
             "figure": f"pipeline in memory, full audit, N={big_n:,}",
             "value": memory["intents_per_s"],
             "shown": f"{memory['intents_per_s']:,.0f} intents/s",
-            "note": "",
+            "note": f"{memory['intents_per_cpu_s']:,.0f} per CPU-second",
             "target": ">= 10,000 intents/s",
             "met": memory["intents_per_s"] >= 10_000,
         },
@@ -344,7 +352,7 @@ def main(argv: list[str]) -> int:
             "figure": f"  cost flatness, last 10% / first 10%, N={big_n:,}",
             "value": memory["last_vs_first"],
             "shown": f"{memory['last_vs_first']:.2f}x",
-            "note": "",
+            "note": f"CPU time; wall-clock {memory['last_vs_first_wall']:.2f}x",
             "target": "<= 1.25x",
             "met": memory["last_vs_first"] <= 1.25,
         },
