@@ -3,9 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The benchmark's peer, nautilus_trader, needs Python 3.12: a working python3.12 on PATH, else pyenv's.
+NAUTILUS_VENV := bench/.venv-nautilus
+NAUTILUS_STAMP := $(NAUTILUS_VENV)/.installed
+NAUTILUS_PYTHON ?= $(shell for p in $$(command -v python3.12) $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && echo "$$p" && break; done)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test soak crash-test stress bench lint typecheck verify spec diagrams hooks check clean
+.PHONY: help install demo test soak crash-test stress bench bench-peer lint typecheck verify spec diagrams hooks check clean
 
 help: #-- list the targets
 	@grep -E '^[a-z-]+:.*#--' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*#-- /  make \1\t/' | expand -t 22
@@ -33,8 +38,18 @@ crash-test: $(STAMP) #-- SIGKILL durable sessions at 200 points (+50 in batches,
 stress: $(STAMP) #-- the thread test at 8 threads x 10,000 intents
 	THREAD_INTENTS=10000 $(BIN)/python -m pytest -q tests/test_threads.py
 
-bench: $(STAMP) #-- benchmarks: a table on stdout, JSON in bench/results.json
-	$(BIN)/python bench/bench.py --out bench/results.json
+$(NAUTILUS_STAMP): bench/requirements-nautilus.txt
+	@test -n "$(NAUTILUS_PYTHON)" || { echo "no Python 3.12 (python3.12 or pyenv): set NAUTILUS_PYTHON" >&2; exit 1; }
+	rm -rf $(NAUTILUS_VENV)
+	$(NAUTILUS_PYTHON) -m venv $(NAUTILUS_VENV)
+	$(NAUTILUS_VENV)/bin/python -m pip install --quiet -r bench/requirements-nautilus.txt
+	touch $(NAUTILUS_STAMP)
+
+bench-peer: $(NAUTILUS_STAMP) #-- make bench/.venv-nautilus (Python 3.12, nautilus_trader) for the bench's peer
+
+bench: $(STAMP) #-- targets side by side with nautilus_trader, speed checks; JSON in bench/results.json
+	@$(MAKE) --no-print-directory $(NAUTILUS_STAMP) || echo "!! the nautilus_trader venv could not be made: the bench runs without its peer" >&2
+	$(BIN)/python bench/bench.py --out bench/results.json --nautilus-python $(NAUTILUS_VENV)/bin/python
 
 lint: $(STAMP) #-- ruff: lint and format check
 	$(BIN)/ruff check src tests bench
@@ -58,4 +73,4 @@ hooks: #-- regenerate spec/ and docs/governance/ in a git pre-commit hook
 check: lint typecheck verify test #-- everything CI runs: lint, typecheck, verify, tests
 
 clean: #-- remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(NAUTILUS_VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

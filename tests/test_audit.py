@@ -4,7 +4,6 @@ The audit listener and the in-memory audit log: records, chain, queries, determi
 
 from __future__ import annotations
 
-import gc
 import json
 from datetime import timedelta
 
@@ -383,19 +382,3 @@ class TestStorage:
         assert len(rows) == n
         assert rows.since(start) == plain[start:]
         assert [rows[i] for i in range(n)] == plain
-
-    def test_a_long_trail_adds_nothing_for_the_cyclic_gc(self) -> None:
-        """Stored records and their indexes are not GC-tracked: full collections, which scan
-        every tracked object, would otherwise cost more the longer a run is."""
-        audit = in_memory_audit()
-        lc = OrderLifecycle(order_for(make_intent()), audit)
-        lc.send("submit")
-        gc.collect()
-        before = len(gc.get_objects())
-        for n in range(2_000):
-            audit.append(
-                AuditEntry(f"c{n}", f"o{n}", "order", f"e{n % 7}", "a", "b", AuditOutcome.APPLIED)
-            )
-        gc.collect()
-
-        assert len(gc.get_objects()) - before < 20

@@ -5,13 +5,9 @@ recon hand-off, and events after dispatch.
 
 from __future__ import annotations
 
-import gc
-import sys
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
-from types import FrameType
 from typing import Any
 
 import attrs
@@ -570,59 +566,8 @@ class TestAfterDispatch:
         assert orch.get_recon_snapshot()[-1].recon_flags == (ReasonCode.FILL_AFTER_FINAL,)
 
 
-def _work_during(action: Callable[[], object]) -> Counter[str]:
-    """Python lines executed per function while `action` runs: loops show up as growth."""
-    counts: Counter[str] = Counter()
-
-    def tracer(frame: FrameType, event: str, _arg: object) -> Any:
-        if event == "line":
-            counts[frame.f_code.co_qualname] += 1
-        return tracer
-
-    gc.collect()  # finalizers of earlier machines must not run inside the measurement
-    gc.disable()
-    sys.settrace(tracer)
-    try:
-        action()
-    finally:
-        sys.settrace(None)
-        gc.enable()
-    return counts
-
-
-class TestCostDoesNotGrow:
-    def test_per_intent_work_is_flat(self) -> None:
-        """The 400th intent executes exactly the same Python lines as the 10th."""
-        orch, _ = orchestrator()
-        for i in range(9):
-            orch.submit_intent(market(intent_id=f"warm-{i}"))
-        early = _work_during(lambda: orch.submit_intent(market(intent_id="early")))
-        for i in range(390):
-            orch.submit_intent(market(intent_id=f"bulk-{i}"))
-
-        late = _work_during(lambda: orch.submit_intent(market(intent_id="late")))
-
-        assert sum(late.values()) == sum(early.values())
-        assert late == early
-
-    def test_finished_intents_keep_nothing_for_the_cyclic_gc(self) -> None:
-        """A finished intent's result, order, fills and hand-off are kept packed: every full
-        collection walks all tracked objects, so live ones would make a long session's last
-        intents cost more than its first (about 9 objects per intent before packing)."""
-        orch, _ = orchestrator()
-
-        def tracked() -> int:
-            for _ in range(4):  # packed values nest: one collection untracks one level
-                gc.collect()
-            return len(gc.get_objects())
-
-        for i in range(50):
-            orch.submit_intent(market(intent_id=f"warm-{i}"))
-        before = tracked()
-        for i in range(1_000):
-            orch.submit_intent(market(intent_id=f"bulk-{i}"))
-
-        assert tracked() - before < 500
+# Speed-shaped checks (Python lines per intent, objects the cyclic GC walks) are in
+# bench/checks.py; `make bench` runs them and fails if one does.
 
 
 def _fixed_orchestrator(risk: Any) -> tuple[ExecutionOrchestrator, SimulatedVenue]:
