@@ -40,6 +40,7 @@ from execfsm.errors import (
     TransientVenueError,
 )
 from execfsm.fsm.audit import AuditEntry, AuditOutcome, AuditRecord
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
 from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
@@ -127,7 +128,8 @@ class ExecutionOrchestrator:
         store: Where state is made durable; default in memory only. A store that already
             holds a session is recovered (see `recovery`): its chain is verified, ledgers are
             rebuilt, stored results answer resubmissions.
-        engine: ``compiled`` (default) or ``reference`` (python-statemachine's own engine).
+        engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's
+            own); the names ``"compiled"`` and ``"reference"`` are accepted too.
 
     Thread-safe: intents with different idempotency keys run concurrently; the same key (and
     the same order's later events) are serialised, so racing submissions dispatch once.
@@ -145,7 +147,7 @@ class ExecutionOrchestrator:
         dispatcher: Dispatcher | None = None,
         kill_switch: KillSwitch | None = None,
         store: LedgerStore | None = None,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
     ) -> None:
         if not isinstance(execution_mode, ExecutionMode):
             raise ContractViolation(
@@ -174,7 +176,7 @@ class ExecutionOrchestrator:
             live_policy=live_policy,
             dispatcher=dispatcher if dispatcher is not None else Dispatcher(),
             store=store if store is not None else MemoryStore(),
-            engine=engine,
+            engine=Engine.of(engine),
         )
         self._manual_switch = ManualKillSwitch()
         self._services.kill_switches.append(self._manual_switch)

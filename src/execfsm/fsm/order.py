@@ -28,6 +28,7 @@ from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.engine import Engine
 from execfsm.ids import fill_json
 from execfsm.typing import AuditSink
 
@@ -100,8 +101,7 @@ class OrderLifecycle(AuditedMachine):
     Args:
         order: The CREATED order this machine will own.
         audit: The sink every transition and refusal is written to.
-        engine: ``compiled`` or ``reference`` (python-statemachine's own); default
-            `execfsm.fsm._audited.DEFAULT_ENGINE`.
+        engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's).
     """
 
     audit_machine = "order"
@@ -168,7 +168,7 @@ class OrderLifecycle(AuditedMachine):
         order: Order,
         audit: AuditSink,
         *,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
         _restoring: bool = False,
     ) -> None:
         if order.state is not OrderState.CREATED and not _restoring:
@@ -196,7 +196,7 @@ class OrderLifecycle(AuditedMachine):
         late_fills: Iterable[Fill] = (),
         resume_state: OrderState | None = None,
         submitted: bool | None = None,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
     ) -> OrderLifecycle:
         """
         Re-open an order recovered from a store, in the state it was left in: no transition
@@ -230,7 +230,7 @@ class OrderLifecycle(AuditedMachine):
 
     @classmethod
     def from_packed(
-        cls, packed: tuple[Any, ...], audit: AuditSink, *, engine: str | None = None
+        cls, packed: tuple[Any, ...], audit: AuditSink, *, engine: Engine | str | None = None
     ) -> OrderLifecycle:
         """
         Re-open an order `packed` was made from, as `restore` does: nothing is audited again.
@@ -304,12 +304,12 @@ class OrderLifecycle(AuditedMachine):
         """
         return {"order": self._order, "seen_fills": self._fills, "resume_state": self._resume_state}
 
-    def prepare_event(self, event: str, fill: Fill | None = None) -> dict[str, Any]:
+    def prepare_event(self, fill: Fill | None = None) -> dict[str, Any]:
         """
         A fill's record carries the fill as canonical JSON, so the trail alone rebuilds the
         ledgers.
         """
-        context = super().prepare_event(event)
+        context = self.guard_context()
         if fill is not None:
             context["detail"] = fill_json(fill)
         return context

@@ -18,6 +18,7 @@ from execfsm.contracts import (
     OrderIntent,
     ReasonCode,
 )
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.ledger.audit import AuditLog
@@ -42,8 +43,8 @@ class Services:
     live_policy: LivePolicy | None
     dispatcher: Dispatcher = attrs.Factory(Dispatcher)
     store: LedgerStore = attrs.Factory(MemoryStore)
-    engine: str | None = None
-    """Which engine the machines run on (None: the default, compiled)."""
+    engine: Engine = Engine.COMPILED
+    """Which engine the machines run on."""
     orders: OrderLedger = attrs.Factory(
         lambda self: OrderLedger(self.audit, self.engine), takes_self=True
     )
