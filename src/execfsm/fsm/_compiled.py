@@ -37,7 +37,9 @@ _SUPPORTED_CALLBACKS = frozenset({"prepare_event", "after_transition"})
 _CALLBACK_PREFIXES = ("before_", "on_", "after_", "enter_", "exit_")
 CALLBACK_NAMES = frozenset({"prepare_event", "before_transition", "on_transition"})
 """Callback names python-statemachine resolves besides the `_CALLBACK_PREFIXES` ones."""
-_INTERNALS = frozenset({"machine", "model", "event_data", "trigger_data", "transition", "state"})
+_INTERNALS = frozenset(
+    {"self", "machine", "model", "event_data", "trigger_data", "transition", "state"}
+)
 """Values python-statemachine injects from its own runtime, which the table does not have."""
 
 
@@ -56,53 +58,50 @@ def _caller(
     names: tuple[str, ...],
     positional: bool,
     defaults: tuple[Any, ...] = (),
-) -> Any:
+) -> Callable[[Mapping[str, Any]], Any]:
     """
-    A function ``call(available, *leading)`` that calls `func` python-statemachine's way:
-    with the available values it names, after any leading positional arguments (a
-    callback's ``self``). Built once per callable, so the table pays no signature work at
-    run time. `defaults` (``_ABSENT`` for a required parameter) lets a missing optional
+    A function ``call(available)`` that calls `func` python-statemachine's way: with the
+    available values it names. Built once per callable, so the table pays no signature work
+    at run time. `defaults` (``_ABSENT`` for a required parameter) lets a missing optional
     value take its default without the keyword fallback.
     """
     if not names:
-        return lambda available, *leading: func(*leading)
+        return lambda available: func()
 
-    def by_name(available: Mapping[str, Any], *leading: Any) -> Any:
-        return func(*leading, **{k: available[k] for k in names if k in available})
+    def by_name(available: Mapping[str, Any]) -> Any:
+        return func(**{k: available[k] for k in names if k in available})
 
     if not positional:
         return by_name
     if len(names) == 1:
         (name,) = names
 
-        def one(available: Mapping[str, Any], *leading: Any) -> Any:
+        def one(available: Mapping[str, Any]) -> Any:
             value = available.get(name, _ABSENT)
-            if value is _ABSENT:
-                return func(*leading)
-            return func(*leading, value)
+            return func() if value is _ABSENT else func(value)
 
         return one
     if any(default is not _ABSENT for default in defaults):
         named_defaults = tuple(zip(names, defaults, strict=True))
 
-        def many_with_defaults(available: Mapping[str, Any], *leading: Any) -> Any:
+        def many_with_defaults(available: Mapping[str, Any]) -> Any:
             values = []
             for name, default in named_defaults:
                 value = available.get(name, default)
                 if value is _ABSENT:  # a required value the event did not supply
-                    return by_name(available, *leading)
+                    return by_name(available)
                 values.append(value)
-            return func(*leading, *values)
+            return func(*values)
 
         return many_with_defaults
     values_of = itemgetter(*names)
 
-    def many(available: Mapping[str, Any], *leading: Any) -> Any:
+    def many(available: Mapping[str, Any]) -> Any:
         try:
             values = values_of(available)
         except KeyError:  # a name the event did not supply: let python raise the TypeError
-            return by_name(available, *leading)
-        return func(*leading, *values)
+            return by_name(available)
+        return func(*values)
 
     return many
 
@@ -116,26 +115,32 @@ class Injected:
 
     func: Callable[..., Any]
     names: tuple[str, ...]
-    call: Callable[..., Any] = attrs.field(eq=False, repr=False)
-    """``call(available, *leading)``: the specialised caller."""
+    call: Callable[[Mapping[str, Any]], Any] = attrs.field(eq=False, repr=False)
+    """``call(available)``: the specialised caller."""
 
     @classmethod
-    def of(cls, func: Callable[..., Any], *, skip: int = 0) -> Injected:
+    def of(cls, func: Callable[..., Any], *, method: bool = False) -> Injected:
         """
-        Inspect `func` once; `skip` leading parameters are passed positionally (``self``).
+        Inspect `func` once. A `method` (a callback defined on the machine) gets the machine
+        as ``self``: the engine puts it in the available values under that name, which no
+        event can supply.
 
         Raises:
             DefinitionError: `func` takes ``*args`` or ``**kwargs``, or names one of
                 python-statemachine's internals (``event_data``, ``model``, ...): the
                 table does not have them, so the engines would differ.
         """
-        params = list(inspect.signature(func).parameters.values())[skip:]
+        params = list(inspect.signature(func).parameters.values())
+        if method:
+            if not params or params[0].name != "self":
+                raise DefinitionError(f"{func.__qualname__!r}: a callback takes self first")
+            params[0] = params[0].replace(default=params[0].empty)
         variadic = [
             ("**" if p.kind is p.VAR_KEYWORD else "*") + p.name
             for p in params
             if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
-        internal = [p.name for p in params if p.name in _INTERNALS]
+        internal = [p.name for p in params[method:] if p.name in _INTERNALS]
         if variadic or internal:
             taken = variadic[0] if variadic else internal[0]
             raise DefinitionError(
@@ -165,6 +170,8 @@ class CompiledTransition:
     source_name: str
     """The source state's name as audit records carry it."""
     target_name: str
+    guarded: bool
+    """Whether the edge has conds or unless to check."""
     recheck: bool
     """False when this edge's validators already ran, unchanged, for the candidate before
     it: they are side-effect free and read nothing that differs between the two (not the
@@ -190,7 +197,7 @@ class CompiledMachine:
 
 
 def _method(machine: type[StateMachine], name: str) -> Injected:
-    return Injected.of(getattr(machine, name), skip=1)  # self is passed positionally
+    return Injected.of(getattr(machine, name), method=True)
 
 
 def _reads_target(guards: tuple[Injected, ...]) -> bool:
@@ -223,6 +230,7 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
                 unless=tuple(injected[u] for u in t.unless),
                 source_name=str(values[t.source].value),
                 target_name=str(values[t.target].value),
+                guarded=bool(t.conds or t.unless),
                 recheck=not same_as_before,
             )
         )
@@ -273,10 +281,7 @@ class NoTransition(Exception):
     """
 
 
-def _holds(candidate: CompiledTransition, available: dict[str, Any]) -> bool:
-    if candidate.recheck:
-        for validator in candidate.validators:
-            validator.call(available)
+def _chosen(candidate: CompiledTransition, available: dict[str, Any]) -> bool:
     for cond in candidate.conds:
         if not cond.call(available):
             return False
@@ -348,14 +353,18 @@ class CompiledEngine(CalledEvents):
         available = kwargs
         available["event"] = event
         available["source"] = candidates[0].source
+        available["self"] = machine
         prepare = table.prepare
         if prepare is not None:
-            extra = prepare.call(available, machine)
+            extra = prepare.call(available)
             if extra:
                 available.update(extra)
         for chosen in candidates:
             available["target"] = chosen.target
-            if _holds(chosen, available):
+            if chosen.recheck:
+                for validator in chosen.validators:
+                    validator.call(available)
+            if not chosen.guarded or _chosen(chosen, available):
                 break
         else:
             raise NoTransition(event)
@@ -371,9 +380,9 @@ class CompiledEngine(CalledEvents):
         self.value = chosen.target.value
         after = table.after_event.get(event)
         if after is not None:
-            after.call(available, machine)
+            after.call(available)
         if table.after_transition is not None:
-            table.after_transition.call(available, machine)
+            table.after_transition.call(available)
 
     def enabled_events(self, machine: Any, kwargs: dict[str, Any]) -> list[str]:
         """

@@ -29,8 +29,11 @@ from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.engine import Engine
+from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
 from execfsm.ids import fill_json
 from execfsm.typing import AuditSink
+
+__all__ = ["EVENT_OF_KIND", "EventOutcome", "OrderLifecycle", "was_submitted"]
 
 _CONTRACT = list(g.CONTRACT_GUARDS)
 _FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
@@ -56,42 +59,6 @@ def was_submitted(order: Order) -> bool:
     if order.state is OrderState.FAILED and order.reason_code is not None:
         return not order.reason_code.value.startswith(_BEFORE_DISPATCH)
     return True
-
-
-EVENT_OF_KIND = {
-    EventKind.ACK: "acknowledge",
-    EventKind.FILL: "fill",
-    EventKind.REJECT: "reject",
-    EventKind.CANCEL_ACK: "cancel_ack",
-    EventKind.CANCEL_REJECT: "cancel_reject",
-    EventKind.EXPIRE: "expire",
-}
-"""The machine event each venue event kind drives."""
-
-
-@attrs.frozen
-class EventOutcome:
-    """
-    What `OrderLifecycle.apply` did with one venue event.
-    """
-
-    outcome: AuditOutcome
-    order: Order | None
-    """The order after the event (unchanged unless ``outcome`` is ``applied``); None when
-    the event named an order nobody knows."""
-    reason_code: ReasonCode | None = None
-    detail: str = ""
-    booked_fill: Fill | None = None
-    """A fill the position ledger must book (also for a fill after the order was final)."""
-    booked_seq: int | None = None
-    """The seq of that fill's audit record: where a replay of the trail books it."""
-
-    @property
-    def applied(self) -> bool:
-        """
-        True if the event changed the order.
-        """
-        return self.outcome is AuditOutcome.APPLIED
 
 
 class OrderLifecycle(AuditedMachine):
