@@ -361,6 +361,30 @@ class TestPublicQueries:
         with pytest.warns(DeprecationWarning, match="configuration"):
             assert lc.current_state is OrderLifecycle.states_map[OrderState.CREATED]
 
+    def test_assigned_state_values_behave_alike(self) -> None:
+        """``current_state_value`` assigned directly bypasses every hook on both engines:
+        a machine that reached a final state stays terminated, one that did not accepts
+        events from the assigned state, with the same trails."""
+
+        def run(engine: Engine, before: list[str], state: OrderState) -> Any:
+            audit = AuditLog(SteppingClock(EPOCH))
+            lc = OrderLifecycle(order_for(make_intent()), audit, engine=engine)
+            for name in before:
+                lc.send(name, reason_code=ReasonCode.ADAPTER_ERROR)
+            lc.current_state_value = state
+            seen = [queries(lc)]
+            for name in ("acknowledge", "request_cancel", "expire"):
+                try:
+                    lc.send(name)
+                    seen.append(("ok", queries(lc)))
+                except IllegalTransition as exc:
+                    seen.append((exc.reason, queries(lc)))
+            return seen, audit.export_jsonl()
+
+        for before in ([], ["submit", "fail"]):
+            for state in OrderState:
+                assert run(Engine.COMPILED, before, state) == run(Engine.REFERENCE, before, state)
+
     def test_events_called_as_methods_run_and_are_audited_alike(self) -> None:
         """``machine.submit()`` takes the same audited path as ``send("submit")``, refusals
         included, on both engines."""

@@ -170,6 +170,8 @@ class CompiledTransition:
     source_name: str
     """The source state's name as audit records carry it."""
     target_name: str
+    final: bool
+    """Whether the target is a final state."""
     guarded: bool
     """Whether the edge has conds or unless to check."""
     recheck: bool
@@ -230,6 +232,7 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
                 unless=tuple(injected[u] for u in t.unless),
                 source_name=str(values[t.source].value),
                 target_name=str(values[t.target].value),
+                final=values[t.target].final,
                 guarded=bool(t.conds or t.unless),
                 recheck=not same_as_before,
             )
@@ -322,21 +325,17 @@ class CompiledEngine(CalledEvents):
     value, nothing else (the machine it runs is passed in, so no reference cycle).
     """
 
-    __slots__ = ("table", "value")
+    __slots__ = ("running", "table", "value")
     kind = "compiled"
 
     def __init__(self, table: CompiledMachine, start_value: Any = None) -> None:
         self.table = table
         self.value: Any = table.initial if start_value is None else start_value
         """The current state's value."""
+        self.running = self.value not in table.finals
+        """False once a transition (or the start) reached a final state: from then on every
+        event is refused, as by python-statemachine, even if ``value`` is set again."""
         self._called: Any = None
-
-    @property
-    def running(self) -> bool:
-        """
-        False once a final state is reached (python-statemachine's ``running``).
-        """
-        return self.value not in self.table.finals
 
     def fire(self, machine: Any, event: str, kwargs: dict[str, Any]) -> None:
         """
@@ -348,7 +347,7 @@ class CompiledEngine(CalledEvents):
         table = self.table
         value = self.value
         candidates = table.table.get((value, event))
-        if candidates is None or value in table.finals:
+        if candidates is None or not self.running:
             raise NoTransition(event)
         available = kwargs
         available["event"] = event
@@ -378,6 +377,8 @@ class CompiledEngine(CalledEvents):
             available.get("detail", ""),
         )
         self.value = chosen.target.value
+        if chosen.final:
+            self.running = False
         after = table.after_event.get(event)
         if after is not None:
             after.call(available)
