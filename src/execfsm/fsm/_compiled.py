@@ -81,6 +81,16 @@ def _caller(
             return func() if value is _ABSENT else func(value)
 
         return one
+    if len(names) == 2 and defaults[1] is not _ABSENT:  # e.g. (self, fill=None)
+        (first, second), (first_default, second_default) = names, defaults
+
+        def two(available: Mapping[str, Any]) -> Any:
+            value = available.get(first, first_default)
+            if value is _ABSENT:
+                return by_name(available)
+            return func(value, available.get(second, second_default))
+
+        return two
     if any(default is not _ABSENT for default in defaults):
         named_defaults = tuple(zip(names, defaults, strict=True))
 
