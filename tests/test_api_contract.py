@@ -28,6 +28,7 @@ class TestPublicApi:
             "ConfigurationError",
             "ContractViolation",
             "DefinitionError",
+            "Engine",
             "Dispatcher",
             "EventKind",
             "EventOutcome",

@@ -1,14 +1,17 @@
 """
 Differential tests: the compiled engine against python-statemachine's (the reference) on
 random event sequences, refusals and raising validators included. Both must produce the same
-states, outcomes, reason codes, order snapshots and byte-identical audit trails.
+states, outcomes, reason codes, order snapshots, answers to the public `StateMachine` queries
+and byte-identical audit trails.
 """
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +26,7 @@ from execfsm import (
     IllegalTransition,
     LivePolicy,
     OrderLifecycle,
+    OrderState,
     PipelineRun,
     PolicyViolation,
     ReasonCode,
@@ -34,7 +38,7 @@ from execfsm.clock import EPOCH
 from execfsm.contracts import Route
 from execfsm.errors import DefinitionError
 from execfsm.fsm._audited import AuditedMachine
-from execfsm.fsm.engine import compile_machine
+from execfsm.fsm.engine import Engine, compile_machine
 from execfsm.fsm.guards import describe
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing import order_for
@@ -80,7 +84,24 @@ intents = st.sampled_from(
 )
 
 
-def run_order(engine: str, intent: Any, steps: list[Any]) -> tuple[list[Any], str]:
+def queries(machine: AuditedMachine) -> tuple[Any, ...]:
+    """What the public StateMachine queries answer, as comparable values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        current = machine.current_state
+    return (
+        machine.current_state_value,
+        current.id,
+        [s.id for s in machine.configuration],
+        list(machine.configuration_values),
+        [e.id for e in machine.allowed_events],
+        [e.id for e in machine.enabled_events()],
+        machine.is_terminated,
+        [e.id for e in machine.events],
+    )
+
+
+def run_order(engine: Engine, intent: Any, steps: list[Any]) -> tuple[list[Any], str]:
     audit = AuditLog(SteppingClock(EPOCH, timedelta(microseconds=7)))
     lc = OrderLifecycle(order_for(intent), audit, engine=engine)
     trace: list[Any] = []
@@ -108,7 +129,7 @@ def run_order(engine: str, intent: Any, steps: list[Any]) -> tuple[list[Any], st
             outcome = (type(exc).__name__, exc.reason, str(exc))
         except TypeError as exc:  # a guard called without its argument, in both engines
             outcome = ("TypeError", str(exc))
-        trace.append((outcome, lc.current_state_value, lc.order, lc.fills, lc.late_fills))
+        trace.append((outcome, queries(lc), lc.order, lc.fills, lc.late_fills))
     return trace, audit.export_jsonl()
 
 
@@ -116,8 +137,8 @@ def run_order(engine: str, intent: Any, steps: list[Any]) -> tuple[list[Any], st
 @given(intent=intents, steps=order_steps)
 def test_order_engines_agree(intent: Any, steps: list[Any]) -> None:
     """Random order event sequences give identical traces and audit bytes on both engines."""
-    reference = run_order("reference", intent, steps)
-    compiled = run_order("compiled", intent, steps)
+    reference = run_order(Engine.REFERENCE, intent, steps)
+    compiled = run_order(Engine.COMPILED, intent, steps)
 
     assert compiled == reference
 
@@ -155,7 +176,7 @@ pipeline_events = st.sampled_from(
 pipeline_steps = st.lists(st.tuples(pipeline_events, verdicts, routes, reasons), max_size=16)
 
 
-def run_pipeline(engine: str, intent: Any, steps: list[Any]) -> tuple[list[Any], str]:
+def run_pipeline(engine: Engine, intent: Any, steps: list[Any]) -> tuple[list[Any], str]:
     audit = AuditLog(SteppingClock(EPOCH, timedelta(microseconds=3)))
     run = PipelineRun(
         intent, correlation_id="cor-d", client_order_id="ord-d", audit=audit, engine=engine
@@ -167,7 +188,7 @@ def run_pipeline(engine: str, intent: Any, steps: list[Any]) -> tuple[list[Any],
             outcome: Any = "applied"
         except (IllegalTransition, ContractViolation, PolicyViolation) as exc:
             outcome = (type(exc).__name__, exc.reason, str(exc))
-        trace.append((outcome, run.state, run.stage_reached))
+        trace.append((outcome, run.state, run.stage_reached, queries(run)))
     return trace, audit.export_jsonl()
 
 
@@ -175,8 +196,8 @@ def run_pipeline(engine: str, intent: Any, steps: list[Any]) -> tuple[list[Any],
 @given(intent=intents, steps=pipeline_steps)
 def test_pipeline_engines_agree(intent: Any, steps: list[Any]) -> None:
     """Random pipeline event sequences give identical traces and audit bytes on both engines."""
-    reference = run_pipeline("reference", intent, steps)
-    compiled = run_pipeline("compiled", intent, steps)
+    reference = run_pipeline(Engine.REFERENCE, intent, steps)
+    compiled = run_pipeline(Engine.COMPILED, intent, steps)
 
     assert compiled == reference
 
@@ -186,15 +207,26 @@ class TestEngineSelection:
         """Machines run compiled by default; python-statemachine's engine stays available."""
         audit = AuditLog(SteppingClock(EPOCH))
 
-        assert OrderLifecycle(order_for(make_intent()), audit).engine == "compiled"
+        assert OrderLifecycle(order_for(make_intent()), audit).engine is Engine.COMPILED
         assert (
-            OrderLifecycle(order_for(make_intent()), audit, engine="reference").engine
-            == "reference"
+            OrderLifecycle(order_for(make_intent()), audit, engine=Engine.REFERENCE).engine
+            is Engine.REFERENCE
         )
 
+    def test_engine_names_are_accepted(self) -> None:
+        """The names "compiled" and "reference" still choose the engines."""
+        audit = AuditLog(SteppingClock(EPOCH))
+
+        assert OrderLifecycle(order_for(make_intent()), audit, engine="reference").engine is (
+            Engine.REFERENCE
+        )
+        assert PipelineRun(
+            make_intent(), correlation_id="c", client_order_id="o", audit=audit, engine="compiled"
+        ).engine is (Engine.COMPILED)
+
     def test_unknown_engine_is_refused(self) -> None:
-        """An engine name that does not exist is a clear error."""
-        with pytest.raises(ContractViolation, match="engine"):
+        """An engine name that does not exist is a clear error naming the choices."""
+        with pytest.raises(ContractViolation, match=r"engine: must be one of Engine\.COMPILED"):
             OrderLifecycle(order_for(make_intent()), AuditLog(SteppingClock(EPOCH)), engine="turbo")
 
     def test_unsupported_callback_is_refused_at_compile_time(self) -> None:
@@ -245,7 +277,7 @@ class Signatures(AuditedMachine):
         return "cor-signatures"
 
 
-def run_signatures(engine: str, steps: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+def run_signatures(engine: Engine, steps: list[tuple[str, dict[str, Any]]]) -> list[Any]:
     audit = AuditLog(SteppingClock(EPOCH))
     machine = Signatures(audit, engine=engine)
     seen: list[Any] = []
@@ -256,7 +288,7 @@ def run_signatures(engine: str, steps: list[tuple[str, dict[str, Any]]]) -> list
             outcome = "ok"
         except IllegalTransition as exc:
             outcome = exc.reason
-        seen.append((event, outcome, machine.current_state_value, list(calls)))
+        seen.append((event, outcome, queries(machine), list(calls)))
     return [*seen, audit.export_jsonl()]
 
 
@@ -275,7 +307,7 @@ class TestGuardSignatures:
     ) -> None:
         """Defaults apply when an event does not supply a value, keyword-only and positional
         parameters get the same values, and the trails are byte-identical."""
-        assert run_signatures("compiled", steps) == run_signatures("reference", steps)
+        assert run_signatures(Engine.COMPILED, steps) == run_signatures(Engine.REFERENCE, steps)
 
     def test_variadic_guard_is_refused_at_compile_time(self) -> None:
         """A guard taking **kwargs would receive python-statemachine's internals from the
@@ -297,6 +329,200 @@ class TestGuardSignatures:
 
         with pytest.raises(DefinitionError, match=r"anything.*\*\*kwargs"):
             compile_machine(Greedy)
-        reference = Greedy(AuditLog(SteppingClock(EPOCH)), engine="reference")
+        reference = Greedy(AuditLog(SteppingClock(EPOCH)), engine=Engine.REFERENCE)
         reference.send("start")
         assert reference.current_state_value == "done"
+
+
+class TestPublicQueries:
+    @pytest.mark.parametrize("state", list(OrderState))
+    def test_reference_answers_are_python_statemachines_own(self, state: OrderState) -> None:
+        """On the reference engine every query answers what python-statemachine's runtime
+        answers, in every state (so the compiled engine, held equal to it, does too)."""
+        order = attrs.evolve(order_for(make_intent()), state=state)
+        lc = OrderLifecycle.restore(order, AuditLog(SteppingClock(EPOCH)), engine=Engine.REFERENCE)
+        library = lc._engine._runtime  # type: ignore[attr-defined]  # the library's own object
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            expected = (library.current_state.id, library.current_state_value)
+
+        assert queries(lc)[1::-1] == expected
+        assert [s.id for s in lc.configuration] == [s.id for s in library.configuration]
+        assert list(lc.configuration_values) == list(library.configuration_values)
+        assert [e.id for e in lc.allowed_events] == [e.id for e in library.allowed_events]
+        assert [e.id for e in lc.enabled_events()] == [e.id for e in library.enabled_events()]
+        assert lc.is_terminated == library.is_terminated
+
+    @pytest.mark.parametrize("engine", list(Engine))
+    def test_current_state_warns_as_python_statemachine_does(self, engine: Engine) -> None:
+        """``current_state`` works on both engines, with the library's deprecation warning."""
+        lc = OrderLifecycle(order_for(make_intent()), AuditLog(SteppingClock(EPOCH)), engine=engine)
+
+        with pytest.warns(DeprecationWarning, match="configuration"):
+            assert lc.current_state is OrderLifecycle.states_map[OrderState.CREATED]
+
+    def test_assigned_state_values_behave_alike(self) -> None:
+        """``current_state_value`` assigned directly bypasses every hook on both engines:
+        a machine that reached a final state stays terminated, one that did not accepts
+        events from the assigned state, with the same trails."""
+
+        def run(engine: Engine, before: list[str], state: OrderState) -> Any:
+            audit = AuditLog(SteppingClock(EPOCH))
+            lc = OrderLifecycle(order_for(make_intent()), audit, engine=engine)
+            for name in before:
+                lc.send(name, reason_code=ReasonCode.ADAPTER_ERROR)
+            lc.current_state_value = state
+            seen = [queries(lc)]
+            for name in ("acknowledge", "request_cancel", "expire"):
+                try:
+                    lc.send(name)
+                    seen.append(("ok", queries(lc)))
+                except IllegalTransition as exc:
+                    seen.append((exc.reason, queries(lc)))
+            return seen, audit.export_jsonl()
+
+        for before in ([], ["submit", "fail"]):
+            for state in OrderState:
+                assert run(Engine.COMPILED, before, state) == run(Engine.REFERENCE, before, state)
+
+    def test_events_called_as_methods_run_and_are_audited_alike(self) -> None:
+        """``machine.submit()`` takes the same audited path as ``send("submit")``, refusals
+        included, on both engines."""
+        trails = []
+        for engine in Engine:
+            audit = AuditLog(SteppingClock(EPOCH))
+            lc = OrderLifecycle(order_for(make_intent()), audit, engine=engine)
+            lc.submit()
+            with pytest.raises(IllegalTransition):
+                lc.submit()
+            trails.append((lc.current_state_value, audit.export_jsonl()))
+
+        assert trails[0] == trails[1]
+        assert trails[0][0] is OrderState.SUBMITTED
+
+    def test_a_guard_reading_the_library_runtime_is_refused_at_compile_time(self) -> None:
+        """A guard naming ``machine`` would get different objects from the two engines: the
+        compiled engine refuses the declaration."""
+
+        @describe("reads the machine")
+        def peeks(machine: Any) -> bool:
+            return True
+
+        class Peeking(AuditedMachine):
+            audit_machine = "peeking"
+            idle = State(initial=True)
+            done = State(final=True)
+            start = idle.to(done, cond=peeks)
+
+        with pytest.raises(DefinitionError, match=r"peeks.*machine"):
+            compile_machine(Peeking)
+
+
+# Randomly generated declarations: both engines must run any machine the compiled engine
+# accepts the same way.
+
+
+@describe("the event carries flag=True")
+def flag_set(flag: bool = False) -> bool:
+    return flag
+
+
+@describe("the event's level is at least 5")
+def level_high(level: int = 0) -> bool:
+    return level >= 5
+
+
+@describe("the event's level is at most 8")
+def level_bounded(level: int = 0) -> None:
+    if level > 8:
+        raise ContractViolation(
+            f"level {level} above 8",
+            reason=ReasonCode.VALIDATION_INVALID_FIELD,
+            field="level",
+            value=level,
+        )
+
+
+class Generated(AuditedMachine):
+    audit_machine = "generated"
+
+    def __init__(self, audit: Any, *, engine: Engine) -> None:
+        self.entered: list[str] = []
+        super().__init__(audit, engine=engine)
+
+    @property
+    def correlation_id(self) -> str:
+        return "cor-generated"
+
+    def after_transition(self, event: str, target: Any) -> None:
+        self.entered.append(f"{event}->{target.id}")
+
+
+edge_specs = st.tuples(
+    st.sampled_from(["a", "b", "c"]),
+    st.integers(0, 4),
+    st.sampled_from([None, flag_set, level_high]),
+    st.sampled_from([None, flag_set]),
+    st.sampled_from([None, level_bounded]),
+    st.booleans(),
+)
+declarations = st.tuples(st.integers(2, 5), st.lists(edge_specs, min_size=1, max_size=10))
+machine_steps = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", "zzz"]), st.booleans(), st.integers(0, 10)),
+    max_size=12,
+)
+
+
+def declare(spec: tuple[int, list[Any]]) -> type[Generated]:
+    """A machine of `n` states: a chain s0 -> ... -> s(n-1) (final), plus the random edges."""
+    n, extra = spec
+    states = {f"s{i}": State(initial=i == 0, final=i == n - 1) for i in range(n)}
+    names = list(states)
+    chain = [(names[i], "a", names[i + 1], None, None, None, False) for i in range(n - 1)]
+    edges = chain + [
+        (names[src % (n - 1)], event, names[dst % n], cond, unless, validator, internal)
+        for event, dst, cond, unless, validator, internal, src in (
+            (*e, i) for i, e in enumerate(extra)
+        )
+    ]
+    for src, event, dst, cond, unless, validator, internal in edges:
+        options: dict[str, Any] = {"event": event}
+        if cond is not None:
+            options["cond"] = cond
+        if unless is not None:
+            options["unless"] = unless
+        if validator is not None:
+            options["validators"] = validator
+        if src == dst:
+            states[src].to.itself(internal=internal, **options)
+        else:
+            states[src].to(states[dst], **options)
+    return type("Declared", (Generated,), dict(states))
+
+
+def run_declared(
+    machine: type[Generated], engine: Engine, steps: list[tuple[str, bool, int]]
+) -> list[Any]:
+    audit = AuditLog(SteppingClock(EPOCH))
+    sm = machine(audit, engine=engine)
+    trace: list[Any] = []
+    for event, flag, level in steps:
+        try:
+            sm.send(event, flag=flag, level=level)
+            outcome: Any = "ok"
+        except (IllegalTransition, ContractViolation) as exc:
+            outcome = (type(exc).__name__, exc.reason, str(exc))
+        trace.append((outcome, queries(sm), list(sm.entered)))
+    return [*trace, audit.export_jsonl()]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(spec=declarations, steps=machine_steps)
+def test_generated_machines_run_alike(spec: tuple[int, list[Any]], steps: list[Any]) -> None:
+    """Random declarations under random events give identical traces, queries and audit
+    bytes on both engines."""
+    machine = declare(spec)
+
+    assert run_declared(machine, Engine.COMPILED, steps) == run_declared(
+        machine, Engine.REFERENCE, steps
+    )

@@ -25,6 +25,7 @@ from execfsm import (
 )
 from execfsm.bounds import AMOUNT_BOUND
 from execfsm.clock import EPOCH
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import was_submitted
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing import in_memory_audit, order_for
@@ -104,7 +105,7 @@ ALLOWED: dict[tuple[OrderState, str], OrderState] = {
 
 
 def drive(
-    state: OrderState, audit: AuditLog | None = None, engine: str | None = None
+    state: OrderState, audit: AuditLog | None = None, engine: Engine = Engine.COMPILED
 ) -> OrderLifecycle:
     audit = audit if audit is not None else in_memory_audit()
     lc = OrderLifecycle(order_for(make_intent()), audit, engine=engine)
@@ -384,7 +385,7 @@ class TestFills:
         assert lc.late_fills == (late,)
 
 
-ENGINES = ["compiled", "reference"]
+ENGINES = list(Engine)
 
 # Fill amounts beyond the bounds, or not numbers at all: (field, value as sent, reason).
 OUT_OF_BOUNDS: list[tuple[str, str, ReasonCode]] = [
@@ -409,7 +410,7 @@ class TestFillBounds:
     @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize(("field", "value", "reason"), OUT_OF_BOUNDS)
     def test_fill_beyond_the_bounds_is_refused_before_any_arithmetic(
-        self, engine: str, field: str, value: str, reason: ReasonCode
+        self, engine: Engine, field: str, value: str, reason: ReasonCode
     ) -> None:
         """A fill whose amount is beyond the bounds or not finite is refused and audited, on
         either engine: no arithmetic error escapes and the order keeps its figures."""
@@ -434,7 +435,7 @@ class TestFillBounds:
     @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize(("field", "value", "reason"), OUT_OF_BOUNDS)
     def test_fill_sent_to_the_machine_raises_only_the_contract_error(
-        self, engine: str, field: str, value: str, reason: ReasonCode
+        self, engine: Engine, field: str, value: str, reason: ReasonCode
     ) -> None:
         """Sent straight to the machine, such a fill raises ContractViolation naming the field,
         the value and the bound, and the machine stays where it was."""
@@ -450,7 +451,7 @@ class TestFillBounds:
         assert lc.order.state is S.ACKNOWLEDGED
 
     @pytest.mark.parametrize("engine", ENGINES)
-    def test_late_fill_beyond_the_bounds_is_refused_not_booked(self, engine: str) -> None:
+    def test_late_fill_beyond_the_bounds_is_refused_not_booked(self, engine: Engine) -> None:
         """A fill after the order is final with an absurd price is refused: nothing is booked
         and the order is not flagged."""
         lc = drive(S.CANCELLED, engine=engine)
@@ -506,7 +507,7 @@ class TestNeverSubmitted:
     @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize("state", [S.CREATED, S.FAILED])
     def test_fill_for_an_order_never_submitted_is_refused_and_flagged(
-        self, engine: str, state: OrderState
+        self, engine: Engine, state: OrderState
     ) -> None:
         """A fill for an order that never took submit (still CREATED, or FAILED from CREATED)
         is refused with FILL_FOR_UNSENT_ORDER and flags the order; nothing is booked."""

@@ -46,6 +46,7 @@ from execfsm.errors import (
     VenueRejected,
 )
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.model import MachineModel
 from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
@@ -70,6 +71,7 @@ __all__ = [
     "ConfigurationError",
     "ContractViolation",
     "DefinitionError",
+    "Engine",
     "Dispatcher",
     "EventKind",
     "EventOutcome",

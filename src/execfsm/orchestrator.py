@@ -24,6 +24,7 @@ from execfsm.contracts import (
 )
 from execfsm.errors import ContractViolation
 from execfsm.fsm.audit import AuditRecord
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import EventOutcome
 from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
@@ -77,7 +78,7 @@ class ExecutionOrchestrator:
         store: Where state is made durable; default in memory only. A store that already
             holds a session is recovered (see `recovery`): its chain is verified, ledgers are
             rebuilt, stored results answer resubmissions.
-        engine: ``compiled`` (default) or ``reference`` (python-statemachine's own engine).
+        engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's own).
 
     Thread-safe: intents with different idempotency keys run concurrently; the same key (and
     the same order's later events) are serialised, so racing submissions dispatch once.
@@ -95,7 +96,7 @@ class ExecutionOrchestrator:
         dispatcher: Dispatcher | None = None,
         kill_switch: KillSwitch | None = None,
         store: LedgerStore | None = None,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
     ) -> None:
         _check_settings(execution_mode, live_policy)
         clock = clock if clock is not None else SystemClock()
@@ -106,7 +107,7 @@ class ExecutionOrchestrator:
         self._services = Services(
             audit=audit if audit is not None else AuditLog(clock),
             store=store if store is not None else MemoryStore(),
-            engine=engine,
+            engine=Engine.of(engine),
         )
         self._routes = RoutingPolicy(registry, execution_mode, live_policy, clock)
         self._manual_switch = ManualKillSwitch()

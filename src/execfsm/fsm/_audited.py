@@ -1,44 +1,43 @@
 """
-The base every execfsm machine subclasses: strict behaviour flags and audited refusals.
+The base every execfsm machine subclasses: strict behaviour flags, audited refusals, and an
+engine that runs the declaration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import warnings
 from typing import Any, ClassVar
 
-from statemachine import StateMachine
-from statemachine.exceptions import TransitionNotAllowed
+from statemachine import State, StateMachine
 from statemachine.model import Model
+from statemachine.orderedset import OrderedSet
 
 from execfsm.contracts import ReasonCode
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditListener, AuditOutcome
-from execfsm.fsm.engine import (
-    COMPILED,
-    ENGINES,
-    REFERENCE,
-    CompiledMachine,
-    NoTransition,
-    compiled,
-    fire,
-)
+from execfsm.fsm.engine import Engine, MachineEngine, NoTransition
 from execfsm.typing import AuditSink
-
-_NO_MODEL: Any = Model()  # type: ignore[no-untyped-call]
-
-DEFAULT_ENGINE = COMPILED
-"""The engine machines run on unless told otherwise."""
 
 
 class AuditedMachine(StateMachine):
     """
-    A strict `StateMachine` whose every transition and every refusal is audited.
+    A strict `StateMachine` declaration whose every transition and every refusal is audited.
+
+    The class declares states, transitions, guards and callbacks; an instance runs on the
+    engine it is given (`Engine`), which it holds rather than being. The public
+    `StateMachine` queries (``configuration``, ``current_state_value``, ``allowed_events``,
+    ``enabled_events``, ``is_terminated``, ...) answer from that engine, the same on either.
 
     Illegal events raise `IllegalTransition`; a validator's `ContractViolation` or
     `PolicyViolation` propagates. Either way the machine stays in its state and one
     ``refused`` record says why.
+
+    Args:
+        audit: The sink every transition and refusal is written to.
+        start_value: Start in this state (a machine re-opened from a store) instead of the
+            initial one.
+        engine: `Engine.COMPILED` (default) or `Engine.REFERENCE`; their names are accepted
+            too.
     """
 
     # Behaviour flags, set explicitly (the StateChart defaults ignore unknown events and
@@ -52,76 +51,116 @@ class AuditedMachine(StateMachine):
     # attributes are never state names, and the check costs a call on every assignment.
     __setattr__ = object.__setattr__
 
+    model: Any = Model()  # type: ignore[no-untyped-call]
+    """What python-statemachine's events read when called as methods (no model is used)."""
+
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
 
     def __init__(
-        self, audit: AuditSink, *, start_value: Any = None, engine: str | None = None
+        self, audit: AuditSink, *, start_value: Any = None, engine: Engine | str | None = None
     ) -> None:
+        # python-statemachine's own runtime, when chosen, is the engine, not this object.
         self._audit_listener = AuditListener(audit)
-        self._event_in_progress = ""
-        engine = DEFAULT_ENGINE if engine is None else engine
-        if engine == COMPILED:
-            self._table: CompiledMachine | None = compiled(type(self))
-            self._state_value = self._table.initial if start_value is None else start_value
-            self._pending: tuple[str, dict[str, Any]] | None = None
-            self.model = _NO_MODEL  # events called as methods build their trigger from it
-            return  # python-statemachine's runtime is not built: the table replaces it
-        if engine != REFERENCE:
-            raise ContractViolation(
-                f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}",
-                reason=ReasonCode.VALIDATION_INVALID_FIELD,
-                field="engine",
-                value=engine,
-            )
-        self._table = None
-        super().__init__(listeners=[self._audit_listener], start_value=start_value)
+        self._engine: MachineEngine = Engine.of(engine).start(self, start_value)
 
     @property
-    def engine(self) -> str:
+    def engine(self) -> Engine:
         """
-        ``compiled`` or ``reference``: which engine runs this instance.
+        Which engine runs this instance.
         """
-        return REFERENCE if self._table is None else COMPILED
+        return Engine(self._engine.kind)
+
+    # -- the public StateMachine queries, answered by the engine ------------------------------
 
     @property
     def current_state_value(self) -> Any:
         """
-        The current state's value (the state enum member).
+        The current state's value (assignable: bypasses every hook, as in python-statemachine).
         """
-        if self._table is not None:
-            return self._state_value
-        return self._config.value
+        return self._engine.value
 
     @current_state_value.setter
     def current_state_value(self, value: Any) -> None:
-        if self._table is not None:
-            self._state_value = value
-        else:
-            self._config.value = value
+        self._engine.value = value
 
-    def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
+    @property
+    def configuration_values(self) -> OrderedSet[Any]:
         """
-        Send `event` (with keyword arguments for guards and callbacks).
+        The values of the active states.
         """
-        if self._table is None:
-            return super().send(event, *args, **kwargs)
-        try:
-            self._fire_compiled(event, kwargs)
-        except (ContractViolation, PolicyViolation) as exc:
-            self._record_refusal(exc)
-            raise
-        return None
+        return OrderedSet([self._engine.value])
 
-    def _fire_compiled(self, event: str, kwargs: dict[str, Any]) -> None:
-        assert self._table is not None  # noqa: S101 - only called on the compiled engine
+    @property
+    def configuration(self) -> OrderedSet[State]:
+        """
+        The active states (the declared `State` objects).
+        """
+        return OrderedSet([self.states_map[self._engine.value]])
+
+    @configuration.setter
+    def configuration(self, new_configuration: OrderedSet[State]) -> None:
+        (state,) = new_configuration
+        self._engine.value = state.value
+
+    @property
+    def current_state(self) -> State:
+        """
+        The active state (deprecated by python-statemachine in favour of ``configuration``).
+        """
+        warnings.warn(
+            "Property `current_state` is deprecated in favor of `configuration`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.states_map[self._engine.value]
+
+    @current_state.setter
+    def current_state(self, value: State) -> None:
+        warnings.warn(
+            "Property `current_state` is deprecated in favor of `configuration`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._engine.value = value.value
+
+    @property
+    def is_terminated(self) -> bool:
+        """
+        Whether a final state has been reached.
+        """
+        return not self._engine.running
+
+    def enabled_events(self, *args: Any, **kwargs: Any) -> Any:
+        """
+        The allowed events with an edge whose conds hold for `kwargs` (a cond that raises
+        counts as holding, as in python-statemachine).
+        """
+        if args:
+            raise TypeError(f"{type(self).__name__}.enabled_events: values go by keyword")
+        return [getattr(self, name) for name in self._engine.enabled_events(self, kwargs)]
+
+    def send(self, event: str, *args: Any, **kwargs: Any) -> None:
+        """
+        Send `event`, with keyword arguments for guards and callbacks.
+
+        Raises:
+            IllegalTransition: no edge takes `event` from the current state (audited).
+            ContractViolation, PolicyViolation: a validator refused it (audited).
+        """
+        if args:
+            raise TypeError(f"{type(self).__name__}.send({event!r}): values go by keyword")
         try:
-            fire(self, self._table, event, kwargs)
+            self._engine.fire(self, event, kwargs)
         except NoTransition:
-            state = str(self.state_value)
-            error = IllegalTransition(self.audit_machine, event, state)
+            error = IllegalTransition(self.audit_machine, event, str(self._engine.value))
             self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
             raise error from None
+        except (ContractViolation, PolicyViolation) as exc:
+            self.record(event, AuditOutcome.REFUSED, exc.reason, str(exc))
+            raise
+
+    # -- what every audited machine provides --------------------------------------------------
 
     @property
     def correlation_id(self) -> str:
@@ -142,7 +181,7 @@ class AuditedMachine(StateMachine):
         """
         The current state's value (the state enum member).
         """
-        return self.current_state_value
+        return self._engine.value
 
     def guard_context(self) -> dict[str, Any]:
         """
@@ -150,11 +189,10 @@ class AuditedMachine(StateMachine):
         """
         return {}
 
-    def prepare_event(self, event: str) -> dict[str, Any]:
+    def prepare_event(self) -> dict[str, Any]:
         """
-        Python-statemachine hook: remember the event (for refusal records), inject context.
+        Python-statemachine callback: inject `guard_context` into guards and callbacks.
         """
-        self._event_in_progress = str(event)
         return self.guard_context()
 
     def record(
@@ -170,45 +208,5 @@ class AuditedMachine(StateMachine):
         Write a record for an event that took no transition of the table (``target`` None
         means nothing moved).
         """
-        source = str(self.state_value)
+        source = str(self._engine.value)
         self._audit_listener.write(self, event, source, target, outcome, reason_code, detail)
-
-    # Every event, sent by name or called as a method, passes through these two library
-    # hooks: `_put_nonblocking` refuses events once a final state has stopped the engine,
-    # `_processing_loop` refuses them otherwise. Both refusals are audited here, and only here.
-
-    def _put_nonblocking(self, trigger_data: Any, internal: bool = False) -> Any:
-        if self._table is not None:  # an event called as a method: run it in _processing_loop
-            self._pending = (str(trigger_data.event), dict(trigger_data.kwargs))
-            return None
-        with self._refusals_audited():
-            return super()._put_nonblocking(trigger_data, internal=internal)
-
-    def _processing_loop(self, caller_future: Any = None) -> Any:
-        if self._table is not None:
-            pending, self._pending = self._pending, None
-            if pending is not None:
-                with self._refusals_audited():
-                    self._fire_compiled(*pending)
-            return None
-        with self._refusals_audited():
-            return super()._processing_loop(caller_future)
-
-    @contextmanager
-    def _refusals_audited(self) -> Iterator[None]:
-        try:
-            yield
-        except TransitionNotAllowed as exc:
-            event = str(exc.event) if exc.event is not None else self._event_in_progress
-            error = IllegalTransition(self.audit_machine, event, str(self.state_value))
-            self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
-            raise error from None
-        except (ContractViolation, PolicyViolation) as exc:
-            self._record_refusal(exc)
-            raise
-
-    def _record_refusal(self, exc: ContractViolation | PolicyViolation) -> None:
-        """
-        Audit a validator's refusal of the event in progress.
-        """
-        self.record(self._event_in_progress, AuditOutcome.REFUSED, exc.reason, str(exc))

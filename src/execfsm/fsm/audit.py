@@ -1,7 +1,7 @@
 """
 The audit listener: one record per transition and per refusal, written before the move is final.
 
-Python-statemachine calls `AuditListener.on_transition` after the source state's exit and
+Python-statemachine calls `BoundAuditListener.on_transition` after the source state's exit and
 before the new configuration is committed, so a sink that raises leaves the machine where it
 was: no transition without its record, no record without its transition.
 """
@@ -119,7 +119,8 @@ def _write_failed(machine: str, event: str, correlation_id: str, exc: Exception)
 
 class AuditListener:
     """
-    Attached to every machine as a python-statemachine listener.
+    Every machine's audit writer: the compiled engine calls `write`; python-statemachine
+    calls it through `bound_to`'s listener.
 
     Args:
         sink: Where records go (an `AuditLog`, a durable store, a test double).
@@ -191,9 +192,27 @@ class AuditListener:
             raise _write_failed(entry.machine, event, entry.correlation_id, exc) from exc
         self.last_seq = record.seq if isinstance(record, AuditRecord) else None
 
+    def bound_to(self, subject: AuditSubject) -> BoundAuditListener:
+        """
+        This listener, recording `subject`, as python-statemachine's reference engine takes
+        it.
+        """
+        return BoundAuditListener(self, subject)
+
+
+class BoundAuditListener:
+    """
+    An `AuditListener` for one machine, attached to python-statemachine as a listener.
+    """
+
+    __slots__ = ("listener", "subject")
+
+    def __init__(self, listener: AuditListener, subject: AuditSubject) -> None:
+        self.listener = listener
+        self.subject = subject
+
     def on_transition(
         self,
-        machine: AuditSubject,
         event: str,
         source: Any,
         target: Any,
@@ -203,8 +222,8 @@ class AuditListener:
         """
         Record an applied transition (python-statemachine injects the arguments by name).
         """
-        self.write(
-            machine,
+        self.listener.write(
+            self.subject,
             str(event),
             _state_name(source),
             _state_name(target),

@@ -1,312 +1,189 @@
 """
-The compiled engine: a declared machine's `MachineModel` turned into a lookup table, executed
-with the same guard and validator callables, the same callbacks and the same audit hook.
+Engines: what runs a declared machine. A running `AuditedMachine` holds one, chosen by
+`Engine` — the compiled table (`execfsm.fsm._compiled`, the default) or python-statemachine's
+own runtime (the reference).
 
-python-statemachine stays the reference (``engine="reference"``); differential tests hold the
-two to identical state sequences, outcomes, reason codes and audit records. The compiled
-engine supports exactly what execfsm's machines use and refuses to compile anything else, so
-it can never silently differ:
-
-- selection: the candidate edges of (state, event) in declaration order; a candidate's
-  validators run first (one that raises refuses the event), then its conds and unless; the
-  first candidate whose conditions hold is taken. Guards are side-effect free (see
-  `execfsm.fsm.guards`), so validators a candidate shares with the one before it, and that
-  do not read ``target``, are not run a second time;
-- callbacks: ``prepare_event``, the audit listener's ``on_transition`` (before the state is
-  committed, so a failed write leaves the machine where it was), then ``after_<event>`` and
-  ``after_transition``; arguments are injected by name, as python-statemachine does.
+Both answer the same small protocol, `MachineEngine`; the machine builds the public
+`StateMachine` queries (``configuration``, ``allowed_events``, ``is_terminated``, ...) on it,
+so they answer the same on either engine.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
-from collections.abc import Callable, Mapping
-from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
 from statemachine import StateMachine
+from statemachine.exceptions import TransitionNotAllowed
 
-from execfsm.errors import DefinitionError
-from execfsm.fsm.audit import AuditOutcome
-from execfsm.fsm.model import MachineModel
+from execfsm.contracts import ReasonCode
+from execfsm.errors import ContractViolation
+from execfsm.fsm._compiled import (
+    CalledEvents,
+    CompiledEngine,
+    NoTransition,
+    compile_machine,
+    compiled,
+    is_callback,
+)
 
-REFERENCE = "reference"
-COMPILED = "compiled"
-ENGINES = (REFERENCE, COMPILED)
+if TYPE_CHECKING:
+    from execfsm.fsm._audited import AuditedMachine
 
-_SUPPORTED_CALLBACKS = frozenset({"prepare_event", "after_transition"})
-_CALLBACK_PREFIXES = ("before_", "on_", "after_", "enter_", "exit_")
+__all__ = ["Engine", "MachineEngine", "NoTransition", "ReferenceEngine", "compile_machine"]
 
 
-_ABSENT: Any = object()
-
-
-def _caller(
-    func: Callable[..., Any],
-    names: tuple[str, ...],
-    positional: bool,
-    defaults: tuple[Any, ...] = (),
-) -> Any:
+class MachineEngine(Protocol):
     """
-    A function ``call(available, *leading)`` that calls `func` python-statemachine's way:
-    with the available values it names, after any leading positional arguments (a
-    callback's ``self``). Built once per callable, so the table pays no signature work at
-    run time. `defaults` (``_ABSENT`` for a required parameter) lets a missing optional
-    value take its default without the keyword fallback.
-    """
-    if not names:
-        return lambda available, *leading: func(*leading)
-
-    def by_name(available: Mapping[str, Any], *leading: Any) -> Any:
-        return func(*leading, **{k: available[k] for k in names if k in available})
-
-    if not positional:
-        return by_name
-    if len(names) == 1:
-        (name,) = names
-
-        def one(available: Mapping[str, Any], *leading: Any) -> Any:
-            value = available.get(name, _ABSENT)
-            if value is _ABSENT:
-                return func(*leading)
-            return func(*leading, value)
-
-        return one
-    if any(default is not _ABSENT for default in defaults):
-        named_defaults = tuple(zip(names, defaults, strict=True))
-
-        def many_with_defaults(available: Mapping[str, Any], *leading: Any) -> Any:
-            values = []
-            for name, default in named_defaults:
-                value = available.get(name, default)
-                if value is _ABSENT:  # a required value the event did not supply
-                    return by_name(available, *leading)
-                values.append(value)
-            return func(*leading, *values)
-
-        return many_with_defaults
-    values_of = itemgetter(*names)
-
-    def many(available: Mapping[str, Any], *leading: Any) -> Any:
-        try:
-            values = values_of(available)
-        except KeyError:  # a name the event did not supply: let python raise the TypeError
-            return by_name(available, *leading)
-        return func(*leading, *values)
-
-    return many
-
-
-@attrs.frozen
-class Injected:
-    """
-    A callable with the argument names it takes, called python-statemachine's way: with the
-    available values it names.
+    What a running machine asks of its engine.
     """
 
-    func: Callable[..., Any]
-    names: tuple[str, ...]
-    call: Callable[..., Any] = attrs.field(eq=False, repr=False)
-    """``call(available, *leading)``: the specialised caller."""
+    kind: str
+    """The `Engine` value of this engine."""
+    value: Any
+    """The current state's value (assignable, as python-statemachine's
+    ``current_state_value``)."""
+
+    @property
+    def running(self) -> bool:
+        """False once a final state is reached."""
+
+    def fire(self, machine: Any, event: str, kwargs: dict[str, Any]) -> None:
+        """Process `event`; raise `NoTransition` when no edge takes it."""
+
+    def enabled_events(self, machine: Any, kwargs: dict[str, Any]) -> list[str]:
+        """The names of the events whose conds hold for `kwargs`, in declaration order."""
+
+    def put(self, trigger_data: Any, internal: bool = False) -> None:
+        """Keep an event called as a method (python-statemachine's ``BoundEvent``)."""
+
+    def processing_loop(self, caller_future: Any = None) -> Any:
+        """Run the event kept by `put`."""
+
+
+class Engine(enum.StrEnum):
+    """
+    Which engine runs a machine.
+    """
+
+    COMPILED = "compiled"
+    """The machine's compiled table (default): the same behaviour, far less work per event."""
+    REFERENCE = "reference"
+    """python-statemachine's own runtime, which the compiled engine is tested against."""
 
     @classmethod
-    def of(cls, func: Callable[..., Any], *, skip: int = 0) -> Injected:
+    def of(cls, engine: Engine | str | None) -> Engine:
         """
-        Inspect `func` once; `skip` leading parameters are passed positionally (``self``).
+        `engine` as an `Engine`: None is `COMPILED`; the names ``"compiled"`` and
+        ``"reference"`` are accepted too.
 
         Raises:
-            DefinitionError: `func` takes ``*args`` or ``**kwargs``. python-statemachine
-                fills those with its own internals (``event_data``, ``model``, ...), which
-                the table does not have, so the engines would differ.
+            ContractViolation: anything else.
         """
-        params = list(inspect.signature(func).parameters.values())[skip:]
-        variadic = [
-            ("**" if p.kind is p.VAR_KEYWORD else "*") + p.name
-            for p in params
-            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
-        if variadic:
-            raise DefinitionError(
-                f"{getattr(func, '__qualname__', func)!r} takes {variadic[0]}: the compiled "
-                f"engine passes only the values a guard or callback names; name them, or use "
-                f"engine='reference'"
-            )
-        names = tuple(p.name for p in params)
-        # Values can go by position when the named parameters are exactly the positional ones.
-        positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
-        defaults = tuple(_ABSENT if p.default is p.empty else p.default for p in params)
-        return cls(func, names, _caller(func, names, positional, defaults))
+        if engine is None:
+            return cls.COMPILED
+        try:
+            return cls(engine)
+        except ValueError:
+            names = ", ".join(f"Engine.{e.name}" for e in cls)
+            raise ContractViolation(
+                f"engine: must be one of {names}, got {engine!r}",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="engine",
+                value=engine,
+            ) from None
+
+    def start(self, machine: AuditedMachine, start_value: Any = None) -> MachineEngine:
+        """
+        A new engine for `machine`, in its initial state or in `start_value`.
+        """
+        if self is Engine.COMPILED:
+            return CompiledEngine(compiled(type(machine)), start_value)
+        return ReferenceEngine(machine, start_value)
 
 
-@attrs.frozen
-class CompiledTransition:
+_RUNTIMES: dict[type[StateMachine], type[StateMachine]] = {}
+
+
+def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
     """
-    One edge, ready to run.
+    The declaration's states and transitions as a plain python-statemachine class: without
+    its callbacks (they run on the machine the user holds, passed as a listener) and with
+    the library's own runtime where `AuditedMachine` answers from an engine instead.
     """
+    runtime = _RUNTIMES.get(declaration)
+    if runtime is None:
+        from execfsm.fsm._audited import AuditedMachine  # it imports this module
 
-    source: Any
-    """The source `State` (callbacks get State objects, as from the reference engine)."""
-    target: Any
-    validators: tuple[Injected, ...]
-    conds: tuple[Injected, ...]
-    unless: tuple[Injected, ...]
-    source_name: str
-    """The source state's name as audit records carry it."""
-    target_name: str
-    recheck: bool
-    """False when this edge's validators already ran, unchanged, for the candidate before
-    it: they are side-effect free and read nothing that differs between the two (not the
-    target), so running them again cannot change the outcome."""
-
-
-@attrs.frozen
-class CompiledMachine:
-    """
-    The table of one machine class.
-    """
-
-    initial: Any
-    finals: frozenset[Any]
-    table: Mapping[tuple[Any, str], tuple[CompiledTransition, ...]]
-    events: frozenset[str]
-    prepare: Injected | None
-    """The unbound ``prepare_event``, if the class defines one."""
-    after_event: Mapping[str, Injected]
-    after_transition: Injected | None
-
-
-def _method(machine: type[StateMachine], name: str) -> Injected:
-    return Injected.of(getattr(machine, name), skip=1)  # self is passed positionally
-
-
-def _reads_target(guards: tuple[Injected, ...]) -> bool:
-    return any("target" in g.names for g in guards)
-
-
-def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
-    """
-    Compile a declared machine class; raise `DefinitionError` for anything unsupported.
-    """
-    model = MachineModel.from_machine(machine)
-    values = {str(s.value): s for s in machine.states}
-    injected = {name: Injected.of(f) for name, f in model.guard_functions.items()}
-    table: dict[tuple[Any, str], list[CompiledTransition]] = {}
-    for t in model.transitions:
-        candidates = table.setdefault((values[t.source].value, t.event), [])
-        validators = tuple(injected[v] for v in t.validators)
-        same_as_before = (
-            bool(candidates)
-            and candidates[-1].validators == validators
-            and not _reads_target(validators)
+        callbacks = frozenset(
+            name
+            for name in dir(declaration)
+            if is_callback(name) and callable(getattr(declaration, name, None))
         )
-        candidates.append(
-            CompiledTransition(
-                source=values[t.source],
-                target=values[t.target],
-                validators=validators,
-                conds=tuple(injected[c] for c in t.conds),
-                unless=tuple(injected[u] for u in t.unless),
-                source_name=str(values[t.source].value),
-                target_name=str(values[t.target].value),
-                recheck=not same_as_before,
-            )
+
+        def without_callbacks(self: object) -> list[str]:  # python-statemachine looks here
+            return [name for name in object.__dir__(self) if name not in callbacks]
+
+        namespace: dict[str, Any] = {"__dir__": without_callbacks}
+        for name, ours in vars(AuditedMachine).items():  # the queries answered by engines
+            library = inspect.getattr_static(StateMachine, name, None)
+            answered = callable(ours) or isinstance(ours, property)
+            if answered and library is not None and name != "__setattr__":
+                namespace[name] = library
+        runtime = type(declaration.__name__, (declaration,), namespace)
+        _RUNTIMES[declaration] = runtime
+    return runtime
+
+
+class ReferenceEngine(CalledEvents):
+    """
+    python-statemachine's runtime for one machine: an instance of the declaration's states
+    and transitions, with the machine's callbacks and audit listener as its listeners.
+    """
+
+    __slots__ = ("_runtime",)
+    kind = "reference"
+
+    def __init__(self, machine: AuditedMachine, start_value: Any = None) -> None:
+        runtime = object.__new__(_runtime_of(type(machine)))
+        StateMachine.__init__(
+            runtime,
+            start_value=start_value,
+            listeners=[machine._audit_listener.bound_to(machine), machine],
         )
-    events = frozenset(model.events)
-    after_event = {}
-    for name in dir(machine):
-        if not name.startswith(_CALLBACK_PREFIXES) or name in _SUPPORTED_CALLBACKS:
-            continue
-        if name.startswith("after_") and name[len("after_") :] in events:
-            after_event[name[len("after_") :]] = _method(machine, name)
-            continue
-        if callable(getattr(machine, name, None)):
-            raise DefinitionError(
-                f"{machine.__name__}: the compiled engine does not run callback {name!r}; "
-                f"use engine='reference' or move the logic into a supported callback"
-            )
-    return CompiledMachine(
-        initial=values[model.initial_state].value,
-        finals=frozenset(values[f].value for f in model.final_states),
-        table={k: tuple(v) for k, v in table.items()},
-        events=events,
-        prepare=_method(machine, "prepare_event") if hasattr(machine, "prepare_event") else None,
-        after_event=after_event,
-        after_transition=(
-            _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
-        ),
-    )
+        self._runtime = runtime
+        self._called = None
 
+    @property
+    def value(self) -> Any:
+        """
+        The current state's value.
+        """
+        return self._runtime.current_state_value
 
-_CACHE: dict[type[StateMachine], CompiledMachine] = {}
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._runtime.current_state_value = value
 
+    @property
+    def running(self) -> bool:
+        """
+        False once a final state is reached.
+        """
+        return not self._runtime.is_terminated
 
-def compiled(machine: type[StateMachine]) -> CompiledMachine:
-    """
-    The compiled table of `machine`, built once per class.
-    """
-    table = _CACHE.get(machine)
-    if table is None:
-        table = _CACHE[machine] = compile_machine(machine)
-    return table
+    def fire(self, machine: Any, event: str, kwargs: dict[str, Any]) -> None:
+        """
+        Send `event` to python-statemachine; its `TransitionNotAllowed` is `NoTransition`.
+        """
+        try:
+            self._runtime.send(event, **kwargs)
+        except TransitionNotAllowed:
+            raise NoTransition(event) from None
 
-
-class NoTransition(Exception):
-    """
-    The compiled table has no edge for the event in the current state.
-    """
-
-
-def _holds(candidate: CompiledTransition, available: dict[str, Any]) -> bool:
-    if candidate.recheck:
-        for validator in candidate.validators:
-            validator.call(available)
-    for cond in candidate.conds:
-        if not cond.call(available):
-            return False
-    for unless in candidate.unless:  # noqa: SIM110 - no generator per call on the hot path
-        if unless.call(available):
-            return False
-    return True
-
-
-def fire(machine: Any, table: CompiledMachine, event: str, kwargs: dict[str, Any]) -> None:
-    """
-    Process one event on `machine` (an `AuditedMachine` running the compiled engine).
-
-    Raises:
-        NoTransition: no candidate edge (the caller audits and reports the refusal).
-    """
-    value = machine._state_value
-    candidates = table.table.get((value, event))
-    if candidates is None or value in table.finals:
-        raise NoTransition(event)
-    kwargs["event"] = event
-    kwargs["machine"] = machine
-    kwargs["source"] = candidates[0].source
-    available = kwargs
-    if table.prepare is not None:
-        extra = table.prepare.call(available, machine)
-        if extra:
-            available.update(extra)
-    for chosen in candidates:
-        available["target"] = chosen.target
-        if _holds(chosen, available):
-            break
-    else:
-        raise NoTransition(event)
-    machine._audit_listener.write(
-        machine,
-        event,
-        chosen.source_name,
-        chosen.target_name,
-        AuditOutcome.APPLIED,
-        available.get("reason_code"),
-        available.get("detail", ""),
-    )
-    machine._state_value = chosen.target.value
-    after = table.after_event.get(event)
-    if after is not None:
-        after.call(available, machine)
-    if table.after_transition is not None:
-        table.after_transition.call(available, machine)
+    def enabled_events(self, machine: Any, kwargs: dict[str, Any]) -> list[str]:
+        """
+        python-statemachine's ``enabled_events``, by name.
+        """
+        return [str(event.id) for event in self._runtime.enabled_events(**kwargs)]

@@ -28,8 +28,12 @@ from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.engine import Engine
+from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
 from execfsm.ids import fill_json
 from execfsm.typing import AuditSink
+
+__all__ = ["EVENT_OF_KIND", "EventOutcome", "OrderLifecycle", "was_submitted"]
 
 _CONTRACT = list(g.CONTRACT_GUARDS)
 _FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
@@ -57,42 +61,6 @@ def was_submitted(order: Order) -> bool:
     return True
 
 
-EVENT_OF_KIND = {
-    EventKind.ACK: "acknowledge",
-    EventKind.FILL: "fill",
-    EventKind.REJECT: "reject",
-    EventKind.CANCEL_ACK: "cancel_ack",
-    EventKind.CANCEL_REJECT: "cancel_reject",
-    EventKind.EXPIRE: "expire",
-}
-"""The machine event each venue event kind drives."""
-
-
-@attrs.frozen
-class EventOutcome:
-    """
-    What `OrderLifecycle.apply` did with one venue event.
-    """
-
-    outcome: AuditOutcome
-    order: Order | None
-    """The order after the event (unchanged unless ``outcome`` is ``applied``); None when
-    the event named an order nobody knows."""
-    reason_code: ReasonCode | None = None
-    detail: str = ""
-    booked_fill: Fill | None = None
-    """A fill the position ledger must book (also for a fill after the order was final)."""
-    booked_seq: int | None = None
-    """The seq of that fill's audit record: where a replay of the trail books it."""
-
-    @property
-    def applied(self) -> bool:
-        """
-        True if the event changed the order.
-        """
-        return self.outcome is AuditOutcome.APPLIED
-
-
 class OrderLifecycle(AuditedMachine):
     """
     One order's state machine. Deny by default: an edge not listed here is refused.
@@ -100,8 +68,7 @@ class OrderLifecycle(AuditedMachine):
     Args:
         order: The CREATED order this machine will own.
         audit: The sink every transition and refusal is written to.
-        engine: ``compiled`` or ``reference`` (python-statemachine's own); default
-            `execfsm.fsm._audited.DEFAULT_ENGINE`.
+        engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's).
     """
 
     audit_machine = "order"
@@ -168,7 +135,7 @@ class OrderLifecycle(AuditedMachine):
         order: Order,
         audit: AuditSink,
         *,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
         _restoring: bool = False,
     ) -> None:
         if order.state is not OrderState.CREATED and not _restoring:
@@ -196,7 +163,7 @@ class OrderLifecycle(AuditedMachine):
         late_fills: Iterable[Fill] = (),
         resume_state: OrderState | None = None,
         submitted: bool | None = None,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
     ) -> OrderLifecycle:
         """
         Re-open an order recovered from a store, in the state it was left in: no transition
@@ -230,7 +197,7 @@ class OrderLifecycle(AuditedMachine):
 
     @classmethod
     def from_packed(
-        cls, packed: tuple[Any, ...], audit: AuditSink, *, engine: str | None = None
+        cls, packed: tuple[Any, ...], audit: AuditSink, *, engine: Engine | str | None = None
     ) -> OrderLifecycle:
         """
         Re-open an order `packed` was made from, as `restore` does: nothing is audited again.
@@ -304,12 +271,12 @@ class OrderLifecycle(AuditedMachine):
         """
         return {"order": self._order, "seen_fills": self._fills, "resume_state": self._resume_state}
 
-    def prepare_event(self, event: str, fill: Fill | None = None) -> dict[str, Any]:
+    def prepare_event(self, fill: Fill | None = None) -> dict[str, Any]:
         """
         A fill's record carries the fill as canonical JSON, so the trail alone rebuilds the
         ledgers.
         """
-        context = super().prepare_event(event)
+        context = self.guard_context()
         if fill is not None:
             context["detail"] = fill_json(fill)
         return context

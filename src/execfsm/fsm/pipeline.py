@@ -15,6 +15,7 @@ from statemachine.states import States
 from execfsm.contracts import STAGE_NUMBER, OrderIntent, PipelineState
 from execfsm.fsm import guards as g
 from execfsm.fsm._audited import AuditedMachine
+from execfsm.fsm.engine import Engine
 from execfsm.typing import AuditSink
 
 _CONTRACT = list(g.CONTRACT_GUARDS)
@@ -30,7 +31,7 @@ class PipelineRun(AuditedMachine):
         client_order_id: The order this run creates.
         audit: The sink every transition and refusal is written to.
         start_value: Re-open a run recovered from a store in this state (PAUSED).
-        engine: ``compiled`` or ``reference``.
+        engine: `Engine.COMPILED` (default) or `Engine.REFERENCE`.
     """
 
     audit_machine = "pipeline"
@@ -85,7 +86,7 @@ class PipelineRun(AuditedMachine):
         client_order_id: str,
         audit: AuditSink,
         start_value: PipelineState | None = None,
-        engine: str | None = None,
+        engine: Engine | str | None = None,
     ) -> None:
         self.intent = intent
         self._correlation_id = correlation_id

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from execfsm.contracts import Order
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.typing import AuditSink
 
@@ -26,7 +27,7 @@ class OrderLedger:
         engine: The engine re-opened lifecycles run on.
     """
 
-    def __init__(self, audit: AuditSink, engine: str | None = None) -> None:
+    def __init__(self, audit: AuditSink, engine: Engine = Engine.COMPILED) -> None:
         self._audit = audit
         self._engine = engine
         self._entries: dict[str, OrderLifecycle | tuple[Any, ...]] = {}

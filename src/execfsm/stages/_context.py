@@ -15,6 +15,7 @@ from execfsm.contracts import (
     OrderIntent,
     ReasonCode,
 )
+from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.ledger.audit import AuditLog
@@ -36,8 +37,8 @@ class Services:
 
     audit: AuditLog
     store: LedgerStore = attrs.Factory(MemoryStore)
-    engine: str | None = None
-    """Which engine the machines run on (None: the default, compiled)."""
+    engine: Engine = Engine.COMPILED
+    """Which engine the machines run on."""
     orders: OrderLedger = attrs.Factory(
         lambda self: OrderLedger(self.audit, self.engine), takes_self=True
     )

@@ -1,0 +1,46 @@
+"""
+What a venue event means to an order: the machine event each kind drives, and what
+`OrderLifecycle.apply` did with it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from execfsm.contracts import EventKind, Fill, Order, ReasonCode
+from execfsm.fsm.audit import AuditOutcome
+
+EVENT_OF_KIND = {
+    EventKind.ACK: "acknowledge",
+    EventKind.FILL: "fill",
+    EventKind.REJECT: "reject",
+    EventKind.CANCEL_ACK: "cancel_ack",
+    EventKind.CANCEL_REJECT: "cancel_reject",
+    EventKind.EXPIRE: "expire",
+}
+"""The machine event each venue event kind drives."""
+
+
+@attrs.frozen
+class EventOutcome:
+    """
+    What `OrderLifecycle.apply` did with one venue event.
+    """
+
+    outcome: AuditOutcome
+    order: Order | None
+    """The order after the event (unchanged unless ``outcome`` is ``applied``); None when
+    the event named an order nobody knows."""
+    reason_code: ReasonCode | None = None
+    detail: str = ""
+    booked_fill: Fill | None = None
+    """A fill the position ledger must book (also for a fill after the order was final)."""
+    booked_seq: int | None = None
+    """The seq of that fill's audit record: where a replay of the trail books it."""
+
+    @property
+    def applied(self) -> bool:
+        """
+        True if the event changed the order.
+        """
+        return self.outcome is AuditOutcome.APPLIED
