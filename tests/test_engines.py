@@ -36,7 +36,7 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH
 from execfsm.contracts import Route
-from execfsm.errors import DefinitionError
+from execfsm.errors import ConfigurationError, DefinitionError
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.engine import Engine, compile_machine
 from execfsm.fsm.guards import describe
@@ -226,7 +226,7 @@ class TestEngineSelection:
 
     def test_unknown_engine_is_refused(self) -> None:
         """An engine name that does not exist is a clear error naming the choices."""
-        with pytest.raises(ContractViolation, match=r"engine: must be one of Engine\.COMPILED"):
+        with pytest.raises(ConfigurationError, match=r"engine: must be one of Engine\.COMPILED"):
             OrderLifecycle(order_for(make_intent()), AuditLog(SteppingClock(EPOCH)), engine="turbo")
 
     def test_unsupported_callback_is_refused_at_compile_time(self) -> None:

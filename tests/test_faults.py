@@ -17,7 +17,7 @@ import pytest
 
 from execfsm import (
     AuditOutcome,
-    ContractViolation,
+    ConfigurationError,
     ExecutionMode,
     ExecutionOrchestrator,
     OrderIntent,
@@ -540,7 +540,7 @@ class TestRetryPolicy:
     )
     def test_bad_policy_is_a_clear_error(self, bad: dict[str, Any]) -> None:
         """Nonsense retry settings are refused naming the field."""
-        with pytest.raises(ContractViolation, match=next(iter(bad))):
+        with pytest.raises(ConfigurationError, match=next(iter(bad))):
             RetryPolicy(**bad)
 
 

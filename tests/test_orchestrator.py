@@ -19,6 +19,7 @@ from execfsm import (
     AdapterRegistry,
     AuditOutcome,
     BlockingRiskHook,
+    ConfigurationError,
     ContractViolation,
     EventKind,
     ExecutionEvent,
@@ -399,7 +400,7 @@ class TestDefaultBlocked:
 
     def test_mode_as_string_is_refused(self) -> None:
         """Only an ExecutionMode member selects a mode; a config string does not."""
-        with pytest.raises(ContractViolation, match="execution_mode"):
+        with pytest.raises(ConfigurationError, match="execution_mode"):
             ExecutionOrchestrator(execution_mode="LIVE")  # type: ignore[arg-type]
 
     def test_mode_without_adapter(self) -> None:

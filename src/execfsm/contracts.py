@@ -96,7 +96,7 @@ class LivePolicy:
 
     approved_by: str = attrs.field(validator=attrs.validators.instance_of(str))
     reason: str = attrs.field(validator=attrs.validators.instance_of(str))
-    expires_at: datetime = attrs.field(validator=aware_datetime())
+    expires_at: datetime = attrs.field(validator=aware_datetime(reason=None))
 
     def is_active(self, now: datetime) -> bool:
         """

@@ -20,9 +20,7 @@ from execfsm.contracts import (
     LivePolicy,
     Order,
     OrderIntent,
-    ReasonCode,
 )
-from execfsm.errors import ContractViolation
 from execfsm.fsm.audit import AuditRecord
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import EventOutcome
@@ -41,24 +39,10 @@ from execfsm.risk import NullRiskHook
 from execfsm.stages import Pipeline, RiskControls, RoutingPolicy, post_trade
 from execfsm.stages._context import RunContext, Services
 from execfsm.typing import Clock, FillSubscriber, KillSwitch, RiskHook
+from execfsm.validators import instance_of
 
-
-def _check_settings(execution_mode: object, live_policy: object) -> None:
-    """Refuse a mode that is not an `ExecutionMode`, or a live policy that is not one."""
-    if not isinstance(execution_mode, ExecutionMode):
-        raise ContractViolation(
-            f"execution_mode: must be an ExecutionMode member, got {execution_mode!r}",
-            reason=ReasonCode.VALIDATION_INVALID_FIELD,
-            field="execution_mode",
-            value=execution_mode,
-        )
-    if live_policy is not None and not isinstance(live_policy, LivePolicy):
-        raise ContractViolation(
-            f"live_policy: must be a LivePolicy object, got {type(live_policy).__name__}",
-            reason=ReasonCode.VALIDATION_INVALID_FIELD,
-            field="live_policy",
-            value=live_policy,
-        )
+_MODE = instance_of(ExecutionMode)
+_LIVE_POLICY = instance_of(LivePolicy, optional=True)
 
 
 class ExecutionOrchestrator:
@@ -98,7 +82,8 @@ class ExecutionOrchestrator:
         store: LedgerStore | None = None,
         engine: Engine | str | None = None,
     ) -> None:
-        _check_settings(execution_mode, live_policy)
+        _MODE.check(execution_mode, "execution_mode")
+        _LIVE_POLICY.check(live_policy, "live_policy")
         clock = clock if clock is not None else SystemClock()
         registry = (
             registry if registry is not None else AdapterRegistry.with_simulated_venues(clock)

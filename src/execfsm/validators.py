@@ -91,19 +91,19 @@ def instance_of(
     """
     An instance of `kind` (or None, if `optional`).
     """
-    rule = f"must be {'None or ' if optional else ''}a {kind.__name__}"
+    rule = f"must be {'None or ' if optional else ''}of type {kind.__name__}"
     if optional:
         return Rule(lambda v: v is None or isinstance(v, kind), rule, reason)
     return Rule(lambda v: isinstance(v, kind), rule, reason)
 
 
 def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float | Decimal)
+    return not isinstance(value, bool) and isinstance(value, int | float)
 
 
 def number_at_least(minimum: float, *, integer: bool = False, strict: bool = False) -> Rule:
     """
-    A setting that is a number (an int if `integer`) >= `minimum` (> if `strict`).
+    A setting that is an int or a float (an int if `integer`) >= `minimum` (> if `strict`).
     """
     kind = "an integer" if integer else "a number"
     rule = f"must be {kind} {'>' if strict else '>='} {minimum}"

@@ -20,30 +20,16 @@ import attrs
 
 from execfsm.adapters.errors import VenueFailure
 from execfsm.contracts import ExecutionEvent, Order, ReasonCode
-from execfsm.errors import ContractViolation, OutcomeUnknown
+from execfsm.errors import OutcomeUnknown
 from execfsm.typing import EventSink, OrderAdapter
+from execfsm.validators import number_at_least
 
 _log = logging.getLogger(__name__)
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ContractViolation(
-            f"{attribute.name}: must be a number >= 0, got {value!r}",
-            reason=ReasonCode.VALIDATION_INVALID_FIELD,
-            field=attribute.name,
-            value=value,
-        )
-
-
-def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ContractViolation(
-            f"{attribute.name}: must be an int >= 1, got {value!r}",
-            reason=ReasonCode.VALIDATION_INVALID_FIELD,
-            field=attribute.name,
-            value=value,
-        )
+_AT_LEAST_ZERO = number_at_least(0)
+_AT_LEAST_ONE = number_at_least(1, integer=True)
+_POSITIVE = number_at_least(0, strict=True)
 
 
 @attrs.frozen
@@ -55,11 +41,11 @@ class RetryPolicy:
     scaled by a factor drawn uniformly from ``[1 - jitter, 1 + jitter]``.
     """
 
-    max_attempts: int = attrs.field(default=3, validator=_at_least_one)
-    base_delay: float = attrs.field(default=0.05, validator=_positive)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
-    max_delay: float = attrs.field(default=2.0, validator=_positive)
-    jitter: float = attrs.field(default=0.2, validator=_positive)
+    max_attempts: int = attrs.field(default=3, validator=_AT_LEAST_ONE)
+    base_delay: float = attrs.field(default=0.05, validator=_AT_LEAST_ZERO)
+    multiplier: float = attrs.field(default=2.0, validator=_AT_LEAST_ZERO)
+    max_delay: float = attrs.field(default=2.0, validator=_AT_LEAST_ZERO)
+    jitter: float = attrs.field(default=0.2, validator=_AT_LEAST_ZERO)
     retry_unknown: bool = True
     """Retry after an unknown outcome too (safe: the key is reused, the venue de-duplicates)."""
 
@@ -153,15 +139,8 @@ class Dispatcher:
         sleep: Callable[[float], None] = _system_sleep,
         seed: int = 0,
     ) -> None:
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
-        ):
-            raise ContractViolation(
-                f"timeout: must be a number of seconds > 0 or None, got {timeout!r}",
-                reason=ReasonCode.VALIDATION_INVALID_FIELD,
-                field="timeout",
-                value=timeout,
-            )
+        if timeout is not None:
+            _POSITIVE.check(timeout, "timeout")
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep

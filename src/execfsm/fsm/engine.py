@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
-from execfsm.contracts import ReasonCode
-from execfsm.errors import ContractViolation
+from execfsm.errors import ConfigurationError
 from execfsm.fsm._compiled import (
     CalledEvents,
     CompiledEngine,
@@ -79,7 +78,7 @@ class Engine(enum.StrEnum):
         ``"reference"`` are accepted too.
 
         Raises:
-            ContractViolation: anything else.
+            ConfigurationError: anything else.
         """
         if engine is None:
             return cls.COMPILED
@@ -87,11 +86,8 @@ class Engine(enum.StrEnum):
             return cls(engine)
         except ValueError:
             names = ", ".join(f"Engine.{e.name}" for e in cls)
-            raise ContractViolation(
-                f"engine: must be one of {names}, got {engine!r}",
-                reason=ReasonCode.VALIDATION_INVALID_FIELD,
-                field="engine",
-                value=engine,
+            raise ConfigurationError(
+                f"engine: must be one of {names}, got {engine!r}", field="engine", value=engine
             ) from None
 
     def start(self, machine: AuditedMachine, start_value: Any = None) -> MachineEngine:
