@@ -302,8 +302,10 @@ class ExecutionEvent:
         if (self.kind is EventKind.FILL) != (self.fill is not None):
             rule = "a FILL event carries a Fill, other kinds carry none"
             raise violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)
-        _FILL_OR_NONE.check(self.fill, "fill")
-        _REASON_OR_NONE.check(self.reason_code, "reason_code")
+        if self.fill is not None and type(self.fill) is not Fill:  # the common case inline
+            _FILL_OR_NONE.check(self.fill, "fill")
+        if self.reason_code is not None and type(self.reason_code) is not ReasonCode:
+            _REASON_OR_NONE.check(self.reason_code, "reason_code")
 
     @classmethod
     def ack(
