@@ -1,12 +1,13 @@
 """
-Finished intents are kept packed: tuples of plain values that read back exactly, that the
-cyclic GC stops walking, and that ledgers re-open on demand without losing a change.
+Finished intents are kept packed: canonical JSON bytes (`execfsm.ids.encode`) that read back
+exactly, that the cyclic GC never walks, and that ledgers re-open on demand without losing a
+change.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from execfsm import ExecutionEvent, OrderLifecycle
 from execfsm.clock import EPOCH
 from execfsm.contracts import Fill, Order, OrderState, PipelineState, ReasonCode
+from execfsm.ids import decode, encode
 from execfsm.ledger.orders import OrderLedger
 from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
@@ -25,13 +27,6 @@ from execfsm.results import PipelineResult, ResultBook
 from execfsm.testing import in_memory_audit, order_for
 from tests.conftest import make_intent
 from tests.strategies import fills, orders, positions, recons, results
-
-
-def _nested(value: Any) -> Iterator[Any]:
-    yield value
-    if isinstance(value, tuple):
-        for item in value:
-            yield from _nested(item)
 
 
 def _assert_exact(copy: object, original: object) -> None:
@@ -58,21 +53,22 @@ class TestRoundTrip:
         """Every field, enum member and Decimal exponent survives packing."""
         value = data.draw(values)
 
-        _assert_exact(cls.from_packed(value.packed()), value)
+        _assert_exact(decode(cls, encode(value)), value)
 
     @given(orders, orders)
-    def test_an_order_packed_again_shares_its_tuple(self, order: Order, other: Order) -> None:
-        """The same snapshot packed twice (hand-off, lifecycle, result) is one tuple; any
-        other order is packed from its own values, never given the remembered one."""
-        first = order.packed()
+    def test_an_order_packed_again_packs_the_same(self, order: Order, other: Order) -> None:
+        """The same snapshot packed twice (hand-off, lifecycle, result) gives the same bytes;
+        any other order reads back as itself."""
+        first = encode(order)
 
-        assert order.packed() is first
-        _assert_exact(Order.from_packed(other.packed()), other)
-        _assert_exact(Order.from_packed(order.packed()), order)
+        assert encode(order) == first
+        _assert_exact(decode(Order, encode(other)), other)
+        _assert_exact(decode(Order, first), order)
 
     @pytest.mark.parametrize("cls", [Order, Fill, Position, ReconRecord, PipelineResult])
     def test_every_field_is_packed(self, cls: type[Any]) -> None:
-        """A field added to a class without its packer fails here, not in a long session."""
+        """Every attrs field of the class is in its packed form (one encoder derives them
+        all from the field list)."""
         example = {
             Order: lambda: order_for(make_intent()),
             Fill: lambda: Fill("f", "1", "2"),
@@ -84,7 +80,7 @@ class TestRoundTrip:
                 True, "c", "k", None, 8, PipelineState.COMPLETED
             ),
         }[cls]()
-        assert len(example.packed()) == len(attrs.fields(cls))
+        assert set(json.loads(encode(example))) == {a.name for a in attrs.fields(cls)}
 
     def test_packed_values_are_not_tracked_by_the_gc(self) -> None:
         """After a few collections nothing in a packed result is walked by the next one."""
@@ -95,12 +91,9 @@ class TestRoundTrip:
         result = PipelineResult(
             False, "c", "k", order, 8, PipelineState.COMPLETED, ReasonCode.ADAPTER_ERROR, "x", recon
         )
-        packed = result.packed()
+        packed = encode(result)
 
-        for _ in range(4):  # a collection untracks a tuple whose items it found untracked:
-            gc.collect()  # nesting can take one collection per level
-
-        assert [v for v in _nested(packed) if gc.is_tracked(v)] == []
+        assert not gc.is_tracked(packed)
 
 
 def _filled_lifecycle(audit: Any, **intent: Any) -> OrderLifecycle:
