@@ -25,18 +25,19 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.fsm.audit import GENESIS_HASH, AuditEntry
-from execfsm.ids import canonical_json
+from execfsm.ids import sha256_hex
 from execfsm.ledger.audit import (
     _CHUNK,
     AuditLog,
     _Rows,
     record_from_dict,
+    record_hash,
     record_json,
     record_to_dict,
     verify_records,
 )
 from execfsm.testing import FailingAuditSink, in_memory_audit, order_for
-from tests.conftest import make_intent
+from tests.conftest import make_intent, previous_canonical_json
 
 
 def run_session(audit: AuditLog) -> OrderLifecycle:
@@ -276,7 +277,7 @@ class TestDeterminism:
         )
 
 
-class TestFastCanonicalJson:
+class TestRecordJson:
     @given(
         texts=st.lists(st.text(), min_size=5, max_size=5),
         optional=st.lists(st.one_of(st.none(), st.text()), min_size=3, max_size=3),
@@ -284,7 +285,7 @@ class TestFastCanonicalJson:
         outcome=st.sampled_from(AuditOutcome),
         reason=st.one_of(st.none(), st.sampled_from(ReasonCode)),
     )
-    def test_hot_path_json_equals_canonical_json(
+    def test_record_json_equals_the_previous_release(
         self,
         texts: list[str],
         optional: list[str | None],
@@ -292,7 +293,8 @@ class TestFastCanonicalJson:
         outcome: AuditOutcome,
         reason: ReasonCode | None,
     ) -> None:
-        """The hand-written record JSON is byte-identical to canonical_json, for any text."""
+        """A record's JSON line, and the text its hash covers, are byte-identical to what the
+        previous release's encoder wrote, for any text."""
         record = AuditRecord(
             seq=seq,
             ts=EPOCH + timedelta(microseconds=seq),
@@ -309,7 +311,12 @@ class TestFastCanonicalJson:
             hash="h",
         )
 
-        assert record_json(record) == canonical_json(record_to_dict(record))
+        data = {**attrs.asdict(record, recurse=False), "ts": record.ts.isoformat()}
+        covered = {k: v for k, v in data.items() if k != "hash"}
+
+        assert record_json(record) == previous_canonical_json(data)
+        assert record_to_dict(record) == json.loads(previous_canonical_json(data))
+        assert record_hash(data) == sha256_hex(previous_canonical_json(covered))
 
 
 _ENTRY = st.builds(

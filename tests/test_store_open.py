@@ -525,7 +525,8 @@ class TestCorruptRows:
 
         self.check(
             db,
-            f"orders row client_order_id={cid!r} is corrupt: a value is not a decimal number",
+            f"orders row client_order_id={cid!r} is corrupt: Invalid decimal string - at "
+            "`$.quantity`",
             before,
         )
 
@@ -555,8 +556,7 @@ class TestCorruptRows:
 
         self.check(
             db,
-            "positions row symbol='BTC/EUR' is corrupt: OverflowError: cannot convert float "
-            "infinity to integer",
+            "positions row symbol='BTC/EUR' is corrupt: Number out of range - at `$.fill_count`",
             before,
         )
 
@@ -587,8 +587,7 @@ class TestCorruptRows:
 
         self.check(
             db,
-            f"intents row idempotency_key={key!r} is corrupt: AttributeError: 'list' object "
-            "has no attribute 'get'",
+            f"intents row idempotency_key={key!r} is corrupt: Expected `object`, got `array`",
             before,
         )
 

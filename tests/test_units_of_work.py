@@ -27,9 +27,10 @@ from execfsm.errors import IdempotencyConflict, ReentrantCall, StoreError
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
-from execfsm.ledger.audit import AuditLog, UnitOfWork
+from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.units import UnitOfWork
 from execfsm.orchestration.locks import stripe as _stripe
 from execfsm.results import PipelineResult
 from execfsm.risk import ALLOW, NullRiskHook

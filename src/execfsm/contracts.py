@@ -228,19 +228,6 @@ class Fill:
     price: Decimal = attrs.field(converter=_fill_price)
     fee: Decimal = attrs.field(default=Decimal(0), converter=_fill_fee)
 
-    def packed(self) -> tuple[Any, ...]:
-        """
-        The fill as a tuple of plain values (see `Order.packed`).
-        """
-        return _FILL_VALUES(self)
-
-    @classmethod
-    def from_packed(cls, packed: tuple[Any, ...]) -> Fill:
-        """
-        The fill `packed` was made from.
-        """
-        return cls(*packed)
-
     def same_content(self, other: Fill) -> bool:
         """
         True if `other` reports the same execution (a harmless re-delivery).
@@ -415,38 +402,6 @@ class Order:
             time_in_force=intent.time_in_force,
         )
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Order:
-        """
-        An order from its JSON form (as `execfsm.ids.jsonable` writes it).
-        """
-
-        def dec(name: str) -> Decimal | None:
-            value = data.get(name)
-            return None if value is None else Decimal(str(value))
-
-        return cls(
-            client_order_id=data["client_order_id"],
-            correlation_id=data["correlation_id"],
-            idempotency_key=data["idempotency_key"],
-            symbol=data["symbol"],
-            side=OrderSide(data["side"]),
-            order_type=OrderType(data["order_type"]),
-            quantity=Decimal(str(data["quantity"])),
-            strategy_id=data["strategy_id"],
-            limit_price=dec("limit_price"),
-            time_in_force=TimeInForce(data["time_in_force"]),
-            state=OrderState(data["state"]),
-            filled_quantity=Decimal(str(data["filled_quantity"])),
-            average_fill_price=dec("average_fill_price"),
-            fees=Decimal(str(data["fees"])),
-            venue_order_id=data.get("venue_order_id"),
-            reason_code=None
-            if data.get("reason_code") is None
-            else ReasonCode(data["reason_code"]),
-            recon_flags=tuple(ReasonCode(flag) for flag in data.get("recon_flags", ())),
-        )
-
     def with_changes(self, **changes: Any) -> Order:
         """
         A copy with `changes` applied: `attrs.evolve` without its per-call walk over the
@@ -459,43 +414,6 @@ class Order:
                 raise TypeError(f"Order has no field {name!r}")
             values[index] = value
         return Order(*values)
-
-    def packed(self) -> tuple[Any, ...]:
-        """
-        The order as a tuple of plain values (enum members as their values), for ledgers that
-        keep finished orders: the cyclic GC stops walking such a tuple after its first
-        collection, while every attrs object stays tracked for as long as it lives.
-
-        The last order packed is remembered: a finished intent packs the same snapshot for
-        its hand-off, its lifecycle and its result, which then share one tuple.
-        """
-        last = _LAST_PACKED[0]
-        if last[0] is self:
-            return last[1]  # type: ignore[no-any-return]
-        (cid, corr, key, symbol, side, kind, qty, strategy, limit, tif, state, filled, avg, fees,
-         venue, reason, flags) = _ORDER_VALUES(self)  # fmt: skip
-        packed = (
-            cid, corr, key, symbol, side._value_, kind._value_, qty, strategy, limit,
-            tif._value_, state._value_, filled, avg, fees, venue,
-            None if reason is None else reason._value_,
-            tuple([flag._value_ for flag in flags]) if flags else (),
-        )  # fmt: skip
-        _LAST_PACKED[0] = (self, packed)  # one assignment: safe from any thread
-        return packed
-
-    @classmethod
-    def from_packed(cls, packed: tuple[Any, ...]) -> Order:
-        """
-        The order `packed` was made from (validated again, as any new `Order`).
-        """
-        (cid, corr, key, symbol, side, kind, qty, strategy, limit, tif, state, filled, avg, fees,
-         venue, reason, flags) = packed  # fmt: skip
-        return cls(
-            cid, corr, key, symbol, OrderSide(side), OrderType(kind), qty, strategy, limit,
-            TimeInForce(tif), OrderState(state), filled, avg, fees, venue,
-            None if reason is None else ReasonCode(reason),
-            tuple([ReasonCode(flag) for flag in flags]),
-        )  # fmt: skip
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -515,6 +433,3 @@ class Order:
 _ORDER_FIELDS = tuple(a.name for a in attrs.fields(Order))
 _ORDER_VALUES = operator.attrgetter(*_ORDER_FIELDS)
 _ORDER_FIELD_INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}
-_LAST_PACKED: list[tuple[Any, Any]] = [(None, None)]
-"""``(order, its packed tuple)`` for the order `Order.packed` saw last."""
-_FILL_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Fill)))

@@ -4,12 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from execfsm.contracts import Order, PipelineState, ReasonCode
-from execfsm.ids import jsonable
+from execfsm.ids import decode, encode
 from execfsm.ledger.recon import ReconRecord
 
 
@@ -41,95 +39,33 @@ class PipelineResult:
         """
         return self.pipeline_state is PipelineState.PAUSED
 
-    def packed(self) -> tuple[Any, ...]:
-        """
-        The result as a tuple of plain values (see `Order.packed`): the orchestrator keeps
-        every result of a session to answer resubmissions.
-        """
-        return (
-            self.success,
-            self.correlation_id,
-            self.idempotency_key,
-            None if self.order is None else self.order.packed(),
-            self.stage_reached,
-            self.pipeline_state.value,
-            None if self.reason_code is None else self.reason_code.value,
-            self.reason_detail,
-            None if self.recon is None else self.recon.packed(),
-            self.duplicate,
-        )
-
-    @classmethod
-    def from_packed(cls, packed: tuple[Any, ...]) -> PipelineResult:
-        """
-        The result `packed` was made from.
-        """
-        success, correlation_id, key, order, stage, state, reason, detail, recon, dup = packed
-        return cls(
-            success,
-            correlation_id,
-            key,
-            None if order is None else Order.from_packed(order),
-            stage,
-            PipelineState(state),
-            None if reason is None else ReasonCode(reason),
-            detail,
-            None if recon is None else ReconRecord.from_packed(recon),
-            dup,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """
-        The result as JSON data, as the durable store keeps it.
-        """
-        data: dict[str, Any] = jsonable(self)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PipelineResult:
-        """
-        A result read back from the store.
-        """
-        reason = data.get("reason_code")
-        return cls(
-            success=bool(data["success"]),
-            correlation_id=data["correlation_id"],
-            idempotency_key=data["idempotency_key"],
-            order=None if data.get("order") is None else Order.from_dict(data["order"]),
-            stage_reached=int(data["stage_reached"]),
-            pipeline_state=PipelineState(data["pipeline_state"]),
-            reason_code=None if reason is None else ReasonCode(reason),
-            reason_detail=data.get("reason_detail", ""),
-            recon=None if data.get("recon") is None else ReconRecord.from_dict(data["recon"]),
-            duplicate=bool(data.get("duplicate", False)),
-        )
-
 
 class ResultBook:
     """
-    Every result of a session, by idempotency key, to answer resubmissions. Kept packed: a
-    backtest keeps millions, and the cyclic GC walks every attrs object at each full
-    collection, so live results would make each intent cost more than the one before.
+    Every result of a session, by idempotency key, to answer resubmissions. Kept encoded
+    (`execfsm.ids.encode`): a backtest keeps millions, and the cyclic GC walks every attrs
+    object at each full collection, so live results would make each intent cost more than
+    the one before.
     """
 
     def __init__(self) -> None:
-        self._packed: dict[str, tuple[Any, ...]] = {}
+        self._packed: dict[str, bytes] = {}
 
     def keep(self, result: PipelineResult) -> None:
         """
         Remember `result` under its idempotency key (replacing a paused intent's result).
         """
-        self._packed[result.idempotency_key] = result.packed()
+        self._packed[result.idempotency_key] = encode(result)
 
     def get(self, key: str) -> PipelineResult | None:
         """
         The result kept for `key`, or None.
         """
         packed = self._packed.get(key)
-        return None if packed is None else PipelineResult.from_packed(packed)
+        return None if packed is None else decode(PipelineResult, packed)
 
     def __getitem__(self, key: str) -> PipelineResult:
-        return PipelineResult.from_packed(self._packed[key])
+        return decode(PipelineResult, self._packed[key])
 
     def __contains__(self, key: object) -> bool:
         return key in self._packed

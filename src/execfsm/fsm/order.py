@@ -30,7 +30,7 @@ from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
-from execfsm.ids import fill_json
+from execfsm.ids import canonical_json, decode, encode
 from execfsm.typing import AuditSink
 
 __all__ = ["EVENT_OF_KIND", "EventOutcome", "OrderLifecycle", "was_submitted"]
@@ -183,14 +183,15 @@ class OrderLifecycle(AuditedMachine):
 
     def packed(self) -> tuple[Any, ...]:
         """
-        What `from_packed` needs to re-open this order, as plain values (see `Order.packed`):
-        ledgers keep a final order packed, since most never hear of it again.
+        What `from_packed` needs to re-open this order, as plain values (the order and fills
+        as `execfsm.ids.encode` bytes): ledgers keep a final order packed, since most never
+        hear of it again.
         """
         resume = self._resume_state
         return (
-            self._order.packed(),
-            tuple([fill.packed() for fill in self._fills.values()]),
-            tuple([fill.packed() for fill in self._late_fills]) if self._late_fills else (),
+            encode(self._order),
+            tuple([encode(fill) for fill in self._fills.values()]),
+            tuple([encode(fill) for fill in self._late_fills]) if self._late_fills else (),
             None if resume is None else resume.value,
             self._submitted,
         )
@@ -204,10 +205,10 @@ class OrderLifecycle(AuditedMachine):
         """
         order, fills, late_fills, resume, submitted = packed
         return cls.restore(
-            Order.from_packed(order),
+            decode(Order, order),
             audit,
-            fills=[Fill.from_packed(fill) for fill in fills],
-            late_fills=[Fill.from_packed(fill) for fill in late_fills],
+            fills=[decode(Fill, fill) for fill in fills],
+            late_fills=[decode(Fill, fill) for fill in late_fills],
             resume_state=None if resume is None else OrderState(resume),
             submitted=submitted,
             engine=engine,
@@ -278,7 +279,7 @@ class OrderLifecycle(AuditedMachine):
         """
         context = self.guard_context()
         if fill is not None:
-            context["detail"] = fill_json(fill)
+            context["detail"] = canonical_json(fill)
         return context
 
     # -- venue events -----------------------------------------------------------------------
@@ -356,7 +357,7 @@ class OrderLifecycle(AuditedMachine):
         # Never sent, so no venue holds it: we and whoever reports this fill disagree.
         detail = (
             f"fill {fill.fill_id} for order {self.client_order_id}, which was never submitted "
-            f"(it is {self._order.state}); not booked: {fill_json(fill)}"
+            f"(it is {self._order.state}); not booked: {canonical_json(fill)}"
         )
         outcome = self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_FOR_UNSENT_ORDER, detail)
         self._flag(ReasonCode.FILL_FOR_UNSENT_ORDER)
@@ -368,7 +369,7 @@ class OrderLifecycle(AuditedMachine):
         except ContractViolation as exc:
             return self._note("fill", AuditOutcome.REFUSED, exc.reason, str(exc))
         state = self._order.state
-        detail = fill_json(fill)
+        detail = canonical_json(fill)
         self._flag(ReasonCode.FILL_AFTER_FINAL)
         self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
         self._late_fills = (*self._late_fills, fill)

@@ -7,14 +7,15 @@ a `CorruptRow` naming its table and key: never the parser's own exception (an
 
 from __future__ import annotations
 
-import decimal
 import json
 import sqlite3
-from typing import Any
+
+import msgspec
 
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, ExecFsmError
 from execfsm.fsm.audit import AuditRecord
+from execfsm.ids import decode
 from execfsm.ledger.audit import record_from_dict, verify_records
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
@@ -29,13 +30,13 @@ class CorruptRow(Exception):
 
 
 _ROW_ERRORS = (
-    ValueError,  # JSONDecodeError, ContractViolation, an unknown enum value, a too-long int
+    ValueError,  # JSONDecodeError, msgspec's errors, an unknown enum value, a too-long int
     TypeError,
     KeyError,
     IndexError,
     AttributeError,
     ArithmeticError,  # decimal.InvalidOperation, OverflowError (int of an infinite float)
-    RecursionError,  # json.loads of a row nested thousands deep
+    RecursionError,  # a row nested thousands deep
     ExecFsmError,
 )
 """What parsing a stored row can raise; each becomes a `CorruptRow` naming the row."""
@@ -59,19 +60,19 @@ def shown(value: object) -> str:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply to parse"
-    if isinstance(exc, decimal.InvalidOperation):
-        return "a value is not a decimal number"
     if isinstance(exc, json.JSONDecodeError):
         return f"not JSON ({exc.msg})"
+    if isinstance(exc, msgspec.DecodeError):
+        return str(exc)  # what is wrong and where (e.g. "... - at `$.quantity`")
     if isinstance(exc, ExecFsmError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
-def _json(text: object) -> Any:
+def _json(text: object) -> str:
     if not isinstance(text, str):
         raise TypeError(f"the column holds {type(text).__name__}, not text")
-    return json.loads(text)
+    return text
 
 
 def _text(name: str, value: object) -> str:
@@ -88,7 +89,7 @@ def _records(conn: sqlite3.Connection) -> list[AuditRecord]:
     records = []
     for seq, text in conn.execute("SELECT seq, record FROM audit ORDER BY seq"):
         try:
-            record = record_from_dict(_json(text))
+            record = record_from_dict(json.loads(_json(text)))
         except (*_ROW_ERRORS, AuditChainError) as exc:
             raise CorruptRow(f"audit record seq {seq} is corrupt: {_why(exc)}") from None
         if record.seq != seq:
@@ -113,7 +114,7 @@ def _intents(conn: sqlite3.Connection) -> list[IntentEntry]:
                     _text("correlation_id", cor),
                     _text("client_order_id", cid),
                     IntentStatus(status),
-                    None if res is None else PipelineResult.from_json(_json(res)),
+                    None if res is None else decode(PipelineResult, _json(res)),
                 )
             )
         except _ROW_ERRORS as exc:
@@ -125,7 +126,7 @@ def _orders(conn: sqlite3.Connection) -> list[Order]:
     orders = []
     for cid, text in conn.execute("SELECT client_order_id, snapshot FROM orders ORDER BY rowid"):
         try:
-            order = Order.from_dict(_json(text))
+            order = decode(Order, _json(text))
             if order.client_order_id != cid:
                 raise ValueError(f"it holds order {shown(order.client_order_id)}")
         except _ROW_ERRORS as exc:
@@ -138,7 +139,7 @@ def _positions(conn: sqlite3.Connection) -> list[Position]:
     positions = []
     for symbol, text in conn.execute("SELECT symbol, snapshot FROM positions ORDER BY symbol"):
         try:
-            position = Position.from_dict(_json(text))
+            position = decode(Position, _json(text))
             if position.symbol != symbol:
                 raise ValueError(f"it holds the position in {shown(position.symbol)}")
         except _ROW_ERRORS as exc:

@@ -10,6 +10,7 @@ from typing import Any
 from execfsm.contracts import Order
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import OrderLifecycle
+from execfsm.ids import decode
 from execfsm.typing import AuditSink
 
 
@@ -80,7 +81,7 @@ class OrderLedger:
         entry = self._entries.get(client_order_id)
         if entry is None or isinstance(entry, OrderLifecycle):
             return None if entry is None else entry.order
-        return Order.from_packed(entry[0])
+        return decode(Order, entry[0])
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -91,6 +92,4 @@ class OrderLedger:
         """
         with self._lock:
             entries = list(self._entries.values())
-        return [
-            e.order if isinstance(e, OrderLifecycle) else Order.from_packed(e[0]) for e in entries
-        ]
+        return [e.order if isinstance(e, OrderLifecycle) else decode(Order, e[0]) for e in entries]

@@ -11,7 +11,6 @@ import operator
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
@@ -34,34 +33,6 @@ class Position:
     """Profit or loss of closed quantity, before fees."""
     fees: Decimal = _ZERO
     fill_count: int = 0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Position:
-        """
-        A position from its JSON form.
-        """
-        cost = data.get("average_cost")
-        return cls(
-            symbol=data["symbol"],
-            quantity=Decimal(str(data["quantity"])),
-            average_cost=None if cost is None else Decimal(str(cost)),
-            realized_pnl=Decimal(str(data["realized_pnl"])),
-            fees=Decimal(str(data["fees"])),
-            fill_count=int(data["fill_count"]),
-        )
-
-    def packed(self) -> tuple[Any, ...]:
-        """
-        The position as a tuple of plain values (see `Order.packed`).
-        """
-        return _POSITION_VALUES(self)
-
-    @classmethod
-    def from_packed(cls, packed: tuple[Any, ...]) -> Position:
-        """
-        The position `packed` was made from.
-        """
-        return cls(*packed)
 
     def booked(self, side: OrderSide, fill: Fill) -> Position:
         """
@@ -88,9 +59,6 @@ class Position:
             fees=self.fees + fill.fee,
             fill_count=self.fill_count + 1,
         )
-
-
-_POSITION_VALUES = operator.attrgetter(*(a.name for a in attrs.fields(Position)))
 
 
 Booking = tuple[int, OrderSide, Fill, "Position | None", Position]

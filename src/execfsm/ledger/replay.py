@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 import attrs
+import msgspec
 
 from execfsm.contracts import Fill, OrderIntent, OrderSide, OrderState, ReasonCode
 from execfsm.errors import AuditChainError
@@ -84,13 +85,8 @@ def _json(record: AuditRecord) -> dict[str, object]:
     return data
 
 
-def _fill(data: dict[str, object]) -> Fill:
-    return Fill(
-        str(data["fill_id"]),
-        Decimal(str(data["quantity"])),
-        Decimal(str(data["price"])),
-        Decimal(str(data["fee"])),
-    )
+def _fill(record: AuditRecord) -> Fill:
+    return msgspec.convert(_json(record), Fill)
 
 
 def replay(records: Iterable[AuditRecord]) -> Replay:
@@ -140,7 +136,7 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
         if record.outcome is not AuditOutcome.APPLIED:
             continue
         if record.event == "fill":
-            fill = _fill(_json(record))
+            fill = _fill(record)
             positions.book(cid, order.symbol, order.side, fill)
             booked.add((cid, fill.fill_id))
             if record.reason_code is ReasonCode.FILL_AFTER_FINAL:

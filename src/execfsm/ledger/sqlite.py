@@ -26,6 +26,7 @@ from threading import get_ident
 
 from execfsm.contracts import Order
 from execfsm.errors import ReentrantCall, StoreError
+from execfsm.ids import canonical_json
 from execfsm.ledger._lock import StoreLocked, WriterLock
 from execfsm.ledger._rows import CorruptRow, read_rows
 from execfsm.ledger._sqlite_file import (
@@ -37,10 +38,10 @@ from execfsm.ledger._sqlite_file import (
     open_writer,
     snapshot_changed,
 )
-from execfsm.ledger.audit import AuditLog, Line, UnitOfWork
-from execfsm.ledger.codec import OrderTexts, position_json, result_json
+from execfsm.ledger.audit import AuditLog, Line
 from execfsm.ledger.positions import Booking, Position, book_in_trail_order
 from execfsm.ledger.store import IntentEntry, StoredState
+from execfsm.ledger.units import UnitOfWork
 
 __all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore", "StoreLocked"]
 
@@ -435,7 +436,6 @@ class SqliteStore:
         positions: dict[str, Position],
     ) -> None:
         conn = self._conn
-        order_text = OrderTexts()  # the rows below hold every order it sees
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
@@ -451,7 +451,7 @@ class SqliteStore:
                     e.correlation_id,
                     e.client_order_id,
                     e.status.value,
-                    None if e.result is None else result_json(e.result, order_text),
+                    None if e.result is None else canonical_json(e.result),
                 )
                 for e in intents.values()
             ],
@@ -459,12 +459,12 @@ class SqliteStore:
         conn.executemany(
             "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
             "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
-            [(cid, order_text(o)) for cid, o in orders.items()],
+            [(cid, canonical_json(o)) for cid, o in orders.items()],
         )
         conn.executemany(
             "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
             "ON CONFLICT(symbol) DO UPDATE SET snapshot=excluded.snapshot",
-            [(symbol, position_json(p)) for symbol, p in positions.items()],
+            [(symbol, canonical_json(p)) for symbol, p in positions.items()],
         )
         conn.execute("COMMIT")
 

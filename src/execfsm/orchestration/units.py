@@ -11,8 +11,8 @@ from execfsm.contracts import OrderState, PipelineState
 from execfsm.errors import FillSubscriberError, ReentrantCall
 from execfsm.fsm.audit import AuditEntry
 from execfsm.fsm.order import OrderLifecycle
-from execfsm.ledger.audit import UnitOfWork
 from execfsm.ledger.store import IntentEntry, IntentStatus
+from execfsm.ledger.units import UnitOfWork
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
 

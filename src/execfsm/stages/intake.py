@@ -8,7 +8,7 @@ from execfsm.contracts import Order, OrderIntent, ReasonCode
 from execfsm.errors import ContractViolation
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
-from execfsm.ids import idempotency_key, intent_json, stable_id
+from execfsm.ids import canonical_json, idempotency_key, stable_id
 from execfsm.stages._context import RunContext, Services
 
 
@@ -52,5 +52,5 @@ def run(intent: OrderIntent, key: str, services: Services) -> RunContext:
     lifecycle = OrderLifecycle(order, services.audit, engine=services.engine)
     services.orders.add(lifecycle)
     # The intent's terms go on the record, so the trail alone rebuilds the ledgers.
-    pipeline.send("intake_done", detail=intent_json(intent))
+    pipeline.send("intake_done", detail=canonical_json(intent))
     return RunContext(intent=intent, idempotency_key=key, run=pipeline, lifecycle=lifecycle)
