@@ -54,6 +54,9 @@ class AuditedMachine(StateMachine):
     model: Any = Model()  # type: ignore[no-untyped-call]
     """What python-statemachine's events read when called as methods (no model is used)."""
 
+    _answers_from_engine: ClassVar[bool] = True
+    """Marks the class whose queries answer from the engine (the reference engine reads it)."""
+
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
 

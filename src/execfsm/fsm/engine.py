@@ -110,8 +110,9 @@ def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
     """
     runtime = _RUNTIMES.get(declaration)
     if runtime is None:
-        from execfsm.fsm._audited import AuditedMachine  # it imports this module
-
+        # The class whose queries answer from an engine (`AuditedMachine`), found on the
+        # declaration rather than imported: it imports this module.
+        holder = next(c for c in declaration.__mro__ if "_answers_from_engine" in vars(c))
         callbacks = frozenset(
             name
             for name in dir(declaration)
@@ -122,7 +123,7 @@ def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
             return [name for name in object.__dir__(self) if name not in callbacks]
 
         namespace: dict[str, Any] = {"__dir__": without_callbacks}
-        for name, ours in vars(AuditedMachine).items():  # the queries answered by engines
+        for name, ours in vars(holder).items():  # the queries answered by engines
             library = inspect.getattr_static(StateMachine, name, None)
             answered = callable(ours) or isinstance(ours, property)
             if answered and library is not None and name != "__setattr__":
