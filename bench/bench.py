@@ -72,12 +72,17 @@ def engine(name: str) -> Any:
     return enum[name.upper()] if enum is not None else name
 
 
+FILL_QTY = Decimal("0.01")
+FILL_PX = Decimal("100")
+"""Built once, as the peer builds its `Quantity` and `Price` once."""
+
+
 def lifecycle(order: Any, audit: AuditLog, engine_arg: Any) -> OrderLifecycle:
     """One market order's lifecycle, fully audited: initialize, submit, acknowledge, fill."""
     lc = OrderLifecycle(order, audit, engine=engine_arg)
     lc.send("submit")
     lc.apply(ExecutionEvent.ack(lc.order, "a", EPOCH))
-    lc.apply(ExecutionEvent.of_fill(lc.order, "f", EPOCH, Fill("f1", "0.01", "100")))
+    lc.apply(ExecutionEvent.of_fill(lc.order, "f", EPOCH, Fill("f1", FILL_QTY, FILL_PX)))
     return lc
 
 

@@ -133,7 +133,8 @@ _VENUE_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, controls=True)
 
 
 # Named converters, one per field: attrs' mypy plugin reads only named functions, and the
-# field name in each keeps the error message precise.
+# field name in each keeps the error message precise. A value already of the field's type
+# returns at once (the common case: an adapter passes Decimals and members).
 def _quantity(value: Any) -> Decimal:
     return to_decimal(value, "quantity")
 
@@ -143,31 +144,31 @@ def _limit_price(value: Any) -> Decimal | None:
 
 
 def _fill_quantity(value: Any) -> Decimal:
-    return to_decimal(value, "quantity", finite=False)
+    return value if type(value) is Decimal else to_decimal(value, "quantity", finite=False)
 
 
 def _fill_price(value: Any) -> Decimal:
-    return to_decimal(value, "price", finite=False)
+    return value if type(value) is Decimal else to_decimal(value, "price", finite=False)
 
 
 def _fill_fee(value: Any) -> Decimal:
-    return to_decimal(value, "fee", finite=False)
+    return value if type(value) is Decimal else to_decimal(value, "fee", finite=False)
 
 
 def _side(value: Any) -> OrderSide:
-    return to_enum(OrderSide, value, "side")
+    return value if type(value) is OrderSide else to_enum(OrderSide, value, "side")
 
 
 def _order_type(value: Any) -> OrderType:
-    return to_enum(OrderType, value, "order_type")
+    return value if type(value) is OrderType else to_enum(OrderType, value, "order_type")
 
 
 def _time_in_force(value: Any) -> TimeInForce:
-    return to_enum(TimeInForce, value, "time_in_force")
+    return value if type(value) is TimeInForce else to_enum(TimeInForce, value, "time_in_force")
 
 
 def _event_kind(value: Any) -> EventKind:
-    return to_enum(EventKind, value, "kind")
+    return value if type(value) is EventKind else to_enum(EventKind, value, "kind")
 
 
 @attrs.frozen

@@ -244,6 +244,9 @@ class AuditLog:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        self._last_now: object = None
+        self._last_ts = ""
+        """The text of the last instant the clock gave: a fixed clock's is written once."""
         self._rows = _Rows()
         self._head_hash = GENESIS_HASH
         """The hash of the last record: the next one's ``prev_hash``."""
@@ -295,9 +298,12 @@ class AuditLog:
         path); returns the record's ``seq``.
         """
         with self._lock:
+            now = self._clock.now()
+            if now is not self._last_now:
+                self._last_now, self._last_ts = now, now.isoformat()
             row = _Row(
                 self._rows.count + 1,
-                self._clock.now().isoformat(),
+                self._last_ts,
                 correlation_id,
                 client_order_id,
                 machine,
