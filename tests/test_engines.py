@@ -37,7 +37,7 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH
 from execfsm.contracts import Route
-from execfsm.errors import ConfigurationError, DefinitionError
+from execfsm.errors import ConfigurationError, DefinitionError, ReentrantCall
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.engine import Engine, compile_machine
 from execfsm.fsm.guards import describe
@@ -661,3 +661,41 @@ class TestInvalidStateValues:
         with pytest.raises(InvalidStateValue, match="'bogus' is not a valid state value"):
             machine.current_state_value = "bogus"
         assert machine.current_state_value == "idle"
+
+
+class Nesting(AuditedMachine):
+    audit_machine = "nesting"
+    idle = State(initial=True)
+    busy = State()
+    more = State()
+    done = State(final=True)
+    start = idle.to(busy)
+    step = busy.to(more)
+    finish = more.to(done) | busy.to(done)
+
+    @property
+    def correlation_id(self) -> str:
+        return "cor-nesting"
+
+    def after_start(self, how: str = "send") -> None:
+        if how == "send":
+            self.send("step")
+        else:
+            self.step()
+
+
+@pytest.mark.parametrize("how", ["send", "method"])
+def test_nested_send_from_a_callback_is_refused_alike(how: str) -> None:
+    """A callback sending an event to its own machine is a ReentrantCall on both engines
+    (the reference would queue it, the compiled engine run it inside the first); the first
+    transition stands and the machine goes on."""
+    seen = []
+    for engine in Engine:
+        audit = AuditLog(SteppingClock(EPOCH))
+        machine = Nesting(audit, engine=engine)
+        with pytest.raises(ReentrantCall, match=r"Nesting\.send\('step'\)"):
+            machine.send("start", how=how)
+        machine.send("finish")
+        seen.append((queries(machine), audit.export_jsonl()))
+    assert seen[0] == seen[1]
+    assert seen[0][0][0] == "done"

@@ -15,7 +15,7 @@ from statemachine.model import Model
 from statemachine.orderedset import OrderedSet
 
 from execfsm.contracts import ReasonCode
-from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
+from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation, ReentrantCall
 from execfsm.fsm.audit import AuditListener, AuditOutcome
 from execfsm.fsm.engine import Engine, MachineEngine, NoTransition, compiled
 from execfsm.typing import AuditSink
@@ -55,10 +55,12 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     `Engine.COMPILED` raises `ConfigurationError`.
 
     One instance must not be used from two threads at once: neither engine locks (the
-    orchestrator serialises the events of one order with striped locks). A callback that
-    sends another event to its own machine while a transition runs is processed at once,
-    inside the first, on the compiled engine, but queued until the first completes on the
-    reference engine: do not send events from callbacks.
+    orchestrator serialises the events of one order with striped locks). A guard or callback
+    that sends an event to its own machine while an event is processed raises
+    `ReentrantCall` on both engines (python-statemachine would queue it until the first
+    completes, the compiled engine would run it inside the first): the first event's
+    transition, if already applied and audited, stands, and the error propagates from the
+    first ``send``.
 
     Args:
         audit: The sink every transition and refusal is written to.
@@ -81,6 +83,9 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
 
     model: Any = Model()  # type: ignore[no-untyped-call]
     """What python-statemachine's events read when called as methods (no model is used)."""
+
+    _sending: bool = False
+    """True while `send` processes an event (a nested send is refused)."""
 
     _answers_from_engine: ClassVar[bool] = True
     """Marks the class whose queries answer from the engine (the reference engine reads it)."""
@@ -186,9 +191,17 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         Raises:
             IllegalTransition: no edge takes `event` from the current state (audited).
             ContractViolation, PolicyViolation: a validator refused it (audited).
+            ReentrantCall: sent from a guard or callback while this machine processes an
+                event.
         """
         if args:
             raise TypeError(f"{type(self).__name__}.send({event!r}): values go by keyword")
+        if self._sending:
+            raise ReentrantCall(
+                f"{type(self).__name__}.send({event!r}) from a guard or callback of the same "
+                f"machine while it processes an event: the engines would order it differently"
+            )
+        self._sending = True
         try:
             self._engine.fire(self, event, kwargs)
         except NoTransition:
@@ -198,6 +211,8 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         except (ContractViolation, PolicyViolation) as exc:
             self.record(event, AuditOutcome.REFUSED, exc.reason, str(exc))
             raise
+        finally:
+            self._sending = False
 
     # -- what every audited machine provides --------------------------------------------------
 
