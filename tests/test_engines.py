@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from statemachine import State
+from statemachine.exceptions import InvalidStateValue
 
 from execfsm import (
     ContractViolation,
@@ -36,7 +37,7 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH
 from execfsm.contracts import Route
-from execfsm.errors import ConfigurationError, DefinitionError
+from execfsm.errors import ConfigurationError, DefinitionError, ReentrantCall
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.engine import Engine, compile_machine
 from execfsm.fsm.guards import describe
@@ -229,15 +230,13 @@ class TestEngineSelection:
         with pytest.raises(ConfigurationError, match=r"engine: must be one of Engine\.COMPILED"):
             OrderLifecycle(order_for(make_intent()), AuditLog(SteppingClock(EPOCH)), engine="turbo")
 
-    def test_unsupported_callback_is_refused_at_compile_time(self) -> None:
-        """A machine with a callback the compiled engine does not run cannot be compiled."""
+    def test_unsupported_callback_is_refused_at_class_definition(self) -> None:
+        """A machine with a callback the compiled engine does not run cannot be declared."""
+        with pytest.raises(DefinitionError, match="Chatty: callback 'on_enter_FILLED'"):
 
-        class Chatty(OrderLifecycle):
-            def on_enter_FILLED(self) -> None:
-                return None
-
-        with pytest.raises(DefinitionError, match="on_enter_FILLED"):
-            compile_machine(Chatty)
+            class Chatty(OrderLifecycle):
+                def on_enter_FILLED(self) -> None:
+                    return None
 
 
 # A machine of the kind a user of the framework might declare, with guards whose signatures
@@ -318,6 +317,7 @@ class TestGuardSignatures:
             return True
 
         class Greedy(AuditedMachine):
+            compiled_engine = False
             audit_machine = "greedy"
             idle = State(initial=True)
             done = State(final=True)
@@ -409,6 +409,7 @@ class TestPublicQueries:
             return True
 
         class Peeking(AuditedMachine):
+            compiled_engine = False
             audit_machine = "peeking"
             idle = State(initial=True)
             done = State(final=True)
@@ -526,3 +527,175 @@ def test_generated_machines_run_alike(spec: tuple[int, list[Any]], steps: list[A
     assert run_declared(machine, Engine.COMPILED, steps) == run_declared(
         machine, Engine.REFERENCE, steps
     )
+
+
+# What the compiled engine would not run as python-statemachine does is refused when the class
+# is defined, naming the machine, where and what; ``compiled_engine = False`` opts out.
+
+
+def noted() -> None:
+    return None
+
+
+@describe("async: the event's level is at least 5")
+async def level_high_async(level: int = 0) -> bool:
+    return level >= 5
+
+
+class TestRefusedAtDefinition:
+    @pytest.mark.parametrize(
+        ("options", "where", "feature"),
+        [
+            ({"on": noted}, r"transition 'start' idle -> busy", "on='noted'"),
+            ({"before": noted}, r"transition 'start' idle -> busy", "before='noted'"),
+            ({"after": noted}, r"transition 'start' idle -> busy", "after='noted'"),
+            ({"on": "do_it"}, r"transition 'start' idle -> busy", "on='do_it'"),
+        ],
+    )
+    def test_callbacks_given_to_a_transition(
+        self, options: dict[str, Any], where: str, feature: str
+    ) -> None:
+        """``idle.to(busy, on=f)`` (or before=, after=, a method's name): python-statemachine
+        runs the callback, the table would not; the class is refused."""
+        with pytest.raises(DefinitionError, match=rf"Inline: {where}: .*{feature}"):
+
+            class Inline(AuditedMachine):
+                idle = State(initial=True)
+                busy = State(final=True)
+                start = idle.to(busy, **options)
+
+                def do_it(self) -> None:
+                    return None
+
+    @pytest.mark.parametrize("option", ["enter", "exit"])
+    def test_callbacks_given_to_a_state(self, option: str) -> None:
+        """``State(enter=f)`` / ``State(exit=f)`` are refused as well."""
+        with pytest.raises(DefinitionError, match=rf"Entering: state 'idle': .*{option}='noted'"):
+
+            class Entering(AuditedMachine):
+                idle = State(initial=True, **{option: noted})
+                busy = State(final=True)
+                start = idle.to(busy)
+
+    def test_async_guard(self) -> None:
+        """An ``async def`` guard would be a truthy coroutine object to the table."""
+        with pytest.raises(DefinitionError, match=r"AsyncGuard: .*level_high_async.* is async"):
+
+            class AsyncGuard(AuditedMachine):
+                idle = State(initial=True)
+                busy = State()
+                done = State(final=True)
+                start = idle.to(busy, cond=level_high_async) | idle.to(done)
+                finish = busy.to(done)
+
+    def test_async_callback(self) -> None:
+        """An ``async def`` callback would never run on the table."""
+        with pytest.raises(DefinitionError, match=r"AsyncAfter: .*after_start.* is async"):
+
+            class AsyncAfter(AuditedMachine):
+                idle = State(initial=True)
+                done = State(final=True)
+                start = idle.to(done)
+
+                async def after_start(self) -> None:
+                    return None
+
+    def test_state_values_that_print_alike(self) -> None:
+        """``1`` and ``"1"`` are two states to python-statemachine, one to a table keyed by
+        the printed value: refused."""
+        with pytest.raises(DefinitionError, match=r"Alike: states 'b' and 'c': .*1, '1'"):
+
+            class Alike(AuditedMachine):
+                a = State(initial=True, value=0)
+                b = State(value=1)
+                c = State(value="1")
+                d = State(final=True, value=3)
+                go_b = a.to(b)
+                go_c = a.to(c)
+                b_done = b.to(d)
+                c_done = c.to(d)
+
+    def test_reference_only_machine(self) -> None:
+        """``compiled_engine = False``: defined, runs on the reference engine (also by
+        default), and asking for the compiled one is a ConfigurationError naming it. A base
+        without states is not compiled."""
+
+        class ChattyBase(AuditedMachine):
+            @property
+            def correlation_id(self) -> str:
+                return "cor-chatty"
+
+            def on_enter_busy(self) -> None:
+                self.entered = True
+
+        class Chatty(ChattyBase):
+            compiled_engine = False
+            audit_machine = "chatty"
+            idle = State(initial=True)
+            busy = State(final=True)
+            start = idle.to(busy)
+
+        machine = Chatty(AuditLog(SteppingClock(EPOCH)))
+        machine.send("start")
+        assert machine.engine is Engine.REFERENCE
+        assert machine.entered
+        with pytest.raises(ConfigurationError, match="Chatty declares compiled_engine = False"):
+            Chatty(AuditLog(SteppingClock(EPOCH)), engine=Engine.COMPILED)
+        with pytest.raises(DefinitionError, match="on_enter_busy"):
+            compile_machine(Chatty)
+
+
+class TestInvalidStateValues:
+    @pytest.mark.parametrize("engine", list(Engine))
+    def test_invalid_start_value(self, engine: Engine) -> None:
+        """A start value that is no state's raises python-statemachine's InvalidStateValue
+        on both engines."""
+        with pytest.raises(InvalidStateValue, match=r"\['bogus'\] is not a valid state value"):
+            Signatures(AuditLog(SteppingClock(EPOCH)), start_value="bogus", engine=engine)
+
+    @pytest.mark.parametrize("engine", list(Engine))
+    def test_invalid_assigned_value(self, engine: Engine) -> None:
+        """Assigning a value that is no state's raises InvalidStateValue on both engines,
+        and the machine stays where it was."""
+        machine = Signatures(AuditLog(SteppingClock(EPOCH)), engine=engine)
+        with pytest.raises(InvalidStateValue, match="'bogus' is not a valid state value"):
+            machine.current_state_value = "bogus"
+        assert machine.current_state_value == "idle"
+
+
+class Nesting(AuditedMachine):
+    audit_machine = "nesting"
+    idle = State(initial=True)
+    busy = State()
+    more = State()
+    done = State(final=True)
+    start = idle.to(busy)
+    step = busy.to(more)
+    finish = more.to(done) | busy.to(done)
+
+    @property
+    def correlation_id(self) -> str:
+        return "cor-nesting"
+
+    def after_start(self, how: str = "send") -> None:
+        if how == "send":
+            self.send("step")
+        else:
+            self.step()
+
+
+@pytest.mark.parametrize("how", ["send", "method"])
+def test_nested_send_from_a_callback_is_refused_alike(how: str) -> None:
+    """A callback sending an event to its own machine is a ReentrantCall on both engines
+    (the reference would queue it, the compiled engine run it inside the first); the first
+    transition stands and the machine goes on."""
+    seen = []
+    for engine in Engine:
+        audit = AuditLog(SteppingClock(EPOCH))
+        machine = Nesting(audit, engine=engine)
+        with pytest.raises(ReentrantCall, match=r"Nesting\.send\('step'\)"):
+            machine.send("start", how=how)
+        machine.send("finish")
+        seen.append((queries(machine), audit.export_jsonl()))
+    assert seen[0] == seen[1]
+    assert seen[0][0][0] == "done"

@@ -101,7 +101,9 @@ class ReentrantCall(ExecFsmError, RuntimeError):
     """
     An orchestrator (or a store's flush) was called from inside one of its own units of
     work, e.g. by a risk hook: that call could never be made durable before the unit it sits
-    in ends, so it is refused instead of waiting forever.
+    in ends, so it is refused instead of waiting forever. Also: a machine's guard or callback
+    sending an event to its own machine while it processes one (the engines would order the
+    two differently).
     """
 
 

@@ -114,11 +114,17 @@ def variant_of(machine: type[M], name: str, edit: Callable[[States], object]) ->
     A subclass of `machine` whose declaration is a copy that `edit` may change (e.g. add an
     edge), leaving `machine` untouched: the way to build a deliberately broken machine and
     show that ``execfsm verify`` catches it. The variant is for model-level checks (spec,
-    diagrams, property exploration), not for running.
+    diagrams, property exploration), not for running: it is not compiled for the compiled
+    engine (``compiled_engine = False``), so a deliberately odd edit is not refused.
     """
     states = States(copy.deepcopy({s.id: s for s in machine.states}))
     edit(states)
-    namespace = {"_": states, "__module__": machine.__module__, "__qualname__": name}
+    namespace = {
+        "_": states,
+        "__module__": machine.__module__,
+        "__qualname__": name,
+        "compiled_engine": False,
+    }
     metaclass: Any = type(machine)
     variant: type[M] = metaclass(name, (machine,), namespace)
     return variant

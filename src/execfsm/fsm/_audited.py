@@ -9,17 +9,33 @@ import warnings
 from typing import Any, ClassVar
 
 from statemachine import State, StateMachine
+from statemachine.exceptions import InvalidStateValue
+from statemachine.factory import StateMachineMetaclass
 from statemachine.model import Model
 from statemachine.orderedset import OrderedSet
 
 from execfsm.contracts import ReasonCode
-from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
+from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation, ReentrantCall
 from execfsm.fsm.audit import AuditListener, AuditOutcome
-from execfsm.fsm.engine import Engine, MachineEngine, NoTransition
+from execfsm.fsm.engine import Engine, MachineEngine, NoTransition, compiled
 from execfsm.typing import AuditSink
 
 
-class AuditedMachine(StateMachine):
+class DeclaredMachine(StateMachineMetaclass):
+    """
+    python-statemachine's metaclass, which builds the states and transitions, then compiles
+    the class for the compiled engine: a declaration the compiled engine cannot run exactly
+    as python-statemachine does raises `DefinitionError` here, at class definition, unless
+    it declares ``compiled_engine = False``. Bases without states are not compiled.
+    """
+
+    def __init__(cls, name: str, bases: tuple[type], attrs: dict[str, Any]) -> None:
+        super().__init__(name, bases, attrs)
+        if cls.states and getattr(cls, "compiled_engine", True):
+            compiled(cls)  # type: ignore[arg-type]  # a StateMachine class
+
+
+class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     """
     A strict `StateMachine` declaration whose every transition and every refusal is audited.
 
@@ -31,6 +47,20 @@ class AuditedMachine(StateMachine):
     Illegal events raise `IllegalTransition`; a validator's `ContractViolation` or
     `PolicyViolation` propagates. Either way the machine stays in its state and one
     ``refused`` record says why.
+
+    The class is compiled for the compiled engine when it is defined: what that engine does
+    not run identically (see `execfsm.fsm._compiled`) raises `DefinitionError` there. A
+    machine that needs python-statemachine's runtime declares ``compiled_engine = False``;
+    it then runs on `Engine.REFERENCE` (also when no engine is given), and asking for
+    `Engine.COMPILED` raises `ConfigurationError`.
+
+    One instance must not be used from two threads at once: neither engine locks (the
+    orchestrator serialises the events of one order with striped locks). A guard or callback
+    that sends an event to its own machine while an event is processed raises
+    `ReentrantCall` on both engines (python-statemachine would queue it until the first
+    completes, the compiled engine would run it inside the first): the first event's
+    transition, if already applied and audited, stands, and the error propagates from the
+    first ``send``.
 
     Args:
         audit: The sink every transition and refusal is written to.
@@ -54,8 +84,15 @@ class AuditedMachine(StateMachine):
     model: Any = Model()  # type: ignore[no-untyped-call]
     """What python-statemachine's events read when called as methods (no model is used)."""
 
+    _sending: bool = False
+    """True while `send` processes an event (a nested send is refused)."""
+
     _answers_from_engine: ClassVar[bool] = True
     """Marks the class whose queries answer from the engine (the reference engine reads it)."""
+
+    compiled_engine: ClassVar[bool] = True
+    """False: the machine runs on python-statemachine's runtime only (`Engine.REFERENCE`);
+    it is not compiled, and asking for `Engine.COMPILED` raises `ConfigurationError`."""
 
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
@@ -65,6 +102,8 @@ class AuditedMachine(StateMachine):
     ) -> None:
         # python-statemachine's own runtime, when chosen, is the engine, not this object.
         self._audit_listener = AuditListener(audit)
+        if engine is None and not self.compiled_engine:
+            engine = Engine.REFERENCE
         self._engine: MachineEngine = Engine.of(engine).start(self, start_value)
 
     @property
@@ -85,6 +124,8 @@ class AuditedMachine(StateMachine):
 
     @current_state_value.setter
     def current_state_value(self, value: Any) -> None:
+        if value is not None and value not in self.states_map:  # as python-statemachine
+            raise InvalidStateValue(value)  # type: ignore[no-untyped-call]
         self._engine.value = value
 
     @property
@@ -150,9 +191,17 @@ class AuditedMachine(StateMachine):
         Raises:
             IllegalTransition: no edge takes `event` from the current state (audited).
             ContractViolation, PolicyViolation: a validator refused it (audited).
+            ReentrantCall: sent from a guard or callback while this machine processes an
+                event.
         """
         if args:
             raise TypeError(f"{type(self).__name__}.send({event!r}): values go by keyword")
+        if self._sending:
+            raise ReentrantCall(
+                f"{type(self).__name__}.send({event!r}) from a guard or callback of the same "
+                f"machine while it processes an event: the engines would order it differently"
+            )
+        self._sending = True
         try:
             self._engine.fire(self, event, kwargs)
         except NoTransition:
@@ -162,6 +211,8 @@ class AuditedMachine(StateMachine):
         except (ContractViolation, PolicyViolation) as exc:
             self.record(event, AuditOutcome.REFUSED, exc.reason, str(exc))
             raise
+        finally:
+            self._sending = False
 
     # -- what every audited machine provides --------------------------------------------------
 

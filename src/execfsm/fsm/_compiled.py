@@ -15,8 +15,16 @@ and refuses to compile anything else, so it can never silently differ:
 - callbacks: ``prepare_event``, the audit listener (before the state is committed, so a
   failed write leaves the machine where it was), then ``after_<event>`` and
   ``after_transition``; arguments are injected by name, as python-statemachine does;
-- refused at definition: any other callback, and guards or callbacks taking ``*args`` /
-  ``**kwargs`` or naming python-statemachine's internals (``machine``, ``model``, ...).
+- refused at definition: any other callback, named on the class or given to a transition
+  (``on=``, ``before=``, ``after=``) or a state (``enter=``, ``exit=``, ``invoke=``,
+  ``donedata=``); class-level ``listeners``; compound, parallel and history states; ``async``
+  guards or callbacks (the table does not await); states whose values print alike (``1`` and
+  ``"1"``); and guards or callbacks taking ``*args`` / ``**kwargs`` or naming
+  python-statemachine's internals (``machine``, ``model``, ...).
+
+`execfsm.fsm._audited.AuditedMachine` compiles every machine class when it is defined, so a
+machine the table cannot run identically is refused there, unless it declares
+``compiled_engine = False`` (python-statemachine's runtime only).
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from typing import Any
 
 import attrs
 from statemachine import StateMachine
+from statemachine.exceptions import InvalidStateValue
 
 from execfsm.errors import DefinitionError
+from execfsm.fsm._declaration import check_declaration, refusal
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.model import MachineModel
 
@@ -140,6 +150,12 @@ class Injected:
                 python-statemachine's internals (``event_data``, ``model``, ...): the
                 table does not have them, so the engines would differ.
         """
+        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            raise DefinitionError(
+                f"{getattr(func, '__qualname__', func)!r} is async: the compiled engine does not "
+                f"await guards or callbacks; make it a plain function, or declare the machine "
+                f"compiled_engine = False and use Engine.REFERENCE"
+            )
         params = list(inspect.signature(func).parameters.values())
         if method:
             if not params or params[0].name != "self":
@@ -197,6 +213,8 @@ class CompiledMachine:
     """
 
     initial: Any
+    values: frozenset[Any]
+    """Every state's value (what ``start_value`` may be)."""
     finals: frozenset[Any]
     table: Mapping[tuple[Any, str], tuple[CompiledTransition, ...]]
     events: frozenset[str]
@@ -218,8 +236,23 @@ def _reads_target(guards: tuple[Injected, ...]) -> bool:
 
 def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
     """
-    Compile a declared machine class; raise `DefinitionError` for anything unsupported.
+    Compile a declared machine class.
+
+    Raises:
+        DefinitionError: anything the table would not run as python-statemachine does,
+            naming the machine, where and what.
     """
+    try:
+        return _compile(machine)
+    except DefinitionError as exc:
+        message = str(exc)
+        if message.startswith(f"{machine.__name__}: "):
+            raise
+        raise DefinitionError(f"{machine.__name__}: {message}") from None
+
+
+def _compile(machine: type[StateMachine]) -> CompiledMachine:
+    check_declaration(machine)
     model = MachineModel.from_machine(machine)
     values = {str(s.value): s for s in machine.states}
     injected = {name: Injected.of(f) for name, f in model.guard_functions.items()}
@@ -257,12 +290,10 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
             after_event[name[len("after_") :]] = _method(machine, name)
             continue
         if callable(getattr(machine, name, None)):
-            raise DefinitionError(
-                f"{machine.__name__}: the compiled engine does not run callback {name!r}; "
-                f"use Engine.REFERENCE or move the logic into a supported callback"
-            )
+            raise refusal(machine, f"callback {name!r}", "this callback")
     return CompiledMachine(
         initial=values[model.initial_state].value,
+        values=frozenset(s.value for s in machine.states),
         finals=frozenset(values[f].value for f in model.final_states),
         table={k: tuple(v) for k, v in table.items()},
         events=events,
@@ -340,6 +371,8 @@ class CompiledEngine(CalledEvents):
 
     def __init__(self, table: CompiledMachine, start_value: Any = None) -> None:
         self.table = table
+        if start_value is not None and start_value not in table.values:
+            raise InvalidStateValue([start_value])  # type: ignore[no-untyped-call]  # its words
         self.value: Any = table.initial if start_value is None else start_value
         """The current state's value."""
         self.running = self.value not in table.finals

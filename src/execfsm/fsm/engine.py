@@ -30,7 +30,14 @@ from execfsm.fsm._compiled import (
 if TYPE_CHECKING:
     from execfsm.fsm._audited import AuditedMachine
 
-__all__ = ["Engine", "MachineEngine", "NoTransition", "ReferenceEngine", "compile_machine"]
+__all__ = [
+    "Engine",
+    "MachineEngine",
+    "NoTransition",
+    "ReferenceEngine",
+    "compile_machine",
+    "compiled",
+]
 
 
 class MachineEngine(Protocol):
@@ -95,6 +102,14 @@ class Engine(enum.StrEnum):
         A new engine for `machine`, in its initial state or in `start_value`.
         """
         if self is Engine.COMPILED:
+            if not type(machine).compiled_engine:
+                name = type(machine).__name__
+                raise ConfigurationError(
+                    f"engine: {name} declares compiled_engine = False (it runs on "
+                    f"python-statemachine's runtime only); use Engine.REFERENCE",
+                    field="engine",
+                    value=self,
+                )
             return CompiledEngine(compiled(type(machine)), start_value)
         return ReferenceEngine(machine, start_value)
 
@@ -122,7 +137,8 @@ def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
         def without_callbacks(self: object) -> list[str]:  # python-statemachine looks here
             return [name for name in object.__dir__(self) if name not in callbacks]
 
-        namespace: dict[str, Any] = {"__dir__": without_callbacks}
+        # The runtime is python-statemachine's own: not compiled again.
+        namespace: dict[str, Any] = {"__dir__": without_callbacks, "compiled_engine": False}
         for name, ours in vars(holder).items():  # the queries answered by engines
             library = inspect.getattr_static(StateMachine, name, None)
             answered = callable(ours) or isinstance(ours, property)
