@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
+from execfsm.bounds import bounded_text
 from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode
 from execfsm.errors import ContractViolation, IdempotencyConflict
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
@@ -26,6 +27,10 @@ from execfsm.stages._context import RunContext
 _TERMS = ("symbol", "side", "order_type", "quantity", "limit_price", "time_in_force")
 """What an intent asks the venue for; the rest of it (session, strategy, intent id) is its
 idempotency key."""
+
+REASON_MAX_LENGTH = 1024
+"""The longest reason an operator may give `abandon`, in characters."""
+_REASON_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, max_length=REASON_MAX_LENGTH)
 
 Notify = Callable[[Iterable[tuple[Order, Fill]]], list[Exception]]
 """Tells the fill subscribers of booked fills; returns what they raised."""
@@ -175,6 +180,7 @@ class IntentRunner:
         """
         `ExecutionOrchestrator.abandon`.
         """
+        _REASON_TEXT.check(reason, "reason")  # before anything changes: the pause stays
         units = self._units
         units.refuse_reentry()
         ctx = self._paused_run(correlation_id)
@@ -218,24 +224,31 @@ class IntentRunner:
 
     def _send(self, ctx: RunContext) -> None:
         """
-        The venue call. If Ctrl-C (or `SystemExit`) interrupts it, the venue may hold the
-        order: it is flagged DISPATCH_OUTCOME_UNKNOWN and its result kept, as recovery does
-        after a crash, so a resubmission is a duplicate, never a second send; then the
-        interruption goes on to the caller. (The dispatcher turns every `Exception` of an
-        adapter into an answer.)
+        The venue call. If Ctrl-C (or `SystemExit`) interrupts it, or an exception escapes
+        the dispatcher's own code (the dispatcher turns every `Exception` of an adapter into
+        an answer, so this is a bug or a broken collaborator, such as a sleeper that raises
+        between attempts), the venue may hold the order: it is flagged
+        DISPATCH_OUTCOME_UNKNOWN and its result kept, as recovery does after a crash, so a
+        resubmission is a duplicate, never a second send; then the exception goes on to the
+        caller.
         """
         try:
             dispatch.send(ctx, self._dispatcher)
-        except (KeyboardInterrupt, SystemExit):
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
             entry = IntentEntry(
                 ctx.idempotency_key,
                 ctx.correlation_id,
                 ctx.lifecycle.client_order_id,
                 IntentStatus.DISPATCHING,
             )
+            detail = (
+                None
+                if isinstance(exc, KeyboardInterrupt | SystemExit)
+                else f"the dispatch raised {type(exc).__name__}; the venue may hold the order"
+            )
             units = self._units
             with units.unit() as unit:
-                self._results.keep(interrupted_dispatch(self._services, entry))
+                self._results.keep(interrupted_dispatch(self._services, entry, detail))
             units.flush(unit.last_seq)
             raise
 
