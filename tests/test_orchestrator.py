@@ -657,6 +657,28 @@ _BATCH_INTENT = st.builds(
 
 
 class TestBatches:
+    def test_an_exception_escaping_the_dispatcher_stops_the_batch_answerably(self) -> None:
+        """The dispatcher raising in a batch's first send: that order and the batch's
+        orders written ahead but not sent yet are flagged and their results kept, so each
+        resubmission is a duplicate (no KeyError) and nothing is sent a second time."""
+
+        def broken_sleep(_seconds: float) -> None:
+            raise RuntimeError("sleeper broke")
+
+        clock = SteppingClock(EPOCH)
+        venue = FaultyVenue(SimulatedVenue(clock), [Fault.TIMEOUT_AFTER_SEND])
+        orch = paper_orchestrator(venue, clock=clock, dispatcher=Dispatcher(sleep=broken_sleep))
+        batch = [market(intent_id=f"b{n}") for n in range(3)]
+
+        with pytest.raises(RuntimeError, match="sleeper broke"):
+            orch.submit_intents(batch)
+        again = [orch.submit_intent(intent) for intent in batch]
+
+        assert [r.duplicate for r in again] == [True, True, True]
+        assert {r.reason_code for r in again} == {ReasonCode.DISPATCH_OUTCOME_UNKNOWN}
+        assert "not sent" in again[2].reason_detail
+        assert venue.inner.submissions == [again[0].idempotency_key]
+
     @settings(max_examples=60, deadline=None, derandomize=True)
     @given(intents=st.lists(_BATCH_INTENT, max_size=25))
     def test_a_batch_ends_as_submitting_one_by_one(self, intents: list[OrderIntent]) -> None:

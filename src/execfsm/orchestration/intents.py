@@ -146,8 +146,8 @@ class IntentRunner:
                 else:
                     results[index] = units.finish(ctx)
         units.flush(unit.last_seq)  # every write-ahead of the batch, in one commit
-        for index, ctx in to_send:
-            self._send(ctx)
+        for position, (index, ctx) in enumerate(to_send):
+            self._send(ctx, unsent=[later for _, later in to_send[position + 1 :]])
             with units.unit():
                 run_stages(ctx, self._pipeline.after_send)
                 results[index] = units.finish(ctx)
@@ -222,7 +222,7 @@ class IntentRunner:
         units.flush(unit.last_seq)
         return result
 
-    def _send(self, ctx: RunContext) -> None:
+    def _send(self, ctx: RunContext, unsent: Iterable[RunContext] = ()) -> None:
         """
         The venue call. If Ctrl-C (or `SystemExit`) interrupts it, or an exception escapes
         the dispatcher's own code (the dispatcher turns every `Exception` of an adapter into
@@ -230,25 +230,30 @@ class IntentRunner:
         between attempts), the venue may hold the order: it is flagged
         DISPATCH_OUTCOME_UNKNOWN and its result kept, as recovery does after a crash, so a
         resubmission is a duplicate, never a second send; then the exception goes on to the
-        caller.
+        caller. After an exception (the session goes on), a batch's orders written ahead
+        but `unsent` yet are kept so too, as recovery would after a crash there (after Ctrl-C
+        the session ends, and recovery flags them when it reopens).
         """
         try:
             dispatch.send(ctx, self._dispatcher)
         except (Exception, KeyboardInterrupt, SystemExit) as exc:
-            entry = IntentEntry(
-                ctx.idempotency_key,
-                ctx.correlation_id,
-                ctx.lifecycle.client_order_id,
-                IntentStatus.DISPATCHING,
-            )
-            detail = (
-                None
-                if isinstance(exc, KeyboardInterrupt | SystemExit)
-                else f"the dispatch raised {type(exc).__name__}; the venue may hold the order"
-            )
+            cause = type(exc).__name__
+            kept: list[tuple[RunContext, str | None]]
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                kept = [(ctx, None)]  # recovery's own words
+            else:
+                kept = [(ctx, f"the dispatch raised {cause}; the venue may hold the order")]
+                kept += [(later, f"not sent: the batch stopped ({cause})") for later in unsent]
             units = self._units
             with units.unit() as unit:
-                self._results.keep(interrupted_dispatch(self._services, entry, detail))
+                for run, detail in kept:
+                    entry = IntentEntry(
+                        run.idempotency_key,
+                        run.correlation_id,
+                        run.lifecycle.client_order_id,
+                        IntentStatus.DISPATCHING,
+                    )
+                    self._results.keep(interrupted_dispatch(self._services, entry, detail))
             units.flush(unit.last_seq)
             raise
 
