@@ -127,8 +127,8 @@ def number_between(
 ) -> Rule:
     """
     A setting that is a finite int or float (an int if `integer`; a `Decimal` too if
-    `decimal`) within ``[minimum, maximum]`` (an open end if `strict_minimum`/`strict_maximum`):
-    an infinity, NaN or an int too large for a float is refused.
+    `decimal`) within ``[minimum, maximum]`` (an open end if `strict_minimum`/`strict_maximum`),
+    so an infinity, a NaN or a huge int (``10**400``, past any float) is refused.
     """
     kind = "an integer" if integer else "a number"
     low, high = "(" if strict_minimum else "[", ")" if strict_maximum else "]"

@@ -147,10 +147,10 @@ class Dispatcher:
     Args:
         retry: The retry policy (default `RetryPolicy()`).
         timeout: Seconds one attempt may take, up to `MAX_DELAY_SECONDS` (a day); None waits
-            as long as the adapter does. A call
-            that times out may still have reached the venue: it counts as an unknown outcome,
-            and if the adapter answers after all, its events go to the late-answer sink
-            (`deliver_late_answers_to`; the orchestrator's `handle_event`).
+            as long as the adapter does. A call that times out may still have reached the
+            venue: it counts as an unknown outcome, and if the adapter answers after all, its
+            events go to the late-answer sink (`deliver_late_answers_to`; the orchestrator's
+            `handle_event`).
         sleep: Called with each backoff delay (inject a recorder in tests).
         seed: Seeds the jitter (an int), so the same session waits the same way.
 

@@ -18,6 +18,7 @@ from decimal import ROUND_DOWN, Decimal
 
 import attrs
 
+from execfsm.adapters.dispatcher import MAX_DELAY_SECONDS
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order
 from execfsm.errors import PermanentVenueError, TransientVenueError, VenueRejected
@@ -67,7 +68,7 @@ SEND_FAULTS = tuple(f for f in Fault if f is not Fault.FILL_AFTER_CANCEL)
 _INNER = instance_of(SimulatedVenue)
 _SEED = instance_of(int, optional=True)
 _RATE = number_between(0, 1)
-_SLOW_SECONDS = number_between(0, 86_400)
+_SLOW_SECONDS = number_between(0, MAX_DELAY_SECONDS)
 _STORM_SIZE = number_between(1, 10_000, integer=True)
 _SLEEP = callable_setting()
 
