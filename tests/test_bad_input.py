@@ -6,6 +6,7 @@ ledgers and audit trail unchanged apart from an audited refusal.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,11 +36,11 @@ from execfsm import (
 from execfsm.adapters.dispatcher import Dispatcher, RetryPolicy
 from execfsm.bounds import AMOUNT_BOUND
 from execfsm.cli import main
-from execfsm.clock import EPOCH
+from execfsm.clock import EPOCH, FixedClock
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.sqlite import SqliteStore
-from execfsm.testing import paper_orchestrator
+from execfsm.testing import FaultyVenue, paper_orchestrator
 from tests.conftest import make_intent
 
 # -- intents refused at construction (type rules) ---------------------------------------------
@@ -676,6 +677,12 @@ def test_unreadable_file_is_bad_input(
 
 # -- settings ---------------------------------------------------------------------------------
 
+
+def faulty(**settings: Any) -> FaultyVenue:
+    """A faulty venue over a fresh simulated one, with `settings`."""
+    return FaultyVenue(SimulatedVenue(SteppingClock(EPOCH)), **settings)
+
+
 SETTINGS: list[tuple[str, Any, str]] = [
     ("mode as a string", lambda: ExecutionOrchestrator(execution_mode="LIVE"), "execution_mode"),
     ("policy as a string", lambda: ExecutionOrchestrator(live_policy="approved"), "live_policy"),
@@ -704,6 +711,95 @@ SETTINGS: list[tuple[str, Any, str]] = [
     ("clock going back", lambda: SteppingClock(EPOCH, timedelta(seconds=-1)), "step"),
     ("unknown engine", lambda: ExecutionOrchestrator(engine="turbo"), "engine"),
     ("retry delay negative", lambda: RetryPolicy(base_delay=-0.1), "base_delay"),
+    ("retry delay infinite", lambda: RetryPolicy(base_delay=math.inf), "base_delay"),
+    ("retry delay past a float", lambda: RetryPolicy(base_delay=10**400), "base_delay"),
+    ("retry cap infinite", lambda: RetryPolicy(max_delay=math.inf), "max_delay"),
+    ("retry cap over a day", lambda: RetryPolicy(max_delay=86_401), "max_delay"),
+    ("multiplier infinite", lambda: RetryPolicy(multiplier=math.inf), "multiplier"),
+    ("multiplier absurd", lambda: RetryPolicy(multiplier=1e200), "multiplier"),
+    ("jitter infinite", lambda: RetryPolicy(jitter=math.inf), "jitter"),
+    ("jitter above 1", lambda: RetryPolicy(jitter=5), "jitter"),
+    ("attempts absurd", lambda: RetryPolicy(max_attempts=10**30), "max_attempts"),
+    ("retry_unknown as a string", lambda: RetryPolicy(retry_unknown="no"), "retry_unknown"),  # type: ignore[arg-type]
+    ("timeout infinite", lambda: Dispatcher(timeout=math.inf), "timeout"),
+    ("timeout past a float", lambda: Dispatcher(timeout=10**400), "timeout"),
+    ("timeout absurd", lambda: Dispatcher(timeout=1e300), "timeout"),
+    ("retry not a policy", lambda: Dispatcher(retry="x"), "retry"),  # type: ignore[arg-type]
+    ("sleep not callable", lambda: Dispatcher(sleep=None), "sleep"),  # type: ignore[arg-type]
+    ("seed not an int", lambda: Dispatcher(seed=[1]), "seed"),  # type: ignore[arg-type]
+    ("fee negative", lambda: SimulatedVenue(SteppingClock(EPOCH), fee_bps=-50), "fee_bps"),
+    ("fee absurd", lambda: SimulatedVenue(SteppingClock(EPOCH), fee_bps="1e30"), "fee_bps"),
+    (
+        "slippage below -100%",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), slippage_bps=-20_000),
+        "slippage_bps",
+    ),
+    (
+        "slippage of 100%",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), slippage_bps=10_000),
+        "slippage_bps",
+    ),
+    ("venue name not a str", lambda: SimulatedVenue(SteppingClock(EPOCH), name=5), "name"),  # type: ignore[arg-type]
+    ("venue clock without now()", lambda: SimulatedVenue("x"), "clock"),  # type: ignore[arg-type]
+    (
+        "prices not a mapping",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), prices=["BTC/EUR"]),  # type: ignore[arg-type]
+        "prices",
+    ),
+    (
+        "price symbol not a str",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), prices={5: "10"}),  # type: ignore[dict-item]
+        "prices",
+    ),
+    (
+        "partial fills not a sequence",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), partial_fills=5),  # type: ignore[arg-type]
+        "partial_fills",
+    ),
+    (
+        "partial fills as a string",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), partial_fills="1"),
+        "partial_fills",
+    ),
+    ("journal not a path", lambda: SimulatedVenue(SteppingClock(EPOCH), journal=5), "journal"),  # type: ignore[arg-type]
+    (
+        "journal a directory",
+        lambda: SimulatedVenue(SteppingClock(EPOCH), journal=Path(__file__).parent),
+        "journal",
+    ),
+    ("storm of no pieces", lambda: faulty(storm_size=0), "storm_size"),
+    ("storm of negative pieces", lambda: faulty(storm_size=-3), "storm_size"),
+    ("slow answer back in time", lambda: faulty(slow_seconds=-1), "slow_seconds"),
+    ("fault rate NaN", lambda: faulty(rate=math.nan), "rate"),
+    ("fault not a Fault", lambda: faulty(faults=["TRANSIENT"]), "faults"),
+    ("orchestrator clock without now()", lambda: ExecutionOrchestrator(clock="x"), "clock"),  # type: ignore[arg-type]
+    ("risk hook without evaluate()", lambda: ExecutionOrchestrator(risk_hook="x"), "risk_hook"),  # type: ignore[arg-type]
+    (
+        "kill switch without status()",
+        lambda: ExecutionOrchestrator(kill_switch="x"),  # type: ignore[arg-type]
+        "kill_switch",
+    ),
+    ("dispatcher of the wrong kind", lambda: ExecutionOrchestrator(dispatcher="x"), "dispatcher"),  # type: ignore[arg-type]
+    ("registry of the wrong kind", lambda: ExecutionOrchestrator(registry="x"), "registry"),  # type: ignore[arg-type]
+    ("store of the wrong kind", lambda: ExecutionOrchestrator(store="x"), "store"),  # type: ignore[arg-type]
+    ("audit of the wrong kind", lambda: ExecutionOrchestrator(audit="x"), "audit"),  # type: ignore[arg-type]
+    ("fixed clock at a string", lambda: FixedClock("2020-01-01"), "at"),  # type: ignore[arg-type]
+    ("clock start a string", lambda: SteppingClock("x"), "start"),  # type: ignore[arg-type]
+    ("clock step not a timedelta", lambda: SteppingClock(EPOCH, 5), "step"),  # type: ignore[arg-type]
+    ("clock step past a day", lambda: SteppingClock(EPOCH, timedelta.max), "step"),
+    ("approver not a str", lambda: LivePolicy(5, "x", EPOCH), "approved_by"),  # type: ignore[arg-type]
+    ("approver blank", lambda: LivePolicy(" ", "x", EPOCH), "approved_by"),
+    ("policy reason not a str", lambda: LivePolicy("cro", 5, EPOCH), "reason"),  # type: ignore[arg-type]
+    (
+        "adapter for LIVE_BLOCKED by name",
+        lambda: AdapterRegistry().register("LIVE_BLOCKED", SimulatedVenue(SteppingClock(EPOCH))),  # type: ignore[arg-type]
+        "mode",
+    ),
+    (
+        "unknown mode",
+        lambda: AdapterRegistry().register("nope", SimulatedVenue(SteppingClock(EPOCH))),  # type: ignore[arg-type]
+        "mode",
+    ),
 ]
 """Settings a developer or operator gives a component: refused with a ConfigurationError."""
 

@@ -535,6 +535,16 @@ class TestRetryPolicy:
         assert first == second
         assert all(0.8 <= d <= 1.2 for d in first)
 
+    def test_backoff_past_a_float_stays_at_the_cap(self) -> None:
+        """The largest allowed growth overflows a float long before the last retry: the
+        delay is the cap (zero for a zero base), never an OverflowError."""
+        rng = random.Random(0)
+        grows = RetryPolicy(max_attempts=1000, base_delay=1, multiplier=100.0, jitter=0)
+        still = RetryPolicy(max_attempts=1000, base_delay=0.0, multiplier=100.0, jitter=0)
+
+        assert grows.delay(999, rng) == grows.max_delay
+        assert still.delay(999, rng) == 0.0
+
     @pytest.mark.parametrize(
         "bad", [{"max_attempts": 0}, {"max_attempts": 1.5}, {"base_delay": -1}, {"jitter": "x"}]
     )

@@ -38,9 +38,10 @@ from execfsm import (
     SimulatedVenue,
     SteppingClock,
 )
+from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.risk import ConditionalRiskHook, NullRiskHook
-from execfsm.testing import paper_orchestrator
+from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
 from tests.conftest import make_intent
 
 
@@ -210,6 +211,39 @@ class TestFailurePropagation:
         assert result.order is not None
         assert result.order.state is OrderState.FAILED
 
+    def test_an_exception_escaping_the_dispatcher_leaves_the_intent_answered(self) -> None:
+        """The dispatcher's own code raising after the venue took the order (its sleeper,
+        between attempts): the order is flagged at once and the intent's result kept, so the
+        exception reaches the caller, resubmitting is a duplicate (no second send, no
+        KeyError) and the session goes on."""
+
+        def broken_sleep(_seconds: float) -> None:
+            raise RuntimeError("sleeper broke")
+
+        clock = SteppingClock(EPOCH)
+        venue = FaultyVenue(SimulatedVenue(clock), [Fault.TIMEOUT_AFTER_SEND])
+        orch = paper_orchestrator(venue, clock=clock, dispatcher=Dispatcher(sleep=broken_sleep))
+
+        with pytest.raises(RuntimeError, match="sleeper broke"):
+            orch.submit_intent(market())
+        again = orch.submit_intent(market())
+        other = orch.submit_intent(market(intent_id="m2"))
+        flags = [
+            r
+            for r in orch.audit_log.records
+            if r.reason_code is ReasonCode.DISPATCH_OUTCOME_UNKNOWN
+        ]
+
+        assert again.duplicate
+        assert again.reason_code is ReasonCode.DISPATCH_OUTCOME_UNKNOWN
+        assert "RuntimeError" in again.reason_detail
+        assert again.order is not None
+        assert again.order.state is OrderState.SUBMITTED
+        assert ReasonCode.DISPATCH_OUTCOME_UNKNOWN in again.order.recon_flags
+        assert flags
+        assert venue.inner.submissions == [again.idempotency_key, other.idempotency_key]
+        assert other.success
+
     def test_venue_reject_completes_unsuccessfully(self) -> None:
         """A venue REJECT (unknown symbol) leaves the order REJECTED and the result unsuccessful."""
         orch, _ = orchestrator()
@@ -284,6 +318,24 @@ class TestFailurePropagation:
         assert result.pipeline_state is PipelineState.BLOCKED
         assert result.order is not None
         assert result.order.state is OrderState.FAILED
+
+    @pytest.mark.parametrize("reason", [12345, None, "x" * 1025, "line\nbreak"])
+    def test_abandon_with_a_bad_reason_keeps_the_pause(self, reason: Any) -> None:
+        """A reason that is not a bounded text is refused before anything changes: nothing
+        is audited and the intent stays paused, to be resumed or abandoned."""
+        orch, _ = orchestrator(risk=ConditionalRiskHook(review_quantity="1"))
+        paused = orch.submit_intent(market(qty="2"))
+        before = len(orch.audit_log.records)
+
+        with pytest.raises(ContractViolation) as caught:
+            orch.abandon(paused.correlation_id, reason)
+        after = len(orch.audit_log.records)
+        result = orch.abandon(paused.correlation_id, "operator said no")
+
+        assert caught.value.field == "reason"
+        assert after == before
+        assert result.pipeline_state is PipelineState.BLOCKED
+        assert result.reason_detail == "operator said no"
 
     def test_resume_of_unknown_intent_is_a_clear_error(self) -> None:
         """Resuming something that is not paused names the correlation id."""
@@ -605,6 +657,28 @@ _BATCH_INTENT = st.builds(
 
 
 class TestBatches:
+    def test_an_exception_escaping_the_dispatcher_stops_the_batch_answerably(self) -> None:
+        """The dispatcher raising in a batch's first send: that order and the batch's
+        orders written ahead but not sent yet are flagged and their results kept, so each
+        resubmission is a duplicate (no KeyError) and nothing is sent a second time."""
+
+        def broken_sleep(_seconds: float) -> None:
+            raise RuntimeError("sleeper broke")
+
+        clock = SteppingClock(EPOCH)
+        venue = FaultyVenue(SimulatedVenue(clock), [Fault.TIMEOUT_AFTER_SEND])
+        orch = paper_orchestrator(venue, clock=clock, dispatcher=Dispatcher(sleep=broken_sleep))
+        batch = [market(intent_id=f"b{n}") for n in range(3)]
+
+        with pytest.raises(RuntimeError, match="sleeper broke"):
+            orch.submit_intents(batch)
+        again = [orch.submit_intent(intent) for intent in batch]
+
+        assert [r.duplicate for r in again] == [True, True, True]
+        assert {r.reason_code for r in again} == {ReasonCode.DISPATCH_OUTCOME_UNKNOWN}
+        assert "not sent" in again[2].reason_detail
+        assert venue.inner.submissions == [again[0].idempotency_key]
+
     @settings(max_examples=60, deadline=None, derandomize=True)
     @given(intents=st.lists(_BATCH_INTENT, max_size=25))
     def test_a_batch_ends_as_submitting_one_by_one(self, intents: list[OrderIntent]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 import pytest
 from statemachine import StateMachine
 
@@ -50,6 +51,13 @@ def run_at(state: PipelineState, **intent: object) -> PipelineRun:
     for name, kwargs in path:
         run.send(name, **kwargs)
     return run
+
+
+def anonymous_policy() -> LivePolicy:
+    """A policy without an approver, built past its constructor's check (which refuses it):
+    routing must refuse it too."""
+    with attrs.validators.disabled():
+        return LivePolicy(" ", "x", EPOCH + timedelta(1))
 
 
 def route(mode: ExecutionMode, policy: LivePolicy | None = None, adapter: bool = True) -> Route:
@@ -123,7 +131,7 @@ class TestPipelineMachine:
                 ReasonCode.POLICY_LIVE_NOT_ENABLED,
             ),
             (
-                route(ExecutionMode.LIVE, LivePolicy(" ", "x", EPOCH + timedelta(1))),
+                route(ExecutionMode.LIVE, anonymous_policy()),
                 ReasonCode.POLICY_LIVE_NOT_ENABLED,
             ),
             (

@@ -7,7 +7,16 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from execfsm.errors import ConfigurationError
+from execfsm.validators import Rule, aware_datetime, misconfigured
+
+MAX_STEP = timedelta(days=1)
+"""The largest step a `SteppingClock` may take per reading."""
+
+_AWARE = aware_datetime(reason=None)
+_STEP = Rule(
+    lambda v: isinstance(v, timedelta) and timedelta(0) <= v <= MAX_STEP,
+    "must be a timedelta in [0, 1 day]",
+)
 
 
 class SystemClock:
@@ -28,11 +37,8 @@ class FixedClock:
     """
 
     def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ConfigurationError(
-                f"FixedClock: 'at' must be timezone-aware, got {at!r}", field="at", value=at
-            )
-        self._at = at.astimezone(UTC)
+        _AWARE.check(at, "at")
+        self._at = _in_utc(at, "at")
 
     def now(self) -> datetime:
         """
@@ -43,34 +49,42 @@ class FixedClock:
 
 class SteppingClock:
     """
-    A deterministic clock that moves forward by `step` on every reading.
+    A deterministic clock that moves forward by `step` (a `timedelta` in [0, `MAX_STEP`])
+    on every reading.
     """
 
     def __init__(self, start: datetime, step: timedelta = timedelta(milliseconds=1)) -> None:
-        if start.tzinfo is None:
-            raise ConfigurationError(
-                f"SteppingClock: 'start' must be timezone-aware, got {start!r}",
-                field="start",
-                value=start,
-            )
-        if step < timedelta(0):
-            raise ConfigurationError(
-                f"SteppingClock: 'step' must not be negative, got {step!r}",
-                field="step",
-                value=step,
-            )
-        self._next = start.astimezone(UTC)
+        _AWARE.check(start, "start")
+        _STEP.check(step, "step")
+        self._next: datetime | None = _in_utc(start, "start")
         self._step = step
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         """
         The current reading; the next one is `step` later (safe across threads).
+
+        Raises:
+            ConfigurationError: The readings ran past the last representable instant (a
+                `start` too close to year 9999 for its `step`), instead of an OverflowError.
         """
         with self._lock:
             current = self._next
-            self._next = current + self._step
+            if current is None:
+                rule = "took the readings past the last representable instant (year 9999)"
+                raise misconfigured("step", rule, self._step)
+            try:
+                self._next = current + self._step
+            except OverflowError:
+                self._next = None  # this reading is still good; the next one cannot be
             return current
+
+
+def _in_utc(instant: datetime, field: str) -> datetime:
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise misconfigured(field, "must be representable in UTC", instant) from None
 
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

@@ -42,7 +42,14 @@ from execfsm.enums import (
     TimeInForce,
 )
 from execfsm.errors import ContractViolation
-from execfsm.validators import aware_datetime, instance_of, to_decimal, to_enum, violation
+from execfsm.validators import (
+    Rule,
+    aware_datetime,
+    instance_of,
+    to_decimal,
+    to_enum,
+    violation,
+)
 
 __all__ = [  # the enums and converters are re-exported: `from execfsm.contracts import ...`
     "FINAL_ORDER_STATES",
@@ -85,17 +92,22 @@ class RiskVerdict:
     """A more specific code than RISK_BLOCKED / RISK_PAUSED (e.g. the kill switch)."""
 
 
+_APPROVER = Rule(lambda v: isinstance(v, str) and bool(v.strip()), "must be a non-blank str")
+
+
 @attrs.frozen
 class LivePolicy:
     """
     The explicit, expiring approval without which nothing reaches a live venue.
 
     It is only ever given to the orchestrator as an object: no environment variable, config
-    string or default creates one.
+    string or default creates one. A blank ``approved_by``, a non-str ``reason`` or a naive
+    ``expires_at`` is refused with a `ConfigurationError` (and routing still treats a policy
+    without an approver as no policy).
     """
 
-    approved_by: str = attrs.field(validator=attrs.validators.instance_of(str))
-    reason: str = attrs.field(validator=attrs.validators.instance_of(str))
+    approved_by: str = attrs.field(validator=_APPROVER)
+    reason: str = attrs.field(validator=instance_of(str))
     expires_at: datetime = attrs.field(validator=aware_datetime(reason=None))
 
     def is_active(self, now: datetime) -> bool:

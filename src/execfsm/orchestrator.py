@@ -39,10 +39,19 @@ from execfsm.risk import NullRiskHook
 from execfsm.stages import Pipeline, RiskControls, RoutingPolicy, post_trade
 from execfsm.stages._context import RunContext, Services
 from execfsm.typing import Clock, FillSubscriber, KillSwitch, RiskHook
-from execfsm.validators import instance_of
+from execfsm.validators import has_methods, instance_of
 
 _MODE = instance_of(ExecutionMode)
 _LIVE_POLICY = instance_of(LivePolicy, optional=True)
+_COLLABORATORS = {  # structural: any object of the shape passes (a user's fake too)
+    "risk_hook": has_methods("evaluate", optional=True),
+    "registry": has_methods("get", "adapters", optional=True),
+    "clock": has_methods("now", optional=True),
+    "audit": has_methods("append", "unit", "restore", "by_correlation", optional=True),
+    "dispatcher": has_methods("dispatch", "deliver_late_answers_to", optional=True),
+    "kill_switch": has_methods("status", optional=True),
+    "store": has_methods("bind", "load", "stage_intent", "flush", "close", optional=True),
+}
 
 
 class ExecutionOrchestrator:
@@ -64,6 +73,9 @@ class ExecutionOrchestrator:
             rebuilt, stored results answer resubmissions.
         engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's own).
 
+    A setting of the wrong kind (a collaborator without its protocol's methods) is refused
+    with a `ConfigurationError` naming it.
+
     Thread-safe: intents with different idempotency keys run concurrently; the same key (and
     the same order's later events) are serialised, so racing submissions dispatch once.
     """
@@ -84,6 +96,17 @@ class ExecutionOrchestrator:
     ) -> None:
         _MODE.check(execution_mode, "execution_mode")
         _LIVE_POLICY.check(live_policy, "live_policy")
+        given = {
+            "risk_hook": risk_hook,
+            "registry": registry,
+            "clock": clock,
+            "audit": audit,
+            "dispatcher": dispatcher,
+            "kill_switch": kill_switch,
+            "store": store,
+        }
+        for name, rule in _COLLABORATORS.items():
+            rule.check(given[name], name)
         clock = clock if clock is not None else SystemClock()
         registry = (
             registry if registry is not None else AdapterRegistry.with_simulated_venues(clock)

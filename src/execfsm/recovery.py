@@ -268,15 +268,19 @@ def _cancel_in_doubt(services: Services, order: Order, replayed: ReplayedOrder) 
     services.store.stage_order(lifecycle.order)
 
 
-def interrupted_dispatch(services: Services, entry: IntentEntry) -> PipelineResult:
+def interrupted_dispatch(
+    services: Services, entry: IntentEntry, detail: str | None = None
+) -> PipelineResult:
     """
     The result of an intent whose dispatch the process stopped in (or that was interrupted
-    in the venue call): flagged, never resent.
+    in the venue call, or that the dispatcher raised out of: `detail` says what happened):
+    flagged, never resent.
     """
     lifecycle = services.orders.get(entry.client_order_id)
     if lifecycle is None:
         raise StoreError(f"recovery: dispatching intent {entry.correlation_id} has no order")
-    detail = "the process stopped during dispatch; the venue may hold the order"
+    if detail is None:
+        detail = "the process stopped during dispatch; the venue may hold the order"
     if ReasonCode.DISPATCH_OUTCOME_UNKNOWN not in lifecycle.order.recon_flags:
         lifecycle.flag_for_reconciliation(ReasonCode.DISPATCH_OUTCOME_UNKNOWN, detail)
     services.orders.settle(lifecycle)

@@ -116,6 +116,73 @@ def number_at_least(minimum: float, *, integer: bool = False, strict: bool = Fal
     return Rule(holds, rule)
 
 
+def number_between(
+    minimum: float,
+    maximum: float,
+    *,
+    integer: bool = False,
+    decimal: bool = False,
+    strict_minimum: bool = False,
+    strict_maximum: bool = False,
+) -> Rule:
+    """
+    A setting that is a finite int or float (an int if `integer`; a `Decimal` too if
+    `decimal`) within ``[minimum, maximum]`` (an open end if `strict_minimum`/`strict_maximum`),
+    so an infinity, a NaN or a huge int (``10**400``, past any float) is refused.
+    """
+    kind = "an integer" if integer else "a number"
+    low, high = "(" if strict_minimum else "[", ")" if strict_maximum else "]"
+    rule = f"must be {kind} in {low}{minimum}, {maximum}{high}"
+
+    def holds(value: Any) -> bool:
+        if isinstance(value, Decimal):
+            if not decimal or not value.is_finite():
+                return False
+        elif not _is_number(value) or (integer and not isinstance(value, int)):
+            return False
+        above = value > minimum if strict_minimum else value >= minimum
+        below = value < maximum if strict_maximum else value <= maximum
+        return bool(above and below)
+
+    return Rule(holds, rule)
+
+
+def callable_setting(*, optional: bool = False) -> Rule:
+    """
+    A setting that is called (a sleeper, a callback), or None if `optional`.
+    """
+    rule = f"must be {'None or ' if optional else ''}callable"
+    return Rule(lambda v: (optional and v is None) or callable(v), rule)
+
+
+def has_methods(*names: str, optional: bool = False) -> Rule:
+    """
+    A collaborator with the methods `names` (a structural check, so that any object of the
+    protocol's shape, such as a user's fake, passes), or None if `optional`.
+    """
+    shown_names = ", ".join(f"{name}()" for name in names)
+    rule = f"must be {'None or ' if optional else ''}an object with the methods {shown_names}"
+
+    def holds(value: Any) -> bool:
+        if value is None:
+            return optional
+        return all(callable(getattr(value, name, None)) for name in names)
+
+    return Rule(holds, rule)
+
+
+def one_of_enum(enum_type: type[E], value: Any, field: str) -> E:
+    """
+    `value` as a member of `enum_type` (a member or its exact value), else a
+    `ConfigurationError` naming `field`.
+    """
+    try:
+        return enum_type(value)  # type: ignore[call-arg]
+    except (ValueError, TypeError):
+        allowed = ", ".join(str(m.value) for m in enum_type)  # type: ignore[attr-defined]
+        raise misconfigured(field, f"must be one of {allowed}", value) from None
+
+
 def _reason_for(field: str) -> ReasonCode:
     if "quantity" in field:
         return ReasonCode.VALIDATION_INVALID_QUANTITY

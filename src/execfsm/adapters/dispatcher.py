@@ -22,14 +22,25 @@ from execfsm.adapters.errors import VenueFailure
 from execfsm.contracts import ExecutionEvent, Order, ReasonCode
 from execfsm.errors import OutcomeUnknown
 from execfsm.typing import EventSink, OrderAdapter
-from execfsm.validators import number_at_least
+from execfsm.validators import callable_setting, instance_of, number_between
 
 _log = logging.getLogger(__name__)
 
+MAX_DELAY_SECONDS = 86_400
+"""The longest backoff delay and attempt timeout a setting may ask for: one day."""
+MAX_MULTIPLIER = 100
+"""The largest backoff multiplier."""
+MAX_ATTEMPTS = 1_000
+"""The most attempts a retry policy may make."""
 
-_AT_LEAST_ZERO = number_at_least(0)
-_AT_LEAST_ONE = number_at_least(1, integer=True)
-_POSITIVE = number_at_least(0, strict=True)
+_ATTEMPTS = number_between(1, MAX_ATTEMPTS, integer=True)
+_DELAY = number_between(0, MAX_DELAY_SECONDS)
+_MULTIPLIER = number_between(0, MAX_MULTIPLIER)
+_JITTER = number_between(0, 1)
+_FLAG = instance_of(bool)
+_TIMEOUT = number_between(0, MAX_DELAY_SECONDS, strict_minimum=True)
+_SLEEP = callable_setting()
+_SEED = instance_of(int)
 
 
 @attrs.frozen
@@ -39,22 +50,34 @@ class RetryPolicy:
 
     The n-th retry waits ``min(max_delay, base_delay * multiplier ** (n - 1))`` seconds,
     scaled by a factor drawn uniformly from ``[1 - jitter, 1 + jitter]``.
+
+    Bounds (anything else is a `ConfigurationError` naming the setting): ``max_attempts`` an
+    int in [1, `MAX_ATTEMPTS`]; ``base_delay`` and ``max_delay`` finite numbers of seconds in
+    [0, `MAX_DELAY_SECONDS`] (a day); ``multiplier`` in [0, `MAX_MULTIPLIER`]; ``jitter`` in
+    [0, 1]; ``retry_unknown`` a bool.
     """
 
-    max_attempts: int = attrs.field(default=3, validator=_AT_LEAST_ONE)
-    base_delay: float = attrs.field(default=0.05, validator=_AT_LEAST_ZERO)
-    multiplier: float = attrs.field(default=2.0, validator=_AT_LEAST_ZERO)
-    max_delay: float = attrs.field(default=2.0, validator=_AT_LEAST_ZERO)
-    jitter: float = attrs.field(default=0.2, validator=_AT_LEAST_ZERO)
-    retry_unknown: bool = True
+    max_attempts: int = attrs.field(default=3, validator=_ATTEMPTS)
+    base_delay: float = attrs.field(default=0.05, validator=_DELAY)
+    multiplier: float = attrs.field(default=2.0, validator=_MULTIPLIER)
+    max_delay: float = attrs.field(default=2.0, validator=_DELAY)
+    jitter: float = attrs.field(default=0.2, validator=_JITTER)
+    retry_unknown: bool = attrs.field(default=True, validator=_FLAG)
     """Retry after an unknown outcome too (safe: the key is reused, the venue de-duplicates)."""
 
     def delay(self, retry: int, rng: random.Random) -> float:
         """
         Seconds to wait before retry number `retry` (1-based).
         """
-        base = min(self.max_delay, self.base_delay * self.multiplier ** (retry - 1))
+        try:
+            grown = self.base_delay * self.multiplier ** (retry - 1)
+        except OverflowError:  # past any float: the cap applies (a zero base stays zero)
+            grown = self.max_delay if self.base_delay else 0.0
+        base = float(min(self.max_delay, grown))
         return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+
+
+_RETRY = instance_of(RetryPolicy)
 
 
 class DispatchStatus(enum.StrEnum):
@@ -122,13 +145,16 @@ class Dispatcher:
     Sends orders with the policy's timeout and retries.
 
     Args:
-        retry: The retry policy.
-        timeout: Seconds one attempt may take; None waits as long as the adapter does. A call
-            that times out may still have reached the venue: it counts as an unknown outcome,
-            and if the adapter answers after all, its events go to the late-answer sink
-            (`deliver_late_answers_to`; the orchestrator's `handle_event`).
+        retry: The retry policy (default `RetryPolicy()`).
+        timeout: Seconds one attempt may take, up to `MAX_DELAY_SECONDS` (a day); None waits
+            as long as the adapter does. A call that times out may still have reached the
+            venue: it counts as an unknown outcome, and if the adapter answers after all, its
+            events go to the late-answer sink (`deliver_late_answers_to`; the orchestrator's
+            `handle_event`).
         sleep: Called with each backoff delay (inject a recorder in tests).
-        seed: Seeds the jitter, so the same session waits the same way.
+        seed: Seeds the jitter (an int), so the same session waits the same way.
+
+    A bad setting is refused with a `ConfigurationError` naming it.
     """
 
     def __init__(
@@ -140,7 +166,11 @@ class Dispatcher:
         seed: int = 0,
     ) -> None:
         if timeout is not None:
-            _POSITIVE.check(timeout, "timeout")
+            _TIMEOUT.check(timeout, "timeout")
+        if retry is not None:
+            _RETRY.check(retry, "retry")
+        _SLEEP.check(sleep, "sleep")
+        _SEED.check(seed, "seed")
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep

@@ -18,11 +18,13 @@ from decimal import ROUND_DOWN, Decimal
 
 import attrs
 
+from execfsm.adapters.dispatcher import MAX_DELAY_SECONDS
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order
 from execfsm.errors import PermanentVenueError, TransientVenueError, VenueRejected
 from execfsm.ids import stable_id
 from execfsm.typing import EventSink
+from execfsm.validators import callable_setting, instance_of, misconfigured, number_between
 
 
 class Fault(enum.StrEnum):
@@ -63,6 +65,25 @@ SEND_FAULTS = tuple(f for f in Fault if f is not Fault.FILL_AFTER_CANCEL)
 """Faults that apply to `submit`."""
 
 
+_INNER = instance_of(SimulatedVenue)
+_SEED = instance_of(int, optional=True)
+_RATE = number_between(0, 1)
+_SLOW_SECONDS = number_between(0, MAX_DELAY_SECONDS)
+_STORM_SIZE = number_between(1, 10_000, integer=True)
+_SLEEP = callable_setting()
+
+
+def _faults(value: Iterable[Fault], field: str) -> tuple[Fault, ...]:
+    """`value` as a tuple of `Fault`s, else a `ConfigurationError` naming `field`."""
+    try:
+        faults = tuple(value)
+    except TypeError:
+        faults = (value,)  # type: ignore[assignment]
+    if isinstance(value, str) or not all(isinstance(fault, Fault) for fault in faults):
+        raise misconfigured(field, "must be a sequence of Fault members", value)
+    return faults
+
+
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
@@ -77,9 +98,13 @@ class FaultyVenue:
         seed: With a seed, each unscripted call draws a fault with probability ``rate``.
         rate: How often a seeded venue misbehaves.
         faults: Which faults a seeded venue draws from.
-        slow_seconds: How long a SLOW answer takes.
-        storm_size: How many pieces a PARTIAL_FILL_STORM splits each fill into.
+        slow_seconds: How long a SLOW answer takes: in [0, 86400].
+        storm_size: How many pieces a PARTIAL_FILL_STORM splits each fill into: an int in
+            [1, 10000].
         sleep: How SLOW waits (real time by default, so a dispatcher timeout can fire).
+
+    A bad setting (``rate`` outside [0, 1], a fault that is not a `Fault`, …) is refused
+    with a `ConfigurationError` naming it.
     """
 
     def __init__(
@@ -94,11 +119,17 @@ class FaultyVenue:
         storm_size: int = 20,
         sleep: Callable[[float], None] = _sleep,
     ) -> None:
+        _INNER.check(inner, "inner")
+        _SEED.check(seed, "seed")
+        _RATE.check(rate, "rate")
+        _SLOW_SECONDS.check(slow_seconds, "slow_seconds")
+        _STORM_SIZE.check(storm_size, "storm_size")
+        _SLEEP.check(sleep, "sleep")
         self.inner = inner
-        self.script: deque[Fault] = deque(script)
+        self.script: deque[Fault] = deque(_faults(script, "script"))
         self._rng = random.Random(seed) if seed is not None else None  # noqa: S311 - test faults
         self.rate = rate
-        self.faults = tuple(faults)
+        self.faults = _faults(faults, "faults")
         self.slow_seconds = slow_seconds
         self.storm_size = storm_size
         self._sleep = sleep

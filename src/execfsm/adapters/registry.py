@@ -11,6 +11,7 @@ from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.contracts import ExecutionMode
 from execfsm.errors import ConfigurationError
 from execfsm.typing import Clock, OrderAdapter
+from execfsm.validators import one_of_enum
 
 SIMULATED_MODES = (ExecutionMode.PAPER, ExecutionMode.SHADOW, ExecutionMode.TESTNET)
 """Modes that get their own simulated venue by default."""
@@ -36,15 +37,17 @@ class AdapterRegistry:
 
     def register(self, mode: ExecutionMode, adapter: OrderAdapter) -> None:
         """
-        Serve `mode` with `adapter` (replacing any earlier one).
+        Serve `mode` (a member, or its value such as ``"PAPER"``) with `adapter` (replacing
+        any earlier one).
         """
-        if mode is ExecutionMode.LIVE_BLOCKED:
+        member = one_of_enum(ExecutionMode, mode, "mode")
+        if member is ExecutionMode.LIVE_BLOCKED:
             raise ConfigurationError(
                 "mode: LIVE_BLOCKED never dispatches, so it takes no adapter",
                 field="mode",
                 value=mode,
             )
-        self._adapters[ExecutionMode(mode)] = adapter
+        self._adapters[member] = adapter
 
     def get(self, mode: ExecutionMode) -> OrderAdapter | None:
         """

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from os import PathLike
 from pathlib import Path
 
 from execfsm.bounds import (
@@ -32,7 +33,7 @@ from execfsm.contracts import (
 from execfsm.errors import ConfigurationError, ContractViolation
 from execfsm.ids import stable_id
 from execfsm.typing import Clock, EventSink
-from execfsm.validators import misconfigured
+from execfsm.validators import Rule, has_methods, instance_of, misconfigured, number_between
 
 _StoredFill = tuple[str, Decimal, Decimal, Decimal]
 _StoredEvent = tuple[
@@ -91,6 +92,22 @@ _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
 _GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
+_CLOCK = has_methods("now")
+_NAME = instance_of(str)
+_FEE_BPS = number_between(0, 10_000, decimal=True)
+_SLIPPAGE_BPS = number_between(0, 10_000, decimal=True, strict_maximum=True)
+_PRICES = Rule(
+    lambda v: isinstance(v, Mapping) and all(isinstance(symbol, str) for symbol in v),
+    "must be a mapping of symbol (str) to price",
+)
+_FRACTIONS = Rule(
+    lambda v: isinstance(v, Sequence) and not isinstance(v, str | bytes),
+    "must be a sequence of fractions",
+)
+_JOURNAL = Rule(
+    lambda v: v is None or (isinstance(v, str | PathLike) and not Path(v).is_dir()),
+    "must be None or the path of a file (not a directory)",
+)
 
 
 def _on_grid(value: Decimal, rounding: str) -> Decimal:
@@ -115,14 +132,16 @@ class SimulatedVenue:
         clock: Stamps every event.
         name: Shown in audit details.
         prices: Initial price table; defaults to `DEFAULT_PRICES`.
-        fee_bps: Fee per fill, in basis points of its notional.
+        fee_bps: Fee per fill, in basis points of its notional: in [0, 10000].
         slippage_bps: How far a marketable fill lands from the reference price, against the
-            taker (never beyond a LIMIT order's price).
+            taker (never beyond a LIMIT order's price): in [0, 10000) (10000 would sell at 0).
         partial_fills: Fractions of the quantity each fill takes (e.g. ``("0.25", "0.75")``);
             empty means one fill. The last fill takes the exact remainder.
         journal: A file where the venue appends the key of every order it creates, and
             which it reads back when it starts: the venue's own record, independent of ours,
             to prove across crashes that no key became two orders.
+
+    A bad setting is refused with a `ConfigurationError` naming it.
     """
 
     def __init__(
@@ -136,9 +155,14 @@ class SimulatedVenue:
         partial_fills: Sequence[Decimal | int | str] = (),
         journal: Path | str | None = None,
     ) -> None:
+        _CLOCK.check(clock, "clock")
+        _NAME.check(name, "name")
         self._clock = clock
         self._name = name
         table = DEFAULT_PRICES if prices is None else prices
+        _PRICES.check(table, "prices")
+        _FRACTIONS.check(partial_fills, "partial_fills")
+        _JOURNAL.check(journal, "journal")
         try:  # the venue's settings: a bad one is a ConfigurationError naming it
             self._prices = {s: self._price(p, f"price of {s}") for s, p in table.items()}
             self.fee_bps = to_decimal(fee_bps, "fee_bps")
@@ -146,6 +170,8 @@ class SimulatedVenue:
             fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
         except ContractViolation as exc:
             raise ConfigurationError(str(exc), field=exc.field or "", value=exc.value) from None
+        _FEE_BPS.check(self.fee_bps, "fee_bps")
+        _SLIPPAGE_BPS.check(self.slippage_bps, "slippage_bps")
         if fractions and sum(fractions) != 1:
             raise misconfigured("partial_fills", "fractions must sum to 1", partial_fills)
         self.partial_fills = fractions
@@ -160,7 +186,11 @@ class SimulatedVenue:
         self._lock = threading.RLock()
         self._journal = None if journal is None else Path(journal)
         if self._journal is not None and self._journal.exists():
-            self.new_orders = self._journal.read_text(encoding="utf-8").split()
+            try:
+                self.new_orders = self._journal.read_text(encoding="utf-8").split()
+            except (OSError, UnicodeDecodeError) as exc:
+                rule = f"must be a readable text file ({type(exc).__name__})"
+                raise misconfigured("journal", rule, journal) from None
         self._known_keys = set(self.new_orders)
 
     @staticmethod

@@ -70,10 +70,12 @@ P4 = "cumulative fills never exceed the quantity; the order never moves backward
 # -- the pipeline's input domain ------------------------------------------------------------
 
 _NOW = EPOCH
+with attrs.validators.disabled():  # refused at construction; routing must refuse it too
+    _anonymous = LivePolicy(" ", "verify", _NOW + timedelta(days=1))
 _POLICIES: dict[str, LivePolicy | None] = {
     "none": None,
     "expired": LivePolicy("risk-officer", "verify", _NOW - timedelta(seconds=1)),
-    "anonymous": LivePolicy(" ", "verify", _NOW + timedelta(days=1)),
+    "anonymous": _anonymous,
     "active": LivePolicy("risk-officer", "verify", _NOW + timedelta(days=1)),
 }
 _INTENTS: dict[str, OrderIntent] = {

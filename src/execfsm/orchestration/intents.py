@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
+from execfsm.bounds import bounded_text
 from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode
 from execfsm.errors import ContractViolation, IdempotencyConflict
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
@@ -26,6 +27,10 @@ from execfsm.stages._context import RunContext
 _TERMS = ("symbol", "side", "order_type", "quantity", "limit_price", "time_in_force")
 """What an intent asks the venue for; the rest of it (session, strategy, intent id) is its
 idempotency key."""
+
+REASON_MAX_LENGTH = 1024
+"""The longest reason an operator may give `abandon`, in characters."""
+_REASON_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, max_length=REASON_MAX_LENGTH)
 
 Notify = Callable[[Iterable[tuple[Order, Fill]]], list[Exception]]
 """Tells the fill subscribers of booked fills; returns what they raised."""
@@ -141,8 +146,8 @@ class IntentRunner:
                 else:
                     results[index] = units.finish(ctx)
         units.flush(unit.last_seq)  # every write-ahead of the batch, in one commit
-        for index, ctx in to_send:
-            self._send(ctx)
+        for position, (index, ctx) in enumerate(to_send):
+            self._send(ctx, unsent=[later for _, later in to_send[position + 1 :]])
             with units.unit():
                 run_stages(ctx, self._pipeline.after_send)
                 results[index] = units.finish(ctx)
@@ -175,6 +180,7 @@ class IntentRunner:
         """
         `ExecutionOrchestrator.abandon`.
         """
+        _REASON_TEXT.check(reason, "reason")  # before anything changes: the pause stays
         units = self._units
         units.refuse_reentry()
         ctx = self._paused_run(correlation_id)
@@ -216,26 +222,38 @@ class IntentRunner:
         units.flush(unit.last_seq)
         return result
 
-    def _send(self, ctx: RunContext) -> None:
+    def _send(self, ctx: RunContext, unsent: Iterable[RunContext] = ()) -> None:
         """
-        The venue call. If Ctrl-C (or `SystemExit`) interrupts it, the venue may hold the
-        order: it is flagged DISPATCH_OUTCOME_UNKNOWN and its result kept, as recovery does
-        after a crash, so a resubmission is a duplicate, never a second send; then the
-        interruption goes on to the caller. (The dispatcher turns every `Exception` of an
-        adapter into an answer.)
+        The venue call. If Ctrl-C (or `SystemExit`) interrupts it, or an exception escapes
+        the dispatcher's own code (the dispatcher turns every `Exception` of an adapter into
+        an answer, so this is a bug or a broken collaborator, such as a sleeper that raises
+        between attempts), the venue may hold the order: it is flagged
+        DISPATCH_OUTCOME_UNKNOWN and its result kept, as recovery does after a crash, so a
+        resubmission is a duplicate, never a second send; then the exception goes on to the
+        caller. After an exception (the session goes on), a batch's orders written ahead
+        but `unsent` yet are kept so too, as recovery would after a crash there (after Ctrl-C
+        the session ends, and recovery flags them when it reopens).
         """
         try:
             dispatch.send(ctx, self._dispatcher)
-        except (KeyboardInterrupt, SystemExit):
-            entry = IntentEntry(
-                ctx.idempotency_key,
-                ctx.correlation_id,
-                ctx.lifecycle.client_order_id,
-                IntentStatus.DISPATCHING,
-            )
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
+            cause = type(exc).__name__
+            kept: list[tuple[RunContext, str | None]]
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                kept = [(ctx, None)]  # recovery's own words
+            else:
+                kept = [(ctx, f"the dispatch raised {cause}; the venue may hold the order")]
+                kept += [(later, f"not sent: the batch stopped ({cause})") for later in unsent]
             units = self._units
             with units.unit() as unit:
-                self._results.keep(interrupted_dispatch(self._services, entry))
+                for run, detail in kept:
+                    entry = IntentEntry(
+                        run.idempotency_key,
+                        run.correlation_id,
+                        run.lifecycle.client_order_id,
+                        IntentStatus.DISPATCHING,
+                    )
+                    self._results.keep(interrupted_dispatch(self._services, entry, detail))
             units.flush(unit.last_seq)
             raise
 
