@@ -353,9 +353,9 @@ class TestEventFaults:
         assert rig.position() == QTY
         assert rig.trail_ok()
 
-    def test_cancel_that_fails_transiently_leaves_pending_cancel(self) -> None:
-        """A cancel the venue never received is refused and audited; the order waits in
-        PENDING_CANCEL and is not flagged."""
+    def test_cancel_that_fails_transiently_leaves_the_order_where_it_was(self) -> None:
+        """A cancel the venue never received is refused and audited; the order returns to
+        where it was (ACKNOWLEDGED), is not flagged, and can be cancelled again."""
         rig = Rig(Fault.NONE, Fault.TRANSIENT)
         result = rig.submit(order_type=OrderType.LIMIT, limit_price=Decimal(50_000))
         assert result.order is not None
@@ -366,7 +366,7 @@ class TestEventFaults:
             AuditOutcome.REFUSED,
             ReasonCode.ADAPTER_ERROR,
         )
-        assert rig.state(result) is OrderState.PENDING_CANCEL
+        assert rig.state(result) is OrderState.ACKNOWLEDGED
         assert rig.flags(result) == ()
         assert rig.trail_ok()
 
@@ -452,35 +452,75 @@ class TestTranslation:
 
 
 class CancelRaises(SimulatedVenue):
-    """A paper venue whose cancel raises `raise_on_cancel`."""
+    """A paper venue whose cancel raises `raise_on_cancel` (or cancels, when None)."""
 
-    raise_on_cancel: Exception = RuntimeError("unset")
+    raise_on_cancel: Exception | None = RuntimeError("unset")
 
     def cancel(self, order: Order) -> tuple[ExecutionEvent, ...]:
-        raise self.raise_on_cancel
+        if self.raise_on_cancel is not None:
+            raise self.raise_on_cancel
+        return tuple(super().cancel(order))
 
 
 class TestCancelFaults:
     @pytest.mark.parametrize(
-        ("raw", "reason", "flagged"),
+        ("raw", "reason", "state", "flagged"),
         [
-            (ConnectionRefusedError("refused"), ReasonCode.ADAPTER_ERROR, False),
-            (TransientVenueError("throttled"), ReasonCode.ADAPTER_ERROR, False),
-            (TimeoutError("lost"), ReasonCode.ADAPTER_TIMEOUT, True),
-            (OutcomeUnknown("reset"), ReasonCode.ADAPTER_TIMEOUT, True),
-            (VenueRejected("too late"), ReasonCode.ADAPTER_ERROR, True),
-            (PermanentVenueError("credentials"), ReasonCode.ADAPTER_ERROR, True),
-            (RuntimeError("bug"), ReasonCode.ADAPTER_ERROR, True),
+            (ConnectionRefusedError("refused"), ReasonCode.ADAPTER_ERROR, "ACKNOWLEDGED", False),
+            (TransientVenueError("throttled"), ReasonCode.ADAPTER_ERROR, "ACKNOWLEDGED", False),
+            (TimeoutError("lost"), ReasonCode.ADAPTER_TIMEOUT, "PENDING_CANCEL", True),
+            (OutcomeUnknown("reset"), ReasonCode.ADAPTER_TIMEOUT, "PENDING_CANCEL", True),
+            (VenueRejected("too late"), ReasonCode.ADAPTER_REJECTED, "ACKNOWLEDGED", False),
+            (PermanentVenueError("credentials"), ReasonCode.ADAPTER_ERROR, "PENDING_CANCEL", True),
+            (RuntimeError("bug"), ReasonCode.ADAPTER_ERROR, "PENDING_CANCEL", True),
         ],
     )
     def test_a_cancel_that_raises_is_translated_like_a_dispatch(
         self,
         raw: Exception,
         reason: ReasonCode,
+        state: str,
         flagged: bool,
     ) -> None:
-        """A cancel's failure is refused and audited with the reason the venue map gives;
-        the order waits in PENDING_CANCEL, flagged unless the cancel never left."""
+        """A cancel's failure is refused and audited with the reason the venue map gives. A
+        cancel that never left, or that the venue refused, leaves the order where it was; one
+        that may have reached the venue leaves it PENDING_CANCEL and flagged."""
+        orch, order_id = self._resting_order(raw)
+
+        outcome = orch.cancel(order_id)
+
+        order = orch.order(order_id)
+        assert order is not None
+        attempts = [
+            (r.outcome, r.reason_code)
+            for r in orch.audit_log.by_order(order_id)
+            if r.event == "cancel_attempt"
+        ]
+        assert (outcome.outcome, outcome.reason_code, outcome.detail) == (
+            AuditOutcome.REFUSED,
+            reason,
+            VenueFailure.of(raw, "cancel to v").detail,
+        )
+        assert attempts == [(AuditOutcome.REFUSED, reason)]
+        assert order.state is OrderState(state)
+        assert order.recon_flags == ((reason,) if flagged else ())
+        assert orch.audit_log.verify_chain().ok
+
+    @pytest.mark.parametrize("raw", [TransientVenueError("throttled"), VenueRejected("busy")])
+    def test_a_cancel_that_did_not_take_can_be_sent_again(self, raw: Exception) -> None:
+        """After a cancel that never left or was refused, the next cancel is sent and taken."""
+        orch, order_id = self._resting_order(raw)
+        orch.cancel(order_id)
+        venue = orch.registry.get(ExecutionMode.PAPER)
+        assert isinstance(venue, CancelRaises)
+        venue.raise_on_cancel = None
+
+        outcome = orch.cancel(order_id)
+
+        assert outcome.order.state is OrderState.CANCELLED
+
+    @staticmethod
+    def _resting_order(raw: Exception) -> tuple[ExecutionOrchestrator, str]:
         clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
         venue = CancelRaises(clock, name="v")
         venue.raise_on_cancel = raw
@@ -497,24 +537,7 @@ class TestCancelFaults:
             )
         )
         assert result.order is not None
-
-        outcome = orch.cancel(result.order.client_order_id)
-
-        order = orch.order(result.order.client_order_id)
-        assert order is not None
-        attempts = [
-            (r.outcome, r.reason_code)
-            for r in orch.audit_log.by_order(order.client_order_id)
-            if r.event == "cancel_attempt"
-        ]
-        assert (outcome.outcome, outcome.reason_code, outcome.detail) == (
-            AuditOutcome.REFUSED,
-            reason,
-            VenueFailure.of(raw, "cancel to v").detail,
-        )
-        assert attempts == [(AuditOutcome.REFUSED, reason)]
-        assert order.state is OrderState.PENDING_CANCEL
-        assert order.recon_flags == ((reason,) if flagged else ())
+        return orch, result.order.client_order_id
 
 
 class TestRetryPolicy:

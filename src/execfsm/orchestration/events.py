@@ -125,12 +125,17 @@ class EventProcessor:
             return refused, []
         try:
             answered = adapter.cancel(lifecycle.order)  # the venue call: outside any unit
-        except Exception as raw:  # noqa: BLE001 - translated; the order stays PENDING_CANCEL
+        except Exception as raw:  # noqa: BLE001 - translated, then answered by what it means
             failure = VenueFailure.of(raw, f"cancel to {adapter.name}")
-            reason, detail = failure.reason, failure.detail
+            reason = ReasonCode.ADAPTER_REJECTED if failure.rejected else failure.reason
+            detail = failure.detail
             with units.unit() as unit:
                 lifecycle.record("cancel_attempt", AuditOutcome.REFUSED, reason, detail)
-                if not failure.transient:
+                if failure.transient or failure.rejected:
+                    # The cancel never left, or the venue refused it: the order is live
+                    # where it was, and a later cancel may be sent.
+                    lifecycle.send("cancel_reject")
+                else:  # it may have reached the venue: only the venue can say
                     lifecycle.flag_for_reconciliation(reason, detail)
                 store.stage_order(lifecycle.order)
             units.flush(unit.last_seq)
