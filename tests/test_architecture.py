@@ -121,3 +121,18 @@ class TestShape:
         graph = {"a": {"b"}, "b": {"a"}, "c": set()}
 
         assert _cycle(graph) == ["a", "b", "a"]
+
+    def test_an_import_inside_a_function_counts(self) -> None:
+        """A cycle closed by an import inside a function is found; TYPE_CHECKING ones are not."""
+        known = {"execfsm.a", "execfsm.b", "execfsm.c"}
+        a = ast.parse("from execfsm.b import B\n")
+        b = ast.parse("def f():\n    from execfsm.a import A\n    return A\n")
+        c = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import execfsm.a\n")
+        graph = {
+            "execfsm.a": _runtime_imports(a, "execfsm.a", known),
+            "execfsm.b": _runtime_imports(b, "execfsm.b", known),
+            "execfsm.c": _runtime_imports(c, "execfsm.c", known),
+        }
+
+        assert graph["execfsm.c"] == set()
+        assert _cycle(graph) == ["execfsm.a", "execfsm.b", "execfsm.a"]
