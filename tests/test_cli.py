@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,13 +57,37 @@ class TestAuditVerify:
         lines = trail.read_text().splitlines()
         record = json.loads(lines[2])
         record["target"] = "FILLED"
-        lines[2] = json.dumps(record)
+        lines[2] = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         trail.write_text("\n".join(lines) + "\n")
 
         code = main(["audit", "verify", str(trail)])
 
         assert code == 1
         assert "record seq 3" in capsys.readouterr().err
+
+    @pytest.mark.parametrize(
+        "rewrite",
+        [
+            pytest.param(lambda line: line.replace('{"', '{"event":"forged","', 1), id="key twice"),
+            pytest.param(lambda line: line.replace('","', '", "', 1), id="a space"),
+            pytest.param(lambda line: line.replace("+00:00", "Z", 1), id="ts as Z"),
+            pytest.param(lambda line: line + "\r", id="CR at the end"),
+        ],
+    )
+    def test_a_line_not_in_the_written_form_fails(
+        self, trail: Path, capsys: pytest.CaptureFixture[str], rewrite: Any
+    ) -> None:
+        """A line that parses to the same record but is not the text execfsm writes (a key
+        repeated first, a space, another time format, a CR) fails, naming line and record."""
+        lines = trail.read_bytes().decode().split("\n")
+        lines[2] = rewrite(lines[2])
+        trail.write_bytes("\n".join(lines).encode())
+
+        code = main(["audit", "verify", str(trail)])
+
+        assert code == 1
+        err = capsys.readouterr().err
+        assert "line 3 (record seq 3): not in the form execfsm writes" in err
 
     def test_truncated_line_is_reported(
         self, trail: Path, capsys: pytest.CaptureFixture[str]

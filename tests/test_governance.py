@@ -36,6 +36,7 @@ from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import artifacts, drift, spec_hash, write_spec
 from execfsm.governance.trail import verify_trail
+from execfsm.ids import canonical_json
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_hash, record_to_dict
 from execfsm.testing import in_memory_audit, order_for, variant_of
 from tests.conftest import make_intent
@@ -374,7 +375,7 @@ class TestAuditTrail:
         data = [record_to_dict(r) for r in recorded_session().records]
         data[4] = {**data[4], "detail": "nothing to see"}
         path = tmp_path / "audit.jsonl"
-        path.write_text("".join(json.dumps(d) + "\n" for d in data))
+        path.write_text("".join(canonical_json(d) + "\n" for d in data))
 
         code = main(["audit", "verify", str(path)])
 

@@ -22,6 +22,7 @@ import pytest
 
 from execfsm import ExecutionOrchestrator, OrderIntent
 from execfsm.errors import AuditChainError, StoreError
+from execfsm.ids import canonical_json
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_json
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.testing import in_memory_audit, order_for, paper_orchestrator
@@ -457,7 +458,7 @@ def order_row(db: Path, **changes: object) -> str:
     conn = sqlite3.connect(db)
     (text,) = conn.execute("SELECT snapshot FROM orders").fetchone()
     conn.close()
-    return json.dumps({**json.loads(text), **changes})
+    return canonical_json({**json.loads(text), **changes})
 
 
 class TestCorruptRows:
@@ -489,11 +490,70 @@ class TestCorruptRows:
             before,
         )
 
+    @pytest.mark.parametrize(
+        ("rewrite", "why"),
+        [
+            pytest.param(
+                lambda t: t.replace('"fees":"0",', ""),
+                "it is not in the form execfsm writes",
+                id="a field missing",
+            ),
+            pytest.param(
+                lambda t: t.replace("{", '{"extra":1,', 1),
+                "it is not in the form execfsm writes",
+                id="a field added",
+            ),
+            pytest.param(
+                lambda t: t.replace("{", '{"quantity":"999",', 1),
+                "it is not in the form execfsm writes",
+                id="a key repeated",
+            ),
+            pytest.param(
+                lambda t: t.replace('"fees":"0"', '"fees":" 0 "'),
+                "it is not in the form execfsm writes",
+                id="an amount loosely written",
+            ),
+            pytest.param(
+                lambda t: t.replace('"fees":"0"', '"fees":"sNaN"'),
+                "an amount is not a finite number",
+                id="a signaling NaN",
+            ),
+            pytest.param(
+                lambda t: t.replace('"fees":"0"', '"fees":"Infinity"'),
+                "an amount is not a finite number",
+                id="an infinite amount",
+            ),
+        ],
+    )
+    def test_order_row_not_as_written_is_refused(
+        self, tmp_path: Path, rewrite: Any, why: str
+    ) -> None:
+        """An order row that parses but is not what execfsm wrote (a field missing or added,
+        a key repeated, an amount loosely written or not finite) is refused naming the row;
+        the file is left as it was."""
+        db = tmp_path / "s.db"
+        stored_session(db)
+        cid = first_order_id(db)
+        row = rewrite(order_row(db))
+        assert row != order_row(db)
+        before = corrupt(db, "UPDATE orders SET snapshot=?", row)
+
+        for read_only in (False, True):
+            store = SqliteStore(db, read_only=True) if read_only else SqliteStore(db)
+            with pytest.raises(StoreError) as refused:
+                store.load()
+            store.close()
+            assert f"orders row client_order_id={cid!r} is corrupt" in str(refused.value)
+            assert why in str(refused.value)
+        assert {k: v[0] for k, v in files(db.parent).items() if k != "s.db.lock"} == {
+            k: v[0] for k, v in before.items() if k != "s.db.lock"
+        }
+
     def test_row_holding_another_seq(self, tmp_path: Path) -> None:
         """An audit row whose record carries another seq than the row's is refused."""
         db = tmp_path / "s.db"
         stored_session(db)
-        row = json.dumps({**first_record(db), "seq": 5})
+        row = canonical_json({**first_record(db), "seq": 5})
         before = corrupt(db, "UPDATE audit SET record=? WHERE seq=1", row)
 
         self.check(db, "audit record seq 1 is corrupt: it holds seq 5", before)

@@ -27,8 +27,8 @@ from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.intents_file import IntentsFileError, read_intents
-from execfsm.ledger.audit import record_from_dict
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
+from execfsm.ledger.trail_text import record_from_line
 from execfsm.orchestrator import ExecutionOrchestrator
 
 _PROGRESS_EVERY = 10_000
@@ -44,7 +44,7 @@ class InputError(Exception):
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")  # no newline translation: only \n ends a line
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
@@ -119,14 +119,13 @@ def _audit_verify(path: Path) -> int:
             lines.pop()
         for number, line in enumerate(lines, start=1):
             try:
-                data = json.loads(line)
+                records.append(record_from_line(line, line=number))
             except json.JSONDecodeError as exc:
                 raise AuditChainError(f"line {number}: not JSON ({exc.msg})", seq=-1) from None
             except ValueError as exc:  # an integer of more digits than Python converts
                 raise AuditChainError(f"line {number}: not readable ({exc})", seq=-1) from None
             except RecursionError:
                 raise AuditChainError(f"line {number}: nested too deeply", seq=-1) from None
-            records.append(record_from_dict(data, line=number))
     except AuditChainError as exc:
         print(f"FAIL {path}: {exc}", file=sys.stderr)
         return 1

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
+from typing import TypeVar
 
+import attrs
 import msgspec
 
 from execfsm.contracts import Order
 from execfsm.errors import AuditChainError, ExecFsmError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.ids import decode
-from execfsm.ledger.audit import record_from_dict, verify_records
+from execfsm.ids import decode, encode
+from execfsm.ledger.audit import verify_records
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
+from execfsm.ledger.trail_text import record_from_line
 from execfsm.results import PipelineResult
+
+T = TypeVar("T")
 
 
 class CorruptRow(Exception):
@@ -85,11 +91,38 @@ def _corrupt(table: str, key: str, value: object, exc: BaseException) -> Corrupt
     return CorruptRow(f"{table} row {key}={shown(value)} is corrupt: {_why(exc)}")
 
 
+def _stored(kind: type[T], text: object) -> T:
+    """
+    The `kind` a row holds, only if the row is byte for byte what execfsm writes for it (a
+    field missing, added or repeated, or a loosely written number, is not) and every amount
+    in it is a finite number.
+    """
+    value = decode(kind, _json(text))
+    if encode(value) != _json(text).encode():
+        raise ValueError(
+            "it is not in the form execfsm writes (a field missing, added, repeated or rewritten)"
+        )
+    _check_amounts(value)
+    return value
+
+
+def _check_amounts(value: object) -> None:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"an amount is not a finite number: {shown(value)}")
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):  # type: ignore[arg-type]
+            _check_amounts(getattr(value, field.name))
+    elif isinstance(value, tuple):
+        for item in value:
+            _check_amounts(item)
+
+
 def _records(conn: sqlite3.Connection) -> list[AuditRecord]:
     records = []
     for seq, text in conn.execute("SELECT seq, record FROM audit ORDER BY seq"):
         try:
-            record = record_from_dict(json.loads(_json(text)))
+            record = record_from_line(_json(text))
         except (*_ROW_ERRORS, AuditChainError) as exc:
             raise CorruptRow(f"audit record seq {seq} is corrupt: {_why(exc)}") from None
         if record.seq != seq:
@@ -114,7 +147,7 @@ def _intents(conn: sqlite3.Connection) -> list[IntentEntry]:
                     _text("correlation_id", cor),
                     _text("client_order_id", cid),
                     IntentStatus(status),
-                    None if res is None else decode(PipelineResult, _json(res)),
+                    None if res is None else _stored(PipelineResult, res),
                 )
             )
         except _ROW_ERRORS as exc:
@@ -126,7 +159,7 @@ def _orders(conn: sqlite3.Connection) -> list[Order]:
     orders = []
     for cid, text in conn.execute("SELECT client_order_id, snapshot FROM orders ORDER BY rowid"):
         try:
-            order = decode(Order, _json(text))
+            order = _stored(Order, text)
             if order.client_order_id != cid:
                 raise ValueError(f"it holds order {shown(order.client_order_id)}")
         except _ROW_ERRORS as exc:
@@ -139,7 +172,7 @@ def _positions(conn: sqlite3.Connection) -> list[Position]:
     positions = []
     for symbol, text in conn.execute("SELECT symbol, snapshot FROM positions ORDER BY symbol"):
         try:
-            position = decode(Position, _json(text))
+            position = _stored(Position, text)
             if position.symbol != symbol:
                 raise ValueError(f"it holds the position in {shown(position.symbol)}")
         except _ROW_ERRORS as exc:
