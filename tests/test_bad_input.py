@@ -615,6 +615,11 @@ GOOD_LINE = (
 )
 FILES: list[tuple[str, bytes, str]] = [
     ("malformed JSON", b"{symbol: BTC}", "line 2: not valid JSON"),
+    (
+        "a lone CR hiding a second intent",
+        GOOD_LINE.replace('"1"', '"1000"').encode() + b"\r" + GOOD_LINE.encode(),
+        "line 2: not valid JSON",
+    ),
     ("truncated line", GOOD_LINE[:-9].encode(), "line 2: not valid JSON"),
     ("not an object", b"[1, 2]", "line 2: intent: must be a JSON object"),
     ("unknown field", GOOD_LINE[:-1].encode() + b',"venue":"x"}', "unknown field(s) venue"),
