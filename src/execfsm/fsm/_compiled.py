@@ -40,7 +40,7 @@ from statemachine.exceptions import InvalidStateValue
 
 from execfsm.errors import DefinitionError
 from execfsm.fsm._declaration import check_declaration, refusal
-from execfsm.fsm._fused import Check, fused_check
+from execfsm.fsm._fused import Check, Run, fused_calls, fused_check
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.model import MachineModel
 
@@ -232,6 +232,9 @@ class CompiledMachine:
     """The unbound ``prepare_event``, if the class defines one."""
     after_event: Mapping[str, Injected]
     after_transition: Injected | None
+    after: Mapping[str, Run]
+    """Each event's ``after_<event>`` and ``after_transition`` in one call
+    (`execfsm.fsm._fused`); an event with neither is absent."""
 
 
 def _method(machine: type[StateMachine], name: str) -> Injected:
@@ -303,6 +306,15 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
             continue
         if callable(getattr(machine, name, None)):
             raise refusal(machine, f"callback {name!r}", "this callback")
+    after_transition = (
+        _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
+    )
+    after = {}
+    for event in events:
+        callbacks = (after_event.get(event), after_transition)
+        run = fused_calls(tuple(c for c in callbacks if c is not None), _ABSENT)
+        if run is not None:
+            after[event] = run
     return CompiledMachine(
         initial=values[model.initial_state].value,
         values=frozenset(s.value for s in machine.states),
@@ -312,9 +324,8 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
         edges={k: tuple(v) for k, v in edges.items()},
         prepare=_method(machine, "prepare_event") if hasattr(machine, "prepare_event") else None,
         after_event=after_event,
-        after_transition=(
-            _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
-        ),
+        after_transition=after_transition,
+        after=after,
     )
 
 
@@ -422,11 +433,9 @@ class CompiledEngine(CalledEvents):
         self.value = chosen.target.value
         if chosen.final:
             self.running = False
-        after = table.after_event.get(event)
+        after = table.after.get(event)
         if after is not None:
-            after.call(available)
-        if table.after_transition is not None:
-            table.after_transition.call(available)
+            after(available)
 
     def enabled_events(self, machine: Any, kwargs: dict[str, Any]) -> list[str]:
         """

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 Check = Callable[[dict[str, Any]], bool]
 """``check(available)``: runs the edge's guards; True if the edge is taken."""
+Run = Callable[[dict[str, Any]], None]
+"""``run(available)``: calls an event's callbacks."""
 
 
 def _per_guard(
@@ -39,6 +41,46 @@ def _per_guard(
     return check
 
 
+def _built(
+    name: str,
+    groups: tuple[tuple[str, tuple[Injected, ...]], ...],
+    fallback: Callable[[dict[str, Any]], Any],
+    absent: Any,
+    end: str,
+) -> Any:
+    """
+    Build ``name(available)`` from `groups` of callables, each line the group's template
+    (``{}`` the call) filled with one direct call, after fetching every required value once
+    (a missing one hands `available` to `fallback`); `end` is the last line.
+    """
+    namespace: dict[str, Any] = {"fallback": fallback}
+    required: dict[str, str] = {}  # name -> local variable
+    body = []
+    for template, callables in groups:
+        for injected in callables:
+            i = len(namespace)
+            namespace[f"f{i}"] = injected.func
+            values = []
+            for j, (value, default) in enumerate(
+                zip(injected.names, injected.defaults, strict=True)
+            ):
+                if default is absent:
+                    values.append(required.setdefault(value, f"r{len(required)}"))
+                else:
+                    namespace[f"d{i}_{j}"] = default
+                    values.append(f"available.get({value!r}, d{i}_{j})")
+            body.append("    " + template.format(f"f{i}({', '.join(values)})"))
+    lines = [f"def {name}(available):"]
+    if required:
+        lines.append("    try:")
+        lines += [f"        {local} = available[{value!r}]" for value, local in required.items()]
+        lines += ["    except KeyError:", "        return fallback(available)"]
+    lines += [*body, f"    {end}"]
+    source = compile("\n".join(lines), f"<execfsm fused {name}>", "exec")
+    exec(source, namespace)  # noqa: S102 - text built here from parameter names, as attrs does
+    return namespace[name]
+
+
 def fused_check(
     validators: tuple[Injected, ...],
     conds: tuple[Injected, ...],
@@ -55,29 +97,28 @@ def fused_check(
     per_guard = _per_guard(validators, conds, unless)
     if not all(guard.positional for guard in guards):
         return per_guard
-    namespace: dict[str, Any] = {"per_guard": per_guard}
-    required: dict[str, str] = {}  # name -> local variable
-    calls = []
-    for i, guard in enumerate(guards):
-        namespace[f"g{i}"] = guard.func
-        values = []
-        for j, (name, default) in enumerate(zip(guard.names, guard.defaults, strict=True)):
-            if default is absent:
-                values.append(required.setdefault(name, f"r{len(required)}"))
-            else:
-                namespace[f"d{i}_{j}"] = default
-                values.append(f"available.get({name!r}, d{i}_{j})")
-        calls.append(f"g{i}({', '.join(values)})")
-    lines = ["def check(available):"]
-    if required:
-        lines.append("    try:")
-        lines += [f"        {local} = available[{name!r}]" for name, local in required.items()]
-        lines += ["    except KeyError:", "        return per_guard(available)"]
-    lines += [f"    {call}" for call in calls[: len(validators)]]
-    lines += [f"    if not {call}: return False" for call in calls[len(validators) :][: len(conds)]]
-    lines += [f"    if {call}: return False" for call in calls[len(validators) + len(conds) :]]
-    lines.append("    return True")
-    source = compile("\n".join(lines), "<execfsm fused edge check>", "exec")
-    exec(source, namespace)  # noqa: S102 - text built here from parameter names, as attrs does
-    check: Check = namespace["check"]
+    groups = (
+        ("{}", validators),
+        ("if not {}: return False", conds),
+        ("if {}: return False", unless),
+    )
+    check: Check = _built("check", groups, per_guard, absent, "return True")
     return check
+
+
+def fused_calls(callbacks: tuple[Injected, ...], absent: Any) -> Run | None:
+    """
+    One function that calls `callbacks` in order (the ``after_<event>`` callback, then
+    ``after_transition``), or None if there are none.
+    """
+    if not callbacks:
+        return None
+
+    def per_callback(available: dict[str, Any]) -> None:
+        for callback in callbacks:
+            callback.call(available)
+
+    if not all(callback.positional for callback in callbacks):
+        return per_callback
+    run: Run = _built("run", (("{}", callbacks),), per_callback, absent, "return None")
+    return run
