@@ -203,8 +203,6 @@ class CompiledTransition:
     target_name: str
     final: bool
     """Whether the target is a final state."""
-    guarded: bool
-    """Whether the edge has conds or unless to check."""
     recheck: bool
     """False when this edge's validators already ran, unchanged, for the candidate before
     it: they are side-effect free and read nothing that differs between the two (not the
@@ -290,7 +288,6 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
                 source_name=str(values[t.source].value),
                 target_name=str(values[t.target].value),
                 final=values[t.target].final,
-                guarded=bool(t.conds or t.unless),
                 recheck=recheck,
                 check=fused_check(validators if recheck else (), conds, unless, _ABSENT),
             )
