@@ -40,6 +40,7 @@ from statemachine.exceptions import InvalidStateValue
 
 from execfsm.errors import DefinitionError
 from execfsm.fsm._declaration import check_declaration, refusal
+from execfsm.fsm._fused import Check, Run, fused_calls, fused_check
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.model import MachineModel
 
@@ -137,6 +138,10 @@ class Injected:
     names: tuple[str, ...]
     call: Callable[[Mapping[str, Any]], Any] = attrs.field(eq=False, repr=False)
     """``call(available)``: the specialised caller."""
+    positional: bool = attrs.field(default=False, eq=False, repr=False)
+    """Whether the values can go by position (no keyword-only parameter)."""
+    defaults: tuple[Any, ...] = attrs.field(default=(), eq=False, repr=False)
+    """Each parameter's default, ``_ABSENT`` for a required one."""
 
     @classmethod
     def of(cls, func: Callable[..., Any], *, method: bool = False) -> Injected:
@@ -178,7 +183,7 @@ class Injected:
         # Values can go by position when the named parameters are exactly the positional ones.
         positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         defaults = tuple(_ABSENT if p.default is p.empty else p.default for p in params)
-        return cls(func, names, _caller(func, names, positional, defaults))
+        return cls(func, names, _caller(func, names, positional, defaults), positional, defaults)
 
 
 @attrs.frozen
@@ -198,12 +203,13 @@ class CompiledTransition:
     target_name: str
     final: bool
     """Whether the target is a final state."""
-    guarded: bool
-    """Whether the edge has conds or unless to check."""
     recheck: bool
     """False when this edge's validators already ran, unchanged, for the candidate before
     it: they are side-effect free and read nothing that differs between the two (not the
     target), so running them again cannot change the outcome."""
+    check: Check | None = attrs.field(eq=False, repr=False)
+    """``check(available)``: the validators (if `recheck`), conds and unless in one call
+    (`execfsm.fsm._fused`); None when the edge has none to run."""
 
 
 @attrs.frozen
@@ -224,6 +230,9 @@ class CompiledMachine:
     """The unbound ``prepare_event``, if the class defines one."""
     after_event: Mapping[str, Injected]
     after_transition: Injected | None
+    after: Mapping[str, Run]
+    """Each event's ``after_<event>`` and ``after_transition`` in one call
+    (`execfsm.fsm._fused`); an event with neither is absent."""
 
 
 def _method(machine: type[StateMachine], name: str) -> Injected:
@@ -266,18 +275,21 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
             and candidates[-1].validators == validators
             and not _reads_target(validators)
         )
+        conds = tuple(injected[c] for c in t.conds)
+        unless = tuple(injected[u] for u in t.unless)
+        recheck = not same_as_before
         candidates.append(
             CompiledTransition(
                 source=values[t.source],
                 target=values[t.target],
                 validators=validators,
-                conds=tuple(injected[c] for c in t.conds),
-                unless=tuple(injected[u] for u in t.unless),
+                conds=conds,
+                unless=unless,
                 source_name=str(values[t.source].value),
                 target_name=str(values[t.target].value),
                 final=values[t.target].final,
-                guarded=bool(t.conds or t.unless),
-                recheck=not same_as_before,
+                recheck=recheck,
+                check=fused_check(validators if recheck else (), conds, unless, _ABSENT),
             )
         )
         edges.setdefault(values[t.source].value, []).append((t.event, candidates[-1]))
@@ -291,6 +303,15 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
             continue
         if callable(getattr(machine, name, None)):
             raise refusal(machine, f"callback {name!r}", "this callback")
+    after_transition = (
+        _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
+    )
+    after = {}
+    for event in events:
+        callbacks = (after_event.get(event), after_transition)
+        run = fused_calls(tuple(c for c in callbacks if c is not None), _ABSENT)
+        if run is not None:
+            after[event] = run
     return CompiledMachine(
         initial=values[model.initial_state].value,
         values=frozenset(s.value for s in machine.states),
@@ -300,9 +321,8 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
         edges={k: tuple(v) for k, v in edges.items()},
         prepare=_method(machine, "prepare_event") if hasattr(machine, "prepare_event") else None,
         after_event=after_event,
-        after_transition=(
-            _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
-        ),
+        after_transition=after_transition,
+        after=after,
     )
 
 
@@ -323,16 +343,6 @@ class NoTransition(Exception):
     """
     The compiled table has no edge for the event in the current state.
     """
-
-
-def _chosen(candidate: CompiledTransition, available: dict[str, Any]) -> bool:
-    for cond in candidate.conds:
-        if not cond.call(available):
-            return False
-    for unless in candidate.unless:  # noqa: SIM110 - no generator per call on the hot path
-        if unless.call(available):
-            return False
-    return True
 
 
 class CalledEvents:
@@ -403,10 +413,8 @@ class CompiledEngine(CalledEvents):
                 available.update(extra)
         for chosen in candidates:
             available["target"] = chosen.target
-            if chosen.recheck:
-                for validator in chosen.validators:
-                    validator.call(available)
-            if not chosen.guarded or _chosen(chosen, available):
+            check = chosen.check
+            if check is None or check(available):
                 break
         else:
             raise NoTransition(event)
@@ -422,11 +430,9 @@ class CompiledEngine(CalledEvents):
         self.value = chosen.target.value
         if chosen.final:
             self.running = False
-        after = table.after_event.get(event)
+        after = table.after.get(event)
         if after is not None:
-            after.call(available)
-        if table.after_transition is not None:
-            table.after_transition.call(available)
+            after(available)
 
     def enabled_events(self, machine: Any, kwargs: dict[str, Any]) -> list[str]:
         """
