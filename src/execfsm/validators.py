@@ -101,21 +101,6 @@ def _is_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
 
-def number_at_least(minimum: float, *, integer: bool = False, strict: bool = False) -> Rule:
-    """
-    A setting that is an int or a float (an int if `integer`) >= `minimum` (> if `strict`).
-    """
-    kind = "an integer" if integer else "a number"
-    rule = f"must be {kind} {'>' if strict else '>='} {minimum}"
-
-    def holds(value: Any) -> bool:
-        if not _is_number(value) or (integer and not isinstance(value, int)):
-            return False
-        return bool(value > minimum) if strict else bool(value >= minimum)
-
-    return Rule(holds, rule)
-
-
 def number_between(
     minimum: float,
     maximum: float,

@@ -97,8 +97,9 @@ def _stored(kind: type[T], text: object) -> T:
     field missing, added or repeated, or a loosely written number, is not) and every amount
     in it is a finite number.
     """
-    value = decode(kind, _json(text))
-    if encode(value) != _json(text).encode():
+    raw = _json(text)
+    value = decode(kind, raw)
+    if encode(value) != raw.encode():
         raise ValueError(
             "it is not in the form execfsm writes (a field missing, added, repeated or rewritten)"
         )

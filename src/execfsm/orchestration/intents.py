@@ -7,6 +7,7 @@ before: the original result for the same terms, an audited `IdempotencyConflict`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 import attrs
@@ -147,7 +148,8 @@ class IntentRunner:
                     results[index] = units.finish(ctx)
         units.flush(unit.last_seq)  # every write-ahead of the batch, in one commit
         for position, (index, ctx) in enumerate(to_send):
-            self._send(ctx, unsent=[later for _, later in to_send[position + 1 :]])
+            # The rest of the batch, read only if the send raises (no copy per intent).
+            self._send(ctx, unsent=(later for _, later in islice(to_send, position + 1, None)))
             with units.unit():
                 run_stages(ctx, self._pipeline.after_send)
                 results[index] = units.finish(ctx)
