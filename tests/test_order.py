@@ -56,6 +56,7 @@ PATHS: dict[OrderState, list[tuple[str, dict[str, Any]]]] = {
     S.ACKNOWLEDGED: [("submit", {}), ("acknowledge", {})],
     S.PARTIALLY_FILLED: [("submit", {}), ("fill", {"fill": fill("0.4", fill_id="p1")})],
     S.PENDING_CANCEL: [("submit", {}), ("acknowledge", {}), ("request_cancel", {})],
+    S.PENDING_REPLACE: [("submit", {}), ("acknowledge", {}), ("request_replace", {})],
     S.FILLED: [("submit", {}), ("fill", {"fill": fill("1.0", fill_id="p2")})],
     S.CANCELLED: [("submit", {}), ("request_cancel", {}), ("cancel_ack", {})],
     S.REJECTED: [("submit", {}), ("reject", {"reason_code": ReasonCode.ADAPTER_REJECTED})],
@@ -63,17 +64,30 @@ PATHS: dict[OrderState, list[tuple[str, dict[str, Any]]]] = {
     S.FAILED: [("fail", {"reason_code": ReasonCode.ADAPTER_ERROR})],
 }
 
-# The arguments each event is sent with in the table test (a fill of 0.1: partial everywhere).
-EVENT_ARGS: dict[str, Callable[[], dict[str, Any]]] = {
-    "submit": dict,
-    "acknowledge": dict,
-    "fill": lambda: {"fill": fill("0.1")},
-    "reject": lambda: {"reason_code": ReasonCode.ADAPTER_REJECTED},
-    "request_cancel": dict,
-    "cancel_ack": dict,
-    "cancel_reject": dict,
-    "expire": dict,
-    "fail": lambda: {"reason_code": ReasonCode.ADAPTER_ERROR},
+
+
+def _ref(lc: OrderLifecycle) -> Fill:
+    """The order's first fill, or one it never had."""
+    return lc.fills[0] if lc.fills else fill("0.1", fill_id="ghost")
+
+
+# The arguments each event is sent with in the table test (a fill of 0.1: partial everywhere;
+# a replace to quantity 2; a bust or correction (to 0.1) of the order's first fill).
+EVENT_ARGS: dict[str, Callable[[OrderLifecycle], dict[str, Any]]] = {
+    "submit": lambda lc: {},
+    "acknowledge": lambda lc: {},
+    "fill": lambda lc: {"fill": fill("0.1")},
+    "reject": lambda lc: {"reason_code": ReasonCode.ADAPTER_REJECTED},
+    "request_cancel": lambda lc: {},
+    "request_replace": lambda lc: {"replace": lc.replace_request(quantity=Decimal("2.0"))},
+    "cancel_ack": lambda lc: {},
+    "cancel_reject": lambda lc: {},
+    "replace_ack": lambda lc: {},
+    "replace_reject": lambda lc: {},
+    "expire": lambda lc: {},
+    "trade_bust": lambda lc: {"ref_fill": _ref(lc)},
+    "trade_correct": lambda lc: {"ref_fill": _ref(lc), "fill": fill("0.1")},
+    "fail": lambda lc: {"reason_code": ReasonCode.ADAPTER_ERROR},
 }
 
 # The lifecycle's table, written out independently of the declaration. Anything absent is
@@ -101,6 +115,26 @@ ALLOWED: dict[tuple[OrderState, str], OrderState] = {
     (S.PENDING_CANCEL, "cancel_ack"): S.CANCELLED,
     (S.PENDING_CANCEL, "cancel_reject"): S.ACKNOWLEDGED,
     (S.PENDING_CANCEL, "expire"): S.EXPIRED,
+    (S.PENDING_CANCEL, "reject"): S.REJECTED,  # nothing filled: the venue refused it
+    (S.ACKNOWLEDGED, "request_replace"): S.PENDING_REPLACE,
+    (S.PARTIALLY_FILLED, "request_replace"): S.PENDING_REPLACE,
+    (S.PARTIALLY_FILLED, "trade_bust"): S.ACKNOWLEDGED,  # its only fill busted
+    (S.PARTIALLY_FILLED, "trade_correct"): S.PARTIALLY_FILLED,
+    (S.FILLED, "trade_bust"): S.ACKNOWLEDGED,
+    (S.FILLED, "trade_correct"): S.PARTIALLY_FILLED,  # corrected down to 0.1 of 1.0
+    (S.PENDING_REPLACE, "fill"): S.PENDING_REPLACE,
+    (S.PENDING_REPLACE, "replace_ack"): S.ACKNOWLEDGED,
+    (S.PENDING_REPLACE, "replace_reject"): S.ACKNOWLEDGED,
+    (S.PENDING_REPLACE, "cancel_ack"): S.CANCELLED,
+    (S.PENDING_REPLACE, "expire"): S.EXPIRED,
+    (S.PENDING_REPLACE, "reject"): S.REJECTED,
+}
+
+# Pairs with an edge whose validator refuses the table test's arguments: no fill to bust.
+REFUSED_BY_VALIDATOR: dict[tuple[OrderState, str], ReasonCode] = {
+    (state, name): ReasonCode.TRADE_UNKNOWN_FILL
+    for state in (S.PENDING_CANCEL, S.PENDING_REPLACE)
+    for name in ("trade_bust", "trade_correct")
 }
 
 
@@ -110,6 +144,8 @@ def drive(
     audit = audit if audit is not None else in_memory_audit()
     lc = OrderLifecycle(order_for(make_intent()), audit, engine=engine)
     for name, kwargs in PATHS[state]:
+        if name == "request_replace":
+            kwargs = {"replace": lc.replace_request(quantity=Decimal("2.0"))}
         lc.send(name, **kwargs)
     assert lc.order.state is state
     return lc
@@ -126,7 +162,7 @@ class TestTable:
         before, records_before = lc.order, len(audit)
 
         if (state, name) in ALLOWED:
-            lc.send(name, **EVENT_ARGS[name]())
+            lc.send(name, **EVENT_ARGS[name](lc))
             new = audit.records[records_before:]
 
             assert lc.order.state is ALLOWED[state, name]
@@ -135,14 +171,16 @@ class TestTable:
                 (name, state.value, ALLOWED[state, name].value, AuditOutcome.APPLIED)
             ]
         else:
-            with pytest.raises(IllegalTransition, match=name):
-                lc.send(name, **EVENT_ARGS[name]())
+            reason = REFUSED_BY_VALIDATOR.get((state, name), ReasonCode.ILLEGAL_TRANSITION)
+            error = IllegalTransition if reason is ReasonCode.ILLEGAL_TRANSITION else Exception
+            with pytest.raises(error, match=name if error is IllegalTransition else "ghost"):
+                lc.send(name, **EVENT_ARGS[name](lc))
             new = audit.records[records_before:]
 
             assert lc.order == before
             assert lc.current_state_value is state
             assert [(r.event, r.source, r.target, r.outcome, r.reason_code) for r in new] == [
-                (name, state.value, None, AuditOutcome.REFUSED, ReasonCode.ILLEGAL_TRANSITION)
+                (name, state.value, None, AuditOutcome.REFUSED, reason)
             ]
 
     def test_is_a_strict_statemachine(self) -> None:
@@ -354,24 +392,63 @@ class TestFills:
         assert lc.order.state is S.FAILED
         assert lc.order.recon_flags == (ReasonCode.ACK_AFTER_FAILURE,)
 
-    @pytest.mark.parametrize("final", [S.CANCELLED, S.EXPIRED, S.FILLED, S.REJECTED])
-    def test_fill_after_final_is_booked_and_flagged(self, final: OrderState) -> None:
-        """A fill after the order is final is booked, flagged, and the state stays final."""
+    @pytest.mark.parametrize("final", [S.CANCELLED, S.EXPIRED, S.REJECTED])
+    def test_fill_after_final_is_booked_counted_and_flagged(self, final: OrderState) -> None:
+        """A fill after the order ended is booked, counted in its filled quantity, average
+        price and fills (FIX CumQty), flagged, and the state stays final with leaves 0."""
         audit = in_memory_audit()
         lc = drive(final, audit)
         filled_before = lc.order.filled_quantity
-        late = fill("0.2", fill_id="late")
+        late = fill("0.2", price="90", fill_id="late")
 
         outcome = lc.apply(event(lc, EventKind.FILL, fill=late))
 
         assert outcome.applied
         assert outcome.booked_fill == late
         assert lc.order.state is final
-        assert lc.order.filled_quantity == filled_before
+        assert lc.order.filled_quantity == filled_before + Decimal("0.2")
+        assert lc.order.average_fill_price == Decimal("90")
+        assert lc.order.remaining_quantity == 0
+        assert lc.fills[-1] == late
         assert lc.late_fills == (late,)
         assert lc.order.recon_flags == (ReasonCode.FILL_AFTER_FINAL,)
         assert (audit.records[-1].source, audit.records[-1].target) == (final.value, final.value)
         assert audit.records[-1].reason_code is ReasonCode.FILL_AFTER_FINAL
+
+    def test_late_fill_beyond_the_quantity_is_refused_and_flagged(self) -> None:
+        """A fill after CANCELLED (8 of 10 filled) for 5 more is refused as an overfill and
+        flags the order: nothing is booked, the figures stay."""
+        audit = in_memory_audit()
+        lc = OrderLifecycle(order_for(make_intent(quantity="10")), audit)
+        lc.send("submit")
+        send_fill(lc, "8")
+        lc.apply(event(lc, EventKind.CANCEL_ACK))
+        before = lc.order.filled_quantity
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=fill("5", fill_id="late5")))
+
+        assert (outcome.outcome, outcome.reason_code, outcome.booked_fill) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_OVERFILL,
+            None,
+        )
+        assert lc.order.filled_quantity == before == Decimal("8")
+        assert lc.order.recon_flags == (ReasonCode.FILL_OVERFILL,)
+        assert lc.late_fills == ()
+
+    def test_second_fill_id_after_filled_is_an_overfill(self) -> None:
+        """A new fill id for a FILLED order books nothing beyond the order quantity: it is
+        refused as an overfill and flags the order."""
+        lc = drive(S.FILLED)
+
+        outcome = lc.apply(event(lc, EventKind.FILL, fill=fill("0.2", fill_id="extra")))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.FILL_OVERFILL,
+        )
+        assert lc.order.filled_quantity == lc.order.quantity
+        assert lc.order.recon_flags == (ReasonCode.FILL_OVERFILL,)
 
     def test_late_fill_redelivered_is_a_duplicate(self) -> None:
         """A late fill delivered twice is booked once."""
@@ -425,7 +502,8 @@ class TestFillBounds:
             reason,
             None,
         )
-        assert (lc.order, lc.fills, lc.current_state_value) == (before, fills_before, before.state)
+        flagged = before.with_changes(recon_flags=(reason,))  # a fill no venue could report
+        assert (lc.order, lc.fills, lc.current_state_value) == (flagged, fills_before, before.state)
         new = audit.records[records:]
         assert [(r.event, r.outcome, r.reason_code, r.target) for r in new] == [
             ("fill", AuditOutcome.REFUSED, reason, None)
@@ -453,7 +531,7 @@ class TestFillBounds:
     @pytest.mark.parametrize("engine", ENGINES)
     def test_late_fill_beyond_the_bounds_is_refused_not_booked(self, engine: Engine) -> None:
         """A fill after the order is final with an absurd price is refused: nothing is booked
-        and the order is not flagged."""
+        and the order is flagged (no venue could report it)."""
         lc = drive(S.CANCELLED, engine=engine)
 
         outcome = lc.apply(event(lc, EventKind.FILL, fill=absurd("price", "9e999999")))
@@ -463,7 +541,7 @@ class TestFillBounds:
             ReasonCode.FILL_INVALID_PRICE,
             None,
         )
-        assert (lc.late_fills, lc.order.recon_flags) == ((), ())
+        assert (lc.late_fills, lc.order.recon_flags) == ((), (ReasonCode.FILL_INVALID_PRICE,))
 
     @pytest.mark.parametrize("value", ["NaN", "sNaN", "Infinity"])
     def test_redelivered_fill_id_with_a_non_finite_price_conflicts(self, value: str) -> None:
@@ -612,15 +690,16 @@ class TestCancel:
         assert lc.order.state is S.ACKNOWLEDGED
 
     def test_complete_fill_beats_the_cancel(self) -> None:
-        """A complete fill while the cancel is pending ends FILLED; the late CANCEL_ACK is
-        refused."""
+        """A complete fill while the cancel is pending ends FILLED; a CANCEL_ACK after it
+        contradicts the fill: refused, and the order is flagged."""
         lc = drive(S.PENDING_CANCEL)
         send_fill(lc, "1.0")
 
         outcome = lc.apply(event(lc, EventKind.CANCEL_ACK))
 
         assert lc.order.state is S.FILLED
-        assert outcome.reason_code is ReasonCode.ILLEGAL_TRANSITION
+        assert outcome.reason_code is ReasonCode.VENUE_CONTRADICTION
+        assert lc.order.recon_flags == (ReasonCode.VENUE_CONTRADICTION,)
 
 
 class TestOwnership:

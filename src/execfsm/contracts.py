@@ -68,6 +68,7 @@ __all__ = [  # the enums and converters are re-exported: `from execfsm.contracts
     "OrderType",
     "PipelineState",
     "ReasonCode",
+    "ReplaceRequest",
     "RiskDecision",
     "RiskVerdict",
     "Route",
@@ -179,6 +180,25 @@ def _time_in_force(value: Any) -> TimeInForce:
     return value if type(value) is TimeInForce else to_enum(TimeInForce, value, "time_in_force")
 
 
+def _expire_time(value: Any) -> datetime | None:
+    if isinstance(value, str):  # as a JSON intent writes it: ISO 8601 with an offset
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            rule = "must be an ISO 8601 time with a UTC offset"
+            raise violation(
+                "expire_time", rule, value, ReasonCode.VALIDATION_INVALID_FIELD
+            ) from None
+    return value  # type: ignore[no-any-return]
+
+
+_EXPIRE_TIME = Rule(
+    lambda v: v is None or (isinstance(v, datetime) and v.tzinfo is not None),
+    "must be None or a timezone-aware datetime",
+    ReasonCode.VALIDATION_INVALID_FIELD,
+)
+
+
 def _event_kind(value: Any) -> EventKind:
     return value if type(value) is EventKind else to_enum(EventKind, value, "kind")
 
@@ -205,6 +225,11 @@ class OrderIntent:
     """Caller's id for this decision; distinct ids make identical orders distinct."""
     session_id: str = attrs.field(default="default", validator=_ID_TEXT)
     """Trading session the intent belongs to; part of the idempotency key."""
+    expire_time: datetime | None = attrs.field(
+        default=None, converter=_expire_time, validator=_EXPIRE_TIME
+    )
+    """When a GTD order expires (required for GTD, refused for any other time in force, by
+    the contract validator `execfsm.fsm.guards.expiry_fits_time_in_force`)."""
 
     @classmethod
     def from_mapping(cls, data: object) -> OrderIntent:
@@ -255,6 +280,8 @@ class Fill:
         return all(a.compare_total(b) == 0 for a, b in zip(mine, theirs, strict=True))
 
 
+_CARRIES_FILL = frozenset({EventKind.FILL, EventKind.TRADE_CORRECT})
+_NAMES_FILL = frozenset({EventKind.TRADE_BUST, EventKind.TRADE_CORRECT})
 _FILL_OR_NONE = instance_of(Fill, ReasonCode.VALIDATION_INVALID_FIELD, optional=True)
 _REASON_OR_NONE = instance_of(ReasonCode, ReasonCode.VALIDATION_INVALID_FIELD, optional=True)
 
@@ -276,6 +303,8 @@ class ExecutionEvent:
     venue_order_id: str | None = None
     causation_id: str | None = None
     schema_version: int = SCHEMA_VERSION
+    exec_ref_id: str | None = None
+    """The fill (its ``fill_id``, FIX ExecRefID) a TRADE_BUST or TRADE_CORRECT names."""
 
     def __attrs_post_init__(self) -> None:
         # The venue's texts, in one look for the common case (all ASCII strings: no lone
@@ -289,6 +318,7 @@ class ExecutionEvent:
                     self.detail,
                     "" if self.venue_order_id is None else self.venue_order_id,
                     "" if self.causation_id is None else self.causation_id,
+                    "" if self.exec_ref_id is None else self.exec_ref_id,
                 )
             ).isascii()
         except TypeError:  # not all strings
@@ -296,12 +326,17 @@ class ExecutionEvent:
         if not plain:
             for name in ("event_id", "client_order_id", "correlation_id", "detail"):
                 _VENUE_TEXT.check(getattr(self, name), name)
-            for name in ("venue_order_id", "causation_id"):
+            for name in ("venue_order_id", "causation_id", "exec_ref_id"):
                 if getattr(self, name) is not None:
                     _VENUE_TEXT.check(getattr(self, name), name)
-        if (self.kind is EventKind.FILL) != (self.fill is not None):
-            rule = "a FILL event carries a Fill, other kinds carry none"
+        if (self.kind in _CARRIES_FILL) != (self.fill is not None):
+            rule = "a FILL or TRADE_CORRECT event carries a Fill, other kinds carry none"
             raise violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)
+        if (self.kind in _NAMES_FILL) != (self.exec_ref_id is not None):
+            rule = "a TRADE_BUST or TRADE_CORRECT event names a fill id, other kinds none"
+            raise violation(
+                "exec_ref_id", rule, self.exec_ref_id, ReasonCode.VALIDATION_INVALID_FIELD
+            )
         if self.fill is not None and type(self.fill) is not Fill:  # the common case inline
             _FILL_OR_NONE.check(self.fill, "fill")
         if self.reason_code is not None and type(self.reason_code) is not ReasonCode:
@@ -355,13 +390,64 @@ class ExecutionEvent:
         )
 
     @classmethod
+    def bust(cls, order: Order, event_id: str, ts: datetime, fill_id: str) -> ExecutionEvent:
+        """
+        The venue cancelled the execution `fill_id` of the order (FIX Trade Cancel).
+        """
+        return cls(
+            EventKind.TRADE_BUST,
+            event_id,
+            order.client_order_id,
+            order.correlation_id,
+            ts,
+            exec_ref_id=fill_id,
+        )
+
+    @classmethod
+    def correction(
+        cls, order: Order, event_id: str, ts: datetime, fill_id: str, corrected: Fill
+    ) -> ExecutionEvent:
+        """
+        The venue corrected the execution `fill_id`: `corrected` holds its new terms (under
+        the correction's own fill id, which later busts and corrections name).
+        """
+        return cls(
+            EventKind.TRADE_CORRECT,
+            event_id,
+            order.client_order_id,
+            order.correlation_id,
+            ts,
+            fill=corrected,
+            exec_ref_id=fill_id,
+        )
+
+    @classmethod
     def of_kind(
         cls, kind: EventKind, order: Order, event_id: str, ts: datetime, detail: str = ""
     ) -> ExecutionEvent:
         """
-        An event that carries nothing but its kind (CANCEL_ACK, CANCEL_REJECT, EXPIRE, ACK).
+        An event that carries nothing but its kind (CANCEL_ACK, CANCEL_REJECT, EXPIRE, ACK,
+        REPLACE_ACK, REPLACE_REJECT).
         """
         return cls(kind, event_id, order.client_order_id, order.correlation_id, ts, detail=detail)
+
+
+@attrs.frozen
+class ReplaceRequest:
+    """
+    New terms asked of the venue for a live order (FIX OrderCancelReplaceRequest): the
+    quantity and limit price in force once the venue accepts, under a new client order id
+    chained to the one it replaces.
+    """
+
+    client_order_id: str
+    """The order's own id: events and ledgers keep naming the order by it."""
+    new_client_order_id: str
+    """The id the venue knows the order by once it accepts (FIX ClOrdID)."""
+    orig_client_order_id: str
+    """The id the venue knows it by now (FIX OrigClOrdID)."""
+    quantity: Decimal
+    limit_price: Decimal | None
 
 
 @attrs.frozen
@@ -389,6 +475,12 @@ class Order:
     """Why the order ended REJECTED or FAILED."""
     recon_flags: tuple[ReasonCode, ...] = ()
     """Why reconciliation must look at this order (e.g. a fill after it was final)."""
+    expire_time: datetime | None = None
+    """When a GTD order (the intent's ``expire_time``) or a DAY order (the end of the day it
+    was taken in, by the orchestrator's clock) expires; None for GTC, IOC and FOK."""
+    venue_client_order_id: str | None = None
+    """The client order id the venue knows the order by since its last accepted replace (FIX
+    ClOrdID chaining); None until then, when it is ``client_order_id``."""
 
     @classmethod
     def from_intent(
@@ -413,6 +505,7 @@ class Order:
             strategy_id=intent.strategy_id,
             limit_price=intent.limit_price,
             time_in_force=intent.time_in_force,
+            expire_time=intent.expire_time,
         )
 
     def with_changes(self, **changes: Any) -> Order:
@@ -431,9 +524,19 @@ class Order:
     @property
     def remaining_quantity(self) -> Decimal:
         """
-        Quantity still open at the venue.
+        Quantity still open at the venue (FIX LeavesQty): 0 once the order is done.
         """
+        if self.state in FINAL_ORDER_STATES:
+            return Decimal(0)
         return self.quantity - self.filled_quantity
+
+    @property
+    def current_client_order_id(self) -> str:
+        """
+        The client order id the venue knows the order by now (FIX ClOrdID; a replace
+        request names it as OrigClOrdID).
+        """
+        return self.venue_client_order_id or self.client_order_id
 
     @property
     def needs_reconciliation(self) -> bool:

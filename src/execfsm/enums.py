@@ -37,6 +37,8 @@ class TimeInForce(enum.StrEnum):
     IOC = "IOC"
     FOK = "FOK"
     DAY = "DAY"
+    GTD = "GTD"
+    """Good till date: the order carries an ``expire_time``."""
 
 
 class OrderState(enum.StrEnum):
@@ -49,6 +51,7 @@ class OrderState(enum.StrEnum):
     ACKNOWLEDGED = "ACKNOWLEDGED"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_REPLACE = "PENDING_REPLACE"
     FILLED = "FILLED"
     CANCELLED = "CANCELLED"
     REJECTED = "REJECTED"
@@ -65,7 +68,8 @@ FINAL_ORDER_STATES = frozenset(
         OrderState.FAILED,
     }
 )
-"""Order states with no way out; a venue fill that arrives later flags the order instead."""
+"""Order states in which the order is done (FIX: LeavesQty 0). No edge leaves them but a
+trade bust or correction of a FILLED order, the one declared way back (`OrderLifecycle`)."""
 
 IN_FLIGHT_ORDER_STATES = frozenset(
     {
@@ -73,6 +77,7 @@ IN_FLIGHT_ORDER_STATES = frozenset(
         OrderState.ACKNOWLEDGED,
         OrderState.PARTIALLY_FILLED,
         OrderState.PENDING_CANCEL,
+        OrderState.PENDING_REPLACE,
     }
 )
 """Order states the venue may still act on: what reconciliation must confirm after a stop."""
@@ -143,6 +148,15 @@ class EventKind(enum.StrEnum):
     CANCEL_ACK = "CANCEL_ACK"
     CANCEL_REJECT = "CANCEL_REJECT"
     EXPIRE = "EXPIRE"
+    REPLACE_ACK = "REPLACE_ACK"
+    """The venue took the order's new terms (FIX ExecType=5 Replaced)."""
+    REPLACE_REJECT = "REPLACE_REJECT"
+    """The venue refused a replace (FIX OrderCancelReject, CxlRejResponseTo=2)."""
+    TRADE_BUST = "TRADE_BUST"
+    """The venue cancelled an execution after the fact (FIX ExecType=H), by ``exec_ref_id``."""
+    TRADE_CORRECT = "TRADE_CORRECT"
+    """The venue corrected an execution (FIX ExecType=G): ``exec_ref_id`` names it, ``fill``
+    carries its corrected terms under the correction's own id."""
 
 
 class ReasonCode(enum.StrEnum):
@@ -190,3 +204,22 @@ class ReasonCode(enum.StrEnum):
     """An intent reuses an idempotency key with other terms: refused, nothing sent."""
     CANCEL_OUTCOME_UNKNOWN = "CANCEL_OUTCOME_UNKNOWN"
     """The process stopped while a cancel was out: the venue may or may not have it."""
+    VENUE_CONTRADICTION = "VENUE_CONTRADICTION"
+    """The venue reports what cannot happen to the order in its state: we disagree."""
+    EVENT_REPEATED = "EVENT_REPEATED"
+    """The venue repeated an answer the order already took: nothing changes."""
+    EVENT_ABSORBED = "EVENT_ABSORBED"
+    """A late answer consistent with where the order is (e.g. a replace refused after the
+    order filled): nothing changes."""
+    TRADE_UNKNOWN_FILL = "TRADE_UNKNOWN_FILL"
+    """A bust or correction names a fill the order does not have."""
+    TRADE_BUSTED = "TRADE_BUSTED"
+    """A fill of an order that had ended was busted: the order stays as it ended."""
+    TRADE_CORRECTED = "TRADE_CORRECTED"
+    """A fill of an order that had ended was corrected: the order stays as it ended."""
+    REPLACE_OUTCOME_UNKNOWN = "REPLACE_OUTCOME_UNKNOWN"
+    """The process stopped while a replace was out: the venue may or may not have it."""
+    REPLACE_NOT_SUPPORTED = "REPLACE_NOT_SUPPORTED"
+    """The order's adapter cannot amend orders: nothing was sent."""
+    EXPIRED_BY_CLOCK = "EXPIRED_BY_CLOCK"
+    """A DAY or GTD order reached its expiry time on the injected clock."""

@@ -25,8 +25,32 @@ ENCODER = msgspec.json.Encoder(order="sorted")
 """The one canonical encoder. A datetime it writes as RFC 3339 (UTC as ``Z``): the audit
 trail stores ``ts`` as its ``isoformat()`` text instead, as it always has."""
 
-encode = ENCODER.encode
-"""The canonical JSON of a value, as UTF-8 bytes."""
+_UNSET_LATER_FIELDS = (
+    b'"exec_ref_id":null,',
+    b'"expire_time":null,',
+    b'"venue_client_order_id":null,',
+)
+"""Fields added after release 0.1.0 (`ExecutionEvent.exec_ref_id`, `OrderIntent.expire_time`,
+`Order.expire_time`, `Order.venue_client_order_id`), as the encoder writes them unset. None of
+them is ever the last key of its object, and ``":`` never occurs inside a JSON string (a
+quote there is escaped), so each pattern matches only such a field."""
+
+
+def encode(value: Any) -> bytes:
+    """
+    The canonical JSON of a value, as UTF-8 bytes. A field added after release 0.1.0 is left
+    out while unset, so what that release wrote (store rows, idempotency keys, the intake
+    record's terms, hence audit hashes) is still what this one writes, and still reads as
+    canonical (a missing field decodes to its default).
+    """
+    data = _encode(value)
+    if b'":null,' in data:
+        for unset in _UNSET_LATER_FIELDS:
+            data = data.replace(unset, b"")
+    return data
+
+
+_encode = ENCODER.encode
 
 
 def canonical_json(value: Any) -> str:

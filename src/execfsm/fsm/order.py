@@ -12,22 +12,20 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import attrs
 from statemachine.states import States
 
 from execfsm.contracts import (
     FINAL_ORDER_STATES,
-    EventKind,
-    ExecutionEvent,
     Fill,
     Order,
     OrderState,
     ReasonCode,
+    ReplaceRequest,
 )
-from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.errors import ContractViolation
 from execfsm.fsm import guards as g
-from execfsm.fsm._audited import AuditedMachine
-from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm import revisions as r
+from execfsm.fsm._order_events import OrderEvents
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
 from execfsm.ids import canonical_json, decode, encode
@@ -39,9 +37,24 @@ _CONTRACT = list(g.CONTRACT_GUARDS)
 _FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
 _PARTIAL_FILL: dict[str, Any] = {"validators": _FILL, "unless": g.fill_completes}
 _COMPLETE_FILL: dict[str, Any] = {"validators": _FILL, "cond": g.fill_completes}
+_CORRECTION = [r.names_counted_fill, g.fill_well_formed, r.correction_within_quantity]
+_BUST = r.names_counted_fill
+_CORRECT_OPEN: dict[str, Any] = {"validators": _CORRECTION, "unless": r.correction_completes}
+_CORRECT_COMPLETE: dict[str, Any] = {"validators": _CORRECTION, "cond": r.correction_completes}
+_REPLACED_UNFILLED: dict[str, Any] = {"validators": r.replace_keeps_fills, "cond": r.nothing_filled}
+_REPLACED_COMPLETE: dict[str, Any] = {
+    "validators": r.replace_keeps_fills,
+    "cond": r.replace_completes,
+    "unless": r.nothing_filled,
+}
+_REPLACED_OPEN: dict[str, Any] = {
+    "validators": r.replace_keeps_fills,
+    "unless": [r.nothing_filled, r.replace_completes],
+}
+_BUST_LEAVES_FILLS: dict[str, Any] = {"validators": _BUST, "cond": r.bust_leaves_fills}
+_BUST_LEAVES_NONE: dict[str, Any] = {"validators": _BUST, "unless": r.bust_leaves_fills}
+_REJECT_UNFILLED = [g.reason_given, r.nothing_filled_yet]
 
-_VENUE_DISAGREES = frozenset({ReasonCode.FILL_OVERFILL, ReasonCode.FILL_CONFLICT})
-"""Refused venue fills that mean the venue and we disagree: reconciliation must look."""
 
 _BEFORE_DISPATCH = ("VALIDATION_", "RISK_", "POLICY_")
 """Prefixes of the reason codes stages 2-4 fail an order with: it was never submitted."""
@@ -61,7 +74,7 @@ def was_submitted(order: Order) -> bool:
     return True
 
 
-class OrderLifecycle(AuditedMachine):
+class OrderLifecycle(OrderEvents):
     """
     One order's state machine. Deny by default: an edge not listed here is refused.
 
@@ -76,12 +89,13 @@ class OrderLifecycle(AuditedMachine):
     _ = States.from_enum(
         OrderState,
         initial=OrderState.CREATED,
-        final=sorted(FINAL_ORDER_STATES),
+        final=sorted(FINAL_ORDER_STATES - {OrderState.FILLED}),
     )
 
     # fmt: off
     # One edge per line, grouped by source. `fill` picks PARTIALLY_FILLED or FILLED by the
-    # cumulative quantity (cond); every rule that can refuse an event is a validator.
+    # cumulative quantity (cond); every rule that can refuse an event is a validator. What
+    # the venue may say where no edge is listed is declared in `ORDER_CASES`.
 
     # CREATED
     _.CREATED.to(_.SUBMITTED, event="submit", validators=_CONTRACT)
@@ -105,6 +119,7 @@ class OrderLifecycle(AuditedMachine):
     # Some venues reject after accepting (e.g. a session-end check).
     _.ACKNOWLEDGED.to(_.REJECTED, event="reject", validators=g.reason_given)
     _.ACKNOWLEDGED.to(_.PENDING_CANCEL, event="request_cancel")
+    _.ACKNOWLEDGED.to(_.PENDING_REPLACE, event="request_replace", validators=r.replace_terms_valid)
     _.ACKNOWLEDGED.to(_.CANCELLED, event="cancel_ack")  # unsolicited
     _.ACKNOWLEDGED.to(_.EXPIRED, event="expire")
 
@@ -112,8 +127,15 @@ class OrderLifecycle(AuditedMachine):
     _.PARTIALLY_FILLED.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
     _.PARTIALLY_FILLED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
     _.PARTIALLY_FILLED.to(_.PENDING_CANCEL, event="request_cancel")
+    _.PARTIALLY_FILLED.to(
+        _.PENDING_REPLACE, event="request_replace", validators=r.replace_terms_valid
+    )
     _.PARTIALLY_FILLED.to(_.CANCELLED, event="cancel_ack")  # unsolicited, e.g. an IOC remainder
     _.PARTIALLY_FILLED.to(_.EXPIRED, event="expire")
+    _.PARTIALLY_FILLED.to.itself(event="trade_bust", **_BUST_LEAVES_FILLS, internal=True)
+    _.PARTIALLY_FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **_BUST_LEAVES_NONE)
+    _.PARTIALLY_FILLED.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
+    _.PARTIALLY_FILLED.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
 
     # PENDING_CANCEL
     # Fills race the cancel request; a rejected cancel then returns to PARTIALLY_FILLED.
@@ -124,9 +146,39 @@ class OrderLifecycle(AuditedMachine):
     _.PENDING_CANCEL.to(_.ACKNOWLEDGED, event="cancel_reject", cond=g.resumes_acknowledged)
     _.PENDING_CANCEL.to(_.PARTIALLY_FILLED, event="cancel_reject", cond=g.resumes_partially)
     _.PENDING_CANCEL.to(_.EXPIRED, event="expire")
+    # The venue refused the order itself while our cancel was out (nautilus: "real world
+    # possibility"); not once it has fills.
+    _.PENDING_CANCEL.to(_.REJECTED, event="reject", validators=_REJECT_UNFILLED)
+    _.PENDING_CANCEL.to.itself(event="trade_bust", validators=_BUST, internal=True)
+    _.PENDING_CANCEL.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
+    _.PENDING_CANCEL.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
 
-    # FILLED, CANCELLED, REJECTED, EXPIRED, FAILED are final: no edge leaves them. A late
-    # fill is booked and flagged by `apply`, outside the table.
+    # PENDING_REPLACE
+    # Fills race the replace and apply against the terms in force until the venue answers.
+    _.PENDING_REPLACE.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
+    _.PENDING_REPLACE.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_ack", **_REPLACED_UNFILLED)
+    # Fills that raced the replace reach its new quantity: done (FIX D.x, replace to CumQty).
+    _.PENDING_REPLACE.to(_.FILLED, event="replace_ack", **_REPLACED_COMPLETE)
+    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_ack", **_REPLACED_OPEN)
+    _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_reject", cond=r.nothing_filled)
+    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_reject", unless=r.nothing_filled)
+    _.PENDING_REPLACE.to(_.CANCELLED, event="cancel_ack")  # unsolicited
+    _.PENDING_REPLACE.to(_.EXPIRED, event="expire")
+    _.PENDING_REPLACE.to(_.REJECTED, event="reject", validators=_REJECT_UNFILLED)
+    _.PENDING_REPLACE.to.itself(event="trade_bust", validators=_BUST, internal=True)
+    _.PENDING_REPLACE.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
+    _.PENDING_REPLACE.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
+
+    # FILLED is done, but the venue may bust or correct a fill after the fact: the one
+    # legitimate move back, by the cumulative quantity left.
+    _.FILLED.to(_.PARTIALLY_FILLED, event="trade_bust", **_BUST_LEAVES_FILLS)
+    _.FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **_BUST_LEAVES_NONE)
+    _.FILLED.to.itself(event="trade_correct", **_CORRECT_COMPLETE, internal=True)
+    _.FILLED.to(_.PARTIALLY_FILLED, event="trade_correct", **_CORRECT_OPEN)
+
+    # CANCELLED, REJECTED, EXPIRED, FAILED are final: no edge leaves them. What a venue may
+    # still say of them (a late fill, a bust) is declared in `ORDER_CASES`.
 
     # fmt: on
 
@@ -149,8 +201,12 @@ class OrderLifecycle(AuditedMachine):
         self._order = order
         self._fills: dict[str, Fill] = {}
         self._resume_state: OrderState | None = None
-        self._late_fills: tuple[Fill, ...] = ()  # rare: no list kept per order for them
         self._submitted = _restoring and was_submitted(order)
+        # Rare, so nothing is kept per order for them until they happen:
+        self._late_ids: frozenset[str] = frozenset()
+        self._retired: dict[str, Fill] | None = None  # fills busted or corrected away
+        self._pending_replace: ReplaceRequest | None = None
+        self._replaces = 0
         super().__init__(audit, start_value=order.state if _restoring else None, engine=engine)
 
     @classmethod
@@ -163,6 +219,9 @@ class OrderLifecycle(AuditedMachine):
         late_fills: Iterable[Fill] = (),
         resume_state: OrderState | None = None,
         submitted: bool | None = None,
+        retired_fills: Iterable[Fill] = (),
+        pending_replace: ReplaceRequest | None = None,
+        replace_count: int = 0,
         engine: Engine | str | None = None,
     ) -> OrderLifecycle:
         """
@@ -170,13 +229,27 @@ class OrderLifecycle(AuditedMachine):
         is taken, so nothing is audited again.
 
         Args:
+            fills: The fills the order counts, in arrival order.
+            late_fills: Those of them that arrived after the order had ended (one not in
+                `fills` is counted too, after them).
             submitted: Whether the order ever took ``submit``; None reads it from the
                 snapshot (`was_submitted`).
+            retired_fills: Fills a bust or correction took back (their ids stay used).
+            pending_replace: The replace the venue has not answered (a PENDING_REPLACE order).
+            replace_count: How many replaces were ever requested (the next one's id follows).
         """
         lifecycle = cls(order, audit, engine=engine, _restoring=True)
-        lifecycle._fills = {f.fill_id: f for f in fills}
-        lifecycle._late_fills = tuple(late_fills)
+        counted = {f.fill_id: f for f in fills}
+        late = tuple(late_fills)
+        for fill in late:
+            counted.setdefault(fill.fill_id, fill)
+        lifecycle._fills = counted
+        lifecycle._late_ids = frozenset(f.fill_id for f in late)
+        retired = {f.fill_id: f for f in retired_fills}
+        lifecycle._retired = retired or None
         lifecycle._resume_state = resume_state
+        lifecycle._pending_replace = pending_replace
+        lifecycle._replaces = replace_count
         if submitted is not None:
             lifecycle._submitted = submitted
         return lifecycle
@@ -191,9 +264,12 @@ class OrderLifecycle(AuditedMachine):
         return (
             encode(self._order),
             tuple([encode(fill) for fill in self._fills.values()]),
-            tuple([encode(fill) for fill in self._late_fills]) if self._late_fills else (),
+            tuple(sorted(self._late_ids)),
             None if resume is None else resume.value,
             self._submitted,
+            tuple([encode(fill) for fill in self._retired.values()]) if self._retired else (),
+            None if self.pending_replace is None else encode(self.pending_replace),
+            self._replaces,
         )
 
     @classmethod
@@ -203,14 +279,18 @@ class OrderLifecycle(AuditedMachine):
         """
         Re-open an order `packed` was made from, as `restore` does: nothing is audited again.
         """
-        order, fills, late_fills, resume, submitted = packed
+        order, fills, late_ids, resume, submitted, retired, pending, replaces = packed
+        counted = [decode(Fill, fill) for fill in fills]
         return cls.restore(
             decode(Order, order),
             audit,
-            fills=[decode(Fill, fill) for fill in fills],
-            late_fills=[decode(Fill, fill) for fill in late_fills],
+            fills=counted,
+            late_fills=[fill for fill in counted if fill.fill_id in late_ids],
             resume_state=None if resume is None else OrderState(resume),
             submitted=submitted,
+            retired_fills=[decode(Fill, fill) for fill in retired],
+            pending_replace=None if pending is None else decode(ReplaceRequest, pending),
+            replace_count=replaces,
             engine=engine,
         )
 
@@ -240,21 +320,47 @@ class OrderLifecycle(AuditedMachine):
     @property
     def fills(self) -> tuple[Fill, ...]:
         """
-        The fills applied while the order was live, in arrival order.
+        The fills the order counts (in its filled quantity, average price and fees), in
+        arrival order: also those after it ended, not those a bust or correction took back.
         """
         return tuple(self._fills.values())
 
     @property
     def late_fills(self) -> tuple[Fill, ...]:
         """
-        Fills that arrived after the order was final: booked, flagged, not in ``filled``.
+        The counted fills that arrived after the order had ended (each flagged it).
         """
-        return self._late_fills
+        if not self._late_ids:
+            return ()
+        return tuple(f for f in self._fills.values() if f.fill_id in self._late_ids)
+
+    @property
+    def retired_fills(self) -> tuple[Fill, ...]:
+        """
+        Fills a bust or correction took back, as they were when taken back.
+        """
+        return tuple(self._retired.values()) if self._retired else ()
+
+    @property
+    def pending_replace(self) -> ReplaceRequest | None:
+        """
+        The replace the venue has not answered yet (only while PENDING_REPLACE).
+        """
+        if self._order.state is OrderState.PENDING_REPLACE:
+            return self._pending_replace
+        return None
+
+    @property
+    def replace_count(self) -> int:
+        """
+        How many replaces were requested for this order, answered or not.
+        """
+        return self._replaces
 
     @property
     def is_final(self) -> bool:
         """
-        True once the order has no way out.
+        True once the order is done (FILLED, CANCELLED, REJECTED, EXPIRED or FAILED).
         """
         return self._order.state in FINAL_ORDER_STATES
 
@@ -268,152 +374,56 @@ class OrderLifecycle(AuditedMachine):
 
     def guard_context(self) -> dict[str, Any]:
         """
-        Inject the order, the fills seen and the pre-cancel state into guards by name.
+        Inject the order, the fills seen, the pre-cancel state and the pending replace into
+        guards by name.
         """
-        return {"order": self._order, "seen_fills": self._fills, "resume_state": self._resume_state}
+        return {
+            "order": self._order,
+            "seen_fills": self._fills,
+            "resume_state": self._resume_state,
+            "pending_replace": self._pending_replace,
+        }
 
-    def prepare_event(self, fill: Fill | None = None) -> dict[str, Any]:
+    def prepare_event(
+        self,
+        fill: Fill | None = None,
+        ref_fill: Fill | None = None,
+        replace: ReplaceRequest | None = None,
+    ) -> dict[str, Any]:
         """
-        A fill's record carries the fill as canonical JSON, so the trail alone rebuilds the
-        ledgers.
+        A record carries what the trail alone needs to rebuild the ledgers, as canonical
+        JSON: a fill's record the fill, a bust's the fill it takes back, a correction's both
+        (``corrected`` and ``fill``), a replace request its terms.
         """
         context = self.guard_context()
-        if fill is not None:
+        if ref_fill is not None:
+            if fill is None:
+                context["detail"] = canonical_json(ref_fill)
+            else:
+                context["detail"] = canonical_json({"corrected": ref_fill, "fill": fill})
+        elif fill is not None:
             context["detail"] = canonical_json(fill)
+        elif replace is not None:
+            context["detail"] = canonical_json(replace)
         return context
 
-    # -- venue events -----------------------------------------------------------------------
+    # -- local actions ------------------------------------------------------------------------
 
-    def apply(self, event: ExecutionEvent) -> EventOutcome:
+    def replace_request(
+        self, *, quantity: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> ReplaceRequest:
         """
-        Apply one venue event; never raises for a refused event, it reports it.
-
-        Duplicates are ignored and audited, refusals change nothing and are audited, a late
-        ACK is absorbed, and a fill after the order is final is booked and flagged. A fill
-        whose amounts break `execfsm.bounds.AMOUNT_BOUND` is refused before anything
-        computes with them; a fill for an order that was never submitted is refused and
-        flagged (`ReasonCode.FILL_FOR_UNSENT_ORDER`).
+        The `ReplaceRequest` for new terms (None keeps a term as it is), under the next
+        client order id in the order's chain; send it as ``request_replace``.
         """
-        name = EVENT_OF_KIND[event.kind]
-        if (event.client_order_id, event.correlation_id) != (
-            self.client_order_id,
-            self.correlation_id,
-        ):
-            detail = (
-                f"event {event.event_id} is for order {event.client_order_id} "
-                f"(correlation {event.correlation_id}), not {self.client_order_id} "
-                f"(correlation {self.correlation_id})"
-            )
-            return self._note(name, AuditOutcome.REFUSED, ReasonCode.EVENT_ORDER_MISMATCH, detail)
-        if event.kind is EventKind.ACK:
-            return self._apply_ack(event)
-        if event.fill is not None:  # ExecutionEvent guarantees a FILL carries one
-            return self._apply_fill(event.fill)
-        if event.kind is EventKind.REJECT:
-            return self._fire(name, reason_code=event.reason_code, detail=event.detail)
-        return self._fire(name, detail=event.detail)
-
-    def _apply_ack(self, event: ExecutionEvent) -> EventOutcome:
-        state = self._order.state
-        if state in (OrderState.CREATED, OrderState.SUBMITTED):
-            return self._fire("acknowledge", venue_order_id=event.venue_order_id)
-        if state in (OrderState.REJECTED, OrderState.FAILED):
-            # The venue holds an order we consider dead: reconciliation must look.
-            self._flag(ReasonCode.ACK_AFTER_FAILURE)
-            detail = f"ACK {event.event_id} after the order ended {state}"
-            return self._note(
-                "acknowledge", AuditOutcome.REFUSED, ReasonCode.ACK_AFTER_FAILURE, detail
-            )
-        if state is OrderState.PENDING_CANCEL and self._resume_state is OrderState.SUBMITTED:
-            self._resume_state = OrderState.ACKNOWLEDGED
-        detail = f"late ACK {event.event_id} absorbed in {state}; the order never moves back"
-        return self._note("acknowledge", AuditOutcome.DUPLICATE, ReasonCode.ACK_ABSORBED, detail)
-
-    def _apply_fill(self, fill: Fill) -> EventOutcome:
-        if not self._submitted:
-            return self._refuse_unsent_fill(fill)
-        seen = self._fills.get(fill.fill_id)
-        if seen is None and self._late_fills:
-            seen = next((f for f in self._late_fills if f.fill_id == fill.fill_id), None)
-        if seen is not None:
-            if seen.same_content(fill):
-                detail = f"fill {fill.fill_id} already applied; re-delivery ignored"
-                return self._note("fill", AuditOutcome.DUPLICATE, ReasonCode.FILL_DUPLICATE, detail)
-            detail = f"fill {fill.fill_id} already applied with different content: {seen} vs {fill}"
-            outcome = self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_CONFLICT, detail)
-            self._flag(ReasonCode.FILL_CONFLICT)  # the venue reports fills we cannot accept
-            return attrs.evolve(outcome, order=self._order)
-        if self.is_final:
-            return self._book_late_fill(fill)
-        outcome = self._fire("fill", booked_fill=fill, fill=fill)
-        if outcome.applied:
-            return outcome
-        if outcome.reason_code in _VENUE_DISAGREES:
-            self._flag(outcome.reason_code)  # the venue reports fills we cannot accept
-            return attrs.evolve(outcome, order=self._order)
-        return outcome
-
-    def _refuse_unsent_fill(self, fill: Fill) -> EventOutcome:
-        # Never sent, so no venue holds it: we and whoever reports this fill disagree.
-        detail = (
-            f"fill {fill.fill_id} for order {self.client_order_id}, which was never submitted "
-            f"(it is {self._order.state}); not booked: {canonical_json(fill)}"
+        order = self._order
+        return ReplaceRequest(
+            client_order_id=order.client_order_id,
+            new_client_order_id=f"{order.client_order_id}.r{self._replaces + 1}",
+            orig_client_order_id=order.current_client_order_id,
+            quantity=order.quantity if quantity is None else quantity,
+            limit_price=order.limit_price if limit_price is None else limit_price,
         )
-        outcome = self._note("fill", AuditOutcome.REFUSED, ReasonCode.FILL_FOR_UNSENT_ORDER, detail)
-        self._flag(ReasonCode.FILL_FOR_UNSENT_ORDER)
-        return attrs.evolve(outcome, order=self._order)
-
-    def _book_late_fill(self, fill: Fill) -> EventOutcome:
-        try:
-            g.fill_well_formed(fill)
-        except ContractViolation as exc:
-            return self._note("fill", AuditOutcome.REFUSED, exc.reason, str(exc))
-        state = self._order.state
-        detail = canonical_json(fill)
-        self._flag(ReasonCode.FILL_AFTER_FINAL)
-        self.record("fill", AuditOutcome.APPLIED, ReasonCode.FILL_AFTER_FINAL, detail, target=state)
-        self._late_fills = (*self._late_fills, fill)
-        return EventOutcome(
-            AuditOutcome.APPLIED,
-            self._order,
-            ReasonCode.FILL_AFTER_FINAL,
-            detail,
-            fill,
-            self._audit_listener.last_seq,
-        )
-
-    def _fire(self, name: str, booked_fill: Fill | None = None, **kwargs: Any) -> EventOutcome:
-        try:
-            self.send(name, **kwargs)
-        except (IllegalTransition, ContractViolation) as exc:
-            return EventOutcome(AuditOutcome.REFUSED, self._order, exc.reason, str(exc))
-        if booked_fill is None:
-            return EventOutcome(AuditOutcome.APPLIED, self._order)
-        return EventOutcome(
-            AuditOutcome.APPLIED,
-            self._order,
-            booked_fill=booked_fill,
-            booked_seq=self._audit_listener.last_seq,  # the fill's own record: it was the last
-        )
-
-    def _note(
-        self, event: str, outcome: AuditOutcome, reason: ReasonCode, detail: str
-    ) -> EventOutcome:
-        self.record(event, outcome, reason, detail)
-        return EventOutcome(outcome, self._order, reason, detail)
-
-    def flag_for_reconciliation(self, reason: ReasonCode, detail: str) -> None:
-        """
-        Mark the order for reconciliation without moving it (e.g. a dispatch whose outcome is
-        unknown), and audit why.
-        """
-        state = str(self._order.state)
-        self.record("flag_reconciliation", AuditOutcome.APPLIED, reason, detail, target=state)
-        self._flag(reason)
-
-    def _flag(self, reason: ReasonCode) -> None:
-        if reason not in self._order.recon_flags:
-            self._order = self._order.with_changes(recon_flags=(*self._order.recon_flags, reason))
 
     # -- callbacks: field updates after the move is committed --------------------------------
 
@@ -473,3 +483,10 @@ class OrderLifecycle(AuditedMachine):
         Keep why the order failed.
         """
         self._order = self._order.with_changes(reason_code=reason_code)
+
+
+OrderLifecycle.edges = frozenset(
+    (transition.source.value.value, transition.event)
+    for state in OrderLifecycle.states
+    for transition in state.transitions
+)

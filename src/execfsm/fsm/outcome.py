@@ -17,6 +17,10 @@ EVENT_OF_KIND = {
     EventKind.CANCEL_ACK: "cancel_ack",
     EventKind.CANCEL_REJECT: "cancel_reject",
     EventKind.EXPIRE: "expire",
+    EventKind.REPLACE_ACK: "replace_ack",
+    EventKind.REPLACE_REJECT: "replace_reject",
+    EventKind.TRADE_BUST: "trade_bust",
+    EventKind.TRADE_CORRECT: "trade_correct",
 }
 """The machine event each venue event kind drives."""
 
@@ -37,6 +41,9 @@ class EventOutcome:
     """A fill the position ledger must book (also for a fill after the order was final)."""
     booked_seq: int | None = None
     """The seq of that fill's audit record: where a replay of the trail books it."""
+    reversed_fill: Fill | None = None
+    """A fill a bust or correction took back: the position ledger books its reverse (at the
+    same seq, before a correction's ``booked_fill``)."""
 
     @property
     def applied(self) -> bool:
