@@ -333,8 +333,9 @@ EVENTS: list[tuple[str, dict[str, Any], ReasonCode]] = [
 def test_bad_event_is_refused_and_audited_only(
     name: str, fields: dict[str, Any], reason: ReasonCode
 ) -> None:
-    """A bad venue event is refused with its reason; orders and positions stay as they were
-    and the trail gains exactly one refusal."""
+    """A bad venue event is refused with its reason; positions stay as they were, the order
+    keeps its figures but is flagged for reconciliation (no venue could report it), the trail
+    gains exactly one refusal and the reconciliation log one hand-off."""
     orch, cid, correlation = _dispatched()
     base = {"client_order_id": cid, "correlation_id": correlation, "fill": Fill("f", "0.1", "1")}
     event = ExecutionEvent(EventKind.FILL, f"bad-{name}", ts_event=EPOCH, **{**base, **fields})
@@ -344,7 +345,11 @@ def test_bad_event_is_refused_and_audited_only(
     outcome = orch.handle_event(event)
 
     assert (outcome.outcome, outcome.reason_code) == (AuditOutcome.REFUSED, reason)
-    assert orch.get_order_ledger_snapshot() == orders
+    flagged = [
+        o.with_changes(recon_flags=(reason,)) if o.client_order_id == cid else o for o in orders
+    ]
+    assert orch.get_order_ledger_snapshot() == flagged
+    assert orch.get_recon_snapshot()[-1].recon_flags == (reason,)
     assert orch.get_position_ledger_snapshot() == positions
     new = orch.get_audit_log_snapshot()[records:]
     assert [(r.outcome, r.reason_code) for r in new] == [(AuditOutcome.REFUSED, reason)]

@@ -112,6 +112,9 @@ def recover(
             late_fills=replayed.late_fills,
             resume_state=replayed.resume_state,
             submitted=replayed.submitted,
+            retired_fills=replayed.retired_fills,
+            pending_replace=replayed.pending_replace,
+            replace_count=replayed.replace_count,
             engine=services.engine,
         )
         services.orders.add(lifecycle)
@@ -208,15 +211,14 @@ def _check_rows(state: StoredState, rebuilt: Replay) -> None:
         recorded = entry.result.pipeline_state.value if entry.result is not None else None
         kept = entry.result.order if entry.result is not None else None
         replayed = rebuilt.orders[intent.client_order_id]
-        if kept is not None and (kept.symbol, kept.side, kept.quantity) != (
-            replayed.symbol,
-            replayed.side,
-            replayed.quantity,
+        if kept is not None and (kept.symbol, kept.side, kept.quantity) not in (
+            (replayed.symbol, replayed.side, replayed.ordered_quantity),
+            (replayed.symbol, replayed.side, replayed.quantity),  # a replace acknowledged
         ):
             raise _refuse(
                 f"stored result of intent {entry.correlation_id} ({kept.side} {kept.quantity} "
                 f"{kept.symbol}) disagrees with its audit trail ({replayed.side} "
-                f"{replayed.quantity} {replayed.symbol})"
+                f"{replayed.ordered_quantity} {replayed.symbol})"
             )
         if (statuses and intent.state not in statuses) or (
             recorded is not None and recorded != intent.state

@@ -61,6 +61,22 @@ class Position:
         )
 
 
+REVERSAL_SUFFIX = "/reversed"
+"""What a reversal's fill id adds to the id of the fill it takes back."""
+
+
+def reversal(side: OrderSide, fill: Fill) -> tuple[OrderSide, Fill]:
+    """
+    The booking that takes `fill` (booked on `side`) back, for a bust or a correction: the
+    same quantity at the same price on the other side, its fee refunded, under the fill's id
+    plus `REVERSAL_SUFFIX` (a fill is taken back at most once). The position's quantity,
+    fees and total PnL (realised plus unrealised at any mark) are then what they would be
+    without the fill; realised PnL takes the reversal's difference to the average cost.
+    """
+    other = OrderSide.SELL if side is OrderSide.BUY else OrderSide.BUY
+    return other, Fill(fill.fill_id + REVERSAL_SUFFIX, fill.quantity, fill.price, -fill.fee)
+
+
 Booking = tuple[int, OrderSide, Fill, "Position | None", Position]
 """One fill booked in the live ledger, as a store receives it with its unit of work: the
 seq of the fill's audit record (0 where the sink does not tell), the order's side, the

@@ -15,11 +15,11 @@ from decimal import Decimal
 import attrs
 import msgspec
 
-from execfsm.contracts import Fill, OrderIntent, OrderSide, OrderState, ReasonCode
+from execfsm.contracts import Fill, OrderIntent, OrderSide, OrderState, ReasonCode, ReplaceRequest
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.ids import idempotency_key
-from execfsm.ledger.positions import Position, PositionLedger
+from execfsm.ledger.positions import Position, PositionLedger, reversal
 
 
 @attrs.frozen
@@ -35,8 +35,16 @@ class ReplayedOrder:
     state: OrderState = OrderState.CREATED
     filled_quantity: Decimal = Decimal(0)
     fills: tuple[Fill, ...] = ()
-    """Fills applied while the order was live, in order."""
+    """The fills the order counts, in order (also those after it ended)."""
     late_fills: tuple[Fill, ...] = ()
+    """Those of them that arrived after the order had ended."""
+    retired_fills: tuple[Fill, ...] = ()
+    """Fills a bust or correction took back."""
+    pending_replace: ReplaceRequest | None = None
+    """The replace the venue had not answered (for a PENDING_REPLACE order)."""
+    replace_count: int = 0
+    ordered_quantity: Decimal = Decimal(0)
+    """The intent's quantity (``quantity`` is the one in force, after replaces)."""
     resume_state: OrderState | None = None
     """Where a rejected cancel would return to (for a PENDING_CANCEL order)."""
     submitted: bool = False
@@ -89,6 +97,19 @@ def _fill(record: AuditRecord) -> Fill:
     return msgspec.convert(_json(record), Fill)
 
 
+def _correction(record: AuditRecord) -> tuple[Fill, Fill]:
+    data = _json(record)
+    return msgspec.convert(data["corrected"], Fill), msgspec.convert(data["fill"], Fill)
+
+
+def _without(
+    fills: tuple[Fill, ...], fill_id: str, instead: Fill | None = None
+) -> tuple[Fill, ...]:
+    if instead is None:
+        return tuple(f for f in fills if f.fill_id != fill_id)
+    return tuple(instead if f.fill_id == fill_id else f for f in fills)
+
+
 def replay(records: Iterable[AuditRecord]) -> Replay:
     """
     Replay `records` (in ``seq`` order) into order and position ledgers.
@@ -106,11 +127,13 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
                 continue
             if record.event == "intake_done":
                 terms = _json(record)
+                quantity = Decimal(str(terms["quantity"]))
                 orders[cid] = ReplayedOrder(
                     client_order_id=cid,
                     symbol=str(terms["symbol"]),
                     side=OrderSide(str(terms["side"])),
-                    quantity=Decimal(str(terms["quantity"])),
+                    quantity=quantity,
+                    ordered_quantity=quantity,
                 )
                 key = idempotency_key(OrderIntent.from_mapping(terms))
                 intents[record.correlation_id] = ReplayedIntent(
@@ -135,20 +158,8 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
             continue
         if record.outcome is not AuditOutcome.APPLIED:
             continue
-        if record.event == "fill":
-            fill = _fill(record)
-            positions.book(cid, order.symbol, order.side, fill)
-            booked.add((cid, fill.fill_id))
-            if record.reason_code is ReasonCode.FILL_AFTER_FINAL:
-                order = attrs.evolve(order, late_fills=(*order.late_fills, fill))
-            else:
-                order = attrs.evolve(
-                    order,
-                    filled_quantity=order.filled_quantity + fill.quantity,
-                    fills=(*order.fills, fill),
-                )
-                if record.source == OrderState.PENDING_CANCEL.value:
-                    order = attrs.evolve(order, resume_state=OrderState.PARTIALLY_FILLED)
+        if record.event in _REVISIONS:
+            order = _revised(order, record, positions, booked)
         if record.event == "submit":
             order = attrs.evolve(order, submitted=True)
         if record.event == "request_cancel" and record.source is not None:
@@ -161,3 +172,70 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
             order = attrs.evolve(order, state=OrderState(record.target))
         orders[cid] = order
     return Replay(orders, positions.snapshot(), intents, frozenset(booked))
+
+
+_REVISIONS = frozenset(
+    {"fill", "trade_bust", "trade_correct", "request_replace", "replace_ack", "replace_reject"}
+)
+"""Applied events whose record carries (or settles) what the ledgers need."""
+
+
+def _revised(
+    order: ReplayedOrder,
+    record: AuditRecord,
+    positions: PositionLedger,
+    booked: set[tuple[str, str]],
+) -> ReplayedOrder:
+    """
+    `order` after one applied record of `_REVISIONS`, booking what it moved as the live
+    ledgers did (`execfsm.stages.post_trade.book_outcome`).
+    """
+    cid = order.client_order_id
+
+    def book(side: OrderSide, fill: Fill) -> None:
+        positions.book(cid, order.symbol, side, fill)
+        booked.add((cid, fill.fill_id))
+
+    event = record.event
+    if event == "fill":
+        fill = _fill(record)
+        book(order.side, fill)
+        order = attrs.evolve(
+            order,
+            filled_quantity=order.filled_quantity + fill.quantity,
+            fills=(*order.fills, fill),
+        )
+        if record.reason_code is ReasonCode.FILL_AFTER_FINAL:
+            order = attrs.evolve(order, late_fills=(*order.late_fills, fill))
+        if record.source == OrderState.PENDING_CANCEL.value:
+            order = attrs.evolve(order, resume_state=OrderState.PARTIALLY_FILLED)
+    elif event in ("trade_bust", "trade_correct"):
+        if event == "trade_bust":
+            old, new = _fill(record), None
+        else:
+            old, new = _correction(record)
+        book(*reversal(order.side, old))
+        added = Decimal(0)
+        if new is not None:
+            book(order.side, new)
+            added = new.quantity
+        late = order.late_fills
+        if any(f.fill_id == old.fill_id for f in late):
+            late = _without(late, old.fill_id, new)
+        order = attrs.evolve(
+            order,
+            filled_quantity=order.filled_quantity - old.quantity + added,
+            fills=_without(order.fills, old.fill_id, new),
+            late_fills=late,
+            retired_fills=(*order.retired_fills, old),
+        )
+        if not order.fills and order.resume_state is OrderState.PARTIALLY_FILLED:
+            order = attrs.evolve(order, resume_state=OrderState.ACKNOWLEDGED)
+    elif event == "request_replace":
+        replace = msgspec.convert(_json(record), ReplaceRequest)
+        order = attrs.evolve(order, pending_replace=replace, replace_count=order.replace_count + 1)
+    elif event == "replace_ack" and order.pending_replace is not None:
+        order = attrs.evolve(order, quantity=order.pending_replace.quantity, pending_replace=None)
+    else:  # replace_reject
+        order = attrs.evolve(order, pending_replace=None)
+    return order

@@ -64,13 +64,11 @@ class EventProcessor:
         with self._locks.of(known.idempotency_key):
             with units.unit() as unit:
                 lifecycle = self._reopened(event.client_order_id)
+                flags = lifecycle.order.recon_flags
                 outcome = lifecycle.apply(event)
-                heard = []
-                if outcome.booked_fill is not None:
-                    heard = post_trade.book(
-                        lifecycle, [(outcome.booked_seq, outcome.booked_fill)], services
-                    )
-                if outcome.applied:
+                heard = post_trade.book_outcome(lifecycle, outcome, services)
+                if outcome.applied or lifecycle.order.recon_flags != flags:
+                    # A move, or a refusal that means we and the venue disagree.
                     recon.hand_off(lifecycle, services, event.kind.value)
                 units.stage_order(lifecycle)
             units.flush(unit.last_seq)

@@ -16,7 +16,7 @@ from execfsm.contracts import (
     ReasonCode,
 )
 from execfsm.fsm.engine import Engine
-from execfsm.fsm.order import OrderLifecycle
+from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.orders import OrderLedger
@@ -60,8 +60,8 @@ class RunContext:
     lifecycle: OrderLifecycle
     adapter: OrderAdapter | None = None
     events: list[ExecutionEvent] = attrs.Factory(list)
-    booked: list[tuple[int | None, Fill]] = attrs.Factory(list)
-    """Fills to book, each with the seq of its audit record."""
+    booked: list[EventOutcome] = attrs.Factory(list)
+    """What the run's venue events moved, to book: fills, and fills taken back."""
     reason_code: ReasonCode | None = None
     detail: str = ""
     recon: ReconRecord | None = None

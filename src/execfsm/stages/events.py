@@ -13,7 +13,7 @@ def run(ctx: RunContext) -> bool:
     """
     for event in ctx.events:
         outcome = ctx.lifecycle.apply(event)
-        if outcome.booked_fill is not None:
-            ctx.booked.append((outcome.booked_seq, outcome.booked_fill))
+        if outcome.booked_fill is not None or outcome.reversed_fill is not None:
+            ctx.booked.append(outcome)
     ctx.run.send("events_applied")
     return True

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from execfsm.contracts import Fill, Order
-from execfsm.fsm.order import OrderLifecycle
+from execfsm.fsm.order import EventOutcome, OrderLifecycle
+from execfsm.ledger.positions import reversal
 from execfsm.stages._context import RunContext, Services
 from execfsm.typing import FillSubscriber
 
@@ -28,6 +29,26 @@ def book(
             services.store.stage_booking((seq or 0, order.side, fill, *change))
             heard.append((order, fill))
     return heard
+
+
+def book_outcome(
+    lifecycle: OrderLifecycle, outcome: EventOutcome, services: Services
+) -> list[tuple[Order, Fill]]:
+    """
+    Book what one applied venue event moved: the reverse of a fill a bust or correction
+    took back (not told to fill subscribers: it is no execution), then a fill (a correction's
+    new terms too), both at the event's record.
+    """
+    seq = outcome.booked_seq
+    if outcome.reversed_fill is not None:
+        order = lifecycle.order
+        side, taken_back = reversal(order.side, outcome.reversed_fill)
+        change = services.positions.book(order.client_order_id, order.symbol, side, taken_back)
+        if change is not None:
+            services.store.stage_booking((seq or 0, side, taken_back, *change))
+    if outcome.booked_fill is None:
+        return []
+    return book(lifecycle, [(seq, outcome.booked_fill)], services)
 
 
 def notify(
@@ -53,6 +74,7 @@ def run(ctx: RunContext, *, services: Services) -> bool:
     """
     Book the run's fills.
     """
-    ctx.heard.extend(book(ctx.lifecycle, ctx.booked, services))
+    for outcome in ctx.booked:
+        ctx.heard.extend(book_outcome(ctx.lifecycle, outcome, services))
     ctx.run.send("booked")
     return True
