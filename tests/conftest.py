@@ -58,10 +58,15 @@ def lifecycle(order: Order, audit: AuditLog) -> OrderLifecycle:
     return OrderLifecycle(order, audit)
 
 
+LATER_FIELDS = frozenset({"exec_ref_id", "expire_time", "venue_client_order_id"})
+"""Fields added after release 0.1.0 (issue 17)."""
+
+
 def previous_canonical_json(value: Any) -> str:
     """
     The previous release's `canonical_json` (the standard library's encoder with a default
-    hook): the oracle the msgspec encoder is held to, byte for byte.
+    hook): the oracle the msgspec encoder is held to, byte for byte. That release had no
+    fields added since (`LATER_FIELDS`): unset, they are not written.
     """
 
     def default(value: Any) -> Any:
@@ -70,7 +75,8 @@ def previous_canonical_json(value: Any) -> str:
         if isinstance(value, enum.Enum):
             return value.value
         if attrs.has(type(value)):
-            return attrs.asdict(value, recurse=False)
+            fields = attrs.asdict(value, recurse=False)
+            return {k: v for k, v in fields.items() if not (k in LATER_FIELDS and v is None)}
         raise TypeError(type(value).__name__)
 
     return json.dumps(

@@ -121,15 +121,19 @@ class TestThreads:
         self, tmp_path: Path
     ) -> None:
         """Final orders are kept packed and re-opened per event: 8 threads delivering late
-        fills for the same orders lose none (each order keeps all 8, booked and flagged)."""
+        fills for the same cancelled orders lose none (each order keeps all 8, booked,
+        counted and flagged)."""
         orch, _, _ = rig(tmp_path)
-        orders = [
-            orch.submit_intent(
-                OrderIntent("BTC/EUR", "BUY", Decimal("0.01"), "MARKET", "late", intent_id=str(n))
-            ).order
-            for n in range(20)
-        ]
-        before = orch.get_position_ledger_snapshot()["BTC/EUR"].quantity
+        orders = []
+        for n in range(20):
+            resting = OrderIntent(
+                "BTC/EUR", "BUY", "0.01", "LIMIT", "late", limit_price="1", intent_id=str(n)
+            )
+            order = orch.submit_intent(resting).order
+            assert order is not None
+            orders.append(orch.cancel(order.client_order_id).order)
+        held = orch.get_position_ledger_snapshot().get("BTC/EUR")
+        before = Decimal(0) if held is None else held.quantity
         switch = sys.getswitchinterval()
         sys.setswitchinterval(1e-6)  # interleave the threads as often as the GIL allows
 

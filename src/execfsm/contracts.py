@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from execfsm.bounds import ID_MAX_LENGTH, SYMBOL_MAX_LENGTH, bounded_amount, bounded_text
+import execfsm._field_rules as rules
 from execfsm.enums import (
     FINAL_ORDER_STATES,
     IN_FLIGHT_ORDER_STATES,
@@ -137,72 +137,6 @@ def _mapping_error(problem: str, data: object) -> ContractViolation:
     )
 
 
-_QUANTITY_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_QUANTITY)
-_PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
-_SYMBOL_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_SYMBOL, max_length=SYMBOL_MAX_LENGTH)
-_ID_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, max_length=ID_MAX_LENGTH)
-_VENUE_TEXT = bounded_text(ReasonCode.VALIDATION_INVALID_FIELD, controls=True)
-"""Ids and texts a venue reports: only what no audit record could hold is refused."""
-
-
-# Named converters, one per field: attrs' mypy plugin reads only named functions, and the
-# field name in each keeps the error message precise. A value already of the field's type
-# returns at once (the common case: an adapter passes Decimals and members).
-def _quantity(value: Any) -> Decimal:
-    return to_decimal(value, "quantity")
-
-
-def _limit_price(value: Any) -> Decimal | None:
-    return None if value is None else to_decimal(value, "limit_price")
-
-
-def _fill_quantity(value: Any) -> Decimal:
-    return value if type(value) is Decimal else to_decimal(value, "quantity", finite=False)
-
-
-def _fill_price(value: Any) -> Decimal:
-    return value if type(value) is Decimal else to_decimal(value, "price", finite=False)
-
-
-def _fill_fee(value: Any) -> Decimal:
-    return value if type(value) is Decimal else to_decimal(value, "fee", finite=False)
-
-
-def _side(value: Any) -> OrderSide:
-    return value if type(value) is OrderSide else to_enum(OrderSide, value, "side")
-
-
-def _order_type(value: Any) -> OrderType:
-    return value if type(value) is OrderType else to_enum(OrderType, value, "order_type")
-
-
-def _time_in_force(value: Any) -> TimeInForce:
-    return value if type(value) is TimeInForce else to_enum(TimeInForce, value, "time_in_force")
-
-
-def _expire_time(value: Any) -> datetime | None:
-    if isinstance(value, str):  # as a JSON intent writes it: ISO 8601 with an offset
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            rule = "must be an ISO 8601 time with a UTC offset"
-            raise violation(
-                "expire_time", rule, value, ReasonCode.VALIDATION_INVALID_FIELD
-            ) from None
-    return value  # type: ignore[no-any-return]
-
-
-_EXPIRE_TIME = Rule(
-    lambda v: v is None or (isinstance(v, datetime) and v.tzinfo is not None),
-    "must be None or a timezone-aware datetime",
-    ReasonCode.VALIDATION_INVALID_FIELD,
-)
-
-
-def _event_kind(value: Any) -> EventKind:
-    return value if type(value) is EventKind else to_enum(EventKind, value, "kind")
-
-
 @attrs.frozen
 class OrderIntent:
     """
@@ -212,21 +146,23 @@ class OrderIntent:
     idempotency key is derived from the content, and the second is treated as a duplicate.
     """
 
-    symbol: str = attrs.field(validator=_SYMBOL_TEXT)
-    side: OrderSide = attrs.field(converter=_side)
-    quantity: Decimal = attrs.field(converter=_quantity, validator=_QUANTITY_BOUNDS)
-    order_type: OrderType = attrs.field(converter=_order_type)
-    strategy_id: str = attrs.field(validator=_ID_TEXT)
+    symbol: str = attrs.field(validator=rules.SYMBOL_TEXT)
+    side: OrderSide = attrs.field(converter=rules.side)
+    quantity: Decimal = attrs.field(converter=rules.quantity, validator=rules.QUANTITY_BOUNDS)
+    order_type: OrderType = attrs.field(converter=rules.order_type)
+    strategy_id: str = attrs.field(validator=rules.ID_TEXT)
     limit_price: Decimal | None = attrs.field(
-        default=None, converter=_limit_price, validator=_PRICE_BOUNDS
+        default=None, converter=rules.limit_price, validator=rules.PRICE_BOUNDS
     )
-    time_in_force: TimeInForce = attrs.field(default=TimeInForce.GTC, converter=_time_in_force)
-    intent_id: str | None = attrs.field(default=None, validator=attrs.validators.optional(_ID_TEXT))
+    time_in_force: TimeInForce = attrs.field(default=TimeInForce.GTC, converter=rules.time_in_force)
+    intent_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(rules.ID_TEXT)
+    )
     """Caller's id for this decision; distinct ids make identical orders distinct."""
-    session_id: str = attrs.field(default="default", validator=_ID_TEXT)
+    session_id: str = attrs.field(default="default", validator=rules.ID_TEXT)
     """Trading session the intent belongs to; part of the idempotency key."""
     expire_time: datetime | None = attrs.field(
-        default=None, converter=_expire_time, validator=_EXPIRE_TIME
+        default=None, converter=rules.expire_time, validator=rules.EXPIRE_TIME
     )
     """When a GTD order expires (required for GTD, refused for any other time in force, by
     the contract validator `execfsm.fsm.guards.expiry_fits_time_in_force`)."""
@@ -259,12 +195,12 @@ class Fill:
     One execution at the venue. The same ``fill_id`` is applied at most once per order.
     """
 
-    fill_id: str = attrs.field(validator=_VENUE_TEXT)
-    quantity: Decimal = attrs.field(converter=_fill_quantity)
+    fill_id: str = attrs.field(validator=rules.VENUE_TEXT)
+    quantity: Decimal = attrs.field(converter=rules.fill_quantity)
     """Any Decimal: the order machine refuses one beyond `execfsm.bounds.AMOUNT_BOUND` (so too
     for price and fee)."""
-    price: Decimal = attrs.field(converter=_fill_price)
-    fee: Decimal = attrs.field(default=Decimal(0), converter=_fill_fee)
+    price: Decimal = attrs.field(converter=rules.fill_price)
+    fee: Decimal = attrs.field(default=Decimal(0), converter=rules.fill_fee)
 
     def same_content(self, other: Fill) -> bool:
         """
@@ -292,7 +228,7 @@ class ExecutionEvent:
     Something the venue reported about one order. Build it with the classmethod for its kind.
     """
 
-    kind: EventKind = attrs.field(converter=_event_kind)
+    kind: EventKind = attrs.field(converter=rules.event_kind)
     event_id: str
     client_order_id: str
     correlation_id: str
@@ -308,7 +244,7 @@ class ExecutionEvent:
 
     def __attrs_post_init__(self) -> None:
         # The venue's texts, in one look for the common case (all ASCII strings: no lone
-        # surrogate can hide there), else each by `_VENUE_TEXT`, naming the field.
+        # surrogate can hide there), else each by `rules.VENUE_TEXT`, naming the field.
         try:
             plain = "".join(
                 (
@@ -325,10 +261,10 @@ class ExecutionEvent:
             plain = False
         if not plain:
             for name in ("event_id", "client_order_id", "correlation_id", "detail"):
-                _VENUE_TEXT.check(getattr(self, name), name)
+                rules.VENUE_TEXT.check(getattr(self, name), name)
             for name in ("venue_order_id", "causation_id", "exec_ref_id"):
                 if getattr(self, name) is not None:
-                    _VENUE_TEXT.check(getattr(self, name), name)
+                    rules.VENUE_TEXT.check(getattr(self, name), name)
         if (self.kind in _CARRIES_FILL) != (self.fill is not None):
             rule = "a FILL or TRADE_CORRECT event carries a Fill, other kinds carry none"
             raise violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)

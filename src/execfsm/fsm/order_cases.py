@@ -61,11 +61,11 @@ ORDER_CASES = CaseTable(
     cases=(
         # -- before the state: who the event is for, and what it names ----------------------
         Case("fill", ALL, _REFUSED, _R.FILL_FOR_UNSENT_ORDER, flags=True, when=Situation.UNSENT,
-             why="no venue can have filled an order we never sent"),
+             why="the order was never submitted: no venue can have filled it"),
         Case("acknowledge", _states(_S.FAILED), _REFUSED, _R.ACK_AFTER_FAILURE, flags=True,
              when=Situation.UNSENT, why="the venue holds an order we consider dead"),
         Case(ANY_EVENT, ALL, _REFUSED, _R.VENUE_CONTRADICTION, flags=True, when=Situation.UNSENT,
-             why="no venue can know an order we never sent"),
+             why="the order was never submitted: no venue can know it"),
         Case("fill", ALL, _DUP, _R.FILL_DUPLICATE, when=Situation.FILL_REPEATED,
              why="a re-delivered execution (FIX PossDup): booked once"),
         Case("fill", ALL, _REFUSED, _R.FILL_CONFLICT, flags=True, when=Situation.FILL_CONFLICTS,
