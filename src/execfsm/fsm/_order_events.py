@@ -90,9 +90,9 @@ class OrderEvents(AuditedMachine):
             except ContractViolation as exc:
                 return self._refused(name, exc.reason, str(exc))
         situation = self._situation(name, event)
-        if not situation and (state.value, name) in self.edges:
+        if not situation and (state, name) in self.edges:  # a StrEnum member hashes as its value
             return self._take_edge(name, event)
-        case = ORDER_CASES.find(state.value, name, situation)
+        case = ORDER_CASES.find(state, name, situation)
         if case is None:  # the table ends with a row for any event in any state
             raise DefinitionError(f"ORDER_CASES has no row for {name} in {state}")
         if case.action:
