@@ -275,6 +275,9 @@ class ExecutionEvent:
             )
         if self.fill is not None and type(self.fill) is not Fill:  # the common case inline
             _FILL_OR_NONE.check(self.fill, "fill")
+        if self.fill is not None and self.fill.fill_id == self.exec_ref_id:
+            rule = "a TRADE_CORRECT's fill has its own id (FIX ExecID), not the one it corrects"
+            raise violation("fill", rule, self.fill, ReasonCode.VALIDATION_INVALID_FIELD)
         if self.reason_code is not None and type(self.reason_code) is not ReasonCode:
             _REASON_OR_NONE.check(self.reason_code, "reason_code")
 
