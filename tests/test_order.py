@@ -127,6 +127,7 @@ ALLOWED: dict[tuple[OrderState, str], OrderState] = {
     (S.PENDING_REPLACE, "cancel_ack"): S.CANCELLED,
     (S.PENDING_REPLACE, "expire"): S.EXPIRED,
     (S.PENDING_REPLACE, "reject"): S.REJECTED,
+    (S.FILLED, "request_replace"): S.PENDING_REPLACE,  # FIX C.1.c: raised, it re-opens
 }
 
 # Pairs with an edge whose validator refuses the table test's arguments: no fill to bust.
@@ -135,6 +136,7 @@ REFUSED_BY_VALIDATOR: dict[tuple[OrderState, str], ReasonCode] = {
     for state in (S.PENDING_CANCEL, S.PENDING_REPLACE)
     for name in ("trade_bust", "trade_correct")
 }
+REFUSED_BY_VALIDATOR[S.FILLED, "replace_ack"] = ReasonCode.VENUE_CONTRADICTION  # none pending
 
 
 def drive(
@@ -172,7 +174,7 @@ class TestTable:
         else:
             reason = REFUSED_BY_VALIDATOR.get((state, name), ReasonCode.ILLEGAL_TRANSITION)
             error = IllegalTransition if reason is ReasonCode.ILLEGAL_TRANSITION else Exception
-            with pytest.raises(error, match=name if error is IllegalTransition else "ghost"):
+            with pytest.raises(error, match=name if error is IllegalTransition else "order"):
                 lc.send(name, **EVENT_ARGS[name](lc))
             new = audit.records[records_before:]
 

@@ -102,6 +102,17 @@ def _caller(
             return func(value, available.get(second, second_default))
 
         return two
+    if len(names) == 3 and _ABSENT not in defaults:  # e.g. (self, fill=None, ref=None, ...)
+        (first, second, third), (first_default, second_default, third_default) = names, defaults
+
+        def three(available: Mapping[str, Any]) -> Any:
+            return func(
+                available.get(first, first_default),
+                available.get(second, second_default),
+                available.get(third, third_default),
+            )
+
+        return three
     if any(default is not _ABSENT for default in defaults):
         named_defaults = tuple(zip(names, defaults, strict=True))
 

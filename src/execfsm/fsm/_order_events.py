@@ -43,6 +43,24 @@ _VENUE_DISAGREES = frozenset(
 """Refusals of a venue event that mean the venue and we disagree: reconciliation must look."""
 
 
+_BEFORE_DISPATCH = ("VALIDATION_", "RISK_", "POLICY_")
+"""Prefixes of the reason codes stages 2-4 fail an order with: it was never submitted."""
+
+
+def was_submitted(order: Order) -> bool:
+    """
+    Whether `order` ever took ``submit`` (so it may have reached a venue), as far as a
+    snapshot tells: a CREATED order never did, and a FAILED one did unless a stage before
+    dispatch (validation, risk, routing policy) failed it. Only what re-opens an order from a
+    stored snapshot needs this; a running `OrderLifecycle` knows.
+    """
+    if order.state is OrderState.CREATED:
+        return False
+    if order.state is OrderState.FAILED and order.reason_code is not None:
+        return not order.reason_code.value.startswith(_BEFORE_DISPATCH)
+    return True
+
+
 class OrderEvents(AuditedMachine):
     """
     The venue-event half of `OrderLifecycle` (no states of its own).
@@ -160,6 +178,11 @@ class OrderEvents(AuditedMachine):
             self._resume_state = OrderState.ACKNOWLEDGED
         detail = f"late ACK {event.event_id} in {self._order.state}: {case.why}"
         return self._note("acknowledge", case.outcome, case.reason, detail)
+
+    def _absorb_replace_answer(self, event: ExecutionEvent, case: Case) -> EventOutcome:
+        self._pending_replace = None  # answered: too late, the order had ended
+        detail = f"{event.kind} {event.event_id} in {self._order.state}: {case.why}"
+        return self._note(EVENT_OF_KIND[event.kind], case.outcome, case.reason, detail)
 
     def _book_late_fill(self, event: ExecutionEvent, case: Case) -> EventOutcome:
         fill = cast(Fill, event.fill)  # a FILL event carries one
@@ -306,11 +329,12 @@ class OrderEvents(AuditedMachine):
 
     def after_replace_ack(self, target: Any) -> None:
         """
-        The order takes its new terms and client order id, keeping its fills.
+        The order takes its new terms and client order id, keeping its fills; a quantity
+        that fills racing the replace passed is amended to what is filled (FIX C.3.c).
         """
         replace = cast(ReplaceRequest, self._pending_replace)  # its validator checked
         self._order = self._order.with_changes(
-            quantity=replace.quantity,
+            quantity=max(replace.quantity, self._order.filled_quantity),  # FIX C.3.c
             limit_price=replace.limit_price,
             venue_client_order_id=replace.new_client_order_id,
             state=target.value,

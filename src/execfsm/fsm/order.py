@@ -25,7 +25,7 @@ from execfsm.contracts import (
 from execfsm.errors import ContractViolation
 from execfsm.fsm import guards as g
 from execfsm.fsm import revisions as r
-from execfsm.fsm._order_events import OrderEvents
+from execfsm.fsm._order_events import OrderEvents, was_submitted
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
 from execfsm.ids import canonical_json, decode, encode
@@ -41,37 +41,23 @@ _CORRECTION = [r.names_counted_fill, g.fill_well_formed, r.correction_within_qua
 _BUST = r.names_counted_fill
 _CORRECT_OPEN: dict[str, Any] = {"validators": _CORRECTION, "unless": r.correction_completes}
 _CORRECT_COMPLETE: dict[str, Any] = {"validators": _CORRECTION, "cond": r.correction_completes}
-_REPLACED_UNFILLED: dict[str, Any] = {"validators": r.replace_keeps_fills, "cond": r.nothing_filled}
+_REPLACED_UNFILLED: dict[str, Any] = {"validators": r.replace_pending, "cond": r.nothing_filled}
 _REPLACED_COMPLETE: dict[str, Any] = {
-    "validators": r.replace_keeps_fills,
+    "validators": r.replace_pending,
     "cond": r.replace_completes,
     "unless": r.nothing_filled,
 }
 _REPLACED_OPEN: dict[str, Any] = {
-    "validators": r.replace_keeps_fills,
+    "validators": r.replace_pending,
     "unless": [r.nothing_filled, r.replace_completes],
 }
+_REOPENED: dict[str, Any] = {"validators": r.replace_pending, "unless": r.replace_completes}
+_STILL_FILLED: dict[str, Any] = {"validators": r.replace_pending, "cond": r.replace_completes}
+_REFUSED_COMPLETE: dict[str, Any] = {"cond": r.fills_complete, "unless": r.nothing_filled}
+_REFUSED_OPEN: dict[str, Any] = {"unless": [r.nothing_filled, r.fills_complete]}
 _BUST_LEAVES_FILLS: dict[str, Any] = {"validators": _BUST, "cond": r.bust_leaves_fills}
 _BUST_LEAVES_NONE: dict[str, Any] = {"validators": _BUST, "unless": r.bust_leaves_fills}
 _REJECT_UNFILLED = [g.reason_given, r.nothing_filled_yet]
-
-
-_BEFORE_DISPATCH = ("VALIDATION_", "RISK_", "POLICY_")
-"""Prefixes of the reason codes stages 2-4 fail an order with: it was never submitted."""
-
-
-def was_submitted(order: Order) -> bool:
-    """
-    Whether `order` ever took ``submit`` (so it may have reached a venue), as far as a
-    snapshot tells: a CREATED order never did, and a FAILED one did unless a stage before
-    dispatch (validation, risk, routing policy) failed it. Only what re-opens an order from a
-    stored snapshot needs this; a running `OrderLifecycle` knows.
-    """
-    if order.state is OrderState.CREATED:
-        return False
-    if order.state is OrderState.FAILED and order.reason_code is not None:
-        return not order.reason_code.value.startswith(_BEFORE_DISPATCH)
-    return True
 
 
 class OrderLifecycle(OrderEvents):
@@ -158,11 +144,13 @@ class OrderLifecycle(OrderEvents):
     _.PENDING_REPLACE.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
     _.PENDING_REPLACE.to(_.FILLED, event="fill", **_COMPLETE_FILL)
     _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_ack", **_REPLACED_UNFILLED)
-    # Fills that raced the replace reach its new quantity: done (FIX D.x, replace to CumQty).
+    # Fills that raced the replace reach (or pass) its new quantity: done, the quantity
+    # amended to what is filled (FIX C.3.c).
     _.PENDING_REPLACE.to(_.FILLED, event="replace_ack", **_REPLACED_COMPLETE)
     _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_ack", **_REPLACED_OPEN)
     _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_reject", cond=r.nothing_filled)
-    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_reject", unless=r.nothing_filled)
+    _.PENDING_REPLACE.to(_.FILLED, event="replace_reject", **_REFUSED_COMPLETE)  # was FILLED
+    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_reject", **_REFUSED_OPEN)
     _.PENDING_REPLACE.to(_.CANCELLED, event="cancel_ack")  # unsolicited
     _.PENDING_REPLACE.to(_.EXPIRED, event="expire")
     _.PENDING_REPLACE.to(_.REJECTED, event="reject", validators=_REJECT_UNFILLED)
@@ -170,12 +158,16 @@ class OrderLifecycle(OrderEvents):
     _.PENDING_REPLACE.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
     _.PENDING_REPLACE.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
 
-    # FILLED is done, but the venue may bust or correct a fill after the fact: the one
-    # legitimate move back, by the cumulative quantity left.
+    # FILLED is done, but the venue may bust or correct a fill after the fact, by the
+    # cumulative quantity left; and a filled order's quantity may be raised (FIX C.1.c), also
+    # by a replace that a fill overtook.
     _.FILLED.to(_.PARTIALLY_FILLED, event="trade_bust", **_BUST_LEAVES_FILLS)
     _.FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **_BUST_LEAVES_NONE)
     _.FILLED.to.itself(event="trade_correct", **_CORRECT_COMPLETE, internal=True)
     _.FILLED.to(_.PARTIALLY_FILLED, event="trade_correct", **_CORRECT_OPEN)
+    _.FILLED.to(_.PENDING_REPLACE, event="request_replace", validators=r.replace_terms_valid)
+    _.FILLED.to(_.PARTIALLY_FILLED, event="replace_ack", **_REOPENED)
+    _.FILLED.to.itself(event="replace_ack", **_STILL_FILLED, internal=True)
 
     # CANCELLED, REJECTED, EXPIRED, FAILED are final: no edge leaves them. What a venue may
     # still say of them (a late fill, a bust) is declared in `ORDER_CASES`.
@@ -235,7 +227,7 @@ class OrderLifecycle(OrderEvents):
             submitted: Whether the order ever took ``submit``; None reads it from the
                 snapshot (`was_submitted`).
             retired_fills: Fills a bust or correction took back (their ids stay used).
-            pending_replace: The replace the venue has not answered (a PENDING_REPLACE order).
+            pending_replace: The replace the venue has not answered.
             replace_count: How many replaces were ever requested (the next one's id follows).
         """
         lifecycle = cls(order, audit, engine=engine, _restoring=True)
@@ -344,11 +336,10 @@ class OrderLifecycle(OrderEvents):
     @property
     def pending_replace(self) -> ReplaceRequest | None:
         """
-        The replace the venue has not answered yet (only while PENDING_REPLACE).
+        The replace the venue has not answered yet (a fill may have filled the order in the
+        meantime: the venue's answer then still counts).
         """
-        if self._order.state is OrderState.PENDING_REPLACE:
-            return self._pending_replace
-        return None
+        return self._pending_replace
 
     @property
     def replace_count(self) -> int:

@@ -132,8 +132,8 @@ ORDER_CASES = CaseTable(
              flags=True, why="an expiry of an order that was filled or refused"),
         # -- REPLACE_ACK / REPLACE_REJECT ---------------------------------------------------------
         Case("replace_ack", ALL, _REFUSED, _R.VENUE_CONTRADICTION, flags=True,
-             why="new terms for an order with no replace pending"),
-        Case("replace_reject", DONE, _DUP, _R.EVENT_ABSORBED,
+             why="new terms for an order with no replace pending, or that had ended unfilled"),
+        Case("replace_reject", DONE, _DUP, _R.EVENT_ABSORBED, action="absorb_replace_answer",
              why="too late to replace: the order had ended"),
         Case("replace_reject", LIVE, _DUP, _R.EVENT_REPEATED,
              why="no replace is pending: an answer already taken"),

@@ -62,30 +62,36 @@ def replace_terms_valid(order: Order, replace: ReplaceRequest | None = None) -> 
         )
 
 
-@describe("the replaced quantity is not below what is already filled")
-def replace_keeps_fills(order: Order, pending_replace: ReplaceRequest | None = None) -> None:
+@describe("a replace is pending")
+def replace_pending(order: Order, pending_replace: ReplaceRequest | None = None) -> None:
     """
-    Refuse a REPLACE_ACK whose new quantity is below the fills the order already has: the
-    venue accepted terms it cannot hold, so the order stays pending and is flagged.
+    Refuse a REPLACE_ACK when no replace was asked for: the venue reports new terms we never
+    requested, so the order stays as it is and is flagged.
     """
-    if pending_replace is None or pending_replace.quantity < order.filled_quantity:
-        new = None if pending_replace is None else pending_replace.quantity
+    if pending_replace is None:
         raise ContractViolation(
-            f"order {order.client_order_id}: replaced quantity {new} is below the "
-            f"{order.filled_quantity} already filled",
+            f"order {order.client_order_id}: new terms from the venue with no replace pending",
             reason=ReasonCode.VENUE_CONTRADICTION,
-            field="quantity",
-            value=new,
+            field="replace",
+            value=None,
         )
 
 
-@describe("the replaced quantity is exactly what is already filled")
+@describe("what is filled reaches the replaced quantity")
 def replace_completes(order: Order, pending_replace: ReplaceRequest | None = None) -> bool:
     """
-    Choose FILLED when fills that raced the replace reach its new quantity (FIX: a replace
-    down to the cumulative quantity leaves the order filled).
+    Choose FILLED when fills that raced the replace reach or pass its new quantity (FIX
+    C.3.c: the venue then amends the quantity to what is filled).
     """
-    return pending_replace is not None and pending_replace.quantity == order.filled_quantity
+    return pending_replace is not None and pending_replace.quantity <= order.filled_quantity
+
+
+@describe("what is filled reaches the order quantity")
+def fills_complete(order: Order) -> bool:
+    """
+    Choose FILLED when a refused replace leaves a filled order as it was.
+    """
+    return order.filled_quantity >= order.quantity
 
 
 @describe("nothing is filled")

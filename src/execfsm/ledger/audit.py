@@ -22,7 +22,7 @@ import msgspec
 from execfsm.contracts import ReasonCode
 from execfsm.errors import AuditChainError, ReentrantCall
 from execfsm.fsm.audit import GENESIS_HASH, AuditEntry, AuditOutcome, AuditRecord
-from execfsm.ids import encode
+from execfsm.ids import encode_fixed
 from execfsm.ledger.units import NO_STORE_UNIT, UnitOfWork, UnitsMoved, UnitStaged
 from execfsm.typing import Clock
 
@@ -74,14 +74,14 @@ def record_hash(data: dict[str, Any]) -> str:
     """
     The hash a record must carry: sha256 of the canonical JSON of every field but ``hash``.
     """
-    return hashlib.sha256(encode({k: v for k, v in data.items() if k != "hash"})).hexdigest()
+    return hashlib.sha256(encode_fixed({k: v for k, v in data.items() if k != "hash"})).hexdigest()
 
 
 def record_json(record: AuditRecord) -> str:
     """
     The canonical JSON line of a record, as exports and stores write it.
     """
-    return encode(_row_of(record)).decode()
+    return encode_fixed(_row_of(record)).decode()
 
 
 _RULES = {
@@ -189,7 +189,7 @@ def _seqs(packed: bytes | bytearray) -> list[int]:
 
 
 def _line(row: _Row) -> Line:
-    return row.seq, row.correlation_id, row.client_order_id, encode(row).decode()
+    return row.seq, row.correlation_id, row.client_order_id, encode_fixed(row).decode()
 
 
 _CHUNK = 1024
@@ -316,7 +316,7 @@ class AuditLog:
                 self._head_hash,
             )
             # Without its hash the row encodes as the text the hash covers.
-            row.hash = self._head_hash = hashlib.sha256(encode(row)).hexdigest()
+            row.hash = self._head_hash = hashlib.sha256(encode_fixed(row)).hexdigest()
             self._rows.append(row)
             if self._lines is not None:
                 self._lines.append(_line(row))
@@ -475,7 +475,7 @@ class AuditLog:
         """
         with self._lock:
             rows = self._rows.since(0)
-        return "".join(encode(row).decode() + "\n" for row in rows)
+        return "".join(encode_fixed(row).decode() + "\n" for row in rows)
 
     def verify_chain(self) -> ChainVerification:
         """

@@ -149,6 +149,8 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
         if record.event == "cancel_attempt":  # the venue was told, or we know it was not
             orders[cid] = order = attrs.evolve(order, cancel_in_doubt=False)
         if record.outcome is AuditOutcome.DUPLICATE:
+            if record.event == "replace_reject":  # a late refusal: the replace is answered
+                orders[cid] = order = attrs.evolve(order, pending_replace=None)
             if (
                 record.reason_code is ReasonCode.ACK_ABSORBED
                 and order.state is OrderState.PENDING_CANCEL
@@ -235,7 +237,8 @@ def _revised(
         replace = msgspec.convert(_json(record), ReplaceRequest)
         order = attrs.evolve(order, pending_replace=replace, replace_count=order.replace_count + 1)
     elif event == "replace_ack" and order.pending_replace is not None:
-        order = attrs.evolve(order, quantity=order.pending_replace.quantity, pending_replace=None)
+        quantity = max(order.pending_replace.quantity, order.filled_quantity)  # FIX C.3.c
+        order = attrs.evolve(order, quantity=quantity, pending_replace=None)
     else:  # replace_reject
         order = attrs.evolve(order, pending_replace=None)
     return order
