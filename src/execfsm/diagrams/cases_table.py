@@ -15,9 +15,9 @@ COLUMNS = ("states", "event", "situation", "outcome", "reason code", "flags", "a
 
 CASES_NOTE = (
     "Where the transition table has no edge for the event in the state, or the event comes "
-    "in a situation the machine names (the situation column), the machine looks it up here, before any edge: the "
-    "first matching row wins. `*` is any event; a row with flags marks the subject for "
-    "reconciliation."
+    "in a situation the machine names (the situation column, looked at before any edge), "
+    "the machine looks it up here: the first matching row wins. `*` is any event; a row "
+    "with flags marks the subject for reconciliation."
 )
 
 
