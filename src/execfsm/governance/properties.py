@@ -209,13 +209,16 @@ def check_p3(name: str, model: MachineModel, taken: set[tuple[str, str, str]]) -
 
 
 def verify_machine(
-    name: str, machine: type[StateMachine], depth: int = 5, revision_depth: int = 6
+    name: str, machine: type[StateMachine], depth: int = 5, revision_depth: int | None = None
 ) -> list[PropertyResult]:
     """
     Every property that applies to `machine` (P1 to pipelines, P4 and P5 to order
-    lifecycles; P5 explores to `revision_depth`, the shortest replace that races a fill
-    to a completed order being six events long).
+    lifecycles). P4 explores fill sequences to `depth`; P5 explores revision sequences to
+    `revision_depth`, by default one more (a replace that a fill races to completion takes
+    five events, and a late fill after it one more).
     """
+    if revision_depth is None:
+        revision_depth = depth + 1
     model = MachineModel.from_machine(machine)
     results = [check_p2(name, model)]
     kind = getattr(machine, "audit_machine", "")

@@ -86,25 +86,26 @@ ACTIONS: tuple[Action, ...] = (
     _fill("a", 1),
     _fill("b", 2),
     _fill("c", 3),
+    _fill("d", 4),
     _replace(2),
     _replace(6),
     ("replace_ack", _venue(EventKind.REPLACE_ACK)),
     ("replace_reject", _venue(EventKind.REPLACE_REJECT)),
     _bust("a"),
-    _bust("b"),
+    _bust("d"),
     _correct("a", "a2", 4),
-    _correct("b", "b2", 1),
     _correct("c", "c2", 3, price=2),
+    _correct("d", "d2", 2),
     ("request_cancel", _local("request_cancel")),
     ("cancel_ack", _venue(EventKind.CANCEL_ACK)),
     ("cancel_reject", _venue(EventKind.CANCEL_REJECT)),
     ("expire", _venue(EventKind.EXPIRE)),
     ("reject", _venue(EventKind.REJECT, reason_code=ReasonCode.ADAPTER_REJECTED)),
 )
-"""The event alphabet: on an order of 4, fills of 1, 2 and 3 under three ids, a replace down
-to 2 and up to 6, busts and corrections (one to 4, which overfills whenever another fill
-counts; one of the price only), cancels, expiry and reject; late fills are fills after the
-order ended."""
+"""The event alphabet: on an order of 4, fills of 1, 2, 3 and 4 under four ids, a replace
+down to 2 and up to 6 with either answer, busts, corrections (one up to 4, which overfills
+whenever another fill counts; one of the price only; one down), cancels, expiry and reject;
+late fills are fills after the order ended."""
 
 
 @attrs.frozen
