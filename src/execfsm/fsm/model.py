@@ -108,7 +108,8 @@ class CaseModel:
 @attrs.frozen
 class MachineModel:
     """
-    The extracted states, events, transitions and guard descriptions of one machine class.
+    The extracted states, events, transitions, guard descriptions and declared cases of one
+    machine class.
     """
 
     name: str

@@ -36,9 +36,23 @@ from execfsm.ledger.audit import AuditLog
 Action = tuple[str, Callable[[OrderLifecycle], object]]
 
 
-def _venue(kind: EventKind, **fields: object) -> Callable[[OrderLifecycle], object]:
+def _venue(
+    kind: EventKind,
+    fill: Fill | None = None,
+    reason_code: ReasonCode | None = None,
+    exec_ref_id: str | None = None,
+) -> Callable[[OrderLifecycle], object]:
     def send(lc: OrderLifecycle) -> object:
-        event = ExecutionEvent(kind, "evt", lc.client_order_id, lc.correlation_id, EPOCH, **fields)  # type: ignore[arg-type]
+        event = ExecutionEvent(
+            kind,
+            "evt",
+            lc.client_order_id,
+            lc.correlation_id,
+            EPOCH,
+            fill=fill,
+            reason_code=reason_code,
+            exec_ref_id=exec_ref_id,
+        )
         return lc.apply(event)
 
     return send

@@ -23,7 +23,7 @@ SPEC_FILE = "machines.json"
 def machine_spec(model: MachineModel) -> dict[str, Any]:
     """
     One machine as canonical, sorted, Decimal-free data: states, transitions with their
-    guards, and each guard's description.
+    guards, each guard's description, and the declared case rows (in lookup order).
     """
     return {
         "name": model.name,
