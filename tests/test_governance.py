@@ -25,13 +25,16 @@ from execfsm import (
 )
 from execfsm.cli import main
 from execfsm.clock import EPOCH
+from execfsm.contracts import OrderState
 from execfsm.diagrams import render as render_module
 from execfsm.diagrams.dot import to_dot
 from execfsm.diagrams.mermaid import to_mermaid
 from execfsm.diagrams.render import RendererMissing, find_dot, render
 from execfsm.diagrams.report import markdown_report
+from execfsm.fsm import revisions
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.guards import describe
+from execfsm.fsm.order_cases import ORDER_CASES, Situation
 from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import artifacts, drift, spec_hash, write_spec
@@ -139,6 +142,41 @@ class TestDiagrams:
             assert (docs / f"{name}.svg").stat().st_size > 0
             assert (docs / f"{name}.png").stat().st_size > 0
 
+    def test_report_lists_every_case_row(self) -> None:
+        """The report has the section on any other venue event, one line per case row with
+        its states, event, situation, outcome, reason code, flags and why."""
+        text = markdown_report(MACHINES, "abc")
+        section = text.split("### What an order does with any other venue event", 1)[1]
+        section = section.split("\n## ", 1)[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ")][2:]
+
+        assert len(rows) == len(ORDER_CASES.cases)
+        assert rows[0].startswith("| any state | `fill` | the order was never submitted |")
+        assert "| refused | FILL_FOR_UNSENT_ORDER | yes |" in rows[0]
+        assert all(case.why.replace("|", "\\|") in text for case in ORDER_CASES.rows())
+
+    def test_dot_has_the_cases_as_a_side_table(self) -> None:
+        """The order's DOT has one table node with every case row, not an edge per row."""
+        model = MachineModel.from_machine(OrderLifecycle)
+
+        dot = to_dot(model)
+
+        assert "declared_cases [label=<<table" in dot
+        assert dot.count("<tr>") == len(model.cases) + 2
+        assert dot.count(" -> ") == len(model.transitions)
+        assert "FILL_AFTER_FINAL" in dot
+        assert "declared_cases" not in to_dot(MachineModel.from_machine(PipelineRun))
+
+    def test_mermaid_has_the_cases_as_a_note(self) -> None:
+        """The order's Mermaid has a note beside CREATED with one line per case row."""
+        model = MachineModel.from_machine(OrderLifecycle)
+
+        text = to_mermaid(model)
+        note = text.split("note left of CREATED\n", 1)[1].split("    end note", 1)[0]
+
+        assert len(note.splitlines()) == len(model.cases) + 1
+        assert "FILL_OVERFILL" in note
+
     def test_report_states_the_live_policy(self) -> None:
         """The report explains the live-execution policy in words."""
         text = markdown_report(MACHINES, "abc")
@@ -158,7 +196,70 @@ class TestSpecDrift:
         data = json.loads(text)
 
         assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
-        assert len(data["machines"]["order"]["transitions"]) == 28
+        assert len(data["machines"]["order"]["transitions"]) == 55
+
+    def test_spec_carries_the_case_rows(self) -> None:
+        """machines.json lists every declared case row of the order, in lookup order."""
+        data = json.loads(artifacts(MACHINES)["machines.json"])
+        cases = data["machines"]["order"]["cases"]
+
+        assert [(c["event"], c["reason"]) for c in cases] == [
+            (c.event, str(c.reason)) for c in ORDER_CASES.rows()
+        ]
+        assert cases[-1] == {
+            "event": "*",
+            "states": [s.value for s in OrderState],
+            "when": "",
+            "outcome": "refused",
+            "reason": "VENUE_CONTRADICTION",
+            "flags": True,
+            "action": "",
+            "why": ORDER_CASES.cases[-1].why,
+        }
+        assert data["machines"]["pipeline"]["cases"] == []
+
+    def test_changed_case_row_is_named(self, tmp_path: Path) -> None:
+        """A case row whose outcome changed without `spec --write` is reported by its name,
+        with the old and new terms."""
+        write_spec(tmp_path, MACHINES)
+        spec = json.loads((tmp_path / "machines.json").read_text())
+        row = next(c for c in spec["machines"]["order"]["cases"] if c["reason"] == "FILL_OVERFILL")
+        row["outcome"], row["flags"] = "duplicate", False
+        (tmp_path / "machines.json").write_text(json.dumps(spec))
+
+        lines = drift(tmp_path, MACHINES)
+
+        assert len(lines) == 1
+        assert lines[0].startswith("order: case changed: fill when 'the fill takes the")
+        assert "in FILLED|CANCELLED|REJECTED|EXPIRED|FAILED" in lines[0]
+        assert "outcome='duplicate'" in lines[0]
+        assert "outcome='refused'" in lines[0]
+
+    def test_added_and_removed_case_rows_are_named(self, tmp_path: Path) -> None:
+        """A row only in the declaration is added, one only in the spec removed."""
+        write_spec(tmp_path, MACHINES)
+        spec = json.loads((tmp_path / "machines.json").read_text())
+        cases = spec["machines"]["order"]["cases"]
+        dropped = cases.pop(next(i for i, c in enumerate(cases) if c["event"] == "replace_ack"))
+        cases.append({**dropped, "event": "shout"})
+        (tmp_path / "machines.json").write_text(json.dumps(spec))
+
+        lines = drift(tmp_path, MACHINES)
+
+        assert "order: case added: replace_ack in any state (outcome='refused'" in lines[0]
+        assert lines[1].startswith("order: case removed: shout in any state")
+
+    def test_reordered_case_rows_are_drift(self, tmp_path: Path) -> None:
+        """Swapping two rows changes which matches first: drift says so."""
+        write_spec(tmp_path, MACHINES)
+        spec = json.loads((tmp_path / "machines.json").read_text())
+        cases = spec["machines"]["order"]["cases"]
+        cases[0], cases[1] = cases[1], cases[0]
+        (tmp_path / "machines.json").write_text(json.dumps(spec))
+
+        lines = drift(tmp_path, MACHINES)
+
+        assert lines == ["order: case order changed (the first matching row wins)"]
 
     def test_added_transition_is_named(self, tmp_path: Path) -> None:
         """A transition added without `spec --write` is reported by source, event and target."""
@@ -205,16 +306,17 @@ class TestSpecDrift:
 
         out = capsys.readouterr().out
         assert code == 0
-        assert out.count("PASS") == 7
+        assert out.count("PASS") == 8
+        assert "PASS order P5 filled quantity never exceeds the quantity in force" in out
 
 
 class TestProperties:
     def test_real_machines_hold(self) -> None:
-        """P1-P4 hold for the declared machines."""
+        """P1-P5 hold for the declared machines."""
         results = [r for n, c in MACHINES.items() for r in verify_machine(n, c, depth=4)]
 
         assert [(r.machine, r.prop) for r in results if not r.ok] == []
-        assert {r.prop for r in results} == {"P1", "P2", "P3", "P4"}
+        assert {r.prop for r in results} == {"P1", "P2", "P3", "P4", "P5"}
 
     def test_shortcut_to_dispatch_violates_p1_with_a_path(self) -> None:
         """A ROUTING -> DISPATCH edge without the live validator breaks P1; the counterexample
@@ -279,6 +381,63 @@ class TestProperties:
         assert p4.path[0] == "submit"
         assert sum(1 for step in p4.path if step.startswith("fill(")) >= 2
 
+    def test_late_fill_beyond_quantity_let_through_violates_p5(self) -> None:
+        """An order machine that takes a late fill beyond the quantity for one within it
+        overfills; P5 fails with the event sequence that does it."""
+
+        class LaxLateOrder(OrderLifecycle):
+            def _situation(self, name: str, event: ExecutionEvent) -> str:
+                found = super()._situation(name, event)
+                beyond = found == Situation.BEYOND_QUANTITY
+                return Situation.WITHIN_QUANTITY if beyond else found
+
+        p5 = {r.prop: r for r in verify_machine("order", LaxLateOrder, revision_depth=6)}["P5"]
+
+        assert not p5.ok
+        assert "> quantity in force 4" in p5.detail
+        assert p5.path[0] == "submit"
+        assert p5.path[-1].startswith("fill(")
+
+    def test_correction_without_quantity_check_violates_p5(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With `correction_within_quantity` weakened to pass everything, a correction of a
+        cancelled order's fill overfills it; P5 prints the path through the cancel."""
+        monkeypatch.setattr(revisions, "correction_within_quantity", lambda *a, **k: None)
+
+        p5 = {r.prop: r for r in verify_machine("order", OrderLifecycle, revision_depth=6)}["P5"]
+
+        assert not p5.ok
+        assert "filled quantity 6 > quantity in force 4 (CANCELLED)" in p5.detail
+        assert p5.path == (
+            "submit",
+            "fill(a,1)",
+            "fill(b,2)",
+            "cancel_ack",
+            "trade_correct(a->a2,4@1)",
+        )
+
+    def test_replace_checked_against_old_terms_violates_p5(self) -> None:
+        """An order machine whose replace validator sees the old quantity accepts a replace
+        below fills that raced it; P5 fails on the REPLACE_ACK."""
+
+        class StaleReplaceOrder(OrderLifecycle):
+            def guard_context(self) -> dict[str, Any]:
+                context = super().guard_context()
+                pending = context["pending_replace"]
+                if pending is not None:
+                    context["pending_replace"] = attrs.evolve(
+                        pending, quantity=context["order"].quantity
+                    )
+                return context
+
+        p5 = {r.prop: r for r in verify_machine("order", StaleReplaceOrder, revision_depth=6)}["P5"]
+
+        assert not p5.ok
+        assert "filled quantity 3 > quantity in force 2" in p5.detail
+        assert "request_replace(quantity=2)" in p5.path
+        assert p5.path[-1] == "replace_ack"
+
     def test_original_machines_are_untouched_by_variants(self) -> None:
         """Building a variant does not add its edges to the machine it copies."""
         broken_pipeline()
@@ -297,6 +456,23 @@ def recorded_session() -> AuditLog:
     lc.apply(ExecutionEvent.of_fill(lc.order, "e3", EPOCH, Fill("f1", "0.5", "10")))
     lc.apply(ExecutionEvent.of_kind(EventKind.EXPIRE, lc.order, "e4", EPOCH))
     lc.apply(ExecutionEvent.of_fill(lc.order, "e5", EPOCH, Fill("f2", "0.5", "10")))
+    return audit
+
+
+def revised_session() -> AuditLog:
+    audit = in_memory_audit()
+    lc = OrderLifecycle(order_for(make_intent()), audit)
+    lc.send("submit")
+    qty = lc.order.quantity
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e1", EPOCH, Fill("f1", qty, "10")))
+    lc.apply(ExecutionEvent.bust(lc.order, "e2", EPOCH, "f1"))
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e3", EPOCH, Fill("f2", qty, "10")))
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e4", EPOCH, Fill("f3", qty, "10")))
+    lc.apply(ExecutionEvent.bust(lc.order, "e5", EPOCH, "f2"))
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e6", EPOCH, Fill("f4", qty / 2, "10")))
+    lc.apply(ExecutionEvent.of_kind(EventKind.CANCEL_ACK, lc.order, "e7", EPOCH))
+    lc.apply(ExecutionEvent.of_fill(lc.order, "e8", EPOCH, Fill("f5", qty / 4, "10")))
+    lc.apply(ExecutionEvent.bust(lc.order, "e9", EPOCH, "f4"))
     return audit
 
 
@@ -320,6 +496,29 @@ class TestAuditTrail:
         result = verify_trail(list(audit.records), MACHINES)
 
         assert (result.ok, result.records) == (True, 6)
+
+    def test_revised_session_verifies(self) -> None:
+        """Busts out of FILLED, an overfill refused there, then a late fill and a bust on the
+        cancelled order (applied rows of the declared cases) pass every check."""
+        audit = revised_session()
+
+        result = verify_trail(list(audit.records), MACHINES)
+
+        assert (result.ok, result.records) == (True, len(audit.records))
+        assert {r.reason_code for r in audit.records} >= {
+            ReasonCode.FILL_AFTER_FINAL,
+            ReasonCode.TRADE_BUSTED,
+        }
+
+    def test_in_place_record_with_another_reason_is_caught(self) -> None:
+        """An in-place applied record whose reason no declared case gives fails at its seq."""
+        data = [record_to_dict(r) for r in revised_session().records]
+        seq = next(d["seq"] for d in data if d["reason_code"] == "TRADE_BUSTED")
+        data[seq - 1] = {**data[seq - 1], "reason_code": "FILL_AFTER_FINAL"}
+
+        result = verify_trail(rechain(data), MACHINES)
+
+        assert (result.ok, result.first_bad_seq) == (False, seq)
 
     def test_orchestrated_trail_verifies(self, tmp_path: Path) -> None:
         """The demo's whole trail passes `execfsm audit verify`."""

@@ -9,9 +9,15 @@ import enum
 import pytest
 from statemachine.states import States
 
-from execfsm import DefinitionError, MachineModel, OrderLifecycle, OrderState
+from execfsm import DefinitionError, MachineModel, OrderLifecycle, OrderState, PipelineRun
+from execfsm.contracts import FINAL_ORDER_STATES
+from execfsm.enums import ReasonCode
 from execfsm.fsm._audited import AuditedMachine
+from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.cases import Case, CaseTable
 from execfsm.fsm.guards import describe
+from execfsm.fsm.model import CaseModel
+from execfsm.fsm.order_cases import ORDER_CASES
 
 
 class Tiny(enum.StrEnum):
@@ -26,10 +32,13 @@ def model() -> MachineModel:
 
 class TestOrderModel:
     def test_states_with_initial_and_final(self, model: MachineModel) -> None:
-        """Every order state is listed; CREATED starts it, the five final states end it."""
+        """Every order state is listed; CREATED starts it, four final states end it (FILLED is
+        done but not final: a bust or correction may leave it)."""
         assert [s.name for s in model.states] == [s.value for s in OrderState]
+        assert "PENDING_REPLACE" in [s.name for s in model.states]
         assert model.initial_state == "CREATED"
-        assert set(model.final_states) == {"FILLED", "CANCELLED", "REJECTED", "EXPIRED", "FAILED"}
+        assert set(model.final_states) == {"CANCELLED", "REJECTED", "EXPIRED", "FAILED"}
+        assert OrderState.FILLED in FINAL_ORDER_STATES
 
     def test_every_declared_transition_is_listed(self, model: MachineModel) -> None:
         """The model has one entry per (source, event, target) the library itself sees."""
@@ -41,7 +50,7 @@ class TestOrderModel:
         }
 
         assert {(t.source, t.event, t.target) for t in model.transitions} == declared
-        assert len(model.transitions) == len(declared) == 28
+        assert len(model.transitions) == len(declared) == 55
 
     def test_validators_and_conds_per_edge(self, model: MachineModel) -> None:
         """Guards are attached to the right edges, split into conds, unless and validators."""
@@ -72,13 +81,18 @@ class TestOrderModel:
         """The model lists every validator of the lifecycle, each with a description."""
         assert model.validators() == (
             "amounts_bounded",
+            "correction_within_quantity",
             "fill_id_unused",
             "fill_well_formed",
             "fill_within_quantity",
+            "names_counted_fill",
             "names_present",
+            "nothing_filled_yet",
             "price_fits_type",
             "quantity_positive",
             "reason_given",
+            "replace_keeps_fills",
+            "replace_terms_valid",
         )
         assert all(model.guard_descriptions[name] for name in model.validators())
         assert set(model.guard_functions) == set(model.guard_descriptions)
@@ -86,6 +100,63 @@ class TestOrderModel:
     def test_final_states_have_no_way_out(self, model: MachineModel) -> None:
         """No transition leaves a final state."""
         assert not [t for t in model.transitions if t.source in model.final_states]
+
+    def test_revision_edges_are_listed(self, model: MachineModel) -> None:
+        """Replace, bust and correction edges are in the model, with their guards."""
+        by_edge = {(t.source, t.event, t.target): t for t in model.transitions}
+
+        replace = by_edge["ACKNOWLEDGED", "request_replace", "PENDING_REPLACE"]
+        bust = by_edge["FILLED", "trade_bust", "PARTIALLY_FILLED"]
+        assert replace.validators == ("replace_terms_valid",)
+        assert bust.conds == ("bust_leaves_fills",)
+        assert bust.validators == ("names_counted_fill",)
+        assert ("PENDING_REPLACE", "replace_ack", "FILLED") in by_edge
+
+
+class TestCases:
+    def test_model_lists_every_case_row(self, model: MachineModel) -> None:
+        """The model carries every row of ORDER_CASES, in lookup order, as plain values."""
+        rows = [CaseModel.from_case(case) for case in ORDER_CASES.rows()]
+
+        assert OrderLifecycle.cases is ORDER_CASES
+        assert list(model.cases) == rows
+        assert len(model.cases) == len(ORDER_CASES.cases)
+
+    def test_case_row_fields(self, model: MachineModel) -> None:
+        """A row keeps its event, states, situation, outcome, reason, flags, action and why."""
+        late = next(c for c in model.cases if c.action == "book_late_fill")
+
+        assert (late.event, late.outcome, late.reason, late.flags) == (
+            "fill",
+            "applied",
+            "FILL_AFTER_FINAL",
+            True,
+        )
+        assert late.states == ("FILLED", "CANCELLED", "REJECTED", "EXPIRED", "FAILED")
+        assert late.when
+        assert late.why
+
+    def test_machine_without_cases_has_none(self) -> None:
+        """A machine that declares no CaseTable has an empty tuple of cases."""
+        assert MachineModel.from_machine(PipelineRun).cases == ()
+
+    def test_case_for_an_unknown_state_is_a_definition_error(self) -> None:
+        """A row naming a state the machine does not have cannot be extracted."""
+
+        @describe("always fine")
+        def fine() -> None:
+            return None
+
+        class Cased(AuditedMachine):
+            _ = States.from_enum(Tiny, initial=Tiny.A, final=[Tiny.B])
+            _.A.to(_.B, event="go", validators=fine)
+
+        Cased.cases = CaseTable(
+            (Case("go", ("C",), AuditOutcome.REFUSED, ReasonCode.ILLEGAL_TRANSITION, "no"),)
+        )
+
+        with pytest.raises(DefinitionError, match="unknown states"):
+            MachineModel.from_machine(Cased)
 
 
 class TestDefinitionErrors:

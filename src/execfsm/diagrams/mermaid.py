@@ -4,6 +4,7 @@ Mermaid ``stateDiagram-v2`` text of a machine, for review platforms that render 
 
 from __future__ import annotations
 
+from execfsm.diagrams.cases_table import mermaid_note
 from execfsm.fsm.model import MachineModel
 
 
@@ -15,7 +16,8 @@ def _guards(conds: tuple[str, ...], unless: tuple[str, ...], validators: tuple[s
 
 def to_mermaid(model: MachineModel) -> str:
     """
-    The machine as Mermaid text: ``[*]`` marks the initial and the final states.
+    The machine as Mermaid text: ``[*]`` marks the initial and the final states; declared
+    cases are a note beside the initial state.
     """
     lines = ["stateDiagram-v2", f"    %% {model.name}"]
     lines.append(f"    [*] --> {model.initial_state}")
@@ -25,4 +27,5 @@ def to_mermaid(model: MachineModel) -> str:
         )
     for final in model.final_states:
         lines.append(f"    {final} --> [*]")
+    lines += mermaid_note(model)
     return "\n".join(lines) + "\n"

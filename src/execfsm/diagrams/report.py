@@ -1,7 +1,8 @@
 """
 The governance report: per machine SVG, PNG, DOT and Mermaid, plus one page (Markdown, and
 HTML with the SVGs inline) with the transition tables, guard descriptions, final states, the
-live-execution policy in words, and the hash of the committed spec.
+declared cases (what a machine does with any other event), the live-execution policy in
+words, and the hash of the committed spec.
 
 Everything comes from the declared machines; the output has no timestamps, so regenerating
 an unchanged machine changes no file.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from statemachine import StateMachine
 
+from execfsm.diagrams.cases_table import CASES_NOTE, html_table, markdown_table, section_title
 from execfsm.diagrams.dot import to_dot
 from execfsm.diagrams.mermaid import to_mermaid
 from execfsm.diagrams.render import render
@@ -61,6 +63,8 @@ def _markdown_machine(name: str, model: MachineModel) -> list[str]:
         kind = "validator" if guard in validator_names else "condition"
         lines.append(f"| `{guard}` | {kind} | {_cell(text)} |")
     lines += ["", "Final states: " + ", ".join(model.final_states), ""]
+    if model.cases:
+        lines += [f"### {section_title(name)}", "", CASES_NOTE, "", *markdown_table(model), ""]
     return lines
 
 
@@ -84,6 +88,9 @@ def _html_machine(name: str, model: MachineModel, svg: str) -> list[str]:
         parts.append(f"<tr><td><code>{esc(guard)}</code></td><td>{esc(text)}</td></tr>")
     parts.append("</table>")
     parts.append(f"<p>Final states: {esc(', '.join(model.final_states))}</p>")
+    if model.cases:
+        parts += [f"<h3>{esc(section_title(name))}</h3>", f"<p>{esc(CASES_NOTE)}</p>"]
+        parts.append(html_table(model))
     return parts
 
 

@@ -26,7 +26,7 @@ class StateKind(enum.StrEnum):
 
 SUCCESS_STATES = frozenset({"FILLED", "COMPLETED"})
 FAILURE_STATES = frozenset({"FAILED", "REJECTED", "BLOCKED"})
-PAUSED_STATES = frozenset({"PAUSED", "PENDING_CANCEL"})
+PAUSED_STATES = frozenset({"PAUSED", "PENDING_CANCEL", "PENDING_REPLACE"})
 
 NODE_STYLE: dict[StateKind, dict[str, str]] = {
     StateKind.INITIAL: {"shape": "box", "style": "rounded,filled,bold", "fillcolor": "#dbeafe"},
@@ -44,9 +44,9 @@ def kind_of(state: StateModel) -> StateKind:
     """
     if state.initial:
         return StateKind.INITIAL
+    if state.name in SUCCESS_STATES:  # also when a revision may leave it (a busted fill)
+        return StateKind.SUCCESS
     if state.final:
-        if state.name in SUCCESS_STATES:
-            return StateKind.SUCCESS
         if state.name in FAILURE_STATES:
             return StateKind.FAILURE
         return StateKind.STOPPED

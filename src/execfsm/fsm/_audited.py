@@ -17,6 +17,7 @@ from statemachine.orderedset import OrderedSet
 from execfsm.contracts import ReasonCode
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation, ReentrantCall
 from execfsm.fsm.audit import AuditListener, AuditOutcome
+from execfsm.fsm.cases import CaseTable
 from execfsm.fsm.engine import Engine, MachineEngine, NoTransition, compiled
 from execfsm.typing import AuditSink
 
@@ -96,6 +97,11 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
 
     audit_machine: ClassVar[str] = ""
     """The ``machine`` field of this machine's audit records."""
+
+    cases: ClassVar[CaseTable | None] = None
+    """What the machine does with an event its transition table has no edge for, declared
+    row by row (`execfsm.fsm.cases`); `MachineModel` carries it to the spec, the diagrams
+    and the governance report. None: every such event is refused as an illegal transition."""
 
     def __init__(
         self, audit: AuditSink, *, start_value: Any = None, engine: Engine | str | None = None

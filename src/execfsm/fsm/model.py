@@ -15,6 +15,7 @@ from statemachine import StateMachine
 from statemachine.callbacks import CallbackSpec
 
 from execfsm.errors import DefinitionError
+from execfsm.fsm.cases import Case, CaseTable
 from execfsm.fsm.guards import description_of
 
 
@@ -55,9 +56,60 @@ class TransitionModel:
 
 
 @attrs.frozen
+class CaseModel:
+    """
+    One row of a machine's declared cases (`execfsm.fsm.cases.Case`) as plain values: in
+    `states`, `event` (in situation `when`, or any if "") ends as `outcome` with `reason`.
+    """
+
+    event: str
+    """The event's name, or ``*`` for any event."""
+    states: tuple[str, ...]
+    when: str
+    outcome: str
+    reason: str
+    flags: bool
+    """Whether the row flags the subject for reconciliation."""
+    action: str
+    why: str
+
+    @classmethod
+    def from_case(cls, case: Case) -> CaseModel:
+        """
+        The plain model of `case`.
+        """
+        return cls(
+            event=case.event,
+            states=tuple(case.states),
+            when=case.when,
+            outcome=str(case.outcome),
+            reason=str(case.reason),
+            flags=case.flags,
+            action=case.action,
+            why=case.why,
+        )
+
+    @property
+    def key(self) -> tuple[str, str, tuple[str, ...]]:
+        """
+        What names the row: event, situation and states (unique within a table).
+        """
+        return (self.event, self.when, self.states)
+
+    @property
+    def name(self) -> str:
+        """
+        The row's name as drift reports print it: ``event [when situation] in S1|S2``.
+        """
+        when = f" when {self.when!r}" if self.when else ""
+        return f"{self.event}{when} in {'|'.join(self.states)}"
+
+
+@attrs.frozen
 class MachineModel:
     """
-    The extracted states, events, transitions and guard descriptions of one machine class.
+    The extracted states, events, transitions, guard descriptions and declared cases of one
+    machine class.
     """
 
     name: str
@@ -68,6 +120,9 @@ class MachineModel:
     """Each guard's one-line plain-English description, by name."""
     guard_functions: Mapping[str, Callable[..., Any]] = attrs.field(eq=False, repr=False)
     """The real guard callables, by name, for verification that explores the machine."""
+    cases: tuple[CaseModel, ...] = ()
+    """The rows of the machine's declared `CaseTable` (``cls.cases``), in lookup order: what
+    it does with an event its transitions have no edge for."""
 
     @classmethod
     def from_machine(cls, machine: type[StateMachine]) -> MachineModel:
@@ -115,6 +170,7 @@ class MachineModel:
             transitions=tuple(transitions),
             guard_descriptions=descriptions,
             guard_functions=functions,
+            cases=_cases(machine),
         )
 
     @property
@@ -142,6 +198,25 @@ class MachineModel:
         Every validator named on some transition, sorted.
         """
         return tuple(sorted({v for t in self.transitions for v in t.validators}))
+
+
+def _cases(machine: type[StateMachine]) -> tuple[CaseModel, ...]:
+    table = getattr(machine, "cases", None)
+    if table is None:
+        return ()
+    if not isinstance(table, CaseTable):
+        raise DefinitionError(f"{machine.__name__}: cases must be a CaseTable, got {table!r}")
+    rows = tuple(CaseModel.from_case(case) for case in table.rows())
+    states = {_state_name(s) for s in machine.states}
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    for row in rows:
+        unknown = sorted(set(row.states) - states)
+        if unknown:
+            raise DefinitionError(f"{machine.__name__}: case {row.name}: unknown states {unknown}")
+        if row.key in seen:
+            raise DefinitionError(f"{machine.__name__}: case {row.name} is declared twice")
+        seen.add(row.key)
+    return rows
 
 
 def _state_name(state: Any) -> str:

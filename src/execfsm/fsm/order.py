@@ -27,6 +27,7 @@ from execfsm.fsm import guards as g
 from execfsm.fsm import revisions as r
 from execfsm.fsm._order_events import OrderEvents, was_submitted
 from execfsm.fsm.engine import Engine
+from execfsm.fsm.order_cases import ORDER_CASES
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
 from execfsm.ids import canonical_json, decode, encode
 from execfsm.typing import AuditSink
@@ -481,3 +482,4 @@ OrderLifecycle.edges = frozenset(
     for state in OrderLifecycle.states
     for transition in state.transitions
 )
+OrderLifecycle.cases = ORDER_CASES

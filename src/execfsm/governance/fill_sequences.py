@@ -36,12 +36,13 @@ from execfsm.fsm.order import OrderLifecycle
 from execfsm.ledger.audit import AuditLog
 
 QUANTITY = Decimal(4)
-_ORDER = Order.from_intent(
+ORDER = Order.from_intent(
     OrderIntent("X/Y", OrderSide.BUY, QUANTITY, OrderType.LIMIT, "verify", limit_price=Decimal(1)),
     client_order_id="ord-verify",
     correlation_id="cor-verify",
     idempotency_key="key-verify",
 )
+"""The order every exploration starts from: a LIMIT BUY of `QUANTITY` at 1."""
 
 Action = tuple[str, Callable[[OrderLifecycle], object]]
 
@@ -150,7 +151,7 @@ def explore_fills(
             sequence = (*prefix, index)
             sequences += 1
             audit = AuditLog(FixedClock(EPOCH))
-            lc = machine(_ORDER, audit)
+            lc = machine(ORDER, audit)
             rank, filled = 0, Decimal(0)
             final: OrderState | None = None
             for step in sequence:

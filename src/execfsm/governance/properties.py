@@ -7,6 +7,10 @@ counterexample path when it fails:
 - P3: every declared guard and validator is on some transition that can be taken.
 - P4: over bounded fill sequences, cumulative fills never exceed the order quantity and the
   order never moves backwards.
+- P5: over bounded sequences of venue events that revise an order (replaces down and up with
+  either answer, busts, corrections, late fills after a cancel or an expiry), the filled
+  quantity never exceeds the quantity in force, it is the sum of the counted fills, and
+  leaves is 0 once the order is done.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from execfsm.fsm.model import MachineModel, TransitionModel
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.governance.explore import Context, Exploration, Inputs, explore
 from execfsm.governance.fill_sequences import explore_fills
+from execfsm.governance.revision_sequences import explore_revisions
 
 
 @attrs.frozen
@@ -66,6 +71,7 @@ P1 = "no path reaches DISPATCH in LIVE_BLOCKED, nor in LIVE without a valid Live
 P2 = "every non-final state can reach a final state; final states have no way out"
 P3 = "every guard and validator is on a transition that can be taken"
 P4 = "cumulative fills never exceed the quantity; the order never moves backwards"
+P5 = "filled quantity never exceeds the quantity in force (replace, bust, correction, late fill)"
 
 # -- the pipeline's input domain ------------------------------------------------------------
 
@@ -202,10 +208,17 @@ def check_p3(name: str, model: MachineModel, taken: set[tuple[str, str, str]]) -
     return PropertyResult(name, "P3", P3, True, f"{guarded} guarded transitions taken")
 
 
-def verify_machine(name: str, machine: type[StateMachine], depth: int = 5) -> list[PropertyResult]:
+def verify_machine(
+    name: str, machine: type[StateMachine], depth: int = 5, revision_depth: int | None = None
+) -> list[PropertyResult]:
     """
-    Every property that applies to `machine` (P1 to pipelines, P4 to order lifecycles).
+    Every property that applies to `machine` (P1 to pipelines, P4 and P5 to order
+    lifecycles). P4 explores fill sequences to `depth`; P5 explores revision sequences to
+    `revision_depth`, by default one more (a replace that a fill races to completion takes
+    five events, and a late fill after it one more).
     """
+    if revision_depth is None:
+        revision_depth = depth + 1
     model = MachineModel.from_machine(machine)
     results = [check_p2(name, model)]
     kind = getattr(machine, "audit_machine", "")
@@ -224,6 +237,19 @@ def verify_machine(name: str, machine: type[StateMachine], depth: int = 5) -> li
                 not fills.violation,
                 fills.violation or f"{fills.sequences} sequences up to depth {depth}",
                 fills.path,
+            )
+        )
+        revisions = explore_revisions(machine, revision_depth)
+        taken |= revisions.taken
+        results.append(
+            PropertyResult(
+                name,
+                "P5",
+                P5,
+                not revisions.violation,
+                revisions.violation
+                or f"{revisions.sequences} sequences up to depth {revision_depth}",
+                revisions.path,
             )
         )
     else:

@@ -6,7 +6,7 @@ the reviewer-readable diff between it and the declared machines.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from statemachine import StateMachine
 
 from execfsm.diagrams.dot import to_dot
 from execfsm.diagrams.mermaid import to_mermaid
-from execfsm.fsm.model import MachineModel
+from execfsm.fsm.model import CaseModel, MachineModel
 from execfsm.ids import sha256_hex
 
 SPEC_FILE = "machines.json"
@@ -23,7 +23,7 @@ SPEC_FILE = "machines.json"
 def machine_spec(model: MachineModel) -> dict[str, Any]:
     """
     One machine as canonical, sorted, Decimal-free data: states, transitions with their
-    guards, and each guard's description.
+    guards, each guard's description, and the declared case rows (in lookup order).
     """
     return {
         "name": model.name,
@@ -44,7 +44,72 @@ def machine_spec(model: MachineModel) -> dict[str, Any]:
             key=lambda t: (t["source"], t["event"], t["target"]),
         ),
         "guards": dict(sorted(model.guard_descriptions.items())),
+        "cases": [case_spec(c) for c in model.cases],
     }
+
+
+def case_spec(case: CaseModel) -> dict[str, Any]:
+    """
+    One declared case row as spec data (rows stay in lookup order: the first match wins).
+    """
+    return {
+        "event": case.event,
+        "states": list(case.states),
+        "when": case.when,
+        "outcome": case.outcome,
+        "reason": case.reason,
+        "flags": case.flags,
+        "action": case.action,
+        "why": case.why,
+    }
+
+
+def case_name(case: Mapping[str, Any], all_states: Iterable[str] = ()) -> str:
+    """
+    How drift names a case row: ``event [when 'situation'] in S1|S2`` (``in any state`` for
+    a row over every state of the machine).
+    """
+    states = list(case["states"])
+    shown = "any state" if states and set(states) == set(all_states) else "|".join(states)
+    when = f" when {case['when']!r}" if case.get("when") else ""
+    return f"{case['event']}{when} in {shown}"
+
+
+def _case_terms(case: Mapping[str, Any]) -> str:
+    keys = ("outcome", "reason", "flags", "action", "why")
+    return ", ".join(f"{k}={case.get(k)!r}" for k in keys)
+
+
+def diff_cases(
+    name: str,
+    committed: list[Mapping[str, Any]],
+    current: list[Mapping[str, Any]],
+    states: list[str],
+) -> list[str]:
+    """
+    Case rows added, removed or changed (by event, situation and states), and a change of
+    their lookup order.
+    """
+    old = {case_name(c, states): c for c in committed}
+    new = {case_name(c, states): c for c in current}
+    lines = [
+        f"{name}: case added: {row} ({_case_terms(new[row])})"
+        for row in sorted(new.keys() - old.keys())
+    ]
+    lines += [
+        f"{name}: case removed: {row} ({_case_terms(old[row])})"
+        for row in sorted(old.keys() - new.keys())
+    ]
+    for row in sorted(new.keys() & old.keys()):
+        if old[row] != new[row]:
+            lines.append(
+                f"{name}: case changed: {row}: {_case_terms(old[row])} -> {_case_terms(new[row])}"
+            )
+    kept_old = [row for row in old if row in new]
+    kept_new = [row for row in new if row in old]
+    if kept_old != kept_new:
+        lines.append(f"{name}: case order changed (the first matching row wins)")
+    return lines
 
 
 def spec_text(machines: Mapping[str, type[StateMachine]]) -> str:
@@ -136,6 +201,9 @@ def diff_machine(
                 f"{name}: guard description changed: {guard}: {old_guards.get(guard)!r} -> "
                 f"{new_guards.get(guard)!r}"
             )
+    lines += diff_cases(
+        name, committed.get("cases", []), current.get("cases", []), sorted(new_states)
+    )
     if committed.get("initial") != current["initial"]:
         lines.append(
             f"{name}: initial state changed: {committed.get('initial')} -> {current['initial']}"

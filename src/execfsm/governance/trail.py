@@ -1,7 +1,8 @@
 """
 Verification of a recorded audit trail against the declared machines: the hash chain and
 gapless ``seq`` first, then that every applied transition was legal in the model at that
-point of its machine's life, and that every refusal or duplicate carries a reason.
+point of its machine's life (an edge, or an applied row of its declared cases taken in place),
+and that every refusal or duplicate carries a reason.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from statemachine import StateMachine
 
 from execfsm.contracts import ReasonCode
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.cases import ANY_EVENT
 from execfsm.fsm.model import MachineModel
 from execfsm.ledger.audit import ChainVerification, verify_records
 
@@ -20,6 +22,23 @@ _REFUSED_BEFORE_ANY_STATE = frozenset(
 )
 """Refusals of something that never started: an event for an order we do not know, an
 intent whose key a batch had already used with other terms."""
+
+
+def _declared_in_place(model: MachineModel, record: AuditRecord, state: str) -> bool:
+    """
+    Whether `record` is an applied row of the model's declared cases, as the record says
+    (event, reason), taken in place in the state the subject is in.
+    """
+    if record.reason_code is None or not (record.source == record.target == state):
+        return False
+    reason = str(record.reason_code)
+    return any(
+        case.outcome == AuditOutcome.APPLIED
+        and case.event in (record.event, ANY_EVENT)
+        and state in case.states
+        and case.reason == reason
+        for case in model.cases
+    )
 
 
 def _bad(count: int, record: AuditRecord, problem: str) -> ChainVerification:
@@ -51,16 +70,8 @@ def verify_trail(
         known = key in current
         state = current.get(key, model.initial_state)
         if record.outcome is AuditOutcome.APPLIED:
-            if record.reason_code is ReasonCode.FILL_AFTER_FINAL:
-                if not (
-                    record.event == "fill"
-                    and record.source == record.target == state
-                    and state in model.final_states
-                ):
-                    return _bad(
-                        count, record, f"late fill recorded outside a final state ({state})"
-                    )
-                continue
+            if _declared_in_place(model, record, state):
+                continue  # a declared case applied where the machine stands (a late fill)
             if record.source != state:
                 problem = f"applied from {record.source}, but the {record.machine} was in {state}"
                 return _bad(count, record, problem)
