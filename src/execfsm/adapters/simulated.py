@@ -37,7 +37,18 @@ from execfsm.validators import Rule, has_methods, instance_of, misconfigured, nu
 
 _StoredFill = tuple[str, Decimal, Decimal, Decimal]
 _StoredEvent = tuple[
-    str, str, str, str, datetime, _StoredFill | None, str | None, str, str | None, str | None, int
+    str,
+    str,
+    str,
+    str,
+    datetime,
+    _StoredFill | None,
+    str | None,
+    str,
+    str | None,
+    str | None,
+    int,
+    str | None,
 ]
 
 
@@ -60,11 +71,12 @@ def _stored(event: ExecutionEvent) -> _StoredEvent:
         event.venue_order_id,
         event.causation_id,
         event.schema_version,
+        event.exec_ref_id,
     )
 
 
 def _revived(stored: _StoredEvent) -> ExecutionEvent:
-    kind, event_id, cid, cor, ts, fill, reason, detail, venue_id, causation, version = stored
+    kind, event_id, cid, cor, ts, fill, reason, detail, venue_id, causation, version, ref = stored
     return ExecutionEvent(
         kind=EventKind(kind),
         event_id=event_id,
@@ -77,6 +89,7 @@ def _revived(stored: _StoredEvent) -> ExecutionEvent:
         venue_order_id=venue_id,
         causation_id=causation,
         schema_version=version,
+        exec_ref_id=ref,
     )
 
 
