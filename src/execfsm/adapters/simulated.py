@@ -28,6 +28,7 @@ from execfsm.contracts import (
     OrderSide,
     OrderType,
     ReasonCode,
+    ReplaceRequest,
     to_decimal,
 )
 from execfsm.errors import ConfigurationError, ContractViolation
@@ -192,6 +193,7 @@ class SimulatedVenue:
         self._responses: dict[str, tuple[_StoredEvent, ...]] = {}
         self._resting: dict[str, Order] = {}
         self._event_counts: dict[str, int] = {}
+        self._replaced_ids: dict[str, str] = {}  # ClOrdID after a replace -> client order id
         self.submissions: list[str] = []
         """Every idempotency key sent to `submit`, in call order (including repeats)."""
         self.new_orders: list[str] = []
@@ -308,6 +310,52 @@ class SimulatedVenue:
         return (
             self._event(order, EventKind.CANCEL_REJECT, detail="order is not open at the venue"),
         )
+
+    def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        """
+        Amend a resting order, found by the id the venue holds it under
+        (``request.orig_client_order_id``): REPLACE_ACK when it rests and the new quantity is
+        above what it filled, then fills if its new limit price is marketable (as `set_price`
+        fills it). Anything else (an order that does not rest here: unknown, filled or
+        cancelled; a stale orig id; a quantity not above its fills) is answered with
+        REPLACE_REJECT saying why. Events name the order by its ``client_order_id``.
+        """
+        with self._lock:
+            return self._replace(order, request)
+
+    def _replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        orig = request.orig_client_order_id
+        held = self._resting.get(self._replaced_ids.get(orig, orig))
+        if (
+            held is None
+            or held.client_order_id != request.client_order_id
+            or held.current_client_order_id != orig
+        ):
+            return (self._replace_reject(order, f"no resting order has client order id {orig}"),)
+        if request.quantity <= held.filled_quantity:
+            detail = (
+                f"new quantity {request.quantity} is not above the {held.filled_quantity} filled"
+            )
+            return (self._replace_reject(held, detail),)
+        replaced = held.with_changes(
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            venue_client_order_id=request.new_client_order_id,
+        )
+        self._replaced_ids.pop(orig, None)
+        self._replaced_ids[request.new_client_order_id] = held.client_order_id
+        detail = f"replaced {orig} by {request.new_client_order_id}"
+        events = [self._event(replaced, EventKind.REPLACE_ACK, detail=detail)]
+        price = self._prices.get(replaced.symbol)
+        if price is not None and self._marketable(replaced, price):
+            del self._resting[held.client_order_id]
+            events.extend(self._fills(replaced, price))
+        else:
+            self._resting[held.client_order_id] = replaced
+        return tuple(events)
+
+    def _replace_reject(self, order: Order, detail: str) -> ExecutionEvent:
+        return self._event(order, EventKind.REPLACE_REJECT, detail=detail)
 
     # -- market moves --------------------------------------------------------------------
 
