@@ -248,7 +248,7 @@ class EventProcessor:
         for event in answered:  # every answer is applied, whatever a subscriber raises
             last, booked = self._handle_event(event)
             heard.extend(booked)
-            if event.kind in _REPLACE_ANSWERS and event.client_order_id == client_order_id:
+            if answer is None and event.kind in _REPLACE_ANSWERS:  # a repeat is no answer
                 answer = last
                 if event.kind is EventKind.REPLACE_REJECT and last.applied:
                     detail = f"{sent}: the venue rejected it: {event.detail}"
