@@ -377,11 +377,13 @@ class TestVenueFailures:
         assert outcome.order is not None
         assert outcome.order.state is OrderState.PARTIALLY_FILLED
 
-    @pytest.mark.parametrize("fault", [Fault.TIMEOUT_AFTER_SEND, Fault.UNKNOWN_EXCEPTION])
+    @pytest.mark.parametrize(
+        "fault", [Fault.TIMEOUT_AFTER_SEND, Fault.UNKNOWN_EXCEPTION, Fault.PERMANENT]
+    )
     def test_a_replace_that_may_have_reached_the_venue_stays_pending_and_flagged(
         self, fault: Fault
     ) -> None:
-        """A timeout after the send (or an untranslated error) leaves the order
+        """A timeout after the send (or an untranslated or permanent error) leaves the order
         PENDING_REPLACE, flagged REPLACE_OUTCOME_UNKNOWN; another replace or a cancel is
         refused until the venue answers."""
         orch, _ = faulty(fault)
@@ -419,6 +421,38 @@ class TestVenueFailures:
             Decimal(2),
         )
         assert now(orch, order).recon_flags == (ReasonCode.REPLACE_OUTCOME_UNKNOWN,)
+
+    def test_a_repeated_answer_does_not_hide_the_first(self) -> None:
+        """With every answer delivered twice, replace returns the outcome of the first
+        REPLACE_ACK and the new terms hold (the machine refuses the repeat, audited)."""
+        orch, _ = faulty(Fault.DUPLICATE_EVENTS)
+        order = resting(orch)
+
+        outcome = orch.replace(order.client_order_id, quantity=Decimal(2))
+
+        assert outcome.applied
+        assert outcome.order is not None
+        assert (outcome.order.state, outcome.order.quantity) == (
+            OrderState.ACKNOWLEDGED,
+            Decimal(2),
+        )
+        assert [o for e, o in trail_of(orch, order) if e == "replace_ack"] == [
+            AuditOutcome.APPLIED,
+            AuditOutcome.REFUSED,
+        ]
+
+    def test_a_slow_answer_is_waited_for(self) -> None:
+        """A SLOW venue answers after its delay; the replace is then acknowledged."""
+        c = clock()
+        slept: list[float] = []
+        venue = FaultyVenue(SimulatedVenue(c), script=(Fault.NONE, Fault.SLOW), sleep=slept.append)
+        orch = paper_orchestrator(venue, clock=c)
+        order = resting(orch)
+
+        outcome = orch.replace(order.client_order_id, quantity=Decimal(2))
+
+        assert outcome.applied
+        assert slept == [venue.slow_seconds]
 
 
 class TestClientOrderIdChain:
@@ -538,6 +572,34 @@ class TestDurableReplace:
         assert venue.replaces == 0
         assert any(o.client_order_id == order.client_order_id for o in third.recovery.in_flight)
 
+    def test_a_replace_in_doubt_after_reopen_takes_the_venues_late_answer(
+        self, tmp_path: Path
+    ) -> None:
+        """An order recovered PENDING_REPLACE still has its adapter: the venue's REPLACE_ACK
+        delivered after the reopen gives the restored pending terms."""
+        db = tmp_path / "l.db"
+        orch, _ = session(db)
+        order = resting(orch)
+        close(orch)
+        orch, _ = session(db, venue=ReplaceCrash(clock()))
+        with pytest.raises(Crash):
+            orch.replace(order.client_order_id, quantity=Decimal(2))
+        close(orch)
+        again, _ = session(db)
+
+        late = ExecutionEvent.of_kind(EventKind.REPLACE_ACK, order, "late-rpl", EPOCH)
+        outcome = again.handle_event(late)
+
+        assert outcome.applied
+        current = now(again, order)
+        assert (current.state, current.quantity, current.current_client_order_id) == (
+            OrderState.ACKNOWLEDGED,
+            Decimal(2),
+            f"{order.client_order_id}.r1",
+        )
+        assert current.recon_flags == (ReasonCode.REPLACE_OUTCOME_UNKNOWN,)
+        rows_equal_replay(again)
+
     def test_a_replace_timed_out_is_in_doubt_after_reopen(self, tmp_path: Path) -> None:
         """A replace that timed out stays PENDING_REPLACE and flagged (once) across a reopen,
         the trail saying the request left."""
@@ -568,22 +630,15 @@ class TestDurableReplace:
         """A replace acknowledged before the stop is in force after a reopen (stored row equal
         to the trail's replay), and the next replace continues the id chain."""
         db = tmp_path / "a.db"
-        orch, _ = session(db)
+        orch, venue = session(db)  # the venue outlives the process
         order = resting(orch)
         orch.replace(order.client_order_id, quantity=Decimal(3))
         before = now(orch, order)
         rows_equal_replay(orch)
         close(orch)
 
-        venue = CountingVenue(clock())
         again, _ = session(db, venue=venue)
         after = now(again, order)
-        venue.submit(order, order.idempotency_key)  # the new process's venue holds it too
-        venue.replace(
-            order,
-            ReplaceRequest(order.client_order_id, f"{order.client_order_id}.r1",
-                           order.client_order_id, Decimal(3), Decimal(50000)),
-        )  # fmt: skip
         outcome = again.replace(order.client_order_id, quantity=Decimal(4))
 
         assert after == before
@@ -592,8 +647,10 @@ class TestDurableReplace:
             Decimal(3),
             f"{order.client_order_id}.r1",
         )
+        assert after.recon_flags == ()
         assert outcome.applied
         assert now(again, order).current_client_order_id == f"{order.client_order_id}.r2"
+        assert venue.resting_orders()[0].quantity == Decimal(4)
         rows_equal_replay(again)
         close(again)
         session(db)  # recovery's row check passes once more
