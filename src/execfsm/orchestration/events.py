@@ -183,8 +183,8 @@ class EventProcessor:
         with ADAPTER_REJECTED (the venue rejected the replace: the order is back where it
         was), the machine's reason (terms it refuses, an order not live: nothing sent),
         REPLACE_NOT_SUPPORTED (the adapter cannot amend: nothing sent), ADAPTER_ERROR (the
-        request surely never left: back where it was) or REPLACE_OUTCOME_UNKNOWN (it may have
-        reached the venue: flagged, still PENDING_REPLACE). An order that was never
+        request surely never left: back where it was) or REPLACE_OUTCOME_UNKNOWN (any other
+        failure of the call: flagged, still PENDING_REPLACE). An order that was never
         dispatched raises `ContractViolation`, as does a term that is not a number.
         """
         known, adapter = self._dispatched(client_order_id)
@@ -260,8 +260,10 @@ class EventProcessor:
     def _replace_failed(self, lifecycle: OrderLifecycle, failure: VenueFailure) -> EventOutcome:
         """
         Answer a replace whose venue call raised: one that never left, or that the venue
-        refused, returns the order to where it was (``replace_reject``); one that may have
-        reached the venue stays PENDING_REPLACE, flagged REPLACE_OUTCOME_UNKNOWN.
+        refused, returns the order to where it was (``replace_reject``); any other failure (a
+        timeout after the send, an error nobody translates, a permanent error: as for a
+        cancel) stays PENDING_REPLACE, flagged REPLACE_OUTCOME_UNKNOWN, since only the venue
+        can say. The attempt's record carries what the call raised.
         """
         units = self._units
         reason = ReasonCode.ADAPTER_REJECTED if failure.rejected else failure.reason
