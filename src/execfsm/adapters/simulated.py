@@ -37,19 +37,9 @@ from execfsm.typing import Clock, EventSink
 from execfsm.validators import Rule, has_methods, instance_of, misconfigured, number_between
 
 _StoredFill = tuple[str, Decimal, Decimal, Decimal]
+_Text = str | None
 _StoredEvent = tuple[
-    str,
-    str,
-    str,
-    str,
-    datetime,
-    _StoredFill | None,
-    str | None,
-    str,
-    str | None,
-    str | None,
-    int,
-    str | None,
+    str, str, str, str, datetime, _StoredFill | None, _Text, str, _Text, _Text, int, _Text
 ]
 
 
