@@ -1,5 +1,6 @@
 """
-The simulated venue: deterministic fills, resting limits, fees, slippage, rejects, cancels.
+The simulated venue: deterministic fills, resting limits, fees, slippage, rejects, cancels,
+replaces.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from execfsm import (
     EventKind,
     ExecutionEvent,
     Fill,
+    Order,
     OrderState,
     ReasonCode,
     SimulatedVenue,
@@ -21,6 +23,7 @@ from execfsm import (
 )
 from execfsm.adapters.simulated import _revived, _stored
 from execfsm.clock import EPOCH
+from execfsm.contracts import ReplaceRequest
 from execfsm.testing import order_for
 from tests.conftest import make_intent
 
@@ -164,3 +167,88 @@ class TestSimulatedVenue:
         venue().submit(order, "k")
 
         assert order.state is OrderState.CREATED
+
+
+def replace_of(
+    order: Order, n: int, orig: str, quantity: str, limit_price: str | None = "50000"
+) -> ReplaceRequest:
+    return ReplaceRequest(
+        client_order_id=order.client_order_id,
+        new_client_order_id=f"{order.client_order_id}.r{n}",
+        orig_client_order_id=orig,
+        quantity=Decimal(quantity),
+        limit_price=None if limit_price is None else Decimal(limit_price),
+    )
+
+
+class TestSimulatedReplace:
+    def test_replace_of_a_resting_order_is_acknowledged_with_its_new_terms(self) -> None:
+        """A resting order takes the new quantity and price, and keeps resting under its new id."""
+        v = venue()
+        order = order_for(make_intent())
+        v.submit(order, "k1")
+
+        (ack,) = v.replace(order, replace_of(order, 1, order.client_order_id, "3", "50500"))
+
+        (resting,) = v.resting_orders()
+        assert (ack.kind, ack.client_order_id) == (EventKind.REPLACE_ACK, order.client_order_id)
+        assert (resting.quantity, resting.limit_price) == (Decimal(3), Decimal(50500))
+        assert resting.current_client_order_id == f"{order.client_order_id}.r1"
+
+    def test_a_replaced_limit_that_is_now_marketable_fills(self) -> None:
+        """A new limit price through the market fills the order at once, after the ack."""
+        v = venue(partial_fills=("0.5", "0.5"))
+        order = order_for(make_intent())
+        v.submit(order, "k1")
+
+        events = v.replace(order, replace_of(order, 1, order.client_order_id, "2", "61000"))
+
+        assert [e.kind for e in events] == [EventKind.REPLACE_ACK, EventKind.FILL, EventKind.FILL]
+        assert sum(e.fill.quantity for e in events if e.fill is not None) == Decimal(2)
+        assert {e.fill.price for e in events if e.fill is not None} == {Decimal(60000)}
+        assert v.resting_orders() == ()
+
+    def test_the_venue_finds_the_order_by_the_chain_of_ids(self) -> None:
+        """A second replace names the first's new id as orig; the stale original id is
+        rejected."""
+        v = venue()
+        order = order_for(make_intent())
+        v.submit(order, "k1")
+        v.replace(order, replace_of(order, 1, order.client_order_id, "2"))
+
+        stale = v.replace(order, replace_of(order, 2, order.client_order_id, "3"))
+        chained = v.replace(order, replace_of(order, 2, f"{order.client_order_id}.r1", "3"))
+
+        assert [e.kind for e in stale] == [EventKind.REPLACE_REJECT]
+        assert [e.kind for e in chained] == [EventKind.REPLACE_ACK]
+        assert v.resting_orders()[0].quantity == Decimal(3)
+
+    @pytest.mark.parametrize("gone", ["unknown", "filled", "cancelled"])
+    def test_replace_of_an_order_that_does_not_rest_is_rejected(self, gone: str) -> None:
+        """An unknown, filled or cancelled order is answered REPLACE_REJECT, with why."""
+        v = venue()
+        order = order_for(make_intent())
+        if gone != "unknown":
+            v.submit(order, "k1")
+        if gone == "filled":
+            v.set_price("BTC/EUR", "49000")
+        if gone == "cancelled":
+            v.cancel(order)
+
+        (event,) = v.replace(order, replace_of(order, 1, order.client_order_id, "2"))
+
+        assert event.kind is EventKind.REPLACE_REJECT
+        assert "no resting order" in event.detail
+        assert v.resting_orders() == ()
+
+    def test_replace_to_a_quantity_not_above_the_fills_is_rejected(self) -> None:
+        """A new quantity at or below what the venue filled is answered REPLACE_REJECT."""
+        v = venue()
+        order = order_for(make_intent())
+        v.submit(order, "k1")
+
+        (event,) = v.replace(order, replace_of(order, 1, order.client_order_id, "0"))
+
+        assert event.kind is EventKind.REPLACE_REJECT
+        assert "not above" in event.detail
+        assert v.resting_orders()[0].quantity == Decimal("1.0")

@@ -9,6 +9,7 @@ Default mode is `ExecutionMode.LIVE_BLOCKED`: a default orchestrator never reach
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.registry import AdapterRegistry
@@ -221,6 +222,19 @@ class ExecutionOrchestrator:
         recovery), then the adapter answers CANCEL_ACK or CANCEL_REJECT.
         """
         return self._events.cancel(client_order_id)
+
+    def replace(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | int | str | None = None,
+        limit_price: Decimal | int | str | None = None,
+    ) -> EventOutcome:
+        """
+        Amend a live order (None keeps a term), written ahead as a cancel is; the outcome
+        of the venue's answer, or why nothing was sent (`EventProcessor.replace` says how).
+        """
+        return self._events.replace(client_order_id, quantity, limit_price)
 
     # -- the session ----------------------------------------------------------------------
 

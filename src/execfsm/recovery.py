@@ -27,7 +27,7 @@ from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
-from execfsm.ledger.replay import Replay, ReplayedOrder, replay
+from execfsm.ledger.replay import Replay, replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
@@ -123,8 +123,13 @@ def recover(
             services.adapter_of[order.client_order_id] = adapter
     services.positions.restore(state.positions, rebuilt.booked)
     for order in state.orders:
+        replayed = rebuilt.orders[order.client_order_id]
         if order.state is OrderState.PENDING_CANCEL:
-            _cancel_in_doubt(services, order, rebuilt.orders[order.client_order_id])
+            _in_doubt(services, order, ReasonCode.CANCEL_OUTCOME_UNKNOWN, replayed.cancel_in_doubt)
+        elif order.state is OrderState.PENDING_REPLACE:
+            _in_doubt(
+                services, order, ReasonCode.REPLACE_OUTCOME_UNKNOWN, replayed.replace_in_doubt
+            )
     interrupted = []
     for entry in state.intents:
         if entry.status is IntentStatus.DISPATCHING:
@@ -250,21 +255,30 @@ _STATUS_STATES: dict[IntentStatus, frozenset[str]] = {
 """The pipeline states an idempotency entry of each status stands for."""
 
 
-def _cancel_in_doubt(services: Services, order: Order, replayed: ReplayedOrder) -> None:
+_REQUEST_OF = {
+    ReasonCode.CANCEL_OUTCOME_UNKNOWN: "cancel",
+    ReasonCode.REPLACE_OUTCOME_UNKNOWN: "replace",
+}
+
+
+def _in_doubt(services: Services, order: Order, flag: ReasonCode, sending: bool) -> None:
     """
-    Flag an order left PENDING_CANCEL: the process stopped inside the adapter's cancel call
-    (the venue may or may not have the cancel), or before the venue's answer was applied
-    (an answer sent to the process that stopped is lost). Reconciliation must ask.
+    Flag an order left PENDING_CANCEL or PENDING_REPLACE (`flag` says which): the process
+    stopped inside the adapter's call (`sending`: the venue may or may not have the request),
+    or before the venue's answer was applied (an answer sent to the process that stopped is
+    lost). Reconciliation must ask; the request is never sent again, and a pending replace
+    keeps its terms (restored from the trail) until the venue's answer comes.
     """
-    if ReasonCode.CANCEL_OUTCOME_UNKNOWN in order.recon_flags:
+    if flag in order.recon_flags:
         return
     lifecycle = services.orders.get(order.client_order_id)
     assert lifecycle is not None  # noqa: S101 - restored above
+    request = _REQUEST_OF[flag]
     lifecycle.flag_for_reconciliation(
-        ReasonCode.CANCEL_OUTCOME_UNKNOWN,
-        "the process stopped while the cancel was being sent; the venue may hold it"
-        if replayed.cancel_in_doubt
-        else "the process stopped before the venue's answer to the cancel was applied",
+        flag,
+        f"the process stopped while the {request} was being sent; the venue may hold it"
+        if sending
+        else f"the process stopped before the venue's answer to the {request} was applied",
     )
     services.orders.settle(lifecycle)
     services.store.stage_order(lifecycle.order)

@@ -6,10 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from execfsm.contracts import ExecutionEvent, Fill, Order, OrderIntent, RiskVerdict
+    from execfsm.contracts import (
+        ExecutionEvent,
+        Fill,
+        Order,
+        OrderIntent,
+        ReplaceRequest,
+        RiskVerdict,
+    )
     from execfsm.fsm.audit import AuditEntry, AuditRecord
     from execfsm.killswitch import KillSwitchStatus
 
@@ -80,6 +87,24 @@ class OrderAdapter(Protocol):
     def set_event_sink(self, sink: EventSink) -> None:
         """
         Where to deliver events that arrive later.
+        """
+        ...
+
+
+@runtime_checkable
+class ReplacingAdapter(OrderAdapter, Protocol):
+    """
+    An adapter that can amend a live order (FIX OrderCancelReplaceRequest). Optional: the
+    orchestrator checks ``isinstance(adapter, ReplacingAdapter)`` and refuses a replace with
+    REPLACE_NOT_SUPPORTED, sending nothing, for an adapter without ``replace``.
+    """
+
+    def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        """
+        Ask the venue for the new terms of `request`, under its ``new_client_order_id``
+        (the venue knows the order by ``orig_client_order_id``); return REPLACE_ACK or
+        REPLACE_REJECT (and any racing fills), naming the order by its ``client_order_id``.
+        Raises only `VenueError` subclasses, as `OrderAdapter.cancel`.
         """
         ...
 

@@ -20,7 +20,7 @@ import attrs
 
 from execfsm.adapters.dispatcher import MAX_DELAY_SECONDS
 from execfsm.adapters.simulated import SimulatedVenue
-from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order
+from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order, ReplaceRequest
 from execfsm.errors import PermanentVenueError, TransientVenueError, VenueRejected
 from execfsm.ids import stable_id
 from execfsm.typing import EventSink
@@ -59,10 +59,29 @@ class Fault(enum.StrEnum):
     """Each fill is split into many small ones."""
     SLOW = "SLOW"
     """Answers correctly, but only after ``slow_seconds``."""
+    FILL_BEFORE_REPLACE = "FILL_BEFORE_REPLACE"
+    """On replace: a fill of half the remaining quantity, at the old terms, races ahead of
+    the venue's answer."""
 
 
-SEND_FAULTS = tuple(f for f in Fault if f is not Fault.FILL_AFTER_CANCEL)
+SEND_FAULTS = tuple(
+    f for f in Fault if f not in (Fault.FILL_AFTER_CANCEL, Fault.FILL_BEFORE_REPLACE)
+)
 """Faults that apply to `submit`."""
+
+REPLACE_FAULTS = (
+    Fault.NONE,
+    Fault.TRANSIENT,
+    Fault.TIMEOUT_BEFORE_SEND,
+    Fault.TIMEOUT_AFTER_SEND,
+    Fault.PERMANENT,
+    Fault.REJECTED,
+    Fault.UNKNOWN_EXCEPTION,
+    Fault.DUPLICATE_EVENTS,
+    Fault.FILL_BEFORE_REPLACE,
+    Fault.SLOW,
+)
+"""Faults that apply to `replace`."""
 
 
 _INNER = instance_of(SimulatedVenue)
@@ -197,6 +216,33 @@ class FaultyVenue:
             if remaining > 0:
                 fill = Fill(stable_id("fill-late", order.client_order_id), remaining, price)
                 events.append(_event_like(events[-1], EventKind.FILL, "late", fill))
+        return tuple(events)
+
+    def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        """
+        The inner venue's answer to an amend, spoiled by the next fault: errors and timeouts
+        as for `submit` (TIMEOUT_AFTER_SEND: the venue replaced the order, the answer is
+        lost), DUPLICATE_EVENTS, SLOW, and FILL_BEFORE_REPLACE (a racing fill first).
+        """
+        fault = self._next(REPLACE_FAULTS)
+        self._raise_for(fault)
+        if fault is Fault.SLOW:
+            self._sleep(self.slow_seconds)
+        events = list(self.inner.replace(order, request))
+        if fault is Fault.TIMEOUT_AFTER_SEND:
+            raise TimeoutError("read timed out after the replace was sent")
+        if fault is Fault.DUPLICATE_EVENTS:
+            return tuple(events + events)
+        remaining = order.remaining_quantity
+        if fault is Fault.FILL_BEFORE_REPLACE and events and remaining > 0:
+            half = (remaining / 2).quantize(Decimal("1e-12"), rounding=ROUND_DOWN) or remaining
+            price = order.limit_price or self.inner.price(order.symbol) or Decimal(1)
+            fill = Fill(
+                stable_id("fill-race", order.client_order_id, request.new_client_order_id),
+                half,
+                price,
+            )
+            return (_event_like(events[0], EventKind.FILL, "race", fill), *events)
         return tuple(events)
 
     def _spoil(

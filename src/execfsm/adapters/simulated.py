@@ -28,6 +28,7 @@ from execfsm.contracts import (
     OrderSide,
     OrderType,
     ReasonCode,
+    ReplaceRequest,
     to_decimal,
 )
 from execfsm.errors import ConfigurationError, ContractViolation
@@ -36,8 +37,9 @@ from execfsm.typing import Clock, EventSink
 from execfsm.validators import Rule, has_methods, instance_of, misconfigured, number_between
 
 _StoredFill = tuple[str, Decimal, Decimal, Decimal]
+_Text = str | None
 _StoredEvent = tuple[
-    str, str, str, str, datetime, _StoredFill | None, str | None, str, str | None, str | None, int
+    str, str, str, str, datetime, _StoredFill | None, _Text, str, _Text, _Text, int, _Text
 ]
 
 
@@ -60,11 +62,12 @@ def _stored(event: ExecutionEvent) -> _StoredEvent:
         event.venue_order_id,
         event.causation_id,
         event.schema_version,
+        event.exec_ref_id,
     )
 
 
 def _revived(stored: _StoredEvent) -> ExecutionEvent:
-    kind, event_id, cid, cor, ts, fill, reason, detail, venue_id, causation, version = stored
+    kind, event_id, cid, cor, ts, fill, reason, detail, venue_id, causation, version, ref = stored
     return ExecutionEvent(
         kind=EventKind(kind),
         event_id=event_id,
@@ -77,6 +80,7 @@ def _revived(stored: _StoredEvent) -> ExecutionEvent:
         venue_order_id=venue_id,
         causation_id=causation,
         schema_version=version,
+        exec_ref_id=ref,
     )
 
 
@@ -179,6 +183,7 @@ class SimulatedVenue:
         self._responses: dict[str, tuple[_StoredEvent, ...]] = {}
         self._resting: dict[str, Order] = {}
         self._event_counts: dict[str, int] = {}
+        self._replaced_ids: dict[str, str] = {}  # ClOrdID after a replace -> client order id
         self.submissions: list[str] = []
         """Every idempotency key sent to `submit`, in call order (including repeats)."""
         self.new_orders: list[str] = []
@@ -295,6 +300,52 @@ class SimulatedVenue:
         return (
             self._event(order, EventKind.CANCEL_REJECT, detail="order is not open at the venue"),
         )
+
+    def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        """
+        Amend a resting order, found by the id the venue holds it under
+        (``request.orig_client_order_id``): REPLACE_ACK when it rests and the new quantity is
+        above what it filled, then fills if its new limit price is marketable (as `set_price`
+        fills it). Anything else (an order that does not rest here: unknown, filled or
+        cancelled; a stale orig id; a quantity not above its fills) is answered with
+        REPLACE_REJECT saying why. Events name the order by its ``client_order_id``.
+        """
+        with self._lock:
+            return self._replace(order, request)
+
+    def _replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        orig = request.orig_client_order_id
+        held = self._resting.get(self._replaced_ids.get(orig, orig))
+        if (
+            held is None
+            or held.client_order_id != request.client_order_id
+            or held.current_client_order_id != orig
+        ):
+            return (self._replace_reject(order, f"no resting order has client order id {orig}"),)
+        if request.quantity <= held.filled_quantity:
+            detail = (
+                f"new quantity {request.quantity} is not above the {held.filled_quantity} filled"
+            )
+            return (self._replace_reject(held, detail),)
+        replaced = held.with_changes(
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            venue_client_order_id=request.new_client_order_id,
+        )
+        self._replaced_ids.pop(orig, None)
+        self._replaced_ids[request.new_client_order_id] = held.client_order_id
+        detail = f"replaced {orig} by {request.new_client_order_id}"
+        events = [self._event(replaced, EventKind.REPLACE_ACK, detail=detail)]
+        price = self._prices.get(replaced.symbol)
+        if price is not None and self._marketable(replaced, price):
+            del self._resting[held.client_order_id]
+            events.extend(self._fills(replaced, price))
+        else:
+            self._resting[held.client_order_id] = replaced
+        return tuple(events)
+
+    def _replace_reject(self, order: Order, detail: str) -> ExecutionEvent:
+        return self._event(order, EventKind.REPLACE_REJECT, detail=detail)
 
     # -- market moves --------------------------------------------------------------------
 

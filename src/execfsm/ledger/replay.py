@@ -52,6 +52,8 @@ class ReplayedOrder:
     cancel_in_doubt: bool = False
     """A cancel was requested and nothing says the venue was told (the process stopped
     inside the adapter's cancel call, or before it)."""
+    replace_in_doubt: bool = False
+    """Likewise for a replace: requested, and nothing says the venue was told."""
 
 
 @attrs.frozen
@@ -148,6 +150,8 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
         order = orders[cid]
         if record.event == "cancel_attempt":  # the venue was told, or we know it was not
             orders[cid] = order = attrs.evolve(order, cancel_in_doubt=False)
+        elif record.event == "replace_attempt":
+            orders[cid] = order = attrs.evolve(order, replace_in_doubt=False)
         if record.outcome is AuditOutcome.DUPLICATE:
             if record.event == "replace_reject":  # a late refusal: the replace is answered
                 orders[cid] = order = attrs.evolve(order, pending_replace=None)
@@ -170,6 +174,10 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
             )
         elif record.target != OrderState.PENDING_CANCEL.value:
             order = attrs.evolve(order, cancel_in_doubt=False)
+        if record.event == "request_replace":
+            order = attrs.evolve(order, replace_in_doubt=True)
+        elif record.target != OrderState.PENDING_REPLACE.value:
+            order = attrs.evolve(order, replace_in_doubt=False)
         if record.target is not None:
             order = attrs.evolve(order, state=OrderState(record.target))
         orders[cid] = order

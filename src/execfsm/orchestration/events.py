@@ -1,15 +1,19 @@
 """
-`EventProcessor`: venue events after a run — late answers, and cancels with their answers —
-each applied to its order under the order's lock, in one unit of work with what it books.
+`EventProcessor`: venue events after a run — late answers, and cancels and replaces with
+their answers — each applied to its order under the order's lock, in one unit of work with
+what it books.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
+
+import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.errors import VenueFailure
-from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order, ReasonCode
+from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order, ReasonCode, to_decimal
 from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
 from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
@@ -17,7 +21,9 @@ from execfsm.orchestration.intents import Notify
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits, delivered
 from execfsm.stages import post_trade, recon
-from execfsm.typing import OrderAdapter
+from execfsm.typing import OrderAdapter, ReplacingAdapter
+
+_REPLACE_ANSWERS = (EventKind.REPLACE_ACK, EventKind.REPLACE_REJECT)
 
 
 class EventProcessor:
@@ -85,10 +91,8 @@ class EventProcessor:
             raise KeyError(f"order ledger: order {client_order_id} vanished")
         return lifecycle
 
-    def cancel(self, client_order_id: str) -> EventOutcome:
-        """
-        `ExecutionOrchestrator.cancel`.
-        """
+    def _dispatched(self, client_order_id: str) -> tuple[Order, OrderAdapter]:
+        """The order and the adapter it went to; a ContractViolation if it was not sent."""
         known = self._services.orders.order(client_order_id)
         adapter = self._services.adapter_of.get(client_order_id)
         if known is None or adapter is None:
@@ -98,6 +102,13 @@ class EventProcessor:
                 field="client_order_id",
                 value=client_order_id,
             )
+        return known, adapter
+
+    def cancel(self, client_order_id: str) -> EventOutcome:
+        """
+        `ExecutionOrchestrator.cancel`.
+        """
+        known, adapter = self._dispatched(client_order_id)
         self._units.refuse_reentry()
         with self._locks.of(known.idempotency_key):
             outcome, heard = self._cancel(client_order_id, adapter)
@@ -154,6 +165,118 @@ class EventProcessor:
             outcome, booked = self._handle_event(event)
             heard.extend(booked)
         return outcome, heard
+
+    def replace(
+        self,
+        client_order_id: str,
+        quantity: Decimal | int | str | None,
+        limit_price: Decimal | int | str | None,
+    ) -> EventOutcome:
+        """
+        `ExecutionOrchestrator.replace`: PENDING_REPLACE under the next client order id of the
+        order's chain, written ahead (durable before the adapter is called: a stop inside the
+        call leaves the order flagged REPLACE_OUTCOME_UNKNOWN at recovery), then the
+        adapter's answers, each applied as `handle_event` applies it.
+
+        Returns the outcome of the venue's answer (REPLACE_ACK applied: the new terms hold,
+        fills kept), carrying the order as it stands after every answer; otherwise REFUSED
+        with ADAPTER_REJECTED (the venue rejected the replace: the order is back where it
+        was), the machine's reason (terms it refuses, an order not live: nothing sent),
+        REPLACE_NOT_SUPPORTED (the adapter cannot amend: nothing sent), ADAPTER_ERROR (the
+        request surely never left: back where it was) or REPLACE_OUTCOME_UNKNOWN (any other
+        failure of the call: flagged, still PENDING_REPLACE). An order that was never
+        dispatched raises `ContractViolation`, as does a term that is not a number.
+        """
+        known, adapter = self._dispatched(client_order_id)
+        new_quantity = None if quantity is None else to_decimal(quantity, "quantity")
+        new_price = None if limit_price is None else to_decimal(limit_price, "limit_price")
+        self._units.refuse_reentry()
+        with self._locks.of(known.idempotency_key):
+            if not isinstance(adapter, ReplacingAdapter):
+                return self._not_supported(client_order_id, adapter)
+            outcome, heard = self._replace(client_order_id, adapter, new_quantity, new_price)
+        return delivered(outcome, self._notify(heard))
+
+    def _not_supported(self, client_order_id: str, adapter: OrderAdapter) -> EventOutcome:
+        """Refuse a replace the order's adapter cannot send, audited on the order."""
+        reason = ReasonCode.REPLACE_NOT_SUPPORTED
+        detail = f"replace to {adapter.name}: the adapter cannot amend orders; nothing sent"
+        with self._units.unit() as unit:
+            lifecycle = self._reopened(client_order_id)
+            lifecycle.record("request_replace", AuditOutcome.REFUSED, reason, detail)
+            self._services.orders.settle(lifecycle)
+        self._units.flush(unit.last_seq)
+        return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, detail)
+
+    def _replace(
+        self,
+        client_order_id: str,
+        adapter: ReplacingAdapter,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+    ) -> tuple[EventOutcome, list[tuple[Order, Fill]]]:
+        units = self._units
+        store = self._services.store
+        refused: EventOutcome | None = None
+        with units.unit() as unit:
+            lifecycle = self._reopened(client_order_id)
+            request = lifecycle.replace_request(quantity=quantity, limit_price=limit_price)
+            try:
+                lifecycle.send("request_replace", replace=request)
+            except (IllegalTransition, ContractViolation) as exc:
+                self._services.orders.settle(lifecycle)  # a final order: packed again
+                refused = EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
+            else:
+                store.stage_order(lifecycle.order)
+        units.flush(unit.last_seq)  # the write-ahead of the replace
+        if refused is not None:
+            return refused, []
+        sent = f"replace to {adapter.name} ({request.orig_client_order_id} -> "
+        sent += f"{request.new_client_order_id})"
+        try:
+            answered = adapter.replace(lifecycle.order, request)  # outside any unit
+        except Exception as raw:  # noqa: BLE001 - translated, then answered by what it means
+            return self._replace_failed(lifecycle, VenueFailure.of(raw, sent)), []
+        with units.unit() as unit:
+            state = str(lifecycle.state_value)
+            detail = f"{sent}: sent, {len(answered)} answer(s)"
+            lifecycle.record("replace_attempt", AuditOutcome.APPLIED, None, detail, target=state)
+        units.flush(unit.last_seq)
+        answer: EventOutcome | None = None
+        last = EventOutcome(AuditOutcome.APPLIED, lifecycle.order)
+        heard: list[tuple[Order, Fill]] = []
+        for event in answered:  # every answer is applied, whatever a subscriber raises
+            last, booked = self._handle_event(event)
+            heard.extend(booked)
+            if answer is None and event.kind in _REPLACE_ANSWERS:  # a repeat is no answer
+                answer = last
+                if event.kind is EventKind.REPLACE_REJECT and last.applied:
+                    detail = f"{sent}: the venue rejected it: {event.detail}"
+                    reason = ReasonCode.ADAPTER_REJECTED
+                    answer = EventOutcome(AuditOutcome.REFUSED, None, reason, detail)
+        now = self._services.orders.order(client_order_id)
+        return attrs.evolve(answer or last, order=now), heard
+
+    def _replace_failed(self, lifecycle: OrderLifecycle, failure: VenueFailure) -> EventOutcome:
+        """
+        Answer a replace whose venue call raised: one that never left, or that the venue
+        refused, returns the order to where it was (``replace_reject``); any other failure (a
+        timeout after the send, an error nobody translates, a permanent error: as for a
+        cancel) stays PENDING_REPLACE, flagged REPLACE_OUTCOME_UNKNOWN, since only the venue
+        can say. The attempt's record carries what the call raised.
+        """
+        units = self._units
+        reason = ReasonCode.ADAPTER_REJECTED if failure.rejected else failure.reason
+        with units.unit() as unit:
+            lifecycle.record("replace_attempt", AuditOutcome.REFUSED, reason, failure.detail)
+            if failure.transient or failure.rejected:
+                lifecycle.send("replace_reject")
+            else:  # only the venue can say whether the new terms hold
+                reason = ReasonCode.REPLACE_OUTCOME_UNKNOWN
+                lifecycle.flag_for_reconciliation(reason, failure.detail)
+            self._services.store.stage_order(lifecycle.order)
+        units.flush(unit.last_seq)
+        return EventOutcome(AuditOutcome.REFUSED, lifecycle.order, reason, failure.detail)
 
     def _audit_unknown(self, event: ExecutionEvent, detail: str) -> int:
         return self._units.append(
