@@ -9,6 +9,7 @@ Default mode is `ExecutionMode.LIVE_BLOCKED`: a default orchestrator never reach
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, time
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.registry import AdapterRegistry
@@ -30,6 +31,7 @@ from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.ledger.store import LedgerStore, MemoryStore
 from execfsm.orchestration.events import EventProcessor
+from execfsm.orchestration.expiry import ExpirySweep
 from execfsm.orchestration.intents import IntentRunner
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits
@@ -37,7 +39,7 @@ from execfsm.recovery import open_session
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.risk import NullRiskHook
 from execfsm.stages import Pipeline, RiskControls, RoutingPolicy, post_trade
-from execfsm.stages._context import RunContext, Services
+from execfsm.stages._context import DAY_ENDS_AT, RunContext, Services
 from execfsm.typing import Clock, FillSubscriber, KillSwitch, RiskHook
 from execfsm.validators import has_methods, instance_of
 
@@ -72,6 +74,7 @@ class ExecutionOrchestrator:
             holds a session is recovered (see `recovery`): its chain is verified, ledgers are
             rebuilt, stored results answer resubmissions.
         engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's own).
+        day_ends_at: When DAY orders expire each day (`expire_due`), in UTC; default 00:00.
 
     A setting of the wrong kind (a collaborator without its protocol's methods) is refused
     with a `ConfigurationError` naming it.
@@ -93,6 +96,7 @@ class ExecutionOrchestrator:
         kill_switch: KillSwitch | None = None,
         store: LedgerStore | None = None,
         engine: Engine | str | None = None,
+        day_ends_at: time = DAY_ENDS_AT,
     ) -> None:
         _MODE.check(execution_mode, "execution_mode")
         _LIVE_POLICY.check(live_policy, "live_policy")
@@ -116,6 +120,8 @@ class ExecutionOrchestrator:
             audit=audit if audit is not None else AuditLog(clock),
             store=store if store is not None else MemoryStore(),
             engine=Engine.of(engine),
+            clock=clock,
+            day_ends_at=day_ends_at,
         )
         self._routes = RoutingPolicy(registry, execution_mode, live_policy, clock)
         self._manual_switch = ManualKillSwitch()
@@ -135,6 +141,7 @@ class ExecutionOrchestrator:
             self._notify,
         )
         self._events = EventProcessor(self._units, locks, self._notify)
+        self._expiry = ExpirySweep(self._units, locks, self._events.handle_event)
         self.recovery = open_session(
             self._services, self._units.results, paused, registry.get(execution_mode)
         )
@@ -221,6 +228,12 @@ class ExecutionOrchestrator:
         recovery), then the adapter answers CANCEL_ACK or CANCEL_REJECT.
         """
         return self._events.cancel(client_order_id)
+
+    def expire_due(self, now: datetime | None = None) -> list[EventOutcome]:
+        """
+        Expire the DAY and GTD orders due by `now` (default the clock's): `orchestration.expiry`.
+        """
+        return self._expiry.expire_due(now)
 
     # -- the session ----------------------------------------------------------------------
 
