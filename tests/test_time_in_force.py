@@ -308,6 +308,25 @@ class TestExpireDue:
         )
         assert records_of(orch, "cancel_attempt") == [(AuditOutcome.REFUSED, None)]
 
+    def test_an_order_with_a_cancel_out_is_left_to_the_venue(self) -> None:
+        """A PENDING_CANCEL order is not expired: the venue's answer to the cancel comes first."""
+
+        class Silent(SimulatedVenue):
+            def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+                return ()  # the answer comes later, through the sink
+
+        orch, _venue = orchestrator(Silent(SteppingClock(EPOCH)))
+        order = orch.submit_intent(resting_gtd()).order
+        assert order is not None
+        orch.cancel(order.client_order_id)
+
+        outcomes = orch.expire_due(LATER)
+
+        assert outcomes == []
+        pending = orch.order(order.client_order_id)
+        assert pending is not None
+        assert pending.state is OrderState.PENDING_CANCEL
+
     def test_day_order_expires_by_the_sweep_at_its_day_end(self) -> None:
         """A DAY order is due at its day end, not an instant before."""
         orch, _venue = orchestrator(day_ends_at=time(22))
