@@ -107,24 +107,19 @@ class ExpirySweep:
                 lifecycle = self._reopened(cid)
                 expire_time = current.expire_time
                 assert expire_time is not None  # noqa: S101 - is_due checked it
-                lifecycle.send(
-                    "expire",
-                    reason_code=ReasonCode.EXPIRED_BY_CLOCK,
-                    detail=(
-                        f"{current.time_in_force} order expired by the clock: expire_time "
-                        f"{expire_time.isoformat()} <= now {now.isoformat()}"
-                    ),
+                detail = (
+                    f"{current.time_in_force} order expired by the clock: expire_time "
+                    f"{expire_time.isoformat()} <= now {now.isoformat()}"
                 )
+                lifecycle.send("expire", reason_code=ReasonCode.EXPIRED_BY_CLOCK, detail=detail)
                 recon.hand_off(lifecycle, services, "expire_due")
                 units.stage_order(lifecycle)
             units.flush(unit.last_seq)
-            outcome = EventOutcome(
-                AuditOutcome.APPLIED, lifecycle.order, ReasonCode.EXPIRED_BY_CLOCK
-            )
             adapter = services.adapter_of.get(cid)
             if adapter is not None:
                 self._cancel_at_venue(cid, adapter)
-        return outcome
+            expired = services.orders.order(cid)  # flagged, if the venue would not drop it
+        return EventOutcome(AuditOutcome.APPLIED, expired, ReasonCode.EXPIRED_BY_CLOCK, detail)
 
     def _cancel_at_venue(self, cid: str, adapter: OrderAdapter) -> None:
         """
