@@ -65,6 +65,7 @@ PATHS: dict[OrderState, list[tuple[str, dict[str, Any]]]] = {
 }
 
 
+
 def _ref(lc: OrderLifecycle) -> Fill:
     """The order's first fill, or one it never had."""
     return lc.fills[0] if lc.fills else fill("0.1", fill_id="ghost")
