@@ -233,3 +233,24 @@ class TestDocumentation:
         assert f"{MAX_LINE_CHARS:,} characters" in section.group(1)
         assert f"deeper than {MAX_DEPTH}" in section.group(1)
         assert f"more than {MAX_NUMBER_CHARS} characters" in section.group(1)
+
+
+class TestExpireTime:
+    def test_expire_time_with_an_offset_is_an_aware_datetime(self) -> None:
+        """A GTD intent's ISO 8601 expire_time with ``Z`` reads as that instant in UTC."""
+        line = with_field("time_in_force", '"GTD"')[:-1] + ',"expire_time":"2026-12-01T17:00Z"}'
+
+        (intent,) = read_intents(line)
+
+        assert intent.expire_time is not None
+        assert intent.expire_time.isoformat() == "2026-12-01T17:00:00+00:00"
+
+    def test_expire_time_without_an_offset_is_one_bad_line(self) -> None:
+        """A naive expire_time is refused, saying that an offset is needed."""
+        line = with_field("time_in_force", '"GTD"')[:-1] + ',"expire_time":"2026-12-01T17:00"}'
+
+        (error,) = errors_of(f"{GOOD}\n{line}\n")
+
+        assert error.line == 2
+        assert "must be an ISO 8601 time with a UTC offset" in error.problem
+        assert error.problem.endswith('got "2026-12-01T17:00" (no offset)')

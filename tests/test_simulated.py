@@ -21,7 +21,8 @@ from execfsm import (
     SimulatedVenue,
     SteppingClock,
 )
-from execfsm.adapters.simulated import _revived, _stored
+from execfsm.adapters._answers import revived as _revived
+from execfsm.adapters._answers import stored as _stored
 from execfsm.clock import EPOCH
 from execfsm.contracts import ReplaceRequest
 from execfsm.testing import order_for

@@ -20,6 +20,10 @@ strings. Blank lines are skipped. Every other line is one JSON object with the f
 Numbers keep their JSON meaning: ``1`` is an int, ``0.1`` a float, which the intent refuses
 (quantities and prices are written as strings, ``"0.1"``, to stay exact).
 
+A GTD intent's ``expire_time`` is an ISO 8601 string with a UTC offset
+(``"2026-12-01T17:00:00+00:00"``, or ``Z``); a time without an offset is refused, since it
+names no instant.
+
 Every bad line is reported, each as ``line N: what is wrong``, and a file with any bad line
 gives no intent at all.
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NoReturn
 
 import attrs
@@ -172,10 +177,30 @@ def _intent(line: str) -> OrderIntent:
         data = _DECODER.decode(line)
     except json.JSONDecodeError as exc:
         raise _Refused(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    _offset_given(data)
     try:
         return OrderIntent.from_mapping(data)
     except ContractViolation as exc:
         raise _Refused(str(exc)) from None
+
+
+def _offset_given(data: object) -> None:
+    """
+    Refuse an ``expire_time`` string that parses but has no UTC offset (the intent would
+    only say its datetime is naive); anything else is the intent's to judge.
+    """
+    text = data.get("expire_time") if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        return
+    try:
+        naive = datetime.fromisoformat(text).tzinfo is None
+    except ValueError:
+        return
+    if naive:
+        raise _Refused(
+            f"expire_time: must be an ISO 8601 time with a UTC offset (e.g. "
+            f"2026-12-01T17:00:00+00:00 or ...Z), got {json.dumps(_shown(text))} (no offset)"
+        )
 
 
 def read_intents(text: str) -> list[OrderIntent]:

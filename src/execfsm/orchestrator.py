@@ -9,6 +9,7 @@ Default mode is `ExecutionMode.LIVE_BLOCKED`: a default orchestrator never reach
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, time
 from decimal import Decimal
 
 from execfsm.adapters.dispatcher import Dispatcher
@@ -31,6 +32,7 @@ from execfsm.ledger.positions import Position
 from execfsm.ledger.recon import ReconRecord
 from execfsm.ledger.store import LedgerStore, MemoryStore
 from execfsm.orchestration.events import EventProcessor
+from execfsm.orchestration.expiry import ExpirySweep
 from execfsm.orchestration.intents import IntentRunner
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits
@@ -38,7 +40,7 @@ from execfsm.recovery import open_session
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.risk import NullRiskHook
 from execfsm.stages import Pipeline, RiskControls, RoutingPolicy, post_trade
-from execfsm.stages._context import RunContext, Services
+from execfsm.stages._context import DAY_ENDS_AT, RunContext, Services
 from execfsm.typing import Clock, FillSubscriber, KillSwitch, RiskHook
 from execfsm.validators import has_methods, instance_of
 
@@ -73,6 +75,7 @@ class ExecutionOrchestrator:
             holds a session is recovered (see `recovery`): its chain is verified, ledgers are
             rebuilt, stored results answer resubmissions.
         engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's own).
+        day_ends_at: When DAY orders expire each day (`expire_due`), in UTC; default 00:00.
 
     A setting of the wrong kind (a collaborator without its protocol's methods) is refused
     with a `ConfigurationError` naming it.
@@ -94,20 +97,16 @@ class ExecutionOrchestrator:
         kill_switch: KillSwitch | None = None,
         store: LedgerStore | None = None,
         engine: Engine | str | None = None,
+        day_ends_at: time = DAY_ENDS_AT,
     ) -> None:
         _MODE.check(execution_mode, "execution_mode")
         _LIVE_POLICY.check(live_policy, "live_policy")
-        given = {
-            "risk_hook": risk_hook,
-            "registry": registry,
-            "clock": clock,
-            "audit": audit,
-            "dispatcher": dispatcher,
-            "kill_switch": kill_switch,
-            "store": store,
-        }
-        for name, rule in _COLLABORATORS.items():
-            rule.check(given[name], name)
+        for name, value in zip(
+            _COLLABORATORS,
+            (risk_hook, registry, clock, audit, dispatcher, kill_switch, store),
+            strict=True,
+        ):
+            _COLLABORATORS[name].check(value, name)
         clock = clock if clock is not None else SystemClock()
         registry = (
             registry if registry is not None else AdapterRegistry.with_simulated_venues(clock)
@@ -117,6 +116,8 @@ class ExecutionOrchestrator:
             audit=audit if audit is not None else AuditLog(clock),
             store=store if store is not None else MemoryStore(),
             engine=Engine.of(engine),
+            clock=clock,
+            day_ends_at=day_ends_at,
         )
         self._routes = RoutingPolicy(registry, execution_mode, live_policy, clock)
         self._manual_switch = ManualKillSwitch()
@@ -136,6 +137,7 @@ class ExecutionOrchestrator:
             self._notify,
         )
         self._events = EventProcessor(self._units, locks, self._notify)
+        self._expiry = ExpirySweep(self._units, locks, self._events.handle_event)
         self.recovery = open_session(
             self._services, self._units.results, paused, registry.get(execution_mode)
         )
@@ -178,18 +180,8 @@ class ExecutionOrchestrator:
     def submit_intents(self, intents: Iterable[OrderIntent]) -> list[PipelineResult]:
         """
         Take a batch of intents through the pipeline, each as `submit_intent` would, with two
-        commits for the whole batch instead of two per intent: every intent passes stages 1-4
-        in order, the write-ahead of every order that may be sent is made durable at once,
-        then they are sent in order and pass stages 6-8, and their results are made durable
-        at once. Returns one result per intent, in order.
-
-        What differs from submitting them one by one: the risk gate sees every intent of the
-        batch before any of them is sent, so a hook that limits exposure must count the
-        batch's earlier intents itself (as it must count orders in flight, whose fills come
-        later, anyway). A key repeated in the batch with the same terms is answered as a
-        duplicate of its first occurrence. Anything but an `OrderIntent`, and any key reused
-        with other terms (`IdempotencyConflict`, audited), refuses the whole batch before
-        any intent of it is run.
+        commits for the whole batch instead of two per intent; one result per intent, in
+        order. How that differs from one by one: `IntentRunner.submit_batch`.
         """
         return self._intents.submit_batch(intents)
 
@@ -235,6 +227,12 @@ class ExecutionOrchestrator:
         of the venue's answer, or why nothing was sent (`EventProcessor.replace` says how).
         """
         return self._events.replace(client_order_id, quantity, limit_price)
+
+    def expire_due(self, now: datetime | None = None) -> list[EventOutcome]:
+        """
+        Expire the DAY and GTD orders due by `now` (default the clock's): `orchestration.expiry`.
+        """
+        return self._expiry.expire_due(now)
 
     # -- the session ----------------------------------------------------------------------
 

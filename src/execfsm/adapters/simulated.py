@@ -2,7 +2,13 @@
 `SimulatedVenue`: a deterministic venue for paper, shadow and testnet modes, and for tests.
 
 Prices come from a table (with defaults for common symbols) and move only by `set_price`;
-event and fill ids derive from the order's id, so the same session gives the same events.
+time passes for resting orders only by `advance_to`; event and fill ids derive from the
+order's id, so the same session gives the same events.
+
+Time in force: GTC, DAY and GTD orders fill what is marketable and rest; DAY and GTD ones
+expire (EXPIRE) once `advance_to` passes their ``expire_time``. IOC fills what is marketable
+at once and cancels the rest (CANCEL_ACK); FOK fills all at once or cancels all, unfilled. How
+much one order can take at once is the symbol's `liquidity` (unlimited unless set).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from os import PathLike
 from pathlib import Path
 
+from execfsm.adapters._answers import StoredEvent, revived, stored
 from execfsm.bounds import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_INTEGER_DIGITS,
@@ -29,60 +36,20 @@ from execfsm.contracts import (
     OrderType,
     ReasonCode,
     ReplaceRequest,
+    TimeInForce,
     to_decimal,
 )
 from execfsm.errors import ConfigurationError, ContractViolation
 from execfsm.ids import stable_id
 from execfsm.typing import Clock, EventSink
-from execfsm.validators import Rule, has_methods, instance_of, misconfigured, number_between
-
-_StoredFill = tuple[str, Decimal, Decimal, Decimal]
-_Text = str | None
-_StoredEvent = tuple[
-    str, str, str, str, datetime, _StoredFill | None, _Text, str, _Text, _Text, int, _Text
-]
-
-
-def _stored(event: ExecutionEvent) -> _StoredEvent:
-    """
-    An answer as plain values: strings, Decimals and a datetime, which the cyclic GC does not
-    track (a paper venue remembers every answer of a backtest, and GC-tracked events made
-    every full collection longer).
-    """
-    fill = event.fill
-    return (
-        event.kind.value,
-        event.event_id,
-        event.client_order_id,
-        event.correlation_id,
-        event.ts_event,
-        None if fill is None else (fill.fill_id, fill.quantity, fill.price, fill.fee),
-        None if event.reason_code is None else event.reason_code.value,
-        event.detail,
-        event.venue_order_id,
-        event.causation_id,
-        event.schema_version,
-        event.exec_ref_id,
-    )
-
-
-def _revived(stored: _StoredEvent) -> ExecutionEvent:
-    kind, event_id, cid, cor, ts, fill, reason, detail, venue_id, causation, version, ref = stored
-    return ExecutionEvent(
-        kind=EventKind(kind),
-        event_id=event_id,
-        client_order_id=cid,
-        correlation_id=cor,
-        ts_event=ts,
-        fill=None if fill is None else Fill(*fill),
-        reason_code=None if reason is None else ReasonCode(reason),
-        detail=detail,
-        venue_order_id=venue_id,
-        causation_id=causation,
-        schema_version=version,
-        exec_ref_id=ref,
-    )
-
+from execfsm.validators import (
+    Rule,
+    aware_datetime,
+    has_methods,
+    instance_of,
+    misconfigured,
+    number_between,
+)
 
 DEFAULT_PRICES: Mapping[str, Decimal] = {
     "BTC/EUR": Decimal("60000"),
@@ -97,6 +64,9 @@ _ZERO = Decimal(0)
 _GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
 _CLOCK = has_methods("now")
+_NOW = aware_datetime(reason=None)
+_IMMEDIATE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+"""Times in force that never rest: what does not fill at once is cancelled."""
 _NAME = instance_of(str)
 _FEE_BPS = number_between(0, 10_000, decimal=True)
 _SLIPPAGE_BPS = number_between(0, 10_000, decimal=True, strict_maximum=True)
@@ -144,6 +114,9 @@ class SimulatedVenue:
         journal: A file where the venue appends the key of every order it creates, and
             which it reads back when it starts: the venue's own record, independent of ours,
             to prove across crashes that no key became two orders.
+        liquidity: The most of a symbol one order takes at one price (top-of-book size),
+            by symbol; a symbol not listed is unlimited. What a resting order could not take
+            fills when a later `set_price` finds it marketable again.
 
     A bad setting is refused with a `ConfigurationError` naming it.
     """
@@ -158,6 +131,7 @@ class SimulatedVenue:
         slippage_bps: Decimal | int | str = 0,
         partial_fills: Sequence[Decimal | int | str] = (),
         journal: Path | str | None = None,
+        liquidity: Mapping[str, Decimal | int | str] | None = None,
     ) -> None:
         _CLOCK.check(clock, "clock")
         _NAME.check(name, "name")
@@ -167,8 +141,11 @@ class SimulatedVenue:
         _PRICES.check(table, "prices")
         _FRACTIONS.check(partial_fills, "partial_fills")
         _JOURNAL.check(journal, "journal")
+        depth = {} if liquidity is None else liquidity
+        _PRICES.check(depth, "liquidity")
         try:  # the venue's settings: a bad one is a ConfigurationError naming it
             self._prices = {s: self._price(p, f"price of {s}") for s, p in table.items()}
+            self._liquidity = {s: self._positive(q, f"liquidity of {s}") for s, q in depth.items()}
             self.fee_bps = to_decimal(fee_bps, "fee_bps")
             self.slippage_bps = to_decimal(slippage_bps, "slippage_bps")
             fractions = tuple(self._positive(f, "partial_fills") for f in partial_fills)
@@ -180,10 +157,11 @@ class SimulatedVenue:
             raise misconfigured("partial_fills", "fractions must sum to 1", partial_fills)
         self.partial_fills = fractions
         self._sink: EventSink | None = None
-        self._responses: dict[str, tuple[_StoredEvent, ...]] = {}
+        self._responses: dict[str, tuple[StoredEvent, ...]] = {}
         self._resting: dict[str, Order] = {}
         self._event_counts: dict[str, int] = {}
         self._replaced_ids: dict[str, str] = {}  # ClOrdID after a replace -> client order id
+        self._fill_counts: dict[str, int] = {}
         self.submissions: list[str] = []
         """Every idempotency key sent to `submit`, in call order (including repeats)."""
         self.new_orders: list[str] = []
@@ -257,7 +235,7 @@ class SimulatedVenue:
             self.submissions.append(idempotency_key)
             known = self._responses.get(idempotency_key)
             if known is not None:
-                return tuple(_revived(stored) for stored in known)
+                return tuple(revived(stored) for stored in known)
             if idempotency_key in self._known_keys:
                 return ()  # created before a restart: the journal knows it, the answer is gone
             self.new_orders.append(idempotency_key)
@@ -266,7 +244,7 @@ class SimulatedVenue:
                 with self._journal.open("a", encoding="utf-8") as journal:
                     journal.write(idempotency_key + "\n")
             response = self._new_order(order, idempotency_key)
-            self._responses[idempotency_key] = tuple(_stored(event) for event in response)
+            self._responses[idempotency_key] = tuple(stored(event) for event in response)
             return response
 
     def _new_order(self, order: Order, idempotency_key: str) -> tuple[ExecutionEvent, ...]:
@@ -281,11 +259,37 @@ class SimulatedVenue:
         events = [
             self._event(order, EventKind.ACK, venue_order_id=stable_id("ven", idempotency_key))
         ]
-        if self._marketable(order, price):
-            events.extend(self._fills(order, price))
-        else:
-            self._resting[order.client_order_id] = order
+        marketable = self._marketable(order, price)
+        available = self._available(order)
+        if order.time_in_force is TimeInForce.FOK and available < order.quantity:
+            marketable = False  # all at once or nothing
+        rest = order
+        if marketable:
+            rest = self._take(order, price, events)
+        if rest.remaining_quantity > 0:
+            if order.time_in_force in _IMMEDIATE:
+                detail = f"{order.time_in_force}: {rest.remaining_quantity} not filled at once"
+                events.append(self._event(order, EventKind.CANCEL_ACK, detail=detail))
+            else:
+                self._resting[order.client_order_id] = rest
         return tuple(events)
+
+    def _available(self, order: Order) -> Decimal:
+        """
+        How much `order` can take at once: its remaining quantity, up to the liquidity.
+        """
+        depth = self._liquidity.get(order.symbol)
+        remaining = order.remaining_quantity
+        return remaining if depth is None else min(remaining, depth)
+
+    def _take(self, order: Order, price: Decimal, events: list[ExecutionEvent]) -> Order:
+        """
+        Fill what `order` can take at `price` (adding the events); the order as the venue
+        holds it after, with what it filled.
+        """
+        quantity = self._available(order)
+        events.extend(self._fills(order, price, quantity))
+        return order.with_changes(filled_quantity=order.filled_quantity + quantity)
 
     def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
         """
@@ -338,10 +342,11 @@ class SimulatedVenue:
         events = [self._event(replaced, EventKind.REPLACE_ACK, detail=detail)]
         price = self._prices.get(replaced.symbol)
         if price is not None and self._marketable(replaced, price):
-            del self._resting[held.client_order_id]
-            events.extend(self._fills(replaced, price))
-        else:
+            replaced = self._take(replaced, price, events)
+        if replaced.remaining_quantity > 0:
             self._resting[held.client_order_id] = replaced
+        else:
+            del self._resting[held.client_order_id]
         return tuple(events)
 
     def _replace_reject(self, order: Order, detail: str) -> ExecutionEvent:
@@ -365,8 +370,40 @@ class SimulatedVenue:
             ]
             events: list[ExecutionEvent] = []
             for order in crossed:
+                rest = self._take(order, new_price, events)
+                if rest.remaining_quantity > 0:
+                    self._resting[order.client_order_id] = rest
+                else:
+                    del self._resting[order.client_order_id]
+        self._deliver(events)
+        return events
+
+    def advance_to(self, now: datetime) -> list[ExecutionEvent]:
+        """
+        Let the venue's time reach `now` (timezone-aware): every resting DAY or GTD order
+        whose ``expire_time`` is at or before it expires (EXPIRE, to the sink, as `set_price`
+        delivers fills).
+        """
+        _NOW.check(now, "now")
+        with self._lock:
+            due = [
+                o
+                for o in self._resting.values()
+                if o.expire_time is not None and o.expire_time <= now
+            ]
+            events = []
+            for order in due:
                 del self._resting[order.client_order_id]
-                events.extend(self._fills(order, new_price))
+                detail = f"{order.time_in_force} expire_time {order.expire_time} passed"
+                events.append(self._event(order, EventKind.EXPIRE, detail=detail))
+        self._deliver(events)
+        return events
+
+    def _deliver(self, events: Sequence[ExecutionEvent]) -> None:
+        """
+        Send `events` to the sink, if any. If the sink raises, the rest of the events still
+        go to it; the first error is then raised.
+        """
         if self._sink is not None:  # outside the lock: the sink takes the orchestrator's locks
             errors: list[Exception] = []
             for event in events:  # every event is delivered, whatever the sink raises
@@ -376,7 +413,6 @@ class SimulatedVenue:
                     errors.append(exc)
             if errors:
                 raise errors[0]
-        return events
 
     # -- internals -----------------------------------------------------------------------
 
@@ -400,20 +436,21 @@ class SimulatedVenue:
         price = reference - slip
         return max(price, order.limit_price) if order.limit_price is not None else price
 
-    def _fills(self, order: Order, reference: Decimal) -> list[ExecutionEvent]:
+    def _fills(self, order: Order, reference: Decimal, quantity: Decimal) -> list[ExecutionEvent]:
         price = self._fill_price(order, reference)
-        quantity = order.remaining_quantity
         fractions = self.partial_fills or (Decimal(1),)
         events = []
         done = Decimal(0)
+        first = self._fill_counts.get(order.client_order_id, 0)  # earlier takes' fills
         for index, fraction in enumerate(fractions, start=1):
             last = index == len(fractions)
             qty = quantity - done if last else _on_grid(quantity * fraction, ROUND_DOWN)
             if qty <= 0:
                 continue
             done += qty
+            self._fill_counts[order.client_order_id] = first + index
             fill = Fill(
-                fill_id=stable_id("fill", order.client_order_id, index),
+                fill_id=stable_id("fill", order.client_order_id, first + index),
                 quantity=qty,
                 price=price,
                 fee=_on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN)

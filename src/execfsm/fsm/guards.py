@@ -9,6 +9,7 @@ injects by name: ``order`` (the order's terms), ``fill``, ``reason_code``, ``res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -16,12 +17,14 @@ from execfsm.bounds import AMOUNT_WRITTEN_DIGITS, amount_problem, bounded_amount
 from execfsm.contracts import (
     ExecutionMode,
     Fill,
+    OrderIntent,
     OrderState,
     OrderType,
     ReasonCode,
     RiskDecision,
     RiskVerdict,
     Route,
+    TimeInForce,
 )
 from execfsm.errors import ContractViolation, PolicyViolation
 
@@ -184,7 +187,57 @@ def amounts_bounded(order: OrderTerms) -> None:
         _check_amount(order.limit_price, "limit_price", ReasonCode.VALIDATION_INVALID_PRICE)
 
 
-CONTRACT_GUARDS = (names_present, quantity_positive, price_fits_type, amounts_bounded)
+class TimedTerms(Protocol):
+    """
+    What `expiry_fits_time_in_force` reads: an `OrderIntent` and an `Order` both qualify.
+    """
+
+    @property
+    def time_in_force(self) -> TimeInForce: ...
+    @property
+    def expire_time(self) -> datetime | None: ...
+
+
+@describe(
+    "a GTD order has an expire_time; GTC, IOC and FOK carry none, nor does a DAY intent "
+    "(its order expires at the day end the orchestrator sets)"
+)
+def expiry_fits_time_in_force(order: TimedTerms) -> None:
+    """
+    Refuse a GTD order without an expiry time, and an expiry time on any other time in force:
+    a GTC order that expires, or an IOC that rests until a date, says two things at once. A
+    DAY order gets its expiry (the next day end) from the orchestrator at intake, so only its
+    intent must carry none. Whether a GTD time is already past needs the clock: the
+    validation stage checks that (`execfsm.stages.validation`).
+    """
+    expire_time, time_in_force = order.expire_time, order.time_in_force
+    if time_in_force is TimeInForce.GTD:
+        if expire_time is None:
+            raise ContractViolation(
+                "expire_time: a GTD order needs an expire_time, got None",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="expire_time",
+                value=None,
+            )
+    elif expire_time is not None and (
+        time_in_force is not TimeInForce.DAY or isinstance(order, OrderIntent)
+    ):
+        raise ContractViolation(
+            f"expire_time: a {time_in_force} order carries no expire_time (only GTD does), "
+            f"got {expire_time.isoformat()}",
+            reason=ReasonCode.VALIDATION_INVALID_FIELD,
+            field="expire_time",
+            value=expire_time,
+        )
+
+
+CONTRACT_GUARDS = (
+    names_present,
+    quantity_positive,
+    price_fits_type,
+    amounts_bounded,
+    expiry_fits_time_in_force,
+)
 """The order contract, checked at validation (stage 2) and again at submit."""
 
 

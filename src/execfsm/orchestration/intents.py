@@ -98,7 +98,19 @@ class IntentRunner:
 
     def submit_batch(self, intents: Iterable[OrderIntent]) -> list[PipelineResult]:
         """
-        `ExecutionOrchestrator.submit_intents`.
+        `ExecutionOrchestrator.submit_intents`: each intent as `submit_intent` would take it,
+        with two commits for the whole batch instead of two per intent: every intent passes 1-4
+        in order, the write-ahead of every order that may be sent is made durable at once,
+        then they are sent in order and pass stages 6-8, and their results are made durable
+        at once. Returns one result per intent, in order.
+
+        What differs from submitting them one by one: the risk gate sees every intent of the
+        batch before any of them is sent, so a hook that limits exposure must count the
+        batch's earlier intents itself (as it must count orders in flight, whose fills come
+        later, anyway). A key repeated in the batch with the same terms is answered as a
+        duplicate of its first occurrence. Anything but an `OrderIntent`, and any key reused
+        with other terms (`IdempotencyConflict`, audited), refuses the whole batch before
+        any intent of it is run.
         """
         batch = list(intents)
         for index, intent in enumerate(batch):

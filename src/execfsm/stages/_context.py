@@ -4,9 +4,12 @@ What the stages share: the books (`Services`), and one run's working context.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import attrs
 
 from execfsm.adapters.dispatcher import DispatchResult
+from execfsm.clock import SystemClock
 from execfsm.contracts import (
     FINAL_ORDER_STATES,
     ExecutionEvent,
@@ -23,7 +26,16 @@ from execfsm.ledger.orders import OrderLedger
 from execfsm.ledger.positions import PositionLedger
 from execfsm.ledger.recon import ReconLog, ReconRecord
 from execfsm.ledger.store import LedgerStore, MemoryStore
-from execfsm.typing import OrderAdapter
+from execfsm.typing import Clock, OrderAdapter
+from execfsm.validators import Rule
+
+DAY_ENDS_AT = time(0, tzinfo=UTC)
+"""The default end of the trading day: midnight UTC."""
+
+_DAY_END = Rule(
+    lambda v: isinstance(v, time) and (v.tzinfo is None or v.utcoffset() == timedelta(0)),
+    "must be a datetime.time in UTC (naive, read as UTC, or with a zero UTC offset)",
+)
 
 
 @attrs.define
@@ -46,6 +58,11 @@ class Services:
     recon: ReconLog = attrs.Factory(ReconLog)
     adapter_of: dict[str, OrderAdapter] = attrs.Factory(dict)
     """The adapter each dispatched order went to (cancels go to the same one)."""
+    clock: Clock = attrs.Factory(SystemClock)
+    """The orchestrator's clock: DAY orders expire by it, past GTD times are refused by it."""
+    day_ends_at: time = attrs.field(default=DAY_ENDS_AT, validator=_DAY_END)
+    """When the trading day ends, in UTC: a DAY order expires at the next such time (a
+    setting that is not a UTC `datetime.time` is a `ConfigurationError`)."""
 
 
 @attrs.define
@@ -69,6 +86,9 @@ class RunContext:
     """The venue's answer to the send (stage 5)."""
     heard: list[tuple[Order, Fill]] = attrs.Factory(list)
     """Fills booked by the run, for the fill subscribers once the run is durable."""
+    received_at: datetime | None = None
+    """The clock's now at intake, read for DAY and GTD intents only: a DAY order expires at
+    the next day end after it, a GTD intent must expire after it (checked at validation)."""
 
     @property
     def correlation_id(self) -> str:
