@@ -234,6 +234,16 @@ def _run_orchestrator(sc: Scenario) -> OrchestratorRun:
     return run
 
 
+def _flagging_steps(sc: Scenario) -> list[int]:
+    """The numbers of the steps whose expected flags grow."""
+    numbers, flags = [], ()
+    for number, step in enumerate(sc.steps, 1):
+        if step.expect.flags != flags:
+            numbers.append(number)
+        flags = step.expect.flags
+    return numbers
+
+
 class TestOrchestratorMatrix:
     @pytest.mark.parametrize("sc", [_param(sc, orchestrated=True) for sc in SCENARIOS])
     def test_steps(self, sc: Scenario) -> None:
@@ -254,6 +264,22 @@ class TestOrchestratorMatrix:
             order.filled_quantity,
             order.state,
         )
+
+    @pytest.mark.parametrize(
+        "sc", [_param(sc, orchestrated=True) for sc in SCENARIOS if _flagging_steps(sc)]
+    )
+    def test_flags_hand_off(self, sc: Scenario) -> None:
+        """Each step that flags the order writes a reconciliation hand-off with those flags."""
+        run = OrchestratorRun(sc)
+        seen = []
+        for number, step in enumerate(sc.steps, 1):
+            count = len(run.orch.get_recon_snapshot())
+            run.step(step.action, f"e{number}")
+            records = run.orch.get_recon_snapshot()[count:]
+            if number in _flagging_steps(sc):
+                seen.append((number, records[-1].recon_flags if records else None))
+
+        assert seen == [(n, sc.steps[n - 1].expect.flags) for n in _flagging_steps(sc)]
 
 
 def test_table_size() -> None:
