@@ -425,9 +425,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         (replace(12), S.PENDING_REPLACE, 10, 0),
         (replace_ack(), S.PARTIALLY_FILLED, 10, 2, {"qty": 12}),
         (fill("f2", 2), S.FILLED, 12, 0, {"delta": 2}),
-        disagrees="FIX C.1.c lets a replace re-open a FILLED order (OrderQty up, Partially "
-        "Filled); the machine has no request_replace edge from FILLED (refused "
-        "ILLEGAL_TRANSITION)",
     ),
     # -- C.2: replace not for quantity change ----------------------------------------------------
     scenario(
@@ -499,9 +496,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         (replace(7), S.PENDING_REPLACE, 0, 10),
         (fill("f1", 8), S.PENDING_REPLACE, 8, 2, {"delta": 8}),
         (replace_ack(), S.FILLED, 8, 0, {"qty": 8}),
-        disagrees="FIX C.3.c: a replace whose new quantity the racing fills already "
-        "exceed is accepted with OrderQty amended to CumQty, status Filled; the machine "
-        "refuses the REPLACE_ACK (VENUE_CONTRADICTION, flagged) and stays PENDING_REPLACE",
     ),
     scenario(
         "C.3 replace below the cum qty refused locally",
@@ -988,9 +982,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         (fill("f1", 10), S.FILLED, 10, 0, {"delta": 10}),
         (replace_ack(), S.PARTIALLY_FILLED, 10, 2, {"qty": 12}),
         (fill("f2", 2), S.FILLED, 12, 0, {"delta": 2}),
-        disagrees="FIX C.1.c: the venue may accept a replace up of an order its racing fills "
-        "completed (Replaced, Partially Filled, leaves 2); the machine refuses a REPLACE_ACK "
-        "on a FILLED order (VENUE_CONTRADICTION, flagged), so the order stays FILLED at 10",
     ),
     scenario(
         "D REJECT while a replace is pending over fills is a contradiction",

@@ -100,9 +100,9 @@ class IntentRunner:
         """
         `ExecutionOrchestrator.submit_intents`: each intent as `submit_intent` would take it,
         with two commits for the whole batch instead of two per intent: every intent passes
-        stages 1-4 in order, the write-ahead of every order that may be sent is made durable at once,
-        then they are sent in order and pass stages 6-8, and their results are made durable
-        at once. Returns one result per intent, in order.
+        stages 1-4 in order, the write-ahead of every order that may be sent is made durable
+        at once, then they are sent in order and pass stages 6-8, and their results are made
+        durable at once. Returns one result per intent, in order.
 
         What differs from submitting them one by one: the risk gate sees every intent of the
         batch before any of them is sent, so a hook that limits exposure must count the
