@@ -196,7 +196,7 @@ class TestSpecDrift:
         data = json.loads(text)
 
         assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
-        assert len(data["machines"]["order"]["transitions"]) == 55
+        assert len(data["machines"]["order"]["transitions"]) == 59
 
     def test_spec_carries_the_case_rows(self) -> None:
         """machines.json lists every declared case row of the order, in lookup order."""
@@ -417,21 +417,25 @@ class TestProperties:
             "trade_correct(a->a2,4@1)",
         )
 
-    def test_replace_checked_against_old_terms_violates_p5(self) -> None:
-        """An order machine whose replace validator sees the old quantity accepts a replace
-        below fills that raced it; P5 fails on the REPLACE_ACK."""
+    def test_replace_that_forgets_the_racing_fills_violates_p5(self) -> None:
+        """An order machine that takes a replace's quantity as it is, though fills that raced
+        the replace passed it (FIX C.3.c amends it to what is filled), ends with more filled
+        than in force; P5 fails on the REPLACE_ACK."""
 
-        class StaleReplaceOrder(OrderLifecycle):
-            def guard_context(self) -> dict[str, Any]:
-                context = super().guard_context()
-                pending = context["pending_replace"]
-                if pending is not None:
-                    context["pending_replace"] = attrs.evolve(
-                        pending, quantity=context["order"].quantity
-                    )
-                return context
+        class ForgetfulReplaceOrder(OrderLifecycle):
+            def after_replace_ack(self, target: Any) -> None:
+                replace = self._pending_replace
+                assert replace is not None
+                self._order = self._order.with_changes(
+                    quantity=replace.quantity,
+                    limit_price=replace.limit_price,
+                    venue_client_order_id=replace.new_client_order_id,
+                    state=target.value,
+                )
+                self._pending_replace = None
 
-        p5 = {r.prop: r for r in verify_machine("order", StaleReplaceOrder, revision_depth=6)}["P5"]
+        results = verify_machine("order", ForgetfulReplaceOrder, revision_depth=6)
+        p5 = {r.prop: r for r in results}["P5"]
 
         assert not p5.ok
         assert "filled quantity 3 > quantity in force 2" in p5.detail

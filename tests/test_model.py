@@ -50,7 +50,7 @@ class TestOrderModel:
         }
 
         assert {(t.source, t.event, t.target) for t in model.transitions} == declared
-        assert len(model.transitions) == len(declared) == 55
+        assert len(model.transitions) == len(declared) == 59
 
     def test_validators_and_conds_per_edge(self, model: MachineModel) -> None:
         """Guards are attached to the right edges, split into conds, unless and validators."""
@@ -64,6 +64,7 @@ class TestOrderModel:
             "quantity_positive",
             "price_fits_type",
             "amounts_bounded",
+            "expiry_fits_time_in_force",
         )
         assert partial.unless == ("fill_completes",)
         assert complete.conds == ("fill_completes",)
@@ -82,6 +83,7 @@ class TestOrderModel:
         assert model.validators() == (
             "amounts_bounded",
             "correction_within_quantity",
+            "expiry_fits_time_in_force",
             "fill_id_unused",
             "fill_well_formed",
             "fill_within_quantity",
@@ -91,7 +93,7 @@ class TestOrderModel:
             "price_fits_type",
             "quantity_positive",
             "reason_given",
-            "replace_keeps_fills",
+            "replace_pending",
             "replace_terms_valid",
         )
         assert all(model.guard_descriptions[name] for name in model.validators())
@@ -111,6 +113,12 @@ class TestOrderModel:
         assert bust.conds == ("bust_leaves_fills",)
         assert bust.validators == ("names_counted_fill",)
         assert ("PENDING_REPLACE", "replace_ack", "FILLED") in by_edge
+        assert by_edge["FILLED", "request_replace", "PENDING_REPLACE"].validators == (
+            "replace_terms_valid",
+        )
+        assert by_edge["FILLED", "replace_ack", "PARTIALLY_FILLED"].validators == (
+            "replace_pending",
+        )
 
 
 class TestCases:

@@ -297,17 +297,40 @@ class TestRefusedLocally:
         assert (outcome.outcome, outcome.reason_code) == (AuditOutcome.REFUSED, reason)
         assert venue.calls == []
 
-    def test_a_replace_of_a_filled_order_is_refused(self) -> None:
-        """A replace of an order that is FILLED is refused ILLEGAL_TRANSITION."""
+    def test_a_replace_raising_a_filled_order_is_sent_and_the_venue_answers(self) -> None:
+        """A replace up of a FILLED order is sent (FIX C.1.c lets a venue re-open it); the
+        simulated venue no longer holds the order, so it rejects, and the order is FILLED
+        again with its quantity, unflagged."""
+        orch = paper_orchestrator()
+        result = orch.submit_intent(intent(1))
+        assert result.order is not None
+        cid = result.order.client_order_id
+
+        outcome = orch.replace(cid, quantity=Decimal(2))
+
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.ADAPTER_REJECTED,
+        )
+        order = orch.order(cid)
+        assert order is not None
+        assert (order.state, order.quantity, order.recon_flags) == (
+            OrderState.FILLED,
+            result.order.quantity,
+            (),
+        )
+
+    def test_a_replace_down_of_a_filled_order_is_refused(self) -> None:
+        """A replace of a FILLED order to no more than it filled is refused locally."""
         orch = paper_orchestrator()
         result = orch.submit_intent(intent(1))
         assert result.order is not None
 
-        outcome = orch.replace(result.order.client_order_id, quantity=Decimal(2))
+        outcome = orch.replace(result.order.client_order_id, quantity=result.order.quantity / 2)
 
         assert (outcome.outcome, outcome.reason_code) == (
             AuditOutcome.REFUSED,
-            ReasonCode.ILLEGAL_TRANSITION,
+            ReasonCode.VALIDATION_INVALID_QUANTITY,
         )
 
     def test_an_adapter_that_cannot_amend_is_refused_not_supported(self) -> None:
