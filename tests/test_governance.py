@@ -240,7 +240,10 @@ class TestSpecDrift:
         write_spec(tmp_path, MACHINES)
         spec = json.loads((tmp_path / "machines.json").read_text())
         cases = spec["machines"]["order"]["cases"]
-        dropped = cases.pop(next(i for i, c in enumerate(cases) if c["event"] == "replace_ack"))
+        first = next(
+            i for i, c in enumerate(cases) if c["event"] == "replace_ack" and not c["when"]
+        )
+        dropped = cases.pop(first)
         cases.append({**dropped, "event": "shout"})
         (tmp_path / "machines.json").write_text(json.dumps(spec))
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from execfsm import (
@@ -19,6 +20,7 @@ from execfsm import (
     ExecutionEvent,
     ExecutionOrchestrator,
     Fill,
+    IdempotencyConflict,
     OrderIntent,
     OrderLifecycle,
     OrderState,
@@ -403,3 +405,45 @@ class TestDeclaredCases:
 
             assert outcome.outcome in tuple(AuditOutcome)
             assert lc.order.remaining_quantity == 0
+
+
+class TestExpiryByOurClock:
+    def test_an_order_we_expired_keeps_why_and_absorbs_the_venues_cancel(self) -> None:
+        """An order expired by our clock keeps EXPIRED_BY_CLOCK as its reason; the venue's
+        CANCEL_ACK to the cancel we then sent is absorbed, not a contradiction."""
+        lc = live()
+        lc.send("expire", reason_code=ReasonCode.EXPIRED_BY_CLOCK)
+
+        outcome = lc.apply(venue_event(lc, EventKind.CANCEL_ACK))
+
+        assert lc.order.reason_code is ReasonCode.EXPIRED_BY_CLOCK
+        assert (outcome.outcome, outcome.reason_code) == (
+            AuditOutcome.DUPLICATE,
+            ReasonCode.EVENT_ABSORBED,
+        )
+        assert lc.order.recon_flags == ()
+
+    def test_an_intent_id_reused_with_another_expiry_is_a_conflict(self) -> None:
+        """A GTD intent resubmitted under the same intent id with another expire_time is an
+        idempotency conflict, not a duplicate: nothing is sent."""
+        orch = paper_orchestrator()
+        first = OrderIntent(
+            "BTC/EUR",
+            "BUY",
+            "1",
+            "LIMIT",
+            "s",
+            limit_price="1",
+            time_in_force="GTD",
+            expire_time="2026-01-02T00:00:00Z",
+            intent_id="gtd",
+        )
+        orch.submit_intent(first)
+        later = first.__class__(**{**_fields(first), "expire_time": "2026-01-03T00:00:00Z"})
+
+        with pytest.raises(IdempotencyConflict, match="expire_time"):
+            orch.submit_intent(later)
+
+
+def _fields(intent: OrderIntent) -> dict[str, Any]:
+    return {name: getattr(intent, name) for name in attrs.fields_dict(OrderIntent)}

@@ -447,7 +447,8 @@ class TestVenueFailures:
 
     def test_a_repeated_answer_does_not_hide_the_first(self) -> None:
         """With every answer delivered twice, replace returns the outcome of the first
-        REPLACE_ACK and the new terms hold (the machine refuses the repeat, audited)."""
+        REPLACE_ACK and the new terms hold; the repeat is audited as a duplicate and flags
+        nothing."""
         orch, _ = faulty(Fault.DUPLICATE_EVENTS)
         order = resting(orch)
 
@@ -461,8 +462,9 @@ class TestVenueFailures:
         )
         assert [o for e, o in trail_of(orch, order) if e == "replace_ack"] == [
             AuditOutcome.APPLIED,
-            AuditOutcome.REFUSED,
+            AuditOutcome.DUPLICATE,
         ]
+        assert now(orch, order).recon_flags == ()
 
     def test_a_slow_answer_is_waited_for(self) -> None:
         """A SLOW venue answers after its delay; the replace is then acknowledged."""

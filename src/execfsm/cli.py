@@ -333,7 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--dir", type=Path, default=Path("spec"))
     verify = commands.add_parser("verify", help="check spec drift and prove the properties")
     verify.add_argument("--spec-dir", type=Path, default=Path("spec"))
-    verify.add_argument("--depth", type=int, default=5, help="fill-sequence depth for P4")
+    verify.add_argument(
+        "--depth",
+        type=int,
+        default=5,
+        help="exploration depth: P4's fill sequences (P5's revision sequences go one deeper)",
+    )
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_verify = audit_commands.add_parser(

@@ -411,7 +411,7 @@ class Order:
     fees: Decimal = Decimal(0)
     venue_order_id: str | None = None
     reason_code: ReasonCode | None = None
-    """Why the order ended REJECTED or FAILED."""
+    """Why the order ended REJECTED or FAILED (or EXPIRED by our clock: EXPIRED_BY_CLOCK)."""
     recon_flags: tuple[ReasonCode, ...] = ()
     """Why reconciliation must look at this order (e.g. a fill after it was final)."""
     expire_time: datetime | None = None

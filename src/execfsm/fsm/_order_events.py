@@ -25,7 +25,7 @@ from execfsm.fsm import revisions as r
 from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.cases import Case
-from execfsm.fsm.order_cases import ORDER_CASES, Situation
+from execfsm.fsm.order_cases import Situation
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
 from execfsm.ids import canonical_json
 
@@ -110,9 +110,9 @@ class OrderEvents(AuditedMachine):
         situation = self._situation(name, event)
         if not situation and (state, name) in self.edges:  # a StrEnum member hashes as its value
             return self._take_edge(name, event)
-        case = ORDER_CASES.find(state, name, situation)
+        case = self.cases.find(state, name, situation) if self.cases else None
         if case is None:  # the table ends with a row for any event in any state
-            raise DefinitionError(f"ORDER_CASES has no row for {name} in {state}")
+            raise DefinitionError(f"{type(self).__name__}.cases has no row for {name} in {state}")
         if case.action:
             handled: EventOutcome = getattr(self, f"_{case.action}")(event, case)
             return handled
@@ -137,6 +137,12 @@ class OrderEvents(AuditedMachine):
                 order = self._order
                 within = fill.quantity <= order.quantity - order.filled_quantity
                 return Situation.WITHIN_QUANTITY if within else Situation.BEYOND_QUANTITY
+        elif name == "cancel_ack":
+            if self._order.reason_code is ReasonCode.EXPIRED_BY_CLOCK:
+                return Situation.EXPIRED_BY_US
+        elif name == "replace_ack":
+            if self._pending_replace is None and self._order.venue_client_order_id is not None:
+                return Situation.REPLACE_ANSWERED
         elif event.exec_ref_id is not None:  # a bust or a correction
             if event.exec_ref_id in self._fills:
                 new_id = None if fill is None else fill.fill_id

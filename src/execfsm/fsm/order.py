@@ -470,6 +470,14 @@ class OrderLifecycle(OrderEvents):
         """
         self._order = self._order.with_changes(reason_code=reason_code)
 
+    def after_expire(self, reason_code: ReasonCode | None = None) -> None:
+        """
+        Keep why the order expired when we say (EXPIRED_BY_CLOCK); the venue's EXPIRE says
+        nothing more.
+        """
+        if reason_code is not None:
+            self._order = self._order.with_changes(reason_code=reason_code)
+
     def after_fail(self, reason_code: ReasonCode) -> None:
         """
         Keep why the order failed.

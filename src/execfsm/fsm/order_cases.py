@@ -27,6 +27,8 @@ class Situation:
     FILL_CONFLICTS = "the fill id was applied with other terms"
     NAMES_UNKNOWN_FILL = "the named fill is not one of the order's"
     NAMES_RETIRED_FILL = "the named fill was already busted or corrected"
+    EXPIRED_BY_US = "the order expired by our clock (EXPIRED_BY_CLOCK)"
+    REPLACE_ANSWERED = "the order's last replace was acknowledged and none is pending"
     WITHIN_QUANTITY = "the fill keeps the cumulative quantity within the order quantity"
     BEYOND_QUANTITY = "the fill takes the cumulative quantity beyond the order quantity"
 
@@ -84,6 +86,8 @@ ORDER_CASES = CaseTable(
              when=Situation.NAMES_UNKNOWN_FILL, why="a bust of an execution we never had"),
         Case("trade_correct", ALL, _REFUSED, _R.TRADE_UNKNOWN_FILL, flags=True,
              when=Situation.NAMES_UNKNOWN_FILL, why="a correction of an execution we never had"),
+        Case("replace_ack", ALL, _DUP, _R.EVENT_REPEATED, when=Situation.REPLACE_ANSWERED,
+             why="the venue repeated its acknowledgement of the last replace"),
         # -- ACK -----------------------------------------------------------------------------
         Case("acknowledge", _states(_S.PENDING_CANCEL), _DUP, _R.ACK_ABSORBED,
              action="absorb_ack",
@@ -111,11 +115,14 @@ ORDER_CASES = CaseTable(
         # -- CANCEL_ACK ------------------------------------------------------------------------
         Case("cancel_ack", _states(_S.CANCELLED), _DUP, _R.EVENT_REPEATED,
              why="the venue said it again"),
+        Case("cancel_ack", _states(_S.EXPIRED), _DUP, _R.EVENT_ABSORBED,
+             when=Situation.EXPIRED_BY_US,
+             why="we expired it and asked the venue to cancel: both say it is done"),
         Case("cancel_ack", _states(_S.FAILED), _DUP, _R.EVENT_ABSORBED,
              why="the venue cancelled an order we had given up on: both say it is dead"),
         Case("cancel_ack", _states(_S.FILLED, _S.REJECTED, _S.EXPIRED), _REFUSED,
              _R.VENUE_CONTRADICTION, flags=True,
-             why="a cancel of an order that was filled, refused or expired"),
+             why="a cancel of an order that was filled, refused or expired at the venue"),
         # -- CANCEL_REJECT: never changes a venue's order ------------------------------------------
         Case("cancel_reject", _states(_S.FILLED, _S.CANCELLED, _S.REJECTED, _S.EXPIRED,
                                       _S.FAILED),

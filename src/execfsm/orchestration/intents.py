@@ -25,7 +25,15 @@ from execfsm.results import PipelineResult
 from execfsm.stages import Pipeline, dispatch, intake, run_stages
 from execfsm.stages._context import RunContext
 
-_TERMS = ("symbol", "side", "order_type", "quantity", "limit_price", "time_in_force")
+_TERMS = (
+    "symbol",
+    "side",
+    "order_type",
+    "quantity",
+    "limit_price",
+    "time_in_force",
+    "expire_time",
+)
 """What an intent asks the venue for; the rest of it (session, strategy, intent id) is its
 idempotency key."""
 
