@@ -6,7 +6,7 @@ counterexample path when it fails:
 - P2: every non-final state can reach a final state, and final states have no way out.
 - P3: every declared guard and validator is on some transition that can be taken.
 - P4: over bounded fill sequences, cumulative fills never exceed the order quantity and the
-  order never moves backwards.
+  order never moves backwards on fills and acks (a bust or correction may: P5).
 - P5: over bounded sequences of venue events that revise an order (replaces down and up with
   either answer, busts, corrections, late fills after a cancel or an expiry), the filled
   quantity never exceeds the quantity in force, it is the sum of the counted fills, and
@@ -70,7 +70,7 @@ class PropertyResult:
 P1 = "no path reaches DISPATCH in LIVE_BLOCKED, nor in LIVE without a valid LivePolicy"
 P2 = "every non-final state can reach a final state; final states have no way out"
 P3 = "every guard and validator is on a transition that can be taken"
-P4 = "cumulative fills never exceed the quantity; the order never moves backwards"
+P4 = "cumulative fills never exceed the quantity; fills and acks never move the order backwards"
 P5 = "filled quantity never exceeds the quantity in force (replace, bust, correction, late fill)"
 
 # -- the pipeline's input domain ------------------------------------------------------------
