@@ -99,7 +99,7 @@ def stable_id(prefix: str, *parts: Any) -> str:
     >>> stable_id("ord", "k1") == stable_id("ord", "k1")
     True
     """
-    return f"{prefix}-{hashlib.sha256(encode(parts)).hexdigest()[:24]}"
+    return f"{prefix}-{hashlib.sha256(_encode(parts)).hexdigest()[:24]}"
 
 
 def idempotency_key(intent: OrderIntent) -> str:

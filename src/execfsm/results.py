@@ -7,7 +7,7 @@ from __future__ import annotations
 import attrs
 
 from execfsm.contracts import Order, PipelineState, ReasonCode
-from execfsm.ids import decode, encode
+from execfsm.ids import decode, encode_fixed
 from execfsm.ledger.recon import ReconRecord
 
 
@@ -55,7 +55,7 @@ class ResultBook:
         """
         Remember `result` under its idempotency key (replacing a paused intent's result).
         """
-        self._packed[result.idempotency_key] = encode(result)
+        self._packed[result.idempotency_key] = encode_fixed(result)  # kept in memory only
 
     def get(self, key: str) -> PipelineResult | None:
         """

@@ -102,17 +102,22 @@ def _caller(
             return func(value, available.get(second, second_default))
 
         return two
-    if len(names) == 3 and _ABSENT not in defaults:  # e.g. (self, fill=None, ref=None, ...)
-        (first, second, third), (first_default, second_default, third_default) = names, defaults
+    if len(names) == 4 and _ABSENT not in defaults[1:]:  # e.g. (self, fill=None, ref=None, x=None)
+        (first, second, third, fourth) = names
+        (first_default, second_default, third_default, fourth_default) = defaults
 
-        def three(available: Mapping[str, Any]) -> Any:
+        def four(available: Mapping[str, Any]) -> Any:
+            value = available.get(first, first_default)
+            if value is _ABSENT:
+                return by_name(available)
             return func(
-                available.get(first, first_default),
+                value,
                 available.get(second, second_default),
                 available.get(third, third_default),
+                available.get(fourth, fourth_default),
             )
 
-        return three
+        return four
     if any(default is not _ABSENT for default in defaults):
         named_defaults = tuple(zip(names, defaults, strict=True))
 

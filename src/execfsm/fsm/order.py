@@ -29,7 +29,7 @@ from execfsm.fsm._order_events import OrderEvents, was_submitted
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order_cases import ORDER_CASES
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
-from execfsm.ids import canonical_json, decode, encode
+from execfsm.ids import canonical_json, decode, encode, encode_fixed
 from execfsm.typing import AuditSink
 
 __all__ = ["EVENT_OF_KIND", "EventOutcome", "OrderLifecycle", "was_submitted"]
@@ -255,8 +255,8 @@ class OrderLifecycle(OrderEvents):
         """
         resume = self._resume_state
         return (
-            encode(self._order),
-            tuple([encode(fill) for fill in self._fills.values()]),
+            encode_fixed(self._order),  # kept in memory only: no older bytes to equal
+            tuple([encode_fixed(fill) for fill in self._fills.values()]),
             tuple(sorted(self._late_ids)),
             None if resume is None else resume.value,
             self._submitted,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import attrs
 
 from execfsm.contracts import Order, ReasonCode
-from execfsm.ids import decode, encode
+from execfsm.ids import decode, encode_fixed
 from execfsm.ledger.positions import Position
 
 
@@ -45,7 +45,7 @@ class ReconLog:
         """
         Add one hand-off.
         """
-        self._records.append(encode(record))
+        self._records.append(encode_fixed(record))  # kept in memory only
 
     def __len__(self) -> int:
         return len(self._records)
