@@ -38,6 +38,16 @@ intents = st.builds(
     strategy_id=st.just("prop"),
     intent_id=st.uuids().map(str),
 )
+limit_intents = st.builds(
+    OrderIntent,
+    symbol=st.sampled_from(["BTC/EUR", "ETH/EUR", "BTC/USD"]),
+    side=st.sampled_from(OrderSide),
+    quantity=quantities,
+    order_type=st.just(OrderType.LIMIT),
+    strategy_id=st.just("prop"),
+    limit_price=prices,
+    intent_id=st.uuids().map(str),
+)
 
 # Any value each field of the ledgers' records can hold, for codec and round-trip tests.
 decimals = st.decimals(allow_nan=False, allow_infinity=False)

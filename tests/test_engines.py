@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -39,8 +40,10 @@ from execfsm.clock import EPOCH
 from execfsm.contracts import Route
 from execfsm.errors import ConfigurationError, DefinitionError, ReentrantCall
 from execfsm.fsm._audited import AuditedMachine
+from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.engine import Engine, compile_machine
 from execfsm.fsm.guards import describe
+from execfsm.fsm.order import EventOutcome
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing import order_for
 from tests.conftest import make_intent
@@ -58,10 +61,30 @@ fills = st.builds(
     price=st.sampled_from(["10", "11", "10", "0", "9e999999", "NaN"]),
     fee=st.sampled_from(["0", "0.1", "0", "-0.1", "1e1000000"]),
 )
+# A correction's new terms: under a fresh id mostly, sometimes another fill's or its own.
+corrected_fills = st.builds(
+    Fill,
+    fill_id=st.sampled_from(["x", "y", "z", "x", "a", "b"]),
+    quantity=st.sampled_from(["0.1", "0.3", "0.5", "0.7", "1.0", "1.2", "0"]),
+    price=st.sampled_from(["10", "12", "0"]),
+    fee=st.sampled_from(["0", "0.2"]),
+)
 reasons = st.sampled_from([None, ReasonCode.ADAPTER_REJECTED, ReasonCode.ADAPTER_ERROR])
-local_events = st.tuples(
-    st.sampled_from(["submit", "request_cancel", "request_cancel", "fail", "teleport", "fill"]),
-    reasons,
+# A replace's new terms, as (quantity, limit price), each None to keep it; "bad" sends no
+# ReplaceRequest at all (the validator refuses it in both engines alike).
+replace_terms = st.one_of(
+    st.tuples(
+        st.sampled_from([None, "0.5", "0.8", "1.0", "1.5", "2", "0", "-1", "1e20"]),
+        st.sampled_from([None, None, "49000", "51000", "0"]),
+    ),
+    st.just("bad"),
+)
+local_events = st.one_of(
+    st.tuples(
+        st.sampled_from(["submit", "request_cancel", "request_cancel", "fail", "teleport", "fill"]),
+        reasons,
+    ),
+    st.tuples(st.just("request_replace"), replace_terms),
 )
 venue_events = st.tuples(
     st.sampled_from([EventKind.FILL] * 5 + list(EventKind)),
@@ -69,9 +92,44 @@ venue_events = st.tuples(
     reasons,
     st.sampled_from(["ok"] * 5 + ["stray"]),
 )
+# Busts and corrections name a fill: mostly one the order may have, sometimes none.
+revision_events = st.tuples(
+    st.sampled_from([EventKind.TRADE_BUST, EventKind.TRADE_CORRECT]),
+    corrected_fills,
+    st.sampled_from(["a", "a", "b", "b", "c", "x", "unknown"]),
+)
+replace_answers = st.tuples(
+    st.sampled_from([EventKind.REPLACE_ACK, EventKind.REPLACE_REJECT]), st.just("answer")
+)
+_ACK = (EventKind.ACK, Fill("a", "1", "10"), None, "ok")
+_FILL_A = (EventKind.FILL, Fill("a", "0.3", "10", "0.1"), None, "ok")
+_FILL_B = (EventKind.FILL, Fill("b", "0.7", "11"), None, "ok")
+_CANCELLED = (EventKind.CANCEL_ACK, Fill("a", "1", "10"), None, "ok")
+_PARTIAL = [("submit", None), _ACK, _FILL_A]
+# Where a random tail starts: before submit, live, partly filled, filled, cancel or replace
+# pending, ended with a fill; so the tails reach the replace, bust and correction edges.
+prefixes = st.sampled_from(
+    [
+        [],
+        [("submit", None)],
+        [("submit", None), _ACK],
+        _PARTIAL,
+        [*_PARTIAL, _FILL_B],
+        [*_PARTIAL, ("request_cancel", None)],
+        [("submit", None), _ACK, ("request_cancel", None)],
+        [*_PARTIAL, ("request_replace", ("0.8", None))],
+        [*_PARTIAL, ("request_replace", ("0.3", None))],
+        [("submit", None), _ACK, ("request_replace", (None, "51000"))],
+        [*_PARTIAL, _CANCELLED],
+    ]
+)
 order_steps = st.tuples(
-    st.booleans(), st.lists(st.one_of(venue_events, venue_events, local_events), max_size=14)
-).map(lambda t: [("submit", None)] * t[0] + t[1])
+    prefixes,
+    st.lists(
+        st.one_of(venue_events, venue_events, local_events, revision_events, replace_answers),
+        max_size=14,
+    ),
+).map(lambda t: t[0] + t[1])
 intents = st.sampled_from(
     [
         make_intent(),
@@ -102,46 +160,263 @@ def queries(machine: AuditedMachine) -> tuple[Any, ...]:
     )
 
 
+def lifecycle_view(lc: OrderLifecycle) -> tuple[Any, ...]:
+    """Everything an order's lifecycle exposes, as comparable values."""
+    return (
+        queries(lc),
+        lc.order,
+        lc.fills,
+        lc.late_fills,
+        lc.retired_fills,
+        lc.pending_replace,
+        lc.replace_count,
+        lc.submitted,
+        lc.packed(),
+    )
+
+
+def outcome_view(result: EventOutcome) -> tuple[Any, ...]:
+    """Every field of an `EventOutcome`."""
+    return attrs.astuple(result, recurse=False)
+
+
+def venue_event(lc: OrderLifecycle, step: tuple[Any, ...], event_id: str) -> ExecutionEvent:
+    """The venue event a generated step describes."""
+    if step[1] == "answer":
+        return ExecutionEvent.of_kind(step[0], lc.order, event_id, EPOCH)
+    if len(step) == 3:
+        kind, fill, ref = step
+        if kind is EventKind.TRADE_BUST:
+            return ExecutionEvent.bust(lc.order, event_id, EPOCH, ref)
+        return ExecutionEvent.correction(lc.order, event_id, EPOCH, ref, fill)
+    kind, fill, reason, target = step
+    return ExecutionEvent(
+        kind,
+        event_id,
+        lc.client_order_id if target == "ok" else "ord-stray",
+        lc.correlation_id,
+        EPOCH,
+        fill=fill if kind is EventKind.FILL else None,
+        reason_code=reason,
+    )
+
+
+def local_event(lc: OrderLifecycle, step: tuple[Any, ...]) -> None:
+    """Send the local event a generated step describes."""
+    name, value = step
+    if name == "request_replace":
+        if value == "bad":
+            lc.send(name, replace=None)
+            return
+        quantity, price = value
+        replace = lc.replace_request(
+            quantity=None if quantity is None else Decimal(quantity),
+            limit_price=None if price is None else Decimal(price),
+        )
+        lc.send(name, replace=replace)
+        return
+    kwargs = {"reason_code": value} if name == "fail" else {}
+    lc.send(name, **kwargs)
+
+
 def run_order(engine: Engine, intent: Any, steps: list[Any]) -> tuple[list[Any], str]:
     audit = AuditLog(SteppingClock(EPOCH, timedelta(microseconds=7)))
     lc = OrderLifecycle(order_for(intent), audit, engine=engine)
     trace: list[Any] = []
-    for step in steps:
+    for number, step in enumerate(steps):
         try:
-            if len(step) == 2:
-                name, reason = step
-                kwargs = {"reason_code": reason} if name == "fail" else {}
-                lc.send(name, **kwargs)
+            if len(step) == 2 and step[1] != "answer":
+                local_event(lc, step)
                 outcome: Any = "applied"
             else:
-                kind, fill, reason, target = step
-                event = ExecutionEvent(
-                    kind,
-                    "e",
-                    lc.client_order_id if target == "ok" else "ord-stray",
-                    lc.correlation_id,
-                    EPOCH,
-                    fill=fill if kind is EventKind.FILL else None,
-                    reason_code=reason,
-                )
-                result = lc.apply(event)
-                outcome = (result.outcome, result.reason_code, result.booked_fill)
+                outcome = outcome_view(lc.apply(venue_event(lc, step, f"e{number}")))
         except (IllegalTransition, ContractViolation, PolicyViolation) as exc:
             outcome = (type(exc).__name__, exc.reason, str(exc))
         except TypeError as exc:  # a guard called without its argument, in both engines
             outcome = ("TypeError", str(exc))
-        trace.append((outcome, queries(lc), lc.order, lc.fills, lc.late_fills))
+        trace.append((outcome, lifecycle_view(lc)))
     return trace, audit.export_jsonl()
 
 
 @DIFFERENTIAL
 @given(intent=intents, steps=order_steps)
 def test_order_engines_agree(intent: Any, steps: list[Any]) -> None:
-    """Random order event sequences give identical traces and audit bytes on both engines."""
+    """Random order event sequences (replaces, busts and corrections included) give identical
+    traces and audit bytes on both engines."""
     reference = run_order(Engine.REFERENCE, intent, steps)
     compiled = run_order(Engine.COMPILED, intent, steps)
 
     assert compiled == reference
+
+
+def fill_step(fill_id: str, quantity: str, price: str = "10") -> tuple[Any, ...]:
+    """A FILL step for `run_order`."""
+    return (EventKind.FILL, Fill(fill_id, quantity, price), None, "ok")
+
+
+def venue_step(kind: EventKind, reason: ReasonCode | None = None) -> tuple[Any, ...]:
+    """A step for `run_order` of a venue event that carries nothing but its kind."""
+    return (kind, Fill("a", "1", "10"), reason, "ok")
+
+
+def bust_step(fill_id: str) -> tuple[Any, ...]:
+    """A TRADE_BUST step for `run_order`."""
+    return (EventKind.TRADE_BUST, Fill("unused", "1", "1"), fill_id)
+
+
+def correct_step(fill_id: str, new_id: str, quantity: str, price: str = "10") -> tuple[Any, ...]:
+    """A TRADE_CORRECT step for `run_order`."""
+    return (EventKind.TRADE_CORRECT, Fill(new_id, quantity, price), fill_id)
+
+
+def reason_of(outcome: Any) -> ReasonCode | None:
+    """The reason code in one step's outcome as `run_order` traces it."""
+    if outcome == "applied":
+        return None
+    if isinstance(outcome[0], AuditOutcome):  # an EventOutcome's fields
+        reason: ReasonCode | None = outcome[2]
+        return reason
+    return outcome[1]  # a refused local event: (error type, reason, message)
+
+
+_S = OrderState
+_ACKED = [("submit", None), venue_step(EventKind.ACK)]
+_FILLED_03 = [*_ACKED, fill_step("a", "0.3")]
+_FILLED = [*_FILLED_03, fill_step("b", "0.7")]
+_REPLACE_08 = [*_FILLED_03, ("request_replace", ("0.8", None))]
+_CANCEL_PENDING = [*_FILLED_03, ("request_cancel", None)]
+_REPLACE_ACK = (EventKind.REPLACE_ACK, "answer")
+_REPLACE_REJECT = (EventKind.REPLACE_REJECT, "answer")
+
+# (what it shows, steps on a 1.0 LIMIT buy at 50000, the state after the last step, the
+# last step's reason code): every new edge of the order machine, each cond both ways and
+# each validator passing and refusing.
+# fmt: off
+NEW_EDGES = [
+    ("request_replace from ACKNOWLEDGED",
+     [*_ACKED, ("request_replace", ("2", None))], _S.PENDING_REPLACE, None),
+    ("request_replace from PARTIALLY_FILLED", _REPLACE_08, _S.PENDING_REPLACE, None),
+    ("request_replace of the price alone",
+     [*_ACKED, ("request_replace", (None, "51000"))], _S.PENDING_REPLACE, None),
+    ("replace_terms_valid: not above filled",
+     [*_FILLED_03, ("request_replace", ("0.3", None))],
+     _S.PARTIALLY_FILLED, ReasonCode.VALIDATION_INVALID_QUANTITY),
+    ("replace_terms_valid: changes nothing",
+     [*_ACKED, ("request_replace", (None, None))],
+     _S.ACKNOWLEDGED, ReasonCode.VALIDATION_INVALID_FIELD),
+    ("replace_terms_valid: no ReplaceRequest",
+     [*_ACKED, ("request_replace", "bad")],
+     _S.ACKNOWLEDGED, ReasonCode.VALIDATION_INVALID_FIELD),
+    ("no replace while a cancel is pending",
+     [*_CANCEL_PENDING, ("request_replace", ("2", None))],
+     _S.PENDING_CANCEL, ReasonCode.ILLEGAL_TRANSITION),
+    ("no cancel while a replace is pending",
+     [*_REPLACE_08, ("request_cancel", None)],
+     _S.PENDING_REPLACE, ReasonCode.ILLEGAL_TRANSITION),
+    ("replace_ack, nothing_filled",
+     [*_ACKED, ("request_replace", ("2", None)), _REPLACE_ACK], _S.ACKNOWLEDGED, None),
+    ("replace_ack, filled below the new quantity",
+     [*_REPLACE_08, _REPLACE_ACK], _S.PARTIALLY_FILLED, None),
+    ("replace_ack, replace_completes",
+     [*_REPLACE_08, fill_step("c", "0.5"), _REPLACE_ACK], _S.FILLED, None),
+    ("replace_ack, replace_keeps_fills refuses",
+     [*_REPLACE_08, fill_step("c", "0.6"), _REPLACE_ACK],
+     _S.PENDING_REPLACE, ReasonCode.VENUE_CONTRADICTION),
+    ("fill racing a replace, against the old terms",
+     [*_REPLACE_08, fill_step("c", "0.7")], _S.FILLED, None),
+    ("replace_reject, nothing_filled",
+     [*_ACKED, ("request_replace", ("2", None)), _REPLACE_REJECT], _S.ACKNOWLEDGED, None),
+    ("replace_reject with fills",
+     [*_REPLACE_08, _REPLACE_REJECT], _S.PARTIALLY_FILLED, None),
+    ("replace_ack with none pending",
+     [*_FILLED_03, _REPLACE_ACK], _S.PARTIALLY_FILLED, ReasonCode.VENUE_CONTRADICTION),
+    ("PENDING_REPLACE -> REJECTED, nothing_filled_yet",
+     [*_ACKED, ("request_replace", ("2", None)),
+      venue_step(EventKind.REJECT, ReasonCode.ADAPTER_REJECTED)], _S.REJECTED, None),
+    ("PENDING_REPLACE -> REJECTED refused after fills",
+     [*_REPLACE_08, venue_step(EventKind.REJECT, ReasonCode.ADAPTER_REJECTED)],
+     _S.PENDING_REPLACE, ReasonCode.VENUE_CONTRADICTION),
+    ("PENDING_CANCEL -> REJECTED, nothing_filled_yet",
+     [*_ACKED, ("request_cancel", None), venue_step(EventKind.REJECT, ReasonCode.ADAPTER_ERROR)],
+     _S.REJECTED, None),
+    ("PENDING_CANCEL -> REJECTED refused after fills",
+     [*_CANCEL_PENDING, venue_step(EventKind.REJECT, ReasonCode.ADAPTER_REJECTED)],
+     _S.PENDING_CANCEL, ReasonCode.VENUE_CONTRADICTION),
+    ("trade_bust, bust_leaves_fills",
+     [*_FILLED_03, fill_step("b", "0.2"), bust_step("a")], _S.PARTIALLY_FILLED, None),
+    ("trade_bust of the only fill", [*_FILLED_03, bust_step("a")], _S.ACKNOWLEDGED, None),
+    ("trade_bust of a FILLED order, fills left",
+     [*_FILLED, bust_step("b")], _S.PARTIALLY_FILLED, None),
+    ("trade_bust of a FILLED order, none left",
+     [*_ACKED, fill_step("a", "1.0"), bust_step("a")], _S.ACKNOWLEDGED, None),
+    ("trade_bust while a cancel is pending",
+     [*_CANCEL_PENDING, bust_step("a")], _S.PENDING_CANCEL, None),
+    ("cancel_reject after the bust of every fill",
+     [*_CANCEL_PENDING, bust_step("a"), venue_step(EventKind.CANCEL_REJECT)],
+     _S.ACKNOWLEDGED, None),
+    ("trade_bust while a replace is pending",
+     [*_REPLACE_08, bust_step("a")], _S.PENDING_REPLACE, None),
+    ("trade_bust of an unknown fill",
+     [*_FILLED_03, bust_step("zz")], _S.PARTIALLY_FILLED, ReasonCode.TRADE_UNKNOWN_FILL),
+    ("trade_bust twice",
+     [*_FILLED_03, bust_step("a"), bust_step("a")], _S.ACKNOWLEDGED, ReasonCode.EVENT_REPEATED),
+    ("trade_bust of an ended order's fill",
+     [*_FILLED_03, venue_step(EventKind.CANCEL_ACK), bust_step("a")],
+     _S.CANCELLED, ReasonCode.TRADE_BUSTED),
+    ("trade_correct up, still open",
+     [*_FILLED_03, correct_step("a", "a2", "0.5")], _S.PARTIALLY_FILLED, None),
+    ("trade_correct down",
+     [*_FILLED_03, correct_step("a", "a2", "0.1", "9")], _S.PARTIALLY_FILLED, None),
+    ("trade_correct, correction_completes",
+     [*_FILLED_03, correct_step("a", "a2", "1.0")], _S.FILLED, None),
+    ("trade_correct, correction_within_quantity refuses",
+     [*_FILLED_03, correct_step("a", "a2", "1.1")],
+     _S.PARTIALLY_FILLED, ReasonCode.FILL_OVERFILL),
+    ("trade_correct of a FILLED order's price",
+     [*_FILLED, correct_step("b", "b2", "0.7", "12")], _S.FILLED, None),
+    ("trade_correct of a FILLED order down",
+     [*_FILLED, correct_step("b", "b2", "0.5")], _S.PARTIALLY_FILLED, None),
+    ("trade_correct while a cancel is pending, completing",
+     [*_CANCEL_PENDING, correct_step("a", "a2", "1.0")], _S.FILLED, None),
+    ("trade_correct while a replace is pending",
+     [*_REPLACE_08, correct_step("a", "a2", "0.4")], _S.PENDING_REPLACE, None),
+    ("trade_correct while a replace is pending, completing the terms in force",
+     [*_REPLACE_08, correct_step("a", "a2", "1.0")], _S.FILLED, None),
+    ("trade_correct under another fill's id",
+     [*_FILLED, correct_step("a", "b", "0.2")], _S.FILLED, ReasonCode.FILL_CONFLICT),
+    ("trade_correct of a corrected fill",
+     [*_FILLED_03, correct_step("a", "a2", "0.2"), correct_step("a", "a3", "0.1")],
+     _S.PARTIALLY_FILLED, ReasonCode.VENUE_CONTRADICTION),
+    ("trade_correct re-delivered",
+     [*_FILLED_03, correct_step("a", "a2", "0.2"), correct_step("a", "a2", "0.2")],
+     _S.PARTIALLY_FILLED, ReasonCode.EVENT_REPEATED),
+    ("trade_correct of an ended order's fill",
+     [*_FILLED_03, venue_step(EventKind.EXPIRE), correct_step("a", "a2", "0.9")],
+     _S.EXPIRED, ReasonCode.TRADE_CORRECTED),
+    ("late fill after cancel, within quantity",
+     [*_FILLED_03, venue_step(EventKind.CANCEL_ACK), fill_step("c", "0.7")],
+     _S.CANCELLED, ReasonCode.FILL_AFTER_FINAL),
+    ("late fill after cancel, beyond quantity",
+     [*_FILLED_03, venue_step(EventKind.CANCEL_ACK), fill_step("c", "0.8")],
+     _S.CANCELLED, ReasonCode.FILL_OVERFILL),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("steps", "state", "reason"),
+    [pytest.param(steps, state, reason, id=name) for name, steps, state, reason in NEW_EDGES],
+)
+def test_new_edges_agree(steps: list[Any], state: OrderState, reason: ReasonCode | None) -> None:
+    """Each replace, bust, correction and reject edge, its conds and validators, gives the
+    same trace and audit bytes on both engines, ending where the table says."""
+    reference = run_order(Engine.REFERENCE, make_intent(), steps)
+    compiled = run_order(Engine.COMPILED, make_intent(), steps)
+    last_outcome, (view, *_) = compiled[0][-1]
+
+    assert compiled == reference
+    assert view[0] is state
+    assert reason_of(last_outcome) is reason
 
 
 NOW = EPOCH

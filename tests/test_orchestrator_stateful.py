@@ -1,11 +1,12 @@
 """
 The whole orchestrator against a FaultyVenue, driven by Hypothesis: random intents, faults,
-price moves, cancels, duplicates and stray events, with the system's invariants checked after
-every step.
+price moves, cancels, replaces, duplicates, stray events, and busts and corrections of fills,
+with the system's invariants checked after every step.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -24,9 +25,11 @@ from execfsm import (
     ExecutionOrchestrator,
     Fill,
     FillSubscriberError,
+    IllegalTransition,
     Order,
     OrderIntent,
     OrderSide,
+    OrderState,
     OrderType,
     SimulatedVenue,
     SteppingClock,
@@ -43,6 +46,9 @@ from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
 from tests.strategies import quantities
 
 IN_FLIGHT = IN_FLIGHT_ORDER_STATES
+ENDED_UNFILLED = frozenset(FINAL_ORDER_STATES - {OrderState.FILLED})
+"""Busts and corrections of these orders' fills are left out until `verify_trail` accepts
+the rows they write in place (see the xfail test below; the fix is on branch i17-gov)."""
 SYMBOLS = ["BTC/EUR", "ETH/EUR", "XYZ/EUR"]
 T = TypeVar("T")
 
@@ -74,16 +80,20 @@ class OrchestratorMachine(RuleBasedStateMachine):
             dispatcher=Dispatcher(RetryPolicy(max_attempts=3), sleep=lambda _s: None, seed=3),
         )
         self.booked: list[tuple[str, Decimal]] = []
+        """(symbol, signed quantity) of every fill told to the subscribers, and (negated) of
+        every fill a bust or correction took back (the subscribers are not told of those)."""
+        self.heard: dict[str, list[Fill]] = {}
+        """The fills each order's subscribers were told of, by client order id."""
         self.downstream_broken = False
         self.heard_downstream = 0
         self.orch.subscribe_fills(self._downstream)  # first: its failures must starve no one
-        self.orch.subscribe_fills(
-            lambda order, fill: self.booked.append(
-                (order.symbol, fill.quantity if order.side is OrderSide.BUY else -fill.quantity)
-            )
-        )
+        self.orch.subscribe_fills(self._heard)
         self.intents: list[OrderIntent] = []
         self.count = 0
+
+    def _heard(self, order: Order, fill: Fill) -> None:
+        self.booked.append((order.symbol, signed(order, fill.quantity)))
+        self.heard.setdefault(order.client_order_id, []).append(fill)
 
     def _downstream(self, _order: Order, _fill: Fill) -> None:
         self.heard_downstream += 1
@@ -207,6 +217,81 @@ class OrchestratorMachine(RuleBasedStateMachine):
             ExecutionEvent(EventKind.FILL, "stray", "ord-unknown", "cor-unknown", EPOCH, fill=fill)
         )
 
+    def _revised(self, event: ExecutionEvent) -> None:
+        """Apply a bust or correction; what it took back leaves the expected position."""
+        outcome = self._booking(lambda: self.orch.handle_event(event))
+        if outcome.reversed_fill is not None:
+            assert outcome.applied
+            order = self.orch.order(event.client_order_id)
+            assert order is not None
+            self.booked.append((order.symbol, -signed(order, outcome.reversed_fill.quantity)))
+
+    def _heard_fill(self, data: st.DataObject) -> tuple[Order, Fill] | None:
+        """An order and one of the fills its subscribers heard of (busted since, maybe)."""
+        cids = [
+            cid
+            for cid in sorted(self.heard)
+            if cast(Order, self.orch.order(cid)).state not in ENDED_UNFILLED
+        ]
+        if not cids:
+            return None
+        cid = data.draw(st.sampled_from(cids))
+        return cast(Order, self.orch.order(cid)), data.draw(st.sampled_from(self.heard[cid]))
+
+    @rule(data=st.data(), unknown=st.booleans())
+    def bust(self, data: st.DataObject, unknown: bool) -> None:
+        picked = self._heard_fill(data)
+        if picked is not None:
+            order, fill = picked
+            self.count += 1
+            fill_id = f"never-{self.count}" if unknown else fill.fill_id
+            self._revised(ExecutionEvent.bust(order, f"bust-{self.count}", EPOCH, fill_id))
+
+    @rule(
+        data=st.data(),
+        how=st.sampled_from(["up", "down", "complete", "overfill", "price"]),
+    )
+    def correct(self, data: st.DataObject, how: str) -> None:
+        picked = self._heard_fill(data)
+        if picked is not None:
+            order, fill = picked
+            room = order.quantity - order.filled_quantity + fill.quantity
+            tick = Decimal("0.001")
+            quantity = {
+                "up": min(fill.quantity + tick, room),
+                "down": max(fill.quantity - tick, tick),
+                "complete": room,
+                "overfill": room + tick,
+                "price": fill.quantity,
+            }[how]
+            price = fill.price * Decimal("1.01") if how == "price" else fill.price
+            self.count += 1
+            corrected = Fill(f"corr-{self.count}", quantity, price.quantize(Decimal("0.01")))
+            self._revised(
+                ExecutionEvent.correction(
+                    order, f"correct-{self.count}", EPOCH, fill.fill_id, corrected
+                )
+            )
+
+    @rule(data=st.data(), how=st.sampled_from(["up", "down", "price"]))
+    def replace(self, data: st.DataObject, how: str) -> None:
+        replace = getattr(self.orch, "replace", None)
+        live = (OrderState.ACKNOWLEDGED, OrderState.PARTIALLY_FILLED)
+        orders = [o for o in self.orch.get_order_ledger_snapshot() if o.state in live]
+        if replace is None or not orders:  # `replace` comes with the amend work (issue 17)
+            return
+        target = data.draw(st.sampled_from(orders))
+        terms: dict[str, Decimal] = {}
+        if how == "up":
+            terms["quantity"] = target.quantity + Decimal("0.5")
+        elif how == "down":
+            terms["quantity"] = target.filled_quantity + Decimal("0.001")
+        elif target.limit_price is not None:
+            terms["limit_price"] = target.limit_price * Decimal("1.01")
+        # A replace the order's terms or state refuse is refused before the venue.
+        with contextlib.suppress(ContractViolation, IllegalTransition):
+            self._booking(lambda: replace(target.client_order_id, **terms))
+
     # -- invariants -----------------------------------------------------------------------
 
     @invariant()
@@ -222,13 +307,28 @@ class OrchestratorMachine(RuleBasedStateMachine):
         assert {s: p.quantity for s, p in positions.items()} == expected
 
     @invariant()
+    def positions_are_the_orders_counted_fills(self) -> None:
+        expected: dict[str, Decimal] = {}
+        for order in self.orch.get_order_ledger_snapshot():
+            held = expected.get(order.symbol, Decimal(0))
+            expected[order.symbol] = held + signed(order, order.filled_quantity)
+        positions = self.orch.get_position_ledger_snapshot()
+        assert {s: p.quantity for s, p in positions.items()} == {
+            s: q for s, q in expected.items() if s in positions or q
+        }
+
+    @invariant()
     def every_subscriber_heard_every_booked_fill(self) -> None:
-        assert self.heard_downstream == len(self.booked)
+        assert self.heard_downstream == sum(len(fills) for fills in self.heard.values())
 
     @invariant()
     def orders_never_overfill_and_are_accounted_for(self) -> None:
         for order in self.orch.get_order_ledger_snapshot():
             assert order.filled_quantity <= order.quantity
+            done = order.state in FINAL_ORDER_STATES
+            assert order.remaining_quantity == (
+                0 if done else order.quantity - order.filled_quantity
+            )
             assert (
                 order.state in FINAL_ORDER_STATES
                 or order.state in IN_FLIGHT
@@ -238,13 +338,19 @@ class OrchestratorMachine(RuleBasedStateMachine):
     @invariant()
     def trail_verifies_and_rebuilds_the_ledgers(self) -> None:
         records = self.orch.get_audit_log_snapshot()
-        assert verify_trail(records, MACHINES).ok
+        verified = verify_trail(records, MACHINES)
+        assert verified.ok, verified
         rebuilt = replay(records)
         assert rebuilt.positions == self.orch.get_position_ledger_snapshot()
         orders = {o.client_order_id: o for o in self.orch.get_order_ledger_snapshot()}
-        assert {c: (o.state, o.filled_quantity) for c, o in rebuilt.orders.items()} == {
-            c: (o.state, o.filled_quantity) for c, o in orders.items()
+        assert {c: (o.state, o.filled_quantity, o.quantity) for c, o in rebuilt.orders.items()} == {
+            c: (o.state, o.filled_quantity, o.quantity) for c, o in orders.items()
         }
+
+
+def signed(order: Order, quantity: Decimal) -> Decimal:
+    """`quantity` as it moves the position of `order`'s side."""
+    return quantity if order.side is OrderSide.BUY else -quantity
 
 
 OrchestratorMachine.TestCase.settings = settings(
@@ -259,3 +365,35 @@ def test_cancel_of_unknown_order_is_a_clear_error() -> None:
 
     with pytest.raises(ContractViolation, match="ord-nope"):
         orch.cancel("ord-nope")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug on issue17 (463310a): verify_trail refuses the row ORDER_CASES declares for a "
+        "bust or correction of an ended order's fill (applied in place, e.g. CANCELLED "
+        "--trade_bust--> CANCELLED, TRADE_BUSTED) as 'not a transition of OrderLifecycle'; "
+        "fixed on branch i17-gov: once merged, drop this marker and ENDED_UNFILLED"
+    ),
+)
+def test_trail_with_a_bust_after_a_cancel_verifies() -> None:
+    """The trail of a fill busted after its order was cancelled verifies."""
+    clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+    orch = paper_orchestrator(SimulatedVenue(clock), clock=clock)
+    intent = OrderIntent(  # far below the market: it rests
+        "BTC/EUR", OrderSide.BUY, Decimal(4), OrderType.LIMIT, "s", limit_price=Decimal(1)
+    )
+    order = cast(Order, orch.submit_intent(intent).order)
+    fill = Fill("f1", Decimal(1), Decimal(1))
+    orch.handle_event(
+        ExecutionEvent(
+            EventKind.FILL, "fill-1", order.client_order_id, order.correlation_id, EPOCH, fill=fill
+        )
+    )
+    orch.cancel(order.client_order_id)
+    order = cast(Order, orch.order(order.client_order_id))
+    busted = orch.handle_event(ExecutionEvent.bust(order, "bust-1", EPOCH, "f1"))
+
+    assert order.state is OrderState.CANCELLED
+    assert busted.applied
+    assert verify_trail(orch.get_audit_log_snapshot(), MACHINES).ok
