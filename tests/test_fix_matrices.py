@@ -131,7 +131,9 @@ class LifecycleRun:
         order = lc.order
         if outcome.reversed_fill is not None:
             side, taken_back = reversal(order.side, outcome.reversed_fill)
-            self.positions.book(order.client_order_id, order.symbol, side, taken_back)
+            self.positions.book(
+                order.client_order_id, order.symbol, side, taken_back, reversal=True
+            )
         if outcome.booked_fill is not None:
             self.positions.book(
                 order.client_order_id, order.symbol, order.side, outcome.booked_fill

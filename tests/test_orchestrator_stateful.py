@@ -46,9 +46,6 @@ from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
 from tests.strategies import quantities
 
 IN_FLIGHT = IN_FLIGHT_ORDER_STATES
-ENDED_UNFILLED = frozenset(FINAL_ORDER_STATES - {OrderState.FILLED})
-"""Busts and corrections of these orders' fills are left out until `verify_trail` accepts
-the rows they write in place (see the xfail test below; the fix is on branch i17-gov)."""
 SYMBOLS = ["BTC/EUR", "ETH/EUR", "XYZ/EUR"]
 T = TypeVar("T")
 
@@ -228,11 +225,7 @@ class OrchestratorMachine(RuleBasedStateMachine):
 
     def _heard_fill(self, data: st.DataObject) -> tuple[Order, Fill] | None:
         """An order and one of the fills its subscribers heard of (busted since, maybe)."""
-        cids = [
-            cid
-            for cid in sorted(self.heard)
-            if cast(Order, self.orch.order(cid)).state not in ENDED_UNFILLED
-        ]
+        cids = sorted(self.heard)
         if not cids:
             return None
         cid = data.draw(st.sampled_from(cids))
@@ -367,15 +360,6 @@ def test_cancel_of_unknown_order_is_a_clear_error() -> None:
         orch.cancel("ord-nope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug on issue17 (463310a): verify_trail refuses the row ORDER_CASES declares for a "
-        "bust or correction of an ended order's fill (applied in place, e.g. CANCELLED "
-        "--trade_bust--> CANCELLED, TRADE_BUSTED) as 'not a transition of OrderLifecycle'; "
-        "fixed on branch i17-gov: once merged, drop this marker and ENDED_UNFILLED"
-    ),
-)
 def test_trail_with_a_bust_after_a_cancel_verifies() -> None:
     """The trail of a fill busted after its order was cancelled verifies."""
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))

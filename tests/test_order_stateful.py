@@ -145,7 +145,7 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
             taken = outcome.reversed_fill
             assert self.booked.pop(taken.fill_id) == taken
             side, back = reversal(order.side, taken)
-            self.positions.book(order.client_order_id, order.symbol, side, back)
+            self.positions.book(order.client_order_id, order.symbol, side, back, reversal=True)
         if outcome.booked_fill is not None:
             fill = outcome.booked_fill
             assert outcome.applied
@@ -221,12 +221,9 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
         filled = self.lc.order.filled_quantity
         state = self.lc.order.state
         outcome = self._venue(EventKind.REJECT, reason_code=reason)
-        # A venue cannot reject what it executed: a contradiction, whatever the state (a
-        # reasonless one while a cancel or replace is pending is refused REASON_MISSING
-        # instead: see the xfail test below).
-        pending = state in (OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE)
+        # A venue cannot reject what it executed: a contradiction, whatever the state.
         ended = state in (OrderState.REJECTED, OrderState.FAILED)
-        if filled and not ended and not (pending and reason is None):
+        if filled and not ended:
             assert outcome.reason_code is ReasonCode.VENUE_CONTRADICTION
 
     @rule(kind=st.sampled_from([EventKind.REPLACE_ACK, EventKind.REPLACE_REJECT]))
@@ -446,47 +443,6 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
 TestOrderLifecycleStateful = OrderLifecycleMachine.TestCase
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a TRADE_CORRECT whose corrected fill keeps the id of the fill it corrects is "
-        "applied, but the position ledger books each (order, fill id) once: the corrected "
-        "fill is never booked (and a second correction's reversal neither), so the position "
-        "no longer equals the order's counted fills"
-    ),
-)
-def test_a_correction_under_the_corrected_fills_own_id_keeps_position_and_fills_equal() -> None:
-    """A correction that reuses the corrected fill's id leaves the position equal to the
-    signed sum of the order's counted fills (booked as `post_trade.book_outcome` books)."""
-    lc = OrderLifecycle(order_for(make_intent(quantity=Decimal(10))), in_memory_audit())
-    lc.send("submit")
-    positions = PositionLedger()
-
-    def book(outcome: EventOutcome) -> None:
-        order = lc.order
-        if outcome.reversed_fill is not None:
-            side, back = reversal(order.side, outcome.reversed_fill)
-            positions.book(order.client_order_id, order.symbol, side, back)
-        if outcome.booked_fill is not None:
-            positions.book(order.client_order_id, order.symbol, order.side, outcome.booked_fill)
-
-    fill = ExecutionEvent(
-        EventKind.FILL, "e1", lc.client_order_id, lc.correlation_id, EPOCH, fill=Fill("f1", 4, 100)
-    )
-    book(lc.apply(fill))
-    book(lc.apply(ExecutionEvent.correction(lc.order, "e2", EPOCH, "f1", Fill("f1", 5, 100))))
-
-    assert positions.get(lc.order.symbol).quantity == lc.order.filled_quantity
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a reversal is booked under the busted fill's id + '/reversed', in the same "
-        "(order, fill id) key space as the venue's fills: a later fill whose id is that "
-        "text is counted by the order but never booked in the position"
-    ),
-)
 def test_a_fill_named_like_a_reversal_is_booked() -> None:
     """A fill whose id happens to be a busted fill's id plus "/reversed" still moves the
     position as the order counts it."""
@@ -498,7 +454,7 @@ def test_a_fill_named_like_a_reversal_is_booked() -> None:
         order = lc.order
         if outcome.reversed_fill is not None:
             side, back = reversal(order.side, outcome.reversed_fill)
-            positions.book(order.client_order_id, order.symbol, side, back)
+            positions.book(order.client_order_id, order.symbol, side, back, reversal=True)
         if outcome.booked_fill is not None:
             positions.book(order.client_order_id, order.symbol, order.side, outcome.booked_fill)
 
@@ -519,15 +475,6 @@ def test_a_fill_named_like_a_reversal_is_booked() -> None:
     assert positions.get(lc.order.symbol).quantity == lc.order.filled_quantity == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: PENDING_CANCEL/PENDING_REPLACE -> REJECTED check reason_given before "
-        "nothing_filled_yet, so a REJECT without a reason code of an order with fills is "
-        "refused REASON_MISSING and not flagged, while the same REJECT in PARTIALLY_FILLED "
-        "is refused VENUE_CONTRADICTION and flagged"
-    ),
-)
 @pytest.mark.parametrize("pending", ["request_cancel", "request_replace"])
 def test_a_reasonless_reject_of_a_filled_pending_order_is_a_flagged_contradiction(
     pending: str,

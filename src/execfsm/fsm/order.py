@@ -58,7 +58,7 @@ _REFUSED_COMPLETE: dict[str, Any] = {"cond": r.fills_complete, "unless": r.nothi
 _REFUSED_OPEN: dict[str, Any] = {"unless": [r.nothing_filled, r.fills_complete]}
 _BUST_LEAVES_FILLS: dict[str, Any] = {"validators": _BUST, "cond": r.bust_leaves_fills}
 _BUST_LEAVES_NONE: dict[str, Any] = {"validators": _BUST, "unless": r.bust_leaves_fills}
-_REJECT_UNFILLED = [g.reason_given, r.nothing_filled_yet]
+_REJECT_UNFILLED = [r.nothing_filled_yet, g.reason_given]  # fills first: a contradiction
 
 
 class OrderLifecycle(OrderEvents):

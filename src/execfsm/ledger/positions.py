@@ -61,20 +61,21 @@ class Position:
         )
 
 
-REVERSAL_SUFFIX = "/reversed"
-"""What a reversal's fill id adds to the id of the fill it takes back."""
+REVERSALS = "\x00reversal\x00"
+"""Prefixed to an order's id in the key of a reversal's booking: order ids are ours and never
+hold a NUL, so no fill a venue reports (whatever its id) can share a reversal's key."""
 
 
 def reversal(side: OrderSide, fill: Fill) -> tuple[OrderSide, Fill]:
     """
     The booking that takes `fill` (booked on `side`) back, for a bust or a correction: the
-    same quantity at the same price on the other side, its fee refunded, under the fill's id
-    plus `REVERSAL_SUFFIX` (a fill is taken back at most once). The position's quantity,
-    fees and total PnL (realised plus unrealised at any mark) are then what they would be
-    without the fill; realised PnL takes the reversal's difference to the average cost.
+    same fill on the other side, its fee refunded (book it with ``reversal=True``: a fill is
+    taken back at most once). The position's quantity, fees and total PnL (realised plus
+    unrealised at any mark) are then what they would be without the fill; realised PnL takes
+    the reversal's difference to the average cost.
     """
     other = OrderSide.SELL if side is OrderSide.BUY else OrderSide.BUY
-    return other, Fill(fill.fill_id + REVERSAL_SUFFIX, fill.quantity, fill.price, -fill.fee)
+    return other, Fill(fill.fill_id, fill.quantity, fill.price, -fill.fee)
 
 
 Booking = tuple[int, OrderSide, Fill, "Position | None", Position]
@@ -119,13 +120,20 @@ class PositionLedger:
         self._lock = threading.Lock()
 
     def book(
-        self, client_order_id: str, symbol: str, side: OrderSide, fill: Fill
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: OrderSide,
+        fill: Fill,
+        *,
+        reversal: bool = False,
     ) -> tuple[Position | None, Position] | None:
         """
-        Book `fill` of order `client_order_id`: the position before (None if there was
-        none) and after; None if the fill was already booked.
+        Book `fill` of order `client_order_id` (or, with `reversal`, the reversal of one):
+        the position before (None if there was none) and after; None if it was already
+        booked.
         """
-        key = (client_order_id, fill.fill_id)
+        key = (REVERSALS + client_order_id if reversal else client_order_id, fill.fill_id)
         with self._lock:
             if key in self._booked:
                 return None

@@ -19,7 +19,7 @@ from execfsm.contracts import Fill, OrderIntent, OrderSide, OrderState, ReasonCo
 from execfsm.errors import AuditChainError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.ids import idempotency_key
-from execfsm.ledger.positions import Position, PositionLedger, reversal
+from execfsm.ledger.positions import REVERSALS, Position, PositionLedger, reversal
 
 
 @attrs.frozen
@@ -202,9 +202,9 @@ def _revised(
     """
     cid = order.client_order_id
 
-    def book(side: OrderSide, fill: Fill) -> None:
-        positions.book(cid, order.symbol, side, fill)
-        booked.add((cid, fill.fill_id))
+    def book(side: OrderSide, fill: Fill, reversed_fill: bool = False) -> None:
+        positions.book(cid, order.symbol, side, fill, reversal=reversed_fill)
+        booked.add((REVERSALS + cid if reversed_fill else cid, fill.fill_id))
 
     event = record.event
     if event == "fill":
@@ -224,7 +224,7 @@ def _revised(
             old, new = _fill(record), None
         else:
             old, new = _correction(record)
-        book(*reversal(order.side, old))
+        book(*reversal(order.side, old), reversed_fill=True)
         added = Decimal(0)
         if new is not None:
             book(order.side, new)

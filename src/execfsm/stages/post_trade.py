@@ -43,7 +43,9 @@ def book_outcome(
     if outcome.reversed_fill is not None:
         order = lifecycle.order
         side, taken_back = reversal(order.side, outcome.reversed_fill)
-        change = services.positions.book(order.client_order_id, order.symbol, side, taken_back)
+        change = services.positions.book(
+            order.client_order_id, order.symbol, side, taken_back, reversal=True
+        )
         if change is not None:
             services.store.stage_booking((seq or 0, side, taken_back, *change))
     if outcome.booked_fill is None:
