@@ -1,0 +1,103 @@
+"""
+Hostile review of issue 17 (amend, busts and corrections, time in force): each test asserts
+the correct behaviour and fails on the code as reviewed.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from execfsm import EventKind, ExecutionEvent, ExecutionOrchestrator, Fill, Order, OrderState
+from execfsm.clock import EPOCH
+from execfsm.ledger.replay import replay
+from execfsm.ledger.sqlite import SqliteStore
+from execfsm.testing import paper_orchestrator
+from tests.test_replace import Scripted, clock, resting
+
+
+class Silent(Scripted):
+    """An amending venue that answers neither cancels nor replaces at once: the test says
+    what the venue says, event by event."""
+
+    name = "silent"
+
+    def cancel(self, order: Order) -> tuple[ExecutionEvent, ...]:
+        return ()
+
+    def replace(self, order: Order, request: Any) -> tuple[ExecutionEvent, ...]:
+        return ()
+
+
+def durable(tmp_path: Path, venue: Any = None) -> ExecutionOrchestrator:
+    return paper_orchestrator(
+        venue if venue is not None else Silent(), clock=clock(), store=SqliteStore(tmp_path / "s.db")
+    )
+
+
+def fill(order: Order, fill_id: str, quantity: str, price: str = "100") -> ExecutionEvent:
+    return ExecutionEvent.of_fill(order, f"e-{fill_id}", EPOCH, Fill(fill_id, quantity, price))
+
+
+def position(orch: ExecutionOrchestrator) -> Decimal:
+    held = orch.get_position_ledger_snapshot().get("BTC/EUR")
+    return Decimal(0) if held is None else held.quantity
+
+
+def now(orch: ExecutionOrchestrator, order: Order) -> Order:
+    current = orch.order(order.client_order_id)
+    assert current is not None
+    return current
+
+
+class TestReversalIdsCollideWithVenueFillIds:
+    def test_a_correction_whose_new_fill_id_is_the_reversal_id_is_booked(
+        self, tmp_path: Path
+    ) -> None:
+        """A correction whose new fill id is `<ref>/reversed` is booked in the position, not
+        swallowed as an already-booked reversal."""
+        orch = durable(tmp_path)
+        order = resting(orch, quantity=Decimal(10))
+        orch.handle_event(fill(order, "F1", "5"))
+
+        outcome = orch.handle_event(
+            ExecutionEvent.correction(order, "c1", EPOCH, "F1", Fill("F1/reversed", "4", "100"))
+        )
+
+        assert outcome.applied
+        assert now(orch, order).filled_quantity == Decimal(4)
+        assert position(orch) == Decimal(4)  # is 0: the corrected 4 were never booked
+
+    def test_a_venue_fill_id_ending_in_reversed_does_not_swallow_a_later_bust(
+        self, tmp_path: Path
+    ) -> None:
+        """A genuine fill named `F1/reversed`, then a bust of F1: the position is the order's
+        filled quantity (2), not 7 with the bust's reversal silently dropped."""
+        orch = durable(tmp_path)
+        order = resting(orch, quantity=Decimal(10))
+        orch.handle_event(fill(order, "F1", "5"))
+        orch.handle_event(fill(order, "F1/reversed", "2"))
+
+        outcome = orch.handle_event(ExecutionEvent.bust(order, "b1", EPOCH, "F1"))
+
+        assert outcome.applied
+        assert now(orch, order).filled_quantity == Decimal(2)
+        assert position(orch) == Decimal(2)  # is 7: the reversal's key was already booked
+        assert replay(orch.get_audit_log_snapshot()).positions["BTC/EUR"].quantity == Decimal(2)
+
+    def test_a_fill_arriving_under_a_busted_fills_reversal_id_is_booked(
+        self, tmp_path: Path
+    ) -> None:
+        """After a bust of F1, a new execution whose id happens to be `F1/reversed` is counted
+        by the order and must be booked in the position too."""
+        orch = durable(tmp_path)
+        order = resting(orch, quantity=Decimal(10))
+        orch.handle_event(fill(order, "F1", "5"))
+        orch.handle_event(ExecutionEvent.bust(order, "b1", EPOCH, "F1"))
+
+        outcome = orch.handle_event(fill(order, "F1/reversed", "2"))
+
+        assert outcome.applied
+        assert now(orch, order).filled_quantity == Decimal(2)
+        assert position(orch) == Decimal(2)  # is 0: the order counts 2 the ledger never booked
