@@ -11,6 +11,8 @@ from typing import Any
 
 from execfsm import EventKind, ExecutionEvent, ExecutionOrchestrator, Fill, Order, OrderState
 from execfsm.clock import EPOCH
+from execfsm.errors import AuditWriteError
+from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import paper_orchestrator
@@ -101,3 +103,65 @@ class TestReversalIdsCollideWithVenueFillIds:
         assert outcome.applied
         assert now(orch, order).filled_quantity == Decimal(2)
         assert position(orch) == Decimal(2)  # is 0: the order counts 2 the ledger never booked
+
+
+class FlakyAudit(AuditLog):
+    """An audit log whose next write fails once `armed` (the disk went away for a moment)."""
+
+    armed = False
+
+    def append_fields(self, *fields: Any) -> int:
+        if self.armed:
+            self.armed = False
+            raise OSError("audit device unavailable")
+        return super().append_fields(*fields)
+
+
+def cancelled_with_a_fill() -> tuple[ExecutionOrchestrator, FlakyAudit, Order]:
+    """A CANCELLED order of 10 with fill F1 of 5 booked, on a flaky audit log."""
+    c = clock()
+    audit = FlakyAudit(c)
+    orch = paper_orchestrator(Silent(), clock=c, audit=audit)
+    order = resting(orch, quantity=Decimal(10))
+    orch.handle_event(fill(order, "F1", "5"))
+    orch.cancel(order.client_order_id)
+    orch.handle_event(ExecutionEvent.of_kind(EventKind.CANCEL_ACK, order, "ca", EPOCH))
+    assert now(orch, order).state is OrderState.CANCELLED
+    return orch, audit, order
+
+
+class TestAFailedAuditWriteOnADoneOrder:
+    def test_a_bust_whose_record_failed_is_not_half_applied_and_can_be_retried(self) -> None:
+        """A bust of a CANCELLED order's fill whose audit write fails changes nothing, so the
+        venue's re-sent bust is applied (not answered DUPLICATE with the position still
+        long the busted 5)."""
+        orch, audit, order = cancelled_with_a_fill()
+        bust = ExecutionEvent.bust(order, "b1", EPOCH, "F1")
+        audit.armed = True
+        try:
+            orch.handle_event(bust)
+        except AuditWriteError:
+            pass
+
+        assert now(orch, order).filled_quantity == Decimal(5)  # is 0: retired, unaudited
+
+        retried = orch.handle_event(bust)
+
+        assert retried.applied  # is DUPLICATE: the bust is lost for good
+        assert (now(orch, order).filled_quantity, position(orch)) == (Decimal(0), Decimal(0))
+
+    def test_a_late_fill_whose_record_failed_is_booked_when_re_delivered(self) -> None:
+        """A late fill on a CANCELLED order whose audit write fails is not counted, so its
+        re-delivery is booked (not answered DUPLICATE with the position never booked)."""
+        orch, audit, order = cancelled_with_a_fill()
+        late = fill(order, "L1", "2")
+        audit.armed = True
+        try:
+            orch.handle_event(late)
+        except AuditWriteError:
+            pass
+
+        retried = orch.handle_event(late)
+
+        assert retried.applied  # is DUPLICATE: the order counts 7, the position 5
+        assert (now(orch, order).filled_quantity, position(orch)) == (Decimal(7), Decimal(7))
