@@ -165,3 +165,23 @@ class TestAFailedAuditWriteOnADoneOrder:
 
         assert retried.applied  # is DUPLICATE: the order counts 7, the position 5
         assert (now(orch, order).filled_quantity, position(orch)) == (Decimal(7), Decimal(7))
+
+
+class TestARepeatedReplaceAck:
+    def test_a_re_delivered_replace_ack_does_not_accept_a_later_replace(self) -> None:
+        """The venue's REPLACE_ACK of replace r1, re-delivered (same event id) while replace
+        r2 is pending, is a repeat: the order keeps r1's terms and stays PENDING_REPLACE,
+        rather than taking r2's quantity the venue never accepted."""
+        orch = paper_orchestrator(Silent(), clock=clock())
+        order = resting(orch, quantity=Decimal(10))
+        orch.replace(order.client_order_id, quantity=Decimal(6))
+        ack_of_r1 = ExecutionEvent.of_kind(EventKind.REPLACE_ACK, order, "ra-r1", EPOCH)
+        assert orch.handle_event(ack_of_r1).applied
+        orch.replace(order.client_order_id, quantity=Decimal(20))
+        assert now(orch, order).state is OrderState.PENDING_REPLACE
+
+        again = orch.handle_event(ack_of_r1)
+
+        assert not again.applied  # is APPLIED: r2's 20 taken on r1's repeated ack
+        current = now(orch, order)
+        assert (current.state, current.quantity) == (OrderState.PENDING_REPLACE, Decimal(6))
