@@ -16,6 +16,7 @@ from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import paper_orchestrator
+from tests.test_durability import intent
 from tests.test_replace import Scripted, clock, resting
 
 
@@ -30,6 +31,11 @@ class Silent(Scripted):
 
     def replace(self, order: Order, request: Any) -> tuple[ExecutionEvent, ...]:
         return ()
+
+
+def intent_of(n: int, **kw: Any) -> Any:
+    """A LIMIT buy at 50000 (resting at the simulated market's 60000)."""
+    return intent(n, order_type="LIMIT", limit_price=Decimal(50000), **kw)
 
 
 def durable(tmp_path: Path, venue: Any = None) -> ExecutionOrchestrator:
@@ -185,3 +191,36 @@ class TestARepeatedReplaceAck:
         assert not again.applied  # is APPLIED: r2's 20 taken on r1's repeated ack
         current = now(orch, order)
         assert (current.state, current.quantity) == (OrderState.PENDING_REPLACE, Decimal(6))
+
+
+class TestFillOrKill:
+    def test_a_partial_fill_of_a_fok_order_is_flagged(self) -> None:
+        """A FOK order filled 5 of 10 and then cancelled is impossible (fill or kill is all
+        or nothing): the venue and we disagree, so the order is flagged for reconciliation."""
+        orch = paper_orchestrator(Silent(), clock=clock())
+        result = orch.submit_intent(
+            intent_of(1, time_in_force="FOK", quantity=Decimal(10))
+        )
+        order = result.order
+        assert order is not None
+
+        orch.handle_event(fill(order, "F1", "5"))
+        orch.handle_event(ExecutionEvent.of_kind(EventKind.CANCEL_ACK, order, "ca", EPOCH))
+
+        current = now(orch, order)
+        assert (current.state, current.filled_quantity) == (OrderState.CANCELLED, Decimal(5))
+        assert current.recon_flags != ()  # is (): a FOK partly filled passes unremarked
+
+    def test_an_immediate_order_cannot_be_amended(self) -> None:
+        """An IOC order has no resting remainder to amend: a replace is refused by the machine
+        and nothing is sent to the venue."""
+        venue = Silent()
+        orch = paper_orchestrator(venue, clock=clock())
+        result = orch.submit_intent(intent_of(1, time_in_force="IOC", quantity=Decimal(10)))
+        order = result.order
+        assert order is not None
+
+        outcome = orch.replace(order.client_order_id, quantity=Decimal(20))
+
+        assert not outcome.applied
+        assert "replace" not in venue.calls  # the replace was sent for an IOC order
