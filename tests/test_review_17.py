@@ -15,6 +15,7 @@ from execfsm.errors import AuditWriteError
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.risk import ConditionalRiskHook
 from execfsm.testing import paper_orchestrator
 from tests.test_durability import intent
 from tests.test_replace import Scripted, clock, resting
@@ -27,9 +28,12 @@ class Silent(Scripted):
     name = "silent"
 
     def cancel(self, order: Order) -> tuple[ExecutionEvent, ...]:
+        self.calls.append("cancel")
         return ()
 
     def replace(self, order: Order, request: Any) -> tuple[ExecutionEvent, ...]:
+        self.calls.append("replace")
+        self.requests.append(request)
         return ()
 
 
@@ -224,3 +228,34 @@ class TestFillOrKill:
 
         assert not outcome.applied
         assert "replace" not in venue.calls  # the replace was sent for an IOC order
+
+
+
+class TestAmendAndTheRiskGate:
+    def test_a_replace_upward_is_refused_while_the_kill_switch_is_active(self) -> None:
+        """With the kill switch active no new exposure reaches a venue: a replace raising an
+        order from 10 to 10,000 is refused and not sent."""
+        venue = Scripted()
+        orch = paper_orchestrator(venue, clock=clock())
+        order = resting(orch, quantity=Decimal(10))
+        orch.activate_kill_switch("halt")
+
+        outcome = orch.replace(order.client_order_id, quantity=Decimal(10_000))
+
+        assert not outcome.applied  # is APPLIED: 10,000 acknowledged at the venue
+        assert "replace" not in venue.calls
+        assert now(orch, order).quantity == Decimal(10)
+
+    def test_a_replace_beyond_the_risk_limits_is_refused(self) -> None:
+        """A replace to a quantity the risk hook blocks for a new order (max_quantity 10,
+        max_notional 1,000,000) is refused too, not sent around the risk gate."""
+        venue = Scripted()
+        risk = ConditionalRiskHook(max_quantity=Decimal(10), max_notional=Decimal(1_000_000))
+        orch = paper_orchestrator(venue, clock=clock(), risk_hook=risk)
+        order = resting(orch, quantity=Decimal(10))
+
+        outcome = orch.replace(order.client_order_id, quantity=Decimal(10_000))
+
+        assert not outcome.applied  # is APPLIED: 500,000,000 of notional, unchecked
+        assert "replace" not in venue.calls
+        assert now(orch, order).quantity == Decimal(10)
