@@ -259,3 +259,20 @@ class TestAmendAndTheRiskGate:
         assert not outcome.applied  # is APPLIED: 500,000,000 of notional, unchecked
         assert "replace" not in venue.calls
         assert now(orch, order).quantity == Decimal(10)
+
+
+class TestABustRecomputesThePosition:
+    def test_a_bust_leaves_the_position_as_if_the_fill_never_happened(self) -> None:
+        """Buy 5 @ 100 and 5 @ 200, then the first is busted: the position is 5 @ 200 with no
+        realised PnL (issue 17: "realised PnL recomputed"), not 5 @ 150 with a realised loss
+        of 250 that never happened."""
+        orch = paper_orchestrator(Silent(), clock=clock())
+        order = resting(orch, quantity=Decimal(10))
+        orch.handle_event(fill(order, "F1", "5", "100"))
+        orch.handle_event(fill(order, "F2", "5", "200"))
+
+        orch.handle_event(ExecutionEvent.bust(order, "b1", EPOCH, "F1"))
+
+        held = orch.get_position_ledger_snapshot()["BTC/EUR"]
+        assert held.quantity == Decimal(5)
+        assert (held.average_cost, held.realized_pnl) == (Decimal(200), Decimal(0))  # 150, -250
