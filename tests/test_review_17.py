@@ -276,3 +276,19 @@ class TestABustRecomputesThePosition:
         held = orch.get_position_ledger_snapshot()["BTC/EUR"]
         assert held.quantity == Decimal(5)
         assert (held.average_cost, held.realized_pnl) == (Decimal(200), Decimal(0))  # 150, -250
+
+
+class TestAReplaceTheVenueNeverAnswers:
+    def test_an_order_whose_replace_is_unanswered_can_still_be_cancelled(self) -> None:
+        """A replace the venue never answers must not leave the order uncancellable (FIX lets
+        a cancel follow a pending cancel/replace): the cancel is sent to the venue."""
+        venue = Silent()
+        orch = paper_orchestrator(venue, clock=clock())
+        order = resting(orch, quantity=Decimal(10))
+        orch.replace(order.client_order_id, quantity=Decimal(20))
+        assert now(orch, order).state is OrderState.PENDING_REPLACE
+
+        outcome = orch.cancel(order.client_order_id)
+
+        assert outcome.applied  # is REFUSED ILLEGAL_TRANSITION: no way to pull the order
+        assert "cancel" in venue.calls
