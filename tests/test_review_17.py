@@ -292,3 +292,26 @@ class TestAReplaceTheVenueNeverAnswers:
 
         assert outcome.applied  # is REFUSED ILLEGAL_TRANSITION: no way to pull the order
         assert "cancel" in venue.calls
+
+
+class TestABustReopensAnOrderAfterARestart:
+    def test_an_order_a_bust_reopened_after_a_restart_can_be_cancelled(
+        self, tmp_path: Path
+    ) -> None:
+        """A FILLED order recovered from the store, then busted back to ACKNOWLEDGED (live
+        again), can be cancelled at its venue, as it could before the restart."""
+        first = durable(tmp_path)
+        order = resting(first, quantity=Decimal(10))
+        first.handle_event(fill(order, "F1", "10"))
+        assert now(first, order).state is OrderState.FILLED
+        first._services.store.close()
+
+        venue = Silent()
+        second = durable(tmp_path, venue)
+        assert second.handle_event(ExecutionEvent.bust(order, "b1", EPOCH, "F1")).applied
+        assert now(second, order).state is OrderState.ACKNOWLEDGED
+
+        outcome = second.cancel(order.client_order_id)  # raises: "no dispatched order"
+
+        assert outcome.applied
+        assert "cancel" in venue.calls
