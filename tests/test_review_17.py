@@ -9,7 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from execfsm import EventKind, ExecutionEvent, ExecutionOrchestrator, Fill, Order, OrderState
+from execfsm import (
+    EventKind,
+    ExecutionEvent,
+    ExecutionOrchestrator,
+    Fill,
+    Order,
+    OrderState,
+    ReasonCode,
+)
 from execfsm.clock import EPOCH
 from execfsm.errors import AuditWriteError
 from execfsm.ledger.audit import AuditLog
@@ -315,3 +323,23 @@ class TestABustReopensAnOrderAfterARestart:
 
         assert outcome.applied
         assert "cancel" in venue.calls
+
+    def test_a_filled_order_with_a_replace_out_is_in_doubt_after_a_restart(
+        self, tmp_path: Path
+    ) -> None:
+        """A replace to 20 is out when fills complete the old 10 (FILLED, the venue's answer
+        still to come); after a restart that answer may be lost, so the order is flagged
+        REPLACE_OUTCOME_UNKNOWN (or listed in flight), as a PENDING_REPLACE one is."""
+        first = durable(tmp_path)
+        order = resting(first, quantity=Decimal(10))
+        first.replace(order.client_order_id, quantity=Decimal(20))
+        first.handle_event(fill(order, "F1", "10"))
+        assert now(first, order).state is OrderState.FILLED
+        first._services.store.close()
+
+        second = durable(tmp_path)
+
+        recovered = now(second, order)
+        in_doubt = ReasonCode.REPLACE_OUTCOME_UNKNOWN in recovered.recon_flags
+        listed = order.client_order_id in [o.client_order_id for o in second.recovery.in_flight]
+        assert in_doubt or listed  # neither: the venue may be filling 10 more, unwatched
