@@ -136,7 +136,7 @@ class ExecutionOrchestrator:
             locks,
             self._notify,
         )
-        self._events = EventProcessor(self._units, locks, self._notify)
+        self._events = EventProcessor(self._units, locks, self._notify, self._risk)
         self._expiry = ExpirySweep(self._units, locks, self._events.handle_event)
         self.recovery = open_session(
             self._services, self._units.results, paused, registry.get(execution_mode)

@@ -119,14 +119,16 @@ def recover(
         )
         services.orders.add(lifecycle)
         services.orders.settle(lifecycle)
-        if adapter is not None and order.state in IN_FLIGHT_ORDER_STATES:
+        # A FILLED order may live again (a bust, a correction, a replace up): it keeps its
+        # adapter, so it can be cancelled or amended then.
+        if adapter is not None and order.state in _MAY_LIVE:
             services.adapter_of[order.client_order_id] = adapter
     services.positions.restore(state.positions, rebuilt.booked)
     for order in state.orders:
         replayed = rebuilt.orders[order.client_order_id]
         if order.state is OrderState.PENDING_CANCEL:
             _in_doubt(services, order, ReasonCode.CANCEL_OUTCOME_UNKNOWN, replayed.cancel_in_doubt)
-        elif order.state is OrderState.PENDING_REPLACE:
+        elif replayed.pending_replace is not None:  # a fill may have filled it meanwhile
             _in_doubt(
                 services, order, ReasonCode.REPLACE_OUTCOME_UNKNOWN, replayed.replace_in_doubt
             )
@@ -161,6 +163,10 @@ def recover(
         order for order in services.orders.snapshot() if order.state in IN_FLIGHT_ORDER_STATES
     )
     return RecoveryReport(len(state.records), in_flight, tuple(interrupted))
+
+
+_MAY_LIVE = IN_FLIGHT_ORDER_STATES | {OrderState.FILLED}
+"""Orders a venue may still act on, or move back to live."""
 
 
 def _refuse(problem: str) -> StoreError:

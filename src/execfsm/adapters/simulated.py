@@ -325,12 +325,13 @@ class SimulatedVenue:
             or held.client_order_id != request.client_order_id
             or held.current_client_order_id != orig
         ):
-            return (self._replace_reject(order, f"no resting order has client order id {orig}"),)
+            detail = f"no resting order has client order id {orig}"
+            return (self._replace_reject(order, request, detail),)
         if request.quantity <= held.filled_quantity:
             detail = (
                 f"new quantity {request.quantity} is not above the {held.filled_quantity} filled"
             )
-            return (self._replace_reject(held, detail),)
+            return (self._replace_reject(held, request, detail),)
         replaced = held.with_changes(
             quantity=request.quantity,
             limit_price=request.limit_price,
@@ -339,7 +340,8 @@ class SimulatedVenue:
         self._replaced_ids.pop(orig, None)
         self._replaced_ids[request.new_client_order_id] = held.client_order_id
         detail = f"replaced {orig} by {request.new_client_order_id}"
-        events = [self._event(replaced, EventKind.REPLACE_ACK, detail=detail)]
+        answers = request.new_client_order_id  # as FIX names the replace it answers (ClOrdID)
+        events = [self._event(replaced, EventKind.REPLACE_ACK, detail=detail, causation_id=answers)]
         price = self._prices.get(replaced.symbol)
         if price is not None and self._marketable(replaced, price):
             replaced = self._take(replaced, price, events)
@@ -349,8 +351,9 @@ class SimulatedVenue:
             del self._resting[held.client_order_id]
         return tuple(events)
 
-    def _replace_reject(self, order: Order, detail: str) -> ExecutionEvent:
-        return self._event(order, EventKind.REPLACE_REJECT, detail=detail)
+    def _replace_reject(self, order: Order, request: ReplaceRequest, detail: str) -> ExecutionEvent:
+        answers = request.new_client_order_id
+        return self._event(order, EventKind.REPLACE_REJECT, detail=detail, causation_id=answers)
 
     # -- market moves --------------------------------------------------------------------
 
@@ -469,6 +472,7 @@ class SimulatedVenue:
         reason: ReasonCode | None = None,
         detail: str = "",
         venue_order_id: str | None = None,
+        causation_id: str | None = None,
     ) -> ExecutionEvent:
         count = self._event_counts.get(order.client_order_id, 0) + 1
         self._event_counts[order.client_order_id] = count
@@ -482,4 +486,5 @@ class SimulatedVenue:
             reason_code=reason,
             detail=detail,
             venue_order_id=venue_order_id,
+            causation_id=causation_id,
         )

@@ -6,7 +6,7 @@ edges and the field updates; this base class holds the one way in (`apply`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
@@ -18,6 +18,7 @@ from execfsm.contracts import (
     OrderState,
     ReasonCode,
     ReplaceRequest,
+    TimeInForce,
 )
 from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition
 from execfsm.fsm import guards as g
@@ -119,9 +120,9 @@ class OrderEvents(AuditedMachine):
         detail = f"{event.kind} {event.event_id} in {state}: {case.why}"
         if event.fill is not None:
             detail = f"{detail}; {canonical_json(event.fill)}"
+        self.record(name, case.outcome, case.reason, detail)
         if case.flags:
             self._flag(case.reason)
-        self.record(name, case.outcome, case.reason, detail)
         return EventOutcome(case.outcome, self._order, case.reason, detail)
 
     def _situation(self, name: str, event: ExecutionEvent) -> str:
@@ -137,11 +138,24 @@ class OrderEvents(AuditedMachine):
                 order = self._order
                 within = fill.quantity <= order.quantity - order.filled_quantity
                 return Situation.WITHIN_QUANTITY if within else Situation.BEYOND_QUANTITY
-        elif name == "cancel_ack":
-            if self._order.reason_code is ReasonCode.EXPIRED_BY_CLOCK:
+        elif name in ("cancel_ack", "expire"):
+            order = self._order
+            if name == "cancel_ack" and order.reason_code is ReasonCode.EXPIRED_BY_CLOCK:
                 return Situation.EXPIRED_BY_US
-        elif name == "replace_ack":
-            if self._pending_replace is None and self._order.venue_client_order_id is not None:
+            if (
+                order.time_in_force is TimeInForce.FOK
+                and 0 < order.filled_quantity < order.quantity
+                and order.state not in FINAL_ORDER_STATES
+            ):
+                return Situation.FOK_PART_FILLED
+        elif name in ("replace_ack", "replace_reject"):
+            pending = self._pending_replace
+            answers = event.causation_id  # the replace (its ClOrdID) the venue answers, if said
+            if answers is not None and (pending is None or answers != pending.new_client_order_id):
+                if name == "replace_ack" and answers == self._order.venue_client_order_id:
+                    return Situation.REPLACE_ANSWERED  # the accepted one, said again
+                return Situation.ANSWERS_ANOTHER_REPLACE
+            if name == "replace_ack" and pending is None and self._order.venue_client_order_id:
                 return Situation.REPLACE_ANSWERED
         elif event.exec_ref_id is not None:  # a bust or a correction
             if event.exec_ref_id in self._fills:
@@ -179,26 +193,50 @@ class OrderEvents(AuditedMachine):
 
     # -- declared case actions (`ORDER_CASES`) --------------------------------------------------
 
+    # Each records first and changes the order after: a record that cannot be written leaves
+    # the order as it was (and the venue's re-delivery is then applied, not a duplicate).
+
     def _absorb_ack(self, event: ExecutionEvent, case: Case) -> EventOutcome:
+        detail = f"late ACK {event.event_id} in {self._order.state}: {case.why}"
+        outcome = self._note("acknowledge", case.outcome, case.reason, detail)
         if self._resume_state is OrderState.SUBMITTED:
             self._resume_state = OrderState.ACKNOWLEDGED
-        detail = f"late ACK {event.event_id} in {self._order.state}: {case.why}"
-        return self._note("acknowledge", case.outcome, case.reason, detail)
+        return outcome
 
     def _absorb_replace_answer(self, event: ExecutionEvent, case: Case) -> EventOutcome:
-        self._pending_replace = None  # answered: too late, the order had ended
         detail = f"{event.kind} {event.event_id} in {self._order.state}: {case.why}"
-        return self._note(EVENT_OF_KIND[event.kind], case.outcome, case.reason, detail)
+        outcome = self._note(EVENT_OF_KIND[event.kind], case.outcome, case.reason, detail)
+        self._pending_replace = None  # answered: too late, the order had ended
+        return outcome
+
+    def _end_and_flag(self, event: ExecutionEvent, case: Case) -> EventOutcome:
+        outcome = self._take_edge(EVENT_OF_KIND[event.kind], event)
+        if not outcome.applied:
+            return outcome
+        order = self._order
+        detail = (
+            f"{event.kind} {event.event_id}: {case.why} ({order.filled_quantity} of "
+            f"{order.quantity} filled)"
+        )
+        self.flag_for_reconciliation(case.reason, detail)
+        return EventOutcome(outcome.outcome, self._order, case.reason, detail)
 
     def _book_late_fill(self, event: ExecutionEvent, case: Case) -> EventOutcome:
         fill = cast(Fill, event.fill)  # a FILL event carries one
-        self._fills[fill.fill_id] = fill
-        self._late_ids = self._late_ids | {fill.fill_id}
-        return self._in_place("fill", case, canonical_json(fill), booked=fill)
+
+        def book() -> None:
+            self._fills[fill.fill_id] = fill
+            self._late_ids = self._late_ids | {fill.fill_id}
+
+        return self._in_place("fill", case, canonical_json(fill), book, booked=fill)
 
     def _bust_in_place(self, event: ExecutionEvent, case: Case) -> EventOutcome:
-        ref = self._retire(cast(str, event.exec_ref_id))  # a bust names a fill
-        return self._in_place("trade_bust", case, canonical_json(ref), reversed_fill=ref)
+        ref_id = cast(str, event.exec_ref_id)  # a bust names a fill
+        ref = self._fills[ref_id]
+        detail = canonical_json(ref)
+        return self._in_place(
+            "trade_bust", case, detail, lambda: self._retire(ref_id), reversed_fill=ref
+        )
 
     def _correct_in_place(self, event: ExecutionEvent, case: Case) -> EventOutcome:
         fill, ref_id = cast(Fill, event.fill), cast(str, event.exec_ref_id)  # as a correction has
@@ -208,32 +246,36 @@ class OrderEvents(AuditedMachine):
             r.correction_within_quantity(self._order, fill, ref)
         except ContractViolation as exc:
             return self._refused("trade_correct", exc.reason, str(exc))
-        self._retire(ref_id, fill)
         detail = canonical_json({"corrected": ref, "fill": fill})
-        return self._in_place("trade_correct", case, detail, booked=fill, reversed_fill=ref)
+        return self._in_place(
+            "trade_correct",
+            case,
+            detail,
+            lambda: self._retire(ref_id, fill),
+            booked=fill,
+            reversed_fill=ref,
+        )
 
     def _in_place(
         self,
         name: str,
         case: Case,
         detail: str,
+        change: Callable[[], object],
         booked: Fill | None = None,
         reversed_fill: Fill | None = None,
     ) -> EventOutcome:
-        """Recount the fills of a done order that stays where it is, and record the row."""
+        """Record the row of a done order that stays where it is, then `change` its fills
+        and recount them."""
+        state = str(self._order.state)
+        self.record(name, case.outcome, case.reason, detail, target=state)
+        seq = self._audit_listener.last_seq
+        change()
         self._order = self._order.with_changes(**totals(self._fills.values()))
         if case.flags:
             self._flag(case.reason)
-        state = str(self._order.state)
-        self.record(name, case.outcome, case.reason, detail, target=state)
         return EventOutcome(
-            case.outcome,
-            self._order,
-            case.reason,
-            detail,
-            booked,
-            self._audit_listener.last_seq,
-            reversed_fill,
+            case.outcome, self._order, case.reason, detail, booked, seq, reversed_fill
         )
 
     def _retire(self, fill_id: str, replacement: Fill | None = None) -> Fill:
@@ -283,9 +325,10 @@ class OrderEvents(AuditedMachine):
         )
 
     def _refused(self, event: str, reason: ReasonCode, detail: str) -> EventOutcome:
+        self.record(event, AuditOutcome.REFUSED, reason, detail)
         if reason in _VENUE_DISAGREES:
             self._flag(reason)
-        return self._note(event, AuditOutcome.REFUSED, reason, detail)
+        return EventOutcome(AuditOutcome.REFUSED, self._order, reason, detail)
 
     def _note(
         self, event: str, outcome: AuditOutcome, reason: ReasonCode, detail: str

@@ -28,6 +28,8 @@ class Situation:
     NAMES_UNKNOWN_FILL = "the named fill is not one of the order's"
     NAMES_RETIRED_FILL = "the named fill was already busted or corrected"
     EXPIRED_BY_US = "the order expired by our clock (EXPIRED_BY_CLOCK)"
+    ANSWERS_ANOTHER_REPLACE = "the answer names a replace other than the one pending"
+    FOK_PART_FILLED = "a fill-or-kill order ends with part of it filled"
     REPLACE_ANSWERED = "the order's last replace was acknowledged and none is pending"
     WITHIN_QUANTITY = "the fill keeps the cumulative quantity within the order quantity"
     BEYOND_QUANTITY = "the fill takes the cumulative quantity beyond the order quantity"
@@ -88,6 +90,20 @@ ORDER_CASES = CaseTable(
              when=Situation.NAMES_UNKNOWN_FILL, why="a correction of an execution we never had"),
         Case("replace_ack", ALL, _DUP, _R.EVENT_REPEATED, when=Situation.REPLACE_ANSWERED,
              why="the venue repeated its acknowledgement of the last replace"),
+        Case("replace_ack", ALL, _REFUSED, _R.VENUE_CONTRADICTION, flags=True,
+             when=Situation.ANSWERS_ANOTHER_REPLACE,
+             why="new terms for a replace that is not the one pending"),
+        Case("replace_reject", ALL, _DUP, _R.EVENT_REPEATED,
+             when=Situation.ANSWERS_ANOTHER_REPLACE,
+             why="a refusal of an earlier replace, already answered"),
+        Case("cancel_ack", LIVE, _APPLIED, _R.VENUE_CONTRADICTION, flags=True,
+             when=Situation.FOK_PART_FILLED, action="end_and_flag",
+             why="fill or kill is all or nothing: the venue filled part, then cancelled; it "
+                 "ends as the venue says, flagged"),
+        Case("expire", LIVE, _APPLIED, _R.VENUE_CONTRADICTION, flags=True,
+             when=Situation.FOK_PART_FILLED, action="end_and_flag",
+             why="fill or kill is all or nothing: the venue filled part, then expired it; it "
+                 "ends as the venue says, flagged"),
         # -- ACK -----------------------------------------------------------------------------
         Case("acknowledge", _states(_S.PENDING_CANCEL), _DUP, _R.ACK_ABSORBED,
              action="absorb_ack",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from execfsm.contracts import Fill, Order, ReasonCode, ReplaceRequest
+from execfsm.contracts import Fill, Order, ReasonCode, ReplaceRequest, TimeInForce
 from execfsm.errors import ContractViolation
 from execfsm.fsm.guards import amounts_bounded, describe, price_fits_type
 
@@ -41,6 +41,14 @@ def replace_terms_valid(order: Order, replace: ReplaceRequest | None = None) -> 
             reason=ReasonCode.VALIDATION_INVALID_FIELD,
             field="replace",
             value=replace,
+        )
+    if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+        raise ContractViolation(
+            f"order {order.client_order_id}: an {order.time_in_force} order is not amended "
+            "(it never rests)",
+            reason=ReasonCode.VALIDATION_INVALID_FIELD,
+            field="time_in_force",
+            value=order.time_in_force,
         )
     terms = order.with_changes(quantity=replace.quantity, limit_price=replace.limit_price)
     amounts_bounded(terms)

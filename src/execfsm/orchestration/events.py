@@ -14,13 +14,14 @@ import attrs
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.errors import VenueFailure
 from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order, ReasonCode, to_decimal
-from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
 from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
 from execfsm.orchestration.intents import Notify
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits, delivered
-from execfsm.stages import post_trade, recon
+from execfsm.stages import post_trade, recon, risk_gate
+from execfsm.stages.risk_gate import RiskControls
 from execfsm.typing import OrderAdapter, ReplacingAdapter
 
 _REPLACE_ANSWERS = (EventKind.REPLACE_ACK, EventKind.REPLACE_REJECT)
@@ -32,7 +33,10 @@ class EventProcessor:
     tells the fill subscribers once an event is durable.
     """
 
-    def __init__(self, units: WorkUnits, locks: StripedLocks, notify: Notify) -> None:
+    def __init__(
+        self, units: WorkUnits, locks: StripedLocks, notify: Notify, risk: RiskControls
+    ) -> None:
+        self._risk = risk
         self._units = units
         self._services = units.services
         self._locks = locks
@@ -222,8 +226,14 @@ class EventProcessor:
             lifecycle = self._reopened(client_order_id)
             request = lifecycle.replace_request(quantity=quantity, limit_price=limit_price)
             try:
+                gate = risk_gate.replace_refusal(self._risk, lifecycle.order, request)
+                if gate is not None:  # new terms pass the risk gate as a new order's do
+                    reason, why = gate
+                    detail = f"replace to {request.quantity} @ {request.limit_price}: {why}"
+                    lifecycle.record("request_replace", AuditOutcome.REFUSED, reason, detail)
+                    raise PolicyViolation(detail, reason=reason)
                 lifecycle.send("request_replace", replace=request)
-            except (IllegalTransition, ContractViolation) as exc:
+            except (IllegalTransition, ContractViolation, PolicyViolation) as exc:
                 self._services.orders.settle(lifecycle)  # a final order: packed again
                 refused = EventOutcome(AuditOutcome.REFUSED, lifecycle.order, exc.reason, str(exc))
             else:

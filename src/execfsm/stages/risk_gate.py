@@ -1,12 +1,21 @@
 """
-Stage 3, pre-trade risk: ask the `RiskHook` once; ALLOW routes, BLOCK ends, PAUSE waits.
+Stage 3, pre-trade risk: ask the `RiskHook` once; ALLOW routes, BLOCK ends, PAUSE waits. An
+amend of a live order passes the same gate (`replace_refusal`).
 """
 
 from __future__ import annotations
 
 import attrs
 
-from execfsm.contracts import ReasonCode, RiskDecision, RiskVerdict
+from execfsm.contracts import (
+    Order,
+    OrderIntent,
+    ReasonCode,
+    ReplaceRequest,
+    RiskDecision,
+    RiskVerdict,
+    TimeInForce,
+)
 from execfsm.stages._context import RunContext
 from execfsm.typing import KillSwitch, RiskHook
 
@@ -63,3 +72,40 @@ def run(ctx: RunContext, *, risk: RiskControls) -> bool:
         return False
     ctx.stop("block", verdict.code or ReasonCode.RISK_BLOCKED, verdict.reason)
     return False
+
+
+def replace_refusal(
+    risk: RiskControls, order: Order, replace: ReplaceRequest
+) -> tuple[ReasonCode, str] | None:
+    """
+    Why the risk gate refuses to amend `order` to `replace`'s terms, or None: the hook is
+    asked about the order as it would stand (only ALLOW lets it go: a replace cannot wait
+    for a review), and while a kill switch is active only a reduction of the quantity at the
+    same price may go, since it lowers what is at risk.
+    """
+    halted = _halted(risk.kill_switches)
+    reduces = replace.quantity < order.quantity and replace.limit_price == order.limit_price
+    if halted is not None and not reduces:
+        return ReasonCode.RISK_KILL_SWITCH_ACTIVE, halted
+    terms = OrderIntent(
+        symbol=order.symbol,
+        side=order.side,
+        quantity=replace.quantity,
+        order_type=order.order_type,
+        strategy_id=order.strategy_id,
+        limit_price=replace.limit_price,
+        time_in_force=order.time_in_force,
+        expire_time=order.expire_time if order.time_in_force is TimeInForce.GTD else None,
+    )
+    try:
+        verdict = risk.risk_hook.evaluate(terms)
+        if not isinstance(verdict, RiskVerdict):
+            raise TypeError(f"expected a RiskVerdict, got {type(verdict).__name__}")
+    except Exception as exc:  # noqa: BLE001 - user code; any failure must refuse, not pass
+        detail = f"risk hook failed: {type(exc).__name__}: {exc}"
+        return ReasonCode.RISK_EVALUATION_FAILED, detail
+    if verdict.decision is RiskDecision.ALLOW:
+        return None
+    paused = verdict.decision is RiskDecision.PAUSE
+    code = verdict.code or (ReasonCode.RISK_PAUSED if paused else ReasonCode.RISK_BLOCKED)
+    return code, verdict.reason
