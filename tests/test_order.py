@@ -128,6 +128,7 @@ ALLOWED: dict[tuple[OrderState, str], OrderState] = {
     (S.PENDING_REPLACE, "expire"): S.EXPIRED,
     (S.PENDING_REPLACE, "reject"): S.REJECTED,
     (S.FILLED, "request_replace"): S.PENDING_REPLACE,  # FIX C.1.c: raised, it re-opens
+    (S.PENDING_REPLACE, "request_cancel"): S.PENDING_CANCEL,  # the replace still unanswered
 }
 
 # Pairs with an edge whose validator refuses the table test's arguments: no fill to bust.
@@ -137,6 +138,8 @@ REFUSED_BY_VALIDATOR: dict[tuple[OrderState, str], ReasonCode] = {
     for name in ("trade_bust", "trade_correct")
 }
 REFUSED_BY_VALIDATOR[S.FILLED, "replace_ack"] = ReasonCode.VENUE_CONTRADICTION  # none pending
+REFUSED_BY_VALIDATOR[S.PENDING_CANCEL, "replace_ack"] = ReasonCode.VENUE_CONTRADICTION
+REFUSED_BY_VALIDATOR[S.PENDING_CANCEL, "replace_reject"] = ReasonCode.VENUE_CONTRADICTION
 
 
 def drive(

@@ -228,24 +228,48 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
 
     @rule(kind=st.sampled_from([EventKind.REPLACE_ACK, EventKind.REPLACE_REJECT]))
     def replace_answer(self, kind: EventKind) -> None:
-        pending = self.lc.pending_replace
-        filled = self.lc.order.filled_quantity
+        pending, state = self.lc.pending_replace, self.lc.order.state
+        filled, quantity = self.lc.order.filled_quantity, self.lc.order.quantity
         outcome = self._venue(kind)
         order = self.lc.order
-        if pending is None:
+        answered = pending is not None and (
+            state in (OrderState.PENDING_REPLACE, OrderState.PENDING_CANCEL)
+            or (state is OrderState.FILLED and kind is EventKind.REPLACE_ACK)
+        )
+        if not answered:
             assert not outcome.applied
-        elif kind is EventKind.REPLACE_REJECT:
-            assert outcome.applied
+            return
+        assert pending is not None
+        assert outcome.applied
+        assert self.lc.pending_replace is None
+        assert order.filled_quantity == filled
+        if kind is EventKind.REPLACE_REJECT:
+            assert order.quantity == quantity
+            back = (
+                OrderState.FILLED
+                if filled >= quantity
+                else OrderState.PARTIALLY_FILLED
+                if filled
+                else OrderState.ACKNOWLEDGED
+            )
+            assert order.state is (
+                OrderState.PENDING_CANCEL if state is OrderState.PENDING_CANCEL else back
+            )
+            return
+        # A raise a fill overtook re-opens the FILLED order (FIX C.1.c): the one move back
+        # besides a bust or a correction.
+        self.revised = state is OrderState.FILLED
+        assert order.quantity == max(pending.quantity, filled)  # FIX C.3.c past the fills
+        assert order.limit_price == pending.limit_price
+        assert order.current_client_order_id == pending.new_client_order_id
+        if filled >= pending.quantity:
+            assert order.state is OrderState.FILLED
+        elif state is OrderState.PENDING_CANCEL:
+            assert order.state is OrderState.PENDING_CANCEL
+        else:
             assert order.state is (
                 OrderState.PARTIALLY_FILLED if filled else OrderState.ACKNOWLEDGED
             )
-        elif pending.quantity < filled:  # fills raced the replace past its new quantity
-            assert outcome.reason_code is ReasonCode.VENUE_CONTRADICTION
-        else:
-            assert outcome.applied
-            assert (order.quantity, order.limit_price) == (pending.quantity, pending.limit_price)
-            assert order.current_client_order_id == pending.new_client_order_id
-            assert order.filled_quantity == filled
 
     @rule(
         fill_id=fill_ids,
@@ -400,7 +424,12 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
         if not self.revised:
             assert filled >= self.previous_filled
             if self.previous_state in FINAL_ORDER_STATES:
-                assert state is self.previous_state
+                # a filled order's quantity may be raised (FIX C.1.c): it re-opens that way
+                raised = (self.previous_state, state) == (
+                    OrderState.FILLED,
+                    OrderState.PENDING_REPLACE,
+                )
+                assert state is self.previous_state or raised
         elif state is not self.previous_state:
             # out of FILLED (the one way back) or into it, or the bust of the last fill
             assert OrderState.FILLED in (self.previous_state, state) or (
@@ -411,7 +440,8 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
             assert state is not OrderState.CREATED
         if filled > 0:
             assert state not in (OrderState.SUBMITTED, OrderState.ACKNOWLEDGED)
-        assert (self.lc.pending_replace is not None) == (state is OrderState.PENDING_REPLACE)
+        if state is OrderState.PENDING_REPLACE:  # the replace may outlive it: its answer counts
+            assert self.lc.pending_replace is not None
         self.previous_state, self.previous_filled = state, filled
 
     @invariant()
@@ -435,8 +465,7 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
         assert again.fills == self.lc.fills
         assert again.retired_fills == self.lc.retired_fills
         assert again.late_fills == self.lc.late_fills
-        pending = again.pending_replace if again.state is OrderState.PENDING_REPLACE else None
-        assert pending == self.lc.pending_replace
+        assert again.pending_replace == self.lc.pending_replace  # it may outlive PENDING_REPLACE
         assert rebuilt.positions == self.positions.snapshot()
 
 

@@ -157,6 +157,8 @@ class OrderEvents(AuditedMachine):
                 return Situation.ANSWERS_ANOTHER_REPLACE
             if name == "replace_ack" and pending is None and self._order.venue_client_order_id:
                 return Situation.REPLACE_ANSWERED
+            if name == "replace_reject" and pending is None:
+                return Situation.NO_REPLACE_PENDING
         elif event.exec_ref_id is not None:  # a bust or a correction
             if event.exec_ref_id in self._fills:
                 new_id = None if fill is None else fill.fill_id
@@ -388,13 +390,21 @@ class OrderEvents(AuditedMachine):
             venue_client_order_id=replace.new_client_order_id,
             state=target.value,
         )
-        self._pending_replace = None
+        self._replace_answered()
 
     def after_replace_reject(self) -> None:
         """
         The order keeps its terms.
         """
+        self._replace_answered()
+
+    def _replace_answered(self) -> None:
+        """No replace is out any more: a cancel asked for meanwhile, if rejected, returns to
+        where the order now stands."""
         self._pending_replace = None
+        if self._resume_state is OrderState.PENDING_REPLACE:
+            filled = self._order.filled_quantity
+            self._resume_state = OrderState.PARTIALLY_FILLED if filled else OrderState.ACKNOWLEDGED
 
 
 def totals(fills: Iterable[Fill]) -> dict[str, Any]:

@@ -368,6 +368,7 @@ def resumes(state: OrderState) -> Callable[..., bool]:
 resumes_submitted = resumes(OrderState.SUBMITTED)
 resumes_acknowledged = resumes(OrderState.ACKNOWLEDGED)
 resumes_partially = resumes(OrderState.PARTIALLY_FILLED)
+resumes_replace = resumes(OrderState.PENDING_REPLACE)
 
 
 # -- pipeline policy -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from execfsm.contracts import (
     ReplaceRequest,
 )
 from execfsm.errors import ContractViolation
+from execfsm.fsm import _order_guards as e
 from execfsm.fsm import guards as g
 from execfsm.fsm import revisions as r
 from execfsm.fsm._order_events import OrderEvents, was_submitted
@@ -33,32 +34,6 @@ from execfsm.ids import canonical_json, decode, encode, encode_fixed
 from execfsm.typing import AuditSink
 
 __all__ = ["EVENT_OF_KIND", "EventOutcome", "OrderLifecycle", "was_submitted"]
-
-_CONTRACT = list(g.CONTRACT_GUARDS)
-_FILL = [g.fill_well_formed, g.fill_id_unused, g.fill_within_quantity]
-_PARTIAL_FILL: dict[str, Any] = {"validators": _FILL, "unless": g.fill_completes}
-_COMPLETE_FILL: dict[str, Any] = {"validators": _FILL, "cond": g.fill_completes}
-_CORRECTION = [r.names_counted_fill, g.fill_well_formed, r.correction_within_quantity]
-_BUST = r.names_counted_fill
-_CORRECT_OPEN: dict[str, Any] = {"validators": _CORRECTION, "unless": r.correction_completes}
-_CORRECT_COMPLETE: dict[str, Any] = {"validators": _CORRECTION, "cond": r.correction_completes}
-_REPLACED_UNFILLED: dict[str, Any] = {"validators": r.replace_pending, "cond": r.nothing_filled}
-_REPLACED_COMPLETE: dict[str, Any] = {
-    "validators": r.replace_pending,
-    "cond": r.replace_completes,
-    "unless": r.nothing_filled,
-}
-_REPLACED_OPEN: dict[str, Any] = {
-    "validators": r.replace_pending,
-    "unless": [r.nothing_filled, r.replace_completes],
-}
-_REOPENED: dict[str, Any] = {"validators": r.replace_pending, "unless": r.replace_completes}
-_STILL_FILLED: dict[str, Any] = {"validators": r.replace_pending, "cond": r.replace_completes}
-_REFUSED_COMPLETE: dict[str, Any] = {"cond": r.fills_complete, "unless": r.nothing_filled}
-_REFUSED_OPEN: dict[str, Any] = {"unless": [r.nothing_filled, r.fills_complete]}
-_BUST_LEAVES_FILLS: dict[str, Any] = {"validators": _BUST, "cond": r.bust_leaves_fills}
-_BUST_LEAVES_NONE: dict[str, Any] = {"validators": _BUST, "unless": r.bust_leaves_fills}
-_REJECT_UNFILLED = [r.nothing_filled_yet, g.reason_given]  # fills first: a contradiction
 
 
 class OrderLifecycle(OrderEvents):
@@ -85,14 +60,14 @@ class OrderLifecycle(OrderEvents):
     # the venue may say where no edge is listed is declared in `ORDER_CASES`.
 
     # CREATED
-    _.CREATED.to(_.SUBMITTED, event="submit", validators=_CONTRACT)
+    _.CREATED.to(_.SUBMITTED, event="submit", validators=e.CONTRACT)
     _.CREATED.to(_.FAILED, event="fail", validators=g.reason_given)
 
     # SUBMITTED
     _.SUBMITTED.to(_.ACKNOWLEDGED, event="acknowledge")
     # A fill before the ACK is accepted: the venue filled it.
-    _.SUBMITTED.to(_.PARTIALLY_FILLED, event="fill", **_PARTIAL_FILL)
-    _.SUBMITTED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.SUBMITTED.to(_.PARTIALLY_FILLED, event="fill", **e.PARTIAL_FILL)
+    _.SUBMITTED.to(_.FILLED, event="fill", **e.COMPLETE_FILL)
     _.SUBMITTED.to(_.REJECTED, event="reject", validators=g.reason_given)
     _.SUBMITTED.to(_.PENDING_CANCEL, event="request_cancel")
     _.SUBMITTED.to(_.CANCELLED, event="cancel_ack")  # unsolicited: the venue cancelled it
@@ -101,8 +76,8 @@ class OrderLifecycle(OrderEvents):
     _.SUBMITTED.to(_.FAILED, event="fail", validators=g.reason_given)
 
     # ACKNOWLEDGED
-    _.ACKNOWLEDGED.to(_.PARTIALLY_FILLED, event="fill", **_PARTIAL_FILL)
-    _.ACKNOWLEDGED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.ACKNOWLEDGED.to(_.PARTIALLY_FILLED, event="fill", **e.PARTIAL_FILL)
+    _.ACKNOWLEDGED.to(_.FILLED, event="fill", **e.COMPLETE_FILL)
     # Some venues reject after accepting (e.g. a session-end check).
     _.ACKNOWLEDGED.to(_.REJECTED, event="reject", validators=g.reason_given)
     _.ACKNOWLEDGED.to(_.PENDING_CANCEL, event="request_cancel")
@@ -111,64 +86,71 @@ class OrderLifecycle(OrderEvents):
     _.ACKNOWLEDGED.to(_.EXPIRED, event="expire")
 
     # PARTIALLY_FILLED
-    _.PARTIALLY_FILLED.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
-    _.PARTIALLY_FILLED.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.PARTIALLY_FILLED.to.itself(event="fill", **e.PARTIAL_FILL, internal=True)
+    _.PARTIALLY_FILLED.to(_.FILLED, event="fill", **e.COMPLETE_FILL)
     _.PARTIALLY_FILLED.to(_.PENDING_CANCEL, event="request_cancel")
     _.PARTIALLY_FILLED.to(
         _.PENDING_REPLACE, event="request_replace", validators=r.replace_terms_valid
     )
     _.PARTIALLY_FILLED.to(_.CANCELLED, event="cancel_ack")  # unsolicited, e.g. an IOC remainder
     _.PARTIALLY_FILLED.to(_.EXPIRED, event="expire")
-    _.PARTIALLY_FILLED.to.itself(event="trade_bust", **_BUST_LEAVES_FILLS, internal=True)
-    _.PARTIALLY_FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **_BUST_LEAVES_NONE)
-    _.PARTIALLY_FILLED.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
-    _.PARTIALLY_FILLED.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
+    _.PARTIALLY_FILLED.to.itself(event="trade_bust", **e.BUST_LEAVES_FILLS, internal=True)
+    _.PARTIALLY_FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **e.BUST_LEAVES_NONE)
+    _.PARTIALLY_FILLED.to.itself(event="trade_correct", **e.CORRECT_OPEN, internal=True)
+    _.PARTIALLY_FILLED.to(_.FILLED, event="trade_correct", **e.CORRECT_COMPLETE)
 
     # PENDING_CANCEL
     # Fills race the cancel request; a rejected cancel then returns to PARTIALLY_FILLED.
-    _.PENDING_CANCEL.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
-    _.PENDING_CANCEL.to(_.FILLED, event="fill", **_COMPLETE_FILL)
+    _.PENDING_CANCEL.to.itself(event="fill", **e.PARTIAL_FILL, internal=True)
+    _.PENDING_CANCEL.to(_.FILLED, event="fill", **e.COMPLETE_FILL)
     _.PENDING_CANCEL.to(_.CANCELLED, event="cancel_ack")
     _.PENDING_CANCEL.to(_.SUBMITTED, event="cancel_reject", cond=g.resumes_submitted)
     _.PENDING_CANCEL.to(_.ACKNOWLEDGED, event="cancel_reject", cond=g.resumes_acknowledged)
     _.PENDING_CANCEL.to(_.PARTIALLY_FILLED, event="cancel_reject", cond=g.resumes_partially)
+    _.PENDING_CANCEL.to(_.PENDING_REPLACE, event="cancel_reject", cond=g.resumes_replace)
+    # A replace still out when the cancel was asked for may be answered first (FIX lets a
+    # cancel follow a pending cancel/replace); the order stays PENDING_CANCEL on its terms.
+    _.PENDING_CANCEL.to.itself(event="replace_ack", **e.REOPENED, internal=True)
+    _.PENDING_CANCEL.to(_.FILLED, event="replace_ack", **e.STILL_FILLED)
+    _.PENDING_CANCEL.to.itself(event="replace_reject", validators=r.replace_pending, internal=True)
     _.PENDING_CANCEL.to(_.EXPIRED, event="expire")
     # The venue refused the order itself while our cancel was out (nautilus: "real world
     # possibility"); not once it has fills.
-    _.PENDING_CANCEL.to(_.REJECTED, event="reject", validators=_REJECT_UNFILLED)
-    _.PENDING_CANCEL.to.itself(event="trade_bust", validators=_BUST, internal=True)
-    _.PENDING_CANCEL.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
-    _.PENDING_CANCEL.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
+    _.PENDING_CANCEL.to(_.REJECTED, event="reject", validators=e.REJECT_UNFILLED)
+    _.PENDING_CANCEL.to.itself(event="trade_bust", validators=e.BUST, internal=True)
+    _.PENDING_CANCEL.to.itself(event="trade_correct", **e.CORRECT_OPEN, internal=True)
+    _.PENDING_CANCEL.to(_.FILLED, event="trade_correct", **e.CORRECT_COMPLETE)
 
     # PENDING_REPLACE
     # Fills race the replace and apply against the terms in force until the venue answers.
-    _.PENDING_REPLACE.to.itself(event="fill", **_PARTIAL_FILL, internal=True)
-    _.PENDING_REPLACE.to(_.FILLED, event="fill", **_COMPLETE_FILL)
-    _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_ack", **_REPLACED_UNFILLED)
+    _.PENDING_REPLACE.to.itself(event="fill", **e.PARTIAL_FILL, internal=True)
+    _.PENDING_REPLACE.to(_.FILLED, event="fill", **e.COMPLETE_FILL)
+    _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_ack", **e.REPLACED_UNFILLED)
     # Fills that raced the replace reach (or pass) its new quantity: done, the quantity
     # amended to what is filled (FIX C.3.c).
-    _.PENDING_REPLACE.to(_.FILLED, event="replace_ack", **_REPLACED_COMPLETE)
-    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_ack", **_REPLACED_OPEN)
+    _.PENDING_REPLACE.to(_.FILLED, event="replace_ack", **e.REPLACED_COMPLETE)
+    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_ack", **e.REPLACED_OPEN)
     _.PENDING_REPLACE.to(_.ACKNOWLEDGED, event="replace_reject", cond=r.nothing_filled)
-    _.PENDING_REPLACE.to(_.FILLED, event="replace_reject", **_REFUSED_COMPLETE)  # was FILLED
-    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_reject", **_REFUSED_OPEN)
+    _.PENDING_REPLACE.to(_.FILLED, event="replace_reject", **e.REFUSED_COMPLETE)  # was FILLED
+    _.PENDING_REPLACE.to(_.PARTIALLY_FILLED, event="replace_reject", **e.REFUSED_OPEN)
+    _.PENDING_REPLACE.to(_.PENDING_CANCEL, event="request_cancel")  # the replace unanswered
     _.PENDING_REPLACE.to(_.CANCELLED, event="cancel_ack")  # unsolicited
     _.PENDING_REPLACE.to(_.EXPIRED, event="expire")
-    _.PENDING_REPLACE.to(_.REJECTED, event="reject", validators=_REJECT_UNFILLED)
-    _.PENDING_REPLACE.to.itself(event="trade_bust", validators=_BUST, internal=True)
-    _.PENDING_REPLACE.to.itself(event="trade_correct", **_CORRECT_OPEN, internal=True)
-    _.PENDING_REPLACE.to(_.FILLED, event="trade_correct", **_CORRECT_COMPLETE)
+    _.PENDING_REPLACE.to(_.REJECTED, event="reject", validators=e.REJECT_UNFILLED)
+    _.PENDING_REPLACE.to.itself(event="trade_bust", validators=e.BUST, internal=True)
+    _.PENDING_REPLACE.to.itself(event="trade_correct", **e.CORRECT_OPEN, internal=True)
+    _.PENDING_REPLACE.to(_.FILLED, event="trade_correct", **e.CORRECT_COMPLETE)
 
     # FILLED is done, but the venue may bust or correct a fill after the fact, by the
     # cumulative quantity left; and a filled order's quantity may be raised (FIX C.1.c), also
     # by a replace that a fill overtook.
-    _.FILLED.to(_.PARTIALLY_FILLED, event="trade_bust", **_BUST_LEAVES_FILLS)
-    _.FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **_BUST_LEAVES_NONE)
-    _.FILLED.to.itself(event="trade_correct", **_CORRECT_COMPLETE, internal=True)
-    _.FILLED.to(_.PARTIALLY_FILLED, event="trade_correct", **_CORRECT_OPEN)
+    _.FILLED.to(_.PARTIALLY_FILLED, event="trade_bust", **e.BUST_LEAVES_FILLS)
+    _.FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **e.BUST_LEAVES_NONE)
+    _.FILLED.to.itself(event="trade_correct", **e.CORRECT_COMPLETE, internal=True)
+    _.FILLED.to(_.PARTIALLY_FILLED, event="trade_correct", **e.CORRECT_OPEN)
     _.FILLED.to(_.PENDING_REPLACE, event="request_replace", validators=r.replace_terms_valid)
-    _.FILLED.to(_.PARTIALLY_FILLED, event="replace_ack", **_REOPENED)
-    _.FILLED.to.itself(event="replace_ack", **_STILL_FILLED, internal=True)
+    _.FILLED.to(_.PARTIALLY_FILLED, event="replace_ack", **e.REOPENED)
+    _.FILLED.to.itself(event="replace_ack", **e.STILL_FILLED, internal=True)
 
     # CANCELLED, REJECTED, EXPIRED, FAILED are final: no edge leaves them. What a venue may
     # still say of them (a late fill, a bust) is declared in `ORDER_CASES`.
@@ -455,7 +437,10 @@ class OrderLifecycle(OrderEvents):
             state=target.value,
         )
         self._fills[fill.fill_id] = fill
-        if source.value is OrderState.PENDING_CANCEL:
+        if (
+            source.value is OrderState.PENDING_CANCEL
+            and self._resume_state is not OrderState.PENDING_REPLACE  # still out: it returns there
+        ):
             self._resume_state = OrderState.PARTIALLY_FILLED
 
     def after_request_cancel(self, source: Any) -> None:

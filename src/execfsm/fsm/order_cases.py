@@ -30,6 +30,7 @@ class Situation:
     EXPIRED_BY_US = "the order expired by our clock (EXPIRED_BY_CLOCK)"
     ANSWERS_ANOTHER_REPLACE = "the answer names a replace other than the one pending"
     FOK_PART_FILLED = "a fill-or-kill order ends with part of it filled"
+    NO_REPLACE_PENDING = "no replace is pending"
     REPLACE_ANSWERED = "the order's last replace was acknowledged and none is pending"
     WITHIN_QUANTITY = "the fill keeps the cumulative quantity within the order quantity"
     BEYOND_QUANTITY = "the fill takes the cumulative quantity beyond the order quantity"
@@ -96,6 +97,8 @@ ORDER_CASES = CaseTable(
         Case("replace_reject", ALL, _DUP, _R.EVENT_REPEATED,
              when=Situation.ANSWERS_ANOTHER_REPLACE,
              why="a refusal of an earlier replace, already answered"),
+        Case("replace_reject", LIVE, _DUP, _R.EVENT_REPEATED, when=Situation.NO_REPLACE_PENDING,
+             why="no replace is pending: an answer already taken"),
         Case("cancel_ack", LIVE, _APPLIED, _R.VENUE_CONTRADICTION, flags=True,
              when=Situation.FOK_PART_FILLED, action="end_and_flag",
              why="fill or kill is all or nothing: the venue filled part, then cancelled; it "

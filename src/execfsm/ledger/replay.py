@@ -217,7 +217,10 @@ def _revised(
         )
         if record.reason_code is ReasonCode.FILL_AFTER_FINAL:
             order = attrs.evolve(order, late_fills=(*order.late_fills, fill))
-        if record.source == OrderState.PENDING_CANCEL.value:
+        if (
+            record.source == OrderState.PENDING_CANCEL.value
+            and order.resume_state is not OrderState.PENDING_REPLACE
+        ):
             order = attrs.evolve(order, resume_state=OrderState.PARTIALLY_FILLED)
     elif event in ("trade_bust", "trade_correct"):
         if event == "trade_bust":
@@ -244,9 +247,12 @@ def _revised(
     elif event == "request_replace":
         replace = msgspec.convert(_json(record), ReplaceRequest)
         order = attrs.evolve(order, pending_replace=replace, replace_count=order.replace_count + 1)
-    elif event == "replace_ack" and order.pending_replace is not None:
-        quantity = max(order.pending_replace.quantity, order.filled_quantity)  # FIX C.3.c
-        order = attrs.evolve(order, quantity=quantity, pending_replace=None)
-    else:  # replace_reject
+    else:  # replace_ack, replace_reject
+        if event == "replace_ack" and order.pending_replace is not None:
+            quantity = max(order.pending_replace.quantity, order.filled_quantity)  # FIX C.3.c
+            order = attrs.evolve(order, quantity=quantity)
         order = attrs.evolve(order, pending_replace=None)
+        if order.resume_state is OrderState.PENDING_REPLACE:  # a cancel asked meanwhile
+            back = OrderState.PARTIALLY_FILLED if order.filled_quantity else OrderState.ACKNOWLEDGED
+            order = attrs.evolve(order, resume_state=back)
     return order
