@@ -13,11 +13,18 @@ from pathlib import Path
 
 import attrs
 
-from execfsm import EventKind, ExecutionEvent, ExecutionOrchestrator, Order, OrderState, ReasonCode
+from execfsm import (
+    EventKind,
+    ExecutionEvent,
+    ExecutionOrchestrator,
+    OrderState,
+    ReasonCode,
+    SimulatedVenue,
+)
 from execfsm.clock import EPOCH
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import paper_orchestrator
-from tests.test_replace import Scripted, clock
+from tests.test_replace import clock
 from tests.test_review_17 import Silent, intent_of
 
 
@@ -27,35 +34,24 @@ def reopened(db: Path, orch: ExecutionOrchestrator, venue: object) -> ExecutionO
     return paper_orchestrator(venue, clock=clock(), store=SqliteStore(db))
 
 
-class RejectsCancel(Scripted):
-    """A venue that answers every cancel with a CANCEL_REJECT (no reason code: none is
-    required of one)."""
-
-    name = "rejects-cancel"
-
-    def cancel(self, order: Order) -> tuple[ExecutionEvent, ...]:
-        self.calls.append("cancel")
-        return (ExecutionEvent.of_kind(EventKind.CANCEL_REJECT, order, "cxl-rej", EPOCH),)
-
-
 class TestReopen:
     def test_a_cancel_reject_answering_the_expiry_sweep_leaves_a_store_that_reopens(
         self, tmp_path: Path
     ) -> None:
-        """A GTD order expired by `expire_due` whose venue rejects the follow-up cancel leaves a
-        store that reopens with the same orders."""
+        """A GTD order expired by `expire_due` whose venue rejects the follow-up cancel (the
+        simulated venue no longer holds it) leaves a store that reopens with the same orders."""
         db = tmp_path / "s.db"
-        orch = paper_orchestrator(RejectsCancel(), clock=clock(), store=SqliteStore(db))
+        venue = SimulatedVenue(clock())
+        orch = paper_orchestrator(venue, clock=clock(), store=SqliteStore(db))
         expire_time = EPOCH + timedelta(seconds=1)
-        order = orch.submit_intent(
-            intent_of(1, time_in_force="GTD", expire_time=expire_time)
-        ).order
+        order = orch.submit_intent(intent_of(1, time_in_force="GTD", expire_time=expire_time)).order
         assert order is not None
-        orch.expire_due(EPOCH + timedelta(seconds=2))
+        venue.cancel(order)  # the venue dropped it without telling us
+        orch.expire_due(EPOCH + timedelta(seconds=2))  # its cancel: CANCEL_REJECT, no reason
         before = orch.get_order_ledger_snapshot()
         assert before[0].state is OrderState.EXPIRED
 
-        again = reopened(db, orch, RejectsCancel())  # StoreError: refused record, no reason
+        again = reopened(db, orch, venue)  # StoreError: refused record carries no reason code
 
         assert again.get_order_ledger_snapshot() == before
 
