@@ -17,6 +17,7 @@ from execfsm import (
     EventKind,
     ExecutionEvent,
     ExecutionOrchestrator,
+    Fill,
     OrderState,
     ReasonCode,
     SimulatedVenue,
@@ -83,3 +84,26 @@ class TestReopen:
         )
         assert again.handle_event(ack).applied
         assert again.order(cid).quantity == Decimal(2)
+
+    def test_a_replace_overtaken_by_a_fill_then_busted_keeps_its_pending_replace_across_a_reopen(
+        self, tmp_path: Path
+    ) -> None:
+        """An order a fill filled while its replace was out, reopened by a bust, then sent a
+        REPLACE_REJECT, has the same pending replace after a reopen as before it."""
+        db = tmp_path / "s.db"
+        orch = paper_orchestrator(Silent(), clock=clock(), store=SqliteStore(db))
+        order = orch.submit_intent(intent_of(1)).order
+        assert order is not None
+        cid = order.client_order_id
+        assert orch.replace(cid, quantity=Decimal(2)).applied  # the venue does not answer yet
+        fill = ExecutionEvent.of_fill(order, "e1", EPOCH, Fill("f1", Decimal(1), Decimal(50000)))
+        assert orch.handle_event(fill).order.state is OrderState.FILLED  # overtook the replace
+        assert orch.handle_event(ExecutionEvent.bust(order, "e2", EPOCH, "f1")).applied
+        orch.handle_event(ExecutionEvent.of_kind(EventKind.REPLACE_REJECT, order, "e3", EPOCH))
+        live = orch._services.orders.get(cid)
+        before = (live.order.state, live.pending_replace)
+
+        again = reopened(db, orch, Silent())
+
+        after = again._services.orders.get(cid)
+        assert (after.order.state, after.pending_replace) == before
