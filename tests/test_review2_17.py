@@ -23,6 +23,7 @@ from execfsm import (
     SimulatedVenue,
 )
 from execfsm.clock import EPOCH
+from execfsm.fsm.audit import AuditOutcome
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import paper_orchestrator
 from tests.test_replace import clock
@@ -107,3 +108,26 @@ class TestReopen:
 
         after = again._services.orders.get(cid)
         assert (after.order.state, after.pending_replace) == before
+
+    def test_a_cancel_of_a_cancelled_order_is_answered_alike_before_and_after_a_reopen(
+        self, tmp_path: Path
+    ) -> None:
+        """A cancel of an order already CANCELLED is refused the same way after a reopen as
+        before it, not raised as an order that was never dispatched."""
+        db = tmp_path / "s.db"
+        orch = paper_orchestrator(Silent(), clock=clock(), store=SqliteStore(db))
+        order = orch.submit_intent(intent_of(1)).order
+        assert order is not None
+        cid = order.client_order_id
+        cancelled = ExecutionEvent.of_kind(EventKind.CANCEL_ACK, order, "e1", EPOCH)
+        assert orch.handle_event(cancelled).order.state is OrderState.CANCELLED
+        before = orch.cancel(cid)
+        assert (before.outcome, before.reason_code) == (
+            AuditOutcome.REFUSED,
+            ReasonCode.ILLEGAL_TRANSITION,
+        )
+
+        again = reopened(db, orch, Silent())
+
+        after = again.cancel(cid)  # ContractViolation: no dispatched order has id ...
+        assert (after.outcome, after.reason_code) == (before.outcome, before.reason_code)
