@@ -24,13 +24,27 @@ from execfsm import (
 )
 from execfsm.clock import EPOCH
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import paper_orchestrator
+from execfsm.typing import OrderAdapter
 from tests.test_replace import clock
 from tests.test_review_17 import Silent, intent_of
 
 
-def reopened(db: Path, orch: ExecutionOrchestrator, venue: object) -> ExecutionOrchestrator:
+def lifecycle(orch: ExecutionOrchestrator, cid: str) -> OrderLifecycle:
+    """The order's lifecycle as the orchestrator holds it."""
+    held = orch._services.orders.get(cid)
+    assert held is not None
+    return held
+
+
+def state_after(outcome: EventOutcome) -> OrderState:
+    assert outcome.order is not None
+    return outcome.order.state
+
+
+def reopened(db: Path, orch: ExecutionOrchestrator, venue: OrderAdapter) -> ExecutionOrchestrator:
     """Close `orch` and open a new orchestrator on the same file."""
     orch.close()
     return paper_orchestrator(venue, clock=clock(), store=SqliteStore(db))
@@ -73,18 +87,19 @@ class TestReopen:
             causation_id=f"{cid}.r9",
         )
         assert orch.handle_event(stray).reason_code is ReasonCode.EVENT_REPEATED
-        pending = orch._services.orders.get(cid).pending_replace
+        pending = lifecycle(orch, cid).pending_replace
         assert pending is not None
 
         again = reopened(db, orch, Silent())
 
-        assert again._services.orders.get(cid).pending_replace == pending
+        assert lifecycle(again, cid).pending_replace == pending
         ack = attrs.evolve(
             ExecutionEvent.of_kind(EventKind.REPLACE_ACK, order, "e2", EPOCH),
             causation_id=pending.new_client_order_id,
         )
         assert again.handle_event(ack).applied
-        assert again.order(cid).quantity == Decimal(2)
+        assert (order_now := again.order(cid)) is not None
+        assert order_now.quantity == Decimal(2)
 
     def test_a_replace_overtaken_by_a_fill_then_busted_keeps_its_pending_replace_across_a_reopen(
         self, tmp_path: Path
@@ -98,15 +113,15 @@ class TestReopen:
         cid = order.client_order_id
         assert orch.replace(cid, quantity=Decimal(2)).applied  # the venue does not answer yet
         fill = ExecutionEvent.of_fill(order, "e1", EPOCH, Fill("f1", Decimal(1), Decimal(50000)))
-        assert orch.handle_event(fill).order.state is OrderState.FILLED  # overtook the replace
+        assert state_after(orch.handle_event(fill)) is OrderState.FILLED  # overtook the replace
         assert orch.handle_event(ExecutionEvent.bust(order, "e2", EPOCH, "f1")).applied
         orch.handle_event(ExecutionEvent.of_kind(EventKind.REPLACE_REJECT, order, "e3", EPOCH))
-        live = orch._services.orders.get(cid)
+        live = lifecycle(orch, cid)
         before = (live.order.state, live.pending_replace)
 
         again = reopened(db, orch, Silent())
 
-        after = again._services.orders.get(cid)
+        after = lifecycle(again, cid)
         assert (after.order.state, after.pending_replace) == before
 
     def test_a_cancel_of_a_cancelled_order_is_answered_alike_before_and_after_a_reopen(
@@ -120,7 +135,7 @@ class TestReopen:
         assert order is not None
         cid = order.client_order_id
         cancelled = ExecutionEvent.of_kind(EventKind.CANCEL_ACK, order, "e1", EPOCH)
-        assert orch.handle_event(cancelled).order.state is OrderState.CANCELLED
+        assert state_after(orch.handle_event(cancelled)) is OrderState.CANCELLED
         before = orch.cancel(cid)
         assert (before.outcome, before.reason_code) == (
             AuditOutcome.REFUSED,
