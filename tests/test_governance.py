@@ -196,7 +196,7 @@ class TestSpecDrift:
         data = json.loads(text)
 
         assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
-        assert len(data["machines"]["order"]["transitions"]) == 64
+        assert len(data["machines"]["order"]["transitions"]) == 69
 
     def test_spec_carries_the_case_rows(self) -> None:
         """machines.json lists every declared case row of the order, in lookup order."""

@@ -50,7 +50,7 @@ class TestOrderModel:
         }
 
         assert {(t.source, t.event, t.target) for t in model.transitions} == declared
-        assert len(model.transitions) == len(declared) == 64
+        assert len(model.transitions) == len(declared) == 69
 
     def test_validators_and_conds_per_edge(self, model: MachineModel) -> None:
         """Guards are attached to the right edges, split into conds, unless and validators."""

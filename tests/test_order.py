@@ -139,6 +139,9 @@ REFUSED_BY_VALIDATOR: dict[tuple[OrderState, str], ReasonCode] = {
 }
 REFUSED_BY_VALIDATOR[S.FILLED, "replace_ack"] = ReasonCode.VENUE_CONTRADICTION  # none pending
 REFUSED_BY_VALIDATOR[S.PENDING_CANCEL, "replace_ack"] = ReasonCode.VENUE_CONTRADICTION
+for _state in (S.ACKNOWLEDGED, S.PARTIALLY_FILLED):  # an overtaken replace's answer: none here
+    for _answer in ("replace_ack", "replace_reject"):
+        REFUSED_BY_VALIDATOR[_state, _answer] = ReasonCode.VENUE_CONTRADICTION
 REFUSED_BY_VALIDATOR[S.PENDING_CANCEL, "replace_reject"] = ReasonCode.VENUE_CONTRADICTION
 
 

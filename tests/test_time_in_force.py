@@ -306,7 +306,9 @@ class TestExpireDue:
             OrderState.EXPIRED,
             (ReasonCode.EXPIRED_BY_CLOCK,),
         )
-        assert records_of(orch, "cancel_attempt") == [(AuditOutcome.REFUSED, None)]
+        assert records_of(orch, "cancel_attempt") == [
+            (AuditOutcome.REFUSED, ReasonCode.ADAPTER_REJECTED)
+        ]
 
     def test_an_order_with_a_cancel_out_is_left_to_the_venue(self) -> None:
         """A PENDING_CANCEL order is not expired: the venue's answer to the cancel comes first."""

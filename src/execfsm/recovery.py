@@ -119,9 +119,9 @@ def recover(
         )
         services.orders.add(lifecycle)
         services.orders.settle(lifecycle)
-        # A FILLED order may live again (a bust, a correction, a replace up): it keeps its
-        # adapter, so it can be cancelled or amended then.
-        if adapter is not None and order.state in _MAY_LIVE:
+        # Every order that may have reached the venue keeps its adapter: a FILLED one may
+        # live again (a bust, a correction, a raise), and a done one is answered as before.
+        if adapter is not None and replayed.submitted:
             services.adapter_of[order.client_order_id] = adapter
     services.positions.restore(state.positions, rebuilt.booked)
     for order in state.orders:
@@ -163,10 +163,6 @@ def recover(
         order for order in services.orders.snapshot() if order.state in IN_FLIGHT_ORDER_STATES
     )
     return RecoveryReport(len(state.records), in_flight, tuple(interrupted))
-
-
-_MAY_LIVE = IN_FLIGHT_ORDER_STATES | {OrderState.FILLED}
-"""Orders a venue may still act on, or move back to live."""
 
 
 def _refuse(problem: str) -> StoreError:

@@ -35,3 +35,4 @@ REFUSED_OPEN: dict[str, Any] = {"unless": [r.nothing_filled, r.fills_complete]}
 BUST_LEAVES_FILLS: dict[str, Any] = {"validators": BUST, "cond": r.bust_leaves_fills}
 BUST_LEAVES_NONE: dict[str, Any] = {"validators": BUST, "unless": r.bust_leaves_fills}
 REJECT_UNFILLED = [r.nothing_filled_yet, g.reason_given]  # fills first: a contradiction
+ANSWERED: dict[str, Any] = {"validators": r.replace_pending}

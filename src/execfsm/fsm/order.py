@@ -98,6 +98,13 @@ class OrderLifecycle(OrderEvents):
     _.PARTIALLY_FILLED.to(_.ACKNOWLEDGED, event="trade_bust", **e.BUST_LEAVES_NONE)
     _.PARTIALLY_FILLED.to.itself(event="trade_correct", **e.CORRECT_OPEN, internal=True)
     _.PARTIALLY_FILLED.to(_.FILLED, event="trade_correct", **e.CORRECT_COMPLETE)
+    # A replace a fill overtook (to FILLED) is still out after a bust or correction brought
+    # the order back here: the venue's answer still counts.
+    _.ACKNOWLEDGED.to.itself(event="replace_ack", **e.ANSWERED, internal=True)
+    _.ACKNOWLEDGED.to.itself(event="replace_reject", **e.ANSWERED, internal=True)
+    _.PARTIALLY_FILLED.to.itself(event="replace_ack", **e.REOPENED, internal=True)
+    _.PARTIALLY_FILLED.to(_.FILLED, event="replace_ack", **e.STILL_FILLED)
+    _.PARTIALLY_FILLED.to.itself(event="replace_reject", **e.ANSWERED, internal=True)
 
     # PENDING_CANCEL
     # Fills race the cancel request; a rejected cancel then returns to PARTIALLY_FILLED.
@@ -112,7 +119,7 @@ class OrderLifecycle(OrderEvents):
     # cancel follow a pending cancel/replace); the order stays PENDING_CANCEL on its terms.
     _.PENDING_CANCEL.to.itself(event="replace_ack", **e.REOPENED, internal=True)
     _.PENDING_CANCEL.to(_.FILLED, event="replace_ack", **e.STILL_FILLED)
-    _.PENDING_CANCEL.to.itself(event="replace_reject", validators=r.replace_pending, internal=True)
+    _.PENDING_CANCEL.to.itself(event="replace_reject", **e.ANSWERED, internal=True)
     _.PENDING_CANCEL.to(_.EXPIRED, event="expire")
     # The venue refused the order itself while our cancel was out (nautilus: "real world
     # possibility"); not once it has fills.

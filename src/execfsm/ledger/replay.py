@@ -153,7 +153,9 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
         elif record.event == "replace_attempt":
             orders[cid] = order = attrs.evolve(order, replace_in_doubt=False)
         if record.outcome is AuditOutcome.DUPLICATE:
-            if record.event == "replace_reject":  # a late refusal: the replace is answered
+            if (  # a late refusal after the order ended: the replace is answered
+                record.event == "replace_reject" and record.reason_code is ReasonCode.EVENT_ABSORBED
+            ):
                 orders[cid] = order = attrs.evolve(order, pending_replace=None)
             if (
                 record.reason_code is ReasonCode.ACK_ABSORBED

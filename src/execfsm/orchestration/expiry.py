@@ -141,7 +141,8 @@ class ExpirySweep:
                     f"cancel of the expired order to {adapter.name}: rejected "
                     f"({event.detail or 'no detail'}); the venue may still hold it"
                 )
-                self._note(cid, AuditOutcome.REFUSED, event.reason_code, detail, flag=True)
+                reason = event.reason_code or ReasonCode.ADAPTER_REJECTED  # a refusal says why
+                self._note(cid, AuditOutcome.REFUSED, reason, detail, flag=True)
             else:
                 self._handle_event(event)
 
