@@ -273,6 +273,8 @@ class OrderEvents(AuditedMachine):
         self.record(name, case.outcome, case.reason, detail, target=state)
         seq = self._audit_listener.last_seq
         change()
+        if not self._fills and self._resume_state is OrderState.PARTIALLY_FILLED:
+            self._resume_state = OrderState.ACKNOWLEDGED  # as a bust by an edge leaves it
         self._order = self._order.with_changes(**totals(self._fills.values()))
         if case.flags:
             self._flag(case.reason)
