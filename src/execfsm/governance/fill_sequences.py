@@ -47,19 +47,37 @@ ORDER = Order.from_intent(
 Action = tuple[str, Callable[[OrderLifecycle], object]]
 
 
-def _venue(
-    kind: EventKind, fill: Fill | None = None, reason: ReasonCode | None = None
+def venue_step(
+    kind: EventKind,
+    fill: Fill | None = None,
+    reason: ReasonCode | None = None,
+    exec_ref_id: str | None = None,
 ) -> Callable[[OrderLifecycle], object]:
+    """
+    A step that applies one venue event of `kind` to the explored order.
+    """
+
     def send(lc: OrderLifecycle) -> object:
         event = ExecutionEvent(
-            kind, "evt", lc.client_order_id, lc.correlation_id, EPOCH, fill=fill, reason_code=reason
+            kind,
+            "evt",
+            lc.client_order_id,
+            lc.correlation_id,
+            EPOCH,
+            fill=fill,
+            reason_code=reason,
+            exec_ref_id=exec_ref_id,
         )
         return lc.apply(event)
 
     return send
 
 
-def _local(name: str, **kwargs: Any) -> Callable[[OrderLifecycle], object]:
+def local_step(name: str, **kwargs: Any) -> Callable[[OrderLifecycle], object]:
+    """
+    A step that sends the local event `name`; a refusal is part of the exploration.
+    """
+
     def send(lc: OrderLifecycle) -> object:
         try:
             lc.send(name, **kwargs)
@@ -70,26 +88,26 @@ def _local(name: str, **kwargs: Any) -> Callable[[OrderLifecycle], object]:
     return send
 
 
-def _fill(fill_id: str, qty: int) -> Action:
-    return f"fill({fill_id},{qty})", _venue(EventKind.FILL, fill=Fill(fill_id, qty, 1))
+def fill_step(fill_id: str, qty: int) -> Action:
+    return f"fill({fill_id},{qty})", venue_step(EventKind.FILL, fill=Fill(fill_id, qty, 1))
 
 
 ACTIONS: tuple[Action, ...] = (
-    ("submit", _local("submit")),
-    ("ack", _venue(EventKind.ACK)),
-    _fill("a", 1),
-    _fill("a", 3),
-    _fill("b", 1),
-    _fill("b", 3),
-    _fill("c", 4),
-    _fill("z", 0),
-    ("request_cancel", _local("request_cancel")),
-    ("cancel_ack", _venue(EventKind.CANCEL_ACK)),
-    ("cancel_reject", _venue(EventKind.CANCEL_REJECT)),
-    ("expire", _venue(EventKind.EXPIRE)),
-    ("reject", _venue(EventKind.REJECT, reason=ReasonCode.ADAPTER_REJECTED)),
-    ("reject(no reason)", _venue(EventKind.REJECT)),
-    ("fail", _local("fail", reason_code=ReasonCode.ADAPTER_ERROR)),
+    ("submit", local_step("submit")),
+    ("ack", venue_step(EventKind.ACK)),
+    fill_step("a", 1),
+    fill_step("a", 3),
+    fill_step("b", 1),
+    fill_step("b", 3),
+    fill_step("c", 4),
+    fill_step("z", 0),
+    ("request_cancel", local_step("request_cancel")),
+    ("cancel_ack", venue_step(EventKind.CANCEL_ACK)),
+    ("cancel_reject", venue_step(EventKind.CANCEL_REJECT)),
+    ("expire", venue_step(EventKind.EXPIRE)),
+    ("reject", venue_step(EventKind.REJECT, reason=ReasonCode.ADAPTER_REJECTED)),
+    ("reject(no reason)", venue_step(EventKind.REJECT)),
+    ("fail", local_step("fail", reason_code=ReasonCode.ADAPTER_ERROR)),
 )
 """The event alphabet of the exploration."""
 

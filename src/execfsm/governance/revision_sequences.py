@@ -23,50 +23,16 @@ from execfsm.clock import EPOCH, FixedClock
 from execfsm.contracts import (
     FINAL_ORDER_STATES,
     EventKind,
-    ExecutionEvent,
     Fill,
     ReasonCode,
 )
 from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.order import OrderLifecycle
-from execfsm.governance.fill_sequences import ORDER
+from execfsm.governance.fill_sequences import ORDER, fill_step, local_step, venue_step
 from execfsm.ledger.audit import AuditLog
 
 Action = tuple[str, Callable[[OrderLifecycle], object]]
-
-
-def _venue(
-    kind: EventKind,
-    fill: Fill | None = None,
-    reason_code: ReasonCode | None = None,
-    exec_ref_id: str | None = None,
-) -> Callable[[OrderLifecycle], object]:
-    def send(lc: OrderLifecycle) -> object:
-        event = ExecutionEvent(
-            kind,
-            "evt",
-            lc.client_order_id,
-            lc.correlation_id,
-            EPOCH,
-            fill=fill,
-            reason_code=reason_code,
-            exec_ref_id=exec_ref_id,
-        )
-        return lc.apply(event)
-
-    return send
-
-
-def _local(name: str, **kwargs: object) -> Callable[[OrderLifecycle], object]:
-    def send(lc: OrderLifecycle) -> object:
-        try:
-            lc.send(name, **kwargs)
-        except (IllegalTransition, ContractViolation):
-            return None
-        return None
-
-    return send
 
 
 def _replace(quantity: int) -> Action:
@@ -80,41 +46,37 @@ def _replace(quantity: int) -> Action:
     return f"request_replace(quantity={quantity})", send
 
 
-def _fill(fill_id: str, qty: int) -> Action:
-    return f"fill({fill_id},{qty})", _venue(EventKind.FILL, fill=Fill(fill_id, qty, 1))
-
-
 def _bust(fill_id: str) -> Action:
-    return f"trade_bust({fill_id})", _venue(EventKind.TRADE_BUST, exec_ref_id=fill_id)
+    return f"trade_bust({fill_id})", venue_step(EventKind.TRADE_BUST, exec_ref_id=fill_id)
 
 
 def _correct(fill_id: str, new_id: str, qty: int, price: int = 1) -> Action:
-    return f"trade_correct({fill_id}->{new_id},{qty}@{price})", _venue(
+    return f"trade_correct({fill_id}->{new_id},{qty}@{price})", venue_step(
         EventKind.TRADE_CORRECT, exec_ref_id=fill_id, fill=Fill(new_id, qty, price)
     )
 
 
 ACTIONS: tuple[Action, ...] = (
-    ("submit", _local("submit")),
-    ("ack", _venue(EventKind.ACK)),
-    _fill("a", 1),
-    _fill("b", 2),
-    _fill("c", 3),
-    _fill("d", 4),
+    ("submit", local_step("submit")),
+    ("ack", venue_step(EventKind.ACK)),
+    fill_step("a", 1),
+    fill_step("b", 2),
+    fill_step("c", 3),
+    fill_step("d", 4),
     _replace(2),
     _replace(6),
-    ("replace_ack", _venue(EventKind.REPLACE_ACK)),
-    ("replace_reject", _venue(EventKind.REPLACE_REJECT)),
+    ("replace_ack", venue_step(EventKind.REPLACE_ACK)),
+    ("replace_reject", venue_step(EventKind.REPLACE_REJECT)),
     _bust("a"),
     _bust("d"),
     _correct("a", "a2", 4),
     _correct("c", "c2", 3, price=2),
     _correct("d", "d2", 2),
-    ("request_cancel", _local("request_cancel")),
-    ("cancel_ack", _venue(EventKind.CANCEL_ACK)),
-    ("cancel_reject", _venue(EventKind.CANCEL_REJECT)),
-    ("expire", _venue(EventKind.EXPIRE)),
-    ("reject", _venue(EventKind.REJECT, reason_code=ReasonCode.ADAPTER_REJECTED)),
+    ("request_cancel", local_step("request_cancel")),
+    ("cancel_ack", venue_step(EventKind.CANCEL_ACK)),
+    ("cancel_reject", venue_step(EventKind.CANCEL_REJECT)),
+    ("expire", venue_step(EventKind.EXPIRE)),
+    ("reject", venue_step(EventKind.REJECT, reason=ReasonCode.ADAPTER_REJECTED)),
 )
 """The event alphabet: on an order of 4, fills of 1, 2, 3 and 4 under four ids, a replace
 down to 2 and up to 6 with either answer, busts, corrections (one up to 4, which overfills
