@@ -45,6 +45,20 @@ def _halted(kill_switches: list[KillSwitch]) -> str | None:
     return None
 
 
+def _evaluate(hook: RiskHook, intent: OrderIntent) -> RiskVerdict | str:
+    """
+    The hook's verdict on `intent`, or why there is none (it raised, or answered something
+    other than a `RiskVerdict`): the caller fails closed on that.
+    """
+    try:
+        verdict = hook.evaluate(intent)
+        if not isinstance(verdict, RiskVerdict):
+            raise TypeError(f"expected a RiskVerdict, got {type(verdict).__name__}")
+    except Exception as exc:  # noqa: BLE001 - user code; any failure must block, not pass
+        return f"risk hook failed: {type(exc).__name__}: {exc}"
+    return verdict
+
+
 def run(ctx: RunContext, *, risk: RiskControls) -> bool:
     """
     Check the kill switches, then evaluate risk exactly once. A hook that raises, or answers
@@ -54,13 +68,9 @@ def run(ctx: RunContext, *, risk: RiskControls) -> bool:
     if halted is not None:
         ctx.stop("block", ReasonCode.RISK_KILL_SWITCH_ACTIVE, halted)
         return False
-    try:
-        verdict = risk.risk_hook.evaluate(ctx.intent)
-        if not isinstance(verdict, RiskVerdict):
-            raise TypeError(f"expected a RiskVerdict, got {type(verdict).__name__}")
-    except Exception as exc:  # noqa: BLE001 - user code; any failure must block, not pass
-        detail = f"risk hook failed: {type(exc).__name__}: {exc}"
-        ctx.stop("block", ReasonCode.RISK_EVALUATION_FAILED, detail)
+    verdict = _evaluate(risk.risk_hook, ctx.intent)
+    if isinstance(verdict, str):
+        ctx.stop("block", ReasonCode.RISK_EVALUATION_FAILED, verdict)
         return False
     if verdict.decision is RiskDecision.ALLOW:
         ctx.run.send("allow", verdict=verdict)
@@ -97,13 +107,9 @@ def replace_refusal(
         time_in_force=order.time_in_force,
         expire_time=order.expire_time if order.time_in_force is TimeInForce.GTD else None,
     )
-    try:
-        verdict = risk.risk_hook.evaluate(terms)
-        if not isinstance(verdict, RiskVerdict):
-            raise TypeError(f"expected a RiskVerdict, got {type(verdict).__name__}")
-    except Exception as exc:  # noqa: BLE001 - user code; any failure must refuse, not pass
-        detail = f"risk hook failed: {type(exc).__name__}: {exc}"
-        return ReasonCode.RISK_EVALUATION_FAILED, detail
+    verdict = _evaluate(risk.risk_hook, terms)
+    if isinstance(verdict, str):
+        return ReasonCode.RISK_EVALUATION_FAILED, verdict
     if verdict.decision is RiskDecision.ALLOW:
         return None
     paused = verdict.decision is RiskDecision.PAUSE
