@@ -86,6 +86,15 @@ class OrderLedger:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def unsettled(self) -> list[Order]:
+        """
+        The orders not packed, in creation order: every order that is not final (a final one
+        may be among them until it is settled). Nothing is decoded.
+        """
+        with self._lock:
+            entries = list(self._entries.values())
+        return [e.order for e in entries if isinstance(e, OrderLifecycle)]
+
     def snapshot(self) -> list[Order]:
         """
         Every order as it is now, in creation order.

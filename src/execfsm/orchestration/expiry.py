@@ -88,7 +88,7 @@ class ExpirySweep:
             now = self._services.clock.now()
         _NOW.check(now, "now")
         outcomes = []
-        for order in self._services.orders.snapshot():
+        for order in self._services.orders.unsettled():  # a due order is live: never packed
             if is_due(order, now):
                 outcome = self._expire(order, now)
                 if outcome is not None:
