@@ -39,8 +39,8 @@ from execfsm import (
 from execfsm.clock import EPOCH
 from execfsm.contracts import Route
 from execfsm.errors import ConfigurationError, DefinitionError, ReentrantCall
-from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.engine import Engine, compile_machine
 from execfsm.fsm.guards import describe
 from execfsm.fsm.order import EventOutcome

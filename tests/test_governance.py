@@ -32,7 +32,7 @@ from execfsm.diagrams.mermaid import to_mermaid
 from execfsm.diagrams.render import RendererMissing, find_dot, render
 from execfsm.diagrams.report import markdown_report
 from execfsm.fsm import revisions
-from execfsm.fsm._audited import AuditedMachine
+from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.guards import describe
 from execfsm.fsm.order_cases import ORDER_CASES, Situation
 from execfsm.governance import MACHINES

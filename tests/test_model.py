@@ -12,8 +12,8 @@ from statemachine.states import States
 from execfsm import DefinitionError, MachineModel, OrderLifecycle, OrderState, PipelineRun
 from execfsm.contracts import FINAL_ORDER_STATES
 from execfsm.enums import ReasonCode
-from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.cases import Case, CaseTable
 from execfsm.fsm.guards import describe
 from execfsm.fsm.model import CaseModel

@@ -22,7 +22,7 @@ and refuses to compile anything else, so it can never silently differ:
   ``"1"``); and guards or callbacks taking ``*args`` / ``**kwargs`` or naming
   python-statemachine's internals (``machine``, ``model``, ...).
 
-`execfsm.fsm._audited.AuditedMachine` compiles every machine class when it is defined, so a
+`execfsm.fsm.audited.AuditedMachine` compiles every machine class when it is defined, so a
 machine the table cannot run identically is refused there, unless it declares
 ``compiled_engine = False`` (python-statemachine's runtime only).
 """

@@ -23,8 +23,8 @@ from execfsm.contracts import (
 from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition
 from execfsm.fsm import guards as g
 from execfsm.fsm import revisions as r
-from execfsm.fsm._audited import AuditedMachine
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.cases import Case
 from execfsm.fsm.order_cases import Situation
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome

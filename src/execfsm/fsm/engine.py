@@ -28,7 +28,7 @@ from execfsm.fsm._compiled import (
 )
 
 if TYPE_CHECKING:
-    from execfsm.fsm._audited import AuditedMachine
+    from execfsm.fsm.audited import AuditedMachine
 
 __all__ = [
     "Engine",

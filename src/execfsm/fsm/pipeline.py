@@ -14,7 +14,7 @@ from statemachine.states import States
 
 from execfsm.contracts import STAGE_NUMBER, OrderIntent, PipelineState
 from execfsm.fsm import guards as g
-from execfsm.fsm._audited import AuditedMachine
+from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.engine import Engine
 from execfsm.typing import AuditSink
 
