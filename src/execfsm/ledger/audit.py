@@ -146,7 +146,9 @@ def record_from_dict(data: dict[str, Any], *, line: int | None = None) -> AuditR
     if row.hash is None:
         raise bad("hash", _RULES["hash"])
     if row.reason_code is not None and reason_of(row.reason_code) is None:
-        raise bad("reason_code", _VALUE_RULES["reason_code"])
+        namespace, dot, _ = row.reason_code.partition(".")
+        unknown = f" (namespace {namespace!r}: is its machine registered?)" if dot else ""
+        raise bad("reason_code", _VALUE_RULES["reason_code"] + unknown)
     try:
         ts = datetime.fromisoformat(row.ts)
     except ValueError:
