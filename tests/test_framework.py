@@ -355,6 +355,7 @@ class TestScratchProject:
         assert report.startswith("# Desk A machines\n")
         assert "Sessions log on only inside trading hours." in report
         assert "Live-execution policy" not in report
+        assert "Own reason codes: `desk_session.LOGON_REFUSED`" in report
         assert (project / "docs" / "governance" / "desk_session.svg").exists()
 
     def test_a_changed_machine_is_drift(self, project: Path) -> None:

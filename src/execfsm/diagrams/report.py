@@ -63,6 +63,8 @@ def _markdown_machine(name: str, model: MachineModel) -> list[str]:
         kind = "validator" if guard in validator_names else "condition"
         lines.append(f"| `{guard}` | {kind} | {_cell(text)} |")
     lines += ["", "Final states: " + ", ".join(model.final_states), ""]
+    if model.reason_codes:
+        lines += ["Own reason codes: " + ", ".join(f"`{c}`" for c in model.reason_codes), ""]
     if model.cases:
         lines += [f"### {section_title(name)}", "", CASES_NOTE, "", *markdown_table(model), ""]
     return lines
@@ -88,6 +90,9 @@ def _html_machine(name: str, model: MachineModel, svg: str) -> list[str]:
         parts.append(f"<tr><td><code>{esc(guard)}</code></td><td>{esc(text)}</td></tr>")
     parts.append("</table>")
     parts.append(f"<p>Final states: {esc(', '.join(model.final_states))}</p>")
+    if model.reason_codes:
+        codes = ", ".join(f"<code>{esc(c)}</code>" for c in model.reason_codes)
+        parts.append(f"<p>Own reason codes: {codes}</p>")
     if model.cases:
         parts += [f"<h3>{esc(section_title(name))}</h3>", f"<p>{esc(CASES_NOTE)}</p>"]
         parts.append(html_table(model))
