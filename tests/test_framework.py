@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -36,6 +37,7 @@ from execfsm import (
     describe,
     register_machine,
 )
+from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.enums import reason_of
 from execfsm.governance.trail import verify_trail
@@ -405,3 +407,46 @@ def test_the_public_names_are_exported() -> None:
     for name in ("AuditedMachine", "MachineReason", "describe", "register_machine", "Case"):
         assert name in execfsm.__all__
     assert load_project().machines.keys() >= {"order", "pipeline"}
+
+
+class TestProjectFile:
+    @pytest.mark.parametrize(
+        ("table", "problem"),
+        [
+            ('machines = "deskpkg.session:VenueSession"', "machines must be a list of strings"),
+            ('machines = ["deskpkg.session"]', "expected 'package.module:Class'"),
+            ('machines = ["no_such_module_xyz:Session"]', "cannot import no_such_module_xyz"),
+            ('machines = ["json:JSONDecoder"]', "JSONDecoder is not an execfsm AuditedMachine"),
+            ('title = ""', "title must be a non-empty string"),
+            ("builtin = 1", "builtin must be true or false"),
+            ('machine = ["x:Y"]', "unknown keys ['machine']"),
+        ],
+    )
+    def test_a_bad_table_is_refused_naming_the_key(
+        self, tmp_path: Path, table: str, problem: str
+    ) -> None:
+        pyproject = tmp_path / "pyproject.toml"
+        pyproject.write_text(f"[tool.execfsm]\n{table}\n")
+        with pytest.raises(execfsm.ConfigurationError, match=re.escape(problem)):
+            load_project(pyproject)
+
+    def test_the_command_line_says_it_in_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code = main(["spec", "--machine", "no_such_module_xyz:Session"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("execfsm spec: machine 'no_such_module_xyz:Session': cannot import")
+        assert err.count("\n") == 1
+        assert main(["verify", "--project", str(tmp_path)]) == 2
+        assert "no pyproject.toml there" in capsys.readouterr().err
+
+    def test_two_machines_cannot_share_a_name(self, gate_registered: type[Gate]) -> None:
+        class Impostor(Gate):
+            pass
+
+        Impostor.__qualname__ = "Impostor"
+        with pytest.raises(
+            DefinitionError, match=r"'gate' is taken by tests\.test_framework\.Gate"
+        ):
+            register_machine(Impostor)
