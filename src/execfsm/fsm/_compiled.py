@@ -370,8 +370,9 @@ class CompiledEngine(CalledEvents):
         for event, candidate in self.table.edges.get(self.value, ()):
             if event in enabled:
                 continue
-            available = {**kwargs, "event": event}
+            available = {**kwargs, "event": event, "self": machine}
             available.update(source=candidate.source, target=candidate.target)
+            available["state"] = candidate.source
             try:
                 holds = all(c.call(available) for c in candidate.conds) and not any(
                     u.call(available) for u in candidate.unless

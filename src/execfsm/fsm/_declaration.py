@@ -96,6 +96,7 @@ def check_declaration(machine: type[StateMachine]) -> None:
         for transition in state.transitions:
             target = transition.target.id if transition.target else None
             where = f"transition {transition.event!r} {state.id} -> {target}"
+            _check_guards_once(machine, where, transition)
             for spec in transition._specs:
                 if spec.group not in _TABLE_GROUPS and not spec.is_convention:
                     raise refusal(machine, where, _spec_feature(spec, "transition"))
@@ -109,6 +110,24 @@ def check_declaration(machine: type[StateMachine]) -> None:
     for name in sorted(convention_names(machine)):
         if name.startswith("on_invoke_") and callable(getattr(machine, name, None)):
             raise refusal(machine, f"callback {name!r}", "invoked actions (on_invoke_*)")
+
+
+def _check_guards_once(machine: type[StateMachine], where: str, transition: Any) -> None:
+    """
+    Refuse one guard given twice to a transition's conds and unless (or its validators),
+    once by name and once as the function: python-statemachine resolves both to the same
+    callback and keeps one, the table would run both.
+    """
+    for group in _TABLE_GROUPS:
+        seen: set[Any] = set()
+        for spec in transition._specs:
+            if spec.group is not group or spec.is_convention:
+                continue
+            func = getattr(machine, spec.func, None) if isinstance(spec.func, str) else spec.func
+            if func is not None and func in seen:
+                feature = f"one guard given twice ({spec.attr_name!r}, by name and as function)"
+                raise refusal(machine, where, feature, "give it once")
+            seen.add(func)
 
 
 def convention_names(machine: type[StateMachine]) -> frozenset[str]:
