@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from statemachine import State
 from statemachine.state import HistoryState
 
@@ -67,12 +68,13 @@ def run(machine: type[AuditedMachine], engine: Engine, steps: list[Any]) -> list
     return [*trace, sink.log.export_jsonl()]
 
 
-@settings(max_examples=150, deadline=None)
-@given(spec=declarations(), steps=event_sequences)
-def test_generated_declarations_run_alike(spec: Declaration, steps: list[Any]) -> None:
+@settings(max_examples=300, deadline=None)
+@given(spec=declarations(), data=st.data())
+def test_generated_declarations_run_alike(spec: Declaration, data: st.DataObject) -> None:
     """Random declarations (method and function guards, validators, named callbacks, self
     and internal transitions) under random events give identical traces on both engines."""
     machine = spec.build()
+    steps = data.draw(event_sequences(spec), label="steps")
 
     assert run(machine, Engine.COMPILED, steps) == run(machine, Engine.REFERENCE, steps)
 
