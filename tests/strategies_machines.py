@@ -49,8 +49,8 @@ def to_final(target: Any) -> bool:
 
 
 @describe("the event is 'a'")
-def event_is_a(event: str, level: int = 0) -> bool:
-    return event == "a" and level != 3
+def event_is_a(event: Any, level: int = 0) -> bool:
+    return event == "a" and level != 3 and event.name == "A"
 
 
 @describe("the event's level is at most 8")
@@ -203,7 +203,7 @@ def declarations(draw: st.DrawFn) -> Declaration:
 
 def _recorder(name: str, with_state: bool) -> Callable[..., None]:
     def record(self: Any, event: str, source: Any, target: Any, boom: str | None = None) -> None:
-        self.calls.append((name, str(event), source.id, target.id, self.peek()))
+        self.calls.append((name, str(event), event.name, source.id, target.id, self.peek()))
         if boom == name:
             raise ContractViolation(
                 f"{name} refused", reason=ReasonCode.VALIDATION_INVALID_FIELD, field="boom"

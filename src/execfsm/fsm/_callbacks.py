@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from statemachine import State
+from statemachine import Event, State
 
 from execfsm.fsm._compiled import CompiledEngine, NoTransition
 from execfsm.fsm.audit import AuditOutcome
@@ -18,6 +18,8 @@ from execfsm.fsm.audit import AuditOutcome
 if TYPE_CHECKING:
     from execfsm.fsm._compiled import CompiledMachine
 
+_INITIAL = Event("__initial__")
+"""The event python-statemachine gives the entry callbacks of the first state."""
 _NO_STATE = State()
 """The source python-statemachine gives the entry callbacks of the first state: a state
 with no id, outside any machine."""
@@ -44,7 +46,7 @@ class CallbackEngine(CompiledEngine):
         if enter is not None:  # python-statemachine enters the first state on construction
             state = table.states[self.value]
             available: dict[str, Any] = {
-                "event": "__initial__",
+                "event": _INITIAL,
                 "source": _NO_STATE,
                 "target": state,
                 "state": state,
@@ -74,7 +76,13 @@ class CallbackEngine(CompiledEngine):
         if candidates is None or not self.running:
             raise NoTransition(event)
         source = candidates[0].source
-        base = {**kwargs, "event": event, "source": source, "state": source, "self": machine}
+        base = {
+            **kwargs,
+            "event": table.event_objects[event],
+            "source": source,
+            "state": source,
+            "self": machine,
+        }
         available = self._prepared(dict(base))
         for chosen in candidates:
             available["target"] = chosen.target

@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
-from statemachine import State, StateMachine
+from statemachine import Event, State, StateMachine
 from statemachine.exceptions import InvalidStateValue
 
 from execfsm.errors import DefinitionError
@@ -123,6 +123,8 @@ class CompiledMachine:
     """Each state by value."""
     initial_enter: Mapping[Any, Run] = attrs.field(factory=dict, eq=False, repr=False)
     """Each state's entry callbacks, run when a machine starts in it."""
+    event_objects: Mapping[str, Event] = attrs.field(factory=dict, eq=False, repr=False)
+    """Each event as python-statemachine passes it to guards and callbacks (its id, name)."""
     callbacks: bool = False
     """Whether any edge or start runs callbacks besides ``after``: the machine then runs on
     `execfsm.fsm._callbacks.CallbackEngine`."""
@@ -153,15 +155,28 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
         raise DefinitionError(f"{machine.__name__}: {message}") from None
 
 
-def _reads_state(machine: type[StateMachine], guards: Iterable[Injected]) -> bool:
+_RUNTIME_VALUES = frozenset({"state", "event"})
+"""Values only `execfsm.fsm._callbacks.CallbackEngine` gives as python-statemachine does:
+``state`` (the source, or the target once entered) and ``event`` as an `Event` (with its
+``id`` and ``name``; the plain engine passes the event's id, a ``str``)."""
+
+
+def _reads_runtime_values(machine: type[StateMachine], guards: Iterable[Injected]) -> bool:
     """
-    Whether a guard or callback takes ``state`` (the source, or the target once entered):
-    only `execfsm.fsm._callbacks.CallbackEngine` supplies it.
+    Whether a guard, ``prepare_event`` or a callback takes ``state`` or ``event``.
     """
     callbacks = (getattr(machine, name, None) for name in convention_names(machine))
-    return any("state" in g.names for g in guards) or any(
-        "state" in inspect.signature(c).parameters for c in callbacks if callable(c)
+    return any(_RUNTIME_VALUES.intersection(g.names) for g in guards) or any(
+        _RUNTIME_VALUES.intersection(inspect.signature(c).parameters)
+        for c in callbacks
+        if callable(c)
     )
+
+
+def _event(machine: type[StateMachine], event: str) -> Event:
+    declared = getattr(machine, event, None)
+    name = declared.name if isinstance(declared, Event) else None
+    return Event(id=event, name=name)
 
 
 def _calls(machine: type[StateMachine], *names: str) -> Run | None:
@@ -249,7 +264,10 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
         after=after,
         states={s.value: s for s in machine.states},
         initial_enter=initial_enter,
-        callbacks=callbacks or bool(initial_enter) or _reads_state(machine, injected.values()),
+        callbacks=callbacks
+        or bool(initial_enter)
+        or _reads_runtime_values(machine, injected.values()),
+        event_objects={e: _event(machine, e) for e in sorted(events)},
     )
 
 
@@ -370,7 +388,7 @@ class CompiledEngine(CalledEvents):
         for event, candidate in self.table.edges.get(self.value, ()):
             if event in enabled:
                 continue
-            available = {**kwargs, "event": event, "self": machine}
+            available = {**kwargs, "event": self.table.event_objects[event], "self": machine}
             available.update(source=candidate.source, target=candidate.target)
             available["state"] = candidate.source
             try:
