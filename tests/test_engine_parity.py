@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from statemachine import State
+from statemachine import Event, State
 from statemachine.state import HistoryState
 
 from execfsm.clock import SteppingClock
@@ -254,6 +254,29 @@ class TestRefusedAtDefinition:
 
                 def on_invoke_a(self) -> None:
                     return None
+
+    def test_guard_given_twice(self) -> None:
+        """One method given as cond by function and as unless by name is refused
+        (python-statemachine resolves both to one callback and keeps one)."""
+        with pytest.raises(DefinitionError, match=r"Twice: transition 'go' a -> b: .*twice"):
+
+            class Twice(AuditedMachine):
+                @describe("ready")
+                def is_ready(self) -> bool:
+                    return True
+
+                a = State(initial=True)
+                b = State(final=True)
+                go = a.to(b, cond=is_ready, unless="is_ready")
+
+    def test_delayed_event(self) -> None:
+        """An event declared with a delay is refused (the table does not wait)."""
+        with pytest.raises(DefinitionError, match=r"Later: event 'go': .*delayed events"):
+
+            class Later(AuditedMachine):
+                a = State(initial=True)
+                b = State(final=True)
+                go = Event(a.to(b), delay=30)
 
     def test_reference_engine_runs_what_is_refused(self) -> None:
         """``compiled_engine = False`` declares an expression guard; the reference engine

@@ -33,7 +33,9 @@ defined, so it can never silently differ:
 - refused at definition: callbacks given to a transition (``on=``, ``before=``, ``after=``,
   ``@event.on``) or a state (``enter=``, ``exit=``, ``invoke=``, ``donedata=``);
   ``on_invoke_*``; class-level ``listeners``; compound, parallel and history states; boolean
-  expressions as guards (``cond="a and not b"``); ``async`` guards or callbacks (the table
+  expressions as guards (``cond="a and not b"``); one guard given to a transition twice, by
+  name and as the function (python-statemachine keeps one); delayed events
+  (``Event(..., delay=...)``: the table does not wait); ``async`` guards or callbacks (the table
   does not await); states whose values print alike (``1`` and ``"1"``); and guards or
   callbacks taking ``*args`` / ``**kwargs`` or naming python-statemachine's internals
   (``machine``, ``model``, ``state``, ``transition``, ``event_data``).

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import Any
 
-from statemachine import State, StateMachine
+from statemachine import Event, State, StateMachine
 from statemachine.callbacks import CallbackGroup, SpecReference
 
 from execfsm.errors import DefinitionError
@@ -71,8 +71,8 @@ def check_declaration(machine: type[StateMachine]) -> None:
     """
     Refuse what python-statemachine would run from the declaration itself but the table
     does not: callbacks given to states and transitions, class-level listeners, compound,
-    parallel and history states, boolean expressions as guards, ``on_invoke_*`` callbacks,
-    and state values that print alike.
+    parallel and history states, boolean expressions as guards, one guard given twice to a
+    transition, delayed events, ``on_invoke_*`` callbacks, and state values that print alike.
     """
     if getattr(machine, "_class_listeners", None):
         raise refusal(machine, "listeners", "class-level listeners")
@@ -97,6 +97,11 @@ def check_declaration(machine: type[StateMachine]) -> None:
             target = transition.target.id if transition.target else None
             where = f"transition {transition.event!r} {state.id} -> {target}"
             _check_guards_once(machine, where, transition)
+            for event in transition.events:
+                declared = getattr(machine, str(event), None)
+                if isinstance(declared, Event) and declared.delay:
+                    feature = f"delayed events (delay={declared.delay!r})"
+                    raise refusal(machine, f"event {str(event)!r}", feature, "send it when due")
             for spec in transition._specs:
                 if spec.group not in _TABLE_GROUPS and not spec.is_convention:
                     raise refusal(machine, where, _spec_feature(spec, "transition"))
