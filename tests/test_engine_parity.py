@@ -149,6 +149,41 @@ class TestSupported:
         assert machine.current_state_value == "idle"
 
 
+class Odd(AuditedMachine):
+    """A guard whose first parameter is not called ``self``, a static-method callback."""
+
+    audit_machine = "odd"
+    idle = State(initial=True)
+    ready = State(final=True)
+    connect = idle.to(ready, cond="answered")
+
+    @property
+    def correlation_id(self) -> str:
+        return "cor-odd"
+
+    @describe("the venue answered")
+    def answered(this, up: bool = False) -> bool:  # any first parameter binds the machine
+        return up and isinstance(this, Odd)
+
+    @staticmethod
+    def on_exit_idle(target: Any) -> None:
+        seen.append(target.id)
+
+
+seen: list[str] = []
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_any_first_parameter_and_static_callbacks(engine: Engine) -> None:
+    """A method guard binds the machine whatever its first parameter is called; a static
+    method callback gets no machine."""
+    seen.clear()
+    machine = Odd(AuditLog(SteppingClock(EPOCH)), engine=engine)
+    machine.send("connect", up=True)
+
+    assert (machine.current_state_value, seen) == ("ready", ["ready"])
+
+
 def test_failed_entry_callback_restores_the_source_alike() -> None:
     """An ``on_enter_<state>`` that raises leaves the machine in the source state after its
     record was written, on both engines."""
@@ -166,6 +201,10 @@ def test_failed_entry_callback_restores_the_source_alike() -> None:
 @describe("always")
 def always() -> bool:
     return True
+
+
+def noted() -> None:
+    return None
 
 
 class TestRefusedAtDefinition:
@@ -254,6 +293,30 @@ class TestRefusedAtDefinition:
 
                 def on_invoke_a(self) -> None:
                     return None
+
+    @pytest.mark.parametrize(
+        ("decorator", "where", "feature"),
+        [
+            ("go.on", "transition 'go' a -> b", "transition-level on= callbacks"),
+            ("go.before", "transition 'go' a -> b", "transition-level before= callbacks"),
+            ("b.enter", "state 'b'", "state-level enter= callbacks"),
+            ("a.exit", "state 'a'", "state-level exit= callbacks"),
+        ],
+    )
+    def test_decorated_callbacks(self, decorator: str, where: str, feature: str) -> None:
+        """``@go.on`` / ``@state.enter`` callbacks are refused, naming the feature and the
+        named callback to write instead."""
+        on, kind = decorator.split(".")
+        with pytest.raises(
+            DefinitionError,
+            match=rf"Deco: {where}: the compiled engine does not run {feature} .*; name a method",
+        ):
+
+            class Deco(AuditedMachine):
+                a = State(initial=True)
+                b = State(final=True)
+                go = a.to(b)
+                getattr(locals()[on], kind)(noted)
 
     def test_guard_given_twice(self) -> None:
         """One method given as cond by function and as unless by name is refused

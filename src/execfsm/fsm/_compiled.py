@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
+from types import FunctionType
 from typing import Any
 
 import attrs
@@ -133,7 +134,22 @@ class CompiledMachine:
 
 
 def _method(machine: type[StateMachine], name: str) -> Injected:
-    return Injected.of(getattr(machine, name), method=True)
+    """
+    The callback `name` as python-statemachine calls it: a method bound to the machine, a
+    static method as the plain function.
+
+    Raises:
+        DefinitionError: anything else (a class method, a property, a callable object).
+    """
+    static = inspect.getattr_static(machine, name)
+    if isinstance(static, FunctionType):
+        return Injected.of(static, method=True)
+    if isinstance(static, staticmethod):
+        return Injected.of(static.__func__)
+    raise DefinitionError(
+        f"callback {name!r} is a {type(static).__name__}: the compiled engine runs callbacks "
+        f"that are methods or static methods; make it one, or use Engine.REFERENCE"
+    )
 
 
 def _reads_target(guards: tuple[Injected, ...]) -> bool:

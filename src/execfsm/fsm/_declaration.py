@@ -84,7 +84,8 @@ def check_declaration(machine: type[StateMachine]) -> None:
             raise refusal(machine, where, nesting, "flatten it")
         for spec in state._specs:
             if not spec.is_convention:  # named conventions: the class's callbacks, below
-                raise refusal(machine, where, _spec_feature(spec, "state"))
+                remedy = f"name a method on_enter_{state.id} or on_exit_{state.id} instead"
+                raise refusal(machine, where, _spec_feature(spec, "state"), remedy)
         seen = names.setdefault(str(state.value), state)
         if seen is not state:
             raise refusal(
@@ -104,7 +105,8 @@ def check_declaration(machine: type[StateMachine]) -> None:
                     raise refusal(machine, f"event {str(event)!r}", feature, "send it when due")
             for spec in transition._specs:
                 if spec.group not in _TABLE_GROUPS and not spec.is_convention:
-                    raise refusal(machine, where, _spec_feature(spec, "transition"))
+                    remedy = "name a method before_<event>, on_<event> or after_<event> instead"
+                    raise refusal(machine, where, _spec_feature(spec, "transition"), remedy)
                 if spec.may_contain_boolean_expression and not spec.func.isidentifier():
                     raise refusal(
                         machine,

@@ -135,10 +135,13 @@ class Injected:
                 f"compiled_engine = False and use Engine.REFERENCE"
             )
         params = list(inspect.signature(func).parameters.values())
-        if method:
-            if not params or params[0].name != "self":
-                raise DefinitionError(f"{func.__qualname__!r}: a callback takes self first")
-            params[0] = params[0].replace(default=params[0].empty)
+        if method:  # bound: its first parameter is the machine, whatever its name
+            if not params or params[0].kind not in (
+                params[0].POSITIONAL_ONLY,
+                params[0].POSITIONAL_OR_KEYWORD,
+            ):
+                raise DefinitionError(f"{func.__qualname__!r}: a method takes the machine first")
+            params[0] = params[0].replace(name="self", default=params[0].empty)
         variadic = [
             ("**" if p.kind is p.VAR_KEYWORD else "*") + p.name
             for p in params
