@@ -146,7 +146,8 @@ def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
         # methods are not the runtime's, so python-statemachine binds a guard or callback the
         # declaration names to the machine the user holds (a listener), never to the runtime.
         namespace: dict[str, Any] = {"__dir__": without_callbacks, "compiled_engine": False}
-        namespace.update(dict.fromkeys(_declared_names(declaration, holder)))
+        for name in _declared_names(declaration, holder):  # the library's own where it has one
+            namespace[name] = inspect.getattr_static(StateMachine, name, None)
         for name, ours in vars(holder).items():  # the queries answered by engines
             library = inspect.getattr_static(StateMachine, name, None)
             answered = callable(ours) or isinstance(ours, property)
