@@ -16,7 +16,9 @@ from statemachine import Event, State
 from statemachine.state import HistoryState
 
 from execfsm.clock import SteppingClock
+from execfsm.contracts import ReasonCode
 from execfsm.errors import (
+    AuditWriteError,
     ContractViolation,
     DefinitionError,
     IllegalTransition,
@@ -110,7 +112,7 @@ class Session(AuditedMachine):
     @describe("not blocked by the caller")
     def not_blocked(self, blocked: bool = False) -> None:
         if blocked:
-            raise PolicyViolation("blocked", reason=__import__("execfsm").ReasonCode.RISK_BLOCKED)
+            raise PolicyViolation("blocked", reason=ReasonCode.RISK_BLOCKED)
 
     def on_enter_ready(self, source: Any) -> None:
         self.calls.append(("on_enter_ready", source.id))
@@ -190,12 +192,31 @@ def test_failed_entry_callback_restores_the_source_alike() -> None:
 
     class Fragile(Session):
         def on_enter_ready(self, source: Any) -> None:
-            raise ContractViolation("no", reason=__import__("execfsm").ReasonCode.RISK_BLOCKED)
+            raise ContractViolation("no", reason=ReasonCode.RISK_BLOCKED)
 
     traces = [run(Fragile, engine, [("connect", {"up": True})]) for engine in Engine]
 
     assert traces[0] == traces[1]
     assert traces[0][1][2] == "idle"
+
+
+class BrokenSink:
+    """A sink that cannot write."""
+
+    def append(self, entry: AuditEntry) -> Any:
+        raise OSError("disk full")
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_failing_sink_blocks_the_move_after_before_callbacks(engine: Engine) -> None:
+    """The audit write comes after ``before_<event>`` and before the commit: a sink that
+    fails leaves the machine where it was, on both engines."""
+    calls: list[Any] = []
+    machine = Session(BrokenSink(), calls, engine=engine)
+    with pytest.raises(AuditWriteError, match="disk full"):
+        machine.send("connect", up=True)
+
+    assert (machine.current_state_value, calls) == ("idle", [("before_connect", "connect")])
 
 
 @describe("always")
