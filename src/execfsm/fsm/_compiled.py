@@ -16,11 +16,14 @@ defined, so it can never silently differ:
   of the machine, given by name (``cond="is_ready"``) or by the function (``cond=is_ready``);
   a method gets the machine as ``self``, as python-statemachine binds it;
 - arguments: guards and callbacks get, by name, the event's keyword arguments, ``event``,
-  ``source``, ``target`` and what ``prepare_event`` returns, as python-statemachine injects
-  them. Events take keyword arguments only: positional ones raise ``TypeError`` at ``send``
-  on both engines (`execfsm.fsm.audited.AuditedMachine.send`);
-- callbacks, the methods python-statemachine would resolve by name for this class (any other
-  method is ordinary): ``prepare_event``; ``before_transition``, ``before_<event>``;
+  ``source``, ``target``, ``state`` and what ``prepare_event`` returns, as
+  python-statemachine injects them (``event`` as a `statemachine.Event`, with ``id`` and
+  ``name``, to whatever takes it; ``state`` is the source, the target once entered).
+  Events take keyword arguments only: positional ones raise ``TypeError`` at ``send`` on
+  both engines (`execfsm.fsm.audited.AuditedMachine.send`);
+- callbacks, the methods (or static methods) python-statemachine would resolve by name for
+  this class (any other method is ordinary, whatever its name): ``prepare_event``;
+  ``before_transition``, ``before_<event>``;
   ``on_exit_state``, ``on_exit_<state>``; the audit write (before the state is committed, so a
   failed write leaves the machine where it was), ``on_transition``, ``on_<event>``; the
   commit; ``on_enter_state``, ``on_enter_<state>``; ``after_<event>``, ``after_transition``,
@@ -38,12 +41,14 @@ defined, so it can never silently differ:
   (``Event(..., delay=...)``: the table does not wait); ``async`` guards or callbacks (the table
   does not await); states whose values print alike (``1`` and ``"1"``); and guards or
   callbacks taking ``*args`` / ``**kwargs`` or naming python-statemachine's internals
-  (``machine``, ``model``, ``state``, ``transition``, ``event_data``).
+  (``machine``, ``model``, ``transition``, ``event_data``).
 
 `execfsm.fsm.audited.AuditedMachine` compiles every machine class when it is defined, so a
-machine the table cannot run identically is refused there, with ``DefinitionError``
-``"<Machine>: <where>: the compiled engine does not run <feature>; <remedy>, or declare the
-machine compiled_engine = False and use Engine.REFERENCE"``.
+machine the table cannot run identically is refused there, with a ``DefinitionError`` that
+names the machine, where, the feature and the way out: ``"<Machine>: <where>: the compiled
+engine does not run <feature>; <remedy>, or declare the machine compiled_engine = False and
+use Engine.REFERENCE"`` (a guard's or callback's signature: ``"<Machine>: '<qualname>' takes
+<parameter>: ..., or use Engine.REFERENCE"``).
 """
 
 from __future__ import annotations
