@@ -1,133 +1,393 @@
 """
-Exploration of a machine's `MachineModel` with its real guard functions over a finite domain
-of inputs, following python-statemachine's selection rule: the candidate edges of an event
-are tried in declaration order; a candidate's validators run first (one that raises refuses
-the whole event), then its conds; the first candidate whose conds hold is taken.
+Breadth-first exploration of running machine instances (one machine, or a group's members)
+over event sequences with declared inputs, checking declared properties after every step.
+
+Every sequence is replayed on instances built fresh (audited to an in-memory `AuditLog` on a
+fixed clock). A refused event that leaves the instances as they were (same fingerprint)
+leads nowhere new; every other step gives a configuration, deduplicated by its fingerprint
+(each member's state and snapshot) together with what the sequence properties have seen so
+far. The first violation found is on a shortest path.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
+import contextlib
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from execfsm.errors import ContractViolation, DefinitionError, PolicyViolation
-from execfsm.fsm.model import MachineModel, TransitionModel
+from execfsm.clock import EPOCH, FixedClock
+from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
+from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.properties import (
+    Happening,
+    Inputs,
+    Invariant,
+    Never,
+    Only,
+    Property,
+    Sampled,
+    StateInvariant,
+)
+from execfsm.ledger.audit import AuditLog
 
-Inputs = Mapping[str, Any]
+REFUSALS = (IllegalTransition, ContractViolation, PolicyViolation)
+"""What a machine raises when it refuses an event (and audits the refusal)."""
+
+Members = Mapping[str, Any]
+Build = Callable[[AuditLog], Members]
 
 
 @attrs.frozen
-class Context:
+class Action:
     """
-    Inputs fixed for a whole exploration (e.g. the intent and the route), with a label that
-    counterexamples print.
-    """
-
-    label: str
-    inputs: Inputs = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class Step:
-    """
-    One taken edge on a path: the event, the inputs it was sent with, where it went.
+    One event, with its arguments, sent to one member ("" for a single machine).
     """
 
-    transition: TransitionModel
-    inputs: Inputs
+    member: str
+    event: str
+    args: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+    shown: tuple[tuple[str, str], ...] = ()
+    """The arguments as printed: (name, label)."""
 
     def __str__(self) -> str:
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(self.inputs.items()))
-        call = f"{self.transition.event}({shown})" if shown else self.transition.event
-        return f"{call} -> {self.transition.target}"
+        who = f"{self.member}." if self.member else ""
+        shown = ", ".join(f"{k}={v}" for k, v in self.shown)
+        return f"{who}{self.event}({shown})" if shown else f"{who}{self.event}"
 
 
 @attrs.frozen
-class Exploration:
+class TraceStep:
     """
-    What a breadth-first exploration found: the shortest path to every reachable state.
+    A step of a counterexample: the action and the states it left the members in.
     """
 
-    context: Context
-    paths: Mapping[str, tuple[Step, ...]]
-    taken: frozenset[TransitionModel]
+    action: Action
+    states: tuple[str, ...]
+    refused: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.action} -> {', '.join(self.states)}" + (" (refused)" if self.refused else "")
 
 
-def _show(value: Any) -> str:
+@attrs.frozen
+class Failure:
+    """
+    A property that broke, how, and the shortest trace that breaks it.
+    """
+
+    prop: Property
+    detail: str
+    trace: tuple[TraceStep, ...]
+
+
+@attrs.frozen
+class InstanceExploration:
+    """
+    What exploring one setup found.
+    """
+
+    configurations: int
+    sequences: int
+    taken: frozenset[tuple[str, str, str, str]]
+    """(machine, source, event, target) of every applied transition."""
+    errors: Mapping[tuple[str, str], str]
+    """(member, event) -> the first error other than a refusal an event raised (e.g. the
+    TypeError of a guard whose argument has no declared domain)."""
+    failure: Failure | None = None
+
+
+# -- inputs --------------------------------------------------------------------------------
+
+
+def show(value: Any) -> str:
+    """
+    A short label for a value in a trace.
+    """
     summary = getattr(value, "decision", None) or getattr(value, "value", None)
     return str(summary) if summary is not None else str(value)
 
 
-@functools.cache
-def _accepts(func: Callable[..., Any]) -> tuple[set[str], bool]:
-    params = inspect.signature(func).parameters.values()
-    names = {p.name for p in params}
-    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+def _is_strategy(domain: Any) -> bool:
+    return type(domain).__module__.startswith("hypothesis") and hasattr(domain, "example")
 
 
-def call_guard(model: MachineModel, name: str, inputs: Inputs) -> Any:
+def _sample(sampled: Sampled) -> list[Any]:
+    # hypothesis is a test dependency: only a machine that declares a strategy needs it.
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    values: list[Any] = []
+    seen: set[str] = set()
+
+    @seed(sampled.seed)
+    @settings(
+        database=None,
+        max_examples=max(20, sampled.count * 10),
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
+    @given(sampled.strategy)
+    def collect(value: Any) -> None:
+        if len(values) < sampled.count and repr(value) not in seen:
+            seen.add(repr(value))
+            values.append(value)
+
+    collect()
+    return values
+
+
+def domain_values(domain: Any, where: str) -> list[tuple[str, Any]]:
     """
-    Call guard `name` with the inputs its signature names (as python-statemachine injects).
+    The (label, value) pairs of a declared domain, in a deterministic order.
     """
-    func = model.guard_functions[name]
-    names, takes_all = _accepts(func)
+    if isinstance(domain, Sampled) or _is_strategy(domain):
+        sampled = domain if isinstance(domain, Sampled) else Sampled(domain)
+        return [(repr(v), v) for v in _sample(sampled)]
+    if isinstance(domain, Mapping):
+        return [(str(k), v) for k, v in domain.items()]
+    if isinstance(domain, set | frozenset):
+        return [(show(v), v) for v in sorted(domain, key=repr)]
+    if isinstance(domain, Iterable) and not isinstance(domain, str | bytes):
+        return [(show(v), v) for v in domain]
+    raise TypeError(
+        f"{where}: a domain is a tuple, list, set or dict of values or a hypothesis "
+        f"strategy, got {domain!r}"
+    )
+
+
+def actions_for(member: str, events: Iterable[str], inputs: Inputs, owner: str) -> list[Action]:
+    """
+    Every action on `member`: each event with each combination of its declared arguments
+    (an event with no declared inputs is sent without arguments).
+    """
+    found = []
+    for event in events:
+        domains = inputs.get(event, {})
+        names = list(domains)
+        values = [domain_values(domains[n], f"{owner} inputs[{event!r}][{n!r}]") for n in names]
+        for combo in itertools.product(*values):
+            found.append(
+                Action(
+                    member,
+                    event,
+                    {n: v for n, (_, v) in zip(names, combo, strict=True)},
+                    tuple((n, label) for n, (label, _) in zip(names, combo, strict=True)),
+                )
+            )
+    return found
+
+
+# -- fingerprints ----------------------------------------------------------------------------
+
+
+def freeze(value: Any) -> Hashable:
+    """
+    A hashable stand-in for `value` (containers frozen, anything unhashable by its repr).
+    """
+    if isinstance(value, Mapping):
+        return tuple(sorted(((repr(k), freeze(v)) for k, v in value.items()), key=repr))
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(freeze(v) for v in value)
     try:
-        return func(
-            **(dict(inputs) if takes_all else {k: v for k, v in inputs.items() if k in names})
-        )
-    except TypeError as exc:
-        raise DefinitionError(
-            f"{model.name}: guard {name} cannot be called with the exploration inputs "
-            f"{sorted(inputs)}: {exc}"
-        ) from exc
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value  # type: ignore[no-any-return]
 
 
-def select(model: MachineModel, state: str, event: str, inputs: Inputs) -> TransitionModel | None:
+def snapshot(instance: Any) -> Hashable:
     """
-    The edge `event` takes from `state` with `inputs`, or None if it is refused.
+    The instance's context: its own ``snapshot()`` if it has one, else its public
+    non-callable attributes.
     """
-    for transition in model.transitions_from(state):
-        if transition.event != event:
+    own = getattr(instance, "snapshot", None)
+    if callable(own):
+        return freeze(own())
+    return tuple(
+        (k, freeze(v))
+        for k, v in sorted(vars(instance).items())
+        if not k.startswith("_") and not callable(v)
+    )
+
+
+def _state(instance: Any) -> str:
+    value = instance.current_state_value
+    return str(getattr(value, "value", value))
+
+
+def fingerprint(members: Members) -> Hashable:
+    """
+    Every member's state and snapshot, in member order.
+    """
+    return tuple((name, _state(m), snapshot(m)) for name, m in members.items())
+
+
+# -- properties on a configuration -------------------------------------------------------------
+
+
+def _happenings(
+    members: Members, records: Sequence[AuditRecord], action: Action | None
+) -> list[Happening]:
+    owners = {}
+    for name, member in members.items() if len(members) > 1 else ():
+        field = getattr(type(member), "audit_instance", "correlation_id")
+        owners[(member.audit_machine, str(getattr(member, field, "")))] = name
+    if action is None:
+        return [
+            Happening(name, m.audit_machine, None, {}, None, _state(m))
+            for name, m in members.items()
+        ]
+    found = []
+    given = False
+    for record in records:
+        if record.outcome is not AuditOutcome.APPLIED:
             continue
+        field = (
+            ""
+            if len(members) == 1
+            else next(
+                (
+                    getattr(type(m), "audit_instance", "correlation_id")
+                    for m in members.values()
+                    if m.audit_machine == record.machine
+                ),
+                "correlation_id",
+            )
+        )
+        member = owners.get((record.machine, str(getattr(record, field, ""))), action.member)
+
+        sent = not given and member == action.member and record.event == action.event
+        given = given or sent
+        found.append(
+            Happening(
+                member,
+                record.machine,
+                record.event,
+                action.args if sent else {},
+                record.source,
+                record.target,
+            )
+        )
+    return found
+
+
+def advance(
+    props: Sequence[Never | Only], seen: tuple[bool, ...], happenings: Iterable[Happening]
+) -> tuple[tuple[bool, ...], tuple[Property, str] | None]:
+    """
+    The sequence properties' memory (whether each one's ``after`` happened) after
+    `happenings`, and the first one they break.
+    """
+    now = list(seen)
+    for happening in happenings:
+        for index, prop in enumerate(props):
+            armed = prop.after is None or now[index]
+            if isinstance(prop, Never) and armed and prop.what.matches(happening):
+                after = f" after {prop.after}" if prop.after is not None else ""
+                return tuple(now), (prop, f"{prop.what} happened{after}")
+            if isinstance(prop, Only) and not armed and prop.what.matches(happening):
+                return tuple(now), (prop, f"{prop.what} happened before {prop.after}")
+            if prop.after is not None and prop.after.matches(happening):
+                now[index] = True
+    return tuple(now), None
+
+
+def broken_invariant(props: Sequence[Property], members: Members) -> tuple[Property, str] | None:
+    """
+    The first invariant (or state invariant) that does not hold on `members`, and why.
+    """
+    single = members.get("") if len(members) == 1 else None
+    for prop in props:
         try:
-            for validator in transition.validators:
-                call_guard(model, validator, inputs)
-        except (ContractViolation, PolicyViolation):
-            return None
-        if all(call_guard(model, c, inputs) for c in transition.conds) and not any(
-            call_guard(model, u, inputs) for u in transition.unless
-        ):
-            return transition
+            if isinstance(prop, Invariant):
+                held = prop.holds(single if single is not None else members)
+                if not held:
+                    return prop, f"invariant broken: {prop.title}"
+            elif isinstance(prop, StateInvariant):
+                for name, member in members.items():
+                    if not prop.holds(_state(member)):
+                        who = f"{name} " if name else ""
+                        return prop, f"{who}in state {_state(member)}: {prop.title}"
+        except Exception as exc:  # noqa: BLE001  # a predicate that raises is broken, and said so
+            return prop, f"{prop.name} raised {type(exc).__name__}: {exc}"
     return None
 
 
-def explore(
-    model: MachineModel,
-    context: Context,
-    event_inputs: Callable[[str], Iterable[Inputs]],
-) -> Exploration:
+# -- the search ----------------------------------------------------------------------------------
+
+
+def _replay(build: Build, prefix: Sequence[Action]) -> tuple[Members, AuditLog]:
+    log = AuditLog(FixedClock(EPOCH))
+    members = build(log)
+    for action in prefix:
+        # As when it was explored: a refused event that changed something is a step too.
+        with contextlib.suppress(Exception):
+            members[action.member].send(action.event, **action.args)
+    return members, log
+
+
+def explore_instances(
+    build: Build, actions: Sequence[Action], props: Sequence[Property], depth: int
+) -> InstanceExploration:
     """
-    Breadth-first over states: every event, with every input `event_inputs` offers for it
-    (merged over the context's fixed inputs).
+    Explore every sequence of `actions` up to `depth` from the configuration `build` makes,
+    breadth-first; stop at the first property broken (its trace is a shortest one).
     """
-    paths: dict[str, tuple[Step, ...]] = {model.initial_state: ()}
-    taken: set[TransitionModel] = set()
-    queue = deque([model.initial_state])
+    checks = [p for p in props if isinstance(p, Invariant | StateInvariant)]
+    sequential: list[Never | Only] = [p for p in props if isinstance(p, Never | Only)]
+    members, log = _replay(build, ())
+    taken: set[tuple[str, str, str, str]] = set()
+    errors: dict[tuple[str, str], str] = {}
+    memory, broken = advance(sequential, (False,) * len(sequential), _happenings(members, (), None))
+    broken = broken or broken_invariant(checks, members)
+    if broken is not None:
+        return InstanceExploration(1, 0, frozenset(), {}, Failure(broken[0], broken[1], ()))
+    seen = {(fingerprint(members), memory)}
+    queue: deque[tuple[tuple[Action, ...], tuple[TraceStep, ...], tuple[bool, ...]]] = deque(
+        [((), (), memory)]
+    )
+    sequences = 0
     while queue:
-        state = queue.popleft()
-        for event in model.events:
-            for extra in event_inputs(event):
-                inputs = {**context.inputs, **extra}
-                transition = select(model, state, event, inputs)
-                if transition is None:
-                    continue
-                taken.add(transition)
-                if transition.target not in paths:
-                    paths[transition.target] = (*paths[state], Step(transition, extra))
-                    queue.append(transition.target)
-    return Exploration(context, paths, frozenset(taken))
+        prefix, trace, memory = queue.popleft()
+        if len(prefix) >= depth:
+            continue
+        members, log = _replay(build, prefix)
+        before = fingerprint(members)
+        for action in actions:
+            count = len(log.records)
+            refused = False
+            sequences += 1
+            try:
+                members[action.member].send(action.event, **action.args)
+            except REFUSALS:
+                refused = True
+            except Exception as exc:  # noqa: BLE001  # reported by P3: e.g. a guard's argument missing
+                refused = True
+                errors.setdefault((action.member, action.event), f"{type(exc).__name__}: {exc}")
+            records = log.records[count:]
+            taken.update(
+                (r.machine, str(r.source), r.event, str(r.target))
+                for r in records
+                if r.outcome is AuditOutcome.APPLIED
+            )
+            after = fingerprint(members)
+            if refused and after == before:
+                continue
+            step = TraceStep(action, tuple(_state(m) for m in members.values()), refused)
+            new_memory, broken = advance(sequential, memory, _happenings(members, records, action))
+            broken = broken or broken_invariant(checks, members)
+            if broken is not None:
+                failure = Failure(broken[0], broken[1], (*trace, step))
+                return InstanceExploration(len(seen), sequences, frozenset(taken), errors, failure)
+            key = (after, new_memory)
+            if key not in seen:
+                seen.add(key)
+                queue.append(((*prefix, action), (*trace, step), new_memory))
+            members, log = _replay(build, prefix)
+    return InstanceExploration(len(seen), sequences, frozenset(taken), errors)
