@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+from statemachine import StateMachine
 
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
@@ -66,11 +67,14 @@ class TraceStep:
     """
 
     action: Action
-    states: tuple[str, ...]
+    states: tuple[tuple[str, str], ...]
+    """(member, state) after the step, for every member."""
     refused: bool = False
+    """The event was refused, yet changed the configuration."""
 
     def __str__(self) -> str:
-        return f"{self.action} -> {', '.join(self.states)}" + (" (refused)" if self.refused else "")
+        shown = ", ".join(f"{m}={s}" if m else s for m, s in self.states)
+        return f"{self.action} -> {shown}" + (" (refused)" if self.refused else "")
 
 
 @attrs.frozen
@@ -186,8 +190,15 @@ def actions_for(member: str, events: Iterable[str], inputs: Inputs, owner: str) 
 
 def freeze(value: Any) -> Hashable:
     """
-    A hashable stand-in for `value` (containers frozen, anything unhashable by its repr).
+    A hashable stand-in for `value`: containers frozen, anything unhashable by its repr, and
+    an object equal only to itself (another machine, a sink) by its type alone, since a fresh
+    replay builds a new one.
     """
+    kind: Any = type(value)
+    if isinstance(value, StateMachine) or (
+        kind.__hash__ is object.__hash__ and kind.__eq__ is object.__eq__
+    ):
+        return f"<{type(value).__name__}>"
     if isinstance(value, Mapping):
         return tuple(sorted(((repr(k), freeze(v)) for k, v in value.items()), key=repr))
     if isinstance(value, list | tuple):
@@ -360,7 +371,7 @@ def explore_instances(
         members, log = _replay(build, prefix)
         before = fingerprint(members)
         for action in actions:
-            count = len(log.records)
+            count = len(log)
             refused = False
             sequences += 1
             try:
@@ -370,16 +381,17 @@ def explore_instances(
             except Exception as exc:  # noqa: BLE001  # reported by P3: e.g. a guard's argument missing
                 refused = True
                 errors.setdefault((action.member, action.event), f"{type(exc).__name__}: {exc}")
+            after = fingerprint(members)
+            if refused and after == before:
+                continue  # the instances are as they were: the next action reuses them
             records = log.records[count:]
             taken.update(
                 (r.machine, str(r.source), r.event, str(r.target))
                 for r in records
                 if r.outcome is AuditOutcome.APPLIED
             )
-            after = fingerprint(members)
-            if refused and after == before:
-                continue
-            step = TraceStep(action, tuple(_state(m) for m in members.values()), refused)
+            states = tuple((name, _state(m)) for name, m in members.items())
+            step = TraceStep(action, states, refused)
             new_memory, broken = advance(sequential, memory, _happenings(members, records, action))
             broken = broken or broken_invariant(checks, members)
             if broken is not None:
