@@ -36,7 +36,7 @@ from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.guards import describe
 from execfsm.fsm.order_cases import ORDER_CASES, Situation
 from execfsm.governance import MACHINES
-from execfsm.governance.properties import verify_machine
+from execfsm.governance.properties import verify_machine, verify_machines
 from execfsm.governance.spec import artifacts, drift, spec_hash, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.ids import canonical_json
@@ -328,7 +328,7 @@ class TestSpecDrift:
 class TestProperties:
     def test_real_machines_hold(self) -> None:
         """P1-P5 hold for the declared machines."""
-        results = [r for n, c in MACHINES.items() for r in verify_machine(n, c, depth=5)]
+        results = verify_machines(MACHINES, depth=5)
 
         assert [(r.machine, r.prop) for r in results if not r.ok] == []
         assert {r.prop for r in results} == {"P1", "P2", "P3", "P4", "P5"}

@@ -29,8 +29,10 @@ from execfsm.fsm.properties import (
     declared_properties,
 )
 from execfsm.governance.explore import (
+    Action,
     Build,
     Failure,
+    InstanceExploration,
     actions_for,
     explore_instances,
 )
@@ -100,42 +102,49 @@ def _engine(prop: Explored) -> Callable[[type[Any], int], Verdict]:
 
 
 def _explore_all(
-    name: str,
     builds: Sequence[tuple[str, Build]],
-    actions: Any,
+    actions: Sequence[Action],
     props: Sequence[Property],
     depth: int,
+    *,
+    group: bool = False,
 ) -> tuple[
-    dict[str, tuple[Failure, str]], int, int, set[tuple[str, str, str, str]], dict[str, str]
+    dict[str, tuple[Failure, str]], str, frozenset[tuple[str, str, str, str]], dict[str, str]
 ]:
     """
     Explore every build; a property that breaks is dropped and the rest explored again, so
-    each broken property gets its own shortest counterexample.
+    each broken property gets its own shortest counterexample (the shortest over the
+    builds). Also returns what the first round explored, the transitions it took and the
+    errors it met, by event.
     """
     failures: dict[str, tuple[Failure, str]] = {}
-    configurations = sequences = 0
-    taken: set[tuple[str, str, str, str]] = set()
-    errors: dict[str, str] = {}
     remaining = list(props)
+    first: list[InstanceExploration] = []
     while True:
         best: tuple[Failure, str] | None = None
         for label, build in builds:
-            found = explore_instances(build, actions, remaining, depth)
-            configurations += found.configurations
-            sequences += found.sequences
-            taken |= found.taken
-            for (_, event), error in found.errors.items():
-                errors.setdefault(event, error)
+            found = explore_instances(build, actions, remaining, depth, group=group)
+            if len(first) < len(builds):
+                first.append(found)
             if found.failure is not None and (
                 best is None or len(found.failure.trace) < len(best[0].trace)
             ):
                 best = (found.failure, label)
-        if best is None or not remaining:
-            return failures, configurations, sequences, taken, errors
+        if best is None:
+            break
         failures[best[0].prop.name] = best
         remaining = [p for p in remaining if p.name != best[0].prop.name]
         if not remaining:
-            return failures, configurations, sequences, taken, errors
+            break
+    configurations = sum(f.configurations for f in first)
+    sequences = sum(f.sequences for f in first)
+    explored = f"{configurations} configurations, {sequences} sequences up to depth {depth}"
+    errors: dict[str, str] = {}
+    for found in first:
+        for (_, event), error in found.errors.items():
+            errors.setdefault(event, error)
+    taken = frozenset(t for f in first for t in f.taken)
+    return failures, explored, taken, errors
 
 
 def _results(
@@ -184,6 +193,8 @@ def check_machine(
         try:
             sample = setup.build(machine, AuditLog(FixedClock(EPOCH)))
         except TypeError as exc:
+            if setup.build is not _default_setup:
+                raise
             unbuildable = (
                 f"{machine.__name__} cannot be built for exploration ({exc}): declare "
                 f"`setups = (Setup(label, lambda cls, audit: cls(...)),)`"
@@ -192,14 +203,11 @@ def check_machine(
         context = frozenset(sample.guard_context())
         builds.append((setup.label, functools.partial(_build_one, setup, machine)))
     engines = len(searched) < len(props)
-    if builds or engines:
+    if engines:
         unbuildable = ""  # the engines build their own instances
     actions = actions_for("", model.events, inputs, name)
-    failures, configurations, sequences, taken4, errors = _explore_all(
-        name, builds, actions, searched, depth
-    )
-    passed = f"{configurations} configurations, {sequences} sequences up to depth {depth}"
-    results = {r.prop: r for r in _results(name, searched, failures, passed)}
+    failures, explored, taken4, errors = _explore_all(builds, actions, searched, depth)
+    results = {r.prop: r for r in _results(name, searched, failures, explored)}
     if unbuildable:
         results = {
             p.name: PropertyResult(name, p.name, p.title, False, unbuildable, (), True)
@@ -246,11 +254,8 @@ def check_group(group: Group, depth: int = 5) -> list[PropertyResult]:
     props = [p for p in group.properties if not isinstance(p, Explored)]
     if len(props) != len(group.properties):
         raise DefinitionError(f"group {group.name}: Explored properties belong on a machine")
-    failures, configurations, sequences, _, _ = _explore_all(
-        group.name, [("", group.build)], actions, props, depth
-    )
-    passed = f"{configurations} configurations, {sequences} sequences up to depth {depth}"
-    return _results(group.name, props, failures, passed)
+    failures, explored, _, _ = _explore_all([("", group.build)], actions, props, depth, group=True)
+    return _results(group.name, props, failures, explored)
 
 
 # -- why a guarded transition was never taken -----------------------------------------------------

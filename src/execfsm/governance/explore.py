@@ -245,45 +245,37 @@ def fingerprint(members: Members) -> Hashable:
 def _happenings(
     members: Members, records: Sequence[AuditRecord], action: Action | None
 ) -> list[Happening]:
-    owners = {}
-    for name, member in members.items() if len(members) > 1 else ():
-        field = getattr(type(member), "audit_instance", "correlation_id")
-        owners[(member.audit_machine, str(getattr(member, field, "")))] = name
+    """
+    The applied records of one step as happenings, each on the member it names (by
+    ``audit_machine`` and the ``audit_instance`` field); the sent event carries its arguments.
+    Without an action: the start, every member in its initial state.
+    """
     if action is None:
         return [
             Happening(name, m.audit_machine, None, {}, None, _state(m))
             for name, m in members.items()
         ]
+    owners: dict[tuple[str, str], str] = {}
+    fields: dict[str, str] = {}
+    if len(members) > 1:
+        for name, m in members.items():
+            field = fields.setdefault(
+                m.audit_machine, getattr(type(m), "audit_instance", "correlation_id")
+            )
+            owners[(m.audit_machine, str(getattr(m, field, "")))] = name
     found = []
     given = False
     for record in records:
         if record.outcome is not AuditOutcome.APPLIED:
             continue
-        field = (
-            ""
-            if len(members) == 1
-            else next(
-                (
-                    getattr(type(m), "audit_instance", "correlation_id")
-                    for m in members.values()
-                    if m.audit_machine == record.machine
-                ),
-                "correlation_id",
-            )
-        )
-        member = owners.get((record.machine, str(getattr(record, field, ""))), action.member)
-
+        field = fields.get(record.machine, "correlation_id")
+        key = (record.machine, str(getattr(record, field, "")))
+        member = owners.get(key, action.member)
         sent = not given and member == action.member and record.event == action.event
         given = given or sent
+        args = action.args if sent else {}
         found.append(
-            Happening(
-                member,
-                record.machine,
-                record.event,
-                action.args if sent else {},
-                record.source,
-                record.target,
-            )
+            Happening(member, record.machine, record.event, args, record.source, record.target)
         )
     return found
 
@@ -309,15 +301,17 @@ def advance(
     return tuple(now), None
 
 
-def broken_invariant(props: Sequence[Property], members: Members) -> tuple[Property, str] | None:
+def broken_invariant(
+    props: Sequence[Property], members: Members, *, group: bool = False
+) -> tuple[Property, str] | None:
     """
-    The first invariant (or state invariant) that does not hold on `members`, and why.
+    The first invariant (or state invariant) that does not hold on `members`, and why. An
+    `Invariant` is given the single machine, or the members of a `group`.
     """
-    single = members.get("") if len(members) == 1 else None
     for prop in props:
         try:
             if isinstance(prop, Invariant):
-                held = prop.holds(single if single is not None else members)
+                held = prop.holds(members if group else members[""])
                 if not held:
                     return prop, f"invariant broken: {prop.title}"
             elif isinstance(prop, StateInvariant):
@@ -344,11 +338,17 @@ def _replay(build: Build, prefix: Sequence[Action]) -> tuple[Members, AuditLog]:
 
 
 def explore_instances(
-    build: Build, actions: Sequence[Action], props: Sequence[Property], depth: int
+    build: Build,
+    actions: Sequence[Action],
+    props: Sequence[Property],
+    depth: int,
+    *,
+    group: bool = False,
 ) -> InstanceExploration:
     """
-    Explore every sequence of `actions` up to `depth` from the configuration `build` makes,
-    breadth-first; stop at the first property broken (its trace is a shortest one).
+    Explore every sequence of `actions` up to `depth` from the configuration `build` makes
+    (one machine as member "", or a `group`'s members), breadth-first; stop at the first
+    property broken (its trace is a shortest one).
     """
     checks = [p for p in props if isinstance(p, Invariant | StateInvariant)]
     sequential: list[Never | Only] = [p for p in props if isinstance(p, Never | Only)]
@@ -356,7 +356,7 @@ def explore_instances(
     taken: set[tuple[str, str, str, str]] = set()
     errors: dict[tuple[str, str], str] = {}
     memory, broken = advance(sequential, (False,) * len(sequential), _happenings(members, (), None))
-    broken = broken or broken_invariant(checks, members)
+    broken = broken or broken_invariant(checks, members, group=group)
     if broken is not None:
         return InstanceExploration(1, 0, frozenset(), {}, Failure(broken[0], broken[1], ()))
     seen = {(fingerprint(members), memory)}
@@ -393,7 +393,7 @@ def explore_instances(
             states = tuple((name, _state(m)) for name, m in members.items())
             step = TraceStep(action, states, refused)
             new_memory, broken = advance(sequential, memory, _happenings(members, records, action))
-            broken = broken or broken_invariant(checks, members)
+            broken = broken or broken_invariant(checks, members, group=group)
             if broken is not None:
                 failure = Failure(broken[0], broken[1], (*trace, step))
                 return InstanceExploration(len(seen), sequences, frozenset(taken), errors, failure)
