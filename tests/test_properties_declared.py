@@ -13,7 +13,7 @@ import pytest
 from hypothesis import strategies as st
 from statemachine.states import States
 
-from execfsm import OrderLifecycle, PipelineRun
+from execfsm import ExecutionEvent, Fill, OrderLifecycle, PipelineRun
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.errors import DefinitionError, IllegalTransition
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
@@ -27,6 +27,7 @@ from execfsm.fsm.properties import (
     Property,
     Sampled,
     StateInvariant,
+    Stimulus,
     entered,
     on,
 )
@@ -35,7 +36,7 @@ from execfsm.governance.explore import domain_values
 from execfsm.governance.properties import verify_machine, verify_machines
 from execfsm.governance.trail_properties import check_trail_properties, trail_properties
 from execfsm.ledger.audit import AuditLog
-from execfsm.testing import variant_of
+from execfsm.testing import order_for, variant_of
 from execfsm.typing import AuditSink
 from tests.conftest import make_intent
 from tests.test_governance import runnable
@@ -219,6 +220,36 @@ def oco_group(parent: type[OcoParent]) -> Group:
     )
 
 
+def unrelated_legs() -> Group:
+    """Two real order legs of one unit each, in a group of one unit, with nothing to cancel
+    the other: fills are venue events applied through `OrderLifecycle.apply`."""
+
+    def build(audit: AuditSink) -> dict[str, AuditedMachine]:
+        legs = {}
+        for name in ("a", "b"):
+            leg = OrderLifecycle(order_for(make_intent(intent_id=f"leg-{name}")), audit)
+            leg.send("submit")
+            legs[name] = leg
+        return legs
+
+    def fill(lc: OrderLifecycle) -> object:
+        return lc.apply(ExecutionEvent.of_fill(lc.order, "e", EPOCH, Fill("f", 1, 10)))
+
+    return Group(
+        "two-legs",
+        build,
+        events={},
+        stimuli={"a": (Stimulus("venue fill 1", fill),), "b": (Stimulus("venue fill 1", fill),)},
+        properties=(
+            Invariant(
+                "G1",
+                "the legs never fill beyond the group's one unit",
+                lambda m: m["a"].order.filled_quantity + m["b"].order.filled_quantity <= 1,
+            ),
+        ),
+    )
+
+
 # -- tests ---------------------------------------------------------------------------------
 
 
@@ -311,6 +342,43 @@ class TestMachineProperties:
         results = verify_machine("session", SampledSession, depth=4)
 
         assert [r.prop for r in results if not r.ok] == []
+
+
+class TestStimuli:
+    def test_a_stimulus_drives_the_machine_and_is_printed_by_its_label(self) -> None:
+        """Steps other than a plain send explore the machine; the trace names them."""
+
+        class Driven(ForgetfulSession):
+            inputs: ClassVar[Any] = {}
+            stimuli: ClassVar[tuple[Stimulus, ...]] = (
+                Stimulus("order of 3", lambda s: s.send("order", size=3)),
+            )
+
+        s1 = by_prop(verify_machine("session", Driven, depth=4))["S1"]
+
+        assert s1.path == ("open -> OPEN", "order of 3 -> OPEN", "order of 3 -> OPEN")
+
+    def test_transitions_a_stimulus_takes_count_for_p3(self) -> None:
+        """A machine with no input domains, driven by stimuli, passes P3."""
+
+        class Driven(UndeclaredSession):
+            stimuli: ClassVar[tuple[Stimulus, ...]] = (
+                Stimulus("order of 3", lambda s: s.send("order", size=3)),
+            )
+
+        p3 = by_prop(verify_machine("session", Driven, depth=4))["P3"]
+
+        assert (p3.ok, p3.detail) == (True, "2 guarded transitions taken")
+
+    def test_a_group_of_real_order_legs_applies_venue_events(self) -> None:
+        """Two order legs with nothing wiring them both fill: the group invariant fails."""
+        g1 = by_prop(check_group(unrelated_legs(), depth=3))["G1"]
+
+        assert not g1.ok
+        assert g1.path == (
+            "a.venue fill 1 -> a=FILLED, b=SUBMITTED",
+            "b.venue fill 1 -> a=FILLED, b=FILLED",
+        )
 
 
 class TestGroups:

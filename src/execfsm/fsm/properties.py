@@ -12,6 +12,7 @@ A machine declares, as class attributes (all optional)::
         Never("S2", "no order after close", on("order"), after=entered("CLOSED")),
     )
     setups = (Setup("default", lambda cls, audit: cls(audit)),)   # how to build one
+    stimuli = (Stimulus("venue ack", lambda m: m.apply(ack)),)   # steps other than send
     groups = (OCO,)                                   # groups this machine heads
 
 and, optionally, a ``snapshot()`` method: the part of the instance that, with its state,
@@ -207,9 +208,6 @@ class Explored:
 Property = Invariant | StateInvariant | Never | Only | Explored
 """Any declared property."""
 
-SEQUENCE_PROPERTIES = (Never, Only)
-"""The kinds that a recorded path can break."""
-
 
 @attrs.frozen
 class Setup:
@@ -220,6 +218,19 @@ class Setup:
 
     label: str
     build: Callable[[type[Any], Any], Any] = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Stimulus:
+    """
+    A step exploration takes besides sending an event: ``run(instance)`` drives the machine
+    another way (e.g. ``lambda lc: lc.apply(venue_fill)`` on an order), printed as `label`.
+    A machine declares them as ``stimuli``, a group per member. A refusal is whatever leaves
+    the instance as it was.
+    """
+
+    label: str
+    run: Callable[[Any], object] = attrs.field(eq=False)
 
 
 @attrs.frozen
@@ -235,6 +246,8 @@ class Group:
     build: Callable[[Any], Mapping[str, Any]] = attrs.field(eq=False)
     events: Mapping[str, Inputs] = attrs.field(eq=False)
     properties: tuple[Property, ...] = ()
+    stimuli: Mapping[str, tuple[Stimulus, ...]] = attrs.field(factory=dict, eq=False)
+    """Other steps on each member (member -> stimuli), after its events."""
 
 
 def declared_properties(machine: type[Any]) -> tuple[Property, ...]:
@@ -254,6 +267,13 @@ def declared_inputs(machine: type[Any]) -> Inputs:
     """
     found: Inputs = getattr(machine, "inputs", None) or {}
     return found
+
+
+def declared_stimuli(machine: type[Any]) -> tuple[Stimulus, ...]:
+    """
+    The other steps `machine` declares (``stimuli``).
+    """
+    return tuple(getattr(machine, "stimuli", ()) or ())
 
 
 def declared_groups(machine: type[Any]) -> tuple[Group, ...]:

@@ -27,6 +27,7 @@ from execfsm.fsm.properties import (
     Verdict,
     declared_inputs,
     declared_properties,
+    declared_stimuli,
 )
 from execfsm.governance.explore import (
     Action,
@@ -205,7 +206,7 @@ def check_machine(
     engines = len(searched) < len(props)
     if engines:
         unbuildable = ""  # the engines build their own instances
-    actions = actions_for("", model.events, inputs, name)
+    actions = actions_for("", model.events, inputs, name, declared_stimuli(machine))
     failures, explored, taken4, errors = _explore_all(builds, actions, searched, depth)
     results = {r.prop: r for r in _results(name, searched, failures, explored)}
     if unbuildable:
@@ -242,15 +243,20 @@ def check_group(group: Group, depth: int = 5) -> list[PropertyResult]:
     every member interleaved.
     """
     sample = group.build(AuditLog(FixedClock(EPOCH)))
+    strangers = sorted((set(group.events) | set(group.stimuli)) - set(sample))
+    if strangers:
+        raise DefinitionError(f"group {group.name}: events for unknown members {strangers}")
     actions = []
     for member, events in group.events.items():
-        if member not in sample:
-            raise DefinitionError(f"group {group.name}: events for unknown member {member!r}")
         events_of = MachineModel.from_machine(type(sample[member])).events
         unknown = sorted(set(events) - set(events_of))
         if unknown:
             raise DefinitionError(f"group {group.name}: {member} has no events {unknown}")
-        actions += actions_for(member, events, events, f"group {group.name} {member}")
+        stimuli = group.stimuli.get(member, ())
+        actions += actions_for(member, events, events, f"group {group.name} {member}", stimuli)
+    for member in group.stimuli:
+        if member not in group.events:
+            actions += actions_for(member, (), {}, group.name, group.stimuli[member])
     props = [p for p in group.properties if not isinstance(p, Explored)]
     if len(props) != len(group.properties):
         raise DefinitionError(f"group {group.name}: Explored properties belong on a machine")

@@ -32,6 +32,7 @@ from execfsm.fsm.properties import (
     Property,
     Sampled,
     StateInvariant,
+    Stimulus,
 )
 from execfsm.ledger.audit import AuditLog
 
@@ -53,11 +54,23 @@ class Action:
     args: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
     shown: tuple[tuple[str, str], ...] = ()
     """The arguments as printed: (name, label)."""
+    run: Callable[[Any], object] | None = attrs.field(default=None, eq=False)
+    """A `Stimulus`'s step, taken instead of sending (`event` is then its label)."""
 
     def __str__(self) -> str:
         who = f"{self.member}." if self.member else ""
         shown = ", ".join(f"{k}={v}" for k, v in self.shown)
         return f"{who}{self.event}({shown})" if shown else f"{who}{self.event}"
+
+    def take(self, members: Members) -> None:
+        """
+        Send the event to the member, or run the stimulus on it.
+        """
+        member = members[self.member]
+        if self.run is not None:
+            self.run(member)
+        else:
+            member.send(self.event, **self.args)
 
 
 @attrs.frozen
@@ -163,10 +176,16 @@ def domain_values(domain: Any, where: str) -> list[tuple[str, Any]]:
     )
 
 
-def actions_for(member: str, events: Iterable[str], inputs: Inputs, owner: str) -> list[Action]:
+def actions_for(
+    member: str,
+    events: Iterable[str],
+    inputs: Inputs,
+    owner: str,
+    stimuli: Iterable[Stimulus] = (),
+) -> list[Action]:
     """
     Every action on `member`: each event with each combination of its declared arguments
-    (an event with no declared inputs is sent without arguments).
+    (an event with no declared inputs is sent without arguments), then the `stimuli`.
     """
     found = []
     for event in events:
@@ -182,7 +201,7 @@ def actions_for(member: str, events: Iterable[str], inputs: Inputs, owner: str) 
                     tuple((n, label) for n, (label, _) in zip(names, combo, strict=True)),
                 )
             )
-    return found
+    return found + [Action(member, s.label, run=s.run) for s in stimuli]
 
 
 # -- fingerprints ----------------------------------------------------------------------------
@@ -333,7 +352,7 @@ def _replay(build: Build, prefix: Sequence[Action]) -> tuple[Members, AuditLog]:
     for action in prefix:
         # As when it was explored: a refused event that changed something is a step too.
         with contextlib.suppress(Exception):
-            members[action.member].send(action.event, **action.args)
+            action.take(members)
     return members, log
 
 
@@ -375,7 +394,7 @@ def explore_instances(
             refused = False
             sequences += 1
             try:
-                members[action.member].send(action.event, **action.args)
+                action.take(members)
             except REFUSALS:
                 refused = True
             except Exception as exc:  # noqa: BLE001  # reported by P3: e.g. a guard's argument missing
