@@ -21,7 +21,7 @@ import attrs
 from statemachine import StateMachine
 
 from execfsm.clock import EPOCH, FixedClock
-from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
+from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.properties import (
     Happening,
@@ -134,7 +134,12 @@ def _is_strategy(domain: Any) -> bool:
 
 def _sample(sampled: Sampled) -> list[Any]:
     # hypothesis is a test dependency: only a machine that declares a strategy needs it.
-    from hypothesis import HealthCheck, Phase, given, seed, settings
+    try:
+        from hypothesis import HealthCheck, Phase, given, seed, settings
+    except ImportError as exc:  # pragma: no cover - hypothesis is installed with [dev]
+        raise DefinitionError(
+            f"an input domain is a hypothesis strategy, but hypothesis is not installed: {exc}"
+        ) from exc
 
     values: list[Any] = []
     seen: set[str] = set()
