@@ -344,6 +344,59 @@ class TestMachineProperties:
         assert [r.prop for r in results if not r.ok] == []
 
 
+class Switch(enum.StrEnum):
+    ON = "ON"
+    OFF = "OFF"
+
+
+class Counter(AuditedMachine):
+    """Keeps its count private, behind a property: the fingerprint reads the property."""
+
+    audit_machine = "counter"
+    _ = States.from_enum(Switch, initial=Switch.ON, final=[Switch.OFF])
+    _.ON.to.itself(event="bump", internal=True)
+    _.ON.to(_.OFF, event="stop")
+
+    properties: ClassVar[tuple[Property, ...]] = (
+        Invariant("C1", "at most two bumps", lambda c: c.count <= 2),
+    )
+
+    def __init__(self, audit: AuditSink) -> None:
+        self._count = 0
+        super().__init__(audit)
+
+    @property
+    def correlation_id(self) -> str:
+        return "c-1"
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def after_bump(self) -> None:
+        self._count += 1
+
+
+class TestFingerprints:
+    def test_a_public_property_tells_configurations_apart(self) -> None:
+        """Context behind a property still counts: the third bump is found."""
+        c1 = by_prop(verify_machine("counter", Counter, depth=4))["C1"]
+
+        assert c1.path == ("bump -> ON", "bump -> ON", "bump -> ON")
+
+    def test_a_snapshot_method_replaces_the_default(self) -> None:
+        """A machine's own ``snapshot()`` decides what a configuration is: ignoring the count
+        merges every bump into one configuration, so the third is never explored."""
+
+        class Forgetful(Counter):
+            def snapshot(self) -> object:
+                return ()
+
+        c1 = by_prop(verify_machine("counter", Forgetful, depth=4))["C1"]
+
+        assert (c1.ok, c1.detail) == (True, "2 configurations, 4 sequences up to depth 4")
+
+
 class TestStimuli:
     def test_a_stimulus_drives_the_machine_and_is_printed_by_its_label(self) -> None:
         """Steps other than a plain send explore the machine; the trace names them."""

@@ -12,6 +12,8 @@ far. The first violation found is on a shortest path.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import itertools
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -23,6 +25,7 @@ from statemachine import StateMachine
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.properties import (
     Happening,
     Inputs,
@@ -236,19 +239,44 @@ def freeze(value: Any) -> Hashable:
     return value  # type: ignore[no-any-return]
 
 
+@functools.cache
+def _own_properties(machine: Any) -> tuple[str, ...]:
+    """
+    The public properties a machine class adds to `AuditedMachine`'s (e.g. an order's
+    ``order`` and ``fills``, which read private attributes).
+    """
+    inherited = set(dir(AuditedMachine))
+    return tuple(
+        name
+        for name in sorted(dir(machine))
+        if not name.startswith("_")
+        and name not in inherited
+        and isinstance(inspect.getattr_static(machine, name), property)
+    )
+
+
 def snapshot(instance: Any) -> Hashable:
     """
     The instance's context: its own ``snapshot()`` if it has one, else its public
-    non-callable attributes.
+    non-callable attributes and the values of the public properties its class adds (one
+    that raises counts as its error's type).
     """
     own = getattr(instance, "snapshot", None)
     if callable(own):
         return freeze(own())
-    return tuple(
+    found = [
         (k, freeze(v))
         for k, v in sorted(vars(instance).items())
         if not k.startswith("_") and not callable(v)
-    )
+    ]
+    kind: Any = type(instance)
+    for name in _own_properties(kind):
+        try:
+            value = freeze(getattr(instance, name))
+        except Exception as exc:  # noqa: BLE001  # a property that cannot answer now
+            value = f"<{type(exc).__name__}>"
+        found.append((name, value))
+    return tuple(found)
 
 
 def _state(instance: Any) -> str:
