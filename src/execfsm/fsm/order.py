@@ -48,6 +48,7 @@ class OrderLifecycle(OrderEvents):
     """
 
     audit_machine = "order"
+    audit_instance = "client_order_id"
 
     _ = States.from_enum(
         OrderState,
