@@ -1,5 +1,7 @@
 """
-Shared fixtures: an order ready to submit, its lifecycle, and a fixed-clock audit log.
+Shared fixtures: an order ready to submit, its lifecycle, and a fixed-clock audit log; and
+the run's transition coverage of the built-in machines, printed at the end of the session
+(`execfsm.testing.pytest_plugin`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,34 @@ from execfsm.contracts import Order, OrderIntent, OrderSide, OrderType
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing import in_memory_audit, order_for
+from execfsm.testing.pytest_plugin import TransitionCoveragePlugin
 
 settings.register_profile(
     "ci", max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("soak", max_examples=5_000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def builtin_machines() -> dict[str, type]:
+    """
+    The machines whose transition coverage the run reports: the built-in ones, from the
+    registry where there is one.
+    """
+    try:
+        from execfsm.fsm import registry  # type: ignore[attr-defined,unused-ignore]
+
+        return dict(registry.builtin_machines())
+    except (ImportError, AttributeError):
+        from execfsm.governance import MACHINES
+
+        return dict(MACHINES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(
+        TransitionCoveragePlugin(builtin_machines()), "execfsm-transition-coverage"
+    )
 
 
 def make_intent(**overrides: object) -> OrderIntent:

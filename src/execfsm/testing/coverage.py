@@ -1,0 +1,303 @@
+"""
+Transition coverage: which declared transitions (and which declared case rows) audit trails
+show taken, for any set of declared machines.
+
+A transition is taken where an ``applied`` record names it: its (source, event, target) is
+an edge of the machine's table. A case row (`execfsm.fsm.cases.Case`) is seen where a record
+has the row's outcome and reason and either says the row's ``why`` or names an event and a
+source state the row is for. Records are read per running instance: by
+``(record.machine, getattr(record, cls.audit_instance))``.
+
+>>> from execfsm.fsm.pipeline import PipelineRun
+>>> coverage = transition_coverage([], {"pipeline": PipelineRun})
+>>> coverage["pipeline"].summary()
+'pipeline 0/16 (0%)'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from execfsm.fsm.cases import ANY_EVENT
+from execfsm.fsm.model import CaseModel, MachineModel
+
+__all__ = [
+    "CoverageCollector",
+    "Edge",
+    "MachineCoverage",
+    "Target",
+    "TrailRecord",
+    "coverage_summary",
+    "declared_edges",
+    "describe_target",
+    "machines_by_name",
+    "transition_coverage",
+]
+
+_APPLIED = "applied"
+
+
+class TrailRecord(Protocol):
+    """
+    What coverage reads of an audit record (`execfsm.fsm.audit.AuditRecord` has it all).
+    """
+
+    @property
+    def machine(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def outcome(self) -> Any: ...
+    @property
+    def reason_code(self) -> Any: ...
+    @property
+    def detail(self) -> str: ...
+
+
+@attrs.frozen(order=True)
+class Edge:
+    """
+    One declared transition as a trail names it: from `source`, `event` goes to `target`.
+    """
+
+    source: str
+    event: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.source} -{self.event}-> {self.target}"
+
+
+Target = Edge | CaseModel
+"""What generated paths cover and trails show: a declared transition or a declared case row."""
+
+
+def declared_edges(model: MachineModel) -> tuple[Edge, ...]:
+    """
+    The distinct transitions of `model`, in declaration order.
+    """
+    return tuple(dict.fromkeys(Edge(t.source, t.event, t.target) for t in model.transitions))
+
+
+def machines_by_name(machines: Mapping[str, type] | type | Iterable[type]) -> dict[str, type]:
+    """
+    `machines` as a mapping from the name their records carry (``audit_machine``, else the
+    key or the class name) to the class.
+    """
+    if isinstance(machines, type):
+        pairs: Iterable[tuple[str, type]] = [(machines.__name__, machines)]
+    elif isinstance(machines, Mapping):
+        pairs = machines.items()
+    else:
+        pairs = [(cls.__name__, cls) for cls in machines]
+    return {(getattr(cls, "audit_machine", "") or name): cls for name, cls in pairs}
+
+
+class Classifier:
+    """
+    What one record of a machine shows taken: a declared edge, a declared case row, or
+    nothing (a refusal no row declares, a record of no declared edge).
+    """
+
+    def __init__(self, model: MachineModel) -> None:
+        self.model = model
+        self.edges = declared_edges(model)
+        self._edges = frozenset(self.edges)
+        self.cases = model.cases
+        self._rows: dict[tuple[str, str], list[CaseModel]] = {}
+        for row in model.cases:
+            self._rows.setdefault((row.reason, row.outcome), []).append(row)
+
+    def classify(self, record: TrailRecord) -> Target | None:
+        """
+        The edge or case row `record` shows, if any.
+        """
+        outcome = str(record.outcome)
+        if outcome == _APPLIED and record.source is not None and record.target is not None:
+            edge = Edge(record.source, record.event, record.target)
+            if edge in self._edges:
+                return edge
+        if record.reason_code is None or not self._rows:
+            return None
+        candidates = self._rows.get((str(record.reason_code), outcome))
+        if not candidates:
+            return None
+        says = [row for row in candidates if row.why and row.why in record.detail]
+        fits = [
+            row
+            for row in candidates
+            if row.event in (record.event, ANY_EVENT) and record.source in row.states
+        ]
+        for group in ([row for row in says if row in fits], says, fits):
+            if group:
+                return group[0]
+        return None
+
+
+@attrs.frozen
+class MachineCoverage:
+    """
+    What trails showed of one machine: the declared transitions and case rows, those taken
+    and seen, over how many running instances.
+    """
+
+    machine: str
+    transitions: tuple[Edge, ...]
+    taken: frozenset[Edge]
+    cases: tuple[CaseModel, ...] = ()
+    cases_seen: frozenset[CaseModel] = frozenset()
+    instances: int = 0
+
+    @property
+    def missing(self) -> tuple[Edge, ...]:
+        """
+        The declared transitions no record took, in declaration order.
+        """
+        return tuple(e for e in self.transitions if e not in self.taken)
+
+    @property
+    def missing_cases(self) -> tuple[CaseModel, ...]:
+        """
+        The declared case rows no record showed, in table order.
+        """
+        return tuple(r for r in self.cases if r not in self.cases_seen)
+
+    @property
+    def percent(self) -> float:
+        """
+        The share of the declared transitions taken (100 for a machine without any).
+        """
+        if not self.transitions:
+            return 100.0
+        return 100.0 * len(self.taken) / len(self.transitions)
+
+    @property
+    def complete(self) -> bool:
+        """
+        True when every declared transition was taken.
+        """
+        return not self.missing
+
+    def summary(self) -> str:
+        """
+        ``name taken/declared (percent%)``, never rounded up to 100; case rows after, if any.
+        """
+        shown = 100 if self.complete else math.floor(self.percent)
+        text = f"{self.machine} {len(self.taken)}/{len(self.transitions)} ({shown}%)"
+        if self.cases:
+            text += f" [cases {len(self.cases_seen)}/{len(self.cases)}]"
+        return text
+
+
+class CoverageCollector:
+    """
+    Transition coverage accumulated over any number of trails (e.g. every audit log a test
+    run wrote), read as they come: `add` keeps only what was taken, not the records.
+
+    Args:
+        machines: The declared machines to measure, by name (or one class, or classes).
+    """
+
+    def __init__(self, machines: Mapping[str, type] | type | Iterable[type]) -> None:
+        self._machines = machines_by_name(machines)
+        self._classifiers = {
+            name: Classifier(MachineModel.from_machine(cls)) for name, cls in self._machines.items()
+        }
+        self._instance_field = {
+            name: getattr(cls, "audit_instance", "correlation_id")
+            for name, cls in self._machines.items()
+        }
+        self._taken: dict[str, set[Target]] = {name: set() for name in self._machines}
+        self._instances: dict[str, set[Hashable]] = {name: set() for name in self._machines}
+
+    def add(self, records: Iterable[TrailRecord]) -> None:
+        """
+        Read `records` (any machines', in any order; those of machines not measured are
+        skipped), grouped per running instance.
+        """
+        groups: dict[tuple[str, Hashable], list[TrailRecord]] = {}
+        fields = self._instance_field
+        for record in records:
+            field = fields.get(record.machine)
+            if field is None:
+                continue
+            key = (record.machine, getattr(record, field, None))
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [record]
+            else:
+                group.append(record)
+        for (machine, instance), group in groups.items():
+            self._instances[machine].add(instance)
+            classify = self._classifiers[machine].classify
+            taken = self._taken[machine]
+            for record in group:
+                target = classify(record)
+                if target is not None:
+                    taken.add(target)
+
+    def result(self) -> dict[str, MachineCoverage]:
+        """
+        The coverage of every measured machine so far, by name.
+        """
+        coverage = {}
+        for name, classifier in self._classifiers.items():
+            taken = self._taken[name]
+            coverage[name] = MachineCoverage(
+                machine=name,
+                transitions=classifier.edges,
+                taken=frozenset(t for t in taken if isinstance(t, Edge)),
+                cases=classifier.cases,
+                cases_seen=frozenset(t for t in taken if isinstance(t, CaseModel)),
+                instances=len(self._instances[name]),
+            )
+        return coverage
+
+
+def transition_coverage(
+    records: Iterable[TrailRecord], machines: Mapping[str, type] | type | Iterable[type]
+) -> dict[str, MachineCoverage]:
+    """
+    Per machine of `machines`, the declared transitions and case rows `records` show taken.
+    """
+    collector = CoverageCollector(machines)
+    collector.add(records)
+    return collector.result()
+
+
+def coverage_summary(coverage: Mapping[str, MachineCoverage], *, show_missing: bool = True) -> str:
+    """
+    One line ``transition coverage: order 69/69 (100%), ...``, then each machine's missing
+    transitions (and case rows), one per line.
+    """
+    lines = ["transition coverage: " + ", ".join(c.summary() for c in coverage.values())]
+    if show_missing:
+        for machine in coverage.values():
+            lines += [f"  missing {machine.machine}: {edge}" for edge in machine.missing]
+            lines += [f"  missing {machine.machine} case: {_row(r)}" for r in machine.missing_cases]
+    return "\n".join(lines)
+
+
+def _row(row: CaseModel) -> str:
+    when = f" when {row.when!r}" if row.when else ""
+    states = "|".join(row.states) if len(row.states) <= 5 else f"{len(row.states)} states"
+    return f"{row.event}{when} in {states} -> {row.outcome} {row.reason}"
+
+
+def describe_target(target: Target, state: str | None = None) -> str:
+    """
+    A short readable name of `target` (a row as seen from `state`, if given).
+    """
+    if isinstance(target, Edge):
+        return f"{target.source}-{target.event}->{target.target}"
+    where = state if state is not None else "|".join(target.states)
+    return f"{where}:{target.event}:{target.outcome}:{target.reason}"
+
