@@ -89,7 +89,9 @@ def order_key(lc: OrderLifecycle) -> Hashable:
         bool(lc.retired_fills),
         lc.submitted,
         lc.guard_context()["resume_state"],
-        None if pending is None else (pending.quantity <= filled, pending.quantity < order.quantity),
+        None
+        if pending is None
+        else (pending.quantity <= filled, pending.quantity < order.quantity),
         order.venue_client_order_id is not None,
         order.reason_code is ReasonCode.EXPIRED_BY_CLOCK,
     )
@@ -168,24 +170,41 @@ def _corrections(
     if fills:
         ref = fills[0]
         whole = ref.quantity + remaining
-        options.insert(0, venue(f"{ref.fill_id} to {whole}", exec_ref_id=ref.fill_id,
-                                fill=Fill(new_id, whole, 100)))
+        options.insert(
+            0,
+            venue(
+                f"{ref.fill_id} to {whole}", exec_ref_id=ref.fill_id, fill=Fill(new_id, whole, 100)
+            ),
+        )
         if ref.quantity >= 2:
             less = ref.quantity // 2
-            options.insert(1, venue(f"{ref.fill_id} to {less}", exec_ref_id=ref.fill_id,
-                                    fill=Fill(new_id, less, 100)))
+            options.insert(
+                1,
+                venue(
+                    f"{ref.fill_id} to {less}",
+                    exec_ref_id=ref.fill_id,
+                    fill=Fill(new_id, less, 100),
+                ),
+            )
         if len(fills) > 1:
             taken = fills[1]
-            options.append(venue(f"{ref.fill_id} as {taken.fill_id}", exec_ref_id=ref.fill_id,
-                                 fill=Fill(taken.fill_id, 1, 100)))
+            options.append(
+                venue(
+                    f"{ref.fill_id} as {taken.fill_id}",
+                    exec_ref_id=ref.fill_id,
+                    fill=Fill(taken.fill_id, 1, 100),
+                )
+            )
     if retired:
         gone = retired[0]
-        options.append(venue(f"retired {gone.fill_id}", exec_ref_id=gone.fill_id,
-                             fill=Fill(new_id, 1, 100)))
+        options.append(
+            venue(f"retired {gone.fill_id}", exec_ref_id=gone.fill_id, fill=Fill(new_id, 1, 100))
+        )
         replacement = fills[-1] if fills else None
         if replacement is not None:
-            options.append(venue(f"retired {gone.fill_id} again", exec_ref_id=gone.fill_id,
-                                 fill=replacement))
+            options.append(
+                venue(f"retired {gone.fill_id} again", exec_ref_id=gone.fill_id, fill=replacement)
+            )
     return options
 
 

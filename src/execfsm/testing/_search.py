@@ -5,10 +5,11 @@ or case row), the shortest path of real events that takes it.
 Instances are told apart by a key (by default their state and what their guards see); a key
 is expanded once, by trying every event with every input on a fresh instance replayed to it
 (a try that applies nothing and leaves the key as it was goes on with the same instance, so
-refused events cost no replay), and its children are kept for every later search. Each target is searched by A*
-over keys, with the distance in the machine's graph from a state to the target's source as
-the estimate: it never overestimates, since an event moves an instance along at most one
-edge, so the first path found is a shortest one.
+refused events cost no replay), and its children are kept for every later search. Each
+target is searched by A* over keys, with the distance in the machine's graph from a state to
+the target's source as the estimate: it never overestimates, since an event moves an
+instance along at most one edge, so the first path found is a shortest one (if the key tells
+apart all that the guards and cases look at).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from execfsm.fsm.model import MachineModel
 from execfsm.testing.coverage import Edge, Target
 
 if TYPE_CHECKING:
-    from execfsm.testing.paths import Step, Driver
+    from execfsm.testing.paths import Driver, Step
 
 Key = Callable[[Any], Hashable]
 Steps = tuple["Step", ...]

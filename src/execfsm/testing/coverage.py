@@ -300,4 +300,3 @@ def describe_target(target: Target, state: str | None = None) -> str:
         return f"{target.source}-{target.event}->{target.target}"
     where = state if state is not None else "|".join(target.states)
     return f"{where}:{target.event}:{target.outcome}:{target.reason}"
-

@@ -32,6 +32,7 @@ close() -> closed
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeAlias
@@ -77,11 +78,11 @@ class Args:
     """
 
     kwargs: Mapping[str, Any] = attrs.field(factory=dict)
-    label: str = ""
+    label: str | None = None
     """Shown in path descriptions instead of the values, if given."""
 
     def __str__(self) -> str:
-        if self.label:
+        if self.label is not None:
             return self.label
         return ", ".join(f"{k}={_short(v)}" for k, v in self.kwargs.items())
 
@@ -107,10 +108,8 @@ def send(machine: Any, event: str, kwargs: Mapping[str, Any]) -> None:
     The default `Fire`: ``machine.send(event, **kwargs)``; a refusal (audited by the machine)
     is an outcome, not an error.
     """
-    try:
+    with contextlib.suppress(IllegalTransition, ContractViolation, PolicyViolation):
         machine.send(event, **kwargs)
-    except (IllegalTransition, ContractViolation, PolicyViolation):
-        pass
 
 
 def state_key(machine: Any) -> Hashable:
@@ -118,7 +117,7 @@ def state_key(machine: Any) -> Hashable:
     The default search key of an instance: its state and what its guards see
     (``guard_context()``). Two instances with the same key are explored once.
     """
-    context = getattr(machine, "guard_context", dict)()
+    context: Mapping[str, Any] = getattr(machine, "guard_context", dict)()
     return (str(machine.current_state_value), _freeze(context))
 
 
@@ -317,9 +316,7 @@ def declared_targets(machine: type, *, cases: bool = True) -> tuple[Target, ...]
     return (*classifier.edges, *(classifier.cases if cases else ()))
 
 
-def uncovered(
-    machine: type, paths: Iterable[Path], *, cases: bool = True
-) -> tuple[Target, ...]:
+def uncovered(machine: type, paths: Iterable[Path], *, cases: bool = True) -> tuple[Target, ...]:
     """
     The declared transitions (and case rows) none of `paths` takes.
     """

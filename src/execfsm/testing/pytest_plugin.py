@@ -68,7 +68,7 @@ class TransitionCoveragePlugin:
             original(log, *args, **kwargs)
             remember(log)  # list.append is atomic: logs made on other threads are kept too
 
-        AuditLog.__init__ = init  # type: ignore[method-assign]
+        AuditLog.__init__ = init  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         """
