@@ -5,8 +5,9 @@ show taken, for any set of declared machines.
 A transition is taken where an ``applied`` record names it: its (source, event, target) is
 an edge of the machine's table. A case row (`execfsm.fsm.cases.Case`) is seen where a record
 has the row's outcome and reason and either says the row's ``why`` or names an event and a
-source state the row is for. Records are read per running instance: by
-``(record.machine, getattr(record, cls.audit_instance))``.
+source state the row is for. A record names its running instance by
+``(record.machine, getattr(record, cls.audit_instance))`` (``correlation_id`` for a machine
+that does not say); coverage counts the instances it saw.
 
 >>> from execfsm.fsm.pipeline import PipelineRun
 >>> coverage = transition_coverage([], {"pipeline": PipelineRun})
@@ -110,7 +111,10 @@ class Classifier:
     def __init__(self, model: MachineModel) -> None:
         self.model = model
         self.edges = declared_edges(model)
-        self._edges = frozenset(self.edges)
+        self.edge_index: dict[tuple[str | None, str, str | None], Edge] = {
+            (e.source, e.event, e.target): e for e in self.edges
+        }
+        """Each declared edge by (source, event, target), as records name it."""
         self.cases = model.cases
         self._rows: dict[tuple[str, str], list[CaseModel]] = {}
         for row in model.cases:
@@ -120,17 +124,25 @@ class Classifier:
         """
         The edge or case row `record` shows, if any.
         """
-        outcome = str(record.outcome)
-        if outcome == _APPLIED and record.source is not None and record.target is not None:
-            edge = Edge(record.source, record.event, record.target)
-            if edge in self._edges:
+        if record.outcome == _APPLIED:
+            edge = self.edge_index.get((record.source, record.event, record.target))
+            if edge is not None:
                 return edge
         if record.reason_code is None or not self._rows:
             return None
-        candidates = self._rows.get((str(record.reason_code), outcome))
+        return self.row(record)
+
+    def row(self, record: TrailRecord) -> CaseModel | None:
+        """
+        The case row a record with a reason shows: of the rows with its outcome and reason,
+        one whose ``why`` the record's detail says and whose event and states fit it, else
+        one whose ``why`` it says, else the first whose event and states fit it.
+        """
+        candidates = self._rows.get((str(record.reason_code), str(record.outcome)))
         if not candidates:
             return None
-        says = [row for row in candidates if row.why and row.why in record.detail]
+        detail = record.detail
+        says = [row for row in candidates if row.why and row.why in detail]
         fits = [
             row
             for row in candidates
@@ -140,6 +152,22 @@ class Classifier:
             if group:
                 return group[0]
         return None
+
+
+class _Tally:
+    """
+    What the trails showed of one machine so far.
+    """
+
+    __slots__ = ("classifier", "edges", "field", "instances", "rows", "taken")
+
+    def __init__(self, classifier: Classifier, field: str) -> None:
+        self.classifier = classifier
+        self.edges = classifier.edge_index
+        self.rows = bool(classifier.cases)
+        self.field = field
+        self.taken: set[Target] = set()
+        self.instances: set[Hashable] = set()
 
 
 @attrs.frozen
@@ -207,57 +235,50 @@ class CoverageCollector:
     """
 
     def __init__(self, machines: Mapping[str, type] | type | Iterable[type]) -> None:
-        self._machines = machines_by_name(machines)
-        self._classifiers = {
-            name: Classifier(MachineModel.from_machine(cls)) for name, cls in self._machines.items()
+        self._tallies = {
+            name: _Tally(
+                Classifier(MachineModel.from_machine(cls)),
+                getattr(cls, "audit_instance", "correlation_id"),
+            )
+            for name, cls in machines_by_name(machines).items()
         }
-        self._instance_field = {
-            name: getattr(cls, "audit_instance", "correlation_id")
-            for name, cls in self._machines.items()
-        }
-        self._taken: dict[str, set[Target]] = {name: set() for name in self._machines}
-        self._instances: dict[str, set[Hashable]] = {name: set() for name in self._machines}
 
     def add(self, records: Iterable[TrailRecord]) -> None:
         """
         Read `records` (any machines', in any order; those of machines not measured are
-        skipped), grouped per running instance.
+        skipped): each names its running instance by ``(machine, its audit_instance
+        field)``, and what it took is counted for its machine. One pass, no copy: a test run
+        writes millions.
         """
-        groups: dict[tuple[str, Hashable], list[TrailRecord]] = {}
-        fields = self._instance_field
+        tallies = self._tallies
         for record in records:
-            field = fields.get(record.machine)
-            if field is None:
+            tally = tallies.get(record.machine)
+            if tally is None:
                 continue
-            key = (record.machine, getattr(record, field, None))
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [record]
-            else:
-                group.append(record)
-        for (machine, instance), group in groups.items():
-            self._instances[machine].add(instance)
-            classify = self._classifiers[machine].classify
-            taken = self._taken[machine]
-            for record in group:
-                target = classify(record)
-                if target is not None:
-                    taken.add(target)
+            tally.instances.add(getattr(record, tally.field, None))
+            if record.outcome == _APPLIED:
+                edge = tally.edges.get((record.source, record.event, record.target))
+                if edge is not None:
+                    tally.taken.add(edge)
+                    continue
+            if tally.rows and record.reason_code is not None:
+                row = tally.classifier.row(record)
+                if row is not None:
+                    tally.taken.add(row)
 
     def result(self) -> dict[str, MachineCoverage]:
         """
         The coverage of every measured machine so far, by name.
         """
         coverage = {}
-        for name, classifier in self._classifiers.items():
-            taken = self._taken[name]
+        for name, tally in self._tallies.items():
             coverage[name] = MachineCoverage(
                 machine=name,
-                transitions=classifier.edges,
-                taken=frozenset(t for t in taken if isinstance(t, Edge)),
-                cases=classifier.cases,
-                cases_seen=frozenset(t for t in taken if isinstance(t, CaseModel)),
-                instances=len(self._instances[name]),
+                transitions=tally.classifier.edges,
+                taken=frozenset(t for t in tally.taken if isinstance(t, Edge)),
+                cases=tally.classifier.cases,
+                cases_seen=frozenset(t for t in tally.taken if isinstance(t, CaseModel)),
+                instances=len(tally.instances),
             )
         return coverage
 
