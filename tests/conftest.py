@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from execfsm.contracts import Order, OrderIntent, OrderSide, OrderType
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.ledger.audit import AuditLog
+from execfsm.registry import builtin_machines
 from execfsm.testing import in_memory_audit, order_for
 from execfsm.testing.pytest_plugin import TransitionCoveragePlugin
 
@@ -27,21 +28,6 @@ settings.register_profile(
 )
 settings.register_profile("soak", max_examples=5_000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def builtin_machines() -> dict[str, type]:
-    """
-    The machines whose transition coverage the run reports: the built-in ones, from the
-    registry where there is one.
-    """
-    try:
-        from execfsm.fsm import registry  # type: ignore[attr-defined,unused-ignore]
-
-        return dict(registry.builtin_machines())
-    except (ImportError, AttributeError):
-        from execfsm.governance import MACHINES
-
-        return dict(MACHINES)
 
 
 def pytest_configure(config: pytest.Config) -> None:
