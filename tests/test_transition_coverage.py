@@ -36,6 +36,7 @@ from execfsm.testing import (
 from execfsm.testing import coverage as coverage_module
 from execfsm.testing import paths as paths_module
 from execfsm.testing.strategies import event_paths
+from tests.conftest import UNREACHABLE_ORDER_ROWS
 from tests.machine_inputs import (
     PIPELINE_INPUTS,
     fire_order,
@@ -50,20 +51,8 @@ MACHINES = {"order": OrderLifecycle, "pipeline": PipelineRun}
 FOK = Situation.FOK_PART_FILLED
 
 
-def _is_unreachable(row: CaseModel) -> bool:
-    """
-    The two order rows no sequence of venue events can meet: the deny-by-default row (every
-    other row or an edge answers each event in each state first), and the LIVE
-    ``replace_reject`` row without a situation (with no replace pending the
-    ``NO_REPLACE_PENDING`` row answers; with one, the LIVE states all have an edge).
-    """
-    deny_all = row.event == "*" and not row.when
-    repeated_answer = (row.event, row.when, row.outcome) == ("replace_reject", "", "duplicate")
-    return deny_all or (repeated_answer and "SUBMITTED" in row.states)
-
-
 ORDER_TARGETS = declared_targets(OrderLifecycle)
-UNREACHABLE = tuple(t for t in ORDER_TARGETS if isinstance(t, CaseModel) and _is_unreachable(t))
+UNREACHABLE = UNREACHABLE_ORDER_ROWS
 FOK_ROWS = tuple(t for t in ORDER_TARGETS if isinstance(t, CaseModel) and t.when == FOK)
 
 ORDER_PATHS = transition_paths(

@@ -294,17 +294,37 @@ def transition_coverage(
     return collector.result()
 
 
-def coverage_summary(coverage: Mapping[str, MachineCoverage], *, show_missing: bool = True) -> str:
+def coverage_summary(
+    coverage: Mapping[str, MachineCoverage],
+    *,
+    show_missing: bool = True,
+    unreachable: Iterable[Target] = (),
+) -> str:
     """
     One line ``transition coverage: order 69/69 (100%), ...``, then each machine's missing
-    transitions (and case rows), one per line.
+    transitions and case rows, one per line.
+
+    Args:
+        unreachable: Targets known to be unreachable (e.g. a defensive deny-by-default
+            row): counted on the machine's line, not listed as missing.
     """
-    lines = ["transition coverage: " + ", ".join(c.summary() for c in coverage.values())]
-    if show_missing:
-        for machine in coverage.values():
-            lines += [f"  missing {machine.machine}: {edge}" for edge in machine.missing]
-            lines += [f"  missing {machine.machine} case: {_row(r)}" for r in machine.missing_cases]
-    return "\n".join(lines)
+    known = frozenset(unreachable)
+    parts, missing = [], []
+    for machine in coverage.values():
+        text = machine.summary()
+        dead = [t for t in (*machine.missing, *machine.missing_cases) if t in known]
+        if dead:
+            text = f"{text[:-1]}; {len(dead)} unreachable]" if text.endswith("]") else text
+        parts.append(text)
+        missing += [f"  missing {machine.machine}: {e}" for e in machine.missing if e not in known]
+        missing += [
+            f"  missing {machine.machine} case: {_row(r)}"
+            for r in machine.missing_cases
+            if r not in known
+        ]
+    return "\n".join(
+        ["transition coverage: " + ", ".join(parts), *(missing if show_missing else [])]
+    )
 
 
 def _row(row: CaseModel) -> str:

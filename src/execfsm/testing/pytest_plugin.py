@@ -25,7 +25,12 @@ from typing import Any
 import pytest
 
 from execfsm.ledger.audit import AuditLog
-from execfsm.testing.coverage import CoverageCollector, MachineCoverage, coverage_summary
+from execfsm.testing.coverage import (
+    CoverageCollector,
+    MachineCoverage,
+    Target,
+    coverage_summary,
+)
 
 __all__ = ["TransitionCoveragePlugin"]
 
@@ -53,13 +58,19 @@ class TransitionCoveragePlugin:
     Args:
         machines: The machines to measure, by name (or a class, or classes).
         show_missing: Also print each transition (and case row) no test took.
+        unreachable: Targets known to be unreachable: counted, not listed as missing.
     """
 
     def __init__(
-        self, machines: Mapping[str, type] | type | Iterable[type], *, show_missing: bool = True
+        self,
+        machines: Mapping[str, type] | type | Iterable[type],
+        *,
+        show_missing: bool = True,
+        unreachable: Iterable[Target] = (),
     ) -> None:
         self.collector = CoverageCollector(machines)
         self.show_missing = show_missing
+        self.unreachable = tuple(unreachable)
         self._new: list[AuditLog] = []
         """Logs created since the last harvest (kept alive until it)."""
         self._older: list[tuple[weakref.ref[AuditLog], int]] = []
@@ -143,7 +154,9 @@ class TransitionCoveragePlugin:
         """
         Print the coverage line (and what is missing).
         """
-        text = coverage_summary(self.result(), show_missing=self.show_missing)
+        text = coverage_summary(
+            self.result(), show_missing=self.show_missing, unreachable=self.unreachable
+        )
         for line in text.splitlines():
             terminalreporter.write_line(line)
 
