@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import doctest
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import attrs
 import pytest
 from hypothesis import given, settings
+from statemachine import State
 
+from execfsm import AuditedMachine, MachineReason, describe
 from execfsm.contracts import ReasonCode, TimeInForce
+from execfsm.errors import PolicyViolation
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.model import CaseModel
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.order_cases import Situation
 from execfsm.fsm.pipeline import PipelineRun
+from execfsm.ledger.audit import AuditLog
 from execfsm.testing import (
+    Args,
     Edge,
     Path,
     coverage_summary,
@@ -35,6 +41,7 @@ from execfsm.testing import (
 )
 from execfsm.testing import coverage as coverage_module
 from execfsm.testing import paths as paths_module
+from execfsm.testing.pytest_plugin import TransitionCoveragePlugin
 from execfsm.testing.strategies import event_paths
 from tests.conftest import UNREACHABLE_ORDER_ROWS
 from tests.machine_inputs import (
@@ -128,10 +135,13 @@ class TestGeneratedPaths:
 
     def test_no_path_is_redundant(self) -> None:
         """Every order path takes a transition or case row that no other path takes."""
-        for path in ORDER_PATHS:
-            others = {t for p in ORDER_PATHS if p is not path for t in p.covers}
+        redundant = [
+            str(path)
+            for path in ORDER_PATHS
+            if path.covers <= {t for p in ORDER_PATHS if p is not path for t in p.covers}
+        ]
 
-            assert path.covers - others, f"{path} adds nothing"
+        assert redundant == []
 
     def test_paths_are_shortest_for_their_goal(self) -> None:
         """The pipeline path to COMPLETED is the eight stages, and nothing shorter reaches it."""
@@ -302,3 +312,154 @@ class TestDocs:
         result = doctest.testmod(module)
 
         assert result.failed == 0
+
+
+class GiveUpReason(MachineReason):
+    EXHAUSTED = "dialer.EXHAUSTED"
+
+
+@describe("the venue answered")
+def answered(ok: bool = False) -> bool:
+    return ok
+
+
+@describe("fewer than 3 attempts were made")
+def attempts_left(attempts: int = 0) -> bool:
+    return attempts < 3
+
+
+@describe("a reason is given for giving up")
+def says_why(reason: str = "") -> None:
+    if not reason:
+        raise PolicyViolation("dialer: giving up needs a reason", reason=GiveUpReason.EXHAUSTED)
+
+
+class Dialer(AuditedMachine):
+    """
+    A machine of the user's own: its edges need event arguments to be chosen.
+    """
+
+    audit_machine = "dialer"
+
+    idle = State(initial=True)
+    dialing = State()
+    connected = State()
+    gave_up = State(final=True)
+
+    dial = idle.to(dialing)
+    answer = (
+        dialing.to(connected, cond=answered)
+        | dialing.to.itself(cond=attempts_left)
+        | dialing.to(gave_up, validators=says_why)
+    )
+    hang_up = connected.to(idle)
+
+    @property
+    def correlation_id(self) -> str:
+        return "dialer-1"
+
+
+DIALER_INPUTS = {
+    "answer": [
+        Args({"ok": True}, "answered"),
+        Args({"attempts": 1}, "no answer, 1 attempt"),
+        Args({"attempts": 3, "reason": "busy"}, "no answer, 3 attempts"),
+        Args({"attempts": 3}, "no answer, no reason"),
+    ]
+}
+
+
+class TestAnyMachine:
+    def test_a_users_machine_gets_paths_that_take_every_transition(self) -> None:
+        """A declared machine's guards are met with its declared inputs, edge by edge."""
+        paths = transition_paths(Dialer, inputs=DIALER_INPUTS)
+
+        assert uncovered(Dialer, paths) == ()
+        assert [str(p) for p in paths] == [
+            "dialing-answer->dialing",
+            "dialing-answer->gave_up",
+            "connected-hang_up->idle",
+        ]
+        assert paths[1].describe() == "dial() -> dialing\nanswer(no answer, 3 attempts) -> gave_up"
+
+    def test_without_inputs_the_guarded_edges_are_uncovered(self) -> None:
+        """With no arguments only the edges whose guards hold by default are found."""
+        paths = transition_paths(Dialer)
+
+        assert uncovered(Dialer, paths) == (
+            Edge("dialing", "answer", "connected"),
+            Edge("dialing", "answer", "gave_up"),
+            Edge("connected", "hang_up", "idle"),
+        )
+
+    def test_inputs_may_depend_on_the_instance(self) -> None:
+        """A callable domain gives each event its arguments from the running instance."""
+
+        def inputs(machine: Dialer, event: str) -> list[dict[str, Any]]:
+            answers = [
+                {"ok": True},
+                {"attempts": 1},
+                {"attempts": 5, "reason": str(machine.state_value)},
+            ]
+            return answers if event == "answer" else [{}]
+
+        paths = transition_paths(Dialer, inputs=inputs)
+
+        assert uncovered(Dialer, paths) == ()
+
+    @pytest.mark.parametrize("engine", list(Engine), ids=str)
+    def test_its_paths_run_on_both_engines_and_cover_it(self, engine: Engine) -> None:
+        """Replayed on either engine, its paths' trails cover every transition."""
+        paths = transition_paths(Dialer, inputs=DIALER_INPUTS)
+
+        runs = [run_path(p, lambda sink: Dialer(sink, engine=engine)) for p in paths]
+        coverage = transition_coverage([r for run in runs for r in run.records], Dialer)
+
+        assert coverage["dialer"].summary() == "dialer 5/5 (100%)"
+
+
+class TestPlugin:
+    def test_it_reads_the_logs_made_while_installed_and_restores_construction(self) -> None:
+        """The plugin sees a log made after it is installed and leaves appending as it was."""
+        before_init, before_append = AuditLog.__init__, AuditLog.append_fields
+        plugin = TransitionCoveragePlugin({"pipeline": PipelineRun})
+        plugin.install()
+        try:
+            run = replay(PIPELINE_PATHS[-1], pipeline_maker())
+            wrapped_append = AuditLog.append_fields
+        finally:
+            plugin.uninstall()
+
+        coverage = plugin.result()["pipeline"]
+
+        assert coverage.taken == PIPELINE_PATHS[-1].covers
+        assert coverage.instances == 1
+        assert len(run.records) == len(PIPELINE_PATHS[-1].steps)
+        assert wrapped_append is before_append
+        assert AuditLog.__init__ is before_init
+
+    def test_it_reads_records_appended_after_a_harvest(self) -> None:
+        """A log still alive after a harvest is read again from where it stopped."""
+        plugin = TransitionCoveragePlugin({"pipeline": PipelineRun})
+        plugin.install()
+        try:
+            run = replay(attrs.evolve(PIPELINE_PATHS[0], steps=()), pipeline_maker())
+        finally:
+            plugin.uninstall()
+        plugin.harvest()
+        send(run.machine, "fail", {"reason_code": ReasonCode.ADAPTER_ERROR})
+
+        coverage = plugin.result()["pipeline"]
+
+        assert coverage.taken == {Edge("INTAKE", "fail", "FAILED")}
+
+    def test_the_summary_lists_what_is_missing(self) -> None:
+        """The summary line names each machine's share, then each edge no test took."""
+        plugin = TransitionCoveragePlugin({"pipeline": PipelineRun})
+        lines: list[str] = []
+
+        plugin.pytest_terminal_summary(SimpleNamespace(write_line=lines.append))
+
+        assert lines[0] == "transition coverage: pipeline 0/16 (0%)"
+        assert lines[1] == "  missing pipeline: INTAKE -intake_done-> VALIDATION"
+        assert len(lines) == 17
