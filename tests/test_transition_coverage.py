@@ -254,6 +254,7 @@ class TestTransitionCoverage:
         assert coverage["order"].summary() == "order 69/69 (100%) [cases 38/40]"
         assert coverage["pipeline"].summary() == "pipeline 16/16 (100%)"
         assert coverage["order"].missing_cases == UNREACHABLE
+        assert coverage["order"].instances == 2  # the GTC order and the FOK one
 
     def test_a_trail_that_misses_an_edge_reports_it_missing(self) -> None:
         """Without the paused run's abandon, its edge is missing and coverage drops to 15/16."""

@@ -434,7 +434,7 @@ def run_path(
             cls = machine if machine is not None else type(instance)
             classifier = Classifier(MachineModel.from_machine(cls))
             took = [classifier.classify(r) for r in audit.records[before:]]
-            shown = ", ".join(str(t) for t in took if t is not None) or "nothing declared"
+            shown = ", ".join(_name(t) for t in took if t is not None) or "nothing declared"
             expected = ", ".join(_name(t) for t in step.takes) or "nothing declared"
             raise AssertionError(
                 f"path {path}, step {number} {step}: expected {expected} (state "
