@@ -51,7 +51,9 @@ def order_intent(time_in_force: TimeInForce = TimeInForce.GTC) -> OrderIntent:
     """
     The paths' order: ten units, so that parts and the rest of it are whole numbers.
     """
-    return make_intent(quantity=Decimal(10), time_in_force=time_in_force)
+    return make_intent(
+        quantity=Decimal(10), time_in_force=time_in_force, intent_id=f"paths-{time_in_force}"
+    )
 
 
 def order_maker(
