@@ -343,7 +343,8 @@ def transition_paths(
 
     Each target gets a shortest path that takes it (searched over real instances, trying
     events in declaration order and inputs in the order given); a path whose targets
-    longer ones take too is dropped. What no path reaches is `uncovered`.
+    longer ones take too is dropped. What no path reaches is `uncovered`. A path's ``str``
+    names what it was found for: ``pytest.mark.parametrize("path", paths, ids=str)``.
 
     Args:
         machine: A declared machine class (an `AuditedMachine` subclass).
