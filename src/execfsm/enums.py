@@ -224,6 +224,9 @@ class ReasonCode(enum.StrEnum):
     """The order's adapter cannot amend orders: nothing was sent."""
     EXPIRED_BY_CLOCK = "EXPIRED_BY_CLOCK"
     """A DAY or GTD order reached its expiry time on the injected clock."""
+    CALLBACK_FAILED = "CALLBACK_FAILED"
+    """A machine's callback raised after its move was recorded: the move did not happen and
+    the machine is where this record's ``target`` says (the record before is undone)."""
 
 
 # -- a machine's own reason codes ------------------------------------------------------------
