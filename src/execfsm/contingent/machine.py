@@ -20,6 +20,7 @@ from execfsm.contingent.terms import ContingentGroup, GroupState
 from execfsm.contracts import ReasonCode
 from execfsm.errors import ContractViolation
 from execfsm.fsm import guards as g
+from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.guards import describe
@@ -146,3 +147,21 @@ class ContingentMachine(AuditedMachine):
         Nothing is injected: the legs' view comes with each event.
         """
         return {}
+
+    def take(self, reaction: plan.Reaction, view: GroupView) -> None:
+        """
+        Take `reaction`'s event with `view` (its guard checks it), or, with no event, record
+        its flag where the group stands. The caller then performs its actions.
+        """
+        if reaction.event is not None:
+            self.send(
+                reaction.event, view=view, reason_code=reaction.reason, detail=reaction.detail
+            )
+        elif reaction.reason is not None:
+            self.record(
+                "flag",
+                AuditOutcome.APPLIED,
+                reaction.reason,
+                reaction.detail,
+                target=str(self.state),
+            )

@@ -197,20 +197,22 @@ def _cancels(view: GroupView, winner: str) -> tuple[Action, ...]:
 
 def _oco_resizes(view: GroupView, cause: Cause | None) -> tuple[Action, ...]:
     """
-    FULL mode's one-updates-other: a partial fill on one OCO leg reduces the others by it;
-    a leg with nothing left is cancelled.
+    One-updates-other: after a fill on an OCO leg (or a leg's ack: in flight it could not be
+    reduced), every OCO leg that works for more than the group's quantity less what the
+    others filled is reduced to it; a leg with nothing left is cancelled. Before a trigger
+    this is FULL mode's answer to partial fills; after one it reduces the winner by what
+    raced its cancel on the others.
     """
-    if cause is None or view.group.mode is not TriggerMode.FULL:
+    if cause is None or cause.kind not in (EventKind.FILL, EventKind.ACK):
         return ()
     actions = []
     for role in view.group.oco_roles:
         leg = view.leg(role)
-        if role == cause.role or leg.state not in RESIZABLE:
+        if leg.state not in RESIZABLE:
             continue
-        if cause.kind is not EventKind.FILL:
+        if cause.kind is EventKind.ACK and cause.role != role:
             continue
-        others = view.oco_filled - leg.filled
-        target = view.group.quantity - others
+        target = view.group.quantity - (view.oco_filled - leg.filled)
         if target <= leg.filled:
             actions.append(Action("cancel", role))
         elif target < leg.quantity:
@@ -225,13 +227,17 @@ def _release_resizes(view: GroupView, cause: Cause | None) -> tuple[Action, ...]
     parent = view.group.parent_role
     if cause is None or parent is None or view.group.mode is not TriggerMode.PARTIAL:
         return ()
-    if cause.kind is not EventKind.FILL or cause.role != parent:
+    if cause.kind not in (EventKind.FILL, EventKind.ACK):
         return ()
     filled = view.leg(parent).filled
     actions = []
     for leg in view.group.legs:
         seen = view.leg(leg.role)
         if not leg.held or seen.state not in RESIZABLE:
+            continue
+        if cause.role not in (parent, leg.role) or (cause.role == parent) != (
+            cause.kind is EventKind.FILL
+        ):
             continue
         target = view.group.release_quantity(leg.role, filled)
         if target > seen.quantity:
@@ -248,7 +254,8 @@ def react(view: GroupView, state: GroupState, cause: Cause | None = None) -> Rea
         return NOTHING
     if overfilled(view):
         detail = f"the OCO legs filled {view.oco_filled} of a group quantity {group.quantity}"
-        return Reaction("overfill", (), ReasonCode.CONTINGENT_OVERFILL, detail)
+        stop = tuple(Action("cancel", r) for r in group.oco_roles if view.leg(r).live)
+        return Reaction("overfill", stop, ReasonCode.CONTINGENT_OVERFILL, detail)
     if state is GroupState.WORKING and group.parent_role is not None:
         if parent_releases(view):
             filled = view.leg(group.parent_role).filled
@@ -278,7 +285,7 @@ def react(view: GroupView, state: GroupState, cause: Cause | None = None) -> Rea
     ):
         detail = f"the venue refused to cancel {cause.role}: it works on"
         return Reaction(None, (), ReasonCode.CONTINGENT_CANCEL_REJECTED, detail)
-    actions = _oco_resizes(view, cause) if state is oco_state else ()
+    actions = _oco_resizes(view, cause) if state in (oco_state, GroupState.TRIGGERED) else ()
     if state is GroupState.RELEASED:
         actions += _release_resizes(view, cause)
     return Reaction(None, actions) if actions else NOTHING
@@ -296,7 +303,11 @@ def due(view: GroupView, state: GroupState) -> tuple[str, ...]:
         owed.insert(0, f"{pending} not taken")
     if state is not GroupState.PENDING and state is not GroupState.REFUSED:
         for leg in view.group.legs:
-            if leg.held and view.leg(leg.role).state is None and state is not GroupState.WORKING:
-                if not parent_ended_unfilled(view):
-                    owed.append(f"release {leg.role}")
+            if (
+                leg.held
+                and view.leg(leg.role).state is None
+                and state is not GroupState.WORKING
+                and not parent_ended_unfilled(view)
+            ):
+                owed.append(f"release {leg.role}")
     return tuple(owed)
