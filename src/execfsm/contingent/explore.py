@@ -266,7 +266,7 @@ class _World:
 
 
 def _alphabet(group: ContingentGroup) -> list[tuple[str, EventKind, int]]:
-    steps = []
+    steps: list[tuple[str, EventKind, int]] = []
     for leg in group.legs:
         steps.extend((leg.role, EventKind.FILL, q) for q in _FILLS)
         steps.extend((leg.role, kind, 0) for kind in _KINDS)
