@@ -33,8 +33,8 @@ from decimal import Decimal
 
 import attrs
 
+import execfsm.contingent.plan as plan
 from execfsm.clock import EPOCH, FixedClock
-from execfsm.contingent import plan
 from execfsm.contingent.machine import ContingentMachine
 from execfsm.contingent.plan import Action, Cause, GroupView, LegView, Reaction
 from execfsm.contingent.terms import ContingentGroup, GroupState, TriggerMode
@@ -335,3 +335,32 @@ def explore_all(depth: int = 4, react: React = plan.react) -> list[GroupExplorat
     `explore_group` over every group of `groups`.
     """
     return [explore_group(label, group, depth, react) for label, group in groups().items()]
+
+
+PROPERTIES = (("G1", G1), ("G2", G2), ("G3", G3), ("G4", G4))
+"""The group properties, by id."""
+
+
+def prove_groups(
+    depth: int = 4, react: React = plan.react
+) -> tuple[list[tuple[str, str, bool, str, tuple[str, ...]]], frozenset[tuple[str, str, str]]]:
+    """
+    G1-G4 over every group of `groups` to `depth`: one (id, title, ok, detail, path) per
+    property (the first counterexample, or how much was explored), and the group edges taken
+    (a refusal at submit included), for P3.
+    """
+    explorations = explore_all(depth, react)
+    taken = set().union(*(e.taken for e in explorations))
+    refused = ContingentMachine(groups()["OCO FULL"], AuditLog(FixedClock(EPOCH)))
+    refused.send("refuse", reason_code=ReasonCode.CONTINGENT_GROUP_REFUSED)
+    taken.add(("PENDING", "refuse", "REFUSED"))
+    sequences = sum(e.sequences for e in explorations)
+    results: list[tuple[str, str, bool, str, tuple[str, ...]]] = []
+    for prop, title in PROPERTIES:
+        failed = next((e for e in explorations if e.prop == prop), None)
+        if failed is None:
+            detail = f"{sequences} sequences up to depth {depth} over {len(explorations)} groups"
+            results.append((prop, title, True, detail, ()))
+        else:
+            results.append((prop, title, False, f"{failed.label}: {failed.violation}", failed.path))
+    return results, frozenset(taken)

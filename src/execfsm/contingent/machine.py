@@ -14,7 +14,7 @@ from typing import Any
 
 from statemachine.states import States
 
-from execfsm.contingent import plan
+import execfsm.contingent.plan as plan
 from execfsm.contingent.plan import GroupView
 from execfsm.contingent.terms import ContingentGroup, GroupState
 from execfsm.contracts import ReasonCode

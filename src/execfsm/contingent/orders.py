@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from execfsm.contingent import plan
+import execfsm.contingent.plan as plan
 from execfsm.contingent.machine import ContingentMachine
 from execfsm.contingent.plan import Action, Cause, GroupView, LegView
 from execfsm.contingent.terms import ContingencyType, ContingentGroup, GroupState, TriggerMode

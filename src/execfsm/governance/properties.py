@@ -25,6 +25,7 @@ import attrs
 from statemachine import StateMachine
 
 from execfsm.clock import EPOCH
+from execfsm.contingent.explore import prove_groups
 from execfsm.contracts import (
     ExecutionMode,
     LivePolicy,
@@ -252,6 +253,10 @@ def verify_machine(
                 revisions.path,
             )
         )
+    elif kind == "contingent":  # group properties over interleavings of leg events
+        proven, reached = prove_groups(max(depth - 1, 2))
+        results += [PropertyResult(name, *result) for result in proven]
+        taken = set(reached)
     else:
         taken = {
             (t.source, t.event, t.target)
