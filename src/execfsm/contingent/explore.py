@@ -27,6 +27,7 @@ per property over a `Step`), ready to be re-declared in the framework's property
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -364,3 +365,54 @@ def prove_groups(
         else:
             results.append((prop, title, False, f"{failed.label}: {failed.violation}", failed.path))
     return results, frozenset(taken)
+
+
+@attrs.frozen
+class GroupVerdict:
+    """
+    One group property's verdict in the shape the declared-property form's ``Explored``
+    engines return (``ok``, ``detail``, ``path``, ``taken``).
+    """
+
+    ok: bool
+    detail: str = ""
+    path: tuple[str, ...] = ()
+    taken: frozenset[tuple[str, str, str]] = frozenset()
+
+
+@functools.cache
+def _proven(depth: int) -> tuple[dict[str, GroupVerdict], frozenset[tuple[str, str, str]]]:
+    results, taken = prove_groups(depth)
+    return {r[0]: GroupVerdict(r[2], r[3], r[4], taken) for r in results}, taken
+
+
+def _verdict(prop: str, depth: int) -> GroupVerdict:
+    return _proven(max(depth, 2))[0][prop]
+
+
+def g1_verdict(_machine: type[object], depth: int) -> GroupVerdict:
+    """
+    G1 as an ``Explored`` engine: ``Explored("G1", G1, "execfsm.contingent.explore:g1_verdict")``.
+    """
+    return _verdict("G1", depth)
+
+
+def g2_verdict(_machine: type[object], depth: int) -> GroupVerdict:
+    """
+    G2 as an ``Explored`` engine.
+    """
+    return _verdict("G2", depth)
+
+
+def g3_verdict(_machine: type[object], depth: int) -> GroupVerdict:
+    """
+    G3 as an ``Explored`` engine.
+    """
+    return _verdict("G3", depth)
+
+
+def g4_verdict(_machine: type[object], depth: int) -> GroupVerdict:
+    """
+    G4 as an ``Explored`` engine.
+    """
+    return _verdict("G4", depth)
