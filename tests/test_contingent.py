@@ -521,3 +521,38 @@ class TestHotPath:
 
         assert outcome.applied
         assert result.pipeline_state is PipelineState.COMPLETED
+
+
+class TestRaces:
+    @pytest.mark.parametrize("attempt", range(5))
+    def test_fills_on_both_legs_from_two_threads_are_both_kept_and_flagged(
+        self, attempt: int
+    ) -> None:
+        """Both legs fill at once from two threads: the group's lock serialises them, both
+        fills are booked, and the group ends OVERFILLED, flagged, whichever came first."""
+        import threading
+
+        orch = paper_orchestrator(ManualVenue())
+        orch.submit_group(oco())
+        first, second = leg(orch, "g1", "first"), leg(orch, "g1", "second")
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def deliver(order: Order) -> None:
+            barrier.wait()
+            try:
+                orch.handle_event(event(order, EventKind.FILL, 4))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=deliver, args=(o,)) for o in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        status = orch.contingent.status("g1")
+
+        assert errors == []
+        assert status.state is GroupState.OVERFILLED
+        assert orch.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal(-8)
+        assert verify_trail(orch.get_audit_log_snapshot(), MACHINES).ok

@@ -36,7 +36,7 @@ import attrs
 
 import execfsm.contingent.plan as plan
 from execfsm.clock import EPOCH, FixedClock
-from execfsm.contingent.machine import ContingentMachine
+from execfsm.contingent.machine import G1, G2, G3, G4, ContingentMachine
 from execfsm.contingent.plan import Action, Cause, GroupView, LegView, Reaction
 from execfsm.contingent.terms import ContingentGroup, GroupState, TriggerMode
 from execfsm.contracts import (
@@ -57,10 +57,6 @@ from execfsm.ledger.audit import AuditLog
 
 React = Callable[[GroupView, GroupState, Cause | None], Reaction]
 
-G1 = "the OCO legs never fill beyond the group quantity, except a flagged race with the venue"
-G2 = "once an OCO leg triggers, every other OCO leg is ended or its cancel was requested"
-G3 = "a held leg is never sent before its parent has the fill that releases it"
-G4 = "once every sent leg has ended and nothing is owed, the group has ended"
 
 QUANTITY = Decimal(4)
 _FILLS = (1, 3, 4)

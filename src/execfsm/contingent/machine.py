@@ -26,6 +26,12 @@ from execfsm.fsm.engine import Engine
 from execfsm.fsm.guards import describe
 from execfsm.typing import AuditSink
 
+G1 = "the OCO legs never fill beyond the group quantity, except a flagged race with the venue"
+G2 = "once an OCO leg triggers, every other OCO leg is ended or its cancel was requested"
+G3 = "a held leg is never sent before its parent has the fill that releases it"
+G4 = "once every sent leg has ended and nothing is owed, the group has ended"
+"""The group properties' titles; `execfsm.contingent.explore` proves them (G1-G4)."""
+
 
 def _unmet(rule: str, view: GroupView | None) -> ContractViolation:
     shown = "no view of the legs" if view is None else f"group {view.group.group_id}"
