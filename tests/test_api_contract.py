@@ -23,7 +23,10 @@ class TestPublicApi:
             "AuditOutcome",
             "AuditRecord",
             "AuditWriteError",
+            "AuditedMachine",
             "BlockingRiskHook",
+            "Case",
+            "CaseTable",
             "ConditionalRiskHook",
             "ConfigurationError",
             "ContractViolation",
@@ -45,6 +48,7 @@ class TestPublicApi:
             "KillSwitch",
             "LivePolicy",
             "MachineModel",
+            "MachineReason",
             "ManualKillSwitch",
             "NullRiskHook",
             "Order",
@@ -61,6 +65,7 @@ class TestPublicApi:
             "PipelineState",
             "PolicyViolation",
             "Position",
+            "Reason",
             "ReasonCode",
             "ReentrantCall",
             "ReplaceRequest",
@@ -78,6 +83,10 @@ class TestPublicApi:
             "TransientVenueError",
             "VenueError",
             "VenueRejected",
+            "describe",
+            "known_machines",
+            "load_project",
+            "register_machine",
         ]
 
     def test_order_states(self) -> None:

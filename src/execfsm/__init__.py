@@ -27,6 +27,7 @@ from execfsm.contracts import (
     RiskVerdict,
     TimeInForce,
 )
+from execfsm.enums import MachineReason, Reason
 from execfsm.errors import (
     AuditChainError,
     AuditWriteError,
@@ -47,7 +48,10 @@ from execfsm.errors import (
     VenueRejected,
 )
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.audited import AuditedMachine
+from execfsm.fsm.cases import Case, CaseTable
 from execfsm.fsm.engine import Engine
+from execfsm.fsm.guards import describe
 from execfsm.fsm.model import MachineModel
 from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
@@ -56,6 +60,7 @@ from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.registry import known_machines, load_project, register_machine
 from execfsm.results import PipelineResult
 from execfsm.risk import BlockingRiskHook, ConditionalRiskHook, NullRiskHook
 from execfsm.typing import KillSwitch, OrderAdapter, RiskHook
@@ -67,7 +72,10 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditWriteError",
+    "AuditedMachine",
     "BlockingRiskHook",
+    "Case",
+    "CaseTable",
     "ConditionalRiskHook",
     "ConfigurationError",
     "ContractViolation",
@@ -89,6 +97,7 @@ __all__ = [
     "KillSwitch",
     "LivePolicy",
     "MachineModel",
+    "MachineReason",
     "ManualKillSwitch",
     "NullRiskHook",
     "Order",
@@ -105,6 +114,7 @@ __all__ = [
     "PipelineState",
     "PolicyViolation",
     "Position",
+    "Reason",
     "ReasonCode",
     "ReentrantCall",
     "ReplaceRequest",
@@ -122,4 +132,8 @@ __all__ = [
     "TransientVenueError",
     "VenueError",
     "VenueRejected",
+    "describe",
+    "known_machines",
+    "load_project",
+    "register_machine",
 ]

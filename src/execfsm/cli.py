@@ -20,9 +20,8 @@ from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
-from execfsm.errors import AuditChainError, IdempotencyConflict, StoreError
+from execfsm.errors import AuditChainError, ConfigurationError, IdempotencyConflict, StoreError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.governance import MACHINES
 from execfsm.governance.properties import verify_machine
 from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
@@ -30,6 +29,7 @@ from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.ledger.trail_text import record_from_line
 from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.registry import Project, find_pyproject, known_machines, load_project
 
 _PROGRESS_EVERY = 10_000
 _INTERRUPTED = 130
@@ -65,7 +65,7 @@ def _audit_verify_db(db: Path) -> int:
 
 
 def _report_trail(where: Path, records: Sequence[AuditRecord]) -> int:
-    result = verify_trail(records, MACHINES)
+    result = verify_trail(records, known_machines())
     if not result.ok:
         print(f"FAIL {where}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
         return 1
@@ -97,6 +97,10 @@ def _recover_with(db: Path, store: SqliteStore) -> int:
         return 1
     report = orchestrator.recovery
     print(f"{db}: {report.records} audit records, chain intact")
+    for machine, instances in sorted(report.machines.items()):
+        states = Counter(instances.values())
+        shown = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        print(f"{machine}: {len(instances)} instance(s): {shown}")
     print(f"{len(report.in_flight)} order(s) in flight, to reconcile with the venue:")
     for order in report.in_flight:
         flags = ",".join(order.recon_flags) or "-"
@@ -132,18 +136,19 @@ def _audit_verify(path: Path) -> int:
     return _report_trail(path, records)
 
 
-def _spec(directory: Path, write: bool) -> int:
+def _spec(project: Project, directory: Path | None, write: bool) -> int:
     if write:
-        for path in write_spec(directory, MACHINES):
+        for path in write_spec(project.spec_dir(directory), project.machines):
             print(f"wrote {path}")
         return 0
-    print(spec_text(MACHINES), end="")
+    print(spec_text(project.machines), end="")
     return 0
 
 
-def _verify(directory: Path, depth: int) -> int:
+def _verify(project: Project, spec_dir: Path | None, depth: int) -> int:
     failed = False
-    differences = drift(directory, MACHINES)
+    directory = project.spec_dir(spec_dir)
+    differences = drift(directory, project.machines)
     if differences:
         failed = True
         print(
@@ -154,20 +159,27 @@ def _verify(directory: Path, depth: int) -> int:
             print(f"  {line}")
     else:
         print(f"PASS spec: the declared machines match {directory}/")
-    for name, machine in MACHINES.items():
+    for name, machine in project.machines.items():
         for result in verify_machine(name, machine, depth):
             failed = failed or not result.ok
             print(result)
     return 1 if failed else 0
 
 
-def _diagrams(out: Path, spec_dir: Path) -> int:
+def _diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
+    folder = project.governance_dir(out)
     try:
-        written = write_report(out, MACHINES, spec_hash(spec_dir))
+        written = write_report(
+            folder,
+            project.machines,
+            spec_hash(project.spec_dir(spec_dir)),
+            title=project.title,
+            policy=project.policy,
+        )
     except RendererMissing as exc:
         print(f"execfsm diagrams: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
+    print(f"wrote {len(written)} files to {folder}/: " + ", ".join(p.name for p in written))
     return 0
 
 
@@ -298,6 +310,40 @@ def _batch_size(text: str) -> int:
     return size
 
 
+def _project_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--project",
+        type=Path,
+        help="a pyproject.toml with [tool.execfsm] machines (or its folder); default: the "
+        "nearest one at or above the current folder, else execfsm's own machines",
+    )
+    command.add_argument(
+        "--machine",
+        action="append",
+        default=[],
+        metavar="MODULE:CLASS",
+        help="a machine of your own to include (repeatable)",
+    )
+
+
+def _project(args: argparse.Namespace) -> Project:
+    """
+    The project the command works on: its machines registered, so stores know them.
+    """
+    given: Path | None = args.project
+    pyproject: Path | None
+    if given is not None:
+        pyproject = given / "pyproject.toml" if given.is_dir() else given
+        if not pyproject.is_file():
+            raise InputError(f"--project {given}: no pyproject.toml there")
+    else:
+        pyproject = find_pyproject(Path.cwd())
+    try:
+        return load_project(pyproject, args.machine)
+    except ConfigurationError as exc:
+        raise InputError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """
     The argument parser (exposed for tests).
@@ -326,13 +372,22 @@ def build_parser() -> argparse.ArgumentParser:
         "command-line option can give, so it stays blocked)",
     )
     diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
-    diagrams.add_argument("--out", type=Path, default=Path("docs/governance"))
-    diagrams.add_argument("--spec-dir", type=Path, default=Path("spec"))
+    diagrams.add_argument(
+        "--out", type=Path, help="output folder (default: the project's docs/governance/)"
+    )
+    diagrams.add_argument(
+        "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
+    )
+    _project_options(diagrams)
     spec = commands.add_parser("spec", help="print or write the committed machine spec")
     spec.add_argument("--write", action="store_true", help="write the files instead of printing")
-    spec.add_argument("--dir", type=Path, default=Path("spec"))
+    spec.add_argument("--dir", type=Path, help="spec folder (default: the project's spec/)")
+    _project_options(spec)
     verify = commands.add_parser("verify", help="check spec drift and prove the properties")
-    verify.add_argument("--spec-dir", type=Path, default=Path("spec"))
+    verify.add_argument(
+        "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
+    )
+    _project_options(verify)
     verify.add_argument(
         "--depth",
         type=int,
@@ -346,8 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_verify.add_argument("file", type=Path, nargs="?")
     audit_verify.add_argument("--db", type=Path)
+    _project_options(audit_verify)
     recover_cmd = commands.add_parser("recover", help="open a database, list in-flight orders")
     recover_cmd.add_argument("--db", type=Path, required=True)
+    _project_options(recover_cmd)
     return parser
 
 
@@ -361,14 +418,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args.out, args.db)
         if args.command == "run":
             return _run(args.file, ExecutionMode(args.mode), args.db, args.batch)
+        project = _project(args)  # the commands left all read the project's machines
         if args.command == "recover":
             return _recover(args.db)
         if args.command == "diagrams":
-            return _diagrams(args.out, args.spec_dir)
+            return _diagrams(project, args.out, args.spec_dir)
         if args.command == "spec":
-            return _spec(args.dir, args.write)
+            return _spec(project, args.dir, args.write)
         if args.command == "verify":
-            return _verify(args.spec_dir, args.depth)
+            return _verify(project, args.spec_dir, args.depth)
         if (args.file is None) == (args.db is None):
             raise InputError("give either an exported FILE or --db PATH")
         return _audit_verify(args.file) if args.file is not None else _audit_verify_db(args.db)

@@ -8,6 +8,7 @@ contracts both read `ReasonCode` without an import cycle.
 from __future__ import annotations
 
 import enum
+import re
 
 
 class OrderSide(enum.StrEnum):
@@ -243,3 +244,93 @@ class ReasonCode(enum.StrEnum):
     CONTINGENT_RELEASE_REFUSED = "CONTINGENT_RELEASE_REFUSED"
     """A child released by its parent's fill was stopped by the pipeline (risk, routing):
     the parent's position has no exit; flagged."""
+
+
+# -- a machine's own reason codes ------------------------------------------------------------
+
+_NAMESPACE = re.compile(r"[a-z][a-z0-9_]*(?:-[a-z0-9_]+)*\Z")
+_CODE = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+_REGISTERED: dict[str, type[MachineReason]] = {}
+"""Each namespace's reason enum, by namespace: one enum per namespace, process-wide."""
+
+
+class MachineReason(enum.StrEnum):
+    """
+    The base of a user machine's own reason codes, declared as an `Enum`. Every member's
+    value is ``"<namespace>.<MEMBER>"``, e.g. ``TIMEOUT = "session.TIMEOUT"``: the namespace
+    (lower case, one per enum, unique in the process) keeps two machines' codes apart, and
+    `ReasonCode` values never contain a dot, so execfsm's own codes, present or future,
+    cannot collide with them. Audit records, the spec, trail verification and the report
+    take them as they take `ReasonCode`.
+
+    Raises:
+        TypeError: at class definition, a value that is not ``"<namespace>.<MEMBER>"``, two
+            namespaces in one enum, or a namespace another enum already took.
+    """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__members__:
+            return  # an intermediate base without codes
+        namespaces = set()
+        for name, member in cls.__members__.items():
+            namespace, dot, code = str(member.value).partition(".")
+            if not (dot and _NAMESPACE.match(namespace) and code == name and _CODE.match(code)):
+                raise TypeError(
+                    f"{cls.__qualname__}.{name}: a machine's reason code is "
+                    f"'<namespace>.{name}' (namespace lower case, e.g. 'session.{name}'), "
+                    f"got {member.value!r}"
+                )
+            namespaces.add(namespace)
+        if len(namespaces) != 1:
+            raise TypeError(f"{cls.__qualname__}: one namespace per enum, got {sorted(namespaces)}")
+        (namespace,) = namespaces
+        taken = _REGISTERED.get(namespace)
+        if taken is not None and _qualified(taken) != _qualified(cls):
+            raise TypeError(
+                f"{cls.__qualname__}: reason namespace {namespace!r} is already taken by "
+                f"{_qualified(taken)}"
+            )
+        _REGISTERED[namespace] = cls
+
+    @property
+    def namespace(self) -> str:
+        """
+        The part of the code before the dot.
+        """
+        return self.value.partition(".")[0]
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+Reason = ReasonCode | MachineReason
+"""What a refusal or a record may carry: one of execfsm's codes or a machine's own."""
+
+
+def reason_of(text: str) -> Reason | None:
+    """
+    The reason code written as `text`: execfsm's own, or a registered machine's (its enum
+    imported); None if no such code is known.
+    """
+    known = ReasonCode._value2member_map_.get(text)
+    if known is not None:
+        return ReasonCode(text)
+    namespace, dot, _ = text.partition(".")
+    reasons = _REGISTERED.get(namespace) if dot else None
+    if reasons is None:
+        return None
+    return reasons._value2member_map_.get(text)  # type: ignore[return-value]
+
+
+def builtin_reason(reason: Reason) -> ReasonCode:
+    """
+    `reason` as one of execfsm's own codes: what its built-in machines refuse with.
+
+    Raises:
+        TypeError: a machine's own code reached a place only execfsm's codes belong.
+    """
+    if not isinstance(reason, ReasonCode):
+        raise TypeError(f"{reason!r} is a machine's own reason code, not one of execfsm's")
+    return reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from execfsm.enums import ReasonCode
+from execfsm.enums import Reason, ReasonCode
 
 
 class ExecFsmError(Exception):
@@ -17,7 +17,7 @@ class ExecFsmError(Exception):
     Root of every error execfsm raises on purpose.
     """
 
-    reason: ReasonCode | None = None
+    reason: Reason | None = None
     """The stable code dashboards group by, where the error has one."""
 
 
@@ -40,13 +40,13 @@ class ContractViolation(ExecFsmError, ValueError):
             the rules that have one.
     """
 
-    reason: ReasonCode
+    reason: Reason
 
     def __init__(
         self,
         message: str,
         *,
-        reason: ReasonCode,
+        reason: Reason,
         field: str | None = None,
         value: Any = None,
         bound: str | None = None,
@@ -112,9 +112,9 @@ class PolicyViolation(ExecFsmError):
     A safety or risk policy denies the action (live execution blocked, risk BLOCK or PAUSE).
     """
 
-    reason: ReasonCode
+    reason: Reason
 
-    def __init__(self, message: str, *, reason: ReasonCode) -> None:
+    def __init__(self, message: str, *, reason: Reason) -> None:
         super().__init__(message)
         self.reason = reason
 

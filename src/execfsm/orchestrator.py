@@ -183,9 +183,7 @@ class ExecutionOrchestrator:
         return self._intents.submit_batch(intents)
 
     def submit_group(self, group: ContingentGroup) -> GroupStatus:
-        """
-        Send a contingent group, all legs or none (`execfsm.contingent.orders`).
-        """
+        """Send a contingent group, all legs or none (`execfsm.contingent.orders`)."""
         return self.contingent.submit(group)
 
     def resume(self, correlation_id: str) -> PipelineResult:
@@ -239,11 +237,22 @@ class ExecutionOrchestrator:
 
     # -- the session ----------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """
+        Make every audit record written so far durable: your own machines' records too (on
+        `audit_log`, outside the orchestrator's units of work).
+        """
+        self._services.store.flush()
+
     def close(self) -> None:
         """
-        Close the store (a SQLite store releases its writer lock): the session ends here.
+        Make what was written durable (`flush`), then close the store (a SQLite store
+        releases its writer lock): the session ends here.
         """
-        self._services.store.close()
+        try:
+            self._services.store.flush()
+        finally:
+            self._services.store.close()
 
     def activate_kill_switch(self, reason: str = "activated by operator") -> None:
         """
@@ -270,31 +279,21 @@ class ExecutionOrchestrator:
     # -- snapshots ---------------------------------------------------------------------------
 
     def get_order_ledger_snapshot(self) -> list[Order]:
-        """
-        Every order as it stands now, in creation order.
-        """
+        """Every order as it stands now, in creation order."""
         return self._services.orders.snapshot()
 
     def get_position_ledger_snapshot(self) -> dict[str, Position]:
-        """
-        Every position, by symbol.
-        """
+        """Every position, by symbol."""
         return self._services.positions.snapshot()
 
     def get_audit_log_snapshot(self) -> tuple[AuditRecord, ...]:
-        """
-        Every audit record so far, in ``seq`` order.
-        """
+        """Every audit record so far, in ``seq`` order."""
         return tuple(self._services.audit.records)
 
     def get_recon_snapshot(self) -> tuple[ReconRecord, ...]:
-        """
-        Every reconciliation hand-off so far.
-        """
+        """Every reconciliation hand-off so far."""
         return self._services.recon.records
 
     def order(self, client_order_id: str) -> Order | None:
-        """
-        One order as it stands now.
-        """
+        """One order as it stands now."""
         return self._services.orders.order(client_order_id)

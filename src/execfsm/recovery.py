@@ -11,6 +11,7 @@ are flagged for reconciliation: the venue may hold them, so they are never sent 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import attrs
 
@@ -25,10 +26,10 @@ from execfsm.contracts import (
 from execfsm.errors import AuditChainError, ContractViolation, StoreError
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
-from execfsm.governance import MACHINES
-from execfsm.governance.trail import verify_trail
+from execfsm.governance.trail import instance_states, verify_trail
 from execfsm.ledger.replay import Replay, replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
+from execfsm.registry import builtin_machines, known_machines
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.stages._context import RunContext, Services
 from execfsm.typing import OrderAdapter
@@ -46,6 +47,10 @@ class RecoveryReport:
     """Orders the venue may still act on: reconciliation must confirm each."""
     interrupted: tuple[str, ...]
     """Client order ids whose dispatch the process stopped in the middle of."""
+    machines: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
+    """Registered machines of your own (`execfsm.register_machine`): the state each
+    instance was left in, by machine name, then instance (``Machine.from_trail`` re-opens
+    one there)."""
 
 
 def _intent_of(services: Services, correlation_id: str) -> OrderIntent:
@@ -91,7 +96,8 @@ def recover(
     """
     if not (state.records or state.intents or state.orders or state.positions):
         return RecoveryReport(0, (), ())
-    check = verify_trail(state.records, MACHINES)
+    machines = known_machines()
+    check = verify_trail(state.records, machines)
     if not check.ok:
         raise StoreError(
             f"recovery: audit trail fails verification at record seq {check.first_bad_seq}: "
@@ -162,7 +168,9 @@ def recover(
     in_flight = tuple(
         order for order in services.orders.snapshot() if order.state in IN_FLIGHT_ORDER_STATES
     )
-    return RecoveryReport(len(state.records), in_flight, tuple(interrupted))
+    own = {name: cls for name, cls in machines.items() if name not in builtin_machines()}
+    states = instance_states(state.records, own) if own else {}
+    return RecoveryReport(len(state.records), in_flight, tuple(interrupted), states)
 
 
 def _refuse(problem: str) -> StoreError:

@@ -63,6 +63,8 @@ def _markdown_machine(name: str, model: MachineModel) -> list[str]:
         kind = "validator" if guard in validator_names else "condition"
         lines.append(f"| `{guard}` | {kind} | {_cell(text)} |")
     lines += ["", "Final states: " + ", ".join(model.final_states), ""]
+    if model.reason_codes:
+        lines += ["Own reason codes: " + ", ".join(f"`{c}`" for c in model.reason_codes), ""]
     if model.cases:
         lines += [f"### {section_title(name)}", "", CASES_NOTE, "", *markdown_table(model), ""]
     return lines
@@ -88,6 +90,9 @@ def _html_machine(name: str, model: MachineModel, svg: str) -> list[str]:
         parts.append(f"<tr><td><code>{esc(guard)}</code></td><td>{esc(text)}</td></tr>")
     parts.append("</table>")
     parts.append(f"<p>Final states: {esc(', '.join(model.final_states))}</p>")
+    if model.reason_codes:
+        codes = ", ".join(f"<code>{esc(c)}</code>" for c in model.reason_codes)
+        parts.append(f"<p>Own reason codes: {codes}</p>")
     if model.cases:
         parts += [f"<h3>{esc(section_title(name))}</h3>", f"<p>{esc(CASES_NOTE)}</p>"]
         parts.append(html_table(model))
@@ -105,34 +110,55 @@ def _spec_line(spec_hash: str | None) -> str:
     return "No committed spec found (run `execfsm spec --write`)."
 
 
-def markdown_report(machines: Mapping[str, type[StateMachine]], spec_hash: str | None) -> str:
+DEFAULT_TITLE = "execfsm governance report"
+
+
+def _policy_heading(policy: str | None) -> str:
+    return "Live-execution policy" if policy is None else "Policy"
+
+
+def markdown_report(
+    machines: Mapping[str, type[StateMachine]],
+    spec_hash: str | None,
+    *,
+    title: str = DEFAULT_TITLE,
+    policy: str | None = None,
+) -> str:
     """
-    The Markdown report page (it links the SVGs `write_report` renders beside it).
+    The Markdown report page (it links the SVGs `write_report` renders beside it); `title`
+    and `policy` are the project's (None: execfsm's live-execution policy).
     """
-    md = ["# execfsm governance report", "", _spec_line(spec_hash), "", "## Live-execution policy"]
-    md += ["", LIVE_POLICY_TEXT, ""]
+    md = [f"# {title}", "", _spec_line(spec_hash), "", f"## {_policy_heading(policy)}"]
+    md += ["", LIVE_POLICY_TEXT if policy is None else policy, ""]
     for name, machine in machines.items():
         md += _markdown_machine(name, MachineModel.from_machine(machine))
     return "\n".join(md).rstrip() + "\n"
 
 
 def write_report(
-    out: Path, machines: Mapping[str, type[StateMachine]], spec_hash: str | None
+    out: Path,
+    machines: Mapping[str, type[StateMachine]],
+    spec_hash: str | None,
+    *,
+    title: str = DEFAULT_TITLE,
+    policy: str | None = None,
 ) -> list[Path]:
     """
-    Write every diagram and the report page into `out`; return the files written.
+    Write every diagram and the report page into `out`; return the files written. `title`
+    and `policy` are the project's (None: execfsm's live-execution policy).
     """
+    policy_text = LIVE_POLICY_TEXT if policy is None else policy
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     spec_line = _spec_line(spec_hash)
     page = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>execfsm governance report</title>",
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:"
         "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
         ".diagram svg{max-width:100%;height:auto}</style></head><body>",
-        "<h1>execfsm governance report</h1>",
+        f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(spec_line.replace('`', ''))}</p>",
-        f"<h2>Live-execution policy</h2><p>{html.escape(LIVE_POLICY_TEXT)}</p>",
+        f"<h2>{_policy_heading(policy)}</h2><p>{html.escape(policy_text)}</p>",
     ]
     for name, machine in machines.items():
         model = MachineModel.from_machine(machine)
@@ -145,7 +171,7 @@ def write_report(
         written += [svg_path, render(dot, "png", out / f"{name}.png")]
         page += _html_machine(name, model, _svg_body(svg_path.read_text(encoding="utf-8")))
     page.append("</body></html>")
-    report_md = markdown_report(machines, spec_hash)
+    report_md = markdown_report(machines, spec_hash, title=title, policy=policy)
     for path, text in ((out / "report.md", report_md), (out / "report.html", "\n".join(page))):
         path.write_text(text.rstrip() + "\n", encoding="utf-8")
         written.append(path)

@@ -20,6 +20,7 @@ from execfsm.contracts import (
     ReplaceRequest,
     TimeInForce,
 )
+from execfsm.enums import Reason
 from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition
 from execfsm.fsm import guards as g
 from execfsm.fsm import revisions as r
@@ -328,19 +329,17 @@ class OrderEvents(AuditedMachine):
             reversed_fill=reversed_fill,
         )
 
-    def _refused(self, event: str, reason: ReasonCode, detail: str) -> EventOutcome:
+    def _refused(self, event: str, reason: Reason, detail: str) -> EventOutcome:
         self.record(event, AuditOutcome.REFUSED, reason, detail)
         if reason in _VENUE_DISAGREES:
             self._flag(reason)
         return EventOutcome(AuditOutcome.REFUSED, self._order, reason, detail)
 
-    def _note(
-        self, event: str, outcome: AuditOutcome, reason: ReasonCode, detail: str
-    ) -> EventOutcome:
+    def _note(self, event: str, outcome: AuditOutcome, reason: Reason, detail: str) -> EventOutcome:
         self.record(event, outcome, reason, detail)
         return EventOutcome(outcome, self._order, reason, detail)
 
-    def flag_for_reconciliation(self, reason: ReasonCode, detail: str) -> None:
+    def flag_for_reconciliation(self, reason: Reason, detail: str) -> None:
         """
         Mark the order for reconciliation without moving it (e.g. a dispatch whose outcome is
         unknown), and audit why.
@@ -349,7 +348,7 @@ class OrderEvents(AuditedMachine):
         self.record("flag_reconciliation", AuditOutcome.APPLIED, reason, detail, target=state)
         self._flag(reason)
 
-    def _flag(self, reason: ReasonCode) -> None:
+    def _flag(self, reason: Reason) -> None:
         if reason not in self._order.recon_flags:
             self._order = self._order.with_changes(recon_flags=(*self._order.recon_flags, reason))
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 
-from execfsm.contracts import ReasonCode
+from execfsm.enums import Reason
 from execfsm.errors import AuditWriteError, ExecFsmError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class AuditEntry:
     source: str | None
     target: str | None
     outcome: AuditOutcome
-    reason_code: ReasonCode | None = None
+    reason_code: Reason | None = None
     detail: str = ""
 
 
@@ -66,7 +66,7 @@ class AuditRecord:
     source: str | None
     target: str | None
     outcome: AuditOutcome
-    reason_code: ReasonCode | None
+    reason_code: Reason | None
     detail: str
     prev_hash: str
     hash: str
@@ -86,7 +86,7 @@ class _FieldsSink(Protocol):
         source: str | None,
         target: str | None,
         outcome: AuditOutcome,
-        reason_code: ReasonCode | None,
+        reason_code: Reason | None,
         detail: str,
     ) -> int: ...
 
@@ -145,7 +145,7 @@ class AuditListener:
         source: str | None,
         target: str | None,
         outcome: AuditOutcome,
-        reason_code: ReasonCode | None = None,
+        reason_code: Reason | None = None,
         detail: str = "",
     ) -> None:
         """
@@ -216,7 +216,7 @@ class BoundAuditListener:
         event: str,
         source: Any,
         target: Any,
-        reason_code: ReasonCode | None = None,
+        reason_code: Reason | None = None,
         detail: str = "",
     ) -> None:
         """

@@ -6,7 +6,8 @@ engine that runs the declaration.
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar, Protocol, Self
 
 from statemachine import State, StateMachine
 from statemachine.exceptions import InvalidStateValue
@@ -14,12 +15,26 @@ from statemachine.factory import StateMachineMetaclass
 from statemachine.model import Model
 from statemachine.orderedset import OrderedSet
 
-from execfsm.contracts import ReasonCode
-from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation, ReentrantCall
-from execfsm.fsm.audit import AuditListener, AuditOutcome
+from execfsm.enums import MachineReason, Reason, ReasonCode
+from execfsm.errors import (
+    ContractViolation,
+    DefinitionError,
+    IllegalTransition,
+    PolicyViolation,
+    ReentrantCall,
+)
+from execfsm.fsm.audit import AuditListener, AuditOutcome, AuditRecord
 from execfsm.fsm.cases import CaseTable
 from execfsm.fsm.engine import Engine, MachineEngine, NoTransition, compiled
 from execfsm.typing import AuditSink
+
+
+class AuditTrail(Protocol):
+    """
+    What `AuditedMachine.from_trail` reads: an intent's records (an `AuditLog`).
+    """
+
+    def by_correlation(self, correlation_id: str) -> Iterable[AuditRecord]: ...
 
 
 class DeclaredMachine(StateMachineMetaclass):
@@ -96,7 +111,17 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     it is not compiled, and asking for `Engine.COMPILED` raises `ConfigurationError`."""
 
     audit_machine: ClassVar[str] = ""
-    """The ``machine`` field of this machine's audit records."""
+    """The ``machine`` field of this machine's audit records: unique among the machines a
+    store holds (`execfsm.registry.register_machine` checks it)."""
+
+    audit_instance: ClassVar[str] = "correlation_id"
+    """Which record field names one running instance: ``correlation_id`` (one per intent,
+    the default) or ``client_order_id`` (one per order). Trail verification and recovery
+    follow each instance's states by it."""
+
+    reason_codes: ClassVar[type[MachineReason] | None] = None
+    """The machine's own reason codes (a `MachineReason` enum), shown in its spec and
+    report; its refusals may carry them besides execfsm's `ReasonCode`."""
 
     cases: ClassVar[CaseTable | None] = None
     """What the machine does with an event its transition table has no edge for, declared
@@ -104,13 +129,57 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     and the governance report. None: every such event is refused as an illegal transition."""
 
     def __init__(
-        self, audit: AuditSink, *, start_value: Any = None, engine: Engine | str | None = None
+        self,
+        audit: AuditSink,
+        *,
+        start_value: Any = None,
+        engine: Engine | str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         # python-statemachine's own runtime, when chosen, is the engine, not this object.
+        if correlation_id is not None:
+            if not isinstance(correlation_id, str) or not correlation_id.strip():
+                raise ContractViolation(
+                    f"{type(self).__name__}: correlation_id must be a non-empty string, "
+                    f"got {correlation_id!r}",
+                    reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                    field="correlation_id",
+                    value=correlation_id,
+                )
+            self._correlation_id = correlation_id
         self._audit_listener = AuditListener(audit)
         if engine is None and not self.compiled_engine:
             engine = Engine.REFERENCE
         self._engine: MachineEngine = Engine.of(engine).start(self, start_value)
+
+    @classmethod
+    def from_trail(
+        cls,
+        audit: AuditTrail,
+        correlation_id: str,
+        *,
+        engine: Engine | str | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """
+        The instance `correlation_id` of this machine re-opened in the state its records in
+        `audit` (an `AuditLog`, e.g. a re-opened orchestrator's ``audit_log``) left it in,
+        writing on to `audit`; in the initial state if it has none. `kwargs` go to the
+        constructor. For machines whose instances are named by ``correlation_id``.
+        """
+        state = None
+        for record in audit.by_correlation(correlation_id):
+            if record.machine == cls.audit_machine and record.outcome is AuditOutcome.APPLIED:
+                state = record.target
+        values = {str(s.value): s.value for s in cls.states}
+        start = values[state] if state is not None else None
+        return cls(
+            audit,  # type: ignore[arg-type]  # an AuditLog is a sink too
+            start_value=start,
+            engine=engine,
+            correlation_id=correlation_id,
+            **kwargs,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -225,9 +294,16 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     @property
     def correlation_id(self) -> str:
         """
-        The intent this machine works for; every record carries it.
+        What this instance works for (an intent, a session, a group); every record carries
+        it. A subclass derives it, or the constructor is given ``correlation_id``.
         """
-        raise NotImplementedError
+        value = getattr(self, "_correlation_id", None)
+        if value is None:
+            raise DefinitionError(
+                f"{type(self).__name__}: no correlation_id: pass correlation_id= to the "
+                f"constructor, or define the correlation_id property"
+            )
+        return str(value)
 
     @property
     def client_order_id(self) -> str | None:
@@ -259,7 +335,7 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         self,
         event: str,
         outcome: AuditOutcome,
-        reason_code: ReasonCode | None = None,
+        reason_code: Reason | None = None,
         detail: str = "",
         *,
         target: str | None = None,

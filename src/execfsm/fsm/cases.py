@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from execfsm.enums import ReasonCode
+from execfsm.enums import Reason
 from execfsm.fsm.audit import AuditOutcome
 
 ANY_EVENT = "*"
@@ -31,7 +31,7 @@ class Case:
     event: str
     states: tuple[str, ...]
     outcome: AuditOutcome
-    reason: ReasonCode
+    reason: Reason
     why: str
     """The one-line reason for the row, shown wherever the table is."""
     when: str = ""

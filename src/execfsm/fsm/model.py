@@ -14,6 +14,7 @@ import attrs
 from statemachine import StateMachine
 from statemachine.callbacks import CallbackSpec
 
+from execfsm.enums import MachineReason
 from execfsm.errors import DefinitionError
 from execfsm.fsm.cases import Case, CaseTable
 from execfsm.fsm.guards import description_of
@@ -123,6 +124,8 @@ class MachineModel:
     cases: tuple[CaseModel, ...] = ()
     """The rows of the machine's declared `CaseTable` (``cls.cases``), in lookup order: what
     it does with an event its transitions have no edge for."""
+    reason_codes: tuple[str, ...] = ()
+    """The machine's own reason codes (``cls.reason_codes``, a `MachineReason` enum)."""
 
     @classmethod
     def from_machine(cls, machine: type[StateMachine]) -> MachineModel:
@@ -171,6 +174,7 @@ class MachineModel:
             guard_descriptions=descriptions,
             guard_functions=functions,
             cases=_cases(machine),
+            reason_codes=_reason_codes(machine),
         )
 
     @property
@@ -217,6 +221,17 @@ def _cases(machine: type[StateMachine]) -> tuple[CaseModel, ...]:
             raise DefinitionError(f"{machine.__name__}: case {row.name} is declared twice")
         seen.add(row.key)
     return rows
+
+
+def _reason_codes(machine: type[StateMachine]) -> tuple[str, ...]:
+    reasons = getattr(machine, "reason_codes", None)
+    if reasons is None:
+        return ()
+    if not (isinstance(reasons, type) and issubclass(reasons, MachineReason)):
+        raise DefinitionError(
+            f"{machine.__name__}: reason_codes must be a MachineReason enum, got {reasons!r}"
+        )
+    return tuple(member.value for member in reasons)
 
 
 def _state_name(state: Any) -> str:

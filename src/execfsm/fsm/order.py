@@ -47,6 +47,7 @@ class OrderLifecycle(OrderEvents):
     """
 
     audit_machine = "order"
+    audit_instance = "client_order_id"
 
     _ = States.from_enum(
         OrderState,

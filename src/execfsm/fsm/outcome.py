@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import attrs
 
-from execfsm.contracts import EventKind, Fill, Order, ReasonCode
+from execfsm.contracts import EventKind, Fill, Order
+from execfsm.enums import Reason
 from execfsm.fsm.audit import AuditOutcome
 
 EVENT_OF_KIND = {
@@ -35,7 +36,7 @@ class EventOutcome:
     order: Order | None
     """The order after the event (unchanged unless ``outcome`` is ``applied``); None when
     the event named an order nobody knows."""
-    reason_code: ReasonCode | None = None
+    reason_code: Reason | None = None
     detail: str = ""
     booked_fill: Fill | None = None
     """A fill the position ledger must book (also for a fill after the order was final)."""

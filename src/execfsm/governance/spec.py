@@ -45,6 +45,7 @@ def machine_spec(model: MachineModel) -> dict[str, Any]:
         ),
         "guards": dict(sorted(model.guard_descriptions.items())),
         "cases": [case_spec(c) for c in model.cases],
+        **({"reason_codes": list(model.reason_codes)} if model.reason_codes else {}),
     }
 
 

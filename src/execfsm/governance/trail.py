@@ -60,12 +60,20 @@ def verify_trail(
         for name, model in models.items()
     }
     events = {name: set(model.events) for name, model in models.items()}
+    instance_field = {
+        name: getattr(cls, "audit_instance", "correlation_id") for name, cls in machines.items()
+    }
     current: dict[tuple[str, str], str] = {}
     for count, record in enumerate(records):
         model = models.get(record.machine)
         if model is None:
-            return _bad(count, record, f"unknown machine {record.machine!r}")
-        instance = record.client_order_id if record.machine == "order" else record.correlation_id
+            return _bad(
+                count,
+                record,
+                f"unknown machine {record.machine!r} (a machine of your own must be "
+                f"registered: execfsm.register_machine, or [tool.execfsm] machines)",
+            )
+        instance = getattr(record, instance_field[record.machine])
         key = (record.machine, instance or "")
         known = key in current
         state = current.get(key, model.initial_state)
@@ -95,3 +103,24 @@ def verify_trail(
                 f"{record.outcome} in {record.source}, but the {record.machine} was in {state}",
             )
     return ChainVerification(True, len(records))
+
+
+def instance_states(
+    records: Sequence[AuditRecord], machines: Mapping[str, type[StateMachine]]
+) -> dict[str, dict[str, str]]:
+    """
+    The state each instance of `machines` was left in by `records` (a verified trail): by
+    machine name, then by instance (the record field the machine's ``audit_instance``
+    names). Instances that never moved are absent.
+    """
+    fields = {
+        name: getattr(cls, "audit_instance", "correlation_id") for name, cls in machines.items()
+    }
+    states: dict[str, dict[str, str]] = {}
+    for record in records:
+        field = fields.get(record.machine)
+        if field is None or record.outcome is not AuditOutcome.APPLIED or record.target is None:
+            continue
+        instance = getattr(record, field) or ""
+        states.setdefault(record.machine, {})[instance] = record.target
+    return states

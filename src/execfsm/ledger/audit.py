@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import msgspec
 
-from execfsm.contracts import ReasonCode
+from execfsm.enums import Reason, reason_of
 from execfsm.errors import AuditChainError, ReentrantCall
 from execfsm.fsm.audit import GENESIS_HASH, AuditEntry, AuditOutcome, AuditRecord
 from execfsm.ids import encode_fixed
@@ -44,7 +44,8 @@ class _Row(msgspec.Struct, gc=False, omit_defaults=True):
     source: str | None
     target: str | None
     outcome: AuditOutcome
-    reason_code: ReasonCode | None
+    reason_code: str | None
+    """A `ReasonCode` or a registered `MachineReason` (`execfsm.enums.reason_of`)."""
     detail: str
     prev_hash: str
     hash: str | None = None
@@ -59,7 +60,17 @@ def _row_of(record: AuditRecord) -> _Row:
 
 def _record_of(row: _Row) -> AuditRecord:
     values = msgspec.structs.astuple(row)
+    reason = row.reason_code
+    if reason is not None and type(reason) is str:  # read back from text: the code's enum
+        values = (*values[:9], _known_reason(reason), *values[10:])
     return AuditRecord(values[0], datetime.fromisoformat(row.ts), *values[2:])
+
+
+def _known_reason(text: str) -> Reason:
+    reason = reason_of(text)
+    if reason is None:  # a machine's own codes are known once its module is imported
+        raise AuditChainError(f"reason_code {text!r} is not a known reason code", seq=-1)
+    return reason
 
 
 def record_to_dict(record: AuditRecord) -> dict[str, Any]:
@@ -134,6 +145,10 @@ def record_from_dict(data: dict[str, Any], *, line: int | None = None) -> AuditR
         raise bad(field[1], rules[field[1]]) from None
     if row.hash is None:
         raise bad("hash", _RULES["hash"])
+    if row.reason_code is not None and reason_of(row.reason_code) is None:
+        namespace, dot, _ = row.reason_code.partition(".")
+        unknown = f" (namespace {namespace!r}: is its machine registered?)" if dot else ""
+        raise bad("reason_code", _VALUE_RULES["reason_code"] + unknown)
     try:
         ts = datetime.fromisoformat(row.ts)
     except ValueError:
@@ -290,7 +305,7 @@ class AuditLog:
         source: str | None,
         target: str | None,
         outcome: AuditOutcome,
-        reason_code: ReasonCode | None,
+        reason_code: Reason | None,
         detail: str,
     ) -> int:
         """

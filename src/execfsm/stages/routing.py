@@ -8,6 +8,7 @@ import attrs
 
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.contracts import ExecutionMode, LivePolicy, Route
+from execfsm.enums import builtin_reason
 from execfsm.errors import PolicyViolation
 from execfsm.stages._context import RunContext
 from execfsm.typing import Clock
@@ -40,7 +41,7 @@ def run(ctx: RunContext, *, routes: RoutingPolicy) -> bool:
     try:
         ctx.run.send("route", route=route)
     except PolicyViolation as exc:
-        ctx.stop("block", exc.reason, str(exc))
+        ctx.stop("block", builtin_reason(exc.reason), str(exc))
         return False
     ctx.adapter = adapter
     return True

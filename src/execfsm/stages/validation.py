@@ -7,6 +7,7 @@ intake (`RunContext.received_at`), so no guard reads a clock.
 from __future__ import annotations
 
 from execfsm.contracts import ReasonCode, TimeInForce
+from execfsm.enums import builtin_reason
 from execfsm.errors import ContractViolation
 from execfsm.stages._context import RunContext
 
@@ -34,6 +35,6 @@ def run(ctx: RunContext) -> bool:
     try:
         ctx.run.send("validate")
     except ContractViolation as exc:
-        ctx.stop("reject", exc.reason, str(exc))
+        ctx.stop("reject", builtin_reason(exc.reason), str(exc))
         return False
     return True
