@@ -91,6 +91,7 @@ class ContingentMachine(AuditedMachine):
     """
 
     audit_machine = "contingent"
+    audit_instance = "correlation_id"  # the group id: one instance per group
 
     _ = States.from_enum(
         GroupState,
