@@ -46,7 +46,8 @@ class ManualVenue:
 
     name = "manual"
 
-    def __init__(self) -> None:
+    def __init__(self, *, ack_cancels: bool = False) -> None:
+        self.ack_cancels = ack_cancels
         self.submitted: list[str] = []
         self.cancelled: list[str] = []
         self.replaced: list[tuple[str, Decimal]] = []
@@ -60,7 +61,7 @@ class ManualVenue:
 
     def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
         self.cancelled.append(order.client_order_id)
-        return []
+        return [event(order, EventKind.CANCEL_ACK)] if self.ack_cancels else []
 
     def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
         self.replaced.append((order.client_order_id, request.quantity))
@@ -502,6 +503,41 @@ class TestDurability:
 
         assert again.contingent.interrupted == ()
         assert leg(again, "g1", "second").state is OrderState.PENDING_CANCEL
+
+    def test_a_reduction_owed_at_the_crash_is_flagged_then_sent(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """FULL mode: the partial fill is durable, its reduction of the other leg never
+        left; the restart flags it and `resume` sends the replace."""
+        db = tmp_path / "s.db"
+        orch = paper_orchestrator(ManualVenue(), store=SqliteStore(db))
+        orch.submit_group(oco(TriggerMode.FULL))
+        with monkeypatch.context() as patch:
+            patch.setattr(ContingentOrders, "_settle", lambda *args: None)
+            send(orch, "g1", "first", EventKind.FILL, 1)
+        orch.close()
+        venue = ManualVenue()
+        again = paper_orchestrator(venue, store=SqliteStore(db))
+        interrupted = again.contingent.interrupted
+        again.contingent.resume("g1")
+
+        assert interrupted == ("g1",)
+        assert venue.replaced == [(leg(again, "g1", "second").client_order_id, Decimal(3))]
+
+
+class TestOperator:
+    def test_an_operator_cancel_of_the_parent_ends_the_oto_unsent(self) -> None:
+        """The operator cancels the OTO parent (the venue acks at once): the group re-reads
+        its legs and ends, the child never sent."""
+        venue = ManualVenue(ack_cancels=True)
+        orch = paper_orchestrator(venue)
+        orch.submit_group(ContingentGroup.oto("o1", buy(100), sell(120)))
+        orch.cancel(leg(orch, "o1", "parent").client_order_id)
+        status = orch.contingent.status("o1")
+
+        assert status.state is GroupState.DONE
+        assert status.legs["child"] is None
+        assert len(venue.submitted) == 1
 
 
 class TestHotPath:

@@ -455,6 +455,8 @@ class ContingentOrders:
         triggers = [r.seq for r in records if r.event == "trigger" and r.target is not None]
         if state is GroupState.TRIGGERED and triggers:
             for action in _owed_actions(view, state):
+                if action.kind != "cancel":
+                    continue  # resizes: `plan.due` named them
                 leg = holder.group.leg(action.role)
                 asked = any(
                     r.seq > triggers[-1] and r.event in ("request_cancel", "cancel_attempt")
@@ -472,20 +474,25 @@ def _correlation_of(leg: Any) -> str:
 
 def _owed_actions(view: GroupView, state: GroupState) -> tuple[Action, ...]:
     """The cancels a triggered group owes its live other legs; the releases a released
-    group owes its held legs never sent."""
+    group owes its held legs never sent; the resizes its legs need (`plan.owed_resizes`)."""
     group = view.group
+    resizes = plan.owed_resizes(view, state)
     if state is GroupState.TRIGGERED:
         winner = plan.oco_winner(view)
-        return tuple(
+        cancels = tuple(
             Action("cancel", role)
             for role in group.oco_roles
             if role != winner and view.leg(role).live
         )
+        return cancels + tuple(a for a in resizes if a.role not in {c.role for c in cancels})
     if state is GroupState.RELEASED and group.parent_role is not None:
         filled = view.leg(group.parent_role).filled
-        return tuple(
-            Action("release", leg.role, group.release_quantity(leg.role, filled))
-            for leg in group.legs
-            if leg.held and view.leg(leg.role).state is None
+        return (
+            tuple(
+                Action("release", leg.role, group.release_quantity(leg.role, filled))
+                for leg in group.legs
+                if leg.held and view.leg(leg.role).state is None
+            )
+            + resizes
         )
-    return ()
+    return resizes

@@ -291,16 +291,33 @@ def react(view: GroupView, state: GroupState, cause: Cause | None = None) -> Rea
     return Reaction(None, actions) if actions else NOTHING
 
 
+def owed_resizes(view: GroupView, state: GroupState) -> tuple[Action, ...]:
+    """
+    The resizes the group's legs stand in need of now, whatever event came last: an OCO
+    leg working for more than the group's quantity less what the others filled, a released
+    leg below its parent's proportion (PARTIAL).
+    """
+    group = view.group
+    actions: tuple[Action, ...] = ()
+    oco_state = GroupState.WORKING if group.kind is ContingencyType.OCO else GroupState.RELEASED
+    if state in (oco_state, GroupState.TRIGGERED):
+        actions += _oco_resizes(view, Cause("", EventKind.FILL))
+    if state is GroupState.RELEASED and group.parent_role is not None:
+        actions += _release_resizes(view, Cause(group.parent_role, EventKind.FILL))
+    return actions
+
+
 def due(view: GroupView, state: GroupState) -> tuple[str, ...]:
     """
-    What a group owes that a restart cannot see sent: a reaction not taken yet, a cancel of
-    a triggered group's other leg that is still live (`cancel_requested` names the legs a
-    cancel was requested for), a released leg that was never sent. Empty: nothing owed.
+    What a group owes that a restart cannot see sent: a reaction not taken yet, a resize
+    not requested (`owed_resizes`), a released leg that was never sent. Empty: nothing owed.
+    (A triggered group's cancels are read from the legs' trails by the driver.)
     """
-    owed = [str(a) for a in react(view, state).actions]
-    pending = react(view, state).event
-    if pending is not None:
-        owed.insert(0, f"{pending} not taken")
+    reaction = react(view, state)
+    owed = [str(a) for a in reaction.actions]
+    if reaction.event is not None:
+        owed.insert(0, f"{reaction.event} not taken")
+    owed += [str(a) for a in owed_resizes(view, state) if str(a) not in owed]
     if state is not GroupState.PENDING and state is not GroupState.REFUSED:
         for leg in view.group.legs:
             if (
