@@ -508,10 +508,10 @@ class TestEngineSelection:
 
     def test_unsupported_callback_is_refused_at_class_definition(self) -> None:
         """A machine with a callback the compiled engine does not run cannot be declared."""
-        with pytest.raises(DefinitionError, match="Chatty: callback 'on_enter_FILLED'"):
+        with pytest.raises(DefinitionError, match="Chatty: callback 'on_invoke_FILLED'"):
 
             class Chatty(OrderLifecycle):
-                def on_enter_FILLED(self) -> None:
+                def on_invoke_FILLED(self) -> None:
                     return None
 
 
@@ -909,7 +909,11 @@ class TestRefusedAtDefinition:
             audit_machine = "chatty"
             idle = State(initial=True)
             busy = State(final=True)
-            start = idle.to(busy)
+            start = idle.to(busy, cond="ready and ready")
+
+            @describe("always")
+            def ready(self) -> bool:
+                return True
 
         machine = Chatty(AuditLog(SteppingClock(EPOCH)))
         machine.send("start")
@@ -917,7 +921,7 @@ class TestRefusedAtDefinition:
         assert machine.entered
         with pytest.raises(ConfigurationError, match="Chatty declares compiled_engine = False"):
             Chatty(AuditLog(SteppingClock(EPOCH)), engine=Engine.COMPILED)
-        with pytest.raises(DefinitionError, match="on_enter_busy"):
+        with pytest.raises(DefinitionError, match="boolean expressions as guards"):
             compile_machine(Chatty)
 
 

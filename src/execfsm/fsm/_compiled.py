@@ -3,203 +3,71 @@ The compiled engine: a declared machine's `MachineModel` turned into a lookup ta
 with the same guard and validator callables, the same callbacks and the same audit hook.
 
 python-statemachine stays the reference (`execfsm.fsm.engine.Engine.REFERENCE`); differential
-tests hold the two to identical state sequences, outcomes, reason codes, audit records and
-answers to the public queries. The compiled engine supports exactly what execfsm's machines use
-and refuses to compile anything else, so it can never silently differ:
+tests (``tests/test_engine_parity.py`` over randomly generated declarations) hold the two to
+identical state sequences, outcomes, reason codes, audit records, callback calls and answers
+to the public queries. What the table cannot run identically is refused when the class is
+defined, so it can never silently differ:
 
 - selection: the candidate edges of (state, event) in declaration order; a candidate's
   validators run first (one that raises refuses the event), then its conds and unless; the
   first candidate whose conditions hold is taken. Guards are side-effect free (see
   `execfsm.fsm.guards`), so validators a candidate shares with the one before it, and that
-  do not read ``target``, are not run a second time;
-- callbacks: ``prepare_event``, the audit listener (before the state is committed, so a
-  failed write leaves the machine where it was), then ``after_<event>`` and
-  ``after_transition``; arguments are injected by name, as python-statemachine does;
-- refused at definition: any other callback, named on the class or given to a transition
-  (``on=``, ``before=``, ``after=``) or a state (``enter=``, ``exit=``, ``invoke=``,
-  ``donedata=``); class-level ``listeners``; compound, parallel and history states; ``async``
-  guards or callbacks (the table does not await); states whose values print alike (``1`` and
-  ``"1"``); and guards or callbacks taking ``*args`` / ``**kwargs`` or naming
-  python-statemachine's internals (``machine``, ``model``, ...).
+  do not read ``target``, are not run a second time. A guard is a plain function or a method
+  of the machine, given by name (``cond="is_ready"``) or by the function (``cond=is_ready``);
+  a method gets the machine as ``self``, as python-statemachine binds it;
+- arguments: guards and callbacks get, by name, the event's keyword arguments, ``event``,
+  ``source``, ``target``, ``state`` and what ``prepare_event`` returns, as
+  python-statemachine injects them (``event`` as a `statemachine.Event`, with ``id`` and
+  ``name``, to whatever takes it; ``state`` is the source, the target once entered).
+  Events take keyword arguments only: positional ones raise ``TypeError`` at ``send`` on
+  both engines (`execfsm.fsm.audited.AuditedMachine.send`);
+- callbacks, the methods (or static methods) python-statemachine would resolve by name for
+  this class (any other method is ordinary, whatever its name): ``prepare_event``;
+  ``before_transition``, ``before_<event>``;
+  ``on_exit_state``, ``on_exit_<state>``; the audit write (before the state is committed, so a
+  failed write leaves the machine where it was), ``on_transition``, ``on_<event>``; the
+  commit; ``on_enter_state``, ``on_enter_<state>``; ``after_<event>``, ``after_transition``,
+  in that order (`execfsm.fsm._callbacks`). An internal transition neither exits nor enters;
+  an external self transition does both. The first state's entry callbacks run when the
+  machine is constructed (``event`` is ``"__initial__"``);
+- ``prepare_event`` is a pure function of the machine and the event: the engine without
+  enter/exit/before/on callbacks evaluates it once per event, python-statemachine again
+  after the state is committed;
+- refused at definition: callbacks given to a transition (``on=``, ``before=``, ``after=``,
+  ``@event.on``) or a state (``enter=``, ``exit=``, ``invoke=``, ``donedata=``);
+  ``on_invoke_*``; class-level ``listeners``; compound, parallel and history states; boolean
+  expressions as guards (``cond="a and not b"``); one guard given to a transition twice, by
+  name and as the function (python-statemachine keeps one); delayed events
+  (``Event(..., delay=...)``: the table does not wait); ``async`` guards or callbacks (the table
+  does not await); states whose values print alike (``1`` and ``"1"``); and guards or
+  callbacks taking ``*args`` / ``**kwargs`` or naming python-statemachine's internals
+  (``machine``, ``model``, ``transition``, ``event_data``).
 
 `execfsm.fsm.audited.AuditedMachine` compiles every machine class when it is defined, so a
-machine the table cannot run identically is refused there, unless it declares
-``compiled_engine = False`` (python-statemachine's runtime only).
+machine the table cannot run identically is refused there, with a ``DefinitionError`` that
+names the machine, where, the feature and the way out: ``"<Machine>: <where>: the compiled
+engine does not run <feature>; <remedy>, or declare the machine compiled_engine = False and
+use Engine.REFERENCE"`` (a guard's or callback's signature: ``"<Machine>: '<qualname>' takes
+<parameter>: ..., or use Engine.REFERENCE"``).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from operator import itemgetter
+from collections.abc import Iterable, Mapping
+from types import FunctionType
 from typing import Any
 
 import attrs
-from statemachine import StateMachine
+from statemachine import Event, State, StateMachine
 from statemachine.exceptions import InvalidStateValue
 
 from execfsm.errors import DefinitionError
-from execfsm.fsm._declaration import check_declaration, refusal
+from execfsm.fsm._declaration import check_declaration, convention_names, method_guards
 from execfsm.fsm._fused import Check, Run, fused_calls, fused_check
+from execfsm.fsm._injected import ABSENT, Injected
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.model import MachineModel
-
-_SUPPORTED_CALLBACKS = frozenset({"prepare_event", "after_transition"})
-_CALLBACK_PREFIXES = ("before_", "on_", "after_", "enter_", "exit_")
-CALLBACK_NAMES = frozenset({"prepare_event", "before_transition", "on_transition"})
-"""Callback names python-statemachine resolves besides the `_CALLBACK_PREFIXES` ones."""
-_INTERNALS = frozenset(
-    {"self", "machine", "model", "event_data", "trigger_data", "transition", "state"}
-)
-"""Values python-statemachine injects from its own runtime, which the table does not have."""
-
-
-def is_callback(name: str) -> bool:
-    """
-    Whether python-statemachine would call a machine attribute `name` as a callback.
-    """
-    return name.startswith(_CALLBACK_PREFIXES) or name in CALLBACK_NAMES
-
-
-_ABSENT: Any = object()
-
-
-def _caller(
-    func: Callable[..., Any],
-    names: tuple[str, ...],
-    positional: bool,
-    defaults: tuple[Any, ...] = (),
-) -> Callable[[Mapping[str, Any]], Any]:
-    """
-    A function ``call(available)`` that calls `func` python-statemachine's way: with the
-    available values it names. Built once per callable, so the table pays no signature work
-    at run time. `defaults` (``_ABSENT`` for a required parameter) lets a missing optional
-    value take its default without the keyword fallback.
-    """
-    if not names:
-        return lambda available: func()
-
-    def by_name(available: Mapping[str, Any]) -> Any:
-        return func(**{k: available[k] for k in names if k in available})
-
-    if not positional:
-        return by_name
-    if len(names) == 1:
-        (name,) = names
-
-        def one(available: Mapping[str, Any]) -> Any:
-            value = available.get(name, _ABSENT)
-            return func() if value is _ABSENT else func(value)
-
-        return one
-    if len(names) == 2 and defaults[1] is not _ABSENT:  # e.g. (self, fill=None)
-        (first, second), (first_default, second_default) = names, defaults
-
-        def two(available: Mapping[str, Any]) -> Any:
-            value = available.get(first, first_default)
-            if value is _ABSENT:
-                return by_name(available)
-            return func(value, available.get(second, second_default))
-
-        return two
-    if len(names) == 4 and _ABSENT not in defaults[1:]:  # e.g. (self, fill=None, ref=None, x=None)
-        (first, second, third, fourth) = names
-        (first_default, second_default, third_default, fourth_default) = defaults
-
-        def four(available: Mapping[str, Any]) -> Any:
-            value = available.get(first, first_default)
-            if value is _ABSENT:
-                return by_name(available)
-            return func(
-                value,
-                available.get(second, second_default),
-                available.get(third, third_default),
-                available.get(fourth, fourth_default),
-            )
-
-        return four
-    if any(default is not _ABSENT for default in defaults):
-        named_defaults = tuple(zip(names, defaults, strict=True))
-
-        def many_with_defaults(available: Mapping[str, Any]) -> Any:
-            values = []
-            for name, default in named_defaults:
-                value = available.get(name, default)
-                if value is _ABSENT:  # a required value the event did not supply
-                    return by_name(available)
-                values.append(value)
-            return func(*values)
-
-        return many_with_defaults
-    values_of = itemgetter(*names)
-
-    def many(available: Mapping[str, Any]) -> Any:
-        try:
-            values = values_of(available)
-        except KeyError:  # a name the event did not supply: let python raise the TypeError
-            return by_name(available)
-        return func(*values)
-
-    return many
-
-
-@attrs.frozen
-class Injected:
-    """
-    A callable with the argument names it takes, called python-statemachine's way: with the
-    available values it names.
-    """
-
-    func: Callable[..., Any]
-    names: tuple[str, ...]
-    call: Callable[[Mapping[str, Any]], Any] = attrs.field(eq=False, repr=False)
-    """``call(available)``: the specialised caller."""
-    positional: bool = attrs.field(default=False, eq=False, repr=False)
-    """Whether the values can go by position (no keyword-only parameter)."""
-    defaults: tuple[Any, ...] = attrs.field(default=(), eq=False, repr=False)
-    """Each parameter's default, ``_ABSENT`` for a required one."""
-
-    @classmethod
-    def of(cls, func: Callable[..., Any], *, method: bool = False) -> Injected:
-        """
-        Inspect `func` once. A `method` (a callback defined on the machine) gets the machine
-        as ``self``: the engine puts it in the available values under that name, which no
-        event can supply.
-
-        Raises:
-            DefinitionError: `func` takes ``*args`` or ``**kwargs``, or names one of
-                python-statemachine's internals (``event_data``, ``model``, ...): the
-                table does not have them, so the engines would differ.
-        """
-        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-            raise DefinitionError(
-                f"{getattr(func, '__qualname__', func)!r} is async: the compiled engine does not "
-                f"await guards or callbacks; make it a plain function, or declare the machine "
-                f"compiled_engine = False and use Engine.REFERENCE"
-            )
-        params = list(inspect.signature(func).parameters.values())
-        if method:
-            if not params or params[0].name != "self":
-                raise DefinitionError(f"{func.__qualname__!r}: a callback takes self first")
-            params[0] = params[0].replace(default=params[0].empty)
-        variadic = [
-            ("**" if p.kind is p.VAR_KEYWORD else "*") + p.name
-            for p in params
-            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
-        internal = [p.name for p in params[method:] if p.name in _INTERNALS]
-        if variadic or internal:
-            taken = variadic[0] if variadic else internal[0]
-            raise DefinitionError(
-                f"{getattr(func, '__qualname__', func)!r} takes {taken}: the compiled "
-                f"engine passes only the values an event and prepare_event supply, not "
-                f"python-statemachine's internals; name those, or use Engine.REFERENCE"
-            )
-        names = tuple(p.name for p in params)
-        # Values can go by position when the named parameters are exactly the positional ones.
-        positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
-        defaults = tuple(_ABSENT if p.default is p.empty else p.default for p in params)
-        return cls(func, names, _caller(func, names, positional, defaults), positional, defaults)
 
 
 @attrs.frozen
@@ -226,6 +94,16 @@ class CompiledTransition:
     check: Check | None = attrs.field(eq=False, repr=False)
     """``check(available)``: the validators (if `recheck`), conds and unless in one call
     (`execfsm.fsm._fused`); None when the edge has none to run."""
+    internal: bool = False
+    """An internal transition: no exit or entry callbacks."""
+    before: Run | None = attrs.field(default=None, eq=False, repr=False)
+    """``before_transition`` and ``before_<event>``, if the class defines either."""
+    exit: Run | None = attrs.field(default=None, eq=False, repr=False)
+    """``on_exit_state`` and ``on_exit_<source>`` (None for an internal transition)."""
+    on: Run | None = attrs.field(default=None, eq=False, repr=False)
+    """``on_transition`` and ``on_<event>``."""
+    enter: Run | None = attrs.field(default=None, eq=False, repr=False)
+    """``on_enter_state`` and ``on_enter_<target>`` (None for an internal transition)."""
 
 
 @attrs.frozen
@@ -249,10 +127,34 @@ class CompiledMachine:
     after: Mapping[str, Run]
     """Each event's ``after_<event>`` and ``after_transition`` in one call
     (`execfsm.fsm._fused`); an event with neither is absent."""
+    states: Mapping[Any, State] = attrs.field(factory=dict, eq=False, repr=False)
+    """Each state by value."""
+    initial_enter: Mapping[Any, Run] = attrs.field(factory=dict, eq=False, repr=False)
+    """Each state's entry callbacks, run when a machine starts in it."""
+    event_objects: Mapping[str, Event] = attrs.field(factory=dict, eq=False, repr=False)
+    """Each event as python-statemachine passes it to guards and callbacks (its id, name)."""
+    callbacks: bool = False
+    """Whether any edge or start runs callbacks besides ``after``: the machine then runs on
+    `execfsm.fsm._callbacks.CallbackEngine`."""
 
 
 def _method(machine: type[StateMachine], name: str) -> Injected:
-    return Injected.of(getattr(machine, name), method=True)
+    """
+    The callback `name` as python-statemachine calls it: a method bound to the machine, a
+    static method as the plain function.
+
+    Raises:
+        DefinitionError: anything else (a class method, a property, a callable object).
+    """
+    static = inspect.getattr_static(machine, name)
+    if isinstance(static, FunctionType):
+        return Injected.of(static, method=True)
+    if isinstance(static, staticmethod):
+        return Injected.of(static.__func__)
+    raise DefinitionError(
+        f"callback {name!r} is a {type(static).__name__}: the compiled engine runs callbacks "
+        f"that are methods or static methods; make it one, or use Engine.REFERENCE"
+    )
 
 
 def _reads_target(guards: tuple[Injected, ...]) -> bool:
@@ -276,15 +178,49 @@ def compile_machine(machine: type[StateMachine]) -> CompiledMachine:
         raise DefinitionError(f"{machine.__name__}: {message}") from None
 
 
+_RUNTIME_VALUES = frozenset({"state", "event"})
+"""Values only `execfsm.fsm._callbacks.CallbackEngine` gives as python-statemachine does:
+``state`` (the source, or the target once entered) and ``event`` as an `Event` (with its
+``id`` and ``name``; the plain engine passes the event's id, a ``str``)."""
+
+
+def _reads_runtime_values(machine: type[StateMachine], guards: Iterable[Injected]) -> bool:
+    """
+    Whether a guard, ``prepare_event`` or a callback takes ``state`` or ``event``.
+    """
+    callbacks = (getattr(machine, name, None) for name in convention_names(machine))
+    return any(_RUNTIME_VALUES.intersection(g.names) for g in guards) or any(
+        _RUNTIME_VALUES.intersection(inspect.signature(c).parameters)
+        for c in callbacks
+        if callable(c)
+    )
+
+
+def _event(machine: type[StateMachine], event: str) -> Event:
+    declared = getattr(machine, event, None)
+    name = declared.name if isinstance(declared, Event) else None
+    return Event(id=event, name=name)
+
+
+def _calls(machine: type[StateMachine], *names: str) -> Run | None:
+    defined = tuple(_method(machine, n) for n in names if callable(getattr(machine, n, None)))
+    return fused_calls(defined, ABSENT)
+
+
 def _compile(machine: type[StateMachine]) -> CompiledMachine:
     check_declaration(machine)
     model = MachineModel.from_machine(machine)
     values = {str(s.value): s for s in machine.states}
-    injected = {name: Injected.of(f) for name, f in model.guard_functions.items()}
+    methods = method_guards(machine)
+    injected = {
+        name: Injected.of(f, method=f in methods) for name, f in model.guard_functions.items()
+    }
     table: dict[tuple[Any, str], list[CompiledTransition]] = {}
     edges: dict[Any, list[tuple[str, CompiledTransition]]] = {}
+    callbacks = False
     for t in model.transitions:
-        candidates = table.setdefault((values[t.source].value, t.event), [])
+        source, target = values[t.source], values[t.target]
+        candidates = table.setdefault((source.value, t.event), [])
         validators = tuple(injected[v] for v in t.validators)
         same_as_before = (
             bool(candidates)
@@ -294,40 +230,50 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
         conds = tuple(injected[c] for c in t.conds)
         unless = tuple(injected[u] for u in t.unless)
         recheck = not same_as_before
+        moves = not t.internal
+        runs = {
+            "before": _calls(machine, "before_transition", f"before_{t.event}"),
+            "exit": _calls(machine, "on_exit_state", f"on_exit_{source.id}") if moves else None,
+            "on": _calls(machine, "on_transition", f"on_{t.event}"),
+            "enter": _calls(machine, "on_enter_state", f"on_enter_{target.id}") if moves else None,
+        }
+        callbacks = callbacks or any(run is not None for run in runs.values())
         candidates.append(
             CompiledTransition(
-                source=values[t.source],
-                target=values[t.target],
+                source=source,
+                target=target,
                 validators=validators,
                 conds=conds,
                 unless=unless,
-                source_name=str(values[t.source].value),
-                target_name=str(values[t.target].value),
-                final=values[t.target].final,
+                source_name=str(source.value),
+                target_name=str(target.value),
+                final=target.final,
                 recheck=recheck,
-                check=fused_check(validators if recheck else (), conds, unless, _ABSENT),
+                check=fused_check(validators if recheck else (), conds, unless, ABSENT),
+                internal=t.internal,
+                **runs,
             )
         )
-        edges.setdefault(values[t.source].value, []).append((t.event, candidates[-1]))
+        edges.setdefault(source.value, []).append((t.event, candidates[-1]))
     events = frozenset(model.events)
-    after_event = {}
-    for name in dir(machine):
-        if not is_callback(name) or name in _SUPPORTED_CALLBACKS:
-            continue
-        if name.startswith("after_") and name[len("after_") :] in events:
-            after_event[name[len("after_") :]] = _method(machine, name)
-            continue
-        if callable(getattr(machine, name, None)):
-            raise refusal(machine, f"callback {name!r}", "this callback")
+    after_event = {
+        event: _method(machine, f"after_{event}")
+        for event in sorted(events)
+        if callable(getattr(machine, f"after_{event}", None))
+    }
     after_transition = (
         _method(machine, "after_transition") if hasattr(machine, "after_transition") else None
     )
     after = {}
     for event in events:
-        callbacks = (after_event.get(event), after_transition)
-        run = fused_calls(tuple(c for c in callbacks if c is not None), _ABSENT)
+        run = _calls(machine, f"after_{event}", "after_transition")
         if run is not None:
             after[event] = run
+    initial_enter = {}
+    for state in machine.states:
+        run = _calls(machine, "on_enter_state", f"on_enter_{state.id}")
+        if run is not None:
+            initial_enter[state.value] = run
     return CompiledMachine(
         initial=values[model.initial_state].value,
         values=frozenset(s.value for s in machine.states),
@@ -339,6 +285,12 @@ def _compile(machine: type[StateMachine]) -> CompiledMachine:
         after_event=after_event,
         after_transition=after_transition,
         after=after,
+        states={s.value: s for s in machine.states},
+        initial_enter=initial_enter,
+        callbacks=callbacks
+        or bool(initial_enter)
+        or _reads_runtime_values(machine, injected.values()),
+        event_objects={e: _event(machine, e) for e in sorted(events)},
     )
 
 
@@ -383,7 +335,7 @@ class CalledEvents:
         called, self._called = self._called, None
         if called is None:
             return None
-        return called.machine.send(str(called.event), **called.kwargs)
+        return called.machine.send(str(called.event), *called.args, **called.kwargs)
 
 
 class CompiledEngine(CalledEvents):
@@ -459,8 +411,9 @@ class CompiledEngine(CalledEvents):
         for event, candidate in self.table.edges.get(self.value, ()):
             if event in enabled:
                 continue
-            available = {**kwargs, "event": event}
+            available = {**kwargs, "event": self.table.event_objects[event], "self": machine}
             available.update(source=candidate.source, target=candidate.target)
+            available["state"] = candidate.source
             try:
                 holds = all(c.call(available) for c in candidate.conds) and not any(
                     u.call(available) for u in candidate.unless

@@ -2,7 +2,7 @@
 One function per compiled edge that runs its guards: the validators (when the edge
 rechecks them), then its conds and unless, each called with the values it names.
 
-`execfsm.fsm._compiled.Injected.call` is right for any guard but pays a call and a lookup
+`execfsm.fsm._injected.Injected.call` is right for any guard but pays a call and a lookup
 per guard on every event. An edge's fused check fetches every value its guards require in
 one place and calls each guard directly, as attrs builds ``__init__``: from source text, once.
 Whenever a required value is missing it hands the event to the per-guard callers, which
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from execfsm.fsm._compiled import Injected
+    from execfsm.fsm._injected import Injected
 
 Check = Callable[[dict[str, Any]], bool]
 """``check(available)``: runs the edge's guards; True if the edge is taken."""

@@ -263,7 +263,13 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         """
         Send `event`, with keyword arguments for guards and callbacks.
 
+        Events take keyword arguments only, on both engines: positional ones (which
+        python-statemachine would hand to guards and callbacks by position) raise
+        ``TypeError`` here, before any engine runs, also for an event called as a method
+        (``machine.go(1)``).
+
         Raises:
+            TypeError: positional event arguments.
             IllegalTransition: no edge takes `event` from the current state (audited).
             ContractViolation, PolicyViolation: a validator refused it (audited).
             ReentrantCall: sent from a guard or callback while this machine processes an

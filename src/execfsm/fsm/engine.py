@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import enum
 import inspect
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from execfsm.errors import ConfigurationError
+from execfsm.fsm._callbacks import CallbackEngine
 from execfsm.fsm._compiled import (
     CalledEvents,
     CompiledEngine,
     NoTransition,
     compile_machine,
     compiled,
-    is_callback,
 )
+from execfsm.fsm._declaration import convention_names
 
 if TYPE_CHECKING:
     from execfsm.fsm.audited import AuditedMachine
@@ -110,7 +112,10 @@ class Engine(enum.StrEnum):
                     field="engine",
                     value=self,
                 )
-            return CompiledEngine(compiled(type(machine)), start_value)
+            table = compiled(type(machine))
+            if table.callbacks:
+                return CallbackEngine(machine, table, start_value)
+            return CompiledEngine(table, start_value)
         return ReferenceEngine(machine, start_value)
 
 
@@ -128,17 +133,21 @@ def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
         # The class whose queries answer from an engine (`AuditedMachine`), found on the
         # declaration rather than imported: it imports this module.
         holder = next(c for c in declaration.__mro__ if "_answers_from_engine" in vars(c))
-        callbacks = frozenset(
+        hidden = _declared_names(declaration, holder) | {
             name
-            for name in dir(declaration)
-            if is_callback(name) and callable(getattr(declaration, name, None))
-        )
+            for name in convention_names(declaration)
+            if callable(getattr(declaration, name, None))
+        }
 
         def without_callbacks(self: object) -> list[str]:  # python-statemachine looks here
-            return [name for name in object.__dir__(self) if name not in callbacks]
+            return [name for name in object.__dir__(self) if name not in hidden]
 
-        # The runtime is python-statemachine's own: not compiled again.
+        # The runtime is python-statemachine's own: not compiled again. The declaration's own
+        # methods are not the runtime's, so python-statemachine binds a guard or callback the
+        # declaration names to the machine the user holds (a listener), never to the runtime.
         namespace: dict[str, Any] = {"__dir__": without_callbacks, "compiled_engine": False}
+        for name in _declared_names(declaration, holder):  # the library's own where it has one
+            namespace[name] = inspect.getattr_static(StateMachine, name, None)
         for name, ours in vars(holder).items():  # the queries answered by engines
             library = inspect.getattr_static(StateMachine, name, None)
             answered = callable(ours) or isinstance(ours, property)
@@ -147,6 +156,23 @@ def _runtime_of(declaration: type[StateMachine]) -> type[StateMachine]:
         runtime = type(declaration.__name__, (declaration,), namespace)
         _RUNTIMES[declaration] = runtime
     return runtime
+
+
+def _declared_names(declaration: type[StateMachine], holder: type) -> frozenset[str]:
+    """
+    The methods and properties the declaration's own classes (below `holder`) define.
+    """
+    names: set[str] = set()
+    for klass in declaration.__mro__:
+        if klass is holder:
+            break
+        names.update(
+            name
+            for name, value in vars(klass).items()
+            if not name.startswith("__")
+            and isinstance(value, FunctionType | property | staticmethod | classmethod)
+        )
+    return frozenset(names)
 
 
 class ReferenceEngine(CalledEvents):
