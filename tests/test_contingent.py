@@ -46,8 +46,9 @@ class ManualVenue:
 
     name = "manual"
 
-    def __init__(self, *, ack_cancels: bool = False) -> None:
+    def __init__(self, *, ack_cancels: bool = False, fill_before_cancel: int = 0) -> None:
         self.ack_cancels = ack_cancels
+        self.fill_before_cancel = fill_before_cancel
         self.submitted: list[str] = []
         self.cancelled: list[str] = []
         self.replaced: list[tuple[str, Decimal]] = []
@@ -61,7 +62,9 @@ class ManualVenue:
 
     def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
         self.cancelled.append(order.client_order_id)
-        return [event(order, EventKind.CANCEL_ACK)] if self.ack_cancels else []
+        raced = [event(order, EventKind.FILL, self.fill_before_cancel)]
+        answers = raced if self.fill_before_cancel else []
+        return [*answers, event(order, EventKind.CANCEL_ACK)] if self.ack_cancels else answers
 
     def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
         self.replaced.append((order.client_order_id, request.quantity))
@@ -459,7 +462,7 @@ class TestDurability:
         orch = paper_orchestrator(ManualVenue(), store=SqliteStore(db))
         orch.submit_group(oco())
         with monkeypatch.context() as patch:
-            patch.setattr(ContingentOrders, "_settle", lambda *args: None)
+            patch.setattr(ContingentOrders, "_settle", lambda *args: [])
             send(orch, "g1", "first", EventKind.FILL, 4)
         orch.close()
         venue = ManualVenue()
@@ -513,7 +516,7 @@ class TestDurability:
         orch = paper_orchestrator(ManualVenue(), store=SqliteStore(db))
         orch.submit_group(oco(TriggerMode.FULL))
         with monkeypatch.context() as patch:
-            patch.setattr(ContingentOrders, "_settle", lambda *args: None)
+            patch.setattr(ContingentOrders, "_settle", lambda *args: [])
             send(orch, "g1", "first", EventKind.FILL, 1)
         orch.close()
         venue = ManualVenue()
@@ -538,6 +541,27 @@ class TestOperator:
         assert status.state is GroupState.DONE
         assert status.legs["child"] is None
         assert len(venue.submitted) == 1
+
+
+class TestRaceInTheCancelsAnswer:
+    def test_a_fill_in_the_cancels_answer_is_booked_heard_and_flagged(self) -> None:
+        """The venue answers the group's cancel with a fill, then the cancel ack: the fill
+        is booked, the subscribers hear it, the group ends OVERFILLED."""
+        orch = paper_orchestrator(ManualVenue(ack_cancels=True, fill_before_cancel=1))
+        heard: list[tuple[str, Decimal]] = []
+        orch.subscribe_fills(
+            lambda order, fill: heard.append((order.client_order_id, fill.quantity))
+        )
+        orch.submit_group(oco())
+        send(orch, "g1", "first", EventKind.FILL, 4)
+        status = orch.contingent.status("g1")
+
+        assert heard == [
+            (leg(orch, "g1", "first").client_order_id, Decimal(4)),
+            (leg(orch, "g1", "second").client_order_id, Decimal(1)),
+        ]
+        assert status.state is GroupState.OVERFILLED
+        assert leg(orch, "g1", "second").state is OrderState.CANCELLED
 
 
 class TestHotPath:

@@ -145,7 +145,7 @@ class ContingentOrders:
             for role, ctx in contexts:
                 self._send_leg(holder, role, ctx)
                 heard.extend(ctx.heard)
-                self._settle(holder, None)
+                heard.extend(self._settle(holder, None))
             status = self.status(group.group_id)
         return delivered(status, self._notify(heard))
 
@@ -265,7 +265,7 @@ class ContingentOrders:
         holder, role = self.legs[event.client_order_id]
         with self._locks.all_of(holder.keys):
             outcome, heard = self._events._handle_event(event)
-            self._settle(holder, Cause(role, EventKind(event.kind)))
+            heard += self._settle(holder, Cause(role, EventKind(event.kind)))
         return delivered(outcome, self._notify(heard))
 
     def after_request(self, client_order_id: str) -> None:
@@ -274,7 +274,8 @@ class ContingentOrders:
         """
         holder, _role = self.legs[client_order_id]
         with self._locks.all_of(holder.keys):
-            self._settle(holder, None)
+            heard = self._settle(holder, None)
+        delivered(None, self._notify(heard))
 
     def _view(self, holder: _Group) -> GroupView:
         orders = self._services.orders
@@ -288,15 +289,17 @@ class ContingentOrders:
             )
         return GroupView(holder.group, legs)
 
-    def _settle(self, holder: _Group, cause: Cause | None) -> None:
-        """React until the group stays where it is: each step durable before its actions."""
+    def _settle(self, holder: _Group, cause: Cause | None) -> list[tuple[Order, Fill]]:
+        """React until the group stays where it is, each step durable before its actions;
+        the fills booked by the answers to its cancels and resizes (for the subscribers)."""
         units = self._units
+        heard: list[tuple[Order, Fill]] = []
         for _ in range(8):
             view = self._view(holder)
             reaction = plan.react(view, holder.machine.state, cause)
             cause = None
             if reaction == plan.NOTHING:
-                return
+                return heard
             with units.unit() as unit:
                 holder.machine.take(reaction, view)
                 if reaction.reason is not None and reaction.reason not in holder.flags:
@@ -305,9 +308,10 @@ class ContingentOrders:
                     self._flag_legs(holder, reaction.reason, reaction.detail)
             units.flush(unit.last_seq)
             for action in reaction.actions:
-                cause = self._perform(holder, action) or cause
+                cause = self._perform(holder, action, heard) or cause
             if reaction.event is None and cause is None:
-                return
+                return heard
+        return heard
 
     def _flag_legs(self, holder: _Group, reason: ReasonCode, detail: str) -> None:
         """Flag the group's live and filled OCO legs for reconciliation (within a unit)."""
@@ -320,8 +324,11 @@ class ContingentOrders:
             recon.hand_off(lifecycle, services, "contingent")
             self._units.stage_order(lifecycle)
 
-    def _perform(self, holder: _Group, action: Action) -> Cause | None:
-        """Carry out one action; the leg event it amounts to, for the next reaction."""
+    def _perform(
+        self, holder: _Group, action: Action, heard: list[tuple[Order, Fill]]
+    ) -> Cause | None:
+        """Carry out one action (the fills its answers booked go to `heard`); the leg event
+        it amounts to, for the next reaction."""
         leg = holder.group.leg(action.role)
         cid = leg.client_order_id
         if action.kind == "release":
@@ -334,19 +341,17 @@ class ContingentOrders:
             holder.skip.add(action.role)  # never sent: it will not be
             return None
         try:
-            known, adapter = self._events._dispatched(cid)
-            if action.kind == "cancel":
-                self._events._cancel(cid, adapter)
-            elif isinstance(adapter, ReplacingAdapter):
-                self._events._replace(cid, adapter, action.quantity, None)
-            else:  # the venue cannot reduce it: cancel it instead, the safe side
-                self._events._cancel(cid, adapter)
+            _known, adapter = self._events._dispatched(cid)
+            if action.kind == "resize" and isinstance(adapter, ReplacingAdapter):
+                _, booked = self._events._replace(cid, adapter, action.quantity, None)
+            else:  # a cancel; or a venue that cannot reduce it: cancelled, the safe side
+                _, booked = self._events._cancel(cid, adapter)
         except (ContractViolation, PolicyViolation):
             return None
+        heard.extend(booked)
         now = self._services.orders.order(cid)
         if action.kind == "cancel" and now is not None and now.state in plan.LIVE:
             return Cause(action.role, EventKind.CANCEL_REJECT)
-        del known
         return None
 
     def _flag_release(self, holder: _Group, role: str, result: PipelineResult) -> None:
@@ -396,10 +401,11 @@ class ContingentOrders:
         holder = self._groups[group_id]
         with self._locks.all_of(holder.keys):
             view = self._view(holder)
-            for action in _owed_actions(view, holder.machine.state):
-                self._perform(holder, action)
-            self._settle(holder, None)
-        return self.status(group_id)
+            heard: list[tuple[Order, Fill]] = []
+            for action in plan.owed_actions(view, holder.machine.state):
+                self._perform(holder, action, heard)
+            heard += self._settle(holder, None)
+        return delivered(self.status(group_id), self._notify(heard))
 
     def _recover(self) -> tuple[str, ...]:
         """Rebuild every group of the trail; flag those owing a reaction."""
@@ -454,7 +460,7 @@ class ContingentOrders:
         owed = list(plan.due(view, state))
         triggers = [r.seq for r in records if r.event == "trigger" and r.target is not None]
         if state is GroupState.TRIGGERED and triggers:
-            for action in _owed_actions(view, state):
+            for action in plan.owed_actions(view, state):
                 if action.kind != "cancel":
                     continue  # resizes: `plan.due` named them
                 leg = holder.group.leg(action.role)
@@ -470,29 +476,3 @@ class ContingentOrders:
 def _correlation_of(leg: Any) -> str:
     correlation_id, _ = intake.ids_of(leg.idempotency_key)
     return correlation_id
-
-
-def _owed_actions(view: GroupView, state: GroupState) -> tuple[Action, ...]:
-    """The cancels a triggered group owes its live other legs; the releases a released
-    group owes its held legs never sent; the resizes its legs need (`plan.owed_resizes`)."""
-    group = view.group
-    resizes = plan.owed_resizes(view, state)
-    if state is GroupState.TRIGGERED:
-        winner = plan.oco_winner(view)
-        cancels = tuple(
-            Action("cancel", role)
-            for role in group.oco_roles
-            if role != winner and view.leg(role).live
-        )
-        return cancels + tuple(a for a in resizes if a.role not in {c.role for c in cancels})
-    if state is GroupState.RELEASED and group.parent_role is not None:
-        filled = view.leg(group.parent_role).filled
-        return (
-            tuple(
-                Action("release", leg.role, group.release_quantity(leg.role, filled))
-                for leg in group.legs
-                if leg.held and view.leg(leg.role).state is None
-            )
-            + resizes
-        )
-    return resizes

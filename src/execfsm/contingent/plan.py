@@ -328,3 +328,29 @@ def due(view: GroupView, state: GroupState) -> tuple[str, ...]:
             ):
                 owed.append(f"release {leg.role}")
     return tuple(owed)
+
+
+def owed_actions(view: GroupView, state: GroupState) -> tuple[Action, ...]:
+    """The cancels a triggered group owes its live other legs; the releases a released
+    group owes its held legs never sent; the resizes its legs need (`owed_resizes`)."""
+    group = view.group
+    resizes = owed_resizes(view, state)
+    if state is GroupState.TRIGGERED:
+        winner = oco_winner(view)
+        cancels = tuple(
+            Action("cancel", role)
+            for role in group.oco_roles
+            if role != winner and view.leg(role).live
+        )
+        return cancels + tuple(a for a in resizes if a.role not in {c.role for c in cancels})
+    if state is GroupState.RELEASED and group.parent_role is not None:
+        filled = view.leg(group.parent_role).filled
+        return (
+            tuple(
+                Action("release", leg.role, group.release_quantity(leg.role, filled))
+                for leg in group.legs
+                if leg.held and view.leg(leg.role).state is None
+            )
+            + resizes
+        )
+    return resizes
