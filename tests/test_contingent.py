@@ -25,7 +25,7 @@ from execfsm.contracts import (
     PipelineState,
     ReplaceRequest,
 )
-from execfsm.errors import IdempotencyConflict
+from execfsm.errors import ContractViolation, IdempotencyConflict
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.governance import MACHINES
 from execfsm.governance.trail import verify_trail
@@ -370,6 +370,20 @@ class TestSubmit:
         assert "RISK" in big.reason_detail
         assert len(venue.submitted) == 2
 
+    def test_a_leg_paused_by_risk_refuses_the_group_and_is_not_left_paused(
+        self, venue: ManualVenue
+    ) -> None:
+        """A risk PAUSE on a leg refuses the group; the paused leg is abandoned, BLOCKED."""
+        orch = paper_orchestrator(venue, risk_hook=ConditionalRiskHook(review_quantity=Decimal(5)))
+        status = orch.submit_group(ContingentGroup.oco("g1", sell(110, 6), sell(90, 6)))
+        first = orch.get_order_ledger_snapshot()[0]
+
+        assert status.state is GroupState.REFUSED
+        assert venue.submitted == []
+        assert first.state is OrderState.FAILED
+        with pytest.raises(ContractViolation):
+            orch.resume(first.correlation_id)
+
     def test_live_blocked_by_default(self) -> None:
         """A default orchestrator refuses every group at routing: nothing can be sent."""
         orch = ExecutionOrchestrator()
@@ -452,6 +466,20 @@ class TestDurability:
         assert again.contingent.interrupted == ()
         assert again.contingent.status("g1").state is GroupState.TRIGGERED
         assert again.submit_group(oco()).duplicate
+
+    def test_a_refused_group_stays_refused_after_a_restart(self, tmp_path: Path) -> None:
+        """A refused group is rebuilt REFUSED; its id resubmitted is a duplicate."""
+        db = tmp_path / "s.db"
+        bad = OrderIntent("BTC/EUR", "SELL", Decimal(4), "LIMIT", "strat")
+        orch = paper_orchestrator(ManualVenue(), store=SqliteStore(db))
+        orch.submit_group(ContingentGroup.oco("g1", sell(110), bad))
+        orch.close()
+        again = paper_orchestrator(ManualVenue(), store=SqliteStore(db))
+        status = again.submit_group(ContingentGroup.oco("g1", sell(110), bad))
+
+        assert status.duplicate
+        assert status.state is GroupState.REFUSED
+        assert status.reason_code is ReasonCode.CONTINGENT_GROUP_REFUSED
 
     def test_a_crash_between_the_fill_and_the_cancel_is_flagged_then_resumed(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
