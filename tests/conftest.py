@@ -1,5 +1,7 @@
 """
-Shared fixtures: an order ready to submit, its lifecycle, and a fixed-clock audit log.
+Shared fixtures: an order ready to submit, its lifecycle, and a fixed-clock audit log; and
+the run's transition coverage of the built-in machines, printed at the end of the session
+(`execfsm.testing.pytest_plugin`).
 """
 
 from __future__ import annotations
@@ -15,15 +17,42 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from execfsm.contracts import Order, OrderIntent, OrderSide, OrderType
+from execfsm.fsm.cases import ANY_EVENT
+from execfsm.fsm.model import CaseModel
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.ledger.audit import AuditLog
-from execfsm.testing import in_memory_audit, order_for
+from execfsm.registry import builtin_machines
+from execfsm.testing import declared_targets, in_memory_audit, order_for
+from execfsm.testing.pytest_plugin import TransitionCoveragePlugin
 
 settings.register_profile(
     "ci", max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("soak", max_examples=5_000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _unreachable(row: CaseModel) -> bool:
+    """
+    The order's case rows no sequence of events can meet: the deny-by-default row (an edge
+    or an earlier row answers every venue event in every state first), and the LIVE
+    ``replace_reject`` row without a situation (with no replace pending the
+    ``NO_REPLACE_PENDING`` row answers; with one, every LIVE state has an edge for it).
+    """
+    deny_all = row.event == ANY_EVENT and not row.when
+    repeated = (row.event, row.when, row.outcome) == ("replace_reject", "", "duplicate")
+    return deny_all or (repeated and "SUBMITTED" in row.states)
+
+
+UNREACHABLE_ORDER_ROWS = tuple(
+    t for t in declared_targets(OrderLifecycle) if isinstance(t, CaseModel) and _unreachable(t)
+)
+"""Declared, kept as a safety net, and never met: the run's summary counts them apart."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    plugin = TransitionCoveragePlugin(builtin_machines(), unreachable=UNREACHABLE_ORDER_ROWS)
+    config.pluginmanager.register(plugin, "execfsm-transition-coverage")
 
 
 def make_intent(**overrides: object) -> OrderIntent:

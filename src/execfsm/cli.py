@@ -16,30 +16,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from execfsm import cli_machines as machines
+from execfsm.cli_machines import InputError, add_project_options
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
-from execfsm.diagrams.render import RendererMissing
-from execfsm.diagrams.report import write_report
-from execfsm.errors import AuditChainError, ConfigurationError, IdempotencyConflict, StoreError
+from execfsm.errors import AuditChainError, IdempotencyConflict, StoreError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.governance.properties import verify_machine
-from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.ledger.trail_text import record_from_line
 from execfsm.orchestrator import ExecutionOrchestrator
-from execfsm.registry import Project, find_pyproject, known_machines, load_project
+from execfsm.registry import known_machines
 
 _PROGRESS_EVERY = 10_000
 _INTERRUPTED = 130
 """The exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
-
-
-class InputError(Exception):
-    """
-    Bad input for a command: reported in one line, exit 2.
-    """
 
 
 def _read(path: Path) -> str:
@@ -49,7 +41,8 @@ def _read(path: Path) -> str:
         raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def _audit_verify_db(db: Path) -> int:
+def _db_records(db: Path) -> Sequence[AuditRecord] | None:
+    """The trail in `db`, or None once its failure is reported."""
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
@@ -60,8 +53,8 @@ def _audit_verify_db(db: Path) -> int:
             store.close()
     except StoreError as exc:
         print(f"FAIL {db}: {exc}", file=sys.stderr)
-        return 1
-    return _report_trail(db, records)
+        return None
+    return records
 
 
 def _report_trail(where: Path, records: Sequence[AuditRecord]) -> int:
@@ -115,7 +108,8 @@ def _recover_with(db: Path, store: SqliteStore) -> int:
     return 0
 
 
-def _audit_verify(path: Path) -> int:
+def _audit_records(path: Path) -> Sequence[AuditRecord] | None:
+    """The records of an exported trail, or None once its failure is reported."""
     records = []
     try:
         lines = _read(path).split("\n")  # only \n ends a record: U+2028 may be in a detail
@@ -132,55 +126,8 @@ def _audit_verify(path: Path) -> int:
                 raise AuditChainError(f"line {number}: nested too deeply", seq=-1) from None
     except AuditChainError as exc:
         print(f"FAIL {path}: {exc}", file=sys.stderr)
-        return 1
-    return _report_trail(path, records)
-
-
-def _spec(project: Project, directory: Path | None, write: bool) -> int:
-    if write:
-        for path in write_spec(project.spec_dir(directory), project.machines):
-            print(f"wrote {path}")
-        return 0
-    print(spec_text(project.machines), end="")
-    return 0
-
-
-def _verify(project: Project, spec_dir: Path | None, depth: int) -> int:
-    failed = False
-    directory = project.spec_dir(spec_dir)
-    differences = drift(directory, project.machines)
-    if differences:
-        failed = True
-        print(
-            f"FAIL spec drift: the declared machines differ from {directory}/ (review, then "
-            "run `execfsm spec --write` and commit):"
-        )
-        for line in differences:
-            print(f"  {line}")
-    else:
-        print(f"PASS spec: the declared machines match {directory}/")
-    for name, machine in project.machines.items():
-        for result in verify_machine(name, machine, depth):
-            failed = failed or not result.ok
-            print(result)
-    return 1 if failed else 0
-
-
-def _diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
-    folder = project.governance_dir(out)
-    try:
-        written = write_report(
-            folder,
-            project.machines,
-            spec_hash(project.spec_dir(spec_dir)),
-            title=project.title,
-            policy=project.policy,
-        )
-    except RendererMissing as exc:
-        print(f"execfsm diagrams: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(written)} files to {folder}/: " + ", ".join(p.name for p in written))
-    return 0
+        return None
+    return records
 
 
 def _demo(out_dir: Path, db: Path | None) -> int:
@@ -310,40 +257,6 @@ def _batch_size(text: str) -> int:
     return size
 
 
-def _project_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--project",
-        type=Path,
-        help="a pyproject.toml with [tool.execfsm] machines (or its folder); default: the "
-        "nearest one at or above the current folder, else execfsm's own machines",
-    )
-    command.add_argument(
-        "--machine",
-        action="append",
-        default=[],
-        metavar="MODULE:CLASS",
-        help="a machine of your own to include (repeatable)",
-    )
-
-
-def _project(args: argparse.Namespace) -> Project:
-    """
-    The project the command works on: its machines registered, so stores know them.
-    """
-    given: Path | None = args.project
-    pyproject: Path | None
-    if given is not None:
-        pyproject = given / "pyproject.toml" if given.is_dir() else given
-        if not pyproject.is_file():
-            raise InputError(f"--project {given}: no pyproject.toml there")
-    else:
-        pyproject = find_pyproject(Path.cwd())
-    try:
-        return load_project(pyproject, args.machine)
-    except ConfigurationError as exc:
-        raise InputError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """
     The argument parser (exposed for tests).
@@ -378,16 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     diagrams.add_argument(
         "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
     )
-    _project_options(diagrams)
+    add_project_options(diagrams)
     spec = commands.add_parser("spec", help="print or write the committed machine spec")
     spec.add_argument("--write", action="store_true", help="write the files instead of printing")
     spec.add_argument("--dir", type=Path, help="spec folder (default: the project's spec/)")
-    _project_options(spec)
+    add_project_options(spec)
     verify = commands.add_parser("verify", help="check spec drift and prove the properties")
     verify.add_argument(
         "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
     )
-    _project_options(verify)
+    add_project_options(verify)
     verify.add_argument(
         "--depth",
         type=int,
@@ -401,10 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_verify.add_argument("file", type=Path, nargs="?")
     audit_verify.add_argument("--db", type=Path)
-    _project_options(audit_verify)
+    audit_verify.add_argument(
+        "--properties",
+        action="store_true",
+        help="also check the properties the machines declare on every recorded instance",
+    )
+    add_project_options(audit_verify)
     recover_cmd = commands.add_parser("recover", help="open a database, list in-flight orders")
     recover_cmd.add_argument("--db", type=Path, required=True)
-    _project_options(recover_cmd)
+    add_project_options(recover_cmd)
     return parser
 
 
@@ -418,18 +336,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args.out, args.db)
         if args.command == "run":
             return _run(args.file, ExecutionMode(args.mode), args.db, args.batch)
-        project = _project(args)  # the commands left all read the project's machines
+        project = machines.project_of(args)  # the commands left read the project's machines
         if args.command == "recover":
             return _recover(args.db)
         if args.command == "diagrams":
-            return _diagrams(project, args.out, args.spec_dir)
+            return machines.diagrams(project, args.out, args.spec_dir)
         if args.command == "spec":
-            return _spec(project, args.dir, args.write)
+            return machines.spec(project, args.dir, args.write)
         if args.command == "verify":
-            return _verify(project, args.spec_dir, args.depth)
+            return machines.verify(project, args.spec_dir, args.depth)
         if (args.file is None) == (args.db is None):
             raise InputError("give either an exported FILE or --db PATH")
-        return _audit_verify(args.file) if args.file is not None else _audit_verify_db(args.db)
+        where = args.file if args.file is not None else args.db
+        records = _audit_records(args.file) if args.file is not None else _db_records(args.db)
+        if records is None:
+            return 1
+        code = _report_trail(where, records)
+        if code == 0 and args.properties:
+            return machines.trail_properties(where, records)
+        return code
     except StoreError as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -89,8 +89,12 @@ class RiskVerdict:
 
     decision: RiskDecision
     reason: str = ""
-    code: ReasonCode | None = None
-    """A more specific code than RISK_BLOCKED / RISK_PAUSED (e.g. the kill switch)."""
+    code: ReasonCode | None = attrs.field(
+        default=None,
+        validator=instance_of(ReasonCode, ReasonCode.VALIDATION_INVALID_FIELD, optional=True),
+    )
+    """A more specific code than RISK_BLOCKED / RISK_PAUSED (e.g. the kill switch): one of
+    execfsm's (a machine's own codes belong to its own records)."""
 
 
 _APPROVER = Rule(lambda v: isinstance(v, str) and bool(v.strip()), "must be a non-blank str")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from execfsm.enums import Reason, ReasonCode
+from execfsm.enums import MachineReason, Reason, ReasonCode
 
 
 class ExecFsmError(Exception):
@@ -25,6 +25,19 @@ class DefinitionError(ExecFsmError, TypeError):
     """
     A machine or component is declared wrongly: a bug in our code or a user's extension.
     """
+
+
+def _checked(reason: Reason) -> Reason:
+    """
+    `reason`, refused unless it is a `ReasonCode` or a `MachineReason`: a bare string would
+    reach the audit trail as a code no reader knows.
+    """
+    if not isinstance(reason, ReasonCode | MachineReason):
+        raise DefinitionError(
+            f"a refusal's reason must be a ReasonCode or a machine's own MachineReason "
+            f"member, got {type(reason).__name__} {reason!r}"
+        )
+    return reason
 
 
 class ContractViolation(ExecFsmError, ValueError):
@@ -52,7 +65,7 @@ class ContractViolation(ExecFsmError, ValueError):
         bound: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason = _checked(reason)
         self.field = field
         self.value = value
         self.bound = bound
@@ -116,7 +129,7 @@ class PolicyViolation(ExecFsmError):
 
     def __init__(self, message: str, *, reason: Reason) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason = _checked(reason)
 
 
 class IllegalTransition(ExecFsmError):

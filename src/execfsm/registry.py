@@ -18,6 +18,7 @@ it; an unregistered machine's records are refused, never skipped.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import threading
 import tomllib
@@ -33,6 +34,8 @@ from execfsm.fsm.model import MachineModel
 
 M = TypeVar("M", bound=type[AuditedMachine])
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+"""A machine's audit name: it also names its files (``spec/NAME.dot``, ``NAME.svg``)."""
 _LOCK = threading.Lock()
 _REGISTERED: dict[str, type[AuditedMachine]] = {}
 """The machines registered in this process, by audit name (execfsm's own not included)."""
@@ -51,10 +54,11 @@ def _check(machine: Any) -> type[AuditedMachine]:
     if not (isinstance(machine, type) and issubclass(machine, AuditedMachine)):
         raise DefinitionError(f"register_machine: {machine!r} is not an AuditedMachine subclass")
     name = machine.audit_machine
-    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+    if not isinstance(name, str) or not _NAME.match(name):
         raise DefinitionError(
-            f"{machine.__name__}: audit_machine must name the machine in its records "
-            f"(a non-empty printable string), got {name!r}"
+            f"{machine.__name__}: audit_machine must name the machine in its records and "
+            f"its spec and diagram files: 1 to 64 letters, digits, '_' or '-', starting "
+            f"with a letter or digit, got {name!r}"
         )
     instance = machine.audit_instance
     if instance not in ("correlation_id", "client_order_id"):
@@ -81,7 +85,7 @@ def register_machine(machine: M) -> M:
     name = checked.audit_machine
     with _LOCK:
         taken = builtin_machines().get(name) or _REGISTERED.get(name)
-        if taken is not None and _qualified(taken) != _qualified(checked):
+        if taken is not None and taken is not checked:  # a reload or a factory's twin too
             raise DefinitionError(
                 f"{checked.__name__}: the machine name {name!r} is taken by {_qualified(taken)}"
             )
@@ -125,7 +129,7 @@ def import_machine(path: str) -> type[AuditedMachine]:
         )
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # any import failure is the operator's to fix
         raise ConfigurationError(
             f"machine {path!r}: cannot import {module_name}: {type(exc).__name__}: {exc}",
             field="machines",
@@ -182,8 +186,14 @@ def find_pyproject(start: Path) -> Path | None:
     """
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "execfsm" in _read_toml(candidate).get("tool", {}):
-            return candidate
+        if candidate.is_file():
+            tool = _read_toml(candidate).get("tool", {})
+            if not isinstance(tool, dict):
+                raise ConfigurationError(
+                    f"{candidate}: [tool] must be a table, got {tool!r}", field="tool"
+                )
+            if "execfsm" in tool:
+                return candidate
     return None
 
 
@@ -265,7 +275,14 @@ def load_project(pyproject: Path | None = None, extra: Iterable[str] = ()) -> Pr
         raise ConfigurationError(
             f"{where}: [tool.execfsm] builtin must be true or false", field="builtin"
         )
+    if not builtin and not names:
+        raise ConfigurationError(
+            f"{where}: [tool.execfsm] lists no machines and builtin = false: nothing to work on",
+            field="machines",
+        )
     folders = (str(root), str(root / "src")) if root is not None else ()
+    if extra:  # --machine module:Class: found in the current folder, as by python -m
+        folders = (*folders, str(Path.cwd()))
     machines: dict[str, type[AuditedMachine]] = builtin_machines() if builtin else {}
     with _Importable(folders):
         for name in names:

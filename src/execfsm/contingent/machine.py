@@ -24,6 +24,7 @@ from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.guards import describe
+from execfsm.fsm.properties import Explored
 from execfsm.typing import AuditSink
 
 G1 = "the OCO legs never fill beyond the group quantity, except a flagged race with the venue"
@@ -92,6 +93,13 @@ class ContingentMachine(AuditedMachine):
 
     audit_machine = "contingent"
     audit_instance = "correlation_id"  # the group id: one instance per group
+
+    properties = (  # proven over interleavings of venue events to the legs
+        Explored("G1", G1, "execfsm.contingent.explore:g1_verdict", extra_depth=-1),
+        Explored("G2", G2, "execfsm.contingent.explore:g2_verdict", extra_depth=-1),
+        Explored("G3", G3, "execfsm.contingent.explore:g3_verdict", extra_depth=-1),
+        Explored("G4", G4, "execfsm.contingent.explore:g4_verdict", extra_depth=-1),
+    )
 
     _ = States.from_enum(
         GroupState,

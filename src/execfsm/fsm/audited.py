@@ -22,6 +22,7 @@ from execfsm.errors import (
     IllegalTransition,
     PolicyViolation,
     ReentrantCall,
+    StoreError,
 )
 from execfsm.fsm.audit import AuditListener, AuditOutcome, AuditRecord
 from execfsm.fsm.cases import CaseTable
@@ -148,9 +149,31 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
                 )
             self._correlation_id = correlation_id
         self._audit_listener = AuditListener(audit)
+        if start_value is not None and getattr(audit, "persisted", False):
+            self._check_start(audit, start_value)
         if engine is None and not self.compiled_engine:
             engine = Engine.REFERENCE
         self._engine: MachineEngine = Engine.of(engine).start(self, start_value)
+
+    @classmethod
+    def _check_start(self, audit: Any, start_value: Any) -> None:
+        """
+        Refuse a start state that is not where the persisted trail left this instance: its
+        first record would contradict the trail, and the store would never open again.
+        """
+        if self.audit_instance != "correlation_id":
+            return  # execfsm's orders: recovery re-opens them from the verified trail
+        correlation_id = str(self.correlation_id)
+        recorded = self._trail_state(audit, correlation_id)
+        expected = recorded if recorded is not None else self.initial_state.value
+        if start_value != expected:
+            raise ContractViolation(
+                f"{type(self).__name__}: start_value {start_value!r} is not where the trail "
+                f"left {correlation_id} ({expected!r}); re-open it with from_trail",
+                reason=ReasonCode.VALIDATION_INVALID_FIELD,
+                field="start_value",
+                value=start_value,
+            )
 
     @classmethod
     def from_trail(
@@ -165,14 +188,19 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         The instance `correlation_id` of this machine re-opened in the state its records in
         `audit` (an `AuditLog`, e.g. a re-opened orchestrator's ``audit_log``) left it in,
         writing on to `audit`; in the initial state if it has none. `kwargs` go to the
-        constructor. For machines whose instances are named by ``correlation_id``.
+        constructor.
+
+        Raises:
+            DefinitionError: the machine names its instances by ``client_order_id`` (many
+                may share a correlation id): re-open those by their own constructor.
+            StoreError: the records leave it in a state the machine does not declare.
         """
-        state = None
-        for record in audit.by_correlation(correlation_id):
-            if record.machine == cls.audit_machine and record.outcome is AuditOutcome.APPLIED:
-                state = record.target
-        values = {str(s.value): s.value for s in cls.states}
-        start = values[state] if state is not None else None
+        if cls.audit_instance != "correlation_id":
+            raise DefinitionError(
+                f"{cls.__name__}.from_trail: its instances are named by {cls.audit_instance}, "
+                f"and several may share correlation id {correlation_id!r}"
+            )
+        start = cls._trail_state(audit, correlation_id)
         return cls(
             audit,  # type: ignore[arg-type]  # an AuditLog is a sink too
             start_value=start,
@@ -180,6 +208,25 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
             correlation_id=correlation_id,
             **kwargs,
         )
+
+    @classmethod
+    def _trail_state(cls, audit: AuditTrail, correlation_id: str) -> Any:
+        """
+        The value of the state `correlation_id`'s records in `audit` leave it in, or None.
+        """
+        state = None
+        for record in audit.by_correlation(correlation_id):
+            if record.machine == cls.audit_machine and record.outcome is AuditOutcome.APPLIED:
+                state = record.target
+        if state is None:
+            return None
+        values = {str(s.value): s.value for s in cls.states}
+        if state not in values:
+            raise StoreError(
+                f"{cls.__name__}: the trail leaves {correlation_id} in state {state!r}, which "
+                f"the machine does not declare"
+            )
+        return values[state]
 
     @property
     def engine(self) -> Engine:
@@ -347,8 +394,32 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         target: str | None = None,
     ) -> None:
         """
-        Write a record for an event that took no transition of the table (``target`` None
-        means nothing moved).
+        Write a record for an event that took no transition of the table: an annotation
+        (``applied`` where the machine stands: ``target`` None or the current state), or a
+        refusal or duplicate, which names its reason. A record never moves the machine:
+        ``send`` does.
+
+        Raises:
+            DefinitionError: a reason that is not a `ReasonCode` or `MachineReason`, a
+                refusal or duplicate without one, or an applied record naming another
+                state than the current one. Nothing is written.
         """
         source = str(self._engine.value)
+        if reason_code is not None and not isinstance(reason_code, ReasonCode | MachineReason):
+            raise DefinitionError(
+                f"{type(self).__name__}.record({event!r}): reason_code must be a ReasonCode "
+                f"or a MachineReason member, got {reason_code!r}"
+            )
+        if outcome is AuditOutcome.APPLIED:
+            if target is None:
+                target = source  # nothing moved: the record says where the machine stands
+            elif target != source:
+                raise DefinitionError(
+                    f"{type(self).__name__}.record({event!r}): an applied record cannot move "
+                    f"the machine from {source} to {target}; send an event that does"
+                )
+        elif reason_code is None:
+            raise DefinitionError(
+                f"{type(self).__name__}.record({event!r}): a {outcome} record names its reason"
+            )
         self._audit_listener.write(self, event, source, target, outcome, reason_code, detail)

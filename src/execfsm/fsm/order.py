@@ -27,6 +27,7 @@ from execfsm.fsm import _order_guards as e
 from execfsm.fsm import guards as g
 from execfsm.fsm import revisions as r
 from execfsm.fsm._order_events import OrderEvents, was_submitted
+from execfsm.fsm.builtin_properties import ORDER_PROPERTIES
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order_cases import ORDER_CASES
 from execfsm.fsm.outcome import EVENT_OF_KIND, EventOutcome
@@ -476,6 +477,8 @@ class OrderLifecycle(OrderEvents):
         Keep why the order failed.
         """
         self._order = self._order.with_changes(reason_code=reason_code)
+
+    properties = ORDER_PROPERTIES  # what `execfsm verify` proves: P4, P5
 
 
 OrderLifecycle.edges = frozenset(

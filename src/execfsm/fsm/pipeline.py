@@ -15,6 +15,7 @@ from statemachine.states import States
 from execfsm.contracts import STAGE_NUMBER, OrderIntent, PipelineState
 from execfsm.fsm import guards as g
 from execfsm.fsm.audited import AuditedMachine
+from execfsm.fsm.builtin_properties import PIPELINE_INPUTS, PIPELINE_PROPERTIES, PIPELINE_SETUPS
 from execfsm.fsm.engine import Engine
 from execfsm.typing import AuditSink
 
@@ -134,3 +135,8 @@ class PipelineRun(AuditedMachine):
         number = STAGE_NUMBER.get(target.value)
         if number is not None:
             self.stage_reached = number
+
+    # What `execfsm verify` proves (P1) and explores it with (execfsm.fsm.builtin_properties).
+    properties = PIPELINE_PROPERTIES
+    inputs = PIPELINE_INPUTS
+    setups = PIPELINE_SETUPS

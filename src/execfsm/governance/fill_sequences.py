@@ -33,6 +33,7 @@ from execfsm.contracts import (
 from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.order import OrderLifecycle
+from execfsm.fsm.properties import Verdict
 from execfsm.ledger.audit import AuditLog
 
 QUANTITY = Decimal(4)
@@ -205,3 +206,12 @@ def explore_fills(
             seen.add(key)
             queue.append(sequence)
     return FillExploration(sequences, frozenset(taken))
+
+
+def fills_verdict(machine: type[OrderLifecycle], depth: int) -> Verdict:
+    """
+    P4's engine, as `OrderLifecycle` declares it: `explore_fills` to `depth`.
+    """
+    fills = explore_fills(machine, depth)
+    detail = fills.violation or f"{fills.sequences} sequences up to depth {depth}"
+    return Verdict(not fills.violation, detail, fills.path, fills.taken)

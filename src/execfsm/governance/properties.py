@@ -1,157 +1,48 @@
 """
-The safety properties `execfsm verify` proves by exploring the declared machines, each with a
-counterexample path when it fails:
+The safety properties `execfsm verify` proves, each with a counterexample path when it fails:
+whatever a machine declares (`execfsm.fsm.properties`: invariants, sequence properties,
+groups, `Explored` engines), plus, for every machine:
 
-- P1: no path reaches DISPATCH in LIVE_BLOCKED, nor in LIVE without a valid `LivePolicy`.
 - P2: every non-final state can reach a final state, and final states have no way out.
-- P3: every declared guard and validator is on some transition that can be taken.
-- P4: over bounded fill sequences, cumulative fills never exceed the order quantity and the
-  order never moves backwards on fills and acks (a bust or correction may: P5).
-- P5: over bounded sequences of venue events that revise an order (replaces down and up with
-  either answer, busts, corrections, late fills after a cancel or an expiry), the filled
-  quantity never exceeds the quantity in force, it is the sum of the counted fills, and
-  leaves is 0 once the order is done.
+- P3: every declared guard and validator is on some transition that can be taken (with the
+  machine's declared inputs; when a guard needs an input no domain is declared for, P3 is
+  UNPROVEN and says which).
+
+The built-in machines declare theirs in `execfsm.fsm.builtin_properties`: P1 on the
+pipeline, P4 and P5 on the order lifecycle.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
-from collections.abc import Iterable
-from datetime import timedelta
-from decimal import Decimal
+from collections.abc import Mapping
 
-import attrs
-from statemachine import StateMachine
-
-from execfsm.clock import EPOCH
-from execfsm.contingent.explore import prove_groups
-from execfsm.contracts import (
-    ExecutionMode,
-    LivePolicy,
-    OrderIntent,
-    OrderSide,
-    OrderType,
-    PipelineState,
-    ReasonCode,
-    RiskDecision,
-    RiskVerdict,
-    Route,
-)
+from execfsm.fsm.builtin_properties import P1, P4, P5
 from execfsm.fsm.model import MachineModel, TransitionModel
-from execfsm.fsm.order import OrderLifecycle
-from execfsm.governance.explore import Context, Exploration, Inputs, explore
-from execfsm.governance.fill_sequences import explore_fills
-from execfsm.governance.revision_sequences import explore_revisions
+from execfsm.fsm.properties import Group, declared_groups
+from execfsm.governance.declared import (
+    MachineCheck,
+    PropertyResult,
+    check_group,
+    check_machine,
+    missing_inputs,
+)
 
+__all__ = [
+    "P1",
+    "P2",
+    "P3",
+    "P4",
+    "P5",
+    "PropertyResult",
+    "check_p2",
+    "check_p3",
+    "verify_machine",
+    "verify_machines",
+]
 
-@attrs.frozen
-class PropertyResult:
-    """
-    One property of one machine: held, or the counterexample that breaks it.
-    """
-
-    machine: str
-    prop: str
-    title: str
-    ok: bool
-    detail: str = ""
-    path: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        head = f"{'PASS' if self.ok else 'FAIL'} {self.machine} {self.prop} {self.title}"
-        if self.ok:
-            return head + (f" ({self.detail})" if self.detail else "")
-        lines = [head, f"    {self.detail}"]
-        if self.path:
-            lines.append("    path: " + " ; ".join(self.path))
-        return "\n".join(lines)
-
-
-P1 = "no path reaches DISPATCH in LIVE_BLOCKED, nor in LIVE without a valid LivePolicy"
 P2 = "every non-final state can reach a final state; final states have no way out"
 P3 = "every guard and validator is on a transition that can be taken"
-P4 = "cumulative fills never exceed the quantity; fills and acks never move the order backwards"
-P5 = "filled quantity never exceeds the quantity in force (replace, bust, correction, late fill)"
-
-# -- the pipeline's input domain ------------------------------------------------------------
-
-_NOW = EPOCH
-with attrs.validators.disabled():  # refused at construction; routing must refuse it too
-    _anonymous = LivePolicy(" ", "verify", _NOW + timedelta(days=1))
-_POLICIES: dict[str, LivePolicy | None] = {
-    "none": None,
-    "expired": LivePolicy("risk-officer", "verify", _NOW - timedelta(seconds=1)),
-    "anonymous": _anonymous,
-    "active": LivePolicy("risk-officer", "verify", _NOW + timedelta(days=1)),
-}
-_INTENTS: dict[str, OrderIntent] = {
-    "valid MARKET": OrderIntent("BTC/EUR", OrderSide.BUY, Decimal(1), OrderType.MARKET, "v"),
-    "valid LIMIT": OrderIntent(
-        "BTC/EUR", OrderSide.SELL, Decimal(1), OrderType.LIMIT, "v", limit_price=Decimal(1)
-    ),
-    "quantity 0": OrderIntent("BTC/EUR", OrderSide.BUY, Decimal(0), OrderType.MARKET, "v"),
-    "LIMIT without price": OrderIntent("BTC/EUR", OrderSide.BUY, Decimal(1), OrderType.LIMIT, "v"),
-    "blank symbol": OrderIntent(" ", OrderSide.BUY, Decimal(1), OrderType.MARKET, "v"),
-}
-_VERDICTS: list[RiskVerdict | None] = [None, *(RiskVerdict(d) for d in RiskDecision)]
-_REASONS: list[ReasonCode | None] = [None, ReasonCode.RISK_BLOCKED]
-
-
-def pipeline_contexts() -> list[Context]:
-    """
-    Every (intent, mode, live policy, adapter registered) combination of the domain.
-    """
-    contexts = []
-    for (intent_label, intent), mode, (policy_label, policy), adapter in itertools.product(
-        _INTENTS.items(), ExecutionMode, _POLICIES.items(), (True, False)
-    ):
-        route = Route(mode=mode, adapter_registered=adapter, live_policy=policy, now=_NOW)
-        label = (
-            f"intent={intent_label}, mode={mode.value}, live_policy={policy_label}, "
-            f"adapter={'registered' if adapter else 'none'}"
-        )
-        contexts.append(Context(label, {"order": intent, "route": route}))
-    return contexts
-
-
-def pipeline_event_inputs(_event: str) -> Iterable[Inputs]:
-    """
-    What any pipeline event may carry: every risk verdict and a reason code or none.
-    """
-    for verdict, reason in itertools.product(_VERDICTS, _REASONS):
-        yield {"verdict": verdict, "reason_code": reason}
-
-
-def _no_inputs(_event: str) -> Iterable[Inputs]:
-    yield {}
-
-
-def _dispatch_allowed(route: Route) -> bool:
-    """
-    P1's statement (not the validator): only simulated modes, or LIVE with a valid policy.
-    """
-    if route.mode is ExecutionMode.LIVE_BLOCKED:
-        return False
-    if route.mode is ExecutionMode.LIVE:
-        return route.live_policy is not None and route.live_policy.is_active(route.now)
-    return True
-
-
-# -- the checks -------------------------------------------------------------------------------
-
-
-def check_p1(name: str, explorations: list[Exploration]) -> PropertyResult:
-    """
-    P1 over every pipeline context.
-    """
-    dispatch = PipelineState.DISPATCH.value
-    for exploration in explorations:
-        route = exploration.context.inputs["route"]
-        if dispatch in exploration.paths and not _dispatch_allowed(route):
-            path = tuple(str(step) for step in exploration.paths[dispatch])
-            return PropertyResult(name, "P1", P1, False, exploration.context.label, path)
-    return PropertyResult(name, "P1", P1, True, f"{len(explorations)} contexts explored")
 
 
 def check_p2(name: str, model: MachineModel) -> PropertyResult:
@@ -191,13 +82,21 @@ def _graph_paths(model: MachineModel) -> dict[str, tuple[str, ...]]:
     return paths
 
 
-def check_p3(name: str, model: MachineModel, taken: set[tuple[str, str, str]]) -> PropertyResult:
+def check_p3(name: str, model: MachineModel, check: MachineCheck) -> PropertyResult:
     """
-    P3: each guarded transition was taken at least once in the exploration.
+    P3: each guarded transition was taken at least once in the exploration; one that was
+    not for want of a declared input makes P3 UNPROVEN, with what to declare.
     """
     never: list[TransitionModel] = [
-        t for t in model.transitions if t.guards and (t.source, t.event, t.target) not in taken
+        t
+        for t in model.transitions
+        if t.guards and (t.source, t.event, t.target) not in check.taken
     ]
+    for t in never:
+        why = missing_inputs(model, t, check)
+        if why:
+            detail = f"{t.source} --{t.event}--> {t.target} cannot be explored: {why}"
+            return PropertyResult(name, "P3", P3, False, detail, unproven=True)
     if never:
         t = never[0]
         detail = (
@@ -209,58 +108,28 @@ def check_p3(name: str, model: MachineModel, taken: set[tuple[str, str, str]]) -
     return PropertyResult(name, "P3", P3, True, f"{guarded} guarded transitions taken")
 
 
-def verify_machine(
-    name: str, machine: type[StateMachine], depth: int = 5, revision_depth: int | None = None
-) -> list[PropertyResult]:
+def verify_machine(name: str, machine: type, depth: int = 5) -> list[PropertyResult]:
     """
-    Every property that applies to `machine` (P1 to pipelines, P4 and P5 to order
-    lifecycles). P4 explores fill sequences to `depth`; P5 explores revision sequences to
-    `revision_depth`, by default one more (a replace that a fill races to completion takes
-    five events, and a late fill after it one more).
+    Every property of `machine`: those it declares (explored to `depth`; an `Explored`
+    engine to `depth` plus its ``extra_depth``), then P2 and P3, sorted by name.
     """
-    if revision_depth is None:
-        revision_depth = depth + 1
     model = MachineModel.from_machine(machine)
-    results = [check_p2(name, model)]
-    kind = getattr(machine, "audit_machine", "")
-    if kind == "pipeline":
-        explorations = [explore(model, c, pipeline_event_inputs) for c in pipeline_contexts()]
-        results.insert(0, check_p1(name, explorations))
-        taken = {(t.source, t.event, t.target) for e in explorations for t in e.taken}
-    elif kind == "order" and issubclass(machine, OrderLifecycle):
-        fills = explore_fills(machine, depth)
-        taken = set(fills.taken)
-        results.append(
-            PropertyResult(
-                name,
-                "P4",
-                P4,
-                not fills.violation,
-                fills.violation or f"{fills.sequences} sequences up to depth {depth}",
-                fills.path,
-            )
-        )
-        revisions = explore_revisions(machine, revision_depth)
-        taken |= revisions.taken
-        results.append(
-            PropertyResult(
-                name,
-                "P5",
-                P5,
-                not revisions.violation,
-                revisions.violation
-                or f"{revisions.sequences} sequences up to depth {revision_depth}",
-                revisions.path,
-            )
-        )
-    elif kind == "contingent":  # group properties over interleavings of leg events
-        proven, reached = prove_groups(max(depth - 1, 2))
-        results += [PropertyResult(name, *result) for result in proven]
-        taken = set(reached)
-    else:
-        taken = {
-            (t.source, t.event, t.target)
-            for t in explore(model, Context("no inputs"), _no_inputs).taken
-        }
-    results.append(check_p3(name, model, taken))
+    check = check_machine(name, machine, depth)
+    results = [*check.results, check_p2(name, model), check_p3(name, model, check)]
     return sorted(results, key=lambda r: r.prop)
+
+
+def verify_machines(machines: Mapping[str, type], depth: int = 5) -> list[PropertyResult]:
+    """
+    `verify_machine` for each machine (by its registered name, in order), then the
+    properties of every group a machine declares (``groups``), each group once.
+    """
+    results = []
+    groups: dict[str, Group] = {}
+    for name, machine in machines.items():
+        results += verify_machine(name, machine, depth)
+        for group in declared_groups(machine):
+            groups.setdefault(group.name, group)
+    for group in groups.values():
+        results += check_group(group, depth)
+    return results

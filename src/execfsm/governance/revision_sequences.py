@@ -29,6 +29,7 @@ from execfsm.contracts import (
 from execfsm.errors import ContractViolation, IllegalTransition
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.order import OrderLifecycle
+from execfsm.fsm.properties import Verdict
 from execfsm.governance.fill_sequences import ORDER, fill_step, local_step, venue_step
 from execfsm.ledger.audit import AuditLog
 
@@ -167,4 +168,13 @@ def explore_revisions(
     return RevisionExploration(sequences, frozenset(taken))
 
 
-__all__ = ["ACTIONS", "RevisionExploration", "explore_revisions", "violation"]
+def revisions_verdict(machine: type[OrderLifecycle], depth: int) -> Verdict:
+    """
+    P5's engine, as `OrderLifecycle` declares it: `explore_revisions` to `depth`.
+    """
+    found = explore_revisions(machine, depth)
+    detail = found.violation or f"{found.sequences} sequences up to depth {depth}"
+    return Verdict(not found.violation, detail, found.path, found.taken)
+
+
+__all__ = ["ACTIONS", "RevisionExploration", "explore_revisions", "revisions_verdict", "violation"]

@@ -473,6 +473,8 @@ class SqliteStore:
         Close the connection, then release the writer lock (the lock file stays). Closing
         again does nothing.
         """
+        if self._audit is not None:
+            self._audit.close(f"store {self.path} is closed: nothing more can be made durable")
         self._conn.close()
         if self._lock is not None:
             self._lock.release()

@@ -1,5 +1,8 @@
 """
-The fakes execfsm's own tests use, shipped so users test against the same ones.
+The fakes execfsm's own tests use, shipped so users test against the same ones, and tests
+generated from any declared machine: the shortest event paths that take every transition
+(`transition_paths`, `run_path`; `execfsm.testing.strategies.event_paths` for Hypothesis)
+and the transition coverage of audit trails (`transition_coverage`).
 """
 
 from __future__ import annotations
@@ -21,18 +24,54 @@ from execfsm.fsm.audit import AuditEntry, AuditRecord
 from execfsm.ids import idempotency_key, stable_id
 from execfsm.ledger.audit import AuditLog
 from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.testing.coverage import (
+    CoverageCollector,
+    Edge,
+    MachineCoverage,
+    coverage_summary,
+    transition_coverage,
+)
+from execfsm.testing.paths import (
+    Args,
+    Path,
+    PathRun,
+    Step,
+    declared_targets,
+    replay,
+    run_path,
+    send,
+    state_key,
+    transition_paths,
+    uncovered,
+)
 from execfsm.typing import Clock, OrderAdapter
 
 __all__ = [
     "EPOCH",
+    "Args",
+    "CoverageCollector",
+    "Edge",
     "FailingAuditSink",
     "Fault",
     "FaultyVenue",
     "FixedClock",
+    "MachineCoverage",
+    "Path",
+    "PathRun",
+    "Step",
     "SteppingClock",
+    "coverage_summary",
+    "declared_targets",
     "in_memory_audit",
     "order_for",
     "paper_orchestrator",
+    "replay",
+    "run_path",
+    "send",
+    "state_key",
+    "transition_coverage",
+    "transition_paths",
+    "uncovered",
     "variant_of",
 ]
 

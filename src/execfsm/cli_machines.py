@@ -1,0 +1,142 @@
+"""
+The commands that work on a project's declared machines — ``spec``, ``verify``,
+``diagrams`` — and how a command finds the project (``--project``, ``--machine``, else the
+nearest ``pyproject.toml`` with a ``[tool.execfsm]`` table, else execfsm's own machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from execfsm.diagrams.render import RendererMissing
+from execfsm.diagrams.report import write_report
+from execfsm.errors import ConfigurationError
+from execfsm.fsm.audit import AuditRecord
+from execfsm.governance.properties import verify_machines
+from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
+from execfsm.governance.trail_properties import check_trail_properties
+from execfsm.registry import Project, find_pyproject, known_machines, load_project
+
+
+class InputError(Exception):
+    """
+    Bad input for a command: reported in one line, exit 2.
+    """
+
+
+def add_project_options(command: argparse.ArgumentParser) -> None:
+    """
+    ``--project`` and ``--machine``, for every command that reads declared machines.
+    """
+    command.add_argument(
+        "--project",
+        type=Path,
+        help="a pyproject.toml with a [tool.execfsm] table (or its folder); default: the "
+        "nearest one at or above the current folder, else execfsm's own machines",
+    )
+    command.add_argument(
+        "--machine",
+        action="append",
+        default=[],
+        metavar="MODULE:CLASS",
+        help="a machine of your own to include (repeatable; imported from the current folder too)",
+    )
+
+
+def project_of(args: argparse.Namespace) -> Project:
+    """
+    The project the command works on, its machines registered (so stores know them).
+
+    Raises:
+        InputError: no such project, no ``[tool.execfsm]`` table in a named one, a bad
+            table, or a machine that cannot be imported or registered.
+    """
+    given: Path | None = args.project
+    try:
+        if given is None:
+            pyproject = find_pyproject(Path.cwd())
+        else:
+            pyproject = given / "pyproject.toml" if given.is_dir() else given
+            if not pyproject.is_file():
+                raise InputError(f"--project {given}: no pyproject.toml there")
+            if find_pyproject(pyproject.parent) != pyproject:
+                raise InputError(f"--project {given}: {pyproject} has no [tool.execfsm] table")
+        return load_project(pyproject, args.machine)
+    except ConfigurationError as exc:
+        raise InputError(str(exc)) from None
+
+
+def spec(project: Project, directory: Path | None, write: bool) -> int:
+    """
+    Print the spec of the project's machines, or write it (``--write``).
+    """
+    if write:
+        for path in write_spec(project.spec_dir(directory), project.machines):
+            print(f"wrote {path}")
+        return 0
+    print(spec_text(project.machines), end="")
+    return 0
+
+
+def verify(project: Project, spec_dir: Path | None, depth: int) -> int:
+    """
+    Spec drift, then every property the project's machines and their groups declare (P2
+    and P3 for every machine): exit 1 if anything fails or cannot be proven.
+    """
+    failed = False
+    directory = project.spec_dir(spec_dir)
+    differences = drift(directory, project.machines)
+    if differences:
+        failed = True
+        print(
+            f"FAIL spec drift: the declared machines differ from {directory}/ (review, then "
+            "run `execfsm spec --write` and commit):"
+        )
+        for line in differences:
+            print(f"  {line}")
+    else:
+        print(f"PASS spec: the declared machines match {directory}/")
+    for result in verify_machines(project.machines, depth):
+        failed = failed or not result.ok
+        print(result)
+    return 1 if failed else 0
+
+
+def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
+    """
+    Render the project's machines and its governance report.
+    """
+    folder = project.governance_dir(out)
+    try:
+        written = write_report(
+            folder,
+            project.machines,
+            spec_hash(project.spec_dir(spec_dir)),
+            title=project.title,
+            policy=project.policy,
+        )
+    except RendererMissing as exc:
+        print(f"execfsm diagrams: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        raise InputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    print(f"wrote {len(written)} files to {folder}/: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def trail_properties(where: Path, records: Sequence[AuditRecord]) -> int:
+    """
+    The sequence properties and state invariants the machines declare, over each recorded
+    instance of `records` (a verified trail): exit 1 naming each one broken.
+    """
+    violations = check_trail_properties(records, known_machines())
+    for violation in violations:
+        print(violation, file=sys.stderr)
+    if violations:
+        print(f"FAIL {where}: {len(violations)} declared propert(ies) broken", file=sys.stderr)
+        return 1
+    print(f"OK {where}: the declared properties hold on every recorded instance")
+    return 0
