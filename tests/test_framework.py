@@ -32,6 +32,7 @@ from execfsm import (
     PolicyViolation,
     ReasonCode,
     SqliteStore,
+    StateInvariant,
     SteppingClock,
     StoreError,
     describe,
@@ -75,6 +76,8 @@ class Gate(AuditedMachine):
     knock = outside.to(waiting, validators=gate_open)
     admit = waiting.to(inside)
     retry = waiting.to(waiting, cond=tries_left, internal=True) | waiting.to(gave_up)
+
+    properties = (StateInvariant("G1", "a caller never gives up", lambda s: s != "gave_up"),)
 
 
 @pytest.fixture
@@ -450,3 +453,37 @@ class TestProjectFile:
             DefinitionError, match=r"'gate' is taken by tests\.test_framework\.Gate"
         ):
             register_machine(Impostor)
+
+
+class TestTrailProperties:
+    def test_audit_verify_properties_names_the_instance_and_record(
+        self, gate_registered: type[Gate], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        log = AuditLog(SteppingClock(EPOCH))
+        patient, impatient = Gate(log, correlation_id="g-1"), Gate(log, correlation_id="g-2")
+        patient.send("knock")
+        patient.send("admit")
+        impatient.send("knock")
+        impatient.send("retry", tries=3)
+        trail = tmp_path / "trail.jsonl"
+        trail.write_text("".join(record_json(r) + "\n" for r in log.records))
+
+        assert main(["audit", "verify", str(trail)]) == 0  # legal moves: the chain holds
+        capsys.readouterr()
+        assert main(["audit", "verify", str(trail), "--properties"]) == 1
+        err = capsys.readouterr().err
+        assert "FAIL gate G1 a caller never gives up" in err
+        assert "g-2: record seq 4" in err
+        assert "g-1" not in err
+
+    def test_a_trail_that_keeps_them_passes(
+        self, gate_registered: type[Gate], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        log = AuditLog(SteppingClock(EPOCH))
+        gate = Gate(log, correlation_id="g-1")
+        gate.send("knock")
+        gate.send("admit")
+        trail = tmp_path / "trail.jsonl"
+        trail.write_text("".join(record_json(r) + "\n" for r in log.records))
+        assert main(["audit", "verify", str(trail), "--properties"]) == 0
+        assert "the declared properties hold on every recorded instance" in capsys.readouterr().out

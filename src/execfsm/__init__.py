@@ -55,6 +55,18 @@ from execfsm.fsm.guards import describe
 from execfsm.fsm.model import MachineModel
 from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
+from execfsm.fsm.properties import (
+    Group,
+    Invariant,
+    Never,
+    Only,
+    Sampled,
+    Setup,
+    StateInvariant,
+    Stimulus,
+    entered,
+    on,
+)
 from execfsm.killswitch import FileKillSwitch, ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
@@ -92,14 +104,18 @@ __all__ = [
     "Fill",
     "FillSubscriberError",
     "FixedClock",
+    "Group",
     "IdempotencyConflict",
     "IllegalTransition",
+    "Invariant",
     "KillSwitch",
     "LivePolicy",
     "MachineModel",
     "MachineReason",
     "ManualKillSwitch",
+    "Never",
     "NullRiskHook",
+    "Only",
     "Order",
     "OrderAdapter",
     "OrderIntent",
@@ -122,9 +138,13 @@ __all__ = [
     "RiskDecision",
     "RiskHook",
     "RiskVerdict",
+    "Sampled",
+    "Setup",
     "SimulatedVenue",
     "SqliteStore",
+    "StateInvariant",
     "SteppingClock",
+    "Stimulus",
     "StoreError",
     "StoreLocked",
     "SystemClock",
@@ -133,7 +153,9 @@ __all__ = [
     "VenueError",
     "VenueRejected",
     "describe",
+    "entered",
     "known_machines",
     "load_project",
+    "on",
     "register_machine",
 ]

@@ -423,10 +423,9 @@ class ContingentOrders:
                 group = ContingentGroup.from_terms(json.loads(first.detail)["terms"])
                 applied = [r for r in records if r.outcome is AuditOutcome.APPLIED]
                 state = GroupState(applied[-1].target)
-                machine = ContingentMachine(group, audit, engine=self._services.engine)
-                # Placed where its verified trail left it (no record: nothing moved). Not
-                # start_value: AuditedMachine._check_start reads correlation_id off the class.
-                machine.current_state_value = state
+                machine = ContingentMachine(
+                    group, audit, start_value=state, engine=self._services.engine
+                )
                 holder = _Group(group, machine)
                 if state is GroupState.REFUSED:
                     holder.reason = ReasonCode.CONTINGENT_GROUP_REFUSED

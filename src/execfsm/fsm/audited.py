@@ -155,7 +155,6 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
             engine = Engine.REFERENCE
         self._engine: MachineEngine = Engine.of(engine).start(self, start_value)
 
-    @classmethod
     def _check_start(self, audit: Any, start_value: Any) -> None:
         """
         Refuse a start state that is not where the persisted trail left this instance: its
@@ -165,7 +164,7 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
             return  # execfsm's orders: recovery re-opens them from the verified trail
         correlation_id = str(self.correlation_id)
         recorded = self._trail_state(audit, correlation_id)
-        expected = recorded if recorded is not None else self.initial_state.value
+        expected = recorded if recorded is not None else type(self)._initial_value()
         if start_value != expected:
             raise ContractViolation(
                 f"{type(self).__name__}: start_value {start_value!r} is not where the trail "
@@ -174,6 +173,10 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
                 field="start_value",
                 value=start_value,
             )
+
+    @classmethod
+    def _initial_value(cls) -> Any:
+        return next(state.value for state in cls.states if state.initial)
 
     @classmethod
     def from_trail(

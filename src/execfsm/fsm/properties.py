@@ -24,6 +24,7 @@ import this one.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -281,3 +282,21 @@ def declared_groups(machine: type[Any]) -> tuple[Group, ...]:
     The groups `machine` heads (``groups``).
     """
     return tuple(getattr(machine, "groups", ()) or ())
+
+
+def default_instance(machine: type[Any], sink: Any, correlation_id: str) -> Any:
+    """
+    ``machine(sink)``, given `correlation_id` too when its constructor takes one (as
+    `AuditedMachine`'s does): its records need one. How exploration and generated paths
+    build a machine that declares no setup of its own.
+    """
+    try:
+        params = inspect.signature(machine).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    takes = "correlation_id" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+    if takes:
+        return machine(sink, correlation_id=correlation_id)
+    return machine(sink)

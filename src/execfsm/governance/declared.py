@@ -28,6 +28,7 @@ from execfsm.fsm.properties import (
     declared_inputs,
     declared_properties,
     declared_stimuli,
+    default_instance,
 )
 from execfsm.governance.explore import (
     Action,
@@ -91,20 +92,7 @@ class MachineCheck:
 
 
 def _default_setup(machine: type[Any], sink: Any) -> Any:
-    """
-    ``machine(sink)``, given a ``correlation_id`` too when its constructor takes one (as
-    `AuditedMachine`'s does): its records need one.
-    """
-    try:
-        params = inspect.signature(machine).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
-    takes = "correlation_id" in params or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
-    )
-    if takes:
-        return machine(sink, correlation_id=f"verify-{getattr(machine, 'audit_machine', '')}")
-    return machine(sink)
+    return default_instance(machine, sink, f"verify-{getattr(machine, 'audit_machine', '')}")
 
 
 def _engine(prop: Explored) -> Callable[[type[Any], int], Verdict]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeAlias
 
 import attrs
@@ -43,6 +44,8 @@ from execfsm.clock import EPOCH, SteppingClock
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditRecord
 from execfsm.fsm.model import CaseModel, MachineModel
+from execfsm.fsm.properties import declared_inputs, default_instance
+from execfsm.governance.explore import actions_for
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing._search import Search, select
 from execfsm.testing.coverage import Classifier, Edge, Target, describe_target
@@ -238,6 +241,21 @@ def _new_log() -> AuditLog:
     return AuditLog(SteppingClock(EPOCH, timedelta(milliseconds=1)))
 
 
+def _declared(machine: type, events: Iterable[str]) -> Inputs | None:
+    """
+    The machine's declared ``inputs`` (event -> argument -> domain, as `execfsm verify`
+    explores them) as the keyword arguments to try per event; None if it declares none.
+    """
+    declared = declared_inputs(machine)
+    if not declared:
+        return None
+    options: dict[str, list[Args]] = {}
+    for action in actions_for("", events, declared, machine.__name__):
+        shown = ", ".join(f"{name}={label}" for name, label in action.shown)
+        options.setdefault(action.event, []).append(Args(dict(action.args), shown or None))
+    return options
+
+
 class Driver:
     """
     How the search and the runner build, drive and read one machine.
@@ -253,8 +271,10 @@ class Driver:
         self.machine = machine
         self.model = MachineModel.from_machine(machine)
         self.classifier = Classifier(self.model)
-        self.make: Make = make if make is not None else machine
-        self.inputs = inputs
+        self.make: Make = (
+            make if make is not None else partial(default_instance, machine, correlation_id="path")
+        )
+        self.inputs = inputs if inputs is not None else _declared(machine, self.model.events)
         self.fire: Fire = fire if fire is not None else send
         self.events = tuple(
             dict.fromkeys(
@@ -348,8 +368,10 @@ def transition_paths(
 
     Args:
         machine: A declared machine class (an `AuditedMachine` subclass).
-        make: A fresh instance writing to the sink it is given; default ``machine(sink)``.
-        inputs: The keyword arguments to try per event; default none.
+        make: A fresh instance writing to the sink it is given; default ``machine(sink)``
+            (with ``correlation_id="path"`` when the constructor takes one).
+        inputs: The keyword arguments to try per event; default: the machine's declared
+            ``inputs`` (the domains `execfsm verify` explores), else none.
         fire: Delivers an event (default `send`: a refusal is an outcome).
         key: Instances with equal keys are explored once (default `state_key`): it must
             tell apart what the guards and cases look at.
