@@ -644,3 +644,23 @@ class TestRaces:
         assert status.state is GroupState.OVERFILLED
         assert orch.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal(-8)
         assert verify_trail(orch.get_audit_log_snapshot(), MACHINES).ok
+
+
+def test_recover_lists_the_groups_a_stop_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`execfsm recover` names a group whose reaction to a fill was owed at the stop."""
+    from execfsm.cli import main
+
+    db = tmp_path / "s.db"
+    orch = paper_orchestrator(ManualVenue(), store=SqliteStore(db))
+    orch.submit_group(oco())
+    with monkeypatch.context() as patch:
+        patch.setattr(ContingentOrders, "_settle", lambda *args: [])
+        send(orch, "g1", "first", EventKind.FILL, 4)
+    orch.close()
+
+    assert main(["recover", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "1 contingent group(s) owe a reaction the stop cut short" in out
+    assert out.rstrip().endswith(": g1")

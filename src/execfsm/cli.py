@@ -105,6 +105,12 @@ def _recover_with(db: Path, store: SqliteStore) -> int:
         print(
             f"{len(report.interrupted)} dispatch(es) interrupted by the stop: flagged, never resent"
         )
+    owed = orchestrator.contingent.interrupted
+    if owed:
+        print(
+            f"{len(owed)} contingent group(s) owe a reaction the stop cut short (flagged; "
+            f"orchestrator.contingent.resume sends it): {', '.join(owed)}"
+        )
     return 0
 
 
