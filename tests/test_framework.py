@@ -28,6 +28,7 @@ from execfsm import (
     Engine,
     ExecutionOrchestrator,
     IllegalTransition,
+    MachineModel,
     MachineReason,
     PolicyViolation,
     ReasonCode,
@@ -41,6 +42,7 @@ from execfsm import (
 from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.enums import reason_of
+from execfsm.governance.properties import verify_machines
 from execfsm.governance.trail import verify_trail
 from execfsm.ledger.audit import AuditLog, record_from_dict, record_json, record_to_dict
 from execfsm.registry import known_machines, load_project, unregister_machine
@@ -577,3 +579,52 @@ class TestFailingCallbacks:
                 reopened.close()
         finally:
             unregister_machine(Brittle)
+
+
+class TestReferenceOnlyMachines:
+    def test_an_expression_guard_is_modelled_verified_and_refused_on_the_compiled_engine(
+        self,
+    ) -> None:
+        class Expressive(AuditedMachine):
+            compiled_engine = False  # python-statemachine's runtime runs the expression
+            audit_machine = "expressive"
+            a = State(initial=True)
+            b = State(final=True)
+            go = a.to(b, cond="ready and not blocked")
+
+            @describe("the desk is ready")
+            def ready(self) -> bool:
+                return True
+
+            @describe("a halt is in force")
+            def blocked(self) -> bool:
+                return False
+
+        model = MachineModel.from_machine(Expressive)
+        (transition,) = model.transitions
+        assert transition.conds == ("ready and not blocked",)
+        assert model.guard_descriptions["ready and not blocked"] == (
+            "(the desk is ready) and not (a halt is in force)"
+        )
+        results = {r.prop: r for r in verify_machines({"expressive": Expressive})}
+        assert results["P3"].ok
+        assert results["P2"].ok
+        machine = Expressive(AuditLog(SteppingClock(EPOCH)), correlation_id="e-1")
+        assert machine.engine is Engine.REFERENCE
+        machine.send("go")
+        assert machine.current_state_value == "b"
+
+    def test_an_expression_naming_an_undescribed_guard_is_refused(self) -> None:
+        class Vague(AuditedMachine):
+            compiled_engine = False
+            audit_machine = "vague"
+            a = State(initial=True)
+            b = State(final=True)
+            go = a.to(b, cond="ready or whatever")
+
+            @describe("the desk is ready")
+            def ready(self) -> bool:
+                return True
+
+        with pytest.raises(DefinitionError, match="'whatever' is not a described guard"):
+            MachineModel.from_machine(Vague)

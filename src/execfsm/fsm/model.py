@@ -253,14 +253,55 @@ def _guards(
         func = _resolve(machine, spec)
         name = func.__name__
         known = functions.setdefault(name, func)
-        if known is not func:
+        if known is not func and not _same_expression(known, func):
             raise DefinitionError(f"{machine.__name__}: two different guards are named {name!r}")
         names.append(name)
     return tuple(names)
 
 
+_OPERATORS = frozenset({"and", "or", "not"})
+
+
+def _expression(machine: type[StateMachine], text: str) -> Callable[..., Any]:
+    """
+    A boolean expression of guards (``cond="ready and not blocked"``, which only
+    python-statemachine's runtime runs) as the model sees it: one guard named by the
+    expression, described by its guards' descriptions. Every name in it must be a described
+    guard of the machine.
+    """
+    words = text.replace("(", " ( ").replace(")", " ) ").split()
+    shown = []
+    for word in words:
+        if word in _OPERATORS or word in "()":
+            shown.append(word)
+            continue
+        guard = getattr(machine, word, None) if word.isidentifier() else None
+        text_of = description_of(guard) if callable(guard) else None
+        if not text_of:
+            raise DefinitionError(
+                f"{machine.__name__}: guard expression {text!r}: {word!r} is not a described "
+                f"guard of the machine"
+            )
+        shown.append(f"({text_of})")
+
+    def expression(**_values: Any) -> bool:
+        raise DefinitionError(f"{text!r} runs on python-statemachine's runtime only")
+
+    expression.__name__ = " ".join(words)
+    expression.description = " ".join(shown)  # type: ignore[attr-defined]
+    return expression
+
+
+def _same_expression(first: Callable[..., Any], second: Callable[..., Any]) -> bool:
+    return getattr(first, "description", None) == getattr(second, "description", None) and (
+        " " in first.__name__
+    )
+
+
 def _resolve(machine: type[StateMachine], spec: CallbackSpec) -> Callable[..., Any]:
     func = spec.func
+    if isinstance(func, str) and not func.isidentifier():
+        return _expression(machine, func)
     if isinstance(func, str):
         func = getattr(machine, func, None)
     if not callable(func):
