@@ -48,7 +48,8 @@ from execfsm.fsm.properties import declared_inputs, default_instance
 from execfsm.governance.explore import actions_for
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing._search import Search, select
-from execfsm.testing.coverage import Classifier, Edge, Target, describe_target
+from execfsm.testing._snapshot import state_key
+from execfsm.testing.coverage import Classifier, Edge, Target, describe_target, not_exercised
 
 __all__ = [
     "Args",
@@ -113,29 +114,6 @@ def send(machine: Any, event: str, kwargs: Mapping[str, Any]) -> None:
     """
     with contextlib.suppress(IllegalTransition, ContractViolation, PolicyViolation):
         machine.send(event, **kwargs)
-
-
-def state_key(machine: Any) -> Hashable:
-    """
-    The default search key of an instance: its state and what its guards see
-    (``guard_context()``). Two instances with the same key are explored once.
-    """
-    context: Mapping[str, Any] = getattr(machine, "guard_context", dict)()
-    return (str(machine.current_state_value), _freeze(context))
-
-
-def _freeze(value: Any) -> Hashable:
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return tuple(sorted(repr(v) for v in value))
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value  # type: ignore[no-any-return]
 
 
 def _line(record: AuditRecord) -> TrailLine:
@@ -241,6 +219,14 @@ def _new_log() -> AuditLog:
     return AuditLog(SteppingClock(EPOCH, timedelta(milliseconds=1)))
 
 
+def _search_log() -> AuditLog:
+    """
+    A log for an instance the search (or a strategy's draw) runs: what it writes exercises
+    no test, and coverage does not count it (`not_exercised`).
+    """
+    return not_exercised(_new_log())
+
+
 def _declared(machine: type, events: Iterable[str]) -> Inputs | None:
     """
     The machine's declared ``inputs`` (event -> argument -> domain, as `execfsm verify`
@@ -298,7 +284,7 @@ class Driver:
         return [value if isinstance(value, Args) else Args(dict(value)) for value in found]
 
     def start(self, steps: Iterable[Step] = ()) -> tuple[Any, AuditLog]:
-        audit = _new_log()
+        audit = _search_log()
         instance = self.make(audit)
         for step in steps:
             self.fire(instance, step.event, step.args.kwargs)
