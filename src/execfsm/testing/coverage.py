@@ -303,7 +303,7 @@ class MachineCoverage:
         text = f"{self.machine} {len(self.taken)}/{len(self.transitions)} ({shown}%)"
         if self.ambiguous:
             shared = sum(len(group) for group in self.ambiguous)
-            text += f" (+{shared} sharing ends, taken but not told apart)"
+            text = f"{text[:-1]}; {shared} sharing ends taken, not told apart)"
         if self.cases:
             text += f" [cases {len(self.cases_seen)}/{len(self.cases)}]"
         return text
@@ -430,6 +430,7 @@ def describe_target(target: Target, state: str | None = None) -> str:
     A short readable name of `target` (a row as seen from `state`, if given).
     """
     if isinstance(target, Edge):
-        return f"{target.source}-{target.event}->{target.target}"
+        shown = f"{target.source}-{target.event}->{target.target}"
+        return f"{shown}#{target.nth}" if target.nth else shown
     where = state if state is not None else "|".join(target.states)
     return f"{where}:{target.event}:{target.outcome}:{target.reason}"

@@ -352,6 +352,10 @@ def transition_paths(
     longer ones take too is dropped. What no path reaches is `uncovered`. A path's ``str``
     names what it was found for: ``pytest.mark.parametrize("path", paths, ids=str)``.
 
+    Declared transitions that share their ends (``a.to(b, cond=ready) | a.to(b)``) get one
+    path taking those ends: its records cannot say which of them it took, so `uncovered`
+    still names each of them.
+
     Args:
         machine: A declared machine class (an `AuditedMachine` subclass).
         make: A fresh instance writing to the sink it is given; default ``machine(sink)``
@@ -371,7 +375,11 @@ def transition_paths(
     targets = declared_targets(machine, cases=cases)
     if only is not None:
         wanted = set(only)
-        targets = tuple(t for t in targets if t in wanted)
+        targets = tuple(
+            t for t in targets if t in wanted or (isinstance(t, Edge) and t.ends in wanted)
+        )
+    # Transitions sharing their ends: a record names the ends only, so they are searched as one.
+    targets = tuple(dict.fromkeys(t.ends if isinstance(t, Edge) else t for t in targets))
     search = Search(driver, key, max_depth, max_nodes)
     found: dict[Target, tuple[Step, ...]] = {}
     for target in targets:
