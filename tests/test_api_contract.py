@@ -156,7 +156,19 @@ class TestPublicApi:
             "EVENT_UNKNOWN_ORDER",
             "DUPLICATE_INTENT",
         ]
+        contingent = [
+            "CONTINGENT_GROUP_REFUSED",
+            "CONTINGENT_LEG_NOT_SENT",
+            "CONTINGENT_OVERFILL",
+            "CONTINGENT_CANCEL_REJECTED",
+            "CONTINGENT_REACTION_INTERRUPTED",
+            "CONTINGENT_HELD_CANCELLED",
+            "CONTINGENT_RELEASE_REFUSED",
+        ]
         names = [c.name for c in ReasonCode]
+        after = names.index("EXPIRED_BY_CLOCK") + 1
 
         assert names[: len(pinned)] == pinned
+        assert names[after : after + len(contingent)] == contingent
+        assert names[after + len(contingent) :] == ["CALLBACK_FAILED"]
         assert all(c.value == c.name for c in ReasonCode)

@@ -487,3 +487,93 @@ class TestTrailProperties:
         trail.write_text("".join(record_json(r) + "\n" for r in log.records))
         assert main(["audit", "verify", str(trail), "--properties"]) == 0
         assert "the declared properties hold on every recorded instance" in capsys.readouterr().out
+
+
+class Brittle(AuditedMachine):
+    """A user machine whose callbacks raise between the record and the commit."""
+
+    audit_machine = "brittle"
+    idle = State(initial=True)
+    busy = State()
+    done = State(final=True)
+
+    start = idle.to(busy)
+    finish = busy.to(done)
+
+    fail_on: str = ""
+
+    def on_start(self) -> None:
+        if self.fail_on == "on":
+            raise RuntimeError("on_start broke")
+
+    def on_enter_busy(self) -> None:
+        if self.fail_on == "enter":
+            raise ContractViolationLike("entering busy broke")
+
+
+class ContractViolationLike(execfsm.ContractViolation):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason=ReasonCode.VALIDATION_INVALID_FIELD)
+
+
+class TestFailingCallbacks:
+    @pytest.mark.parametrize("engine", list(Engine))
+    @pytest.mark.parametrize("where", ["on", "enter"])
+    def test_the_trail_undoes_a_move_a_callback_broke(self, engine: Engine, where: str) -> None:
+        register_machine(Brittle)
+        try:
+            log = AuditLog(SteppingClock(EPOCH))
+            machine = Brittle(log, engine=engine, correlation_id="b-1")
+            machine.fail_on = where
+            with pytest.raises((RuntimeError, execfsm.ContractViolation)):
+                machine.send("start")
+            assert machine.current_state_value == "idle"
+            undo = next(r for r in log.records if r.reason_code is ReasonCode.CALLBACK_FAILED)
+            assert (undo.source, undo.target, undo.outcome) == (
+                "busy",
+                "idle",
+                AuditOutcome.REFUSED,
+            )
+            assert verify_trail(log.records, known_machines()).ok
+            assert Brittle.from_trail(log, "b-1").current_state_value == "idle"
+            machine.fail_on = ""
+            machine.send("start")
+            machine.send("finish")
+            assert verify_trail(log.records, known_machines()).ok
+        finally:
+            unregister_machine(Brittle)
+
+    def test_an_undo_of_a_move_never_recorded_is_caught(self) -> None:
+        register_machine(Brittle)
+        try:
+            forged = AuditLog(SteppingClock(EPOCH))
+            forged.append_fields(
+                "b-1", None, "brittle", "start", "idle", "busy", AuditOutcome.APPLIED, None, ""
+            )
+            forged.append_fields(
+                "b-1", None, "brittle", "finish", "busy", "idle", AuditOutcome.REFUSED,
+                ReasonCode.CALLBACK_FAILED, "forged",
+            )  # fmt: skip
+            result = verify_trail(forged.records, known_machines())
+            assert not result.ok
+            assert "undoes a move that is not the one recorded before" in result.problem
+        finally:
+            unregister_machine(Brittle)
+
+    def test_a_store_with_an_undone_move_reopens_where_the_machine_is(self, tmp_path: Path) -> None:
+        register_machine(Brittle)
+        try:
+            db = tmp_path / "b.db"
+            orchestrator = ExecutionOrchestrator(store=SqliteStore(db))
+            machine = Brittle(orchestrator.audit_log, correlation_id="b-1")
+            machine.fail_on = "on"
+            with pytest.raises(RuntimeError):
+                machine.send("start")
+            orchestrator.close()
+            reopened = ExecutionOrchestrator(store=SqliteStore(db))
+            try:
+                assert reopened.recovery.machines == {"brittle": {"b-1": "idle"}}
+            finally:
+                reopened.close()
+        finally:
+            unregister_machine(Brittle)

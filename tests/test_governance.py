@@ -321,17 +321,17 @@ class TestSpecDrift:
 
         out = capsys.readouterr().out
         assert code == 0
-        assert out.count("PASS") == 8
+        assert out.count("PASS") == 14  # 8 of the built-in machines, 6 of the contingent one
         assert "PASS order P5 filled quantity never exceeds the quantity in force" in out
 
 
 class TestProperties:
     def test_real_machines_hold(self) -> None:
-        """P1-P5 hold for the declared machines."""
+        """P1-P5 (and the contingent group's G1-G4) hold for the declared machines."""
         results = verify_machines(MACHINES, depth=5)
 
         assert [(r.machine, r.prop) for r in results if not r.ok] == []
-        assert {r.prop for r in results} == {"P1", "P2", "P3", "P4", "P5"}
+        assert {r.prop for r in results} == {"P1", "P2", "P3", "P4", "P5", "G1", "G2", "G3", "G4"}
 
     def test_shortcut_to_dispatch_violates_p1_with_a_path(self) -> None:
         """A ROUTING -> DISPATCH edge without the live validator breaks P1; the counterexample

@@ -224,6 +224,29 @@ class ReasonCode(enum.StrEnum):
     """The order's adapter cannot amend orders: nothing was sent."""
     EXPIRED_BY_CLOCK = "EXPIRED_BY_CLOCK"
     """A DAY or GTD order reached its expiry time on the injected clock."""
+    CONTINGENT_GROUP_REFUSED = "CONTINGENT_GROUP_REFUSED"
+    """A contingent group was refused before anything was sent: a leg failed validation, the
+    risk gate or routing, or the group's terms do not fit its kind."""
+    CONTINGENT_LEG_NOT_SENT = "CONTINGENT_LEG_NOT_SENT"
+    """A leg written ahead was not sent: its group had already reacted (its OCO sibling
+    filled on submit)."""
+    CONTINGENT_OVERFILL = "CONTINGENT_OVERFILL"
+    """The legs of a group filled beyond the group's quantity (a fill raced the cancel or the
+    reduction): flagged for reconciliation."""
+    CONTINGENT_CANCEL_REJECTED = "CONTINGENT_CANCEL_REJECTED"
+    """The venue refused the cancel a group sent for a leg: the leg works on, flagged."""
+    CONTINGENT_REACTION_INTERRUPTED = "CONTINGENT_REACTION_INTERRUPTED"
+    """A restart found a group whose reaction to a leg's fill (a cancel, a release) was due
+    but never sent: flagged; `ContingentOrders.resume` sends it."""
+    CONTINGENT_HELD_CANCELLED = "CONTINGENT_HELD_CANCELLED"
+    """The parent of a one-triggers-other group ended without a fill: its held children are
+    cancelled without ever being sent."""
+    CONTINGENT_RELEASE_REFUSED = "CONTINGENT_RELEASE_REFUSED"
+    """A child released by its parent's fill was stopped by the pipeline (risk, routing):
+    the parent's position has no exit; flagged."""
+    CALLBACK_FAILED = "CALLBACK_FAILED"
+    """A machine's callback raised after its move was recorded: the move did not happen and
+    the machine is where this record's ``target`` says (the record before is undone)."""
 
 
 # -- a machine's own reason codes ------------------------------------------------------------

@@ -15,14 +15,9 @@ from decimal import Decimal
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.clock import SystemClock
-from execfsm.contracts import (
-    ExecutionEvent,
-    ExecutionMode,
-    Fill,
-    LivePolicy,
-    Order,
-    OrderIntent,
-)
+from execfsm.contingent.orders import ContingentOrders, GroupStatus
+from execfsm.contingent.terms import ContingentGroup
+from execfsm.contracts import ExecutionEvent, ExecutionMode, Fill, LivePolicy, Order, OrderIntent
 from execfsm.fsm.audit import AuditRecord
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import EventOutcome
@@ -142,6 +137,8 @@ class ExecutionOrchestrator:
             self._services, self._units.results, paused, registry.get(execution_mode)
         )
         """What was recovered from the store (empty for a new session)."""
+        self.contingent = ContingentOrders(self._intents, self._events)
+        """Contingent groups (OCO, OTO, bracket): `submit_group`, status, recovery."""
         self._events.listen(registry.adapters(), dispatcher)
 
     # -- properties ------------------------------------------------------------------------
@@ -184,6 +181,10 @@ class ExecutionOrchestrator:
         order. How that differs from one by one: `IntentRunner.submit_batch`.
         """
         return self._intents.submit_batch(intents)
+
+    def submit_group(self, group: ContingentGroup) -> GroupStatus:
+        """Send a contingent group, all legs or none (`execfsm.contingent.orders`)."""
+        return self.contingent.submit(group)
 
     def resume(self, correlation_id: str) -> PipelineResult:
         """

@@ -107,6 +107,7 @@ class CallbackEngine(CompiledEngine):
             available.get("reason_code"),
             available.get("detail", ""),
         )
+        machine._audit_listener.moved = (event, chosen.source_name, chosen.target_name)
         if chosen.on is not None:
             chosen.on(available)
         self.value = chosen.target.value

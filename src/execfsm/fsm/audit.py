@@ -126,12 +126,16 @@ class AuditListener:
         sink: Where records go (an `AuditLog`, a durable store, a test double).
     """
 
-    __slots__ = ("_fields", "last_seq", "sink")
+    __slots__ = ("_fields", "last_seq", "moved", "sink")
 
     def __init__(self, sink: AuditSink) -> None:
         self.sink = sink
         self.last_seq: int | None = None
         """The seq of the last record written (where the sink tells it)."""
+        self.moved: tuple[str, str, str] | None = None
+        """(event, source, target) of the move recorded by the event in progress, set by the
+        engines that run callbacks between the record and the commit (so a callback that
+        raises there can be undone in the trail); None otherwise."""
         # An AuditLog takes the fields directly; any other sink gets an AuditEntry. (The sink
         # again, not its bound method: every order keeps a listener, for as long as it lives.)
         self._fields: _FieldsSink | None = (
@@ -222,12 +226,8 @@ class BoundAuditListener:
         """
         Record an applied transition (python-statemachine injects the arguments by name).
         """
+        moved = (str(event), str(_state_name(source)), str(_state_name(target)))
         self.listener.write(
-            self.subject,
-            str(event),
-            _state_name(source),
-            _state_name(target),
-            AuditOutcome.APPLIED,
-            reason_code,
-            detail,
+            self.subject, moved[0], moved[1], moved[2], AuditOutcome.APPLIED, reason_code, detail
         )
+        self.listener.moved = moved

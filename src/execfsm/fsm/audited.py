@@ -219,7 +219,11 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         """
         state = None
         for record in audit.by_correlation(correlation_id):
-            if record.machine == cls.audit_machine and record.outcome is AuditOutcome.APPLIED:
+            if record.machine != cls.audit_machine:
+                continue
+            if record.outcome is AuditOutcome.APPLIED or (
+                record.reason_code is ReasonCode.CALLBACK_FAILED and record.target is not None
+            ):  # a callback raised: the move recorded before did not happen
                 state = record.target
         if state is None:
             return None
@@ -333,6 +337,7 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
                 f"machine while it processes an event: the engines would order it differently"
             )
         self._sending = True
+        self._audit_listener.moved = None
         try:
             self._engine.fire(self, event, kwargs)
         except NoTransition:
@@ -340,10 +345,38 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
             self.record(event, AuditOutcome.REFUSED, error.reason, str(error))
             raise error from None
         except (ContractViolation, PolicyViolation) as exc:
+            self._undo_recorded_move(exc)
             self.record(event, AuditOutcome.REFUSED, exc.reason, str(exc))
+            raise
+        except Exception as exc:
+            self._undo_recorded_move(exc)
             raise
         finally:
             self._sending = False
+
+    def _undo_recorded_move(self, exc: Exception) -> None:
+        """
+        A callback raised after the move was recorded but before it stood (an ``on_``
+        or entry callback): the machine is still in the source state, so a
+        ``CALLBACK_FAILED`` record undoes the move in the trail, from where the record before
+        left it back to where the machine is. No record claims a move that did not happen.
+        """
+        moved = self._audit_listener.moved
+        self._audit_listener.moved = None
+        if moved is None:
+            return
+        event, source, target = moved
+        if source == target or str(self._engine.value) != source:
+            return  # the move stands (raised after the commit), or nothing moved anyway
+        self._audit_listener.write(
+            self,
+            event,
+            target,
+            source,
+            AuditOutcome.REFUSED,
+            ReasonCode.CALLBACK_FAILED,
+            f"{type(exc).__name__}: {exc}; the move {source} -> {target} did not happen",
+        )
 
     # -- what every audited machine provides --------------------------------------------------
 

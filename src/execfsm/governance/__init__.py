@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from statemachine import StateMachine
 
+from execfsm.contingent.machine import ContingentMachine
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 
-MACHINES: dict[str, type[StateMachine]] = {"order": OrderLifecycle, "pipeline": PipelineRun}
+MACHINES: dict[str, type[StateMachine]] = {
+    "contingent": ContingentMachine,
+    "order": OrderLifecycle,
+    "pipeline": PipelineRun,
+}
 """The machines under governance, by their audit ``machine`` name."""

@@ -64,6 +64,7 @@ def verify_trail(
         name: getattr(cls, "audit_instance", "correlation_id") for name, cls in machines.items()
     }
     current: dict[tuple[str, str], str] = {}
+    last_move: dict[tuple[str, str], tuple[str, str, str]] = {}
     for count, record in enumerate(records):
         model = models.get(record.machine)
         if model is None:
@@ -86,6 +87,7 @@ def verify_trail(
             edge = (record.source, record.event, record.target)
             if edge in edges[record.machine]:
                 current[key] = str(record.target)
+                last_move[key] = (record.event, str(record.source), str(record.target))
                 continue
             if record.target == state and record.event not in events[record.machine]:
                 continue  # an annotation (dispatch attempt, reconciliation flag): nothing moved
@@ -102,7 +104,22 @@ def verify_trail(
                 record,
                 f"{record.outcome} in {record.source}, but the {record.machine} was in {state}",
             )
+        if record.reason_code is ReasonCode.CALLBACK_FAILED:
+            undone = (record.event, str(record.target), str(record.source))
+            if last_move.pop(key, None) != undone:
+                return _bad(count, record, "undoes a move that is not the one recorded before")
+            current[key] = str(record.target)  # the move recorded before did not happen
+        else:
+            last_move.pop(key, None)
     return ChainVerification(True, len(records))
+
+
+def undone_move(record: AuditRecord) -> bool:
+    """
+    Whether `record` says the move recorded before it did not happen (a callback raised):
+    the instance is then where its ``target`` says.
+    """
+    return record.reason_code is ReasonCode.CALLBACK_FAILED and record.target is not None
 
 
 def instance_states(
@@ -119,7 +136,9 @@ def instance_states(
     states: dict[str, dict[str, str]] = {}
     for record in records:
         field = fields.get(record.machine)
-        if field is None or record.outcome is not AuditOutcome.APPLIED or record.target is None:
+        if field is None or record.target is None:
+            continue
+        if record.outcome is not AuditOutcome.APPLIED and not undone_move(record):
             continue
         instance = getattr(record, field) or ""
         states.setdefault(record.machine, {})[instance] = record.target

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -24,6 +25,9 @@ from execfsm.stages import post_trade, recon, risk_gate
 from execfsm.stages.risk_gate import RiskControls
 from execfsm.typing import OrderAdapter, ReplacingAdapter
 
+if TYPE_CHECKING:
+    from execfsm.contingent.orders import ContingentOrders
+
 _REPLACE_ANSWERS = (EventKind.REPLACE_ACK, EventKind.REPLACE_REJECT)
 
 
@@ -32,6 +36,9 @@ class EventProcessor:
     Applies venue events on the books of `units`, serialised per order by `locks`; `notify`
     tells the fill subscribers once an event is durable.
     """
+
+    contingent: ContingentOrders | None = None
+    """The contingent groups, which take the events of their legs (set by them)."""
 
     def __init__(
         self, units: WorkUnits, locks: StripedLocks, notify: Notify, risk: RiskControls
@@ -56,6 +63,9 @@ class EventProcessor:
         `ExecutionOrchestrator.handle_event`.
         """
         self._units.refuse_reentry()
+        groups = self.contingent
+        if groups is not None and event.client_order_id in groups.legs:  # a group's leg
+            return groups.handle_event(event)
         outcome, heard = self._handle_event(event)
         return delivered(outcome, self._notify(heard))
 
@@ -116,6 +126,8 @@ class EventProcessor:
         self._units.refuse_reentry()
         with self._locks.of(known.idempotency_key):
             outcome, heard = self._cancel(client_order_id, adapter)
+        if self.contingent is not None and client_order_id in self.contingent.legs:
+            self.contingent.after_request(client_order_id)
         return delivered(outcome, self._notify(heard))
 
     def _cancel(
@@ -199,6 +211,8 @@ class EventProcessor:
             if not isinstance(adapter, ReplacingAdapter):
                 return self._not_supported(client_order_id, adapter)
             outcome, heard = self._replace(client_order_id, adapter, new_quantity, new_price)
+        if self.contingent is not None and client_order_id in self.contingent.legs:
+            self.contingent.after_request(client_order_id)
         return delivered(outcome, self._notify(heard))
 
     def _not_supported(self, client_order_id: str, adapter: OrderAdapter) -> EventOutcome:
