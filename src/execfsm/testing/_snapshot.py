@@ -170,5 +170,10 @@ def state_key(machine: Any) -> Hashable:
     The default search key of an instance: its state and a snapshot of what it holds (every
     attribute but the machine's infrastructure, recursively, see `snapshot`). Two instances
     with the same key are explored once.
+
+    Sound, not small: what differs between two paths to one situation (a timestamp, an id
+    made from a count) keeps them apart, so a machine holding such values is searched
+    slowly; give `transition_paths` a key of what its guards and cases read instead
+    (execfsm's own tests key an order by its state, fill count, pending replace, ...).
     """
     return (_state(machine), snapshot(machine))

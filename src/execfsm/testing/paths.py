@@ -10,7 +10,8 @@ quantity left). The search is breadth-first: every step of every path so far is 
 every input of every event, each on a fresh instance (``make(sink)``) replayed to that point
 with an in-memory `AuditLog` on a `SteppingClock`; what a step took is read from the records
 it wrote (`execfsm.testing.coverage`), so the paths are what the machine does, not what its
-model says it should.
+model says it should. Those logs are marked `not_exercised`: searching runs no test, and
+the coverage a test run reports does not count them.
 
 >>> from execfsm.fsm.audited import AuditedMachine
 >>> from statemachine import State
@@ -363,8 +364,9 @@ def transition_paths(
         inputs: The keyword arguments to try per event; default: the machine's declared
             ``inputs`` (the domains `execfsm verify` explores), else none.
         fire: Delivers an event (default `send`: a refusal is an outcome).
-        key: Instances with equal keys are explored once (default `state_key`): it must
-            tell apart what the guards and cases look at.
+        key: Instances with equal keys are explored once (default `state_key`: the state
+            and everything the instance holds); a key of your own must tell apart all that
+            the guards and cases look at.
         cases: Cover the machine's declared case rows too.
         only: Search these targets only (default every declared one).
         max_depth: The longest path tried.
