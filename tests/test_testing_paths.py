@@ -6,17 +6,21 @@ hold never share a key; and transitions that share their ends, which no trail te
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
+import pytest
 from statemachine import State
 
 from execfsm import AuditedMachine, describe
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.ledger.audit import AuditLog
+from execfsm.registry import builtin_machines
 from execfsm.testing import (
     Edge,
     coverage_summary,
+    declared_targets,
     run_path,
     state_key,
     transition_coverage,
@@ -164,3 +168,38 @@ class TestSharedEnds:
             "  missing twin: a -go-> b #1",
             "  missing twin: a -go-> b #2",
         ]
+
+
+class Meter:
+    """A callable helper that holds a count."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.calls
+
+
+class TestWhatCounts:
+    def test_a_callable_object_that_holds_state_counts(self) -> None:
+        """A callable helper is context too: its count tells instances apart."""
+        one, other = Retrier(_log()), Retrier(_log())
+        one.meter, other.meter = Meter(), Meter()
+        other.meter()
+
+        assert state_key(one) != state_key(other)
+
+    def test_a_partial_counts_by_its_arguments(self) -> None:
+        """Two partials of one function with different arguments tell instances apart."""
+        one, other = Retrier(_log()), Retrier(_log())
+        one.limit, other.limit = functools.partial(max, 1), functools.partial(max, 2)
+
+        assert state_key(one) != state_key(other)
+
+    @pytest.mark.parametrize("name", sorted(builtin_machines()))
+    def test_no_two_transitions_of_a_built_in_machine_share_their_ends(self, name: str) -> None:
+        """Every built-in transition is told apart by its records, so its coverage is exact."""
+        edges = [t for t in declared_targets(builtin_machines()[name]) if isinstance(t, Edge)]
+
+        assert [e for e in edges if e.nth] == []

@@ -5,17 +5,19 @@ and case alike (the search explores them once).
 
 The snapshot is sound rather than small: every attribute of the instance counts (private
 ones too: a guard may read ``self._fills``), but for the machine's own infrastructure (its
-engine, audit listener and re-entry flag), which no guard reads; a plain object counts by
-its attributes, recursively; a child machine by its class, state and snapshot; an object
-that refers back to one being snapshotted by how far up it is; and a value that cannot be
-seen into (no attributes, not hashable by value) by a token equal to nothing else, so
-instances holding one are never taken for each other.
+engine, audit listener and re-entry flag) and its functions and methods, which hold no
+context; a plain object counts by its attributes, recursively; a child machine by its
+class, state and snapshot; an object that refers back to one being snapshotted by how far
+up it is; a function as the same object or not; a lock not at all (it is unlocked between
+events); and a value that cannot be seen into (no attributes to read) by a token equal to
+nothing else, so instances holding one are never taken for each other.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import threading
 import types
 from collections.abc import Hashable, Mapping
@@ -126,6 +128,8 @@ class _Snapshot:
         kind = type(value)
         if isinstance(value, Mapping):
             return (kind.__name__, tuple((self.of(k), self.of(v)) for k, v in value.items()))
+        if isinstance(value, functools.partial):
+            return ("partial", self.of(value.func), self.of(value.args), self.of(value.keywords))
         if isinstance(value, list | tuple):
             return (kind.__name__, tuple(self.of(v) for v in value))
         if isinstance(value, set | frozenset):
@@ -139,13 +143,14 @@ class _Snapshot:
 
     def attributes(self, machine: Any) -> Hashable:
         """
-        A machine's attributes but its infrastructure and its bound callables.
+        A machine's attributes but its infrastructure and its functions and methods (an
+        object that is callable but holds state counts like any other).
         """
         own = sorted(
             (
                 (k, v)
                 for k, v in vars(machine).items()
-                if k not in INFRASTRUCTURE and not callable(v)
+                if k not in INFRASTRUCTURE and not isinstance(v, _CODE)
             ),
             key=_name,
         )
