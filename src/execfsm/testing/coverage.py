@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -107,7 +108,7 @@ def declared_edges(model: MachineModel) -> tuple[Edge, ...]:
     with another numbered 1, 2, ... (`Edge.nth`).
     """
     ends = [Edge(t.source, t.event, t.target) for t in model.transitions]
-    shared = {e for e in ends if ends.count(e) > 1}
+    shared = {e for e, n in Counter(ends).items() if n > 1}
     seen: dict[Edge, int] = {}
     edges = []
     for edge in ends:
@@ -129,12 +130,12 @@ def shared_ends(edges: Iterable[Edge]) -> dict[Edge, tuple[Edge, ...]]:
     return {ends: tuple(group) for ends, group in groups.items()}
 
 
-L = TypeVar("L")
+_Log = TypeVar("_Log")
 
 _UNEXERCISED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def not_exercised(log: L) -> L:
+def not_exercised(log: _Log) -> _Log:
     """
     Mark `log` as written by no test (e.g. by `transition_paths` searching): coverage
     collected from a test run (`execfsm.testing.pytest_plugin`) skips it. Returns `log`.
