@@ -454,6 +454,20 @@ class TestPlugin:
 
         assert coverage.taken == {Edge("INTAKE", "fail", "FAILED")}
 
+    def test_the_logs_of_the_path_search_are_not_read(self) -> None:
+        """Searching for paths is no test: only the logs of the paths' runs are counted."""
+        plugin = TransitionCoveragePlugin({"dialer": Dialer})
+        plugin.install()
+        try:
+            paths = transition_paths(Dialer, inputs=DIALER_INPUTS)
+            searched = plugin.result()["dialer"].taken
+            run_path(paths[0], Dialer)
+        finally:
+            plugin.uninstall()
+
+        assert searched == frozenset()
+        assert plugin.result()["dialer"].taken == paths[0].covers
+
     def test_the_summary_lists_what_is_missing(self) -> None:
         """The summary line names each machine's share, then each edge no test took."""
         plugin = TransitionCoveragePlugin({"pipeline": PipelineRun})

@@ -9,6 +9,12 @@ source state the row is for. A record names its running instance by
 ``(record.machine, getattr(record, cls.audit_instance))`` (``correlation_id`` for a machine
 that does not say); coverage counts the instances it saw.
 
+Each declared transition counts, also where several share their ends (``a.to(b,
+cond=ready) | a.to(b)``). A record names only the ends, so it cannot tell which of those was
+taken: such a group is never counted as taken; where a record took its ends, coverage
+reports the group as taken but not told apart (`MachineCoverage.ambiguous`), and the
+machine's coverage is not complete.
+
 >>> from execfsm.fsm.pipeline import PipelineRun
 >>> coverage = transition_coverage([], {"pipeline": PipelineRun})
 >>> coverage["pipeline"].summary()
@@ -18,8 +24,10 @@ that does not say); coverage counts the instances it saw.
 from __future__ import annotations
 
 import math
+import weakref
+from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -36,6 +44,7 @@ __all__ = [
     "declared_edges",
     "describe_target",
     "machines_by_name",
+    "not_exercised",
     "transition_coverage",
 ]
 
@@ -72,9 +81,21 @@ class Edge:
     source: str
     event: str
     target: str
+    nth: int = 0
+    """0 for the transition with these ends, as a record names it; where several declared
+    transitions share the ends, each of them is ``nth`` 1, 2, ... in declaration order (a
+    record names their ends only: ``nth`` 0)."""
+
+    @property
+    def ends(self) -> Edge:
+        """
+        The edge as a record names it (``nth`` 0).
+        """
+        return self if not self.nth else Edge(self.source, self.event, self.target)
 
     def __str__(self) -> str:
-        return f"{self.source} -{self.event}-> {self.target}"
+        shown = f"{self.source} -{self.event}-> {self.target}"
+        return f"{shown} #{self.nth}" if self.nth else shown
 
 
 Target = Edge | CaseModel
@@ -83,9 +104,51 @@ Target = Edge | CaseModel
 
 def declared_edges(model: MachineModel) -> tuple[Edge, ...]:
     """
-    The distinct transitions of `model`, in declaration order.
+    Every declared transition of `model`, in declaration order: those sharing their ends
+    with another numbered 1, 2, ... (`Edge.nth`).
     """
-    return tuple(dict.fromkeys(Edge(t.source, t.event, t.target) for t in model.transitions))
+    ends = [Edge(t.source, t.event, t.target) for t in model.transitions]
+    shared = {e for e, n in Counter(ends).items() if n > 1}
+    seen: dict[Edge, int] = {}
+    edges = []
+    for edge in ends:
+        if edge in shared:
+            seen[edge] = seen.get(edge, 0) + 1
+            edge = attrs.evolve(edge, nth=seen[edge])
+        edges.append(edge)
+    return tuple(edges)
+
+
+def shared_ends(edges: Iterable[Edge]) -> dict[Edge, tuple[Edge, ...]]:
+    """
+    The declared transitions that share their ends (numbered edges), by those ends.
+    """
+    groups: dict[Edge, list[Edge]] = {}
+    for edge in edges:
+        if edge.nth:
+            groups.setdefault(edge.ends, []).append(edge)
+    return {ends: tuple(group) for ends, group in groups.items()}
+
+
+_Log = TypeVar("_Log")
+
+_UNEXERCISED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def not_exercised(log: _Log) -> _Log:
+    """
+    Mark `log` as written by no test (e.g. by `transition_paths` searching): coverage
+    collected from a test run (`execfsm.testing.pytest_plugin`) skips it. Returns `log`.
+    """
+    _UNEXERCISED.add(log)
+    return log
+
+
+def is_exercised(log: Any) -> bool:
+    """
+    False for a log marked `not_exercised`.
+    """
+    return log not in _UNEXERCISED
 
 
 def machines_by_name(machines: Mapping[str, type] | type | Iterable[type]) -> dict[str, type]:
@@ -111,10 +174,14 @@ class Classifier:
     def __init__(self, model: MachineModel) -> None:
         self.model = model
         self.edges = declared_edges(model)
+        self.groups = shared_ends(self.edges)
+        """The declared transitions that share their ends, by those ends."""
         self.edge_index: dict[tuple[str | None, str, str | None], Edge] = {
-            (e.source, e.event, e.target): e for e in self.edges
+            (e.source, e.event, e.target): e.ends for e in self.edges
         }
-        """Each declared edge by (source, event, target), as records name it."""
+        """Each declared edge by (source, event, target), as records name it: a transition
+        that shares its ends with others is named by the ends (``nth`` 0), which is none of
+        the declared ones."""
         self.cases = model.cases
         self._rows: dict[tuple[str, str], list[CaseModel]] = {}
         for row in model.cases:
@@ -122,7 +189,8 @@ class Classifier:
 
     def classify(self, record: TrailRecord) -> Target | None:
         """
-        The edge or case row `record` shows, if any.
+        The edge or case row `record` shows, if any (the ends, ``nth`` 0, of transitions
+        that share them: it cannot tell which).
         """
         if record.outcome == _APPLIED:
             edge = self.edge_index.get((record.source, record.event, record.target))
@@ -183,13 +251,25 @@ class MachineCoverage:
     cases: tuple[CaseModel, ...] = ()
     cases_seen: frozenset[CaseModel] = frozenset()
     instances: int = 0
+    ambiguous: tuple[tuple[Edge, ...], ...] = ()
+    """The groups of declared transitions sharing their ends whose ends a record took: one
+    of each group was taken, but no record can tell which, so none counts as taken."""
 
     @property
     def missing(self) -> tuple[Edge, ...]:
         """
-        The declared transitions no record took, in declaration order.
+        The declared transitions no record shows taken, in declaration order (those of an
+        `ambiguous` group too: not shown taken either).
         """
         return tuple(e for e in self.transitions if e not in self.taken)
+
+    @property
+    def unseen(self) -> tuple[Edge, ...]:
+        """
+        The `missing` transitions but those of `ambiguous` groups: no record took their ends.
+        """
+        told = {e for group in self.ambiguous for e in group}
+        return tuple(e for e in self.missing if e not in told)
 
     @property
     def missing_cases(self) -> tuple[CaseModel, ...]:
@@ -210,16 +290,21 @@ class MachineCoverage:
     @property
     def complete(self) -> bool:
         """
-        True when every declared transition was taken.
+        True when every declared transition was shown taken (so never while two of them
+        share their ends: no record tells them apart).
         """
         return not self.missing
 
     def summary(self) -> str:
         """
-        ``name taken/declared (percent%)``, never rounded up to 100; case rows after, if any.
+        ``name taken/declared (percent%)``, never rounded up to 100; then how many taken
+        transitions were not told apart, if any; then case rows, if any.
         """
         shown = 100 if self.complete else math.floor(self.percent)
         text = f"{self.machine} {len(self.taken)}/{len(self.transitions)} ({shown}%)"
+        if self.ambiguous:
+            shared = sum(len(group) for group in self.ambiguous)
+            text = f"{text[:-1]}; {shared} sharing ends taken, not told apart)"
         if self.cases:
             text += f" [cases {len(self.cases_seen)}/{len(self.cases)}]"
         return text
@@ -272,13 +357,15 @@ class CoverageCollector:
         """
         coverage = {}
         for name, tally in self._tallies.items():
+            groups = tally.classifier.groups
             coverage[name] = MachineCoverage(
                 machine=name,
                 transitions=tally.classifier.edges,
-                taken=frozenset(t for t in tally.taken if isinstance(t, Edge)),
+                taken=frozenset(t for t in tally.taken if isinstance(t, Edge) and t not in groups),
                 cases=tally.classifier.cases,
                 cases_seen=frozenset(t for t in tally.taken if isinstance(t, CaseModel)),
                 instances=len(tally.instances),
+                ambiguous=tuple(group for ends, group in groups.items() if ends in tally.taken),
             )
         return coverage
 
@@ -302,7 +389,8 @@ def coverage_summary(
 ) -> str:
     """
     One line ``transition coverage: order 69/69 (100%), ...``, then each machine's missing
-    transitions and case rows, one per line.
+    transitions and case rows, one per line, and each group of transitions sharing their
+    ends that was taken but cannot be told apart.
 
     Args:
         unreachable: Targets known to be unreachable (e.g. a defensive deny-by-default
@@ -316,7 +404,12 @@ def coverage_summary(
         if dead:
             text = f"{text[:-1]}; {len(dead)} unreachable]" if text.endswith("]") else text
         parts.append(text)
-        missing += [f"  missing {machine.machine}: {e}" for e in machine.missing if e not in known]
+        missing += [f"  missing {machine.machine}: {e}" for e in machine.unseen if e not in known]
+        missing += [
+            f"  not told apart {machine.machine}: {len(group)} declared transitions share "
+            f"{group[0].ends}; a trail cannot tell them apart"
+            for group in machine.ambiguous
+        ]
         missing += [
             f"  missing {machine.machine} case: {_row(r)}"
             for r in machine.missing_cases
@@ -338,6 +431,7 @@ def describe_target(target: Target, state: str | None = None) -> str:
     A short readable name of `target` (a row as seen from `state`, if given).
     """
     if isinstance(target, Edge):
-        return f"{target.source}-{target.event}->{target.target}"
+        shown = f"{target.source}-{target.event}->{target.target}"
+        return f"{shown}#{target.nth}" if target.nth else shown
     where = state if state is not None else "|".join(target.states)
     return f"{where}:{target.event}:{target.outcome}:{target.reason}"

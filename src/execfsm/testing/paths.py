@@ -10,7 +10,8 @@ quantity left). The search is breadth-first: every step of every path so far is 
 every input of every event, each on a fresh instance (``make(sink)``) replayed to that point
 with an in-memory `AuditLog` on a `SteppingClock`; what a step took is read from the records
 it wrote (`execfsm.testing.coverage`), so the paths are what the machine does, not what its
-model says it should.
+model says it should. Those logs are marked `not_exercised`: searching runs no test, and
+the coverage a test run reports does not count them.
 
 >>> from execfsm.fsm.audited import AuditedMachine
 >>> from statemachine import State
@@ -48,7 +49,8 @@ from execfsm.fsm.properties import declared_inputs, default_instance
 from execfsm.governance.explore import actions_for
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing._search import Search, select
-from execfsm.testing.coverage import Classifier, Edge, Target, describe_target
+from execfsm.testing._snapshot import state_key
+from execfsm.testing.coverage import Classifier, Edge, Target, describe_target, not_exercised
 
 __all__ = [
     "Args",
@@ -113,29 +115,6 @@ def send(machine: Any, event: str, kwargs: Mapping[str, Any]) -> None:
     """
     with contextlib.suppress(IllegalTransition, ContractViolation, PolicyViolation):
         machine.send(event, **kwargs)
-
-
-def state_key(machine: Any) -> Hashable:
-    """
-    The default search key of an instance: its state and what its guards see
-    (``guard_context()``). Two instances with the same key are explored once.
-    """
-    context: Mapping[str, Any] = getattr(machine, "guard_context", dict)()
-    return (str(machine.current_state_value), _freeze(context))
-
-
-def _freeze(value: Any) -> Hashable:
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return tuple(sorted(repr(v) for v in value))
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value  # type: ignore[no-any-return]
 
 
 def _line(record: AuditRecord) -> TrailLine:
@@ -241,6 +220,14 @@ def _new_log() -> AuditLog:
     return AuditLog(SteppingClock(EPOCH, timedelta(milliseconds=1)))
 
 
+def _search_log() -> AuditLog:
+    """
+    A log for an instance the search (or a strategy's draw) runs: what it writes exercises
+    no test, and coverage does not count it (`not_exercised`).
+    """
+    return not_exercised(_new_log())
+
+
 def _declared(machine: type, events: Iterable[str]) -> Inputs | None:
     """
     The machine's declared ``inputs`` (event -> argument -> domain, as `execfsm verify`
@@ -298,7 +285,7 @@ class Driver:
         return [value if isinstance(value, Args) else Args(dict(value)) for value in found]
 
     def start(self, steps: Iterable[Step] = ()) -> tuple[Any, AuditLog]:
-        audit = _new_log()
+        audit = _search_log()
         instance = self.make(audit)
         for step in steps:
             self.fire(instance, step.event, step.args.kwargs)
@@ -366,6 +353,10 @@ def transition_paths(
     longer ones take too is dropped. What no path reaches is `uncovered`. A path's ``str``
     names what it was found for: ``pytest.mark.parametrize("path", paths, ids=str)``.
 
+    Declared transitions that share their ends (``a.to(b, cond=ready) | a.to(b)``) get one
+    path taking those ends: its records cannot say which of them it took, so `uncovered`
+    still names each of them.
+
     Args:
         machine: A declared machine class (an `AuditedMachine` subclass).
         make: A fresh instance writing to the sink it is given; default ``machine(sink)``
@@ -373,8 +364,9 @@ def transition_paths(
         inputs: The keyword arguments to try per event; default: the machine's declared
             ``inputs`` (the domains `execfsm verify` explores), else none.
         fire: Delivers an event (default `send`: a refusal is an outcome).
-        key: Instances with equal keys are explored once (default `state_key`): it must
-            tell apart what the guards and cases look at.
+        key: Instances with equal keys are explored once (default `state_key`: the state
+            and everything the instance holds); a key of your own must tell apart all that
+            the guards and cases look at.
         cases: Cover the machine's declared case rows too.
         only: Search these targets only (default every declared one).
         max_depth: The longest path tried.
@@ -385,7 +377,11 @@ def transition_paths(
     targets = declared_targets(machine, cases=cases)
     if only is not None:
         wanted = set(only)
-        targets = tuple(t for t in targets if t in wanted)
+        targets = tuple(
+            t for t in targets if t in wanted or (isinstance(t, Edge) and t.ends in wanted)
+        )
+    # Transitions sharing their ends: a record names the ends only, so they are searched as one.
+    targets = tuple(dict.fromkeys(t.ends if isinstance(t, Edge) else t for t in targets))
     search = Search(driver, key, max_depth, max_nodes)
     found: dict[Target, tuple[Step, ...]] = {}
     for target in targets:

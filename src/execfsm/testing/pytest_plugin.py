@@ -11,7 +11,9 @@ Register it from a ``conftest.py`` with the machines to measure::
 
 Only construction is watched (`AuditLog.__init__` is wrapped while the plugin is
 registered, and restored after): appending a record costs what it always does, and the
-records are read once, after the test, as the log stores them.
+records are read once, after the test, as the log stores them. A log marked
+`execfsm.testing.coverage.not_exercised` is not read: the logs `transition_paths` writes while
+it searches (at collection, say) show what the search tried, not what a test exercised.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from execfsm.testing.coverage import (
     MachineCoverage,
     Target,
     coverage_summary,
+    is_exercised,
 )
 
 __all__ = ["TransitionCoveragePlugin"]
@@ -118,7 +121,8 @@ class TransitionCoveragePlugin:
                 if log is not None:
                     older.append((ref, self._read(log, read)))
             for log in new:
-                older.append((weakref.ref(log), self._read(log, 0)))
+                if is_exercised(log):
+                    older.append((weakref.ref(log), self._read(log, 0)))
             self._older = older
 
     def _read(self, log: AuditLog, start: int) -> int:
