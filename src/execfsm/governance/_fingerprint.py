@@ -115,7 +115,7 @@ class _Frozen:
         """
         A plain object by its type and attributes (``__dict__`` and ``__slots__``).
         """
-        kind = type(value)
+        kind: Any = type(value)
         names = _slots(kind)
         found: list[tuple[str, Hashable]] = []
         for name in names:
@@ -144,7 +144,7 @@ class _Frozen:
             for k, v in vars(instance).items()
             if k not in INFRASTRUCTURE and not callable(v)
         ]
-        for name in _own_properties(type(instance)):
+        for name in _own_properties(instance.__class__):
             try:
                 value = self.freeze(getattr(instance, name))
             except Exception as exc:  # noqa: BLE001  # a property that cannot answer now
@@ -154,7 +154,7 @@ class _Frozen:
 
 
 @functools.cache
-def _slots(kind: type) -> tuple[str, ...]:
+def _slots(kind: Any) -> tuple[str, ...]:
     names: dict[str, None] = {}
     for klass in kind.__mro__:
         slots = klass.__dict__.get("__slots__", ())

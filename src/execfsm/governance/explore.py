@@ -150,12 +150,12 @@ def owners(members: Members) -> dict[tuple[str, str], str]:
 
 
 @functools.cache
-def _events(machine: type[Any]) -> frozenset[str]:
+def _events(machine: Any) -> frozenset[str]:
     return frozenset(MachineModel.from_machine(machine).events)
 
 
 @functools.cache
-def _twins(machine: type[Any]) -> frozenset[tuple[str, str, str]]:
+def _twins(machine: Any) -> frozenset[tuple[str, str, str]]:
     """
     The (source, event, target) of two or more declared transitions.
     """
@@ -180,7 +180,9 @@ def _own_records(
         member = mine.get((record.machine, str(getattr(record, field, ""))))
         if member is None:
             continue
-        note = record.source == record.target and record.event not in _events(type(members[member]))
+        note = record.source == record.target and record.event not in _events(
+            members[member].__class__
+        )
         found.append((member, record, note))
     return found
 
@@ -316,7 +318,7 @@ def _taken(
         taken.add((record.machine, *ends))
         if sent and member == action.member and record.event == action.event:
             sent = False
-            if action.run is None and ends in _twins(type(members[member])):
+            if action.run is None and ends in _twins(members[member].__class__):
                 before, _ = _replay(build, prefix)
                 position = chosen_position(before[member], action.event, dict(action.args), ends[2])
                 if position is not None:
