@@ -5,11 +5,12 @@ exploration (`execfsm.governance.explore`).
 Sound, not small: two configurations share a fingerprint only if they are equal in
 everything a guard, a callback or a property can read, so merging them never hides a
 violation. A machine's context is every attribute of the instance (private ones too, but
-not `AuditedMachine`'s own infrastructure: its engine, audit listener and re-entry flag),
-plain objects are seen into by their ``__dict__`` and ``__slots__``, a child machine by its
-type, state and context, and shared or cyclic references by their position in the object
-graph. What cannot be seen into (an object of C code, say) gets a token equal to nothing
-else, so a configuration holding it never merges: exploration grows, it never lies.
+not `AuditedMachine`'s own infrastructure, its engine, audit listener and re-entry flag, nor
+functions it keeps); plain objects are seen into by their ``__dict__`` and ``__slots__``, a
+child machine by its type, state and context, and shared or cyclic references by their
+position in the object graph. What cannot be seen into (an object of C code, say) gets a
+token equal to nothing else, so a configuration holding it never merges: exploration grows,
+it never lies.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ _GLOBALS = (
 )
 """Objects shared by every replay (a class, a module-level function, an enum member):
 equal only to themselves."""
+
+
+_ROUTINES = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    types.BuiltinMethodType,
+)
+"""Functions and methods an instance keeps (a callback handed to it): not what it knows. A
+callable object is seen into like any other."""
 
 
 class Opaque:
@@ -133,7 +144,7 @@ class _Frozen:
     def context(self, instance: Any) -> Hashable:
         """
         An instance's context: its own ``snapshot()`` if it defines one, else every
-        attribute but its infrastructure and callables, then the values of the public
+        attribute but its infrastructure and the functions it keeps, then the values of the public
         properties its class adds (one that raises counts as its error's type).
         """
         own = getattr(instance, "snapshot", None)
@@ -142,7 +153,7 @@ class _Frozen:
         found: list[tuple[str, Hashable]] = [
             (k, self.freeze(v))
             for k, v in vars(instance).items()
-            if k not in INFRASTRUCTURE and not callable(v)
+            if k not in INFRASTRUCTURE and not isinstance(v, _ROUTINES)
         ]
         for name in _own_properties(instance.__class__):
             try:

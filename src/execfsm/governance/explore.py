@@ -4,9 +4,12 @@ over event sequences with declared inputs, checking declared properties after ev
 
 Every sequence is replayed on instances built fresh (audited to an in-memory `AuditLog` on a
 fixed clock). A refused event that leaves the instances as they were (same fingerprint)
-leads nowhere new; every other step gives a configuration, deduplicated by its fingerprint
-(each member's state and snapshot) together with what the sequence properties have seen so
-far. The first violation found is on a shortest path.
+leads nowhere new; every other step (a refused one that changed anything too) gives a
+configuration, deduplicated by its fingerprint (each member's state and whole context,
+`execfsm.governance._fingerprint`) together with what the sequence properties have seen so
+far. The first violation found is on a shortest path, replayed on fresh instances before it
+is reported. A member's happenings are its own applied records (by machine and instance id),
+not those of a machine it holds; an annotation enters no state.
 """
 
 from __future__ import annotations
