@@ -141,7 +141,10 @@ def owners(members: Members) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     for name, member in members.items():
         field = _field(type(member))
-        key = (member.audit_machine, str(getattr(member, field, "")))
+        try:
+            key = (member.audit_machine, str(getattr(member, field, "")))
+        except Exception:  # noqa: BLE001  # no id yet: it writes no records either
+            key = (member.audit_machine, f"<{name} has no {field}>")
         if key in found:
             raise DefinitionError(
                 f"members {found[key]!r} and {name!r} write records as one instance "
