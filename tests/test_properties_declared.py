@@ -454,6 +454,19 @@ class TestSoundFingerprints:
         """``1``, ``1.0`` and ``True`` are equal in Python, not in what a guard can read."""
         assert len({freeze(1), freeze(1.0), freeze(True)}) == 3
 
+    def test_slots_are_seen_into_private_ones_too(self) -> None:
+        """A slotted helper (with a name-mangled slot) is told apart by its values."""
+
+        class Book:
+            __slots__ = ("__qty", "side")
+
+            def __init__(self, qty: int) -> None:
+                self.__qty = qty
+                self.side = "BUY"
+
+        assert freeze(Book(1)) == freeze(Book(1))
+        assert freeze(Book(1)) != freeze(Book(2))
+
     def test_what_cannot_be_seen_into_never_merges(self) -> None:
         """An object of C code (a lock) equals nothing, not even itself frozen again."""
         import threading

@@ -170,8 +170,11 @@ def _slots(kind: Any) -> tuple[str, ...]:
     for klass in kind.__mro__:
         slots = klass.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
-            if name not in ("__dict__", "__weakref__"):
-                names[name] = None
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):  # stored mangled
+                name = f"_{klass.__name__.lstrip('_')}{name}"
+            names[name] = None
     return tuple(names)
 
 
