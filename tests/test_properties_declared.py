@@ -6,6 +6,7 @@ groups), proved by exploring running instances, and checked over recorded audit 
 from __future__ import annotations
 
 import enum
+import itertools
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -32,7 +33,7 @@ from execfsm.fsm.properties import (
     on,
 )
 from execfsm.governance.declared import check_group, check_machine
-from execfsm.governance.explore import domain_values
+from execfsm.governance.explore import domain_values, fingerprint, freeze, sampled_domains
 from execfsm.governance.properties import verify_machine, verify_machines
 from execfsm.governance.trail_properties import check_trail_properties, trail_properties
 from execfsm.ledger.audit import AuditLog
@@ -395,6 +396,239 @@ class TestFingerprints:
         c1 = by_prop(verify_machine("counter", Forgetful, depth=4))["C1"]
 
         assert (c1.ok, c1.detail) == (True, "2 configurations, 4 sequences up to depth 4")
+
+
+class BackLeg(AuditedMachine):
+    """A leg that holds its parent (a cycle the fingerprint must not follow forever)."""
+
+    audit_machine = "sound_leg"
+    _ = States.from_enum(Switch, initial=Switch.ON, final=[Switch.OFF])
+    _.ON.to(_.OFF, event="stop")
+
+    def __init__(self, audit: AuditSink, parent: Any, correlation_id: str) -> None:
+        self.parent = parent
+        super().__init__(audit, correlation_id=correlation_id)
+
+
+class LegHolder(AuditedMachine):
+    """Holds a leg that points back at it, and a lock (which cannot be seen into)."""
+
+    audit_machine = "sound_holder"
+    _ = States.from_enum(Switch, initial=Switch.ON, final=[Switch.OFF])
+    _.ON.to.itself(event="bump")
+    _.ON.to(_.OFF, event="stop")
+
+    def __init__(self, audit: AuditSink) -> None:
+        super().__init__(audit, correlation_id="holder")
+        self.leg = BackLeg(audit, self, "leg")
+
+    def after_bump(self) -> None:
+        if self.leg.current_state_value == Switch.ON:
+            self.leg.send("stop")
+
+
+def _log() -> AuditLog:
+    return AuditLog(SteppingClock(EPOCH, timedelta(seconds=1)))
+
+
+class TestSoundFingerprints:
+    def test_a_cycle_through_a_child_machine_is_frozen_once(self) -> None:
+        """A parent and a leg holding it fingerprint to the same value twice, and the
+        leg's state tells two parents apart."""
+        first, second = LegHolder(_log()), LegHolder(_log())
+        before = fingerprint({"": first})
+        second.send("bump")
+
+        assert fingerprint({"": LegHolder(_log())}) == before
+        assert fingerprint({"": second}) != before
+
+    def test_shared_and_equal_are_told_apart(self) -> None:
+        """Two references to one list are not two equal lists: a mutation through one
+        shows through the other."""
+        one: list[int] = []
+
+        assert freeze([one, one]) != freeze([[], []])
+        assert freeze([[], []]) == freeze([[], []])
+
+    def test_values_of_different_types_are_not_merged(self) -> None:
+        """``1``, ``1.0`` and ``True`` are equal in Python, not in what a guard can read."""
+        assert len({freeze(1), freeze(1.0), freeze(True)}) == 3
+
+    def test_slots_are_seen_into_private_ones_too(self) -> None:
+        """A slotted helper (with a name-mangled slot) is told apart by its values."""
+
+        class Book:
+            __slots__ = ("__qty", "side")
+
+            def __init__(self, qty: int) -> None:
+                self.__qty = qty
+                self.side = "BUY"
+
+        assert freeze(Book(1)) == freeze(Book(1))
+        assert freeze(Book(1)) != freeze(Book(2))
+
+    def test_what_cannot_be_seen_into_never_merges(self) -> None:
+        """An object of C code (a lock) equals nothing, not even itself frozen again."""
+        import threading
+
+        lock = threading.Lock()
+
+        assert freeze(lock) != freeze(lock)
+
+    def test_a_machine_holding_its_parent_is_explored(self) -> None:
+        """Exploration over a parent whose leg holds it ends, and P3 holds."""
+        results = verify_machine("holder", LegHolder, depth=3)
+
+        assert [r.status for r in results] == ["PASS", "PASS"]
+
+
+class Twins(AuditedMachine):
+    """Two transitions with the same ends: the guarded one chosen when ``fast`` is given."""
+
+    audit_machine = "twins"
+    _ = States.from_enum(Switch, initial=Switch.ON, final=[Switch.OFF])
+    _.ON.to(_.OFF, event="stop", cond="quick")
+    _.ON.to(_.OFF, event="stop")
+
+    inputs: ClassVar[Any] = {"stop": {"fast": (False, True)}}
+
+    @describe("the stop is fast")
+    def quick(self, fast: bool) -> bool:
+        return fast
+
+
+class NotedTwins(Twins):
+    """The same, with an entry callback (the machine runs on the callback engine)."""
+
+    audit_machine = "noted_twins"
+
+    def on_enter_OFF(self) -> None:
+        self.noted = True
+
+
+class TestTwinTransitions:
+    @pytest.mark.parametrize("machine", [Twins, NotedTwins])
+    def test_a_guarded_twin_that_is_chosen_passes_p3(self, machine: type[Any]) -> None:
+        """The guarded transition is taken when its guard holds: P3 sees which one was."""
+        p3 = by_prop(verify_machine("twins", machine, depth=2))["P3"]
+
+        assert (p3.ok, p3.detail) == (True, "1 guarded transitions taken")
+
+    def test_a_guarded_twin_never_chosen_fails_p3(self) -> None:
+        """With ``fast`` always False only the unguarded twin is taken: P3 fails."""
+        p3 = by_prop(check_p3_of(Twins, {"stop": {"fast": (False,)}}))["P3"]
+
+        assert p3.status == "FAIL"
+
+
+def check_p3_of(machine: type[Any], inputs: Any) -> list[Any]:
+    from execfsm.fsm.model import MachineModel
+    from execfsm.governance.properties import check_p3
+
+    check = check_machine("twins", machine, depth=2, inputs=inputs)
+    return [check_p3("twins", MachineModel.from_machine(machine), check)]
+
+
+class TestInputDomains:
+    def test_a_small_sampled_from_is_explored_whole(self) -> None:
+        """Every element of a small ``sampled_from``, in its order, and none said sampled."""
+        domain = st.sampled_from(["a", "b", "c", "d", "e", "f", "g"])
+
+        assert [v for _, v in domain_values(domain, "x")] == list("abcdefg")
+        assert sampled_domains({"go": {"x": domain}}) == []
+
+    def test_small_integer_ranges_booleans_and_one_of_are_explored_whole(self) -> None:
+        """Strategies whose values can be listed are listed."""
+        domain = st.one_of(st.integers(1, 3), st.booleans(), st.just("x"))
+
+        assert [v for _, v in domain_values(domain, "x")] == [1, 2, 3, False, True, "x"]
+
+    def test_a_large_strategy_is_sampled_and_said_so(self) -> None:
+        """A strategy too large to list is sampled, and named as sampled."""
+        domain = st.integers(1, 10**6)
+
+        assert len(domain_values(domain, "qty")) == 5
+        assert sampled_domains({"order": {"qty": domain}}) == [
+            "order.qty 5 of integers(min_value=1, max_value=1000000)"
+        ]
+
+    def test_a_mapped_strategy_is_sampled(self) -> None:
+        """``sampled_from(...).map(f)`` is not its elements: it is sampled."""
+        assert sampled_domains({"go": {"x": st.sampled_from([1, 2]).map(str)}}) != []
+
+    def test_a_pass_over_sampled_inputs_says_so(self) -> None:
+        """The PASS of a property explored with sampled sizes names the sampled domain."""
+
+        class Sampled6(VenueSession):
+            inputs: ClassVar[Any] = {"order": {"size": st.integers(1, 1000)}}
+
+        s1 = by_prop(verify_machine("session", Sampled6, depth=3))["S1"]
+
+        assert s1.ok
+        assert "inputs sampled, not explored whole: order.size 5 of integers" in s1.detail
+
+
+_DRAWN = itertools.count()
+
+
+class Flaky(AuditedMachine):
+    """Takes a number from a module-level counter on each bump: no two replays alike."""
+
+    audit_machine = "flaky"
+    _ = States.from_enum(Switch, initial=Switch.ON, final=[Switch.OFF])
+    _.ON.to.itself(event="bump")
+    _.ON.to(_.OFF, event="stop")
+
+    properties: ClassVar[tuple[Property, ...]] = (
+        Invariant("F1", "never drew 2", lambda m: m.drawn != 2),
+    )
+
+    def __init__(self, audit: AuditSink) -> None:
+        self.drawn = -1
+        super().__init__(audit, correlation_id="flaky")
+
+    def after_bump(self) -> None:
+        self.drawn = next(_DRAWN)
+
+
+class TestReplayAndRecords:
+    def test_a_counterexample_that_does_not_replay_says_so(self) -> None:
+        """A violation found on a path that breaks nothing when replayed is still a FAIL,
+        and the detail says the machine does not behave the same on every replay."""
+        f1 = by_prop(verify_machine("flaky", Flaky, depth=3))["F1"]
+
+        assert f1.status == "FAIL"
+        assert "does not break it again on fresh instances" in f1.detail
+
+    def test_members_sharing_an_instance_id_are_refused(self) -> None:
+        """Two members whose records carry one (machine, correlation id) are refused, by
+        name."""
+        group = Group(
+            "shared",
+            lambda sink: {
+                "a": LegHolder(sink),
+                "b": LegHolder(sink),
+            },
+            events={"a": {"bump": {}}, "b": {"bump": {}}},
+        )
+
+        with pytest.raises(DefinitionError, match="members 'a' and 'b' write records as one"):
+            check_group(group, depth=2)
+
+    def test_a_declared_self_transition_enters_its_state_on_a_trail(self) -> None:
+        """A bump (ON -> ON, an event of the machine) enters ON; an annotation does not."""
+
+        class Once(LegHolder):
+            properties: ClassVar[tuple[Property, ...]] = (
+                Never("O1", "ON entered once", entered("ON"), after=entered("ON")),
+            )
+
+        noted, bumped = _log(), _log()
+        Once(noted).record("note", AuditOutcome.APPLIED)
+        Once(bumped).send("bump")
+
+        assert check_trail_properties(noted.records, {"holder": Once}) == []
+        assert [v.prop for v in check_trail_properties(bumped.records, {"holder": Once})] == ["O1"]
 
 
 class TestStimuli:

@@ -16,7 +16,10 @@ A machine declares, as class attributes (all optional)::
     groups = (OCO,)                                   # groups this machine heads
 
 and, optionally, a ``snapshot()`` method: the part of the instance that, with its state,
-tells two configurations apart (default: its public non-callable attributes).
+tells two configurations apart. The default is sound: every attribute (private ones too,
+plain objects and child machines seen into; `execfsm.governance._fingerprint`). A
+``snapshot()`` that leaves out something a guard, callback or property reads merges
+configurations that differ, and can hide a violation.
 
 The declarations are plain values; nothing here imports a machine, so machine modules may
 import this one.
@@ -32,8 +35,9 @@ import attrs
 
 Domain = Any
 """The values of one event argument: a tuple, list or set of values, a ``{label: value}``
-dict (the labels are printed in traces), a hypothesis strategy (sampled, see `Sampled`) or a
-`Sampled`."""
+dict (the labels are printed in traces), a hypothesis strategy or a `Sampled`. A strategy
+whose values can be listed (a small ``sampled_from``, ``integers`` range, ``booleans``) is
+explored whole; any other is sampled, and a PASS over it says so."""
 
 Inputs = Mapping[str, Mapping[str, Domain]]
 """Input domains, by event then by argument name."""

@@ -37,6 +37,7 @@ from execfsm.governance.explore import (
     InstanceExploration,
     actions_for,
     explore_instances,
+    sampled_domains,
 )
 from execfsm.ledger.audit import AuditLog
 
@@ -89,6 +90,10 @@ class MachineCheck:
     """The names every event injects into guards (``guard_context``)."""
     engines: bool = False
     """Whether `Explored` engines explored the machine too (with inputs of their own)."""
+    chosen: frozenset[tuple[str, str, int]] = frozenset()
+    """(source, event, position among the state's candidates for the event) of each taken
+    transition that shares its source, event and target with another declared one (which
+    of the two was taken, as the records cannot say)."""
 
 
 def _default_setup(machine: type[Any], sink: Any) -> Any:
@@ -103,6 +108,15 @@ def _engine(prop: Explored) -> Callable[[type[Any], int], Verdict]:
     return found
 
 
+@attrs.frozen
+class _Explored:
+    failures: dict[str, tuple[Failure, str]]
+    explored: str
+    taken: frozenset[tuple[str, str, str, str]]
+    chosen: frozenset[tuple[str, str, str, int]]
+    errors: dict[str, str]
+
+
 def _explore_all(
     builds: Sequence[tuple[str, Build]],
     actions: Sequence[Action],
@@ -110,14 +124,12 @@ def _explore_all(
     depth: int,
     *,
     group: bool = False,
-) -> tuple[
-    dict[str, tuple[Failure, str]], str, frozenset[tuple[str, str, str, str]], dict[str, str]
-]:
+) -> _Explored:
     """
     Explore every build; a property that breaks is dropped and the rest explored again, so
     each broken property gets its own shortest counterexample (the shortest over the
-    builds). Also returns what the first round explored, the transitions it took and the
-    errors it met, by event.
+    builds). Also returns what the first round explored, the transitions it took (and
+    which of two with the same ends) and the errors it met, by event.
     """
     failures: dict[str, tuple[Failure, str]] = {}
     remaining = list(props)
@@ -146,7 +158,8 @@ def _explore_all(
         for (_, event), error in found.errors.items():
             errors.setdefault(event, error)
     taken = frozenset(t for f in first for t in f.taken)
-    return failures, explored, taken, errors
+    chosen = frozenset(c for f in first for c in f.chosen)
+    return _Explored(failures, explored, taken, chosen, errors)
 
 
 def _results(
@@ -154,7 +167,10 @@ def _results(
     props: Sequence[Property],
     failures: Mapping[str, tuple[Failure, str]],
     passed: str,
+    sampled: Sequence[str] = (),
 ) -> list[PropertyResult]:
+    if sampled:  # a PASS over sampled values is no proof, and says so
+        passed += "; inputs sampled, not explored whole: " + ", ".join(sampled)
     results = []
     for prop in props:
         if prop.name in failures:
@@ -208,14 +224,17 @@ def check_machine(
     if engines:
         unbuildable = ""  # the engines build their own instances
     actions = actions_for("", model.events, inputs, name, declared_stimuli(machine))
-    failures, explored, taken4, errors = _explore_all(builds, actions, searched, depth)
-    results = {r.prop: r for r in _results(name, searched, failures, explored)}
+    found = _explore_all(builds, actions, searched, depth)
+    sampled = sampled_domains(inputs)
+    results = {r.prop: r for r in _results(name, searched, found.failures, found.explored, sampled)}
     if unbuildable:
         results = {
             p.name: PropertyResult(name, p.name, p.title, False, unbuildable, (), True)
             for p in searched
         }
-    taken = {(source, event, target) for _, source, event, target in taken4}
+    own = getattr(machine, "audit_machine", "")
+    taken = {(source, event, target) for m, source, event, target in found.taken if m == own}
+    chosen = frozenset((source, event, at) for m, source, event, at in found.chosen if m == own)
     for prop in props:
         if isinstance(prop, Explored):
             verdict = _engine(prop)(machine, depth + prop.extra_depth)
@@ -226,11 +245,12 @@ def check_machine(
     return MachineCheck(
         tuple(results[p.name] for p in props),
         frozenset(taken),
-        errors,
+        found.errors,
         unbuildable,
         inputs,
         context,
         engines,
+        chosen,
     )
 
 
@@ -261,8 +281,11 @@ def check_group(group: Group, depth: int = 5) -> list[PropertyResult]:
     props = [p for p in group.properties if not isinstance(p, Explored)]
     if len(props) != len(group.properties):
         raise DefinitionError(f"group {group.name}: Explored properties belong on a machine")
-    failures, explored, _, _ = _explore_all([("", group.build)], actions, props, depth, group=True)
-    return _results(group.name, props, failures, explored)
+    found = _explore_all([("", group.build)], actions, props, depth, group=True)
+    sampled = [
+        s for member, inputs in group.events.items() for s in sampled_domains(inputs, member)
+    ]
+    return _results(group.name, props, found.failures, found.explored, sampled)
 
 
 # -- why a guarded transition was never taken -----------------------------------------------------

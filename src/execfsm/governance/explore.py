@@ -4,76 +4,70 @@ over event sequences with declared inputs, checking declared properties after ev
 
 Every sequence is replayed on instances built fresh (audited to an in-memory `AuditLog` on a
 fixed clock). A refused event that leaves the instances as they were (same fingerprint)
-leads nowhere new; every other step gives a configuration, deduplicated by its fingerprint
-(each member's state and snapshot) together with what the sequence properties have seen so
-far. The first violation found is on a shortest path.
+leads nowhere new; every other step (a refused one that changed anything too) gives a
+configuration, deduplicated by its fingerprint (each member's state and whole context,
+`execfsm.governance._fingerprint`) together with what the sequence properties have seen so
+far. The first violation found is on a shortest path, replayed on fresh instances before it
+is reported. A member's happenings are its own applied records (by machine and instance id),
+not those of a machine it holds; an annotation enters no state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
-import itertools
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from statemachine import StateMachine
 
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
-from execfsm.fsm.audited import AuditedMachine
+from execfsm.fsm.model import MachineModel
 from execfsm.fsm.properties import (
     Happening,
-    Inputs,
     Invariant,
     Never,
     Only,
     Property,
-    Sampled,
     StateInvariant,
-    Stimulus,
+)
+from execfsm.governance._chosen import chosen_position
+from execfsm.governance._fingerprint import fingerprint, freeze, snapshot
+from execfsm.governance._inputs import (
+    Action,
+    actions_for,
+    domain_values,
+    sampled_domains,
+    show,
 )
 from execfsm.ledger.audit import AuditLog
+
+__all__ = [
+    "REFUSALS",
+    "Action",
+    "Failure",
+    "InstanceExploration",
+    "TraceStep",
+    "actions_for",
+    "advance",
+    "broken_invariant",
+    "domain_values",
+    "explore_instances",
+    "fingerprint",
+    "freeze",
+    "sampled_domains",
+    "show",
+    "snapshot",
+]
 
 REFUSALS = (IllegalTransition, ContractViolation, PolicyViolation)
 """What a machine raises when it refuses an event (and audits the refusal)."""
 
 Members = Mapping[str, Any]
 Build = Callable[[AuditLog], Members]
-
-
-@attrs.frozen
-class Action:
-    """
-    One event, with its arguments, sent to one member ("" for a single machine).
-    """
-
-    member: str
-    event: str
-    args: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
-    shown: tuple[tuple[str, str], ...] = ()
-    """The arguments as printed: (name, label)."""
-    run: Callable[[Any], object] | None = attrs.field(default=None, eq=False)
-    """A `Stimulus`'s step, taken instead of sending (`event` is then its label)."""
-
-    def __str__(self) -> str:
-        who = f"{self.member}." if self.member else ""
-        shown = ", ".join(f"{k}={v}" for k, v in self.shown)
-        return f"{who}{self.event}({shown})" if shown else f"{who}{self.event}"
-
-    def take(self, members: Members) -> None:
-        """
-        Send the event to the member, or run the stimulus on it.
-        """
-        member = members[self.member]
-        if self.run is not None:
-            self.run(member)
-        else:
-            member.send(self.event, **self.args)
 
 
 @attrs.frozen
@@ -113,170 +107,18 @@ class InstanceExploration:
     configurations: int
     sequences: int
     taken: frozenset[tuple[str, str, str, str]]
-    """(machine, source, event, target) of every applied transition."""
+    """(machine, source, event, target) of every transition a member took (not a machine
+    it holds)."""
     errors: Mapping[tuple[str, str], str]
     """(member, event) -> the first error other than a refusal an event raised (e.g. the
     TypeError of a guard whose argument has no declared domain)."""
     failure: Failure | None = None
+    chosen: frozenset[tuple[str, str, str, int]] = frozenset()
+    """(machine, source, event, position) of each applied transition that shares its ends
+    with another: its position among the state's candidates for the event."""
 
 
-# -- inputs --------------------------------------------------------------------------------
-
-
-def show(value: Any) -> str:
-    """
-    A short label for a value in a trace.
-    """
-    summary = getattr(value, "decision", None) or getattr(value, "value", None)
-    return str(summary) if summary is not None else str(value)
-
-
-def _is_strategy(domain: Any) -> bool:
-    return type(domain).__module__.startswith("hypothesis") and hasattr(domain, "example")
-
-
-def _sample(sampled: Sampled) -> list[Any]:
-    # hypothesis is a test dependency: only a machine that declares a strategy needs it.
-    try:
-        from hypothesis import HealthCheck, Phase, given, seed, settings
-    except ImportError as exc:  # pragma: no cover - hypothesis is installed with [dev]
-        raise DefinitionError(
-            f"an input domain is a hypothesis strategy, but hypothesis is not installed: {exc}"
-        ) from exc
-
-    values: list[Any] = []
-    seen: set[str] = set()
-
-    @seed(sampled.seed)
-    @settings(
-        database=None,
-        max_examples=max(20, sampled.count * 10),
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        deadline=None,
-    )
-    @given(sampled.strategy)
-    def collect(value: Any) -> None:
-        if len(values) < sampled.count and repr(value) not in seen:
-            seen.add(repr(value))
-            values.append(value)
-
-    collect()
-    return values
-
-
-def domain_values(domain: Any, where: str) -> list[tuple[str, Any]]:
-    """
-    The (label, value) pairs of a declared domain, in a deterministic order.
-    """
-    if isinstance(domain, Sampled) or _is_strategy(domain):
-        sampled = domain if isinstance(domain, Sampled) else Sampled(domain)
-        return [(repr(v), v) for v in _sample(sampled)]
-    if isinstance(domain, Mapping):
-        return [(str(k), v) for k, v in domain.items()]
-    if isinstance(domain, set | frozenset):
-        return [(show(v), v) for v in sorted(domain, key=repr)]
-    if isinstance(domain, Iterable) and not isinstance(domain, str | bytes):
-        return [(show(v), v) for v in domain]
-    raise TypeError(
-        f"{where}: a domain is a tuple, list, set or dict of values or a hypothesis "
-        f"strategy, got {domain!r}"
-    )
-
-
-def actions_for(
-    member: str,
-    events: Iterable[str],
-    inputs: Inputs,
-    owner: str,
-    stimuli: Iterable[Stimulus] = (),
-) -> list[Action]:
-    """
-    Every action on `member`: each event with each combination of its declared arguments
-    (an event with no declared inputs is sent without arguments), then the `stimuli`.
-    """
-    found = []
-    for event in events:
-        domains = inputs.get(event, {})
-        names = list(domains)
-        values = [domain_values(domains[n], f"{owner} inputs[{event!r}][{n!r}]") for n in names]
-        for combo in itertools.product(*values):
-            found.append(
-                Action(
-                    member,
-                    event,
-                    {n: v for n, (_, v) in zip(names, combo, strict=True)},
-                    tuple((n, label) for n, (label, _) in zip(names, combo, strict=True)),
-                )
-            )
-    return found + [Action(member, s.label, run=s.run) for s in stimuli]
-
-
-# -- fingerprints ----------------------------------------------------------------------------
-
-
-def freeze(value: Any) -> Hashable:
-    """
-    A hashable stand-in for `value`: containers frozen, anything unhashable by its repr, and
-    an object equal only to itself (another machine, a sink) by its type alone, since a fresh
-    replay builds a new one.
-    """
-    kind: Any = type(value)
-    if isinstance(value, StateMachine) or (
-        kind.__hash__ is object.__hash__ and kind.__eq__ is object.__eq__
-    ):
-        return f"<{type(value).__name__}>"
-    if isinstance(value, Mapping):
-        return tuple(sorted(((repr(k), freeze(v)) for k, v in value.items()), key=repr))
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return frozenset(freeze(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value  # type: ignore[no-any-return]
-
-
-@functools.cache
-def _own_properties(machine: Any) -> tuple[str, ...]:
-    """
-    The public properties a machine class adds to `AuditedMachine`'s (e.g. an order's
-    ``order`` and ``fills``, which read private attributes).
-    """
-    inherited = set(dir(AuditedMachine))
-    return tuple(
-        name
-        for name in sorted(dir(machine))
-        if not name.startswith("_")
-        and name not in inherited
-        and isinstance(inspect.getattr_static(machine, name), property)
-    )
-
-
-def snapshot(instance: Any) -> Hashable:
-    """
-    The instance's context: its own ``snapshot()`` if it has one, else its public
-    non-callable attributes and the values of the public properties its class adds (one
-    that raises counts as its error's type).
-    """
-    own = getattr(instance, "snapshot", None)
-    if callable(own):
-        return freeze(own())
-    found = [
-        (k, freeze(v))
-        for k, v in sorted(vars(instance).items())
-        if not k.startswith("_") and not callable(v)
-    ]
-    kind: Any = type(instance)
-    for name in _own_properties(kind):
-        try:
-            value = freeze(getattr(instance, name))
-        except Exception as exc:  # noqa: BLE001  # a property that cannot answer now
-            value = f"<{type(exc).__name__}>"
-        found.append((name, value))
-    return tuple(found)
+# -- whose records ------------------------------------------------------------------------------
 
 
 def _state(instance: Any) -> str:
@@ -284,51 +126,97 @@ def _state(instance: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def fingerprint(members: Members) -> Hashable:
-    """
-    Every member's state and snapshot, in member order.
-    """
-    return tuple((name, _state(m), snapshot(m)) for name, m in members.items())
+def _field(machine: type[Any]) -> str:
+    return str(getattr(machine, "audit_instance", "correlation_id"))
 
 
-# -- properties on a configuration -------------------------------------------------------------
+def owners(members: Members) -> dict[tuple[str, str], str]:
+    """
+    Each member by what its records carry: (machine, instance id).
+
+    Raises:
+        DefinitionError: two members write records as one instance (their records could not
+            be told apart).
+    """
+    found: dict[tuple[str, str], str] = {}
+    for name, member in members.items():
+        field = _field(type(member))
+        try:
+            key = (member.audit_machine, str(getattr(member, field, "")))
+        except Exception:  # noqa: BLE001  # no id yet: it writes no records either
+            key = (member.audit_machine, f"<{name} has no {field}>")
+        if key in found:
+            raise DefinitionError(
+                f"members {found[key]!r} and {name!r} write records as one instance "
+                f"({key[0]} {field}={key[1]!r}): their records cannot be told apart; give "
+                f"each its own {field}"
+            )
+        found[key] = name
+    return found
+
+
+@functools.cache
+def _events(machine: Any) -> frozenset[str]:
+    return frozenset(MachineModel.from_machine(machine).events)
+
+
+@functools.cache
+def _twins(machine: Any) -> frozenset[tuple[str, str, str]]:
+    """
+    The (source, event, target) of two or more declared transitions.
+    """
+    ends = [(t.source, t.event, t.target) for t in MachineModel.from_machine(machine).transitions]
+    return frozenset(e for e in ends if ends.count(e) > 1)
+
+
+def _own_records(
+    members: Members, mine: Mapping[tuple[str, str], str], records: Sequence[AuditRecord]
+) -> list[tuple[str, AuditRecord, bool]]:
+    """
+    The applied records of members (not of a machine one of them holds), each with its
+    member and whether it is an annotation: an event that is not the machine's, written
+    where the machine stands, enters no state.
+    """
+    fields = {m.audit_machine: _field(type(m)) for m in members.values()}
+    found = []
+    for record in records:
+        field = fields.get(record.machine)
+        if record.outcome is not AuditOutcome.APPLIED or field is None:
+            continue
+        member = mine.get((record.machine, str(getattr(record, field, ""))))
+        if member is None:
+            continue
+        note = record.source == record.target and record.event not in _events(
+            members[member].__class__
+        )
+        found.append((member, record, note))
+    return found
 
 
 def _happenings(
-    members: Members, records: Sequence[AuditRecord], action: Action | None
+    members: Members,
+    mine: Mapping[tuple[str, str], str],
+    records: Sequence[AuditRecord],
+    action: Action | None,
 ) -> list[Happening]:
     """
-    The applied records of one step as happenings, each on the member it names (by
-    ``audit_machine`` and the ``audit_instance`` field); the sent event carries its arguments.
-    Without an action: the start, every member in its initial state.
+    The members' applied records of one step as happenings, each on the member it names;
+    the sent event carries its arguments. Without an action: the start, every member in
+    its initial state.
     """
     if action is None:
         return [
             Happening(name, m.audit_machine, None, {}, None, _state(m))
             for name, m in members.items()
         ]
-    owners: dict[tuple[str, str], str] = {}
-    fields: dict[str, str] = {}
-    if len(members) > 1:
-        for name, m in members.items():
-            field = fields.setdefault(
-                m.audit_machine, getattr(type(m), "audit_instance", "correlation_id")
-            )
-            owners[(m.audit_machine, str(getattr(m, field, "")))] = name
     found = []
     given = False
-    for record in records:
-        if record.outcome is not AuditOutcome.APPLIED:
-            continue
-        field = fields.get(record.machine, "correlation_id")
-        key = (record.machine, str(getattr(record, field, "")))
-        member = owners.get(key, action.member)
+    for member, record, note in _own_records(members, mine, records):
         sent = not given and member == action.member and record.event == action.event
         given = given or sent
         args = action.args if sent else {}
-        found.append(
-            Happening(member, record.machine, record.event, args, record.source, record.target)
-        )
+        target = None if note else record.target
+        found.append(Happening(member, record.machine, record.event, args, record.source, target))
     return found
 
 
@@ -389,6 +277,61 @@ def _replay(build: Build, prefix: Sequence[Action]) -> tuple[Members, AuditLog]:
     return members, log
 
 
+def _breaks(build: Build, path: Sequence[Action], prop: Property, *, group: bool) -> bool:
+    """
+    Whether `path`, replayed on fresh instances, breaks `prop` (a counterexample must).
+    """
+    log = AuditLog(FixedClock(EPOCH))
+    members = build(log)
+    mine = owners(members)
+    sequential = [prop] if isinstance(prop, Never | Only) else []
+    memory, hit = advance(
+        sequential, (False,) * len(sequential), _happenings(members, mine, (), None)
+    )
+    for action in (None, *path):
+        if action is not None:
+            count = len(log)
+            with contextlib.suppress(Exception):
+                action.take(members)
+            memory, hit = advance(
+                sequential, memory, _happenings(members, mine, log.records[count:], action)
+            )
+        if hit is not None or broken_invariant([prop], members, group=group) is not None:
+            return True
+    return False
+
+
+def _taken(
+    build: Build,
+    prefix: Sequence[Action],
+    action: Action,
+    members: Members,
+    own: Sequence[tuple[str, AuditRecord, bool]],
+) -> tuple[set[tuple[str, str, str, str]], set[tuple[str, str, str, int]]]:
+    """
+    The (machine, source, event, target) of the transitions a step took, and, for the sent
+    event's when another declared transition has the same ends, which one it was:
+    (machine, source, event, position among the state's candidates for the event), found on
+    a replayed copy of the instances before the step.
+    """
+    taken = set()
+    chosen = set()
+    sent = True
+    for member, record, note in own:
+        if note:
+            continue
+        ends = (str(record.source), record.event, str(record.target))
+        taken.add((record.machine, *ends))
+        if sent and member == action.member and record.event == action.event:
+            sent = False
+            if action.run is None and ends in _twins(members[member].__class__):
+                before, _ = _replay(build, prefix)
+                position = chosen_position(before[member], action.event, dict(action.args), ends[2])
+                if position is not None:
+                    chosen.add((record.machine, ends[0], ends[1], position))
+    return taken, chosen
+
+
 def explore_instances(
     build: Build,
     actions: Sequence[Action],
@@ -400,14 +343,20 @@ def explore_instances(
     """
     Explore every sequence of `actions` up to `depth` from the configuration `build` makes
     (one machine as member "", or a `group`'s members), breadth-first; stop at the first
-    property broken (its trace is a shortest one).
+    property broken (its trace is a shortest one, checked to replay to the violation).
+
+    Raises:
+        DefinitionError: two members write records as one instance.
     """
     checks = [p for p in props if isinstance(p, Invariant | StateInvariant)]
     sequential: list[Never | Only] = [p for p in props if isinstance(p, Never | Only)]
     members, log = _replay(build, ())
+    mine = owners(members)
     taken: set[tuple[str, str, str, str]] = set()
+    chosen: set[tuple[str, str, str, int]] = set()
     errors: dict[tuple[str, str], str] = {}
-    memory, broken = advance(sequential, (False,) * len(sequential), _happenings(members, (), None))
+    start = _happenings(members, mine, (), None)
+    memory, broken = advance(sequential, (False,) * len(sequential), start)
     broken = broken or broken_invariant(checks, members, group=group)
     if broken is not None:
         return InstanceExploration(1, 0, frozenset(), {}, Failure(broken[0], broken[1], ()))
@@ -436,22 +385,32 @@ def explore_instances(
             after = fingerprint(members)
             if refused and after == before:
                 continue  # the instances are as they were: the next action reuses them
-            records = log.records[count:]
-            taken.update(
-                (r.machine, str(r.source), r.event, str(r.target))
-                for r in records
-                if r.outcome is AuditOutcome.APPLIED
-            )
+            own = _own_records(members, mine, log.records[count:])
+            step_taken, step_chosen = _taken(build, prefix, action, members, own)
+            taken |= step_taken
+            chosen |= step_chosen
             states = tuple((name, _state(m)) for name, m in members.items())
             step = TraceStep(action, states, refused)
-            new_memory, broken = advance(sequential, memory, _happenings(members, records, action))
+            happenings = _happenings(members, mine, log.records[count:], action)
+            new_memory, broken = advance(sequential, memory, happenings)
             broken = broken or broken_invariant(checks, members, group=group)
             if broken is not None:
-                failure = Failure(broken[0], broken[1], (*trace, step))
-                return InstanceExploration(len(seen), sequences, frozenset(taken), errors, failure)
+                path = (*prefix, action)
+                detail = broken[1]
+                if not _breaks(build, path, broken[0], group=group):
+                    detail += (
+                        " (this path does not break it again on fresh instances: the machine "
+                        "does not behave the same on every replay)"
+                    )
+                failure = Failure(broken[0], detail, (*trace, step))
+                return InstanceExploration(
+                    len(seen), sequences, frozenset(taken), errors, failure, frozenset(chosen)
+                )
             key = (after, new_memory)
             if key not in seen:
                 seen.add(key)
                 queue.append(((*prefix, action), (*trace, step), new_memory))
             members, log = _replay(build, prefix)
-    return InstanceExploration(len(seen), sequences, frozenset(taken), errors)
+    return InstanceExploration(
+        len(seen), sequences, frozenset(taken), errors, None, frozenset(chosen)
+    )

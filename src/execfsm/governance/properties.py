@@ -88,9 +88,7 @@ def check_p3(name: str, model: MachineModel, check: MachineCheck) -> PropertyRes
     not for want of a declared input makes P3 UNPROVEN, with what to declare.
     """
     never: list[TransitionModel] = [
-        t
-        for t in model.transitions
-        if t.guards and (t.source, t.event, t.target) not in check.taken
+        t for t in model.transitions if t.guards and not _taken(model, t, check)
     ]
     for t in never:
         why = missing_inputs(model, t, check)
@@ -106,6 +104,20 @@ def check_p3(name: str, model: MachineModel, check: MachineCheck) -> PropertyRes
         return PropertyResult(name, "P3", P3, False, detail)
     guarded = sum(1 for t in model.transitions if t.guards)
     return PropertyResult(name, "P3", P3, True, f"{guarded} guarded transitions taken")
+
+
+def _taken(model: MachineModel, transition: TransitionModel, check: MachineCheck) -> bool:
+    """
+    Whether `transition` was taken: its (source, event, target) was, and it is the only
+    declared transition with those ends, or exploration saw the engine choose it among
+    its state's candidates for the event (the records of two with the same ends are alike).
+    """
+    t = transition
+    candidates = [c for c in model.transitions if (c.source, c.event) == (t.source, t.event)]
+    if sum(1 for c in candidates if c.target == t.target) == 1:
+        return (t.source, t.event, t.target) in check.taken
+    position = next(i for i, c in enumerate(candidates) if c is t)
+    return (t.source, t.event, position) in check.chosen
 
 
 def verify_machine(name: str, machine: type, depth: int = 5) -> list[PropertyResult]:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.model import MachineModel
 from execfsm.fsm.properties import (
     Happening,
     Never,
@@ -86,15 +87,29 @@ def check_trail_properties(
         field = getattr(machine, "audit_instance", "correlation_id")
         paths.setdefault((record.machine, str(getattr(record, field, ""))), []).append(record)
     violations = []
+    events = {name: frozenset(MachineModel.from_machine(m).events) for name, m in classes.items()}
     for (name, instance), path in paths.items():
         props = list(checkable[name])
-        found = _check_path(name, instance, path, props)
-        violations += found
+        violations += _check_path(name, instance, path, props, events[name])
     return sorted(violations, key=lambda v: (v.seq, v.prop))
 
 
+def _happening(name: str, record: AuditRecord, events: frozenset[str]) -> Happening:
+    """
+    An applied record as a happening. An annotation (an event that is not the machine's,
+    written where it stands) enters no state; a declared self-transition does.
+    """
+    note = record.source == record.target and record.event not in events
+    target = None if note else record.target
+    return Happening("", name, record.event, {}, record.source, target)
+
+
 def _check_path(
-    name: str, instance: str, path: list[AuditRecord], props: list[Property]
+    name: str,
+    instance: str,
+    path: list[AuditRecord],
+    props: list[Property],
+    events: frozenset[str],
 ) -> list[TrailViolation]:
     found: list[TrailViolation] = []
     states = [p for p in props if isinstance(p, StateInvariant)]
@@ -106,9 +121,7 @@ def _check_path(
     if start is not None:
         steps.append((path[0].seq, Happening("", name, None, {}, None, start)))
     steps += [
-        (r.seq, Happening("", name, r.event, {}, r.source, r.target))
-        for r in path
-        if r.outcome is AuditOutcome.APPLIED
+        (r.seq, _happening(name, r, events)) for r in path if r.outcome is AuditOutcome.APPLIED
     ]
     for seq, happening in steps:
         for prop in states:
