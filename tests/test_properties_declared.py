@@ -468,12 +468,18 @@ class TestSoundFingerprints:
         assert freeze(Book(1)) != freeze(Book(2))
 
     def test_what_cannot_be_seen_into_never_merges(self) -> None:
-        """An object of C code (a lock) equals nothing, not even itself frozen again."""
+        """An object with nothing to read (C code) equals only itself: two never merge."""
+        one, other = object(), object()
+
+        assert freeze(one) != freeze(other)
+        assert freeze(one) == freeze(one)
+        assert freeze([one]) != freeze([other])
+
+    def test_a_lock_is_not_context(self) -> None:
+        """A lock is unlocked between events: synchronisation, not what a machine knows."""
         import threading
 
-        lock = threading.Lock()
-
-        assert freeze(lock) != freeze(lock)
+        assert freeze(threading.Lock()) == freeze(threading.RLock()) == freeze(threading.Lock())
 
     def test_a_machine_holding_its_parent_is_explored(self) -> None:
         """Exploration over a parent whose leg holds it ends, and P3 holds."""

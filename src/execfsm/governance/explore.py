@@ -25,6 +25,7 @@ import attrs
 from execfsm.clock import EPOCH, FixedClock
 from execfsm.errors import ContractViolation, DefinitionError, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
+from execfsm.fsm.fingerprint import fingerprint, freeze, snapshot
 from execfsm.fsm.model import MachineModel
 from execfsm.fsm.properties import (
     Happening,
@@ -35,7 +36,6 @@ from execfsm.fsm.properties import (
     StateInvariant,
 )
 from execfsm.governance._chosen import chosen_position
-from execfsm.governance._fingerprint import fingerprint, freeze, snapshot
 from execfsm.governance._inputs import (
     Action,
     actions_for,

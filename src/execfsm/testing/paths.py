@@ -44,12 +44,12 @@ import attrs
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditRecord
+from execfsm.fsm.fingerprint import state_key
 from execfsm.fsm.model import CaseModel, MachineModel
 from execfsm.fsm.properties import declared_inputs, default_instance
 from execfsm.governance.explore import actions_for
 from execfsm.ledger.audit import AuditLog
 from execfsm.testing._search import Search, select
-from execfsm.testing._snapshot import state_key
 from execfsm.testing.coverage import Classifier, Edge, Target, describe_target, not_exercised
 
 __all__ = [

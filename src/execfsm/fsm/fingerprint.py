@@ -1,6 +1,7 @@
 """
-Fingerprints of running machine instances, for deduplicating configurations in
-exploration (`execfsm.governance.explore`).
+Fingerprints of running machine instances: how exploration (`execfsm.governance.explore`)
+merges configurations and how the generated paths (`execfsm.testing.transition_paths`) key
+the instances they search.
 
 Sound, not small: two configurations share a fingerprint only if they are equal in
 everything a guard, a callback or a property can read, so merging them never hides a
@@ -10,7 +11,8 @@ functions it keeps); plain objects are seen into by their ``__dict__`` and ``__s
 child machine by its type, state and context, and shared or cyclic references by their
 position in the object graph. What cannot be seen into (an object of C code, say) gets a
 token equal to nothing else, so a configuration holding it never merges: exploration grows,
-it never lies.
+it never lies. A lock counts not at all (it is unlocked between events: synchronisation,
+not context); a ``functools.partial`` by its function and arguments.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import enum
 import fractions
 import functools
 import inspect
+import threading
 import types
 import uuid
 from collections.abc import Hashable
@@ -73,12 +76,28 @@ _ROUTINES = (
 callable object is seen into like any other."""
 
 
-class Opaque:
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
+
+
+class Unseen:
     """
-    A token for a value that cannot be seen into: equal only to itself.
+    A token for a value that cannot be seen into: equal only to a token of the same object
+    (which it keeps alive, so that no other object takes its id).
     """
 
-    __slots__ = ()
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unseen) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __repr__(self) -> str:
+        return f"<unseen {type(self.value).__name__} {id(self.value):#x}>"
 
 
 class _Frozen:
@@ -105,13 +124,22 @@ class _Frozen:
             return (kind, repr(value))
         if isinstance(value, _GLOBALS):
             return (kind, value)
+        if isinstance(value, _LOCKS):
+            return "<lock>"
         seen = self.ref(value)
         if seen is not None:
             return seen
         if isinstance(value, AuditedMachine):
             return ("<machine>", kind, _state(value), self.context(value))
         if isinstance(value, StateMachine):
-            return Opaque()
+            return Unseen(value)
+        if isinstance(value, functools.partial):
+            return (
+                "<partial>",
+                self.freeze(value.func),
+                self.freeze(value.args),
+                self.freeze(value.keywords),
+            )
         if isinstance(value, types.MethodType):
             return ("<method>", value.__func__, self.freeze(value.__self__))
         if isinstance(value, dict):  # insertion order is what a callback iterating sees
@@ -138,7 +166,7 @@ class _Frozen:
         if isinstance(own, dict):
             found += [(k, self.freeze(v)) for k, v in own.items()]
         elif not names:
-            return Opaque()  # nothing to see into: C code, a proxy, a file
+            return Unseen(value)  # nothing to see into: C code, a proxy, a file
         return (kind, tuple(found))
 
     def context(self, instance: Any) -> Hashable:
@@ -212,6 +240,16 @@ def snapshot(instance: Any) -> Hashable:
     The instance's context (see `_Frozen.context`).
     """
     return _Frozen().context(instance)
+
+
+def state_key(machine: Any) -> Hashable:
+    """
+    The default search key of `execfsm.testing.transition_paths`: the instance's state and
+    context. Sound, not small: what differs between two paths to one situation (a timestamp,
+    an id made from a count) keeps them apart, so a machine holding such values is searched
+    slowly; give `transition_paths` a key of what its guards and cases read instead.
+    """
+    return (_state(machine), snapshot(machine))
 
 
 def fingerprint(members: Any) -> Hashable:
