@@ -696,6 +696,31 @@ def faulty(**settings: Any) -> FaultyVenue:
     return FaultyVenue(SimulatedVenue(SteppingClock(EPOCH)), **settings)
 
 
+class _NoSink:
+    """An adapter that cannot deliver later events: refused when registered."""
+
+    name = "nosink"
+
+    def submit(self, order: object, idempotency_key: str) -> list[object]:
+        return []
+
+    def cancel(self, order: object) -> list[object]:
+        return []
+
+
+class _OneAdapter:
+    """A user's own registry (any object with ``get`` and ``adapters``)."""
+
+    def __init__(self, adapter: object) -> None:
+        self.adapter = adapter
+
+    def get(self, mode: object) -> object:
+        return self.adapter
+
+    def adapters(self) -> tuple[object, ...]:
+        return (self.adapter,)
+
+
 SETTINGS: list[tuple[str, Any, str]] = [
     ("mode as a string", lambda: ExecutionOrchestrator(execution_mode="LIVE"), "execution_mode"),
     ("policy as a string", lambda: ExecutionOrchestrator(live_policy="approved"), "live_policy"),
@@ -812,6 +837,16 @@ SETTINGS: list[tuple[str, Any, str]] = [
         "unknown mode",
         lambda: AdapterRegistry().register("nope", SimulatedVenue(SteppingClock(EPOCH))),  # type: ignore[arg-type]
         "mode",
+    ),
+    (
+        "a user's registry serving an adapter without an event sink",
+        lambda: ExecutionOrchestrator(registry=_OneAdapter(_NoSink())),  # type: ignore[arg-type]
+        "adapter",
+    ),
+    (
+        "adapter without an event sink",
+        lambda: AdapterRegistry().register(ExecutionMode.PAPER, _NoSink()),  # type: ignore[arg-type]
+        "adapter",
     ),
 ]
 """Settings a developer or operator gives a component: refused with a ConfigurationError."""

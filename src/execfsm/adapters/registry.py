@@ -11,10 +11,13 @@ from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.contracts import ExecutionMode
 from execfsm.errors import ConfigurationError
 from execfsm.typing import Clock, OrderAdapter
-from execfsm.validators import one_of_enum
+from execfsm.validators import has_methods, one_of_enum
 
 SIMULATED_MODES = (ExecutionMode.PAPER, ExecutionMode.SHADOW, ExecutionMode.TESTNET)
 """Modes that get their own simulated venue by default."""
+
+ADAPTER_SHAPE = has_methods("submit", "cancel", "set_event_sink")
+"""An `OrderAdapter` by its shape: refused at registration, not at the first event."""
 
 
 class AdapterRegistry:
@@ -47,6 +50,7 @@ class AdapterRegistry:
                 field="mode",
                 value=mode,
             )
+        ADAPTER_SHAPE.check(adapter, "adapter")
         self._adapters[member] = adapter
 
     def get(self, mode: ExecutionMode) -> OrderAdapter | None:

@@ -14,6 +14,7 @@ import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.adapters.errors import VenueFailure
+from execfsm.adapters.registry import ADAPTER_SHAPE
 from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order, ReasonCode, to_decimal
 from execfsm.errors import ContractViolation, IllegalTransition, PolicyViolation
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
@@ -55,6 +56,7 @@ class EventProcessor:
         after their dispatch attempt timed out.
         """
         for adapter in adapters:
+            ADAPTER_SHAPE.check(adapter, "adapter")  # a user's registry is not checked
             adapter.set_event_sink(self.handle_event)
         dispatcher.deliver_late_answers_to(self.handle_event)
 
