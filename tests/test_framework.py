@@ -48,6 +48,10 @@ from execfsm.ledger.audit import AuditLog, record_from_dict, record_json, record
 from execfsm.registry import known_machines, load_project, unregister_machine
 
 
+class ElsewhereReason(MachineReason):
+    OTHER = "elsewhere.OTHER"
+
+
 class GateReason(MachineReason):
     CLOSED = "gate.CLOSED"
     TOO_MANY = "gate.TOO_MANY"
@@ -236,6 +240,52 @@ class TestDurable:
         result = verify_trail(forged.records, known_machines())
         assert not result.ok
         assert "outside --admit--> inside is not a transition of Gate" in result.problem
+
+    def test_a_refusal_with_another_machines_code_is_caught(
+        self, gate_registered: type[Gate]
+    ) -> None:
+        """A namespaced code belongs to one machine: on another machine's record it is forged."""
+        forged = AuditLog(SteppingClock(EPOCH))
+        forged.append_fields(
+            "g-1",
+            None,
+            "gate",
+            "knock",
+            "outside",
+            "outside",
+            AuditOutcome.REFUSED,
+            ElsewhereReason.OTHER,
+            "",
+        )
+        own = AuditLog(SteppingClock(EPOCH))
+        own.append_fields(
+            "g-1",
+            None,
+            "gate",
+            "knock",
+            "outside",
+            "outside",
+            AuditOutcome.REFUSED,
+            GateReason.CLOSED,
+            "",
+        )
+
+        assert verify_trail(own.records, known_machines()).ok
+        result = verify_trail(forged.records, known_machines())
+        assert not result.ok
+        assert "elsewhere.OTHER is not a reason code of Gate" in result.problem
+
+    @pytest.mark.parametrize("engine", list(Engine))
+    def test_a_machine_cannot_write_a_code_it_did_not_declare(
+        self, gate_registered: type[Gate], engine: Engine
+    ) -> None:
+        """What verification would refuse (and a reopened store with it) is never written."""
+        log = AuditLog(SteppingClock(EPOCH))
+        gate = Gate(log, correlation_id="g-1", engine=engine)
+
+        with pytest.raises(DefinitionError, match=r"elsewhere\.OTHER is not one of its reason"):
+            gate.record("knock", AuditOutcome.REFUSED, ElsewhereReason.OTHER, "no")
+        assert not log.records
 
 
 # -- a scratch project, outside the package, on the command line -----------------------------

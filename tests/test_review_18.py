@@ -489,6 +489,7 @@ class TestHolds:
 
         class Long(AuditedMachine):
             audit_machine = "rv18long"
+            reason_codes = reasons
             a = State(initial=True)
             b = State(final=True)
             go = a.to(b, validators=refuse)

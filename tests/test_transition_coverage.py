@@ -341,6 +341,7 @@ class Dialer(AuditedMachine):
     """
 
     audit_machine = "dialer"
+    reason_codes = GiveUpReason
 
     idle = State(initial=True)
     dialing = State()

@@ -436,15 +436,22 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
         ``send`` does.
 
         Raises:
-            DefinitionError: a reason that is not a `ReasonCode` or `MachineReason`, a
-                refusal or duplicate without one, or an applied record naming another
-                state than the current one. Nothing is written.
+            DefinitionError: a reason that is not a `ReasonCode` or one of the machine's
+                own `reason_codes`, a refusal or duplicate without one, or an applied
+                record naming another state than the current one. Nothing is written.
         """
         source = str(self._engine.value)
         if reason_code is not None and not isinstance(reason_code, ReasonCode | MachineReason):
             raise DefinitionError(
                 f"{type(self).__name__}.record({event!r}): reason_code must be a ReasonCode "
                 f"or a MachineReason member, got {reason_code!r}"
+            )
+        if isinstance(reason_code, MachineReason) and (
+            self.reason_codes is None or reason_code not in self.reason_codes
+        ):
+            raise DefinitionError(
+                f"{type(self).__name__}.record({event!r}): {reason_code.value} is not one of "
+                f"its reason codes; declare them: reason_codes = {type(reason_code).__name__}"
             )
         if outcome is AuditOutcome.APPLIED:
             if target is None:

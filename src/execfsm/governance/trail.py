@@ -78,6 +78,9 @@ def verify_trail(
         key = (record.machine, instance or "")
         known = key in current
         state = current.get(key, model.initial_state)
+        reason = str(record.reason_code)
+        if "." in reason and reason not in model.reason_codes:  # another machine's own code
+            return _bad(count, record, f"{reason} is not a reason code of {model.name}")
         if record.outcome is AuditOutcome.APPLIED:
             if _declared_in_place(model, record, state):
                 continue  # a declared case applied where the machine stands (a late fill)
