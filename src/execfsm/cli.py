@@ -337,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_project_options(verify)
     verify.add_argument(
+        "--diff",
+        type=Path,
+        metavar="DIR",
+        help="also write into DIR an SVG per machine that differs from the committed spec "
+        "(added green, removed red, changed orange) and summary.md for a pull request",
+    )
+    verify.add_argument(
         "--depth",
         type=int,
         default=5,
@@ -381,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "spec":
             return machines.spec(project, args.dir, args.write)
         if args.command == "verify":
-            return machines.verify(project, args.spec_dir, args.depth)
+            return machines.verify(project, args.spec_dir, args.depth, args.diff)
         if (args.file is None) == (args.db is None):
             raise InputError("give either an exported FILE or --db PATH")
         where = args.file if args.file is not None else args.db

@@ -11,13 +11,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
 from execfsm.diagrams.traffic import UnknownMachineError, count_traffic, write_traffic
 from execfsm.errors import ConfigurationError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.properties import verify_machines
-from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
+from execfsm.governance.spec import SPEC_FILE, drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.governance.trail_properties import check_trail_properties
 from execfsm.registry import Project, find_pyproject, known_machines, load_project
@@ -83,10 +84,14 @@ def spec(project: Project, directory: Path | None, write: bool) -> int:
     return 0
 
 
-def verify(project: Project, spec_dir: Path | None, depth: int) -> int:
+def verify(
+    project: Project, spec_dir: Path | None, depth: int, diff_dir: Path | None = None
+) -> int:
     """
     Spec drift, then every property the project's machines and their groups declare (P2
-    and P3 for every machine): exit 1 if anything fails or cannot be proven.
+    and P3 for every machine): exit 1 if anything fails or cannot be proven. `diff_dir`
+    (``--diff``) also gets a diagram per changed machine and a pull-request summary; it
+    does not change the exit status.
     """
     failed = False
     directory = project.spec_dir(spec_dir)
@@ -101,10 +106,30 @@ def verify(project: Project, spec_dir: Path | None, depth: int) -> int:
             print(f"  {line}")
     else:
         print(f"PASS spec: the declared machines match {directory}/")
+    if diff_dir is not None:
+        _write_diff(diff_dir, directory, project)
     for result in verify_machines(project.machines, depth):
         failed = failed or not result.ok
         print(result)
     return 1 if failed else 0
+
+
+def _write_diff(out: Path, directory: Path, project: Project) -> None:
+    try:
+        committed = load_committed(directory)
+        written, diffs = write_diff(
+            out, committed, project.machines, spec_path=directory / SPEC_FILE
+        )
+    except SpecUnreadable as exc:
+        print(f"execfsm verify --diff: {exc}; no diff written", file=sys.stderr)
+        return
+    except OSError as exc:
+        raise InputError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    changed = sum(1 for d in diffs if d.changed)
+    print(
+        f"wrote the diff of {changed} changed machine(s) to {out}/: "
+        + ", ".join(p.name for p in written)
+    )
 
 
 def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
