@@ -155,6 +155,13 @@ def _demo(out_dir: Path, db: Path | None) -> int:
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
     print(f"audit chain: {'intact' if report.chain_ok else 'BROKEN'}")
     print(f"wrote to {report.out_dir}/: " + ", ".join(p.name for p in report.files))
+    if report.trail_files:
+        folder = report.trail_files[0].parent
+        pictures = ", ".join(p.name for p in report.trail_files if p.suffix in (".svg", ".png"))
+        print(
+            f"replayed this session onto the machines' diagrams in {folder}/: "
+            f"{pictures or 'DOT only, no dot program found'}, summary.md"
+        )
     return 0 if report.chain_ok else 1
 
 

@@ -266,9 +266,9 @@ def traffic_digraph(
 ) -> graphviz.Digraph:
     """
     The machine drawn with its traffic: counts on edges, width by traffic, untaken edges
-    faint; held states outlined (orange; red when flagged instances are among them), with
-    their counts and refusals by reason code. `warning` (a trail that failed verification)
-    heads the picture in red.
+    faint and labelled with their event only; held states outlined (orange; red when
+    flagged instances are among them), with their counts and refusals by reason code.
+    `warning` (a trail that failed verification) heads the picture in red.
     """
     declared = [s.name for s in model.states]
     extras = [n for edge in traffic.undeclared for n in (edge[0], edge[2])]
@@ -307,8 +307,9 @@ def traffic_digraph(
         if count:
             attrs_ = {"color": _TAKEN, "fontcolor": _TAKEN}
             lines = [f"{count}x", *lines]
-        else:
+        else:  # the event only: an operator looks at where traffic went
             attrs_ = {"color": _FAINT, "fontcolor": "#9ca3af", "style": "dashed"}
+            lines = [t.event]
         graph.edge(
             ids[t.source],
             ids[t.target],
