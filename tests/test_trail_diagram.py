@@ -25,7 +25,6 @@ from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import OrderSide, OrderType
 from execfsm.demo import run_demo
 from execfsm.diagrams.traffic import (
-    MachineTraffic,
     UnknownMachineError,
     count_traffic,
     traffic_digraph,
@@ -406,8 +405,3 @@ class TestCommand:
 
         assert done.returncode == 2
         assert "not both" in done.stderr
-
-
-def test_machine_traffic_is_reexported_for_typing() -> None:
-    """`MachineTraffic` is the type `count_traffic` returns per machine."""
-    assert all(isinstance(t, MachineTraffic) for t in count_traffic([], known_machines()).values())

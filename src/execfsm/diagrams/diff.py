@@ -121,8 +121,9 @@ def _guard_entries(spec: Spec | None, names: set[str]) -> dict[str, dict[str, ob
             continue
         for name in names & set(table):
             value = table[name]
-            if key == "guards" and isinstance(value, Mapping):
-                entries[name].update({str(k): v for k, v in value.items()})
+            prefix = "" if key == "guards" else f"{key}."
+            if isinstance(value, Mapping):
+                entries[name].update({f"{prefix}{k}": v for k, v in value.items()})
             else:
                 entries[name]["description" if key == "guards" else key] = value
     return entries
@@ -315,12 +316,21 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
 _LIST_MARKS = {"conds": "[{}]", "unless": "[not {}]", "validators": "{{{}}}"}
 
 
-def _list_lines(old: Spec, new: Spec) -> list[str]:
-    """An edge's guards, each as on a diagram; ``+`` added, ``-`` removed."""
+def _list_lines(old: Spec, new: Spec, changed: set[str]) -> list[str]:
+    """
+    An edge's guards, each as on a diagram; ``+`` added, ``-`` removed, ``~`` a guard whose
+    own entry changed.
+    """
     lines = []
     for key, mark in _LIST_MARKS.items():
         before, after = list(old.get(key, [])), list(new.get(key, []))
-        lines += [("  " if g in before else "+ ") + mark.format(g) for g in after]
+        for g in after:
+            if g not in before:
+                lines.append("+ " + mark.format(g))
+            elif g in changed:
+                lines.append(f"~ {mark.format(g)} changed")
+            else:
+                lines.append("  " + mark.format(g))
         lines += ["- " + mark.format(g) for g in before if g not in after]
     return lines
 
@@ -362,13 +372,12 @@ def _draw_edge(
         marked = sorted(changed_guards & {g for k in _GUARD_LISTS for g in new.get(k, [])})
         if lists or marked:
             style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
-            label = [f"~ {event}", *_list_lines(old, new)]
+            label = [f"~ {event}", *_list_lines(old, new, changed_guards)]
             label += [
                 f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}"
                 for k in lists
                 if k not in _GUARD_LISTS
             ]
-            label += [f"{{{g}}} changed" for g in marked]
         else:
             style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
     graph.edge(ids[source], ids[target], label=literal(label), **style)
