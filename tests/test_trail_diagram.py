@@ -399,6 +399,46 @@ class TestCommand:
         assert "the trail is empty" in done.stdout
         assert (tmp_path / "o" / "order.svg").exists()
 
+    def test_a_user_machine_named_on_the_command_line_is_drawn(
+        self, odd: type[Odd], tmp_path: Path
+    ) -> None:
+        """``--machine MODULE:CLASS`` makes a user machine's trail drawable, odd names and
+        all; without it the trail is refused naming the machine."""
+        (tmp_path / "oddpkg.py").write_text(
+            "from statemachine import State\n"
+            "from execfsm.fsm.audited import AuditedMachine\n\n\n"
+            "class Odd(AuditedMachine):\n"
+            '    audit_machine = "odd"\n'
+            "    quoted = State(value='a\"b', initial=True)\n"
+            '    angled = State(value="<x>")\n'
+            '    slashed = State(value="back\\\\lslash", final=True)\n'
+            "    go = quoted.to(angled)\n"
+            "    stop = angled.to(slashed)\n",
+            encoding="utf-8",
+        )
+        log = AuditLog(SteppingClock(EPOCH))
+        Odd(log, correlation_id="o-1").send("go")
+        trail = _write(tmp_path / "odd.jsonl", log.records)
+        out = tmp_path / "out"
+
+        refused = _execfsm("diagrams", "--trail", str(trail), "--out", str(out), cwd=tmp_path)
+        done = _execfsm(
+            "diagrams",
+            "--trail",
+            str(trail),
+            "--machine",
+            "oddpkg:Odd",
+            "--out",
+            str(out),
+            cwd=tmp_path,
+        )
+
+        assert refused.returncode == 2
+        assert "unknown machine 'odd'" in refused.stderr
+        assert done.returncode == 0, done.stderr
+        assert "odd: 1 records, 1 moves, 0 refused; held now: 1 <x>" in done.stdout
+        assert "&lt;x&gt;" in (out / "odd.svg").read_text(encoding="utf-8")
+
     def test_a_trail_and_a_database_together_are_bad_usage(self, tmp_path: Path) -> None:
         """Both sources at once: exit 2."""
         done = _execfsm("diagrams", "--trail", "a.jsonl", "--db", "b.db", cwd=tmp_path)

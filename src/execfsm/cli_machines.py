@@ -221,8 +221,11 @@ def trail_diagrams(
     folder = out if out is not None else TRAIL_OUT
     source = ", ".join(str(where) for where, _ in trails)
     warning = " / ".join(warnings) or None
+    traffic = count_traffic(records, known, skip_unknown=True)  # unknown ones: warned above
     try:
-        written = write_traffic(folder, records, known, source=source, warning=warning)
+        written = write_traffic(
+            folder, records, known, source=source, warning=warning, traffic=traffic
+        )
     except RendererMissing as exc:
         print(f"execfsm diagrams: {exc}", file=sys.stderr)
         return 2
@@ -230,7 +233,6 @@ def trail_diagrams(
         raise InputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
     if not records:
         print(f"{source}: the trail is empty; the machines are drawn with zero traffic")
-    traffic = count_traffic(records, known, skip_unknown=True)
     for name, seen in traffic.items():
         held = ", ".join(f"{n} {s}" for s, n in sorted(seen.held.items())) or "none"
         flagged = sum(seen.held_flagged.values())

@@ -385,19 +385,22 @@ def write_traffic(
     source: str = "trail",
     warning: str | None = None,
     formats: tuple[str, ...] = ("svg", "png"),
+    traffic: Mapping[str, MachineTraffic] | None = None,
 ) -> list[Path]:
     """
     Write into `out` each machine's traffic diagram (``NAME.dot`` and one file per format in
     `formats`) and ``summary.md``; return the files written. `source` names the trail in the
     summary; `warning` (a trail drawn although it failed verification) heads every picture
-    and the summary. An empty trail gives zero-traffic diagrams and says so.
+    and the summary. An empty trail gives zero-traffic diagrams and says so. `traffic`: the
+    records' `count_traffic`, if the caller has it already.
 
     Raises:
         UnknownMachineError: a record of a machine not in `machines` (none when `warning`
             is given: a forced drawing leaves such records out, and the warning says so).
         RendererMissing: a format was asked for and no ``dot`` program is installed.
     """
-    traffic = count_traffic(records, machines, skip_unknown=warning is not None)
+    if traffic is None:
+        traffic = count_traffic(records, machines, skip_unknown=warning is not None)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     summary = [f"# Trail replayed onto the machines: {source}", ""]
