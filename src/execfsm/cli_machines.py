@@ -21,6 +21,7 @@ from execfsm.governance.properties import verify_machines
 from execfsm.governance.spec import SPEC_FILE, drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.governance.trail_properties import check_trail_properties
+from execfsm.ledger.audit import verify_records
 from execfsm.registry import Project, find_pyproject, known_machines, load_project
 
 
@@ -199,10 +200,11 @@ def trail_diagrams(
         unknown = _unknown(where, records, known)
         if unknown and not force:
             raise InputError(unknown)
-        if unknown:
+        if unknown:  # verify_trail would stop at that record: check the chain alone
             warnings.append(f"{unknown}; its records are left out")
-            continue  # verify_trail would only name the same record
-        result = verify_trail(records, known)
+            result = verify_records(records)
+        else:
+            result = verify_trail(records, known)
         if not result.ok:
             problem = (
                 f"{where} fails verification at record seq {result.first_bad_seq}: {result.problem}"
