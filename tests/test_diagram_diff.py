@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from execfsm.diagrams.diff import (
     diff_digraph,
     diff_machine,
     diff_machines,
+    summary_lines,
     write_diff,
 )
 from execfsm.fsm.model import MachineModel
@@ -103,6 +105,33 @@ class TestComparison:
 
         assert [(d.machine, d.committed, d.changed) for d in diffs] == [("order", None, True)]
 
+    def test_a_machine_only_the_spec_has_is_removed_and_drawn_red(self) -> None:
+        """A machine dropped from the declarations: every state and edge red and dashed."""
+        committed = {"order": _declared("order"), "gone": _declared("pipeline")}
+
+        diffs = diff_machines(committed, {"order": MACHINES["order"]})
+
+        gone = diffs[-1]
+        assert (gone.machine, gone.current, gone.changed) == ("gone", None, True)
+        dot = diff_digraph(gone).source
+        assert f'color="{ADDED}"' not in dot
+        assert len(re.findall(f'(?<!font)color="{REMOVED}"', dot)) == len(
+            gone.states_removed
+        ) + len(gone.transitions_removed)
+        assert "- machine removed (still in the committed spec)" in summary_lines(gone, None)
+
+    def test_a_state_that_became_final_is_changed(self) -> None:
+        """A state whose final flag flipped is listed as changed, old and new."""
+        old = _declared("pipeline")
+        for state in old["states"]:
+            if state["name"] == "PAUSED":
+                state["final"] = True
+
+        diff = diff_machine("pipeline", old, _declared("pipeline"))
+
+        assert diff.states_changed == ("PAUSED",)
+        assert "- state changed: `PAUSED` (final True -> False)" in summary_lines(diff, None)
+
 
 class TestDiagram:
     def test_colours_and_labels_say_what_changed(self) -> None:
@@ -121,16 +150,23 @@ class TestDiagram:
         assert 'label=intake_done color="#9ca3af"' in dot
 
     def test_a_changed_guard_list_marks_what_was_added(self) -> None:
-        """A validator added to an existing edge is marked ``+`` on the orange edge."""
+        """A validator added to an existing edge is marked ``+`` on the orange edge, and the
+        summary lists the new guard as added."""
         old = _declared("pipeline")
         for t in old["transitions"]:
             if (t["source"], t["event"]) == ("VALIDATION", "validate"):
                 t["validators"] = t["validators"][:-1]
+        del old["guards"]["expiry_fits_time_in_force"]
+        diff = diff_machine("pipeline", old, _declared("pipeline"))
 
-        dot = diff_digraph(diff_machine("pipeline", old, _declared("pipeline"))).source
+        dot = diff_digraph(diff).source
 
         assert "+ {expiry_fits_time_in_force}" in dot
         assert "  {names_present}" in dot
+        assert any(
+            line.startswith("- guard added: `expiry_fits_time_in_force`: description: (none) ->")
+            for line in summary_lines(diff, None)
+        )
 
 
 class TestSummary:

@@ -158,6 +158,8 @@ def _guard_changes(committed: Spec | None, current: Spec | None) -> tuple[GuardC
 
 def _other(name: str, committed: Spec, current: Spec, guards: set[str]) -> tuple[str, ...]:
     lines = []
+    if committed.get("name") != current.get("name"):
+        lines.append(f"class renamed: {committed.get('name')} -> {current.get('name')}")
     if committed.get("initial") != current.get("initial"):
         lines.append(
             f"initial state changed: {committed.get('initial')} -> {current.get('initial')}"
@@ -190,9 +192,10 @@ def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> Mac
     new_states = {s["name"]: s for s in (current or {}).get("states", [])}
     old_edges = {_edge(t): t for t in (committed or {}).get("transitions", [])}
     new_edges = {_edge(t): t for t in (current or {}).get("transitions", [])}
-    guards = _guard_changes(committed, current)
+    guards: tuple[GuardChange, ...] = ()
     other: tuple[str, ...] = ()
-    if committed is not None and current is not None:
+    if committed is not None and current is not None:  # else the machine itself is the news
+        guards = _guard_changes(committed, current)
         other = _other(name, committed, current, _guard_names(committed) | _guard_names(current))
     return MachineDiff(
         machine=name,
@@ -417,10 +420,16 @@ def summary_lines(diff: MachineDiff, image: str | None) -> list[str]:
         old, new = old_edges[edge], new_edges[edge]
         changes = "; ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in _changed_keys(old, new))
         lines.append(f"- transition changed: `{edge[0]} --{edge[1]}--> {edge[2]}`: {changes}")
-    lines += [
-        f"- guard changed: `{g.name}`: {g.text().partition(': ')[2]}" for g in diff.guards_changed
-    ]
+    for guard in diff.guards_changed:
+        kind = "changed"
+        if all(old is None for _, old, _new in guard.fields):
+            kind = "added"
+        elif all(new is None for _, _old, new in guard.fields):
+            kind = "removed"
+        lines.append(f"- guard {kind}: `{guard.name}`: {guard.text().partition(': ')[2]}")
     lines += [f"- {line}" for line in diff.other]
+    if lines[-1] == "":  # nothing above names a difference: the entries moved
+        lines.append("- the same entries in another order (see the drift lines of verify)")
     return [*lines, ""]
 
 
