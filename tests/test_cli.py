@@ -320,7 +320,9 @@ class TestDemo:
             "orders.json",
             "positions.json",
             "recon.jsonl",
+            "trail",
         ]
+        assert "replayed this session onto the machines' diagrams" in text
         assert main(["audit", "verify", "--db", str(out / "demo.db")]) == 0
         assert main(["audit", "verify", str(out / "audit.jsonl")]) == 0
 

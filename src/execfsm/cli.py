@@ -136,6 +136,18 @@ def _audit_records(path: Path) -> Sequence[AuditRecord] | None:
     return records
 
 
+def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force: bool) -> int:
+    if files and db is not None:
+        raise InputError("give --trail FILE or --db PATH, not both")
+    trails: list[tuple[Path, Sequence[AuditRecord]]] = []
+    for where in files if db is None else [db]:
+        records = _audit_records(where) if db is None else _db_records(where)
+        if records is None:
+            return 1
+        trails.append((where, records))
+    return machines.trail_diagrams(trails, out, force)
+
+
 def _demo(out_dir: Path, db: Path | None) -> int:
     report = run_demo(out_dir, db)
     print(format_table(report))
@@ -143,6 +155,13 @@ def _demo(out_dir: Path, db: Path | None) -> int:
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
     print(f"audit chain: {'intact' if report.chain_ok else 'BROKEN'}")
     print(f"wrote to {report.out_dir}/: " + ", ".join(p.name for p in report.files))
+    if report.trail_files:
+        folder = report.trail_files[0].parent
+        pictures = ", ".join(p.name for p in report.trail_files if p.suffix in (".svg", ".png"))
+        print(
+            f"replayed this session onto the machines' diagrams in {folder}/: "
+            f"{pictures or 'DOT only, no dot program found'}, summary.md"
+        )
     return 0 if report.chain_ok else 1
 
 
@@ -297,6 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
     diagrams.add_argument(
         "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
     )
+    diagrams.add_argument(
+        "--trail",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="draw the traffic of an exported audit trail (JSONL; repeatable) on each machine "
+        "instead of the report (default --out: execfsm-trail)",
+    )
+    diagrams.add_argument(
+        "--db", type=Path, help="draw the traffic of the trail in this SQLite database"
+    )
+    diagrams.add_argument(
+        "--force",
+        action="store_true",
+        help="draw a trail that fails verification (broken chain, illegal move), with a warning",
+    )
     add_project_options(diagrams)
     spec = commands.add_parser("spec", help="print or write the committed machine spec")
     spec.add_argument("--write", action="store_true", help="write the files instead of printing")
@@ -307,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
     )
     add_project_options(verify)
+    verify.add_argument(
+        "--diff",
+        type=Path,
+        metavar="DIR",
+        help="also write into DIR an SVG per machine that differs from the committed spec "
+        "(added green, removed red, changed orange) and summary.md for a pull request",
+    )
     verify.add_argument(
         "--depth",
         type=int,
@@ -345,12 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         project = machines.project_of(args)  # the commands left read the project's machines
         if args.command == "recover":
             return _recover(args.db)
+        if args.command == "diagrams" and (args.trail or args.db is not None):
+            return _trail_diagrams(args.trail, args.db, args.out, args.force)
         if args.command == "diagrams":
             return machines.diagrams(project, args.out, args.spec_dir)
         if args.command == "spec":
             return machines.spec(project, args.dir, args.write)
         if args.command == "verify":
-            return machines.verify(project, args.spec_dir, args.depth)
+            return machines.verify(project, args.spec_dir, args.depth, args.diff)
         if (args.file is None) == (args.db is None):
             raise InputError("give either an exported FILE or --db PATH")
         where = args.file if args.file is not None else args.db

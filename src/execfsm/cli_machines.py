@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import write_report
+from execfsm.diagrams.traffic import UnknownMachineError, count_traffic, write_traffic
 from execfsm.errors import ConfigurationError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.properties import verify_machines
-from execfsm.governance.spec import drift, spec_hash, spec_text, write_spec
+from execfsm.governance.spec import SPEC_FILE, drift, spec_hash, spec_text, write_spec
+from execfsm.governance.trail import verify_trail
 from execfsm.governance.trail_properties import check_trail_properties
+from execfsm.ledger.audit import verify_records
 from execfsm.registry import Project, find_pyproject, known_machines, load_project
 
 
@@ -81,10 +85,14 @@ def spec(project: Project, directory: Path | None, write: bool) -> int:
     return 0
 
 
-def verify(project: Project, spec_dir: Path | None, depth: int) -> int:
+def verify(
+    project: Project, spec_dir: Path | None, depth: int, diff_dir: Path | None = None
+) -> int:
     """
     Spec drift, then every property the project's machines and their groups declare (P2
-    and P3 for every machine): exit 1 if anything fails or cannot be proven.
+    and P3 for every machine): exit 1 if anything fails or cannot be proven. `diff_dir`
+    (``--diff``) also gets a diagram per changed machine and a pull-request summary; it
+    does not change the exit status.
     """
     failed = False
     directory = project.spec_dir(spec_dir)
@@ -99,10 +107,30 @@ def verify(project: Project, spec_dir: Path | None, depth: int) -> int:
             print(f"  {line}")
     else:
         print(f"PASS spec: the declared machines match {directory}/")
+    if diff_dir is not None:
+        _write_diff(diff_dir, directory, project)
     for result in verify_machines(project.machines, depth):
         failed = failed or not result.ok
         print(result)
     return 1 if failed else 0
+
+
+def _write_diff(out: Path, directory: Path, project: Project) -> None:
+    try:
+        committed = load_committed(directory)
+        written, diffs = write_diff(
+            out, committed, project.machines, spec_path=directory / SPEC_FILE
+        )
+    except SpecUnreadable as exc:
+        print(f"execfsm verify --diff: {exc}; no diff written", file=sys.stderr)
+        return
+    except OSError as exc:
+        raise InputError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    changed = sum(1 for d in diffs if d.changed)
+    print(
+        f"wrote the diff of {changed} changed machine(s) to {out}/: "
+        + ", ".join(p.name for p in written)
+    )
 
 
 def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
@@ -140,3 +168,79 @@ def trail_properties(where: Path, records: Sequence[AuditRecord]) -> int:
         return 1
     print(f"OK {where}: the declared properties hold on every recorded instance")
     return 0
+
+
+TRAIL_OUT = Path("execfsm-trail")
+"""Where ``diagrams --trail/--db`` writes without ``--out``."""
+
+
+def _unknown(where: Path, records: Sequence[AuditRecord], known: Mapping[str, object]) -> str:
+    """The first record's problem if it names a machine not in `known`, else ""."""
+    for record in records:
+        if record.machine not in known:
+            return f"{where}: {UnknownMachineError(record.machine, record.seq)}"
+    return ""
+
+
+def trail_diagrams(
+    trails: Sequence[tuple[Path, Sequence[AuditRecord]]], out: Path | None, force: bool
+) -> int:
+    """
+    Draw the traffic of the trails onto every known machine (``diagrams --trail/--db``).
+
+    A trail that fails verification (broken hash chain, gap, illegal move) is refused, exit
+    1: its counts would not be the machines' history, and an operator would act on them.
+    ``--force`` draws it anyway, with the failure written in red on every picture and at
+    the top of the summary, and still exits 1. Records of an unknown machine are bad input
+    (exit 2, naming it); ``--force`` leaves them out, with a warning.
+    """
+    known = known_machines()
+    warnings: list[str] = []
+    for where, records in trails:
+        unknown = _unknown(where, records, known)
+        if unknown and not force:
+            raise InputError(unknown)
+        if unknown:  # verify_trail would stop at that record: check the chain alone
+            warnings.append(f"{unknown}; its records are left out")
+            result = verify_records(records)
+        else:
+            result = verify_trail(records, known)
+        if not result.ok:
+            problem = (
+                f"{where} fails verification at record seq {result.first_bad_seq}: {result.problem}"
+            )
+            if not force:
+                print(
+                    f"FAIL {problem}; nothing drawn (its counts would not be the machines' "
+                    "history; --force draws it with a warning)",
+                    file=sys.stderr,
+                )
+                return 1
+            warnings.append(f"{problem}; drawn with --force, the counts may be wrong")
+    for line in warnings:
+        print(f"WARNING {line}", file=sys.stderr)
+    records = [record for _, trail in trails for record in trail]
+    folder = out if out is not None else TRAIL_OUT
+    source = ", ".join(str(where) for where, _ in trails)
+    warning = " / ".join(warnings) or None
+    traffic = count_traffic(records, known, skip_unknown=True)  # unknown ones: warned above
+    try:
+        written = write_traffic(
+            folder, records, known, source=source, warning=warning, traffic=traffic
+        )
+    except RendererMissing as exc:
+        print(f"execfsm diagrams: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        raise InputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    if not records:
+        print(f"{source}: the trail is empty; the machines are drawn with zero traffic")
+    for name, seen in traffic.items():
+        held = ", ".join(f"{n} {s}" for s, n in sorted(seen.held.items())) or "none"
+        flagged = sum(seen.held_flagged.values())
+        print(
+            f"{name}: {seen.records} records, {seen.moves} moves, {seen.refused} refused; "
+            f"held now: {held}" + (f" ({flagged} flagged)" if flagged else "")
+        )
+    print(f"wrote {len(written)} files to {folder}/: " + ", ".join(p.name for p in written))
+    return 1 if warnings else 0  # drawn on --force, but a check failed

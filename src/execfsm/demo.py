@@ -5,6 +5,7 @@ The scripted paper session behind ``execfsm demo``: every path of the pipeline, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,11 +16,15 @@ from execfsm.adapters.registry import AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionMode, OrderIntent, OrderSide, OrderType
+from execfsm.diagrams.render import RendererMissing
+from execfsm.diagrams.traffic import write_traffic
 from execfsm.errors import StoreError
+from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import canonical_json, jsonable
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.registry import known_machines
 from execfsm.results import PipelineResult
 from execfsm.risk import ConditionalRiskHook
 
@@ -46,6 +51,8 @@ class DemoReport:
     files: tuple[Path, ...]
     chain_ok: bool
     venue_submissions: int
+    trail_files: tuple[Path, ...] = ()
+    """The session's trail replayed onto each machine's diagram (``out_dir/trail/``)."""
 
 
 def _intent(symbol: str, side: OrderSide, qty: str, **extra: object) -> OrderIntent:
@@ -165,7 +172,25 @@ def run_demo(out_dir: Path, db: Path | None = None) -> DemoReport:
     )
     store.close()
     chain_ok = audit.verify_chain().ok and live_audit.verify_chain().ok
-    return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions))
+    trail = _replayed(out_dir / TRAIL_DIR, (*audit.records, *live_audit.records))
+    return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions), trail)
+
+
+TRAIL_DIR = "trail"
+"""The demo's folder for its session replayed onto the diagrams."""
+
+
+def _replayed(out: Path, records: Sequence[AuditRecord]) -> tuple[Path, ...]:
+    """
+    Both trails of the session (paper and live attempts) drawn on every machine; without a
+    ``dot`` program, the DOT text and the summary only.
+    """
+    source = "the demo session (audit.jsonl and audit-live-attempts.jsonl)"
+    machines = known_machines()
+    try:
+        return tuple(write_traffic(out, records, machines, source=source))
+    except RendererMissing:
+        return tuple(write_traffic(out, records, machines, source=source, formats=()))
 
 
 def _pretty(value: object) -> str:

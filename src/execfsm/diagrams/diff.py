@@ -1,0 +1,479 @@
+"""
+Diagram diffs for review: each declared machine compared with the committed spec
+(``spec/machines.json``), drawn with what was added in green, what was removed in red
+(dashed), changed guards and validators in orange (old → new), the rest grey; plus a Markdown
+summary to paste into a pull request.
+
+The comparison works on spec data only (`execfsm.governance.spec.machine_spec` of the declared
+machine against the committed JSON), and compares each guard's entries whole: any field a
+guard has in the spec (its description today, a code fingerprint tomorrow), in ``guards`` or
+in any other per-guard table of the machine, that differs makes the guard *changed*.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import graphviz  # type: ignore[import-untyped]
+from statemachine import StateMachine
+
+from execfsm.diagrams._dot_text import literal, node_ids
+from execfsm.diagrams.render import RendererMissing, render
+from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
+from execfsm.fsm.model import MachineModel, StateModel
+from execfsm.governance.spec import SPEC_FILE, diff_cases, machine_spec
+
+ADDED = "#16a34a"
+REMOVED = "#dc2626"
+CHANGED = "#ea580c"
+UNCHANGED = "#9ca3af"
+
+_STRUCTURE = frozenset({"name", "initial", "states", "transitions", "guards", "cases"})
+"""The spec's keys this module compares one by one; any other key is compared generically."""
+_GUARD_LISTS = ("conds", "unless", "validators")
+_SHOWN = 60
+"""Longest value shown in full in a guard change (longer ones are cut, e.g. source code)."""
+
+Edge = tuple[str, str, str]
+Spec = Mapping[str, Any]
+
+
+class SpecUnreadable(ValueError):
+    """
+    The committed spec file is not a machine spec.
+    """
+
+
+@attrs.frozen
+class GuardChange:
+    """
+    One guard whose spec entries differ: each field as (old, new); None where absent.
+    """
+
+    name: str
+    fields: tuple[tuple[str, object, object], ...]
+
+    def text(self) -> str:
+        """
+        ``name: field: old -> new; …`` (long values cut).
+        """
+        parts = [f"{field}: {_shown(old)} -> {_shown(new)}" for field, old, new in self.fields]
+        return f"{self.name}: " + "; ".join(parts)
+
+
+@attrs.frozen
+class MachineDiff:
+    """
+    What changed in one machine between the committed spec and the declaration.
+    """
+
+    machine: str
+    committed: Spec | None
+    """The committed spec of the machine (None: the machine is new)."""
+    current: Spec | None
+    """The declared machine's spec (None: the machine was removed)."""
+    states_added: tuple[str, ...] = ()
+    states_removed: tuple[str, ...] = ()
+    states_changed: tuple[str, ...] = ()
+    """States whose flags (initial, final) changed."""
+    transitions_added: tuple[Edge, ...] = ()
+    transitions_removed: tuple[Edge, ...] = ()
+    transitions_changed: tuple[Edge, ...] = ()
+    """Edges whose entry changed (guard lists: conds, unless, validators; any other field)."""
+    guards_changed: tuple[GuardChange, ...] = ()
+    other: tuple[str, ...] = ()
+    """Everything else that changed (cases, initial state, other spec fields), in words."""
+
+    @property
+    def changed(self) -> bool:
+        """
+        Whether anything differs.
+        """
+        return self.committed != self.current
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    text = " ".join(text.split())
+    return repr(text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…")
+
+
+def _edge(t: Spec) -> Edge:
+    return (str(t["source"]), str(t["event"]), str(t["target"]))
+
+
+def _guard_entries(spec: Spec | None, names: set[str]) -> dict[str, dict[str, object]]:
+    """
+    Every field the spec holds for each guard: ``guards`` (a description, or a table of
+    fields), and any other per-guard table of the machine, keyed by its name.
+    """
+    entries: dict[str, dict[str, object]] = {name: {} for name in names}
+    if spec is None:
+        return entries
+    for key, table in spec.items():
+        if key in _STRUCTURE - {"guards"} or not isinstance(table, Mapping):
+            continue
+        for name in names & set(table):
+            value = table[name]
+            prefix = "" if key == "guards" else f"{key}."
+            if isinstance(value, Mapping):
+                entries[name].update({f"{prefix}{k}": v for k, v in value.items()})
+            else:
+                entries[name]["description" if key == "guards" else key] = value
+    return entries
+
+
+def _guard_names(spec: Spec | None) -> set[str]:
+    if spec is None:
+        return set()
+    guards = spec.get("guards", {})
+    names = set(guards) if isinstance(guards, Mapping) else set()
+    for t in spec.get("transitions", []):
+        for key in _GUARD_LISTS:
+            names.update(t.get(key, []))
+    return names
+
+
+def _guard_changes(committed: Spec | None, current: Spec | None) -> tuple[GuardChange, ...]:
+    names = _guard_names(committed) | _guard_names(current)
+    old, new = _guard_entries(committed, names), _guard_entries(current, names)
+    changes = []
+    for name in sorted(names):
+        if old[name] == new[name]:
+            continue
+        fields = tuple(
+            (field, old[name].get(field), new[name].get(field))
+            for field in sorted(set(old[name]) | set(new[name]))
+            if old[name].get(field) != new[name].get(field)
+        )
+        changes.append(GuardChange(name, fields))
+    return tuple(changes)
+
+
+def _other(name: str, committed: Spec, current: Spec, guards: set[str]) -> tuple[str, ...]:
+    lines = []
+    if committed.get("name") != current.get("name"):
+        lines.append(f"class renamed: {committed.get('name')} -> {current.get('name')}")
+    if committed.get("initial") != current.get("initial"):
+        lines.append(
+            f"initial state changed: {committed.get('initial')} -> {current.get('initial')}"
+        )
+    states = sorted(s["name"] for s in current.get("states", []))
+    prefix = f"{name}: "
+    lines += [
+        line.removeprefix(prefix)
+        for line in diff_cases(name, committed.get("cases", []), current.get("cases", []), states)
+    ]
+    for key in sorted((set(committed) | set(current)) - _STRUCTURE):
+        old, new = committed.get(key), current.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            keys = {k for k in set(old) | set(new) if old.get(k) != new.get(k)} - guards
+            if not keys:
+                continue  # per-guard fields: reported as changed guards
+            lines.append(f"{key} changed: {', '.join(sorted(map(str, keys)))}")
+        else:
+            lines.append(f"{key} changed: {_shown(old)} -> {_shown(new)}")
+    return tuple(lines)
+
+
+def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> MachineDiff:
+    """
+    The differences of one machine (either side None: the machine is added or removed).
+    """
+    old_states = {s["name"]: s for s in (committed or {}).get("states", [])}
+    new_states = {s["name"]: s for s in (current or {}).get("states", [])}
+    old_edges = {_edge(t): t for t in (committed or {}).get("transitions", [])}
+    new_edges = {_edge(t): t for t in (current or {}).get("transitions", [])}
+    guards: tuple[GuardChange, ...] = ()
+    other: tuple[str, ...] = ()
+    if committed is not None and current is not None:  # else the machine itself is the news
+        guards = _guard_changes(committed, current)
+        other = _other(name, committed, current, _guard_names(committed) | _guard_names(current))
+    return MachineDiff(
+        machine=name,
+        committed=committed,
+        current=current,
+        states_added=tuple(s for s in new_states if s not in old_states),
+        states_removed=tuple(s for s in old_states if s not in new_states),
+        states_changed=tuple(
+            s for s in new_states if s in old_states and old_states[s] != new_states[s]
+        ),
+        transitions_added=tuple(sorted(new_edges.keys() - old_edges.keys())),
+        transitions_removed=tuple(sorted(old_edges.keys() - new_edges.keys())),
+        transitions_changed=tuple(
+            e for e in sorted(new_edges.keys() & old_edges.keys()) if old_edges[e] != new_edges[e]
+        ),
+        guards_changed=guards,
+        other=other,
+    )
+
+
+def load_committed(directory: Path) -> dict[str, Spec] | None:
+    """
+    The committed spec's machines, by name; None when there is no committed spec.
+
+    Raises:
+        SpecUnreadable: the file is not a machine spec.
+    """
+    path = directory / SPEC_FILE
+    if not path.exists():
+        return None
+    try:
+        machines = json.loads(path.read_text(encoding="utf-8"))["machines"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise SpecUnreadable(f"{path}: not a machine spec ({exc})") from None
+    if not isinstance(machines, dict):
+        raise SpecUnreadable(f"{path}: not a machine spec (machines is not an object)")
+    return machines
+
+
+def diff_machines(
+    committed: Mapping[str, Spec] | None, machines: Mapping[str, type[StateMachine]]
+) -> list[MachineDiff]:
+    """
+    Every machine's diff: the declared ones in order, then those only the spec has.
+    """
+    old = committed or {}
+    diffs = [
+        diff_machine(name, old.get(name), machine_spec(MachineModel.from_machine(cls)))
+        for name, cls in machines.items()
+    ]
+    diffs += [diff_machine(name, old[name], None) for name in sorted(set(old) - set(machines))]
+    return diffs
+
+
+def _guards_text(t: Spec) -> str:
+    return edge_label(
+        "", tuple(t.get("conds", ())), tuple(t.get("unless", ())), tuple(t.get("validators", ()))
+    ).strip()
+
+
+def _edge_text(edge: Edge, t: Spec) -> str:
+    guards = _guards_text(t).replace("\n", " ")
+    return f"{edge[0]} --{edge[1]}--> {edge[2]}" + (f" {guards}" if guards else "")
+
+
+def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
+    """
+    Both versions of the machine in one picture: added states and edges green, removed ones
+    red and dashed, edges whose guards changed (or that carry a changed guard) orange with
+    old → new, the rest grey; a note lists each changed guard's fields, old → new.
+    """
+    old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
+    new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
+    old_edges = {_edge(t): t for t in (diff.committed or {}).get("transitions", [])}
+    new_edges = {_edge(t): t for t in (diff.current or {}).get("transitions", [])}
+    states = {**old_states, **new_states}
+    order = [*new_states, *(s for s in old_states if s not in new_states)]
+    ids = node_ids([*order, *(n for e in (*old_edges, *new_edges) for n in (e[0], e[2]))])
+    spec = diff.current or diff.committed or {}
+    title = f"{spec.get('name', diff.machine)} ({diff.machine}): committed spec -> declared"
+    graph = graphviz.Digraph(name=diff.machine)
+    graph.attr(rankdir="LR", labelloc="t", label=literal([title]), fontname="Helvetica")
+    graph.attr("node", fontname="Helvetica", fontsize="11")
+    graph.attr("edge", fontname="Helvetica", fontsize="9")
+    for name in ids:
+        entry = states.get(name, {"name": name, "initial": False, "final": False})
+        style = dict(
+            NODE_STYLE[kind_of(StateModel(name, bool(entry["initial"]), bool(entry["final"])))]
+        )
+        label = [name]
+        if name not in old_states:
+            style.update(color=ADDED, fontcolor=ADDED, penwidth="2.5")
+            label = [f"+ {name}", "(added)"]
+        elif name not in new_states:
+            style.update(color=REMOVED, fontcolor=REMOVED, penwidth="2")
+            style["style"] = style["style"] + ",dashed"
+            label = [f"- {name}", "(removed)"]
+        elif name in diff.states_changed:
+            style.update(color=CHANGED, fontcolor=CHANGED, penwidth="2.5")
+            label = [name, "(changed: " + _state_flags(old_states[name], new_states[name]) + ")"]
+        graph.node(ids[name], label=literal(label), **style)
+    changed_guards = {g.name for g in diff.guards_changed}
+    for edge in sorted({**old_edges, **new_edges}):
+        old, new = old_edges.get(edge), new_edges.get(edge)
+        _draw_edge(graph, ids, edge, old, new, changed_guards)
+    if diff.guards_changed or diff.other:
+        lines = ["Changed guards (old -> new):"] if diff.guards_changed else []
+        lines += [g.text() for g in diff.guards_changed]
+        lines += [*(["Also changed:"] if diff.other else []), *diff.other]
+        graph.node(
+            "changes_note",
+            label=literal(lines),
+            shape="note",
+            color=CHANGED,
+            fontcolor=CHANGED,
+            fontsize="9",
+        )
+    return graph
+
+
+_LIST_MARKS = {"conds": "[{}]", "unless": "[not {}]", "validators": "{{{}}}"}
+
+
+def _list_lines(old: Spec, new: Spec, changed: set[str]) -> list[str]:
+    """
+    An edge's guards, each as on a diagram; ``+`` added, ``-`` removed, ``~`` a guard whose
+    own entry changed.
+    """
+    lines = []
+    for key, mark in _LIST_MARKS.items():
+        before, after = list(old.get(key, [])), list(new.get(key, []))
+        for g in after:
+            if g not in before:
+                lines.append("+ " + mark.format(g))
+            elif g in changed:
+                lines.append(f"~ {mark.format(g)} changed")
+            else:
+                lines.append("  " + mark.format(g))
+        lines += ["- " + mark.format(g) for g in before if g not in after]
+    return lines
+
+
+def _changed_keys(old: Spec, new: Spec) -> list[str]:
+    """The fields of an entry that differ: guard lists first, then any other, by name."""
+    keys = sorted(set(old) | set(new), key=lambda k: (k not in _GUARD_LISTS, k))
+    return [k for k in keys if old.get(k) != new.get(k)]
+
+
+def _state_flags(old: Spec, new: Spec) -> str:
+    return ", ".join(
+        f"{key} {old.get(key)} -> {new.get(key)}"
+        for key in ("initial", "final")
+        if old.get(key) != new.get(key)
+    )
+
+
+def _draw_edge(
+    graph: graphviz.Digraph,
+    ids: Mapping[str, str],
+    edge: Edge,
+    old: Spec | None,
+    new: Spec | None,
+    changed_guards: set[str],
+) -> None:
+    source, event, target = edge
+    shown = new if new is not None else old
+    assert shown is not None  # noqa: S101 - the edge is on one side at least
+    label = [event, *(_guards_text(shown).splitlines())]
+    if old is None:
+        style = {"color": ADDED, "fontcolor": ADDED, "penwidth": "2.2"}
+        label[0] = f"+ {event}"
+    elif new is None:
+        style = {"color": REMOVED, "fontcolor": REMOVED, "style": "dashed", "penwidth": "1.8"}
+        label[0] = f"- {event}"
+    else:
+        lists = _changed_keys(old, new)
+        marked = sorted(changed_guards & {g for k in _GUARD_LISTS for g in new.get(k, [])})
+        if lists or marked:
+            style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
+            label = [f"~ {event}", *_list_lines(old, new, changed_guards)]
+            label += [
+                f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}"
+                for k in lists
+                if k not in _GUARD_LISTS
+            ]
+        else:
+            style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
+    graph.edge(ids[source], ids[target], label=literal(label), **style)
+
+
+def summary_lines(diff: MachineDiff, image: str | None) -> list[str]:
+    """
+    The machine's section of the pull-request summary (Markdown).
+    """
+    spec = diff.current or diff.committed or {}
+    lines = [f"### `{diff.machine}` ({spec.get('name', '?')})", ""]
+    if not diff.changed:
+        return [*lines, "no change", ""]
+    if image:
+        lines += [f"![{diff.machine} diff]({image})", ""]
+    if diff.committed is None:
+        lines.append("- machine added (not in the committed spec)")
+    if diff.current is None:
+        lines.append("- machine removed (still in the committed spec)")
+    old_edges = {_edge(t): t for t in (diff.committed or {}).get("transitions", [])}
+    new_edges = {_edge(t): t for t in (diff.current or {}).get("transitions", [])}
+    lines += [f"- state added: `{s}`" for s in diff.states_added]
+    lines += [f"- state removed: `{s}`" for s in diff.states_removed]
+    old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
+    new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
+    lines += [
+        f"- state changed: `{s}` ({_state_flags(old_states[s], new_states[s])})"
+        for s in diff.states_changed
+    ]
+    lines += [
+        f"- transition added: `{_edge_text(e, new_edges[e])}`" for e in diff.transitions_added
+    ]
+    lines += [
+        f"- transition removed: `{_edge_text(e, old_edges[e])}`" for e in diff.transitions_removed
+    ]
+    for edge in diff.transitions_changed:
+        old, new = old_edges[edge], new_edges[edge]
+        changes = "; ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in _changed_keys(old, new))
+        lines.append(f"- transition changed: `{edge[0]} --{edge[1]}--> {edge[2]}`: {changes}")
+    for guard in diff.guards_changed:
+        kind = "changed"
+        if all(old is None for _, old, _new in guard.fields):
+            kind = "added"
+        elif all(new is None for _, _old, new in guard.fields):
+            kind = "removed"
+        lines.append(f"- guard {kind}: `{guard.name}`: {guard.text().partition(': ')[2]}")
+    lines += [f"- {line}" for line in diff.other]
+    if lines[-1] == "":  # nothing above names a difference: the entries moved
+        lines.append("- the same entries in another order (see the drift lines of verify)")
+    return [*lines, ""]
+
+
+def write_diff(
+    out: Path,
+    committed: Mapping[str, Spec] | None,
+    machines: Mapping[str, type[StateMachine]],
+    *,
+    spec_path: Path = Path("spec") / SPEC_FILE,
+) -> tuple[list[Path], list[MachineDiff]]:
+    """
+    Write into `out` a diagram (``NAME.dot``, ``NAME.svg``) per changed machine and
+    ``summary.md``; return the files written and every machine's diff. Without a ``dot``
+    program, only the DOT files and the summary are written (the summary says so).
+    """
+    diffs = diff_machines(committed, machines)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    changed = [d for d in diffs if d.changed]
+    md = ["## State machine changes", ""]
+    if committed is None:
+        md += [f"No committed spec at `{spec_path}`: every machine is new.", ""]
+    md += [
+        f"{len(changed)} of {len(diffs)} machine(s) differ from the committed `{spec_path}`"
+        + ("." if changed else ": no change."),
+        "",
+    ]
+    missing = ""
+    for diff in diffs:
+        image = None
+        if diff.changed:
+            dot: str = diff_digraph(diff).source
+            path = out / f"{diff.machine}.dot"
+            path.write_text(dot, encoding="utf-8")
+            written.append(path)
+            try:
+                written.append(render(dot, "svg", out / f"{diff.machine}.svg"))
+                image = f"{diff.machine}.svg"
+            except RendererMissing as exc:
+                missing = str(exc)
+        md += summary_lines(diff, image)
+    if missing:
+        md += [f"(No SVG drawn: {missing})", ""]
+    path = out / "summary.md"
+    path.write_text("\n".join(md).rstrip() + "\n", encoding="utf-8")
+    written.append(path)
+    return written, diffs
