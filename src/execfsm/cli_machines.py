@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from execfsm.diagrams.provenance import provenance
 from execfsm.diagrams.render import RendererMissing
-from execfsm.diagrams.report import write_report
+from execfsm.diagrams.report import DEFAULT_DEPTH, write_report
 from execfsm.errors import ConfigurationError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.properties import verify_machines
@@ -105,11 +106,25 @@ def verify(project: Project, spec_dir: Path | None, depth: int) -> int:
     return 1 if failed else 0
 
 
-def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
+def diagrams(
+    project: Project,
+    out: Path | None,
+    spec_dir: Path | None,
+    *,
+    date: str | None = None,
+    depth: int = DEFAULT_DEPTH,
+) -> int:
     """
-    Render the project's machines and its governance report.
+    Render the project's machines and its governance report, with the results of the
+    properties `verify` checks (at `depth`) and the report's provenance: execfsm's
+    version, the project's git commit and the date (`date`, else ``SOURCE_DATE_EPOCH``,
+    else today).
     """
     folder = project.governance_dir(out)
+    try:
+        source = provenance(project.root or Path.cwd(), date=date)
+    except ValueError as exc:
+        raise InputError(f"--date: {exc}") from None
     try:
         written = write_report(
             folder,
@@ -117,6 +132,8 @@ def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
             spec_hash(project.spec_dir(spec_dir)),
             title=project.title,
             policy=project.policy,
+            source=source,
+            depth=depth,
         )
     except RendererMissing as exc:
         print(f"execfsm diagrams: {exc}", file=sys.stderr)
