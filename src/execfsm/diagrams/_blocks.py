@@ -56,6 +56,13 @@ def prose(text: str) -> tuple[Inline, ...]:
     return tuple(parts)
 
 
+def plain(text: Text) -> str:
+    """
+    `text` without any markup (for a page title or an image's alternative text).
+    """
+    return "".join(p if isinstance(p, str) else p.text for p in _pieces(text))
+
+
 @attrs.frozen
 class Heading:
     level: int
@@ -126,7 +133,7 @@ def _pieces(text: Text) -> tuple[Inline, ...]:
 
 # -- Markdown --------------------------------------------------------------------------------
 
-_MD_SPECIAL = str.maketrans({"<": "&lt;", ">": "&gt;", "`": "&#96;"})
+_MD_SPECIAL = str.maketrans({"<": "&lt;", "`": "&#96;"})
 
 
 def _md_code(text: str) -> str:
@@ -138,8 +145,8 @@ def _md_code(text: str) -> str:
 
 def md_inline(text: Text, *, cell: bool = False) -> str:
     """
-    Markdown of `text`: plain text with ``<``, ``>`` and backticks as entities (so a name
-    is never HTML in a Markdown viewer), code as code spans; in a table cell ``|`` is
+    Markdown of `text`: plain text with ``<`` and backticks as entities (so a name is
+    never HTML or code in a Markdown viewer), code as code spans; in a table cell ``|`` is
     escaped and a line break is a space.
     """
     out = []

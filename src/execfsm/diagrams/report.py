@@ -32,6 +32,7 @@ from execfsm.diagrams._blocks import (
     Table,
     Text,
     html_table,
+    plain,
     prose,
     to_html_body,
     to_markdown,
@@ -175,7 +176,7 @@ def report_blocks(
     The whole report, in order.
     """
     blocks: list[Block] = [
-        Heading(1, title),
+        Heading(1, prose(title)),
         *provenance_blocks(source, spec_hash),
         Para(summary_line(results)),
         Items(tuple((f"{m.__name__} (", Code(name), ")") for name, m in machines.items())),
@@ -269,7 +270,7 @@ def write_report(
     )
     page = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{html.escape(plain(prose(title)))}</title><style>{_CSS}</style></head><body>",
         *to_html_body(blocks),
         "</body></html>",
     ]
