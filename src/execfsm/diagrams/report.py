@@ -67,7 +67,7 @@ _CSS = (
     "font-size:13px;text-align:left;vertical-align:top}th{background:#f3f4f6}"
     ".diagram img{max-width:100%;height:auto;border:1px solid #e5e7eb}"
     ".diagram{margin:0}strong.pass{color:#166534}strong.fail{color:#b91c1c}"
-    "strong.unproven{color:#92400e}.trace{font-size:13px}code{background:#f3f4f6;"
+    "strong.unproven{color:#92400e}.trace{font-size:13px;list-style:none}code{background:#f3f4f6;"
     "padding:0 2px}.provenance td:first-child{font-weight:bold}"
 )
 
