@@ -25,9 +25,10 @@ CASES_NODE = "declared_cases"
 
 VALIDATED_EDGE = {"color": "#b91c1c", "penwidth": "1.6"}
 """How an edge with validators looks: red and thicker."""
-COMPACT_GRAPH = {"splines": "spline", "nodesep": "0.5", "ranksep": "0.9", "forcelabels": "true"}
-"""The compact diagram's layout: room between ranks for labels, curved edges."""
-COMPACT_EDGE = {"fontsize": "8", "labelfloat": "false", "decorate": "false"}
+COMPACT_GRAPH = {"splines": "spline", "nodesep": "0.25", "ranksep": "0.4", "forcelabels": "true"}
+"""The compact diagram's layout: tight ranks (the labels make their own room), curves."""
+COMPACT_EDGE = {"fontsize": "9", "labelfloat": "false"}
+"""Labels stay beside their edge (never floated away to avoid overlaps)."""
 
 
 def _text(value: str) -> str:
@@ -43,9 +44,10 @@ def to_digraph(
     conditions (``[...]``) and validators (``{...}``); a machine that declares cases gets
     them as one table node beside the graph (unless `cases` is false).
 
-    `compact` (the governance report's diagram): a set of two or more validators is
-    written once as its key (``{V1}``, see `validator_keys`), labels are smaller and the
-    layout leaves room for them; every transition is still one edge.
+    `compact` (the governance report's diagram): one arrow per (source, target) with one
+    label line per transition between them (every transition stays visible), a set of two
+    or more validators written once as its key (``{V1}``, see `validator_keys`), and a
+    tighter layout.
     """
     graph = graphviz.Digraph(name=_text(model.name))
     graph.attr(

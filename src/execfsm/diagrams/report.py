@@ -65,8 +65,9 @@ _CSS = (
     "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:0 1em;line-height:1.4}"
     "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:2px 6px;"
     "font-size:13px;text-align:left;vertical-align:top}th{background:#f3f4f6}"
-    ".diagram img{max-width:100%;height:auto;border:1px solid #e5e7eb}"
-    ".diagram{margin:0}strong.pass{color:#166534}strong.fail{color:#b91c1c}"
+    ".diagram{margin:0;overflow-x:auto;border:1px solid #e5e7eb}"
+    ".diagram img{max-width:none;height:auto;display:block}"
+    "strong.pass{color:#166534}strong.fail{color:#b91c1c}"
     "strong.unproven{color:#92400e}.trace{font-size:13px;list-style:none}code{background:#f3f4f6;"
     "padding:0 2px}.provenance td:first-child{font-weight:bold}"
 )
@@ -123,12 +124,16 @@ def machine_blocks(
         Diagram(f"{name}.svg", f"{model.name} state diagram", svg),
         Para(
             (
-                "Sources: ",
-                Code(f"{name}.mmd"),
-                " (Mermaid), ",
+                "The diagram is drawn at full size (a wide one scrolls sideways); it is also ",
+                Code(f"{name}.svg"),
+                " and ",
+                Code(f"{name}.png"),
+                " beside this page, with its sources ",
                 Code(f"{name}.dot"),
-                " (DOT). Every declared transition is a line on an arrow of the diagram and a "
-                "row of the transition table.",
+                " (DOT) and ",
+                Code(f"{name}.mmd"),
+                " (Mermaid). Every declared transition is a line on an arrow of the diagram and "
+                "a row of the transition table.",
             )
         ),
         *legend_blocks(model),
