@@ -262,6 +262,15 @@ class TestEscaping:
         assert md.startswith("# &lt;b>Desk&lt;/b> `A`\n")
         assert "`" not in visible_text(page)
 
+    def test_the_committed_page_has_no_backticks(self) -> None:
+        """docs/governance/report.html shows names as code, never as backquoted text."""
+        page = Path(__file__).parent.parent / "docs" / "governance" / "report.html"
+
+        text = page.read_text(encoding="utf-8")
+
+        assert "`" not in text
+        assert text.count("<img alt=") == len(MACHINES)
+
     def test_the_diagram_of_a_hostile_name_renders(self, tmp_path: Path) -> None:
         """A machine whose name looks like an HTML label still renders (as text)."""
         written = write_report(tmp_path, {"tally": Hostile}, None, results=(), source=SOURCE)
