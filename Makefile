@@ -64,8 +64,10 @@ verify: $(STAMP) #-- fail on unreviewed machine drift; prove the safety properti
 spec: $(STAMP) #-- regenerate the committed spec/ from the declared machines
 	$(BIN)/execfsm spec --write
 
+# The report's date is the last commit's (SOURCE_DATE_EPOCH), so regenerating at a commit gives the same bytes.
 diagrams: $(STAMP) #-- render diagrams and the governance report into docs/governance/
-	$(BIN)/execfsm diagrams --out docs/governance
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
+		$(BIN)/execfsm diagrams --out docs/governance
 
 hooks: #-- regenerate spec/ and docs/governance/ in a git pre-commit hook
 	git config core.hooksPath .githooks

@@ -17,9 +17,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from execfsm.contracts import Order, OrderIntent, OrderSide, OrderType
+from execfsm.diagrams.report import DEFAULT_DEPTH
 from execfsm.fsm.cases import ANY_EVENT
 from execfsm.fsm.model import CaseModel
 from execfsm.fsm.order import OrderLifecycle
+from execfsm.governance import MACHINES
+from execfsm.governance.declared import PropertyResult
+from execfsm.governance.properties import verify_machines
 from execfsm.ledger.audit import AuditLog
 from execfsm.registry import builtin_machines
 from execfsm.testing import declared_targets, in_memory_audit, order_for
@@ -111,3 +115,10 @@ def previous_canonical_json(value: Any) -> str:
     return json.dumps(
         value, default=default, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
+
+
+@pytest.fixture(scope="session")
+def builtin_results() -> list[PropertyResult]:
+    """What `execfsm verify` finds for execfsm's own machines at its default depth, checked
+    once per session (about 15 s) for the tests of the governance report."""
+    return verify_machines(MACHINES, DEFAULT_DEPTH)

@@ -300,6 +300,7 @@ from execfsm import AuditedMachine, MachineReason, PolicyViolation, describe
 
 class SessionReason(MachineReason):
     LOGON_REFUSED = "desk_session.LOGON_REFUSED"
+    """The venue refused the session's credentials."""
 
 
 @describe("the venue accepted the credentials")
@@ -412,7 +413,11 @@ class TestScratchProject:
         assert report.startswith("# Desk A machines\n")
         assert "Sessions log on only inside trading hours." in report
         assert "Live-execution policy" not in report
-        assert "Own reason codes: `desk_session.LOGON_REFUSED`" in report
+        assert "Own reason codes (see the glossary): `desk_session.LOGON_REFUSED`" in report
+        assert (
+            "| `desk_session.LOGON_REFUSED` | The venue refused the session's credentials. |"
+            in report
+        )
         assert (project / "docs" / "governance" / "desk_session.svg").exists()
 
     def test_a_changed_machine_is_drift(self, project: Path) -> None:

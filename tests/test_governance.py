@@ -29,6 +29,7 @@ from execfsm.contracts import OrderState
 from execfsm.diagrams import render as render_module
 from execfsm.diagrams.dot import to_dot
 from execfsm.diagrams.mermaid import to_mermaid
+from execfsm.diagrams.provenance import Provenance
 from execfsm.diagrams.render import RendererMissing, find_dot, render
 from execfsm.diagrams.report import markdown_report
 from execfsm.fsm import revisions
@@ -36,6 +37,7 @@ from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.guards import describe
 from execfsm.fsm.order_cases import ORDER_CASES, Situation
 from execfsm.governance import MACHINES
+from execfsm.governance.declared import PropertyResult
 from execfsm.governance.properties import verify_machine, verify_machines
 from execfsm.governance.spec import artifacts, drift, spec_hash, write_spec
 from execfsm.governance.trail import verify_trail
@@ -63,6 +65,26 @@ def broken_pipeline() -> type[PipelineRun]:
         variant_of(
             PipelineRun, "ShortcutPipeline", lambda s: s.ROUTING.to(s.DISPATCH, event="shortcut")
         )
+    )
+
+
+FIXED_SOURCE = Provenance("9.9.9", "0123abcd", "2026-01-02")
+"""A report's provenance fixed for tests."""
+
+
+def stated_provenance(report_md: str) -> Provenance:
+    """The version, commit and date a Markdown report states (to regenerate it)."""
+    cells = {}
+    for line in report_md.splitlines():
+        parts = [p.strip() for p in line.strip("|").split("|")]
+        if len(parts) == 2:
+            cells[parts[0]] = parts[1].strip("`")
+    day, _, rest = cells["generated on"].partition(" ")
+    return Provenance(
+        cells["execfsm version"],
+        cells["git commit"],
+        day,
+        "SOURCE_DATE_EPOCH" if "SOURCE_DATE_EPOCH" in rest else "given",
     )
 
 
@@ -135,18 +157,27 @@ class TestDiagrams:
         assert code == 2
         assert "pip install 'execfsm[diagrams]'" in capsys.readouterr().err
 
-    def test_committed_report_matches_the_machines(self) -> None:
-        """docs/governance holds the DOT, Mermaid and report of the declared machines."""
+    def test_committed_report_matches_the_machines(
+        self, builtin_results: list[PropertyResult]
+    ) -> None:
+        """docs/governance holds the DOT, Mermaid and report of the declared machines (the
+        report regenerated with the version, commit and date it states)."""
         docs = ROOT / "docs" / "governance"
         expected = {
             f"{name}.{suffix}": text
             for name, cls in MACHINES.items()
             for suffix, text in (
-                ("dot", to_dot(MachineModel.from_machine(cls))),
+                ("dot", to_dot(MachineModel.from_machine(cls), compact=True, cases=False)),
                 ("mmd", to_mermaid(MachineModel.from_machine(cls))),
             )
         }
-        expected["report.md"] = markdown_report(MACHINES, spec_hash(ROOT / "spec"))
+        committed = (docs / "report.md").read_text(encoding="utf-8")
+        expected["report.md"] = markdown_report(
+            MACHINES,
+            spec_hash(ROOT / "spec"),
+            results=builtin_results,
+            source=stated_provenance(committed),
+        )
 
         for file_name, text in expected.items():
             assert (docs / file_name).read_text(encoding="utf-8") == text, file_name
@@ -157,7 +188,7 @@ class TestDiagrams:
     def test_report_lists_every_case_row(self) -> None:
         """The report has the section on any other venue event, one line per case row with
         its states, event, situation, outcome, reason code, flags and why."""
-        text = markdown_report(MACHINES, "abc")
+        text = markdown_report(MACHINES, "abc", results=(), source=FIXED_SOURCE)
         section = text.split("### What an order does with any other venue event", 1)[1]
         section = section.split("\n## ", 1)[0]
         rows = [line for line in section.splitlines() if line.startswith("| ")][2:]
@@ -191,10 +222,10 @@ class TestDiagrams:
 
     def test_report_states_the_live_policy(self) -> None:
         """The report explains the live-execution policy in words."""
-        text = markdown_report(MACHINES, "abc")
+        text = markdown_report(MACHINES, "abc", results=(), source=FIXED_SOURCE)
 
         assert "Live execution is blocked by default" in text
-        assert "sha256: `abc`" in text
+        assert "| committed spec | `spec/machines.json` sha256 `abc` |" in text
 
 
 class TestSpecDrift:

@@ -333,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="draw a trail that fails verification (broken chain, illegal move), with a warning",
     )
+    diagrams.add_argument(
+        "--date",
+        help="the report's generation date, YYYY-MM-DD (default: SOURCE_DATE_EPOCH if set, "
+        "else today; give one to regenerate a committed report byte for byte)",
+    )
+    diagrams.add_argument(
+        "--depth",
+        type=int,
+        default=5,
+        help="exploration depth of the properties the report shows (as verify's --depth)",
+    )
     add_project_options(diagrams)
     spec = commands.add_parser("spec", help="print or write the committed machine spec")
     spec.add_argument("--write", action="store_true", help="write the files instead of printing")
@@ -391,7 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "diagrams" and (args.trail or args.db is not None):
             return _trail_diagrams(args.trail, args.db, args.out, args.force)
         if args.command == "diagrams":
-            return machines.diagrams(project, args.out, args.spec_dir)
+            return machines.diagrams(
+                project, args.out, args.spec_dir, date=args.date, depth=args.depth
+            )
         if args.command == "spec":
             return machines.spec(project, args.dir, args.write)
         if args.command == "verify":

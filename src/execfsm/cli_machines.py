@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff
+from execfsm.diagrams.provenance import provenance
 from execfsm.diagrams.render import RendererMissing
-from execfsm.diagrams.report import write_report
+from execfsm.diagrams.report import DEFAULT_DEPTH, write_report
 from execfsm.diagrams.traffic import UnknownMachineError, count_traffic, write_traffic
 from execfsm.errors import ConfigurationError
 from execfsm.fsm.audit import AuditRecord
@@ -133,11 +134,25 @@ def _write_diff(out: Path, directory: Path, project: Project) -> None:
     )
 
 
-def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
+def diagrams(
+    project: Project,
+    out: Path | None,
+    spec_dir: Path | None,
+    *,
+    date: str | None = None,
+    depth: int = DEFAULT_DEPTH,
+) -> int:
     """
-    Render the project's machines and its governance report.
+    Render the project's machines and its governance report, with the results of the
+    properties `verify` checks (at `depth`) and the report's provenance: execfsm's
+    version, the project's git commit and the date (`date`, else ``SOURCE_DATE_EPOCH``,
+    else today).
     """
     folder = project.governance_dir(out)
+    try:
+        source = provenance(project.root or Path.cwd(), date=date)
+    except ValueError as exc:
+        raise InputError(f"--date: {exc}") from None
     try:
         written = write_report(
             folder,
@@ -145,6 +160,8 @@ def diagrams(project: Project, out: Path | None, spec_dir: Path | None) -> int:
             spec_hash(project.spec_dir(spec_dir)),
             title=project.title,
             policy=project.policy,
+            source=source,
+            depth=depth,
         )
     except RendererMissing as exc:
         print(f"execfsm diagrams: {exc}", file=sys.stderr)

@@ -7,8 +7,12 @@ contracts both read `ReasonCode` without an import cycle.
 
 from __future__ import annotations
 
+import ast
 import enum
+import functools
+import inspect
 import re
+import textwrap
 
 
 class OrderSide(enum.StrEnum):
@@ -167,37 +171,79 @@ class ReasonCode(enum.StrEnum):
 
     # Contract validation (stage 2, and fields checked at construction)
     VALIDATION_INVALID_QUANTITY = "VALIDATION_INVALID_QUANTITY"
+    """The order quantity is missing, not positive or beyond the bounds: refused at
+    validation."""
     VALIDATION_INVALID_PRICE = "VALIDATION_INVALID_PRICE"
+    """The price does not fit the order type (a LIMIT order needs a limit price above 0, a
+    MARKET order has none) or is out of bounds."""
     VALIDATION_INVALID_SYMBOL = "VALIDATION_INVALID_SYMBOL"
+    """The symbol is blank, too long or contains characters an identifier may not."""
     VALIDATION_INVALID_FIELD = "VALIDATION_INVALID_FIELD"
+    """Another field of the intent or event is malformed (an id, a venue text, an expiry
+    that does not fit the time in force)."""
     # Risk gate (stage 3)
     RISK_BLOCKED = "RISK_BLOCKED"
+    """The pre-trade risk hook answered BLOCK: the run ends in BLOCKED, nothing is sent."""
     RISK_PAUSED = "RISK_PAUSED"
+    """The pre-trade risk hook answered PAUSE: the run waits in PAUSED until resumed or
+    abandoned."""
     RISK_EVALUATION_FAILED = "RISK_EVALUATION_FAILED"
+    """The risk hook raised or answered something that is not a decision: treated as a
+    block (fail closed)."""
     RISK_KILL_SWITCH_ACTIVE = "RISK_KILL_SWITCH_ACTIVE"
+    """An operator kill switch is active (or unreadable, which counts as active): every
+    intent stops at the risk gate."""
     # Routing policy (stage 4)
     POLICY_LIVE_NOT_ENABLED = "POLICY_LIVE_NOT_ENABLED"
+    """Dispatch to a live venue was refused: the mode is not LIVE, or no unexpired
+    LivePolicy was given."""
     POLICY_NO_ADAPTER = "POLICY_NO_ADAPTER"
+    """No adapter is registered for the run's execution mode: nothing can be sent."""
     # Adapter dispatch (stage 5)
     ADAPTER_REJECTED = "ADAPTER_REJECTED"
+    """The venue (or its adapter) rejected the order."""
     ADAPTER_TIMEOUT = "ADAPTER_TIMEOUT"
+    """The venue did not answer the adapter in time."""
     ADAPTER_ERROR = "ADAPTER_ERROR"
+    """The adapter failed with an error it could not classify: the dispatch failed."""
     # Order lifecycle
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    """The event has no declared edge from the machine's current state: refused, the state
+    is unchanged."""
     FILL_OVERFILL = "FILL_OVERFILL"
+    """A fill would take the cumulative filled quantity beyond the order quantity:
+    refused."""
     FILL_DUPLICATE = "FILL_DUPLICATE"
+    """A fill id already applied came again with the same content: ignored and audited."""
     FILL_CONFLICT = "FILL_CONFLICT"
+    """A fill id already applied came again with different content: refused and flagged."""
     FILL_INVALID_QUANTITY = "FILL_INVALID_QUANTITY"
+    """A fill quantity is not above 0 (or out of bounds): refused."""
     FILL_INVALID_PRICE = "FILL_INVALID_PRICE"
+    """A fill price is not above 0 (or out of bounds): refused."""
     FILL_INVALID_FEE = "FILL_INVALID_FEE"
+    """A fill fee is negative (or out of bounds): refused."""
     FILL_AFTER_FINAL = "FILL_AFTER_FINAL"
+    """A fill arrived after the order ended: booked in the position ledger, the order stays
+    final and is flagged for reconciliation."""
     ACK_ABSORBED = "ACK_ABSORBED"
+    """An acknowledgement arrived after the order had moved past it (e.g. after a fill):
+    absorbed, the order never moves backwards."""
     ACK_AFTER_FAILURE = "ACK_AFTER_FAILURE"
+    """An acknowledgement arrived for an order that had already failed locally: the venue
+    has it, flagged for reconciliation."""
     REASON_MISSING = "REASON_MISSING"
+    """A reject, fail or other ending event came without a reason code: refused."""
     EVENT_ORDER_MISMATCH = "EVENT_ORDER_MISMATCH"
+    """An event names another order than the one it was applied to: refused."""
     EVENT_UNKNOWN_ORDER = "EVENT_UNKNOWN_ORDER"
+    """An event names an order this process does not know: refused and recorded."""
     DUPLICATE_INTENT = "DUPLICATE_INTENT"
+    """An intent with an idempotency key already seen: the original result is returned,
+    nothing is sent again."""
     DISPATCH_OUTCOME_UNKNOWN = "DISPATCH_OUTCOME_UNKNOWN"
+    """The dispatch timed out after sending: the order stays SUBMITTED and is flagged for
+    reconciliation, never resent."""
     # Appended (keep every member above where it is)
     FILL_FOR_UNSENT_ORDER = "FILL_FOR_UNSENT_ORDER"
     """A fill names an order that was never submitted, so no venue can have filled it."""
@@ -337,3 +383,36 @@ def builtin_reason(reason: Reason) -> ReasonCode:
     if not isinstance(reason, ReasonCode):
         raise TypeError(f"{reason!r} is a machine's own reason code, not one of execfsm's")
     return reason
+
+
+def reason_description(reason: Reason) -> str:
+    """
+    What `reason` means, in one paragraph: the attribute docstring under its member (every
+    `ReasonCode` has one; a machine's own `MachineReason` codes are described the same
+    way). "" when the member has none or its enum's source cannot be read.
+    """
+    return _member_docs(type(reason)).get(reason.name, "")
+
+
+@functools.cache
+def _member_docs(cls: type[enum.Enum]) -> dict[str, str]:
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError, IndentationError):  # no source: a REPL, a frozen app
+        return {}
+    node = ast.parse(source).body[0]
+    if not isinstance(node, ast.ClassDef):
+        return {}
+    docs: dict[str, str] = {}
+    for statement, after in zip(node.body, node.body[1:], strict=False):
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1):
+            continue
+        target = statement.targets[0]
+        if (
+            isinstance(target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[target.id] = " ".join(after.value.value.split())
+    return docs

@@ -1,120 +1,211 @@
 """
 The governance report: per machine SVG, PNG, DOT and Mermaid, plus one page (Markdown, and
-HTML with the SVGs inline) with the transition tables, guard descriptions, final states, the
-declared cases (what a machine does with any other event), the live-execution policy in
-words, and the hash of the committed spec.
+HTML standing alone with the diagrams inside) that shows, per machine, the diagram with its
+legend, the states, the transition table, every guard in plain words, the declared cases,
+every property `execfsm verify` checks with PASS or FAIL (and the counterexample of a
+failure) and its own reason codes; then the policy (the live-execution policy and the kill
+switch), the glossary of reason codes, and where the report comes from (execfsm version,
+git commit, generation date, the hash of the committed spec).
 
-Everything comes from the declared machines; the output has no timestamps, so regenerating
-an unchanged machine changes no file.
+Everything comes from the declared machines and the property results; the date is given
+or read from ``SOURCE_DATE_EPOCH`` (`execfsm.diagrams.provenance`), so regenerating an
+unchanged project at the same commit with the same date changes no file.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from statemachine import StateMachine
 
-from execfsm.diagrams.cases_table import CASES_NOTE, html_table, markdown_table, section_title
+from execfsm.diagrams._blocks import (
+    Block,
+    Code,
+    Diagram,
+    Heading,
+    Inline,
+    Items,
+    Para,
+    Raw,
+    Table,
+    Text,
+    html_table,
+    plain,
+    prose,
+    to_html_body,
+    to_markdown,
+)
+from execfsm.diagrams.cases_table import CASES_NOTE, COLUMNS, markdown_table, row_cells
+from execfsm.diagrams.cases_table import section_title as cases_title
 from execfsm.diagrams.dot import to_dot
+from execfsm.diagrams.evidence import (
+    KILL_SWITCH,
+    LIVE_POLICY,
+    glossary_blocks,
+    property_blocks,
+    provenance_blocks,
+    summary_line,
+)
+from execfsm.diagrams.legend import legend_blocks
 from execfsm.diagrams.mermaid import to_mermaid
+from execfsm.diagrams.provenance import Provenance, provenance
 from execfsm.diagrams.render import render
-from execfsm.diagrams.styles import kind_of
-from execfsm.fsm import guards
+from execfsm.diagrams.styles import kind_of, validator_keys
 from execfsm.fsm.model import MachineModel
+from execfsm.governance.declared import PropertyResult
+from execfsm.governance.properties import verify_machines
 
-LIVE_POLICY_TEXT = (
-    "Live execution is blocked by default. The default execution mode is LIVE_BLOCKED, which "
-    'always stops at stage 4 (routing) with POLICY_LIVE_NOT_ENABLED: "'
-    + guards.LIVE_BLOCKED_DETAIL
-    + '". An order reaches a live venue only when all three hold: the orchestrator runs in '
-    "mode LIVE; it was given an explicit LivePolicy object that names who approved it and "
-    "has not expired; and an adapter is registered for LIVE. No environment variable, "
-    "configuration string or default creates a LivePolicy. The rule is the validator "
-    "`live_execution_permitted` on ROUTING → DISPATCH, the only edge into DISPATCH, and "
-    "`execfsm verify` proves (property P1) that no path reaches DISPATCH otherwise."
+DEFAULT_TITLE = "execfsm governance report"
+DEFAULT_DEPTH = 5
+"""The exploration depth of the properties, as `execfsm verify`'s default."""
+
+_CSS = (
+    "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:0 1em;line-height:1.4}"
+    "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:2px 6px;"
+    "font-size:13px;text-align:left;vertical-align:top}th{background:#f3f4f6}"
+    ".diagram{margin:0;overflow-x:auto;border:1px solid #e5e7eb}"
+    ".diagram img{max-width:none;height:auto;display:block}"
+    "strong.pass{color:#166534}strong.fail{color:#b91c1c}"
+    "strong.unproven{color:#92400e}.trace{font-size:13px;list-style:none}code{background:#f3f4f6;"
+    "padding:0 2px}.provenance td:first-child{font-weight:bold}"
 )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|") if text else "-"
+def _code_list(names: Sequence[str]) -> tuple[Inline, ...]:
+    parts: list[Inline] = []
+    for i, name in enumerate(names):
+        parts += [", "] if i else []
+        parts.append(Code(name))
+    return tuple(parts)
 
 
-def _markdown_machine(name: str, model: MachineModel) -> list[str]:
-    lines = [f"## {model.name} (`{name}`)", "", f"![{model.name}]({name}.svg)", ""]
-    lines += [f"Mermaid source: [{name}.mmd]({name}.mmd), DOT: [{name}.dot]({name}.dot)", ""]
-    lines += ["| state | kind | final |", "| --- | --- | --- |"]
-    lines += [
-        f"| {s.name} | {kind_of(s).value} | {'yes' if s.final else ''} |" for s in model.states
-    ]
-    lines += [
-        "",
-        "| from | event | to | conditions | validators |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+def _transition_rows(model: MachineModel) -> tuple[tuple[Text, ...], ...]:
+    keys = validator_keys(model)
+    rows = []
     for t in model.transitions:
-        conds = _cell(", ".join([*t.conds, *(f"not {u}" for u in t.unless)]))
-        validators = _cell(", ".join(t.validators))
-        lines.append(f"| {t.source} | {t.event} | {t.target} | {conds} | {validators} |")
-    lines += ["", "| guard | kind | description |", "| --- | --- | --- |"]
-    validator_names = set(model.validators())
-    for guard, text in model.guard_descriptions.items():
-        kind = "validator" if guard in validator_names else "condition"
-        lines.append(f"| `{guard}` | {kind} | {_cell(text)} |")
-    lines += ["", "Final states: " + ", ".join(model.final_states), ""]
-    if model.reason_codes:
-        lines += ["Own reason codes: " + ", ".join(f"`{c}`" for c in model.reason_codes), ""]
-    if model.cases:
-        lines += [f"### {section_title(name)}", "", CASES_NOTE, "", *markdown_table(model), ""]
-    return lines
-
-
-def _html_machine(name: str, model: MachineModel, svg: str) -> list[str]:
-    esc = html.escape
-    parts = [
-        f"<h2>{esc(model.name)} (<code>{esc(name)}</code>)</h2>",
-        f"<div class='diagram'>{svg}</div>",
-    ]
-    parts.append(
-        "<table><tr><th>from</th><th>event</th><th>to</th><th>conditions</th><th>validators</th></tr>"
-    )
-    for t in model.transitions:
-        conds = ", ".join([*t.conds, *(f"not {u}" for u in t.unless)]) or "-"
-        parts.append(
-            f"<tr><td>{esc(t.source)}</td><td>{esc(t.event)}</td><td>{esc(t.target)}</td>"
-            f"<td>{esc(conds)}</td><td>{esc(', '.join(t.validators) or '-')}</td></tr>"
+        conds = [*t.conds, *(f"not {u}" for u in t.unless)]
+        key = keys.get(t.validators)
+        validators: Text = _code_list(t.validators) if t.validators else "-"
+        if key:
+            validators = (Code(f"{{{key}}}"), ": ", *_code_list(t.validators))
+        rows.append(
+            (t.source, Code(t.event), t.target, _code_list(conds) if conds else "-", validators)
         )
-    parts.append("</table><table><tr><th>guard</th><th>description</th></tr>")
-    for guard, text in model.guard_descriptions.items():
-        parts.append(f"<tr><td><code>{esc(guard)}</code></td><td>{esc(text)}</td></tr>")
-    parts.append("</table>")
-    parts.append(f"<p>Final states: {esc(', '.join(model.final_states))}</p>")
+    return tuple(rows)
+
+
+def _cases_blocks(name: str, model: MachineModel) -> list[Block]:
+    if not model.cases:
+        return []
+    rows = [tuple(prose(c) if c else "-" for c in row_cells(model, case)) for case in model.cases]
+    return [
+        Heading(3, cases_title(name)),
+        Para(prose(CASES_NOTE)),
+        Raw(tuple(markdown_table(model)), html_table(COLUMNS, rows, css="cases")),
+    ]
+
+
+def machine_blocks(
+    name: str, model: MachineModel, results: Sequence[PropertyResult], svg: bytes
+) -> list[Block]:
+    """
+    One machine's section of the report.
+    """
+    validator_names = set(model.validators())
+    guards = tuple(
+        (Code(guard), "validator" if guard in validator_names else "condition", prose(text))
+        for guard, text in model.guard_descriptions.items()
+    )
+    states = tuple((s.name, kind_of(s).value, "yes" if s.final else "") for s in model.states)
+    blocks: list[Block] = [
+        Heading(2, (f"{model.name} (", Code(name), ")"), anchor=f"machine-{name}"),
+        Diagram(f"{name}.svg", f"{model.name} state diagram", svg),
+        Para(
+            (
+                "The diagram is drawn at full size (a wide one scrolls sideways); it is also ",
+                Code(f"{name}.svg"),
+                " and ",
+                Code(f"{name}.png"),
+                " beside this page, with its sources ",
+                Code(f"{name}.dot"),
+                " (DOT) and ",
+                Code(f"{name}.mmd"),
+                " (Mermaid). Every declared transition is a line on an arrow of the diagram and "
+                "a row of the transition table.",
+            )
+        ),
+        *legend_blocks(model),
+        Heading(3, "States"),
+        Table(("state", "kind", "final"), states),
+        Heading(3, "Transitions"),
+        Table(("from", "event", "to", "conditions", "validators"), _transition_rows(model)),
+        Heading(3, "Guards in plain words"),
+        Table(("guard", "kind", "description"), guards) if guards else Para("No guards."),
+        Para(("Final states: ", ", ".join(model.final_states) or "none", ".")),
+        *property_blocks(results),
+    ]
     if model.reason_codes:
-        codes = ", ".join(f"<code>{esc(c)}</code>" for c in model.reason_codes)
-        parts.append(f"<p>Own reason codes: {codes}</p>")
-    if model.cases:
-        parts += [f"<h3>{esc(section_title(name))}</h3>", f"<p>{esc(CASES_NOTE)}</p>"]
-        parts.append(html_table(model))
-    return parts
+        blocks.append(
+            Para(("Own reason codes (see the glossary): ", *_code_list(model.reason_codes)))
+        )
+    return blocks + _cases_blocks(name, model)
 
 
-def _svg_body(svg: str) -> str:
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
+def _policy_blocks(machines: Mapping[str, type[StateMachine]], policy: str | None) -> list[Block]:
+    blocks: list[Block] = []
+    if policy is not None:
+        blocks += [Heading(2, "Policy", anchor="policy"), Para(prose(policy))]
+    if policy is None or "pipeline" in machines:
+        blocks += [
+            Heading(2, "Live-execution policy", anchor="live-policy"),
+            Para(LIVE_POLICY),
+            Heading(2, "Kill switch", anchor="kill-switch"),
+            Para(KILL_SWITCH, css="kill-switch"),
+        ]
+    return blocks
 
 
-def _spec_line(spec_hash: str | None) -> str:
-    if spec_hash:
-        return f"Committed spec `spec/machines.json` sha256: `{spec_hash}`"
-    return "No committed spec found (run `execfsm spec --write`)."
+def report_blocks(
+    machines: Mapping[str, type[StateMachine]],
+    spec_hash: str | None,
+    *,
+    title: str,
+    policy: str | None,
+    results: Sequence[PropertyResult],
+    source: Provenance,
+    diagrams: Mapping[str, bytes],
+) -> list[Block]:
+    """
+    The whole report, in order.
+    """
+    blocks: list[Block] = [
+        Heading(1, prose(title)),
+        *provenance_blocks(source, spec_hash),
+        Para(summary_line(results)),
+        Items(tuple((f"{m.__name__} (", Code(name), ")") for name, m in machines.items())),
+        *_policy_blocks(machines, policy),
+    ]
+    for name, machine in machines.items():
+        mine = [r for r in results if r.machine == name]
+        model = MachineModel.from_machine(machine)
+        blocks += machine_blocks(name, model, mine, diagrams.get(name, b""))
+    groups = [r for r in results if r.machine not in machines]
+    if groups:
+        blocks += [
+            Heading(2, "Groups of machines", anchor="groups"),
+            *property_blocks(groups, level=3),
+        ]
+    return blocks + glossary_blocks(machines)
 
 
-DEFAULT_TITLE = "execfsm governance report"
-
-
-def _policy_heading(policy: str | None) -> str:
-    return "Live-execution policy" if policy is None else "Policy"
+def _results(
+    machines: Mapping[str, type[StateMachine]],
+    results: Sequence[PropertyResult] | None,
+    depth: int,
+) -> Sequence[PropertyResult]:
+    return verify_machines(machines, depth) if results is None else results
 
 
 def markdown_report(
@@ -123,16 +214,26 @@ def markdown_report(
     *,
     title: str = DEFAULT_TITLE,
     policy: str | None = None,
+    results: Sequence[PropertyResult] | None = None,
+    source: Provenance | None = None,
+    depth: int = DEFAULT_DEPTH,
 ) -> str:
     """
     The Markdown report page (it links the SVGs `write_report` renders beside it); `title`
-    and `policy` are the project's (None: execfsm's live-execution policy).
+    and `policy` are the project's (None: execfsm's live-execution policy). `results` are
+    the property results to show (None: `verify_machines` at `depth`, as `execfsm verify`);
+    `source` the provenance (None: found now, see `provenance`).
     """
-    md = [f"# {title}", "", _spec_line(spec_hash), "", f"## {_policy_heading(policy)}"]
-    md += ["", LIVE_POLICY_TEXT if policy is None else policy, ""]
-    for name, machine in machines.items():
-        md += _markdown_machine(name, MachineModel.from_machine(machine))
-    return "\n".join(md).rstrip() + "\n"
+    blocks = report_blocks(
+        machines,
+        spec_hash,
+        title=title,
+        policy=policy,
+        results=_results(machines, results, depth),
+        source=source if source is not None else provenance(Path.cwd()),
+        diagrams={},
+    )
+    return to_markdown(blocks)
 
 
 def write_report(
@@ -142,37 +243,45 @@ def write_report(
     *,
     title: str = DEFAULT_TITLE,
     policy: str | None = None,
+    results: Sequence[PropertyResult] | None = None,
+    source: Provenance | None = None,
+    depth: int = DEFAULT_DEPTH,
 ) -> list[Path]:
     """
-    Write every diagram and the report page into `out`; return the files written. `title`
-    and `policy` are the project's (None: execfsm's live-execution policy).
+    Write every diagram and the report pages into `out`; return the files written. The
+    keyword arguments are `markdown_report`'s.
     """
-    policy_text = LIVE_POLICY_TEXT if policy is None else policy
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    spec_line = _spec_line(spec_hash)
-    page = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:"
-        "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
-        ".diagram svg{max-width:100%;height:auto}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{html.escape(spec_line.replace('`', ''))}</p>",
-        f"<h2>{_policy_heading(policy)}</h2><p>{html.escape(policy_text)}</p>",
-    ]
+    svgs: dict[str, bytes] = {}
     for name, machine in machines.items():
         model = MachineModel.from_machine(machine)
-        dot = to_dot(model)
+        dot = to_dot(model, compact=True, cases=False)
         for suffix, text in (("dot", dot), ("mmd", to_mermaid(model))):
             path = out / f"{name}.{suffix}"
             path.write_text(text, encoding="utf-8")
             written.append(path)
         svg_path = render(dot, "svg", out / f"{name}.svg")
         written += [svg_path, render(dot, "png", out / f"{name}.png")]
-        page += _html_machine(name, model, _svg_body(svg_path.read_text(encoding="utf-8")))
-    page.append("</body></html>")
-    report_md = markdown_report(machines, spec_hash, title=title, policy=policy)
-    for path, text in ((out / "report.md", report_md), (out / "report.html", "\n".join(page))):
+        svgs[name] = svg_path.read_bytes()
+    blocks = report_blocks(
+        machines,
+        spec_hash,
+        title=title,
+        policy=policy,
+        results=_results(machines, results, depth),
+        source=source if source is not None else provenance(Path.cwd()),
+        diagrams=svgs,
+    )
+    page = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(plain(prose(title)))}</title><style>{_CSS}</style></head><body>",
+        *to_html_body(blocks),
+        "</body></html>",
+    ]
+    pages = {"report.md": to_markdown(blocks), "report.html": "\n".join(page)}
+    for file_name, text in pages.items():
+        path = out / file_name
         path.write_text(text.rstrip() + "\n", encoding="utf-8")
         written.append(path)
     return written

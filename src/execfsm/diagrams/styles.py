@@ -68,6 +68,38 @@ def edge_label(
     return "\n".join(lines)
 
 
+def validator_keys(model: MachineModel) -> dict[tuple[str, ...], str]:
+    """
+    A short key (``V1``, ``V2``, … in order of first use) for each set of two or more
+    validators on some edge: the compact diagram labels such an edge ``{V1}`` and the legend
+    lists the set once.
+    """
+    keys: dict[tuple[str, ...], str] = {}
+    for t in model.transitions:
+        if len(t.validators) > 1 and t.validators not in keys:
+            keys[t.validators] = f"V{len(keys) + 1}"
+    return keys
+
+
+def compact_edge_label(
+    event: str,
+    conds: tuple[str, ...],
+    unless: tuple[str, ...],
+    validators: tuple[str, ...],
+    keys: dict[tuple[str, ...], str],
+) -> str:
+    """
+    `edge_label` with a set of validators that has a key written as ``{key}``, on one line
+    with the event when the edge has no condition.
+    """
+    key = keys.get(validators)
+    shown = (f"{{{key}}}",) if key else tuple(f"{{{v}}}" for v in validators)
+    lines = [event, *(f"[{c}]" for c in conds), *(f"[not {u}]" for u in unless)]
+    if len(lines) == 1 and len(shown) == 1:
+        return f"{event} {shown[0]}"
+    return "\n".join([*lines, *shown])
+
+
 def legend_states(model: MachineModel) -> list[tuple[str, StateKind]]:
     """
     Each state's name with its kind, in declaration order.
