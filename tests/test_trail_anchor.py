@@ -325,10 +325,11 @@ class TestSignedCheckpoints:
     def test_the_signed_demo_verifies_with_every_record_covered(
         self, demo: Path, keys: Keys
     ) -> None:
-        """The file (with its sidecar) and the database verify with the public key."""
+        """The file (with its sidecar) and the database verify with the public key, every
+        record covered."""
         for target in (demo / "audit.jsonl", ("--db", demo / "demo.db")):
             args = target if isinstance(target, tuple) else (target,)
-            code, out, _ = verify(*args, "--public-key", keys.public, "--require-covered")
+            code, out, _ = verify(*args, "--public-key", keys.public)
 
             assert code == 0
             assert "every record is covered by a checkpoint" in out
@@ -507,23 +508,31 @@ class TestStore:
     def test_a_store_reopened_without_a_key_keeps_old_checkpoints(
         self, tmp_path: Path, keys: Keys
     ) -> None:
-        """Records written without a key follow the last checkpoint, not covered: counted,
-        an OK by default, a failure with --require-covered."""
+        """Records written without a key follow the last checkpoint: the old checkpoints
+        still verify, the records after them are counted as not covered, a failure unless
+        --allow-uncovered."""
         db = tmp_path / "s.db"
         first = session(db, keys.private)
         first.submit_intent(intent(1))
+        signed = len(first.audit_log.records)
         first.close()
         second = session(db)
         second.submit_intent(intent(2))
+        total = len(second.audit_log.records)
         second.close()
 
-        code, out, _ = verify("--db", db, "--public-key", keys.public)
-        strict = verify("--db", db, "--public-key", keys.public, "--require-covered")
+        code, _, err = verify("--db", db, "--public-key", keys.public)
+        allowed = verify("--db", db, "--public-key", keys.public, "--allow-uncovered")
 
-        assert code == 0
-        assert "record(s) after seq" in out
-        assert "not covered by a checkpoint" in out
-        assert strict[0] == 1
+        tail = (
+            f"{total - signed} record(s) after seq {signed} not covered by a checkpoint; "
+            "records removed after the last checkpoint cannot be detected by checkpoints alone"
+        )
+        assert total > signed
+        assert code == 1
+        assert tail in err
+        assert allowed[0] == 0
+        assert tail in allowed[1]
 
     def test_every_n_records(self, tmp_path: Path, keys: Keys) -> None:
         """checkpoint_every=N writes a checkpoint only once N records follow the last one."""
@@ -569,7 +578,7 @@ class TestStore:
 
         assert len(state.records) == durable
         assert state.checkpoints[-1].seq == durable
-        assert verify("--db", db, "--public-key", keys.public, "--require-covered")[0] == 0
+        assert verify("--db", db, "--public-key", keys.public)[0] == 0
 
     def test_a_database_made_before_checkpoints_still_opens(
         self, tmp_path: Path, keys: Keys
@@ -589,7 +598,7 @@ class TestStore:
         orch = session(db, keys.private)
         orch.submit_intent(intent(2))
         orch.close()
-        after = verify("--db", db, "--public-key", keys.public, "--require-covered")
+        after = verify("--db", db, "--public-key", keys.public)
 
         assert before[0] == 1
         assert "no signed checkpoint" in before[2]
@@ -715,3 +724,44 @@ class TestCliRun:
         assert Path(str(out) + ".checkpoints").exists()
         assert (plain.returncode, signed.returncode) == (0, 1)
         assert "no longer matches the trail" in signed.stderr
+
+
+class TestMisuse:
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (("--allow-uncovered",), "--checkpoints and --allow-uncovered go with --public-key"),
+            (("--checkpoints", "x"), "--checkpoints and --allow-uncovered go with --public-key"),
+            (("--expect-head",), "expected one argument"),
+        ],
+    )
+    def test_options_without_their_partner_are_usage_errors(
+        self, demo: Path, args: tuple[str, ...], message: str
+    ) -> None:
+        """An anchor option that cannot apply exits 2 with a message, no traceback."""
+        done = cli("audit", "verify", demo / "audit.jsonl", *args)
+
+        assert done.returncode == 2
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_checkpoints_file_is_for_file_trails(self, demo: Path, keys: Keys) -> None:
+        """--checkpoints with --db is refused: a database keeps its own."""
+        done = cli(
+            "audit", "verify", "--db", demo / "demo.db", "--public-key", keys.public,
+            "--checkpoints", demo / "audit.jsonl.checkpoints",
+        )  # fmt: skip
+
+        assert done.returncode == 2
+        assert "--checkpoints is for a file trail" in done.stderr
+
+    def test_an_explicit_checkpoints_file(self, demo: Path, keys: Keys) -> None:
+        """A file trail's checkpoints may be given from elsewhere with --checkpoints."""
+        moved = demo / "elsewhere.checkpoints"
+        (demo / "audit.jsonl.checkpoints").rename(moved)
+
+        code, _, _ = verify(
+            demo / "audit.jsonl", "--public-key", keys.public, "--checkpoints", moved
+        )
+
+        assert code == 0
