@@ -360,7 +360,10 @@ class TestSignedCheckpoints:
             f"checkpoint {number} (seq {first_bad.seq}) no longer matches the trail: record "
             f"seq {first_bad.seq} has hash" in err
         )
-        assert f"the records after seq {before} (the last checkpoint that matches)" in err
+        assert (
+            f"the trail was rewritten between seq {before + 1} and seq {first_bad.seq} (the "
+            f"checkpoint at seq {before} still matches)" in err
+        )
 
     def test_a_rehashed_forgery_in_the_database_fails_the_key(self, demo: Path, keys: Keys) -> None:
         """The same forgery written into the database's audit table fails --public-key."""

@@ -150,12 +150,16 @@ def check_checkpoints(
             )
         record = records[seq - 1]
         if record.hash != checkpoint.hash:
-            since = f"after seq {good} (the last checkpoint that matches)" if good else "from 1"
+            where = (
+                f"between seq {good + 1} and seq {seq} (the checkpoint at seq {good} still matches)"
+                if good
+                else f"at or before seq {seq}"
+            )
             return AnchorCheck(
                 False,
                 f"{name} no longer matches the trail: record seq {seq} has hash "
                 f"{_short(str(record.hash))}, the checkpoint signed {_short(checkpoint.hash)}; "
-                f"the records {since} through seq {seq} were rewritten",
+                f"the trail was rewritten {where}",
                 first_bad_seq=seq,
                 checkpoint_seq=seq,
                 checkpoints=number - 1,
