@@ -607,6 +607,48 @@ class TestStore:
         assert "no signed checkpoint" in before[2]
         assert after[0] == 0
 
+    def test_a_writer_refuses_a_trail_its_checkpoints_deny(self, demo: Path) -> None:
+        """A database rewritten and rehashed under its checkpoints is refused by any writer,
+        key or not, naming the checkpoint: nothing is appended to it, nor signed over it."""
+        db = demo / "demo.db"
+        conn = sqlite3.connect(db)
+        lines = [t for (t,) in conn.execute("SELECT record FROM audit ORDER BY seq")]
+        forged, edited = forge_fill_price(lines)
+        conn.executemany(
+            "UPDATE audit SET record=? WHERE seq=?", [(t, n) for n, t in enumerate(forged, 1)]
+        )
+        conn.commit()
+        conn.close()
+        first_bad = next(
+            c for c in checkpoints_of(demo / "audit.jsonl.checkpoints") if c.seq >= edited
+        )
+
+        with pytest.raises(StoreError) as refused:
+            session(db)
+
+        assert (
+            f"checkpoint at seq {first_bad.seq} no longer matches audit record seq "
+            f"{first_bad.seq}: the trail was rewritten after it was checkpointed; nothing is "
+            "appended to it" in str(refused.value)
+        )
+
+    def test_a_writer_with_the_key_refuses_a_forged_signature(self, demo: Path, keys: Keys) -> None:
+        """A checkpoint of the writer's key whose signature does not verify is refused when
+        the key is given; without the key it cannot be told and the store opens."""
+        db = demo / "demo.db"
+        conn = sqlite3.connect(db)
+        seq, text = conn.execute("SELECT seq, checkpoint FROM checkpoints LIMIT 1").fetchone()
+        forged = attrs_replace(checkpoint_from_line(text, where="t"), signature="ab" * 64)
+        conn.execute(
+            "UPDATE checkpoints SET checkpoint=? WHERE seq=?", (checkpoint_json(forged), seq)
+        )
+        conn.commit()
+        conn.close()
+
+        with pytest.raises(StoreError, match=f"checkpoint at seq {seq}: its signature does not"):
+            session(db, keys.private)
+        session(db).close()
+
     def test_no_key_writes_no_checkpoint(self, tmp_path: Path) -> None:
         """Without a key the store writes no checkpoint row."""
         db = tmp_path / "s.db"

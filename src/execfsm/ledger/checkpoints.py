@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from execfsm.errors import AuditChainError, KeyFileError
+from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import encode_fixed
 
 CHECKPOINT_VERSION = "execfsm-checkpoint/1"
@@ -157,6 +159,12 @@ class Signer:
         signature = self.private_key.sign(signed_bytes(unsigned)).hex()
         return msgspec.structs.replace(unsigned, signature=signature)
 
+    def verifier(self) -> Verifier:
+        """
+        The verifier of this key's checkpoints.
+        """
+        return Verifier.from_key(self.private_key.public_key())
+
 
 @attrs.frozen
 class Verifier:
@@ -183,6 +191,41 @@ class Verifier:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+def first_mismatch(
+    records: Sequence[AuditRecord],
+    checkpoints: Sequence[Checkpoint],
+    verifier: Verifier | None = None,
+) -> str | None:
+    """
+    What is wrong with the first checkpoint that repeats or goes back, lies beyond the end of
+    `records`, signed another hash than its record has, or (made by `verifier`'s key) does
+    not verify; None when none is. Checkpoints of another key are matched, not verified.
+    """
+    last = 0
+    for checkpoint in checkpoints:
+        seq = checkpoint.seq
+        if seq <= last:
+            return f"checkpoint at seq {seq} repeats or goes back from seq {last}"
+        if seq > len(records):
+            return (
+                f"checkpoint at seq {seq} is beyond the end of the trail (its last record is "
+                f"seq {len(records)}): records were removed"
+            )
+        if records[seq - 1].hash != checkpoint.hash:
+            return (
+                f"checkpoint at seq {seq} no longer matches audit record seq {seq}: the trail "
+                "was rewritten after it was checkpointed"
+            )
+        if (
+            verifier is not None
+            and checkpoint.key_id == verifier.key_id
+            and not verifier.signed(checkpoint)
+        ):
+            return f"checkpoint at seq {seq}: its signature does not verify (forged or altered)"
+        last = seq
+    return None
 
 
 def load_signer(path: Path) -> Signer:

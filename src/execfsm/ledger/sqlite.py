@@ -40,7 +40,7 @@ from execfsm.ledger._sqlite_file import (
     write_rows,
 )
 from execfsm.ledger.audit import AuditLog, Line
-from execfsm.ledger.checkpoints import Checkpoint, Signer
+from execfsm.ledger.checkpoints import Checkpoint, Signer, first_mismatch
 from execfsm.ledger.positions import Booking, Position, book_in_trail_order
 from execfsm.ledger.store import IntentEntry, StoredState
 from execfsm.ledger.units import UnitOfWork
@@ -209,6 +209,12 @@ class SqliteStore:
         records = state.records
         self._stored_seq = records[-1].seq if records else 0
         self._positions = {position.symbol: position for position in state.positions}
+        if not self.read_only:  # never append to, nor sign over, a trail its checkpoints deny
+            signer = self._checkpoints.signer if self._checkpoints is not None else None
+            verifier = signer.verifier() if signer is not None else None
+            problem = first_mismatch(records, state.checkpoints, verifier)
+            if problem is not None:
+                raise self._poison(f"{problem}; nothing is appended to it")
         if self._checkpoints is not None and state.checkpoints:
             self._checkpoints.last_seq = state.checkpoints[-1].seq
         return state
