@@ -256,7 +256,7 @@ def load_signer(path: Path) -> Signer:
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(
-            f"key file {path}: is a {type(key).__name__.lstrip('_')}, not an Ed25519 key",
+            f"key file {path}: not an Ed25519 key (it holds {type(key).__name__.lstrip('_')})",
             path=path,
         )
     return Signer.from_key(key)
@@ -286,7 +286,7 @@ def load_verifier(path: Path) -> Verifier:
         ) from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(
-            f"key file {path}: is a {type(key).__name__.lstrip('_')}, not an Ed25519 key",
+            f"key file {path}: not an Ed25519 key (it holds {type(key).__name__.lstrip('_')})",
             path=path,
         )
     return Verifier.from_key(key)
