@@ -203,6 +203,8 @@ def verify(args: argparse.Namespace) -> int:
             notes.append(f"  every record is covered by a checkpoint; {_TAIL_NOTE}")
     if args.expect_head is None and verifier is None:
         notes.append(_NOT_ANCHORED)
+        if trail.checkpoints or (args.file and Path(str(args.file) + SIDECAR_SUFFIX).exists()):
+            notes.append("  it has signed checkpoints: --public-key FILE checks them")
     print(f"OK {where}: {result.records} records, chain intact, every transition legal")
     print("\n".join(notes))
     if args.properties:
