@@ -538,23 +538,31 @@ class TestStore:
         assert tail in allowed[1]
 
     def test_every_n_records(self, tmp_path: Path, keys: Keys) -> None:
-        """checkpoint_every=N writes a checkpoint only once N records follow the last one."""
-        db = tmp_path / "s.db"
-        orch = session(db, keys.private, checkpoint_every=1000)
+        """checkpoint_every=N checkpoints once N records follow the last checkpoint, and
+        the last records at close, so a closed store leaves none uncovered."""
+        sparse, dense = tmp_path / "s.db", tmp_path / "t.db"
+        orch = session(sparse, keys.private, checkpoint_every=1000)
         orch.submit_intent(intent(1))
+        orch.submit_intent(intent(2))
+        written = len(orch.audit_log.records)
+        store = orch._services.store
+        assert isinstance(store, SqliteStore)
+        before_close = store.connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone()
         orch.close()
-        every_commit = tmp_path / "t.db"
-        orch = session(every_commit, keys.private)
+        orch = session(dense, keys.private)
         orch.submit_intent(intent(1))
+        orch.submit_intent(intent(2))
         orch.close()
 
-        sparse = SqliteStore(db, read_only=True)
-        dense = SqliteStore(every_commit, read_only=True)
+        readers = [SqliteStore(db, read_only=True) for db in (sparse, dense)]
+        sparse_state, dense_state = (reader.load() for reader in readers)
+        for reader in readers:
+            reader.close()
 
-        assert list(sparse.load().checkpoints) == []
-        assert len(dense.load().checkpoints) >= 2
-        sparse.close()
-        dense.close()
+        assert before_close == (0,)
+        assert [c.seq for c in sparse_state.checkpoints] == [written]
+        assert len(dense_state.checkpoints) >= 4
+        assert verify("--db", sparse, "--public-key", keys.public)[0] == 0
 
     def test_a_failed_checkpoint_write_stores_nothing_of_the_commit(
         self, tmp_path: Path, keys: Keys

@@ -26,7 +26,8 @@ _HEAD = msgspec.json.Decoder(_Head)
 class Checkpointer:
     """
     A store's checkpoint policy: sign the head of a commit once it brings at least `every`
-    records since the last checkpoint, dated by `clock` (default: the bound audit log's).
+    records since the last checkpoint, dated by `clock` (default: the bound audit log's),
+    and the head at close if a commit since the last checkpoint left it uncovered.
     """
 
     def __init__(self, path: Path, signer: Signer, every: int, clock: Clock | None) -> None:
@@ -43,6 +44,8 @@ class Checkpointer:
         self.clock = clock
         self.last_seq = 0
         """The seq the last stored checkpoint covers."""
+        self._uncovered: Line | None = None
+        """The last committed record's line, when no checkpoint covers it."""
 
     def due(self, lines: list[Line]) -> Checkpoint | None:
         """
@@ -56,3 +59,25 @@ class Checkpointer:
         if self.clock is None:  # a store is bound before its first commit: cannot happen
             raise StoreError(f"store {self.path}: no clock to date a checkpoint")
         return self.signer.sign(seq, _HEAD.decode(text).hash, self.clock.now().isoformat())
+
+    def committed(self, lines: list[Line], checkpoint: Checkpoint | None) -> None:
+        """
+        A commit of `lines` (with `checkpoint`, if one was due) is durable.
+        """
+        if checkpoint is not None:
+            self.last_seq, self._uncovered = checkpoint.seq, None
+        elif lines:
+            self._uncovered = lines[-1]
+
+    def final(self) -> Checkpoint | None:
+        """
+        At close: the checkpoint of the last committed record, if none covers it yet.
+        """
+        uncovered, self._uncovered = self._uncovered, None
+        if uncovered is None:
+            return None
+        self.every, every = 1, self.every
+        try:
+            return self.due([uncovered])
+        finally:
+            self.every = every

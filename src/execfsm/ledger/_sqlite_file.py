@@ -242,38 +242,43 @@ def write_rows(
     them (if any), in one transaction, so a crash stores all of them or none.
     """
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(
-        "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
-        lines,
-    )
-    conn.executemany(
-        "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET "
-        "status=excluded.status, result=excluded.result",
-        [
-            (
-                e.idempotency_key,
-                e.correlation_id,
-                e.client_order_id,
-                e.status.value,
-                None if e.result is None else canonical_json(e.result),
-            )
-            for e in intents.values()
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
-        "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
-        [(cid, canonical_json(o)) for cid, o in orders.items()],
-    )
-    conn.executemany(
-        "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
-        "ON CONFLICT(symbol) DO UPDATE SET snapshot=excluded.snapshot",
-        [(symbol, canonical_json(p)) for symbol, p in positions.items()],
-    )
-    if checkpoint is not None:  # with the records it covers, or not at all
-        conn.execute(
-            "INSERT INTO checkpoints(seq, checkpoint) VALUES (?, ?)",
-            (checkpoint.seq, checkpoint_json(checkpoint)),
+    try:
+        conn.executemany(
+            "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
+            lines,
         )
-    conn.execute("COMMIT")
+        conn.executemany(
+            "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET "
+            "status=excluded.status, result=excluded.result",
+            [
+                (
+                    e.idempotency_key,
+                    e.correlation_id,
+                    e.client_order_id,
+                    e.status.value,
+                    None if e.result is None else canonical_json(e.result),
+                )
+                for e in intents.values()
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
+            "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
+            [(cid, canonical_json(o)) for cid, o in orders.items()],
+        )
+        conn.executemany(
+            "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
+            "ON CONFLICT(symbol) DO UPDATE SET snapshot=excluded.snapshot",
+            [(symbol, canonical_json(p)) for symbol, p in positions.items()],
+        )
+        if checkpoint is not None:  # with the records it covers, or not at all
+            conn.execute(
+                "INSERT INTO checkpoints(seq, checkpoint) VALUES (?, ?)",
+                (checkpoint.seq, checkpoint_json(checkpoint)),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
+            conn.execute("ROLLBACK")
+        raise

@@ -89,7 +89,7 @@ class SqliteStore:
             commit then writes a signed checkpoint of the head (seq, hash, time, key id) in
             its own transaction. None (default): no checkpoint, and no cost.
         checkpoint_every: Checkpoint a commit once it brings this many records since the
-            last checkpoint (default 1: every commit with records).
+            last checkpoint (default 1: every commit with records), and the last at close.
         clock: Dates checkpoints; default the bound audit log's clock.
 
     Raises:
@@ -452,8 +452,8 @@ class SqliteStore:
             if lines or intents or orders or positions:
                 self._write(lines, intents, orders, positions, checkpoint)
                 self.commits += 1
-            if checkpoint is not None and self._checkpoints is not None:
-                self._checkpoints.last_seq = checkpoint.seq
+            if self._checkpoints is not None:
+                self._checkpoints.committed(lines, checkpoint)
         except Exception as exc:  # noqa: BLE001 - any failure loses the taken rows: poison
             with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
                 self._conn.execute("ROLLBACK")
@@ -476,11 +476,22 @@ class SqliteStore:
 
     def close(self) -> None:
         """
-        Close the connection, then release the writer lock (the lock file stays). Closing
-        again does nothing.
+        Write the checkpoint a store with a key owes its last records (``checkpoint_every``
+        > 1), close the connection, then release the writer lock (the lock file stays).
+        Closing again does nothing.
         """
         if self._audit is not None:
             self._audit.close(f"store {self.path} is closed: nothing more can be made durable")
-        self._conn.close()
-        if self._lock is not None:
-            self._lock.release()
+        final = self._checkpoints.final() if self._checkpoints and not self._broken else None
+        try:
+            if final is not None:
+                self._write([], {}, {}, {}, final)  # rolled back if it fails
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"store {self.path}: closing, the checkpoint of its last records was not "
+                f"written ({exc}); they stay durable, not covered by a checkpoint"
+            ) from None
+        finally:
+            self._conn.close()
+            if self._lock is not None:
+                self._lock.release()
