@@ -818,3 +818,49 @@ class TestMisuse:
         )
 
         assert code == 0
+
+
+_KILLED_WRITER = """
+import sys
+from decimal import Decimal
+from execfsm import ExecutionMode, ExecutionOrchestrator, OrderIntent
+from execfsm.ledger.checkpoints import load_signer
+from execfsm.ledger.sqlite import SqliteStore
+
+store = SqliteStore(sys.argv[1], signing_key=load_signer(sys.argv[2]))
+orch = ExecutionOrchestrator(execution_mode=ExecutionMode.PAPER, store=store)
+n = 0
+while True:
+    n += 1
+    orch.submit_intent(OrderIntent("BTC/EUR", "BUY", Decimal(1), "MARKET", "k", intent_id=str(n)))
+    print("R", n, flush=True)
+"""
+
+
+class TestCrash:
+    @pytest.mark.parametrize("point", [1, 4, 9, 17])
+    def test_a_killed_writer_leaves_every_record_covered(
+        self, tmp_path: Path, keys: Keys, point: int
+    ) -> None:
+        """SIGKILL at any instant of a signed session leaves records and checkpoints
+        together: the last record stored is the last one checkpointed."""
+        db = tmp_path / "k.db"
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", _KILLED_WRITER, str(db), str(keys.private)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert child.stdout is not None
+        for _ in range(point):
+            assert child.stdout.readline().startswith("R ")
+        child.kill()
+        child.wait()
+
+        reader = SqliteStore(db, read_only=True)
+        state = reader.load()
+        reader.close()
+
+        assert len(state.records) >= point
+        assert state.checkpoints[-1].seq == state.records[-1].seq
+        assert verify("--db", db, "--public-key", keys.public)[0] == 0

@@ -124,9 +124,9 @@ def key_id_of(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _read_key_file(path: Path) -> bytes:
+def _read_key_file(path: Path | str) -> bytes:
     try:
-        return path.read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise KeyFileError(f"key file {path}: cannot read: {exc.strerror}", path=path) from None
 
@@ -228,7 +228,7 @@ def first_mismatch(
     return None
 
 
-def load_signer(path: Path) -> Signer:
+def load_signer(path: Path | str) -> Signer:
     """
     The Ed25519 private key in PEM file `path` (unencrypted PKCS#8).
 
@@ -262,7 +262,7 @@ def load_signer(path: Path) -> Signer:
     return Signer.from_key(key)
 
 
-def load_verifier(path: Path) -> Verifier:
+def load_verifier(path: Path | str) -> Verifier:
     """
     The Ed25519 public key in PEM file `path`.
 
