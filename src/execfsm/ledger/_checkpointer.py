@@ -51,11 +51,12 @@ class Checkpointer:
         """
         The signed checkpoint of the head `lines` bring, if one is due.
         """
-        if not lines:
+        if not lines or lines[-1][0] - self.last_seq < self.every:
             return None
-        seq, _, _, text = lines[-1]
-        if seq - self.last_seq < self.every:
-            return None
+        return self._sign(lines[-1])
+
+    def _sign(self, line: Line) -> Checkpoint:
+        seq, _, _, text = line
         if self.clock is None:  # a store is bound before its first commit: cannot happen
             raise StoreError(f"store {self.path}: no clock to date a checkpoint")
         return self.signer.sign(seq, _HEAD.decode(text).hash, self.clock.now().isoformat())
@@ -74,10 +75,4 @@ class Checkpointer:
         At close: the checkpoint of the last committed record, if none covers it yet.
         """
         uncovered, self._uncovered = self._uncovered, None
-        if uncovered is None:
-            return None
-        self.every, every = 1, self.every
-        try:
-            return self.due([uncovered])
-        finally:
-            self.every = every
+        return None if uncovered is None else self._sign(uncovered)
