@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from execfsm import OrderIntent
-from execfsm.cli import _audit_records
+from execfsm.cli_audit import read_trail
 from execfsm.contracts import OrderSide, OrderType
 from execfsm.diagrams.traffic import count_traffic, write_traffic
 from execfsm.governance.trail import verify_trail
@@ -43,8 +43,9 @@ def main() -> None:
         trail = Path(folder) / "trail.jsonl"
         trail.write_text("".join(record_json(r) + "\n" for r in orch.audit_log.records))
         t0 = time.perf_counter()
-        records = _audit_records(trail)
-        assert records is not None  # noqa: S101 - our own export
+        read = read_trail(trail, None)
+        assert read is not None  # noqa: S101 - our own export
+        records = read.records
         t1 = time.perf_counter()
         assert verify_trail(records, machines).ok  # noqa: S101
         t2 = time.perf_counter()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -16,54 +15,26 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from execfsm import cli_audit
 from execfsm import cli_machines as machines
+from execfsm.cli_audit import read_input as _read
 from execfsm.cli_machines import InputError, add_project_options
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
-from execfsm.errors import AuditChainError, IdempotencyConflict, StoreError
+from execfsm.errors import IdempotencyConflict, KeyFileError, StoreError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.governance.trail import verify_trail
 from execfsm.intents_file import IntentsFileError, read_intents
+from execfsm.ledger.checkpoints import Signer, load_signer
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
-from execfsm.ledger.trail_text import record_from_line
 from execfsm.orchestrator import ExecutionOrchestrator
-from execfsm.registry import known_machines
 
+_SIGNING_KEY_HELP = (
+    "the operator's Ed25519 private key (PEM): the store writes a signed checkpoint of the "
+    "trail's head with every commit (`execfsm audit verify --public-key` checks them)"
+)
 _PROGRESS_EVERY = 10_000
 _INTERRUPTED = 130
 """The exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")  # no newline translation: only \n ends a line
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _db_records(db: Path) -> Sequence[AuditRecord] | None:
-    """The trail in `db`, or None once its failure is reported."""
-    if not db.exists():
-        raise InputError(f"cannot read {db}: no such database")
-    try:
-        store = SqliteStore(db, read_only=True)  # no lock, no write: a live writer goes on
-        try:
-            records = store.load().records
-        finally:
-            store.close()
-    except StoreError as exc:
-        print(f"FAIL {db}: {exc}", file=sys.stderr)
-        return None
-    return records
-
-
-def _report_trail(where: Path, records: Sequence[AuditRecord]) -> int:
-    result = verify_trail(records, known_machines())
-    if not result.ok:
-        print(f"FAIL {where}: record seq {result.first_bad_seq}: {result.problem}", file=sys.stderr)
-        return 1
-    print(f"OK {where}: {result.records} records, chain intact, every transition legal")
-    return 0
 
 
 def _recover(db: Path) -> int:
@@ -114,26 +85,9 @@ def _recover_with(db: Path, store: SqliteStore) -> int:
     return 0
 
 
-def _audit_records(path: Path) -> Sequence[AuditRecord] | None:
-    """The records of an exported trail, or None once its failure is reported."""
-    records = []
-    try:
-        lines = _read(path).split("\n")  # only \n ends a record: U+2028 may be in a detail
-        if lines[-1] == "":
-            lines.pop()
-        for number, line in enumerate(lines, start=1):
-            try:
-                records.append(record_from_line(line, line=number))
-            except json.JSONDecodeError as exc:
-                raise AuditChainError(f"line {number}: not JSON ({exc.msg})", seq=-1) from None
-            except ValueError as exc:  # an integer of more digits than Python converts
-                raise AuditChainError(f"line {number}: not readable ({exc})", seq=-1) from None
-            except RecursionError:
-                raise AuditChainError(f"line {number}: nested too deeply", seq=-1) from None
-    except AuditChainError as exc:
-        print(f"FAIL {path}: {exc}", file=sys.stderr)
-        return None
-    return records
+def _signer(path: Path | None) -> Signer | None:
+    """The operator's signing key from `path` (``--signing-key``), read before any store."""
+    return None if path is None else load_signer(path)
 
 
 def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force: bool) -> int:
@@ -141,15 +95,15 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
         raise InputError("give --trail FILE or --db PATH, not both")
     trails: list[tuple[Path, Sequence[AuditRecord]]] = []
     for where in files if db is None else [db]:
-        records = _audit_records(where) if db is None else _db_records(where)
-        if records is None:
+        trail = cli_audit.read_trail(where if db is None else None, db)
+        if trail is None:
             return 1
-        trails.append((where, records))
+        trails.append((where, trail.records))
     return machines.trail_diagrams(trails, out, force)
 
 
-def _demo(out_dir: Path, db: Path | None) -> int:
-    report = run_demo(out_dir, db)
+def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
+    report = run_demo(out_dir, db, signing_key=_signer(signing_key))
     print(format_table(report))
     print()
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
@@ -213,13 +167,15 @@ def _stop_between_batches() -> Iterator[_StopRequest]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run(path: Path, mode: ExecutionMode, db: Path, batch: int) -> int:
+def _run(
+    path: Path, mode: ExecutionMode, db: Path, batch: int, signing_key: Path | None = None
+) -> int:
     try:
         intents = parse_intents(_read(path), path)
     except KeyboardInterrupt:
         print(f"execfsm run: interrupted while reading {path}; nothing was run", file=sys.stderr)
         return _INTERRUPTED
-    store = SqliteStore(db)
+    store = SqliteStore(db, signing_key=_signer(signing_key))
     outcomes: Counter[tuple[str, str]] = Counter()
     duplicates = 0
     total = len(intents)
@@ -291,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a scripted paper session end to end")
     demo.add_argument("--out", type=Path, default=Path("execfsm-demo"), help="output folder")
     demo.add_argument("--db", type=Path, help="SQLite database (default OUT/demo.db, afresh)")
+    demo.add_argument("--signing-key", type=Path, metavar="FILE", help=_SIGNING_KEY_HELP)
     run = commands.add_parser("run", help="replay intents from a JSONL file")
     run.add_argument("file", type=Path)
     run.add_argument("--db", type=Path, default=Path("execfsm.db"), help="SQLite database")
@@ -309,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="execution mode (default LIVE_BLOCKED; LIVE also needs a LivePolicy, which no "
         "command-line option can give, so it stays blocked)",
     )
+    run.add_argument("--signing-key", type=Path, metavar="FILE", help=_SIGNING_KEY_HELP)
     diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
     diagrams.add_argument(
         "--out", type=Path, help="output folder (default: the project's docs/governance/)"
@@ -368,18 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="exploration depth: P4's fill sequences (P5's revision sequences go one deeper)",
     )
     audit = commands.add_parser("audit", help="audit trail tools")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_verify = audit_commands.add_parser(
-        "verify", help="verify a JSONL audit export, or the trail in a database (--db)"
-    )
-    audit_verify.add_argument("file", type=Path, nargs="?")
-    audit_verify.add_argument("--db", type=Path)
-    audit_verify.add_argument(
-        "--properties",
-        action="store_true",
-        help="also check the properties the machines declare on every recorded instance",
-    )
-    add_project_options(audit_verify)
+    cli_audit.add_audit_commands(audit)
     recover_cmd = commands.add_parser("recover", help="open a database, list in-flight orders")
     recover_cmd.add_argument("--db", type=Path, required=True)
     add_project_options(recover_cmd)
@@ -393,9 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            return _demo(args.out, args.db)
+            return _demo(args.out, args.db, args.signing_key)
         if args.command == "run":
-            return _run(args.file, ExecutionMode(args.mode), args.db, args.batch)
+            return _run(args.file, ExecutionMode(args.mode), args.db, args.batch, args.signing_key)
+        if args.command == "audit" and args.audit_command == "keygen":
+            return cli_audit.keygen(args.out)  # reads no machines
         project = machines.project_of(args)  # the commands left read the project's machines
         if args.command == "recover":
             return _recover(args.db)
@@ -409,20 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return machines.spec(project, args.dir, args.write)
         if args.command == "verify":
             return machines.verify(project, args.spec_dir, args.depth, args.diff)
-        if (args.file is None) == (args.db is None):
-            raise InputError("give either an exported FILE or --db PATH")
-        where = args.file if args.file is not None else args.db
-        records = _audit_records(args.file) if args.file is not None else _db_records(args.db)
-        if records is None:
-            return 1
-        code = _report_trail(where, records)
-        if code == 0 and args.properties:
-            return machines.trail_properties(where, records)
-        return code
+        return cli_audit.audit(args)
     except StoreError as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)
         return 2
-    except InputError as exc:
+    except (InputError, KeyFileError) as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -22,6 +22,7 @@ from execfsm.errors import StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import canonical_json, jsonable
 from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.checkpoints import SIDECAR_SUFFIX, Signer, checkpoint_json
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.registry import known_machines
@@ -60,11 +61,15 @@ def _intent(symbol: str, side: OrderSide, qty: str, **extra: object) -> OrderInt
     return OrderIntent(symbol, side, Decimal(qty), order_type, "demo", **extra)  # type: ignore[arg-type]
 
 
-def run_demo(out_dir: Path, db: Path | None = None) -> DemoReport:
+def run_demo(
+    out_dir: Path, db: Path | None = None, *, signing_key: Signer | None = None
+) -> DemoReport:
     """
     Run the scripted session on a stepping clock (so its output is identical every run),
     durably in the SQLite database `db` (default ``out_dir/demo.db``, started afresh), write
-    the audit trail and ledger snapshots to `out_dir`, and report.
+    the audit trail and ledger snapshots to `out_dir`, and report. With `signing_key` the
+    store writes signed checkpoints, exported beside the trail in
+    ``audit.jsonl.checkpoints``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if db is None:
@@ -73,7 +78,7 @@ def run_demo(out_dir: Path, db: Path | None = None) -> DemoReport:
             stale.unlink(missing_ok=True)
     elif db.exists():
         raise StoreError(f"demo: {db} exists; the scripted session needs a fresh database")
-    store = SqliteStore(db)
+    store = SqliteStore(db, signing_key=signing_key)
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = SimulatedVenue(
         clock, name="paper", fee_bps=10, slippage_bps=5, partial_fills=("0.4", "0.6")
@@ -150,7 +155,7 @@ def run_demo(out_dir: Path, db: Path | None = None) -> DemoReport:
     )
 
     ledgers = {paper: "paper", blocked: "live_blocked", live: "live"}
-    files = (
+    files: tuple[Path, ...] = (
         _write(out_dir / "audit.jsonl", audit.export_jsonl()),
         _write(out_dir / "audit-live-attempts.jsonl", live_audit.export_jsonl()),
         _write(
@@ -171,6 +176,8 @@ def run_demo(out_dir: Path, db: Path | None = None) -> DemoReport:
         for label, result in rows
     )
     store.close()
+    if signing_key is not None:
+        files = (*files, _write_checkpoints(db, out_dir / f"audit.jsonl{SIDECAR_SUFFIX}"))
     chain_ok = audit.verify_chain().ok and live_audit.verify_chain().ok
     trail = _replayed(out_dir / TRAIL_DIR, (*audit.records, *live_audit.records))
     return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions), trail)
@@ -191,6 +198,15 @@ def _replayed(out: Path, records: Sequence[AuditRecord]) -> tuple[Path, ...]:
         return tuple(write_traffic(out, records, machines, source=source))
     except RendererMissing:
         return tuple(write_traffic(out, records, machines, source=source, formats=()))
+
+
+def _write_checkpoints(db: Path, path: Path) -> Path:
+    reader = SqliteStore(db, read_only=True)
+    try:
+        checkpoints = reader.load().checkpoints
+    finally:
+        reader.close()
+    return _write(path, "".join(checkpoint_json(c) + "\n" for c in checkpoints))
 
 
 def _pretty(value: object) -> str:

@@ -172,6 +172,21 @@ class AuditChainError(ExecFsmError):
         self.seq = seq
 
 
+class KeyFileError(ExecFsmError, ValueError):
+    """
+    A key file given to sign or verify audit checkpoints cannot be used: missing, not a PEM
+    key, not Ed25519, or the wrong half (a public key where signing needs the private one).
+
+    Args:
+        message: What is wrong, naming the file.
+        path: The file as given.
+    """
+
+    def __init__(self, message: str, *, path: object) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class VenueError(ExecFsmError):
     """
     Root of the errors an adapter raises once it has translated a venue or transport failure.

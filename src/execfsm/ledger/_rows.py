@@ -20,6 +20,7 @@ from execfsm.errors import AuditChainError, ExecFsmError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import decode, encode
 from execfsm.ledger.audit import verify_records
+from execfsm.ledger.checkpoints import Checkpoint, checkpoint_from_line
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.ledger.trail_text import record_from_line
@@ -52,7 +53,9 @@ def read_rows(conn: sqlite3.Connection) -> StoredState:
     """
     Every row of the store `conn` reads, with the audit chain verified.
     """
-    return StoredState(_records(conn), _intents(conn), _orders(conn), _positions(conn))
+    return StoredState(
+        _records(conn), _intents(conn), _orders(conn), _positions(conn), _checkpoints(conn)
+    )
 
 
 def shown(value: object) -> str:
@@ -180,3 +183,25 @@ def _positions(conn: sqlite3.Connection) -> list[Position]:
             raise _corrupt("positions", "symbol", symbol, exc) from None
         positions.append(position)
     return positions
+
+
+def _checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
+    """
+    The signed checkpoints, in seq order (none in a database made before checkpoints). Each
+    is parsed strictly, not verified: that takes the operator's public key.
+    """
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='checkpoints'"
+    ).fetchone()
+    if has_table is None:
+        return []
+    checkpoints = []
+    for seq, text in conn.execute("SELECT seq, checkpoint FROM checkpoints ORDER BY seq"):
+        try:
+            checkpoint = checkpoint_from_line(_json(text), where="checkpoint")
+            if checkpoint.seq != seq:
+                raise ValueError(f"it holds seq {checkpoint.seq}")
+        except (*_ROW_ERRORS, AuditChainError) as exc:
+            raise _corrupt("checkpoints", "seq", seq, exc) from None
+        checkpoints.append(checkpoint)
+    return checkpoints

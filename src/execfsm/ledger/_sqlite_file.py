@@ -10,9 +10,15 @@ import re
 import sqlite3
 from pathlib import Path
 
+from execfsm.contracts import Order
 from execfsm.errors import StoreError
+from execfsm.ids import canonical_json
 from execfsm.ledger._lock import WriterLock, lock_path_of
 from execfsm.ledger._rows import shown
+from execfsm.ledger.audit import Line
+from execfsm.ledger.checkpoints import Checkpoint, checkpoint_json
+from execfsm.ledger.positions import Position
+from execfsm.ledger.store import IntentEntry
 
 SCHEMA_VERSION = 1
 """Bumped when the tables change; a newer database is refused, never guessed at."""
@@ -36,10 +42,21 @@ CREATE TABLE IF NOT EXISTS intents (
 );
 CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, checkpoint TEXT NOT NULL);
 """
 
+CHECKPOINTS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, checkpoint TEXT NOT NULL)"
+)
+"""Signed checkpoints (`execfsm.ledger.checkpoints`), one row per checkpoint, keyed by the seq
+it covers. Added within schema version 1: a writer adds the table to a database made before
+it (`open_writer`); a reader finds none there and reads no checkpoints. An older execfsm
+opens such a database and ignores the table (its records are then not covered by any
+checkpoint, which ``audit verify --public-key`` reports)."""
+
 TABLES = frozenset({"meta", "audit", "intents", "orders", "positions"})
-"""The tables of schema version 1: an existing database lacking one is not ours."""
+"""The tables every execfsm database of schema version 1 has: one lacking one is not ours
+(``checkpoints`` came later within the version: see `CHECKPOINTS_TABLE`)."""
 
 VERSION_TEXT = re.compile(r"[0-9]{1,9}")
 
@@ -192,6 +209,8 @@ def open_writer(path: Path, synchronous: str) -> tuple[WriterLock, sqlite3.Conne
         conn.execute(f"PRAGMA synchronous={synchronous}")
         if is_new:
             create_schema(conn)
+        else:
+            conn.execute(CHECKPOINTS_TABLE)  # a database made before checkpoints: migrated
         conn.execute("BEGIN IMMEDIATE")  # prove we can write, before any intent
         conn.execute("ROLLBACK")
     except BaseException as exc:
@@ -208,3 +227,58 @@ def _inspect(path: Path) -> bool:
     conn, ours, _ = connect_read_only(path)
     conn.close()
     return ours
+
+
+def write_rows(
+    conn: sqlite3.Connection,
+    lines: list[Line],
+    intents: dict[str, IntentEntry],
+    orders: dict[str, Order],
+    positions: dict[str, Position],
+    checkpoint: Checkpoint | None = None,
+) -> None:
+    """
+    One commit: the records, the rows of the units they end and the checkpoint covering
+    them (if any), in one transaction, so a crash stores all of them or none.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
+            lines,
+        )
+        conn.executemany(
+            "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET "
+            "status=excluded.status, result=excluded.result",
+            [
+                (
+                    e.idempotency_key,
+                    e.correlation_id,
+                    e.client_order_id,
+                    e.status.value,
+                    None if e.result is None else canonical_json(e.result),
+                )
+                for e in intents.values()
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
+            "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
+            [(cid, canonical_json(o)) for cid, o in orders.items()],
+        )
+        conn.executemany(
+            "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
+            "ON CONFLICT(symbol) DO UPDATE SET snapshot=excluded.snapshot",
+            [(symbol, canonical_json(p)) for symbol, p in positions.items()],
+        )
+        if checkpoint is not None:  # with the records it covers, or not at all
+            conn.execute(
+                "INSERT INTO checkpoints(seq, checkpoint) VALUES (?, ?)",
+                (checkpoint.seq, checkpoint_json(checkpoint)),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
+            conn.execute("ROLLBACK")
+        raise

@@ -136,6 +136,13 @@ class AuditLog:
         self._closed: str | None = None
         """Why the log takes no more records (its store closed), or None."""
 
+    @property
+    def clock(self) -> Clock:
+        """
+        The clock that stamps the records (a store's checkpoints read it too).
+        """
+        return self._clock
+
     def append(self, entry: AuditEntry) -> AuditRecord:
         """
         Stamp, chain and store `entry`; the returned record is final.

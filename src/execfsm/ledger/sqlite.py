@@ -26,7 +26,7 @@ from threading import get_ident
 
 from execfsm.contracts import Order
 from execfsm.errors import ReentrantCall, StoreError
-from execfsm.ids import canonical_json
+from execfsm.ledger._checkpointer import Checkpointer
 from execfsm.ledger._lock import StoreLocked, WriterLock
 from execfsm.ledger._rows import CorruptRow, read_rows
 from execfsm.ledger._sqlite_file import (
@@ -37,11 +37,14 @@ from execfsm.ledger._sqlite_file import (
     connect_read_only,
     open_writer,
     snapshot_changed,
+    write_rows,
 )
 from execfsm.ledger.audit import AuditLog, Line
+from execfsm.ledger.checkpoints import Checkpoint, Signer, first_mismatch
 from execfsm.ledger.positions import Booking, Position, book_in_trail_order
 from execfsm.ledger.store import IntentEntry, StoredState
 from execfsm.ledger.units import UnitOfWork
+from execfsm.typing import Clock
 
 __all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_MODES", "SqliteStore", "StoreLocked"]
 
@@ -82,6 +85,12 @@ class SqliteStore:
         read_only: Open an existing database for reading only (``load``): no lock is taken
             and nothing is written, so it works while a writer is live (it reads what that
             writer has committed). It refuses ``bind``, ``stage_*`` and ``flush``.
+        signing_key: The operator's key (`~execfsm.ledger.checkpoints.load_signer`): each
+            commit then writes a signed checkpoint of the head (seq, hash, time, key id) in
+            its own transaction. None (default): no checkpoint, and no cost.
+        checkpoint_every: Checkpoint a commit once it brings this many records since the
+            last checkpoint (default 1: every commit with records), and the last at close.
+        clock: Dates checkpoints; default the bound audit log's clock.
 
     Raises:
         StoreLocked: Another writer (a store in this or another process) has the database
@@ -90,10 +99,24 @@ class SqliteStore:
     """
 
     def __init__(
-        self, path: Path | str, *, synchronous: str = "FULL", read_only: bool = False
+        self,
+        path: Path | str,
+        *,
+        synchronous: str = "FULL",
+        read_only: bool = False,
+        signing_key: Signer | None = None,
+        checkpoint_every: int = 1,
+        clock: Clock | None = None,
     ) -> None:
         self.path = Path(path)
         check_path(self.path, synchronous=synchronous, read_only=read_only)
+        if signing_key is not None and read_only:
+            raise StoreError(f"store {self.path}: a read-only store writes no checkpoints")
+        self._checkpoints = (
+            None
+            if signing_key is None
+            else Checkpointer(self.path, signing_key, checkpoint_every, clock)
+        )
         self.read_only = read_only
         """Opened with ``read_only=True``: `load` only, no lock, nothing written."""
         self._audit: AuditLog | None = None
@@ -152,6 +175,8 @@ class SqliteStore:
         """
         self._refuse_if_read_only("bind an audit log")
         self._audit = audit
+        if self._checkpoints is not None and self._checkpoints.clock is None:
+            self._checkpoints.clock = audit.clock
         self._units_by_thread = audit.units_by_thread
         self._durable_through = self._stored_seq
         audit.collect_lines(self._stored_seq)
@@ -184,6 +209,14 @@ class SqliteStore:
         records = state.records
         self._stored_seq = records[-1].seq if records else 0
         self._positions = {position.symbol: position for position in state.positions}
+        if not self.read_only:  # never append to, nor sign over, a trail its checkpoints deny
+            signer = self._checkpoints.signer if self._checkpoints is not None else None
+            verifier = signer.verifier() if signer is not None else None
+            problem = first_mismatch(records, state.checkpoints, verifier)
+            if problem is not None:
+                raise self._poison(f"{problem}; nothing is appended to it")
+        if self._checkpoints is not None and state.checkpoints:
+            self._checkpoints.last_seq = state.checkpoints[-1].seq
         return state
 
     def _load_once(self) -> StoredState:
@@ -415,9 +448,12 @@ class SqliteStore:
             if bookings:
                 touched = book_in_trail_order(self._positions, bookings)
                 positions = {symbol: self._positions[symbol] for symbol in sorted(touched)}
+            checkpoint = self._checkpoints.due(lines) if self._checkpoints else None
             if lines or intents or orders or positions:
-                self._write(lines, intents, orders, positions)
+                self._write(lines, intents, orders, positions, checkpoint)
                 self.commits += 1
+            if self._checkpoints is not None:
+                self._checkpoints.committed(lines, checkpoint)
         except Exception as exc:  # noqa: BLE001 - any failure loses the taken rows: poison
             with contextlib.suppress(sqlite3.DatabaseError):  # may have ended already
                 self._conn.execute("ROLLBACK")
@@ -434,47 +470,28 @@ class SqliteStore:
         intents: dict[str, IntentEntry],
         orders: dict[str, Order],
         positions: dict[str, Position],
+        checkpoint: Checkpoint | None = None,
     ) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT INTO audit(seq, correlation_id, client_order_id, record) VALUES (?, ?, ?, ?)",
-            lines,
-        )
-        conn.executemany(
-            "INSERT INTO intents(idempotency_key, correlation_id, client_order_id, status, result) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET "
-            "status=excluded.status, result=excluded.result",
-            [
-                (
-                    e.idempotency_key,
-                    e.correlation_id,
-                    e.client_order_id,
-                    e.status.value,
-                    None if e.result is None else canonical_json(e.result),
-                )
-                for e in intents.values()
-            ],
-        )
-        conn.executemany(
-            "INSERT INTO orders(client_order_id, snapshot) VALUES (?, ?) "
-            "ON CONFLICT(client_order_id) DO UPDATE SET snapshot=excluded.snapshot",
-            [(cid, canonical_json(o)) for cid, o in orders.items()],
-        )
-        conn.executemany(
-            "INSERT INTO positions(symbol, snapshot) VALUES (?, ?) "
-            "ON CONFLICT(symbol) DO UPDATE SET snapshot=excluded.snapshot",
-            [(symbol, canonical_json(p)) for symbol, p in positions.items()],
-        )
-        conn.execute("COMMIT")
+        write_rows(self._conn, lines, intents, orders, positions, checkpoint)
 
     def close(self) -> None:
         """
-        Close the connection, then release the writer lock (the lock file stays). Closing
-        again does nothing.
+        Write the checkpoint a store with a key owes its last records (``checkpoint_every``
+        > 1), close the connection, then release the writer lock (the lock file stays).
+        Closing again does nothing.
         """
         if self._audit is not None:
             self._audit.close(f"store {self.path} is closed: nothing more can be made durable")
-        self._conn.close()
-        if self._lock is not None:
-            self._lock.release()
+        final = self._checkpoints.final() if self._checkpoints and not self._broken else None
+        try:
+            if final is not None:
+                self._write([], {}, {}, {}, final)  # rolled back if it fails
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"store {self.path}: closing, the checkpoint of its last records was not "
+                f"written ({exc}); they stay durable, not covered by a checkpoint"
+            ) from None
+        finally:
+            self._conn.close()
+            if self._lock is not None:
+                self._lock.release()

@@ -22,6 +22,7 @@ import attrs
 from execfsm.contracts import Order
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ledger.audit import AuditLog
+from execfsm.ledger.checkpoints import Checkpoint
 from execfsm.ledger.positions import Booking, Position
 from execfsm.results import PipelineResult
 
@@ -61,6 +62,8 @@ class StoredState:
     intents: Sequence[IntentEntry] = ()
     orders: Sequence[Order] = ()
     positions: Sequence[Position] = ()
+    checkpoints: Sequence[Checkpoint] = ()
+    """The trail's signed checkpoints, in seq order (a store that keeps them)."""
 
 
 class LedgerStore(Protocol):
