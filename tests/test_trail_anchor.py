@@ -229,6 +229,22 @@ class TestExpectHead:
         assert "Traceback" not in done.stderr
 
 
+class TestReplayable:
+    def test_signing_stamps_the_records_as_a_session_without_a_key(
+        self, signed_demo: tuple[Path, Keys], tmp_path: Path
+    ) -> None:
+        """Checkpoints read no clock: the signed demo's trail is the unsigned demo's, byte
+        for byte, and each checkpoint is dated by the record it covers."""
+        run_demo(tmp_path / "plain")
+        signed = (signed_demo[0] / "audit.jsonl").read_text()
+
+        assert signed == (tmp_path / "plain" / "audit.jsonl").read_text()
+        stamps = {r["seq"]: r["ts"] for r in map(json.loads, signed.splitlines())}
+        checkpoints = checkpoints_of(signed_demo[0] / "audit.jsonl.checkpoints")
+        assert checkpoints
+        assert all(c.ts == stamps[c.seq] for c in checkpoints)
+
+
 class TestHeadCommand:
     def test_head_prints_seq_hash_then_a_line_for_people(self, demo: Path) -> None:
         """``audit head`` prints SEQ:HASH of the file and the database alike, exit 0."""

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import msgspec
 
-from execfsm.errors import ConfigurationError, StoreError
+from execfsm.errors import ConfigurationError
 from execfsm.ledger.audit import Line
 from execfsm.ledger.checkpoints import Checkpoint, Signer
 from execfsm.typing import Clock
 
 
 class _Head(msgspec.Struct, gc=False):
-    """The one field of a record's line a checkpoint needs."""
+    """The fields of a record's line a checkpoint needs."""
 
     hash: str
+    ts: str
 
 
 _HEAD = msgspec.json.Decoder(_Head)
@@ -26,8 +27,10 @@ _HEAD = msgspec.json.Decoder(_Head)
 class Checkpointer:
     """
     A store's checkpoint policy: sign the head of a commit once it brings at least `every`
-    records since the last checkpoint, dated by `clock` (default: the bound audit log's),
-    and the head at close if a commit since the last checkpoint left it uncovered.
+    records since the last checkpoint, dated by `clock` (default: the head record's own
+    time, so that signing reads no clock and a replayed session's records and checkpoints
+    are the same), and the head at close if a commit since the last checkpoint left it
+    uncovered.
     """
 
     def __init__(self, path: Path, signer: Signer, every: int, clock: Clock | None) -> None:
@@ -57,9 +60,9 @@ class Checkpointer:
 
     def _sign(self, line: Line) -> Checkpoint:
         seq, _, _, text = line
-        if self.clock is None:  # a store is bound before its first commit: cannot happen
-            raise StoreError(f"store {self.path}: no clock to date a checkpoint")
-        return self.signer.sign(seq, _HEAD.decode(text).hash, self.clock.now().isoformat())
+        head = _HEAD.decode(text)
+        ts = head.ts if self.clock is None else self.clock.now().isoformat()
+        return self.signer.sign(seq, head.hash, ts)
 
     def committed(self, lines: list[Line], checkpoint: Checkpoint | None) -> None:
         """

@@ -90,7 +90,8 @@ class SqliteStore:
             its own transaction. None (default): no checkpoint, and no cost.
         checkpoint_every: Checkpoint a commit once it brings this many records since the
             last checkpoint (default 1: every commit with records), and the last at close.
-        clock: Dates checkpoints; default the bound audit log's clock.
+        clock: Dates checkpoints; default the time of the record each one covers (reading
+            no clock, so that a session with a key stamps its records as one without).
 
     Raises:
         StoreLocked: Another writer (a store in this or another process) has the database
@@ -175,8 +176,6 @@ class SqliteStore:
         """
         self._refuse_if_read_only("bind an audit log")
         self._audit = audit
-        if self._checkpoints is not None and self._checkpoints.clock is None:
-            self._checkpoints.clock = audit.clock
         self._units_by_thread = audit.units_by_thread
         self._durable_through = self._stored_seq
         audit.collect_lines(self._stored_seq)
