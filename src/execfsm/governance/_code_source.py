@@ -60,8 +60,9 @@ def normalised(node: ast.AST) -> str:
 
 class Reads(ast.NodeVisitor):
     """
-    The names a node reads (in first-read order) and the attribute chains on them; not the
-    names in annotations, which do not run.
+    The names a node reads (in first-read order) and the attribute chains on them; of the
+    annotations, only the parameters' (the methods of what a guard is given run too), not
+    return or variable annotations.
     """
 
     def __init__(self) -> None:
@@ -69,7 +70,8 @@ class Reads(ast.NodeVisitor):
         self.chains: dict[tuple[str, ...], None] = {}
 
     def visit_arg(self, node: ast.arg) -> None:
-        return
+        if node.annotation is not None:  # what a parameter is: the methods it offers run
+            self.visit(node.annotation)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for child in (*node.decorator_list, node.args, *node.body):
@@ -210,7 +212,7 @@ def fields_of(value: Any) -> list[tuple[str, Any]] | None:
     return found
 
 
-def owner_of(func: types.FunctionType, self_class: type | None) -> type | None:
+def owner_of(func: Any, self_class: type | None) -> type | None:
     if self_class is None:
         return None
     for klass in self_class.__mro__:

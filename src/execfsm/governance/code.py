@@ -7,21 +7,27 @@ and the generic ones), so the committed spec (`execfsm.governance.spec`) records
 A callable's code is its normalised source: parsed, with docstrings and other bare string
 statements (attribute docstrings) removed, and printed back by `ast.unparse` (so formatting
 and comments do not count; annotations and decorators do). Its *definition* is that text plus
-what the source does not show: default argument values and closure values, written out as
-values. Every name the code reads (and ``module.attr`` and, for a machine's methods,
-``self.attr``) is resolved, transitively and once each:
+what the source does not show, written out as values: default arguments, closure values, and
+a machine's own class attributes it reads (``self.limit``). Every name the code reads (also
+``module.attr``, ``self.attr`` of a machine's methods, ``super().attr``, and the classes in
+its parameters' annotations, whose methods it calls) is resolved, transitively, once each:
 
 - a function or class of the covered packages (execfsm and each machine's and guard's own
   top-level package) is a definition of its own (a class by its whole source);
-- any other value read from a module (a constant, a table, an object) is a definition
-  ``NAME = <value>``, the value written out field by field;
+- any other value a module holds (a constant, a table, an object) is a definition by the
+  statements that assign it at the module's top level (``from … import`` followed to the
+  module that assigns it), or, if none does, by its value written out field by field;
 - a function or class outside the covered packages (the standard library, attrs) is named
   in a trailing ``# external`` line, never followed.
 
 A guard's fingerprint is the sha256 of its definition and every definition it reaches, by
 key (``module:qualname``, ``module:NAME``). Nothing in it depends on object ids, paths or
-``PYTHONHASHSEED``. Code without source (a builtin, C code, a lambda typed into a REPL) is
-marked ``<no source: ...>`` with a hash of its bytecode where there is one.
+``PYTHONHASHSEED``. Code without source (C code, a lambda typed into a REPL or made by
+``exec``) is marked ``<no source: module:qualname; bytecode sha256 …>``; a builtin is named.
+
+Not seen: what a guard reaches only through a value it is given at run time (a Protocol's
+implementations, an object's methods when the parameter is not annotated with its class),
+and what the environment or a configuration file gives a constant.
 """
 
 from __future__ import annotations
@@ -75,7 +81,7 @@ def _state_names(machine: type[Any]) -> dict[str, str]:
     return {str(s.id): str(s.value) if s.value is not None else str(s.id) for s in machine.states}
 
 
-def callback_edges(machine: type[Any], model: Any, name: str) -> tuple[str, ...]:
+def callback_edges(machine: type[Any], model: MachineModel, name: str) -> tuple[str, ...]:
     """
     The edges a convention-named callback runs on (``every transition`` for the generic ones).
     """
@@ -96,7 +102,7 @@ def callback_edges(machine: type[Any], model: Any, name: str) -> tuple[str, ...]
     return ()
 
 
-def machine_code(index: CodeIndex, machine: type[Any], model: Any) -> dict[str, CodeEntry]:
+def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> dict[str, CodeEntry]:
     """
     Every guard of `model` and every callback `machine` defines, fingerprinted in `index`.
     """
