@@ -77,6 +77,21 @@ def at_least(floor: int):
 
 
 count_reaches = at_least(3)
+
+
+def _is_even(n: int) -> bool:
+    return n % 2 == 0
+
+
+def checked_by(check):
+    @describe("the quantity passes its check")
+    def passes(quantity: int = 2) -> bool:
+        return check(quantity)
+
+    return passes
+
+
+passes = checked_by(_is_even)
 tiny = describe("the quantity is tiny")(lambda quantity=1: quantity < 5)
 tiny.__name__ = "tiny"
 
@@ -90,7 +105,7 @@ class Ticket(AuditedMachine):
     done = State(final=True)
 
     submit = new.to(open, validators=quantity_ok)
-    grow = open.to(big, cond=[above_limit, small_step, count_reaches, tiny]) | open.to(open)
+    grow = open.to(big, cond=[above_limit, small_step, count_reaches, tiny, passes]) | open.to(open)
     close = big.to(done, cond="allowed") | open.to(done)
 
     @describe("the ticket may close")
@@ -255,6 +270,7 @@ class TestChangesAreDrift:
             ("most: int = 10", "most: int = 1000", "small_step", "  +# defaults: (1, 1000)"),
             ("at_least(3)", "at_least(-1000)", "count_reaches", "  +# closure: floor = -1000"),
             ("quantity < 5", "quantity < 5000", "tiny", "  +lambda quantity=1: quantity < 5000"),
+            ("n % 2 == 0", "n % 2 == 1", "passes", "  +    return n % 2 == 1"),
             ("return 5", "return 0", "allowed", "  +    return 0"),
             (
                 "self.closed = True",
@@ -268,6 +284,7 @@ class TestChangesAreDrift:
             "default",
             "closure",
             "described-lambda",
+            "function-in-closure",
             "self-method",
             "callback",
         ],

@@ -144,12 +144,20 @@ class CodeIndex:
         if isinstance(obj, staticmethod | classmethod):
             obj = obj.__func__
         if isinstance(obj, types.MethodType):
-            obj = obj.__func__
+            bound = obj.__self__
+            if not isinstance(bound, type):  # a method of an object: its state counts too
+                return self._queue(
+                    obj, qualified(obj.__func__) + " bound", lambda: self._bound(obj)
+                )
+            obj, self_class = obj.__func__, bound
         if isinstance(obj, types.FunctionType):
             return self._function(obj, self_class)
         if isinstance(obj, type):
             return self._class(obj)
-        return self._queue(obj, qualified(type(obj)) + "()", lambda: self._value_text(obj))
+        base = qualified(type(obj)) + "()"
+        if isinstance(obj, functools.partial):
+            base = qualified(obj.func) + " partial"
+        return self._queue(obj, base, lambda: self._value_text(obj))
 
     def _function(self, func: types.FunctionType, self_class: type | None) -> str:
         owner = owner_of(func, self_class)
@@ -211,7 +219,8 @@ class CodeIndex:
         external: list[str] = []
         reads = reads_of(node)
         params = code.co_varnames[: code.co_argcount]
-        me = params[0] if params and self_class is not None else None
+        static = owner is not None and isinstance(vars(owner).get(func.__name__), staticmethod)
+        me = params[0] if params and self_class is not None and not static else None
         for name in reads.names:
             if name in code.co_freevars or name == me:
                 continue
@@ -339,6 +348,10 @@ class CodeIndex:
             texts.append(f"# external: {', '.join(dict.fromkeys(external))}")
         return "\n".join(texts), uses
 
+    def _bound(self, method: types.MethodType) -> tuple[str, list[str]]:
+        uses = [self._function(method.__func__, type(method.__self__))]  # type: ignore[arg-type]
+        return f"{self._render(method.__self__, uses)}.{method.__func__.__name__}", uses
+
     def _value_text(self, value: Any) -> tuple[str, list[str]]:
         uses: list[str] = []
         text = self._render(value, uses)
@@ -417,7 +430,9 @@ class CodeIndex:
             return repr(value)
         if is_code(value):
             if self.covered(getattr(value, "__func__", value)):
-                return f"<{kind_of(value)} {self._callable(value, None)}>"
+                key = self._callable(value, None)
+                uses.append(key)
+                return f"<{kind_of(value)} {key}>"
             return f"<{kind_of(value)} {external_name(value)}>"
         if isinstance(value, types.ModuleType):
             return f"<module {value.__name__}>"
