@@ -117,6 +117,22 @@ class Ticket(AuditedMachine):
 
     def after_close(self) -> None:
         self.closed = True
+
+
+class Noted(AuditedMachine):
+    compiled_engine = False  # callbacks given to states and transitions themselves
+    audit_machine = "noted"
+
+    a = State(initial=True, exit="leaving")
+    b = State(final=True)
+
+    go = a.to(b, on="note")
+
+    def note(self) -> None:
+        self.noted = 1
+
+    def leaving(self) -> None:
+        self.left = True
 '''
 
 
@@ -300,6 +316,23 @@ class TestChangesAreDrift:
             line.startswith("ticket: ") and f" {guard}: code changed" in line for line in lines
         )
         assert shown in lines
+
+    @pytest.mark.parametrize(
+        ("old", "new", "callback"),
+        [("self.noted = 1", "self.noted = 2", "note"), ("self.left = True", "pass", "leaving")],
+    )
+    def test_a_callback_given_to_a_transition_or_state_counts(
+        self, scratch: Scratch, tmp_path: Path, old: str, new: str, callback: str
+    ) -> None:
+        """``a.to(b, on="note")`` and ``State(exit="leaving")`` (python-statemachine's
+        runtime only) are fingerprinted on their edges."""
+        first = scratch.load()
+        write_spec(tmp_path, {"noted": first.Noted})
+        second = scratch.load(machine=_edit(MACHINE, old, new))
+
+        lines = drift(tmp_path, {"noted": second.Noted})
+
+        assert f"noted: callback {callback}: code changed (on a --go--> b):" in lines
 
     def test_an_old_spec_without_fingerprints_fails(self, tmp_path: Path) -> None:
         """A spec written before fingerprints is refused with a clear message, not passed."""

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from statemachine.callbacks import CallbackGroup
 
 from execfsm.fsm._declaration import convention_names
 from execfsm.fsm.model import MachineModel
@@ -61,6 +62,8 @@ class CodeEntry:
     definition: str
     fingerprint: str
 
+
+_GUARD_GROUPS = (CallbackGroup.VALIDATOR, CallbackGroup.COND)
 
 GENERIC_CALLBACKS = (
     "prepare_event",
@@ -134,6 +137,9 @@ def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> d
         if name in found or not callable(getattr(machine, name, None)):
             continue
         found[name] = ("callback", static, machine, callback_edges(machine, model, name))
+    for name, (func, runs_on) in _declared_callbacks(machine).items():
+        if name not in found:
+            found[name] = ("callback", func, machine if owner_of(func, machine) else None, runs_on)
     entries = {}
     for name, (kind, func, self_class, on) in found.items():
         if " " in name and not isinstance(func, type):  # a guard expression: its guards
@@ -243,3 +249,52 @@ def diff_code(
         if not shown_diff:
             lines.append("  (the normalised code reads the same; its fingerprint differs)")
     return lines
+
+
+def _declared_callbacks(machine: type[Any]) -> dict[str, tuple[Any, tuple[str, ...]]]:
+    """
+    The callbacks given to states and transitions themselves (``State(enter=...)``,
+    ``a.to(b, on=...)``; only a machine on python-statemachine's runtime has them), by name,
+    with the edges they run on.
+    """
+    states = _state_names(machine)
+    found: dict[str, tuple[Any, list[str]]] = {}
+
+    def add(spec: Any, edges: list[str]) -> None:
+        func = spec.func
+        if isinstance(func, str):
+            func = getattr(machine, func, None) if func.isidentifier() else None
+        if func is None or not callable(func):
+            return
+        name = spec.func if isinstance(spec.func, str) else getattr(func, "__name__", repr(func))
+        known = found.setdefault(name, (func, []))
+        known[1].extend(edges)
+
+    for state in machine.states:
+        name = states[str(state.id)]
+        for transition in state.transitions:
+            target = transition.target
+            edges = [
+                _edge(name, str(event), states[str(target.id)] if target else name)
+                for event in transition.events
+            ]
+            for spec in transition._specs:
+                if not spec.is_convention and spec.group not in _GUARD_GROUPS:
+                    add(spec, edges)
+    everything = [
+        (_edge(states[str(s.id)], str(e), states[str(t.target.id)] if t.target else ""), s, t)
+        for s in machine.states
+        for t in s.transitions
+        for e in t.events
+    ]
+    for state in machine.states:
+        for spec in state._specs:
+            if spec.is_convention:
+                continue
+            if spec.group is CallbackGroup.ENTER:
+                add(spec, [edge for edge, _s, t in everything if t.target is state])
+            elif spec.group is CallbackGroup.EXIT:
+                add(spec, [edge for edge, s, _t in everything if s is state])
+            else:
+                add(spec, [])
+    return {name: (func, tuple(dict.fromkeys(edges))) for name, (func, edges) in found.items()}
