@@ -184,7 +184,7 @@ class CodeIndex:
             lines = linecache.getlines(filename, getattr(module, "__dict__", None))
             try:
                 self._trees[filename] = ast.parse("".join(lines)) if lines else None
-            except SyntaxError:
+            except (SyntaxError, ValueError):
                 self._trees[filename] = None
         return self._trees[filename]
 
@@ -221,15 +221,13 @@ class CodeIndex:
         params = code.co_varnames[: code.co_argcount]
         static = owner is not None and isinstance(vars(owner).get(func.__name__), staticmethod)
         me = params[0] if params and self_class is not None and not static else None
+        home = func.__globals__.get("__name__", func.__module__)  # where its globals live
         for name in reads.names:
-            if name in code.co_freevars or name == me:
-                continue
-            if name in func.__globals__:
-                self._read(func.__globals__[name], func.__module__, name, uses, external)
-            chains = [c for c in reads.chains if c[0] == name]
-            if name in func.__globals__:
-                for chain in chains:
-                    self._module_chain(func.__globals__[name], chain, uses, external)
+            if name in code.co_freevars or name == me or name not in func.__globals__:
+                continue  # a closure value (below), self (below), a local or a builtin
+            self._read(func.__globals__[name], home, name, uses, external)
+            for chain in (c for c in reads.chains if c[0] == name):
+                self._module_chain(func.__globals__[name], chain, uses, external)
         if me is not None and self_class is not None:
             for chain in (c for c in reads.chains if c[0] == me):
                 lines += self._self_read(self_class, chain[1], me, uses)
@@ -256,7 +254,7 @@ class CodeIndex:
         try:
             source = inspect.getsource(cls)
             tree = ast.parse(textwrap.dedent(source))
-        except (OSError, TypeError, SyntaxError):
+        except (OSError, TypeError, SyntaxError, ValueError, IndexError):
             return f"<no source: {qualified(cls)}>", []
         node = tree.body[0] if tree.body else tree
         uses: list[str] = []
@@ -468,7 +466,10 @@ class CodeIndex:
             if fields is not None:
                 shown = ", ".join(f"{k}={sub(v)}" for k, v in fields)
                 return f"{kind.__qualname__}({shown})"
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001  # an object that cannot say what it is: opaque
+            text = "0x"
         if "0x" in text or len(text) > REPR_LIMIT:
             return f"<opaque {external_name(kind)}>"
         return text
