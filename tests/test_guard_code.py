@@ -38,6 +38,16 @@ LIMIT = 0
 def positive(quantity: int) -> bool:
     """True for a quantity above the limit."""
     return quantity > LIMIT
+
+
+class Box:
+    """What a guard is given: its methods run too."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def fits(self) -> bool:
+        return self.size < 10
 '''
 
 MACHINE = '''
@@ -46,7 +56,8 @@ MACHINE = '''
 from statemachine import State
 
 from execfsm import AuditedMachine, ContractViolation, ReasonCode, describe
-from scratchguards.helpers import LIMIT, positive
+from scratchguards import helpers
+from scratchguards.helpers import LIMIT, Box, positive
 
 STEP = 1
 
@@ -92,8 +103,21 @@ def checked_by(check):
 
 
 passes = checked_by(_is_even)
+
+
+@describe("the quantity is positive, asked through the module")
+def via_module(quantity: int = 1) -> bool:
+    return helpers.positive(quantity)
+
+
+@describe("the box fits")
+def box_fits(box: Box | None = None) -> bool:
+    return box is None or box.fits()
 tiny = describe("the quantity is tiny")(lambda quantity=1: quantity < 5)
 tiny.__name__ = "tiny"
+
+
+GROWS = [above_limit, small_step, count_reaches, tiny, passes, via_module, box_fits]
 
 
 class Ticket(AuditedMachine):
@@ -105,7 +129,7 @@ class Ticket(AuditedMachine):
     done = State(final=True)
 
     submit = new.to(open, validators=quantity_ok)
-    grow = open.to(big, cond=[above_limit, small_step, count_reaches, tiny, passes]) | open.to(open)
+    grow = open.to(big, cond=GROWS) | open.to(open)
     close = big.to(done, cond="allowed") | open.to(done)
 
     @describe("the ticket may close")
@@ -264,9 +288,22 @@ class TestChangesAreDrift:
         lines = _drift_after(scratch, tmp_path, helpers=changed)
 
         assert "ticket: validator quantity_ok: code changed (on new --submit--> open):" in lines
+        assert any(line.startswith("ticket: cond via_module: code changed") for line in lines)
         assert "  -    return quantity > LIMIT" in lines
         assert "  +    return quantity > LIMIT - 1000" in lines
         assert not any("above_limit" in line for line in lines)
+
+    def test_a_method_of_an_annotated_parameter_counts(
+        self, scratch: Scratch, tmp_path: Path
+    ) -> None:
+        """The class a guard's parameter is annotated with is read: a weakened method of it
+        fails the guard that calls it."""
+        changed = _edit(HELPERS, "return self.size < 10", "return self.size < 10000")
+
+        lines = _drift_after(scratch, tmp_path, helpers=changed)
+
+        assert any(line.startswith("ticket: cond box_fits: code changed") for line in lines)
+        assert "  +        return self.size < 10000" in lines
 
     def test_a_changed_constant_fails(self, scratch: Scratch, tmp_path: Path) -> None:
         """A constant imported from another module, changed: both guards reading it fail."""
