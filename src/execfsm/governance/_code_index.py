@@ -229,8 +229,8 @@ class CodeIndex:
             for chain in (c for c in reads.chains if c[0] == name):
                 self._module_chain(func.__globals__[name], chain, uses, external)
         if me is not None and self_class is not None:
-            for chain in (c for c in reads.chains if c[0] == me):
-                lines += self._self_read(self_class, chain[1], me, uses)
+            for attr in dict.fromkeys(c[1] for c in reads.chains if c[0] == me):
+                lines += self._self_read(self_class, attr, me, uses)
         if owner is not None and self_class is not None and "super" in reads.names:
             lines += self._super_reads(self_class, owner, node, uses)
         if func.__defaults__:
@@ -361,13 +361,11 @@ class CodeIndex:
     def _module_chain(
         self, value: Any, chain: tuple[str, ...], uses: list[str], external: list[str]
     ) -> None:
-        path = [chain[0]]
         for attr in chain[1:]:
             if not isinstance(value, types.ModuleType):
                 return
             module_name = value.__name__
             value = getattr(value, attr, MISSING)
-            path.append(attr)
             if value is MISSING:
                 return
             if not isinstance(value, types.ModuleType):
