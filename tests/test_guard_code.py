@@ -142,6 +142,11 @@ class Ticket(AuditedMachine):
     def after_close(self) -> None:
         self.closed = True
 
+    _box: Box
+
+    def after_grow(self) -> None:
+        self.grew = self._box.fits() if hasattr(self, "_box") else False
+
 
 class Noted(AuditedMachine):
     compiled_engine = False  # callbacks given to states and transitions themselves
@@ -296,13 +301,14 @@ class TestChangesAreDrift:
     def test_a_method_of_an_annotated_parameter_counts(
         self, scratch: Scratch, tmp_path: Path
     ) -> None:
-        """The class a guard's parameter is annotated with is read: a weakened method of it
-        fails the guard that calls it."""
+        """The class a guard's parameter (or a machine's attribute) is annotated with is
+        read: a weakened method of it fails the guard or callback that calls it."""
         changed = _edit(HELPERS, "return self.size < 10", "return self.size < 10000")
 
         lines = _drift_after(scratch, tmp_path, helpers=changed)
 
         assert any(line.startswith("ticket: cond box_fits: code changed") for line in lines)
+        assert any(line.startswith("ticket: callback after_grow: code changed") for line in lines)
         assert "  +        return self.size < 10000" in lines
 
     def test_a_changed_constant_fails(self, scratch: Scratch, tmp_path: Path) -> None:

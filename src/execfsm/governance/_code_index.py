@@ -375,8 +375,9 @@ class CodeIndex:
     def _self_read(self, self_class: type, attr: str, me: str, uses: list[str]) -> list[str]:
         try:
             value = inspect.getattr_static(self_class, attr)
-        except AttributeError:
-            return []  # instance state, not code
+        except AttributeError:  # instance state: the class its annotation names is read
+            self._annotated(self_class, attr, uses)
+            return []
         if isinstance(value, types.MemberDescriptorType | types.GetSetDescriptorType):
             return []
         if isinstance(value, staticmethod | classmethod | types.FunctionType):
@@ -388,6 +389,26 @@ class CodeIndex:
                     uses.append(self._callable(part, self_class))
             return []
         return [f"# {me}.{attr} = {self._render(value, uses)}"]
+
+    def _annotated(self, self_class: type, attr: str, uses: list[str]) -> None:
+        for klass in self_class.__mro__:
+            note = vars(klass).get("__annotations__", {}).get(attr)
+            if note is None:
+                continue
+            if not isinstance(note, str):
+                if isinstance(note, type) and self.covered(note):
+                    uses.append(self._class(note))
+                return
+            try:
+                tree = ast.parse(note, mode="eval")
+            except SyntaxError:
+                return
+            module = sys.modules.get(klass.__module__)
+            namespace = vars(module) if module is not None else {}
+            for name in reads_of(tree).names:
+                if name in namespace:
+                    self._read(namespace[name], klass.__module__, name, uses, [])
+            return
 
     def _super_reads(
         self, self_class: type, owner: type, node: ast.AST, uses: list[str]
