@@ -9,8 +9,9 @@ statements (attribute docstrings) removed, and printed back by `ast.unparse` (so
 and comments do not count; annotations and decorators do). Its *definition* is that text plus
 what the source does not show, written out as values: default arguments, closure values, and
 a machine's own class attributes it reads (``self.limit``). Every name the code reads (also
-``module.attr``, ``self.attr`` of a machine's methods, ``super().attr``, and the classes in
-its parameters' annotations, whose methods it calls) is resolved, transitively, once each:
+``module.attr``, ``self.attr`` of a machine's methods, ``super().attr``, and the classes its
+parameters and the machine's instance attributes are annotated with, whose methods it calls)
+is resolved, transitively, once each:
 
 - a function or class of the covered packages (execfsm and each machine's and guard's own
   top-level package) is a definition of its own (a class by its whole source);
@@ -26,8 +27,9 @@ key (``module:qualname``, ``module:NAME``). Nothing in it depends on object ids,
 ``exec``) is marked ``<no source: module:qualname; bytecode sha256 …>``; a builtin is named.
 
 Not seen: what a guard reaches only through a value it is given at run time (a Protocol's
-implementations, an object's methods when the parameter is not annotated with its class),
-and what the environment or a configuration file gives a constant.
+implementations; an object's methods when nothing annotates it with its class), and what the
+environment or a configuration file gives a constant. The text is `ast.unparse`'s, which a
+new Python minor version may print differently: regenerate the spec when moving to one.
 """
 
 from __future__ import annotations
