@@ -1,6 +1,10 @@
 """
 The committed transition spec (``spec/machines.json`` plus normalised DOT and Mermaid) and
 the reviewer-readable diff between it and the declared machines.
+
+``machines.json`` also fingerprints the code each guard and callback runs (its ``code``
+entries, and the top-level ``code`` table of normalised definitions they reach; see
+`execfsm.governance.code`), so a changed guard body is drift, shown as a diff.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from statemachine import StateMachine
 from execfsm.diagrams.dot import to_dot
 from execfsm.diagrams.mermaid import to_mermaid
 from execfsm.fsm.model import CaseModel, MachineModel
+from execfsm.governance.code import code_spec, diff_code
 from execfsm.ids import sha256_hex
 
 SPEC_FILE = "machines.json"
@@ -117,8 +122,20 @@ def spec_text(machines: Mapping[str, type[StateMachine]]) -> str:
     """
     The text of ``machines.json`` for these machines.
     """
-    data = {name: machine_spec(MachineModel.from_machine(cls)) for name, cls in machines.items()}
-    return json.dumps({"machines": data}, indent=2, sort_keys=True) + "\n"
+    return json.dumps(spec_data(machines), indent=2, sort_keys=True) + "\n"
+
+
+def spec_data(machines: Mapping[str, type[StateMachine]]) -> dict[str, Any]:
+    """
+    ``machines.json`` as data: each machine's spec with its guards' and callbacks' ``code``
+    entries, and the normalised definitions they reach (top-level ``code``).
+    """
+    entries, definitions = code_spec(machines)
+    data = {
+        name: {**machine_spec(MachineModel.from_machine(cls)), "code": entries[name]}
+        for name, cls in machines.items()
+    }
+    return {"machines": data, "code": definitions}
 
 
 def artifacts(machines: Mapping[str, type[StateMachine]]) -> dict[str, str]:
@@ -220,13 +237,32 @@ def drift(directory: Path, machines: Mapping[str, type[StateMachine]]) -> list[s
     if not path.exists():
         return [f"{path}: no committed spec; run `execfsm spec --write`"]
     try:
-        committed = json.loads(path.read_text(encoding="utf-8"))["machines"]
+        whole = json.loads(path.read_text(encoding="utf-8"))
+        committed = whole["machines"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         return [f"{path}: not a machine spec ({exc}); run `execfsm spec --write`"]
     lines: list[str] = []
-    for name, cls in machines.items():
-        current = machine_spec(MachineModel.from_machine(cls))
+    current_data = spec_data(machines)
+    definitions = whole.get("code")
+    fingerprinted = isinstance(definitions, dict) and all(
+        isinstance(m, dict) and isinstance(m.get("code"), dict) for m in committed.values()
+    )
+    for name in machines:
+        current = current_data["machines"][name]
         lines += diff_machine(name, committed.get(name), current)
+        if fingerprinted and isinstance(committed.get(name), dict):
+            lines += diff_code(
+                name,
+                committed[name]["code"],
+                current["code"],
+                definitions,
+                current_data["code"],
+            )
+    if not fingerprinted:
+        lines.append(
+            f"{path}: spec has no code fingerprints; regenerate it (review the guards' and "
+            "callbacks' code, then run `execfsm spec --write`)"
+        )
     for name in sorted(set(committed) - set(machines)):
         lines.append(f"{name}: machine removed (still in the committed spec)")
     expected = artifacts(machines)
