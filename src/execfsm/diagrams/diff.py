@@ -24,8 +24,8 @@ from statemachine import StateMachine
 from execfsm.diagrams._dot_text import literal, node_ids
 from execfsm.diagrams.render import RendererMissing, render
 from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
-from execfsm.fsm.model import MachineModel, StateModel
-from execfsm.governance.spec import SPEC_FILE, diff_cases, machine_spec
+from execfsm.fsm.model import StateModel
+from execfsm.governance.spec import SPEC_FILE, diff_cases, spec_data
 
 ADDED = "#16a34a"
 REMOVED = "#dc2626"
@@ -242,10 +242,8 @@ def diff_machines(
     Every machine's diff: the declared ones in order, then those only the spec has.
     """
     old = committed or {}
-    diffs = [
-        diff_machine(name, old.get(name), machine_spec(MachineModel.from_machine(cls)))
-        for name, cls in machines.items()
-    ]
+    declared = spec_data(machines)["machines"]  # as `spec --write` writes it: code included
+    diffs = [diff_machine(name, old.get(name), declared[name]) for name in machines]
     diffs += [diff_machine(name, old[name], None) for name in sorted(set(old) - set(machines))]
     return diffs
 
