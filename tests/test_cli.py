@@ -814,3 +814,22 @@ class TestAuditVerifyExport:
 
         assert code == 0
         assert "2 records, chain intact" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """``execfsm verify | head -1``: exit as a command killed by SIGPIPE, no traceback."""
+    script = Path(sys.executable).parent / "execfsm"
+    child = subprocess.Popen(  # noqa: S603 - our own console script
+        [str(script), "verify", "--depth", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stderr is not None
+    assert child.stdout.readline().startswith("PASS spec")
+    child.stdout.close()  # the reader goes away while verify still has lines to print
+    err = child.stderr.read()
+    assert child.wait(timeout=300) == 128 + signal.SIGPIPE
+    assert "Traceback" not in err
+    assert "BrokenPipeError" not in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -365,6 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, KeyFileError) as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # whoever read the output stopped (`execfsm verify | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 128 + signal.SIGPIPE  # as a command killed by SIGPIPE, like any Unix tool
 
 
 if __name__ == "__main__":
