@@ -679,12 +679,11 @@ class TestHolds:
 
         assert main(["audit", "verify", str(trail), "--machine", f"{__name__}:Link"]) == 1
 
-    @pytest.mark.parametrize("durable", ["o.flush()", "o.submit_intent(_intent(1))"])
-    def test_a_kill_before_flush_loses_only_the_unflushed_moves(
-        self, tmp_path: Path, durable: str
-    ) -> None:
-        """SIGKILL after a connect made durable (a flush, or an intent's commit) and an unflushed
-        drop: the store opens, the link in 'up'."""
+    @pytest.mark.parametrize("between", ["pass", "o.flush()", "o.submit_intent(_intent(1))"])
+    def test_a_kill_after_send_returned_loses_nothing(self, tmp_path: Path, between: str) -> None:
+        """SIGKILL after connect and drop returned, never flushed by hand (with a flush or an
+        intent's commit between them, or nothing): the store opens, the link in 'down'
+        (`AuditedMachine.durable_on_return`)."""
         db = tmp_path / "k.db"
         script = textwrap.dedent(
             f"""
@@ -696,7 +695,7 @@ class TestHolds:
             o = ExecutionOrchestrator(store=SqliteStore({str(db)!r}))
             s = Link(o.audit_log, correlation_id="k-1")
             s.send("connect")
-            {durable}
+            {between}
             s.send("drop")
             print("ready", flush=True)
             time.sleep(60)
@@ -722,7 +721,7 @@ class TestHolds:
         finally:
             unregister_machine(Link)
 
-        assert (states, again.current_state_value) == ({"k-1": "up"}, "up")
+        assert (states, again.current_state_value) == ({"k-1": "down"}, "down")
 
     def test_project_pointing_at_a_missing_path_is_one_line(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -92,6 +92,7 @@ class ContingentMachine(AuditedMachine):
     """
 
     audit_machine = "contingent"
+    durable_on_return = False  # the orchestrator's units of work make it durable
     audit_instance = "correlation_id"  # the group id: one instance per group
 
     properties = (  # proven over interleavings of venue events to the legs

@@ -196,6 +196,15 @@ class AuditListener:
             raise _write_failed(entry.machine, event, entry.correlation_id, exc) from exc
         self.last_seq = record.seq if isinstance(record, AuditRecord) else None
 
+    def settle(self) -> None:
+        """
+        Make the records written so far durable, if the sink can (`AuditLog.settle`: a log
+        a store persists, outside a unit of work); otherwise nothing.
+        """
+        settle = getattr(self.sink, "settle", None)
+        if settle is not None and self.last_seq is not None:
+            settle(self.last_seq)
+
     def bound_to(self, subject: AuditSubject) -> BoundAuditListener:
         """
         This listener, recording `subject`, as python-statemachine's reference engine takes

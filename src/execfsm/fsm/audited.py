@@ -124,6 +124,13 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     """The machine's own reason codes (a `MachineReason` enum), shown in its spec and
     report; its refusals may carry them besides execfsm's `ReasonCode`."""
 
+    durable_on_return: ClassVar[bool] = True
+    """On an audit log a store persists, whether the records of an event are durable when
+    `send` (or `record`) returns: so a machine of your own loses nothing to a crash after
+    it returned, flushed or not. Inside a unit of work the unit's commit makes them durable
+    instead. execfsm's own machines say False: the orchestrator makes their records durable
+    in its units of work, together with the ledgers they change."""
+
     cases: ClassVar[CaseTable | None] = None
     """What the machine does with an event its transition table has no edge for, declared
     row by row (`execfsm.fsm.cases`); `MachineModel` carries it to the spec, the diagrams
@@ -353,6 +360,8 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
             raise
         finally:
             self._sending = False
+            if self.durable_on_return:
+                self._audit_listener.settle()
 
     def _undo_recorded_move(self, exc: Exception) -> None:
         """
@@ -466,3 +475,5 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
                 f"{type(self).__name__}.record({event!r}): a {outcome} record names its reason"
             )
         self._audit_listener.write(self, event, source, target, outcome, reason_code, detail)
+        if self.durable_on_return and not self._sending:
+            self._audit_listener.settle()

@@ -48,6 +48,7 @@ class OrderLifecycle(OrderEvents):
     """
 
     audit_machine = "order"
+    durable_on_return = False  # the orchestrator's units of work make it durable
     audit_instance = "client_order_id"
 
     _ = States.from_enum(

@@ -36,6 +36,7 @@ class PipelineRun(AuditedMachine):
     """
 
     audit_machine = "pipeline"
+    durable_on_return = False  # the orchestrator's units of work make it durable
 
     _ = States.from_enum(
         PipelineState,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from threading import get_ident
 
 import attrs
@@ -133,6 +133,8 @@ class AuditLog:
         live, read-only view, for a store that stages rows with the current unit and looks
         it up on every row."""
         self._unit_hooks: tuple[UnitStaged, UnitsMoved] | None = None
+        self._settle: Callable[[int], None] | None = None
+        """The persisting store's flush (`settle`), or None."""
         self._closed: str | None = None
         """Why the log takes no more records (its store closed), or None."""
 
@@ -283,6 +285,22 @@ class AuditLog:
         """
         with self._lock:
             self._closed = why
+
+    def on_settle(self, flush: Callable[[int], None]) -> None:
+        """
+        The persisting store's ``flush(through)``, which `settle` calls.
+        """
+        self._settle = flush
+
+    def settle(self, through: int) -> None:
+        """
+        Return once the records up to seq `through` are durable: at once if no store
+        persists this log, or if this thread holds a unit of work (its commit will carry
+        them, with the rest of the unit).
+        """
+        flush = self._settle
+        if flush is not None and get_ident() not in self._units_by_thread:
+            flush(through)
 
     def in_unit(self) -> bool:
         """

@@ -180,6 +180,7 @@ class SqliteStore:
         self._durable_through = self._stored_seq
         audit.collect_lines(self._stored_seq)
         audit.on_units(self._unit_finished, self._wake)
+        audit.on_settle(self.flush)
 
     def load(self) -> StoredState:
         """
