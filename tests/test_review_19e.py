@@ -7,6 +7,7 @@ operator in an incident. Each test is one defect; each fails on the code as revi
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from execfsm.diagrams.traffic import count_traffic, traffic_digraph, write_traff
 from execfsm.fsm.model import MachineModel
 from execfsm.governance import MACHINES
 from execfsm.governance.spec import machine_spec
+from execfsm.ledger.audit import record_hash
 from execfsm.registry import known_machines
 from execfsm.testing import paper_orchestrator
 
@@ -431,15 +433,20 @@ def test_counts_on_an_edge_declared_twice_add_up_to_the_moves() -> None:
     assert sum(drawn) == 3, dot
 
 
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("rv19e-demo")
+    run_demo(out)
+    return out
+
+
 def test_overlapping_trails_count_each_record_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--trail`` is repeatable. An operator passes two exports of one store taken at
     different times (the first a prefix of the second). Each verifies, but the moves of the
     first 40 records are counted twice: the counts are not the machines' history, and nothing
     says so. The user expects each record counted once, or the overlap refused (exit != 0)."""
-    demo = tmp_path / "demo"
-    run_demo(demo)
     full = demo / "audit.jsonl"
     early = tmp_path / "early.jsonl"
     early.write_text("".join(full.read_text(encoding="utf-8").splitlines(True)[:40]))
@@ -453,3 +460,43 @@ def test_overlapping_trails_count_each_record_once(
     both = [line for line in capsys.readouterr().out.splitlines() if ": " in line][:3]
 
     assert code != 0 or both == alone, (alone, both)
+
+
+def test_force_with_an_unknown_machine_still_reports_an_illegal_move(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-hashed trail whose FILLED order is acknowledged again from SUBMITTED (illegal
+    there), followed by one record of an unregistered machine. With ``--force`` the README
+    promises the failure in red atop the summary; the operator expects the illegal record
+    named. Only the unknown machine is warned about ("its records are left out"), and the
+    order is drawn held in ACKNOWLEDGED as if the move were legal."""
+    rows = [json.loads(line) for line in (demo / "audit.jsonl").read_text().splitlines()]
+    filled = next(r for r in rows if r["machine"] == "order" and r["target"] == "FILLED")
+    ack = next(
+        r
+        for r in rows
+        if r["event"] == "acknowledge" and r["client_order_id"] == filled["client_order_id"]
+    )
+    forged = {**ack, "seq": rows[-1]["seq"] + 1}
+    ghost = {**rows[-1], "machine": "rv19eghost", "seq": forged["seq"] + 1}
+    rows += [forged, ghost]
+    prev = rows[0]["hash"]
+    for row in rows[1:]:
+        row["prev_hash"] = prev
+        row["hash"] = prev = record_hash(row)
+    trail = tmp_path / "forged.jsonl"
+    trail.write_text(
+        "".join(
+            json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+            for r in rows
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["diagrams", "--trail", str(trail), "--out", str(tmp_path / "t"), "--force"])
+    summary = (tmp_path / "t" / "summary.md").read_text(encoding="utf-8")
+
+    assert code == 1
+    assert "rv19eghost" in summary
+    assert f"seq {forged['seq']}" in summary, summary[:600]
