@@ -214,6 +214,24 @@ def test_diff_on_a_spec_whose_machine_entry_is_not_an_object_is_a_message(
     assert "machines.json" in result.stdout + result.stderr
 
 
+def test_diff_of_a_machine_named_with_a_trailing_backslash_is_drawn(tmp_path: Path) -> None:
+    """The committed spec (data a pull request can edit) holds a machine ``old\\`` that the
+    declaration no longer has. Its name is the DOT graph's name, unescaped: ``digraph "old\\"``
+    swallows the rest of the line, dot fails, and ``verify --diff`` dies with a traceback.
+    The user expects the removed machine drawn (or a one-line message), never a traceback."""
+    _project(tmp_path, "rv19ebs_m", MACHINE_V1.replace("rv19espec", "rv19ebs"))
+    assert _cli(tmp_path, "spec", "--write").returncode == 0
+    path = tmp_path / "spec" / "machines.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["machines"]["old\\"] = copy.deepcopy(data["machines"]["rv19ebs"])
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    result = _cli(tmp_path, "verify", "--diff", "out")
+
+    assert "Traceback" not in result.stderr, result.stderr[-800:]
+    assert result.returncode == 1  # drift: a machine removed
+
+
 class MdBase(AuditedMachine):
     audit_machine = "rv19emd"
 
