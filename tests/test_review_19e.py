@@ -518,3 +518,30 @@ def test_force_with_an_unknown_machine_still_reports_an_illegal_move(
     assert code == 1
     assert "rv19eghost" in summary
     assert f"seq {forged['seq']}" in summary, summary[:600]
+
+
+class Settlement(AuditedMachine):
+    """A user's machine whose middle state happens to be called COMPLETED: a trade completed
+    at the venue waits there for settlement."""
+
+    audit_machine = "rv19esettle"
+
+    PENDING = State(initial=True)
+    COMPLETED = State()
+    SETTLED = State(final=True)
+
+    complete = PENDING.to(COMPLETED)
+    settle = COMPLETED.to(SETTLED)
+
+
+def test_a_user_machine_instance_waiting_in_a_state_named_completed_is_held() -> None:
+    """Whether an instance is held is read from the state's *name* (FILLED and COMPLETED
+    count as ended), not from the user's declaration. Two trades wait in the non-final
+    COMPLETED for settlement: recovery's view (`instance_states`) has them there, and the
+    operator expects "2 held: COMPLETED"; the diagram says none held and "2 ended here"."""
+    log = AuditLog(SteppingClock(EPOCH))
+    for n in range(2):
+        Settlement(log, correlation_id=f"trade-{n}").send("complete")
+    traffic = count_traffic(log.records, {"rv19esettle": Settlement})["rv19esettle"]
+
+    assert traffic.held == {"COMPLETED": 2}, (traffic.held, traffic.finished)
