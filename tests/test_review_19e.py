@@ -545,3 +545,23 @@ def test_a_user_machine_instance_waiting_in_a_state_named_completed_is_held() ->
     traffic = count_traffic(log.records, {"rv19esettle": Settlement})["rv19esettle"]
 
     assert traffic.held == {"COMPLETED": 2}, (traffic.held, traffic.finished)
+
+
+def test_an_unreadable_spec_leaves_no_stale_summary(tmp_path: Path) -> None:
+    """``verify --diff out`` once on a clean tree (summary: no change), then again after a
+    merge left conflict markers in spec/machines.json. The second run writes "no diff
+    written", and out/summary.md still says "no change" from the first run: what a reviewer
+    (or the README's CI step, posting out/summary.md) reads is not this run's result. The
+    user expects summary.md to say the committed spec is unreadable, or be gone."""
+    _project(tmp_path, "rv19estale_m", MACHINE_V1.replace("rv19espec", "rv19estale"))
+    assert _cli(tmp_path, "spec", "--write").returncode == 0
+    assert _cli(tmp_path, "verify", "--diff", "out").returncode == 0
+    assert "no change" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    spec = tmp_path / "spec" / "machines.json"
+    spec.write_text("<<<<<<< HEAD\n" + spec.read_text(encoding="utf-8") + "=======\n>>>>>>> b\n")
+
+    result = _cli(tmp_path, "verify", "--diff", "out")
+
+    assert result.returncode == 1, result.stdout
+    summary = tmp_path / "out" / "summary.md"
+    assert not summary.exists() or "no change" not in summary.read_text(encoding="utf-8")
