@@ -565,3 +565,17 @@ def test_an_unreadable_spec_leaves_no_stale_summary(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     summary = tmp_path / "out" / "summary.md"
     assert not summary.exists() or "no change" not in summary.read_text(encoding="utf-8")
+
+
+def test_demo_whose_trail_folder_is_a_file_is_a_message(tmp_path: Path) -> None:
+    """``execfsm demo --out X`` where X/trail is a file (say, an earlier export named
+    so): the user expects one line naming X/trail and exit 2, as the other commands say
+    "cannot write into ..."; the demo ends in a FileExistsError traceback instead."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "trail").write_text("not a folder\n", encoding="utf-8")
+
+    result = _cli(tmp_path, "demo", "--out", "x")
+
+    assert "Traceback" not in result.stderr, result.stderr[-600:]
+    assert result.returncode == 2
+    assert "trail" in result.stderr
