@@ -579,3 +579,17 @@ def test_demo_whose_trail_folder_is_a_file_is_a_message(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr, result.stderr[-600:]
     assert result.returncode == 2
     assert "trail" in result.stderr
+
+
+def test_an_added_machine_shows_its_case_rows() -> None:
+    """A case row added to a machine in the spec is listed ("case added: ..."), but a machine
+    added whole lists none of its case rows, in the summary or the picture: a new machine
+    whose table accepts, say, a fill in any state without a flag passes review unseen. The
+    reviewer expects every case row of an added machine named (its reason at least)."""
+    current = _spec(MACHINES["order"])
+    assert current["cases"]
+    diff = diff_machine("order", None, current)
+    text = "\n".join(summary_lines(diff, None))
+
+    missing = sorted({c["reason"] for c in current["cases"]} - set(re.findall(r"[A-Z_]+", text)))
+    assert missing == [], text[:400]
