@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff
+from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff, write_unreadable
 from execfsm.diagrams.provenance import provenance
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import DEFAULT_DEPTH, write_report
@@ -97,7 +97,16 @@ def verify(
     """
     failed = False
     directory = project.spec_dir(spec_dir)
-    differences = drift(directory, project.machines)
+    if diff_dir is not None and _same_folder(diff_dir, directory):
+        raise InputError(
+            f"--diff {diff_dir}: that is the spec folder; the diff would overwrite the "
+            "committed spec (choose another folder)"
+        )
+    try:  # the committed spec's shape first: drift reads its fields without checking them
+        load_committed(directory)
+        differences = drift(directory, project.machines)
+    except SpecUnreadable as exc:
+        differences = [f"{exc}; run `execfsm spec --write`"]
     if differences:
         failed = True
         print(
@@ -116,15 +125,27 @@ def verify(
     return 1 if failed else 0
 
 
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def _write_diff(out: Path, directory: Path, project: Project) -> None:
     try:
-        committed = load_committed(directory)
+        try:
+            committed = load_committed(directory)
+        except SpecUnreadable as exc:
+            write_unreadable(out, str(exc))
+            print(
+                f"execfsm verify --diff: {exc}; no diff written ({out}/summary.md says so)",
+                file=sys.stderr,
+            )
+            return
         written, diffs = write_diff(
             out, committed, project.machines, spec_path=directory / SPEC_FILE
         )
-    except SpecUnreadable as exc:
-        print(f"execfsm verify --diff: {exc}; no diff written", file=sys.stderr)
-        return
     except OSError as exc:
         raise InputError(f"cannot write into {out}: {exc.strerror or exc}") from None
     changed = sum(1 for d in diffs if d.changed)

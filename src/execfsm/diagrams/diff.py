@@ -21,7 +21,9 @@ import attrs
 import graphviz  # type: ignore[import-untyped]
 from statemachine import StateMachine
 
-from execfsm.diagrams._dot_text import literal, node_ids
+from execfsm.diagrams._dot_text import graph_name, literal, node_ids
+from execfsm.diagrams._files import file_stems, remove_stale, write_manifest
+from execfsm.diagrams._md_text import code, text
 from execfsm.diagrams.render import RendererMissing, render
 from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
 from execfsm.fsm.model import MachineModel, StateModel
@@ -37,6 +39,10 @@ _STRUCTURE = frozenset({"name", "initial", "states", "transitions", "guards", "c
 _GUARD_LISTS = ("conds", "unless", "validators")
 _SHOWN = 60
 """Longest value shown in full in a guard change (longer ones are cut, e.g. source code)."""
+_CONTEXT = 20
+"""Characters shown before the first difference of two cut values."""
+MANIFEST = ".execfsm-diff"
+"""The list of files the last ``verify --diff`` wrote into its folder (removed when stale)."""
 
 Edge = tuple[str, str, str]
 Spec = Mapping[str, Any]
@@ -61,7 +67,7 @@ class GuardChange:
         """
         ``name: field: old -> new; …`` (long values cut).
         """
-        parts = [f"{field}: {_shown(old)} -> {_shown(new)}" for field, old, new in self.fields]
+        parts = [f"{field}: {_old_new(old, new)}" for field, old, new in self.fields]
         return f"{self.name}: " + "; ".join(parts)
 
 
@@ -96,16 +102,56 @@ class MachineDiff:
         return self.committed != self.current
 
 
-def _shown(value: object) -> str:
+def _flat(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return " ".join(text.split())
+
+
+def _shown(value: object, start: int = 0) -> str:
+    """`value` on one line, from `start` (``…`` before), cut past `_SHOWN` characters."""
     if value is None:
         return "(none)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    text = " ".join(text.split())
-    return repr(text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…")
+    text = _flat(value)
+    cut = text[start : start + _SHOWN - 1] + "…" if len(text) - start > _SHOWN else text[start:]
+    return repr(("…" if start else "") + cut)
+
+
+def _old_new(old: object, new: object) -> str:
+    """
+    ``old -> new``; two long values are both shown from a little before their first
+    difference, so that a change past the cut is seen.
+    """
+    start = 0
+    if old is not None and new is not None:
+        a, b = _flat(old), _flat(new)
+        if max(len(a), len(b)) > _SHOWN:
+            same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+            same = min(len(a), len(b)) if same is None else same
+            start = max(0, same - _CONTEXT)
+    return f"{_shown(old, start)} -> {_shown(new, start)}"
 
 
 def _edge(t: Spec) -> Edge:
     return (str(t["source"]), str(t["event"]), str(t["target"]))
+
+
+Copies = tuple[Spec, ...]
+"""Every entry of one edge: an edge declared twice (same ends and event) has two."""
+
+
+def _edges(spec: Spec | None) -> dict[Edge, Copies]:
+    """
+    The spec's edges, each with its copies in a canonical order: two edges declared with
+    the same source, event and target are one edge of two copies (the audit record cannot
+    tell them apart), compared as a multiset, guards included.
+    """
+    groups: dict[Edge, list[Spec]] = {}
+    for t in (spec or {}).get("transitions", []):
+        groups.setdefault(_edge(t), []).append(t)
+    return {
+        edge: tuple(sorted(copies, key=lambda t: json.dumps(t, sort_keys=True, default=str)))
+        for edge, copies in sorted(groups.items())
+    }
 
 
 def _guard_entries(spec: Spec | None, names: set[str]) -> dict[str, dict[str, object]]:
@@ -180,7 +226,7 @@ def _other(name: str, committed: Spec, current: Spec, guards: set[str]) -> tuple
                 continue  # per-guard fields: reported as changed guards
             lines.append(f"{key} changed: {', '.join(sorted(map(str, keys)))}")
         else:
-            lines.append(f"{key} changed: {_shown(old)} -> {_shown(new)}")
+            lines.append(f"{key} changed: {_old_new(old, new)}")
     return tuple(lines)
 
 
@@ -190,13 +236,20 @@ def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> Mac
     """
     old_states = {s["name"]: s for s in (committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (current or {}).get("states", [])}
-    old_edges = {_edge(t): t for t in (committed or {}).get("transitions", [])}
-    new_edges = {_edge(t): t for t in (current or {}).get("transitions", [])}
+    old_edges, new_edges = _edges(committed), _edges(current)
     guards: tuple[GuardChange, ...] = ()
     other: tuple[str, ...] = ()
     if committed is not None and current is not None:  # else the machine itself is the news
         guards = _guard_changes(committed, current)
         other = _other(name, committed, current, _guard_names(committed) | _guard_names(current))
+    else:  # no guard noise, but every case row of a machine added or removed is named
+        spec = current if current is not None else committed
+        assert spec is not None  # noqa: S101 - one side at least
+        cases = list(spec.get("cases", []))
+        states = sorted(s["name"] for s in spec.get("states", []))
+        old, new = ([], cases) if current is not None else (cases, [])
+        rows = diff_cases(name, old, new, states)
+        other = tuple(line.removeprefix(f"{name}: ") for line in rows)
     return MachineDiff(
         machine=name,
         committed=committed,
@@ -232,7 +285,59 @@ def load_committed(directory: Path) -> dict[str, Spec] | None:
         raise SpecUnreadable(f"{path}: not a machine spec ({exc})") from None
     if not isinstance(machines, dict):
         raise SpecUnreadable(f"{path}: not a machine spec (machines is not an object)")
+    for name, entry in machines.items():
+        problem = _shape_problem(entry)
+        if problem:
+            raise SpecUnreadable(f"{path}: not a machine spec (machine {name!r}: {problem})")
     return machines
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _entries(value: object, fields: Mapping[str, type]) -> str:
+    """The first problem of a list of objects with these fields (``list``: of strings)."""
+    if not isinstance(value, list):
+        return "not a list"
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            return f"entry {n} is not an object"
+        for field, kind in fields.items():
+            ok = _strings(item.get(field)) if kind is list else isinstance(item.get(field), kind)
+            if not ok:
+                return f"entry {n}: {field} missing or not a {kind.__name__}"
+    return ""
+
+
+_STATE_FIELDS: dict[str, type] = {"name": str, "initial": bool, "final": bool}
+_EDGE_FIELDS: dict[str, type] = {"source": str, "event": str, "target": str}
+_EDGE_FIELDS |= dict.fromkeys(_GUARD_LISTS, list)
+_CASE_FIELDS: dict[str, type] = {"event": str, "states": list}
+
+
+def _shape_problem(entry: object) -> str:
+    """
+    What keeps one machine's committed entry from being read as a machine spec, or "": the
+    fields every reader of the spec (this module, `execfsm.governance.spec.drift`) indexes.
+    """
+    if not isinstance(entry, dict):
+        return f"a {type(entry).__name__}, not an object"
+    if not isinstance(entry.get("name"), str):
+        return "name missing or not a string"
+    if not isinstance(entry.get("initial"), str | None):
+        return "initial is not a string"
+    if not isinstance(entry.get("guards"), dict):
+        return "guards missing or not an object"
+    for key, fields in (
+        ("states", _STATE_FIELDS),
+        ("transitions", _EDGE_FIELDS),
+        ("cases", _CASE_FIELDS),
+    ):
+        problem = _entries(entry.get(key), fields)
+        if problem:
+            return f"{key}: {problem}"
+    return ""
 
 
 def diff_machines(
@@ -256,8 +361,16 @@ def _guards_text(t: Spec) -> str:
     ).strip()
 
 
-def _edge_text(edge: Edge, t: Spec) -> str:
-    guards = _guards_text(t).replace("\n", " ")
+def _copies_text(copies: Copies) -> str:
+    """The guards of an edge's copies on one line, ``|`` between copies."""
+    shown = [_guards_text(t).replace("\n", " ") for t in copies]
+    if len(copies) == 1:
+        return shown[0]
+    return " | ".join(text or "(no guard)" for text in shown) + f" (declared {len(copies)}x)"
+
+
+def _edge_text(edge: Edge, copies: Copies) -> str:
+    guards = _copies_text(copies)
     return f"{edge[0]} --{edge[1]}--> {edge[2]}" + (f" {guards}" if guards else "")
 
 
@@ -269,14 +382,13 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     """
     old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
-    old_edges = {_edge(t): t for t in (diff.committed or {}).get("transitions", [])}
-    new_edges = {_edge(t): t for t in (diff.current or {}).get("transitions", [])}
+    old_edges, new_edges = _edges(diff.committed), _edges(diff.current)
     states = {**old_states, **new_states}
     order = [*new_states, *(s for s in old_states if s not in new_states)]
     ids = node_ids([*order, *(n for e in (*old_edges, *new_edges) for n in (e[0], e[2]))])
     spec = diff.current or diff.committed or {}
     title = f"{spec.get('name', diff.machine)} ({diff.machine}): committed spec -> declared"
-    graph = graphviz.Digraph(name=diff.machine)
+    graph = graphviz.Digraph(name=graph_name(diff.machine))
     graph.attr(rankdir="LR", labelloc="t", label=literal([title]), fontname="Helvetica")
     graph.attr("node", fontname="Helvetica", fontsize="11")
     graph.attr("edge", fontname="Helvetica", fontsize="9")
@@ -352,19 +464,42 @@ def _state_flags(old: Spec, new: Spec) -> str:
     )
 
 
+def _copies_lines(copies: Copies) -> list[str]:
+    if len(copies) == 1:
+        return _guards_text(copies[0]).splitlines()
+    lines = [f"(declared {len(copies)}x)"]
+    for n, t in enumerate(copies):
+        lines.append(("or " if n else "") + (_guards_text(t).replace("\n", " ") or "(no guard)"))
+    return lines
+
+
 def _draw_edge(
     graph: graphviz.Digraph,
     ids: Mapping[str, str],
     edge: Edge,
-    old: Spec | None,
-    new: Spec | None,
+    old_copies: Copies | None,
+    new_copies: Copies | None,
     changed_guards: set[str],
 ) -> None:
     source, event, target = edge
-    shown = new if new is not None else old
+    shown = new_copies if new_copies is not None else old_copies
     assert shown is not None  # noqa: S101 - the edge is on one side at least
-    label = [event, *(_guards_text(shown).splitlines())]
-    if old is None:
+    label = [event, *_copies_lines(shown)]
+    twin = len(old_copies or ()) > 1 or len(new_copies or ()) > 1
+    old = old_copies[0] if old_copies is not None else None
+    new = new_copies[0] if new_copies is not None else None
+    if twin and old_copies is not None and new_copies is not None:
+        marked = sorted(
+            changed_guards & {g for t in new_copies for k in _GUARD_LISTS for g in t.get(k, [])}
+        )
+        if old_copies != new_copies or marked:
+            style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
+            label = [f"~ {event}", "was:", *_copies_lines(old_copies)]
+            label += ["now:", *_copies_lines(new_copies)]
+            label += [f"~ {g} changed" for g in marked]
+        else:
+            style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
+    elif old is None:
         style = {"color": ADDED, "fontcolor": ADDED, "penwidth": "2.2"}
         label[0] = f"+ {event}"
     elif new is None:
@@ -377,9 +512,7 @@ def _draw_edge(
             style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
             label = [f"~ {event}", *_list_lines(old, new, changed_guards)]
             label += [
-                f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}"
-                for k in lists
-                if k not in _GUARD_LISTS
+                f"{k}: {_old_new(old.get(k), new.get(k))}" for k in lists if k not in _GUARD_LISTS
             ]
         else:
             style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
@@ -388,49 +521,68 @@ def _draw_edge(
 
 def summary_lines(diff: MachineDiff, image: str | None) -> list[str]:
     """
-    The machine's section of the pull-request summary (Markdown).
+    The machine's section of the pull-request summary (Markdown): every name from the
+    machines or the committed spec shown as text (`code`), never as Markdown.
     """
     spec = diff.current or diff.committed or {}
-    lines = [f"### `{diff.machine}` ({spec.get('name', '?')})", ""]
+    lines = [f"### {code(diff.machine)} ({code(spec.get('name', '?'))})", ""]
     if not diff.changed:
         return [*lines, "no change", ""]
     if image:
-        lines += [f"![{diff.machine} diff]({image})", ""]
+        lines += [f"![{text(Path(image).stem)} diff]({image})", ""]  # a safe file name
     if diff.committed is None:
         lines.append("- machine added (not in the committed spec)")
     if diff.current is None:
         lines.append("- machine removed (still in the committed spec)")
-    old_edges = {_edge(t): t for t in (diff.committed or {}).get("transitions", [])}
-    new_edges = {_edge(t): t for t in (diff.current or {}).get("transitions", [])}
-    lines += [f"- state added: `{s}`" for s in diff.states_added]
-    lines += [f"- state removed: `{s}`" for s in diff.states_removed]
+    old_edges, new_edges = _edges(diff.committed), _edges(diff.current)
+    lines += [f"- state added: {code(s)}" for s in diff.states_added]
+    lines += [f"- state removed: {code(s)}" for s in diff.states_removed]
     old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
     lines += [
-        f"- state changed: `{s}` ({_state_flags(old_states[s], new_states[s])})"
+        f"- state changed: {code(s)} ({_state_flags(old_states[s], new_states[s])})"
         for s in diff.states_changed
     ]
     lines += [
-        f"- transition added: `{_edge_text(e, new_edges[e])}`" for e in diff.transitions_added
+        f"- transition added: {code(_edge_text(e, new_edges[e]))}" for e in diff.transitions_added
     ]
     lines += [
-        f"- transition removed: `{_edge_text(e, old_edges[e])}`" for e in diff.transitions_removed
+        f"- transition removed: {code(_edge_text(e, old_edges[e]))}"
+        for e in diff.transitions_removed
     ]
     for edge in diff.transitions_changed:
-        old, new = old_edges[edge], new_edges[edge]
-        changes = "; ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in _changed_keys(old, new))
-        lines.append(f"- transition changed: `{edge[0]} --{edge[1]}--> {edge[2]}`: {changes}")
+        old_copies, new_copies = old_edges[edge], new_edges[edge]
+        name = code(f"{edge[0]} --{edge[1]}--> {edge[2]}")
+        if len(old_copies) == len(new_copies) == 1:
+            old, new = old_copies[0], new_copies[0]
+            changes = "; ".join(
+                code(f"{k} {old.get(k)} -> {new.get(k)}") for k in _changed_keys(old, new)
+            )
+        else:
+            changes = (
+                f"copies {code(_copies_text(old_copies) or '(no guard)')} -> "
+                f"{code(_copies_text(new_copies) or '(no guard)')}"
+            )
+        lines.append(f"- transition changed: {name}: {changes}")
     for guard in diff.guards_changed:
         kind = "changed"
         if all(old is None for _, old, _new in guard.fields):
             kind = "added"
         elif all(new is None for _, _old, new in guard.fields):
             kind = "removed"
-        lines.append(f"- guard {kind}: `{guard.name}`: {guard.text().partition(': ')[2]}")
-    lines += [f"- {line}" for line in diff.other]
+        lines.append(f"- guard {kind}: {code(guard.name)}: {text(guard.text().partition(': ')[2])}")
+    lines += [f"- {code(line)}" for line in diff.other]
     if lines[-1] == "":  # nothing above names a difference: the entries moved
         lines.append("- the same entries in another order (see the drift lines of verify)")
     return [*lines, ""]
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the current folder (the project) when it is under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return str(path)
 
 
 def write_diff(
@@ -444,16 +596,22 @@ def write_diff(
     Write into `out` a diagram (``NAME.dot``, ``NAME.svg``) per changed machine and
     ``summary.md``; return the files written and every machine's diff. Without a ``dot``
     program, only the DOT files and the summary are written (the summary says so).
+
+    A machine's files are named by `file_stems` (a name that is not a plain word, e.g. one
+    a committed spec holds, gets a slug and a hash): nothing is written outside `out`.
+    Files an earlier run wrote into `out` (its manifest) and this one did not are removed.
     """
     diffs = diff_machines(committed, machines)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     changed = [d for d in diffs if d.changed]
+    stems = file_stems([d.machine for d in changed], reserved=["summary"])
+    shown = code(_shown_path(spec_path))
     md = ["## State machine changes", ""]
     if committed is None:
-        md += [f"No committed spec at `{spec_path}`: every machine is new.", ""]
+        md += [f"No committed spec at {shown}: every machine is new.", ""]
     md += [
-        f"{len(changed)} of {len(diffs)} machine(s) differ from the committed `{spec_path}`"
+        f"{len(changed)} of {len(diffs)} machine(s) differ from the committed {shown}"
         + ("." if changed else ": no change."),
         "",
     ]
@@ -462,12 +620,13 @@ def write_diff(
         image = None
         if diff.changed:
             dot: str = diff_digraph(diff).source
-            path = out / f"{diff.machine}.dot"
+            path = out / f"{stems[diff.machine]}.dot"
             path.write_text(dot, encoding="utf-8")
             written.append(path)
             try:
-                written.append(render(dot, "svg", out / f"{diff.machine}.svg"))
-                image = f"{diff.machine}.svg"
+                svg = render(dot, "svg", out / f"{stems[diff.machine]}.svg")
+                written.append(svg)
+                image = svg.name
             except RendererMissing as exc:
                 missing = str(exc)
         md += summary_lines(diff, image)
@@ -476,4 +635,25 @@ def write_diff(
     path = out / "summary.md"
     path.write_text("\n".join(md).rstrip() + "\n", encoding="utf-8")
     written.append(path)
+    remove_stale(out, MANIFEST, written)
+    write_manifest(out, MANIFEST, written[:-1])  # the diagrams: summary.md is always written
     return written, diffs
+
+
+def write_unreadable(out: Path, problem: str) -> list[Path]:
+    """
+    Write into `out` a ``summary.md`` saying the committed spec cannot be read (`problem`)
+    and no diff was drawn, removing the files an earlier run wrote: nothing stale is left
+    for a reviewer to read as this run's result.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.md"
+    text = [
+        "## State machine changes",
+        "",
+        f"**The committed spec cannot be read: no diff drawn.** {code(problem)}",
+    ]
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    remove_stale(out, MANIFEST, [path])
+    write_manifest(out, MANIFEST, [])
+    return [path]
