@@ -40,3 +40,15 @@ def text(value: object) -> str:
     ``<`` written ``&lt;`` (no HTML, no comment), so it shows as written.
     """
     return _PUNCTUATION.sub(r"\\\1", one_line(str(value))).replace("<", "&lt;")
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?")
+
+
+def name(value: object) -> str:
+    """
+    A name as it is when it is a plain word (letters, digits, inner ``_.:-``: nothing
+    Markdown reads), else as a `code` span.
+    """
+    shown = str(value)
+    return shown if _PLAIN.fullmatch(shown) else code(shown)

@@ -124,6 +124,11 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     """The machine's own reason codes (a `MachineReason` enum), shown in its spec and
     report; its refusals may carry them besides execfsm's `ReasonCode`."""
 
+    resting_states: ClassVar[tuple[str, ...]] = ()
+    """States besides the final ones where an instance may rest without anyone's attention
+    (an order's FILLED: a bust may still reopen it, but nothing is owed). The trail's
+    diagrams (``diagrams --trail/--db``) count an instance in any other state as *held*."""
+
     cases: ClassVar[CaseTable | None] = None
     """What the machine does with an event its transition table has no edge for, declared
     row by row (`execfsm.fsm.cases`); `MachineModel` carries it to the spec, the diagrams

@@ -49,6 +49,7 @@ class OrderLifecycle(OrderEvents):
 
     audit_machine = "order"
     audit_instance = "client_order_id"
+    resting_states = (OrderState.FILLED.value,)  # not final (a bust reopens it), nothing owed
 
     _ = States.from_enum(
         OrderState,
