@@ -7,6 +7,7 @@ nearest ``pyproject.toml`` with a ``[tool.execfsm]`` table, else execfsm's own m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -144,9 +145,10 @@ def _write_diff(out: Path, directory: Path, project: Project) -> None:
                 file=sys.stderr,
             )
             return
-        written, diffs = write_diff(
-            out, committed, project.machines, spec_path=directory / SPEC_FILE
-        )
+        spec_path = directory / SPEC_FILE
+        with contextlib.suppress(OSError, ValueError):  # shown relative to the project
+            spec_path = spec_path.resolve().relative_to((project.root or Path.cwd()).resolve())
+        written, diffs = write_diff(out, committed, project.machines, spec_path=spec_path)
     except OSError as exc:
         raise InputError(f"cannot write into {out}: {exc.strerror or exc}") from None
     changed = sum(1 for d in diffs if d.changed)

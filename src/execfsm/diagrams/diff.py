@@ -12,10 +12,8 @@ in any other per-guard table of the machine, that differs makes the guard *chang
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 import graphviz  # type: ignore[import-untyped]
@@ -24,10 +22,42 @@ from statemachine import StateMachine
 from execfsm.diagrams._dot_text import graph_name, literal, node_ids
 from execfsm.diagrams._files import file_stems, remove_stale, write_manifest
 from execfsm.diagrams._md_text import code, text
+from execfsm.diagrams._spec_text import (
+    GUARD_LISTS,
+    Copies,
+    Edge,
+    Spec,
+    changed_keys,
+    copies_lines,
+    copies_text,
+    edge_text,
+    edges,
+    list_lines,
+    old_new,
+    state_flags,
+)
+from execfsm.diagrams.committed import SpecUnreadable, load_committed
 from execfsm.diagrams.render import RendererMissing, render
-from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
+from execfsm.diagrams.styles import NODE_STYLE, kind_of
 from execfsm.fsm.model import MachineModel, StateModel
 from execfsm.governance.spec import SPEC_FILE, diff_cases, machine_spec
+
+__all__ = [
+    "ADDED",
+    "CHANGED",
+    "REMOVED",
+    "UNCHANGED",
+    "GuardChange",
+    "MachineDiff",
+    "SpecUnreadable",
+    "diff_digraph",
+    "diff_machine",
+    "diff_machines",
+    "load_committed",
+    "summary_lines",
+    "write_diff",
+    "write_unreadable",
+]
 
 ADDED = "#16a34a"
 REMOVED = "#dc2626"
@@ -36,22 +66,8 @@ UNCHANGED = "#9ca3af"
 
 _STRUCTURE = frozenset({"name", "initial", "states", "transitions", "guards", "cases"})
 """The spec's keys this module compares one by one; any other key is compared generically."""
-_GUARD_LISTS = ("conds", "unless", "validators")
-_SHOWN = 60
-"""Longest value shown in full in a guard change (longer ones are cut, e.g. source code)."""
-_CONTEXT = 20
-"""Characters shown before the first difference of two cut values."""
 MANIFEST = ".execfsm-diff"
 """The list of files the last ``verify --diff`` wrote into its folder (removed when stale)."""
-
-Edge = tuple[str, str, str]
-Spec = Mapping[str, Any]
-
-
-class SpecUnreadable(ValueError):
-    """
-    The committed spec file is not a machine spec.
-    """
 
 
 @attrs.frozen
@@ -67,7 +83,7 @@ class GuardChange:
         """
         ``name: field: old -> new; …`` (long values cut).
         """
-        parts = [f"{field}: {_old_new(old, new)}" for field, old, new in self.fields]
+        parts = [f"{field}: {old_new(old, new)}" for field, old, new in self.fields]
         return f"{self.name}: " + "; ".join(parts)
 
 
@@ -102,58 +118,6 @@ class MachineDiff:
         return self.committed != self.current
 
 
-def _flat(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return " ".join(text.split())
-
-
-def _shown(value: object, start: int = 0) -> str:
-    """`value` on one line, from `start` (``…`` before), cut past `_SHOWN` characters."""
-    if value is None:
-        return "(none)"
-    text = _flat(value)
-    cut = text[start : start + _SHOWN - 1] + "…" if len(text) - start > _SHOWN else text[start:]
-    return repr(("…" if start else "") + cut)
-
-
-def _old_new(old: object, new: object) -> str:
-    """
-    ``old -> new``; two long values are both shown from a little before their first
-    difference, so that a change past the cut is seen.
-    """
-    start = 0
-    if old is not None and new is not None:
-        a, b = _flat(old), _flat(new)
-        if max(len(a), len(b)) > _SHOWN:
-            same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
-            same = min(len(a), len(b)) if same is None else same
-            start = max(0, same - _CONTEXT)
-    return f"{_shown(old, start)} -> {_shown(new, start)}"
-
-
-def _edge(t: Spec) -> Edge:
-    return (str(t["source"]), str(t["event"]), str(t["target"]))
-
-
-Copies = tuple[Spec, ...]
-"""Every entry of one edge: an edge declared twice (same ends and event) has two."""
-
-
-def _edges(spec: Spec | None) -> dict[Edge, Copies]:
-    """
-    The spec's edges, each with its copies in a canonical order: two edges declared with
-    the same source, event and target are one edge of two copies (the audit record cannot
-    tell them apart), compared as a multiset, guards included.
-    """
-    groups: dict[Edge, list[Spec]] = {}
-    for t in (spec or {}).get("transitions", []):
-        groups.setdefault(_edge(t), []).append(t)
-    return {
-        edge: tuple(sorted(copies, key=lambda t: json.dumps(t, sort_keys=True, default=str)))
-        for edge, copies in sorted(groups.items())
-    }
-
-
 def _guard_entries(spec: Spec | None, names: set[str]) -> dict[str, dict[str, object]]:
     """
     Every field the spec holds for each guard: ``guards`` (a description, or a table of
@@ -181,7 +145,7 @@ def _guard_names(spec: Spec | None) -> set[str]:
     guards = spec.get("guards", {})
     names = set(guards) if isinstance(guards, Mapping) else set()
     for t in spec.get("transitions", []):
-        for key in _GUARD_LISTS:
+        for key in GUARD_LISTS:
             names.update(t.get(key, []))
     return names
 
@@ -226,7 +190,7 @@ def _other(name: str, committed: Spec, current: Spec, guards: set[str]) -> tuple
                 continue  # per-guard fields: reported as changed guards
             lines.append(f"{key} changed: {', '.join(sorted(map(str, keys)))}")
         else:
-            lines.append(f"{key} changed: {_old_new(old, new)}")
+            lines.append(f"{key} changed: {old_new(old, new)}")
     return tuple(lines)
 
 
@@ -236,7 +200,7 @@ def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> Mac
     """
     old_states = {s["name"]: s for s in (committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (current or {}).get("states", [])}
-    old_edges, new_edges = _edges(committed), _edges(current)
+    old_edges, new_edges = edges(committed), edges(current)
     guards: tuple[GuardChange, ...] = ()
     other: tuple[str, ...] = ()
     if committed is not None and current is not None:  # else the machine itself is the news
@@ -269,77 +233,6 @@ def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> Mac
     )
 
 
-def load_committed(directory: Path) -> dict[str, Spec] | None:
-    """
-    The committed spec's machines, by name; None when there is no committed spec.
-
-    Raises:
-        SpecUnreadable: the file is not a machine spec.
-    """
-    path = directory / SPEC_FILE
-    if not path.exists():
-        return None
-    try:
-        machines = json.loads(path.read_text(encoding="utf-8"))["machines"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise SpecUnreadable(f"{path}: not a machine spec ({exc})") from None
-    if not isinstance(machines, dict):
-        raise SpecUnreadable(f"{path}: not a machine spec (machines is not an object)")
-    for name, entry in machines.items():
-        problem = _shape_problem(entry)
-        if problem:
-            raise SpecUnreadable(f"{path}: not a machine spec (machine {name!r}: {problem})")
-    return machines
-
-
-def _strings(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _entries(value: object, fields: Mapping[str, type]) -> str:
-    """The first problem of a list of objects with these fields (``list``: of strings)."""
-    if not isinstance(value, list):
-        return "not a list"
-    for n, item in enumerate(value):
-        if not isinstance(item, dict):
-            return f"entry {n} is not an object"
-        for field, kind in fields.items():
-            ok = _strings(item.get(field)) if kind is list else isinstance(item.get(field), kind)
-            if not ok:
-                return f"entry {n}: {field} missing or not a {kind.__name__}"
-    return ""
-
-
-_STATE_FIELDS: dict[str, type] = {"name": str, "initial": bool, "final": bool}
-_EDGE_FIELDS: dict[str, type] = {"source": str, "event": str, "target": str}
-_EDGE_FIELDS |= dict.fromkeys(_GUARD_LISTS, list)
-_CASE_FIELDS: dict[str, type] = {"event": str, "states": list}
-
-
-def _shape_problem(entry: object) -> str:
-    """
-    What keeps one machine's committed entry from being read as a machine spec, or "": the
-    fields every reader of the spec (this module, `execfsm.governance.spec.drift`) indexes.
-    """
-    if not isinstance(entry, dict):
-        return f"a {type(entry).__name__}, not an object"
-    if not isinstance(entry.get("name"), str):
-        return "name missing or not a string"
-    if not isinstance(entry.get("initial"), str | None):
-        return "initial is not a string"
-    if not isinstance(entry.get("guards"), dict):
-        return "guards missing or not an object"
-    for key, fields in (
-        ("states", _STATE_FIELDS),
-        ("transitions", _EDGE_FIELDS),
-        ("cases", _CASE_FIELDS),
-    ):
-        problem = _entries(entry.get(key), fields)
-        if problem:
-            return f"{key}: {problem}"
-    return ""
-
-
 def diff_machines(
     committed: Mapping[str, Spec] | None, machines: Mapping[str, type[StateMachine]]
 ) -> list[MachineDiff]:
@@ -355,25 +248,6 @@ def diff_machines(
     return diffs
 
 
-def _guards_text(t: Spec) -> str:
-    return edge_label(
-        "", tuple(t.get("conds", ())), tuple(t.get("unless", ())), tuple(t.get("validators", ()))
-    ).strip()
-
-
-def _copies_text(copies: Copies) -> str:
-    """The guards of an edge's copies on one line, ``|`` between copies."""
-    shown = [_guards_text(t).replace("\n", " ") for t in copies]
-    if len(copies) == 1:
-        return shown[0]
-    return " | ".join(text or "(no guard)" for text in shown) + f" (declared {len(copies)}x)"
-
-
-def _edge_text(edge: Edge, copies: Copies) -> str:
-    guards = _copies_text(copies)
-    return f"{edge[0]} --{edge[1]}--> {edge[2]}" + (f" {guards}" if guards else "")
-
-
 def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     """
     Both versions of the machine in one picture: added states and edges green, removed ones
@@ -382,7 +256,7 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     """
     old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
-    old_edges, new_edges = _edges(diff.committed), _edges(diff.current)
+    old_edges, new_edges = edges(diff.committed), edges(diff.current)
     states = {**old_states, **new_states}
     order = [*new_states, *(s for s in old_states if s not in new_states)]
     ids = node_ids([*order, *(n for e in (*old_edges, *new_edges) for n in (e[0], e[2]))])
@@ -407,7 +281,7 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
             label = [f"- {name}", "(removed)"]
         elif name in diff.states_changed:
             style.update(color=CHANGED, fontcolor=CHANGED, penwidth="2.5")
-            label = [name, "(changed: " + _state_flags(old_states[name], new_states[name]) + ")"]
+            label = [name, "(changed: " + state_flags(old_states[name], new_states[name]) + ")"]
         graph.node(ids[name], label=literal(label), **style)
     changed_guards = {g.name for g in diff.guards_changed}
     for edge in sorted({**old_edges, **new_edges}):
@@ -428,51 +302,6 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     return graph
 
 
-_LIST_MARKS = {"conds": "[{}]", "unless": "[not {}]", "validators": "{{{}}}"}
-
-
-def _list_lines(old: Spec, new: Spec, changed: set[str]) -> list[str]:
-    """
-    An edge's guards, each as on a diagram; ``+`` added, ``-`` removed, ``~`` a guard whose
-    own entry changed.
-    """
-    lines = []
-    for key, mark in _LIST_MARKS.items():
-        before, after = list(old.get(key, [])), list(new.get(key, []))
-        for g in after:
-            if g not in before:
-                lines.append("+ " + mark.format(g))
-            elif g in changed:
-                lines.append(f"~ {mark.format(g)} changed")
-            else:
-                lines.append("  " + mark.format(g))
-        lines += ["- " + mark.format(g) for g in before if g not in after]
-    return lines
-
-
-def _changed_keys(old: Spec, new: Spec) -> list[str]:
-    """The fields of an entry that differ: guard lists first, then any other, by name."""
-    keys = sorted(set(old) | set(new), key=lambda k: (k not in _GUARD_LISTS, k))
-    return [k for k in keys if old.get(k) != new.get(k)]
-
-
-def _state_flags(old: Spec, new: Spec) -> str:
-    return ", ".join(
-        f"{key} {old.get(key)} -> {new.get(key)}"
-        for key in ("initial", "final")
-        if old.get(key) != new.get(key)
-    )
-
-
-def _copies_lines(copies: Copies) -> list[str]:
-    if len(copies) == 1:
-        return _guards_text(copies[0]).splitlines()
-    lines = [f"(declared {len(copies)}x)"]
-    for n, t in enumerate(copies):
-        lines.append(("or " if n else "") + (_guards_text(t).replace("\n", " ") or "(no guard)"))
-    return lines
-
-
 def _draw_edge(
     graph: graphviz.Digraph,
     ids: Mapping[str, str],
@@ -484,18 +313,18 @@ def _draw_edge(
     source, event, target = edge
     shown = new_copies if new_copies is not None else old_copies
     assert shown is not None  # noqa: S101 - the edge is on one side at least
-    label = [event, *_copies_lines(shown)]
+    label = [event, *copies_lines(shown)]
     twin = len(old_copies or ()) > 1 or len(new_copies or ()) > 1
     old = old_copies[0] if old_copies is not None else None
     new = new_copies[0] if new_copies is not None else None
     if twin and old_copies is not None and new_copies is not None:
         marked = sorted(
-            changed_guards & {g for t in new_copies for k in _GUARD_LISTS for g in t.get(k, [])}
+            changed_guards & {g for t in new_copies for k in GUARD_LISTS for g in t.get(k, [])}
         )
         if old_copies != new_copies or marked:
             style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
-            label = [f"~ {event}", "was:", *_copies_lines(old_copies)]
-            label += ["now:", *_copies_lines(new_copies)]
+            label = [f"~ {event}", "was:", *copies_lines(old_copies)]
+            label += ["now:", *copies_lines(new_copies)]
             label += [f"~ {g} changed" for g in marked]
         else:
             style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
@@ -506,13 +335,13 @@ def _draw_edge(
         style = {"color": REMOVED, "fontcolor": REMOVED, "style": "dashed", "penwidth": "1.8"}
         label[0] = f"- {event}"
     else:
-        lists = _changed_keys(old, new)
-        marked = sorted(changed_guards & {g for k in _GUARD_LISTS for g in new.get(k, [])})
+        lists = changed_keys(old, new)
+        marked = sorted(changed_guards & {g for k in GUARD_LISTS for g in new.get(k, [])})
         if lists or marked:
             style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
-            label = [f"~ {event}", *_list_lines(old, new, changed_guards)]
+            label = [f"~ {event}", *list_lines(old, new, changed_guards)]
             label += [
-                f"{k}: {_old_new(old.get(k), new.get(k))}" for k in lists if k not in _GUARD_LISTS
+                f"{k}: {old_new(old.get(k), new.get(k))}" for k in lists if k not in GUARD_LISTS
             ]
         else:
             style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
@@ -534,20 +363,20 @@ def summary_lines(diff: MachineDiff, image: str | None) -> list[str]:
         lines.append("- machine added (not in the committed spec)")
     if diff.current is None:
         lines.append("- machine removed (still in the committed spec)")
-    old_edges, new_edges = _edges(diff.committed), _edges(diff.current)
+    old_edges, new_edges = edges(diff.committed), edges(diff.current)
     lines += [f"- state added: {code(s)}" for s in diff.states_added]
     lines += [f"- state removed: {code(s)}" for s in diff.states_removed]
     old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
     lines += [
-        f"- state changed: {code(s)} ({_state_flags(old_states[s], new_states[s])})"
+        f"- state changed: {code(s)} ({state_flags(old_states[s], new_states[s])})"
         for s in diff.states_changed
     ]
     lines += [
-        f"- transition added: {code(_edge_text(e, new_edges[e]))}" for e in diff.transitions_added
+        f"- transition added: {code(edge_text(e, new_edges[e]))}" for e in diff.transitions_added
     ]
     lines += [
-        f"- transition removed: {code(_edge_text(e, old_edges[e]))}"
+        f"- transition removed: {code(edge_text(e, old_edges[e]))}"
         for e in diff.transitions_removed
     ]
     for edge in diff.transitions_changed:
@@ -556,12 +385,12 @@ def summary_lines(diff: MachineDiff, image: str | None) -> list[str]:
         if len(old_copies) == len(new_copies) == 1:
             old, new = old_copies[0], new_copies[0]
             changes = "; ".join(
-                code(f"{k} {old.get(k)} -> {new.get(k)}") for k in _changed_keys(old, new)
+                code(f"{k} {old.get(k)} -> {new.get(k)}") for k in changed_keys(old, new)
             )
         else:
             changes = (
-                f"copies {code(_copies_text(old_copies) or '(no guard)')} -> "
-                f"{code(_copies_text(new_copies) or '(no guard)')}"
+                f"copies {code(copies_text(old_copies) or '(no guard)')} -> "
+                f"{code(copies_text(new_copies) or '(no guard)')}"
             )
         lines.append(f"- transition changed: {name}: {changes}")
     for guard in diff.guards_changed:
