@@ -95,16 +95,22 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
     if files and db is not None:
         raise InputError("give --trail FILE or --db PATH, not both")
     trails: list[tuple[Path, Sequence[AuditRecord]]] = []
+    stored = None
     for where in files if db is None else [db]:
         trail = cli_audit.read_trail(where if db is None else None, db)
         if trail is None:
             return 1
         trails.append((where, trail.records))
-    return machines.trail_diagrams(trails, out, force)
+        stored = trail.state
+    return machines.trail_diagrams(trails, out, force, stored=stored)
 
 
 def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
-    report = run_demo(out_dir, db, signing_key=_signer(signing_key))
+    try:
+        report = run_demo(out_dir, db, signing_key=_signer(signing_key))
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else out_dir
+        raise InputError(f"cannot write into {where}: {exc.strerror or exc}") from None
     print(format_table(report))
     print()
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
@@ -349,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         project = machines.project_of(args)  # the commands left read the project's machines
         if args.command == "recover":
             return _recover(args.db)
+        if args.command == "diagrams" and args.force and not args.trail and args.db is None:
+            raise InputError("--force draws a trail that fails verification: give --trail or --db")
         if args.command == "diagrams" and (args.trail or args.db is not None):
             return _trail_diagrams(args.trail, args.db, args.out, args.force)
         if args.command == "diagrams":

@@ -39,6 +39,7 @@ from execfsm.ledger.checkpoints import (
     write_key_pair,
 )
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.store import StoredState
 from execfsm.ledger.trail_text import record_from_line
 from execfsm.registry import known_machines
 
@@ -77,6 +78,8 @@ class Trail:
     where: Path
     records: Sequence[AuditRecord]
     checkpoints: Sequence[Checkpoint] | None = None
+    state: StoredState | None = None
+    """The store's whole session (a database only): what recovery would see."""
 
 
 def _file_records(path: Path) -> list[AuditRecord]:
@@ -147,7 +150,7 @@ def read_trail(
     except StoreError as exc:
         print(f"FAIL {db}: {exc}", file=sys.stderr)
         return None
-    return Trail(db, state.records, state.checkpoints)
+    return Trail(db, state.records, state.checkpoints, state)
 
 
 def _fail(where: Path, check: AnchorCheck) -> int:

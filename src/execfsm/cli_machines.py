@@ -7,22 +7,24 @@ nearest ``pyproject.toml`` with a ``[tool.execfsm]`` table, else execfsm's own m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff
+from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff, write_unreadable
 from execfsm.diagrams.provenance import provenance
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.report import DEFAULT_DEPTH, write_report
 from execfsm.diagrams.traffic import UnknownMachineError, count_traffic, write_traffic
-from execfsm.errors import ConfigurationError
+from execfsm.errors import ConfigurationError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.properties import verify_machines
 from execfsm.governance.spec import SPEC_FILE, drift, spec_hash, spec_text, write_spec
 from execfsm.governance.trail import verify_trail
 from execfsm.governance.trail_properties import check_trail_properties
-from execfsm.ledger.audit import verify_records
+from execfsm.ledger.store import StoredState
+from execfsm.recovery import recovery_flags
 from execfsm.registry import Project, find_pyproject, known_machines, load_project
 
 
@@ -97,7 +99,16 @@ def verify(
     """
     failed = False
     directory = project.spec_dir(spec_dir)
-    differences = drift(directory, project.machines)
+    if diff_dir is not None and _same_folder(diff_dir, directory):
+        raise InputError(
+            f"--diff {diff_dir}: that is the spec folder; the diff would overwrite the "
+            "committed spec (choose another folder)"
+        )
+    try:  # the committed spec's shape first: drift reads its fields without checking them
+        load_committed(directory)
+        differences = drift(directory, project.machines)
+    except SpecUnreadable as exc:
+        differences = [f"{exc}; run `execfsm spec --write`"]
     if differences:
         failed = True
         print(
@@ -116,15 +127,28 @@ def verify(
     return 1 if failed else 0
 
 
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def _write_diff(out: Path, directory: Path, project: Project) -> None:
     try:
-        committed = load_committed(directory)
-        written, diffs = write_diff(
-            out, committed, project.machines, spec_path=directory / SPEC_FILE
-        )
-    except SpecUnreadable as exc:
-        print(f"execfsm verify --diff: {exc}; no diff written", file=sys.stderr)
-        return
+        try:
+            committed = load_committed(directory)
+        except SpecUnreadable as exc:
+            write_unreadable(out, str(exc))
+            print(
+                f"execfsm verify --diff: {exc}; no diff written ({out}/summary.md says so)",
+                file=sys.stderr,
+            )
+            return
+        spec_path = directory / SPEC_FILE
+        with contextlib.suppress(OSError, ValueError):  # shown relative to the project
+            spec_path = spec_path.resolve().relative_to((project.root or Path.cwd()).resolve())
+        written, diffs = write_diff(out, committed, project.machines, spec_path=spec_path)
     except OSError as exc:
         raise InputError(f"cannot write into {out}: {exc.strerror or exc}") from None
     changed = sum(1 for d in diffs if d.changed)
@@ -199,8 +223,43 @@ def _unknown(where: Path, records: Sequence[AuditRecord], known: Mapping[str, ob
     return ""
 
 
+def _once(trails: Sequence[tuple[Path, Sequence[AuditRecord]]]) -> tuple[list[AuditRecord], int]:
+    """
+    The records of every trail, each counted once (two exports of one store overlap: a
+    record seen in an earlier trail, by its hash, is left out); and how many were left out.
+    """
+    seen: set[str] = set()
+    records: list[AuditRecord] = []
+    repeated = 0
+    for _, trail in trails:
+        for record in trail:
+            if record.hash in seen:
+                repeated += 1
+                continue
+            seen.add(record.hash)
+            records.append(record)
+    return records, repeated
+
+
+def _recovery_view(
+    stored: StoredState | None, warnings: list[str]
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """What recovery would flag in `stored` (a database's session), read-only."""
+    if stored is None:
+        return {}
+    try:
+        return recovery_flags(stored)
+    except StoreError as exc:
+        warnings.append(f"{exc}; the flags recovery would add are not shown")
+        return {}
+
+
 def trail_diagrams(
-    trails: Sequence[tuple[Path, Sequence[AuditRecord]]], out: Path | None, force: bool
+    trails: Sequence[tuple[Path, Sequence[AuditRecord]]],
+    out: Path | None,
+    force: bool,
+    *,
+    stored: StoredState | None = None,
 ) -> int:
     """
     Draw the traffic of the trails onto every known machine (``diagrams --trail/--db``).
@@ -209,7 +268,12 @@ def trail_diagrams(
     1: its counts would not be the machines' history, and an operator would act on them.
     ``--force`` draws it anyway, with the failure written in red on every picture and at
     the top of the summary, and still exits 1. Records of an unknown machine are bad input
-    (exit 2, naming it); ``--force`` leaves them out, with a warning.
+    (exit 2, naming it); ``--force`` leaves them out, with a warning, and still checks the
+    moves of the machines it knows.
+
+    A record found in more than one trail (two exports of one store) is counted once.
+    `stored` (``--db``): the store's session; the orders recovery would flag (an intent the
+    process died dispatching, a cancel or replace in doubt) are drawn flagged, read-only.
     """
     known = known_machines()
     warnings: list[str] = []
@@ -217,11 +281,9 @@ def trail_diagrams(
         unknown = _unknown(where, records, known)
         if unknown and not force:
             raise InputError(unknown)
-        if unknown:  # verify_trail would stop at that record: check the chain alone
+        if unknown:
             warnings.append(f"{unknown}; its records are left out")
-            result = verify_records(records)
-        else:
-            result = verify_trail(records, known)
+        result = verify_trail(records, known, skip_unknown=bool(unknown))
         if not result.ok:
             problem = (
                 f"{where} fails verification at record seq {result.first_bad_seq}: {result.problem}"
@@ -234,13 +296,19 @@ def trail_diagrams(
                 )
                 return 1
             warnings.append(f"{problem}; drawn with --force, the counts may be wrong")
+    flags = _recovery_view(stored, warnings) if not warnings else {}  # recovery refuses those
     for line in warnings:
         print(f"WARNING {line}", file=sys.stderr)
-    records = [record for _, trail in trails for record in trail]
+    records, repeated = _once(trails)
+    if repeated:
+        print(
+            f"NOTE {repeated} record(s) appear in more than one trail; each is counted once",
+            file=sys.stderr,
+        )
     folder = out if out is not None else TRAIL_OUT
     source = ", ".join(str(where) for where, _ in trails)
     warning = " / ".join(warnings) or None
-    traffic = count_traffic(records, known, skip_unknown=True)  # unknown ones: warned above
+    traffic = count_traffic(records, known, skip_unknown=True, flags=flags)  # unknown: warned
     try:
         written = write_traffic(
             folder, records, known, source=source, warning=warning, traffic=traffic

@@ -4,6 +4,7 @@ The scripted paper session behind ``execfsm demo``: every path of the pipeline, 
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -70,8 +71,15 @@ def run_demo(
     the audit trail and ledger snapshots to `out_dir`, and report. With `signing_key` the
     store writes signed checkpoints, exported beside the trail in
     ``audit.jsonl.checkpoints``.
+
+    Raises:
+        OSError: `out_dir`, or its ``trail`` folder, cannot be written into (checked before
+            the session runs: a file named so is refused at once).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    trail_dir = out_dir / TRAIL_DIR
+    if trail_dir.exists() and not trail_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(trail_dir))
     if db is None:
         db = out_dir / "demo.db"
         for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):

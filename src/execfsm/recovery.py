@@ -27,7 +27,7 @@ from execfsm.errors import AuditChainError, ContractViolation, StoreError
 from execfsm.fsm.order import OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
 from execfsm.governance.trail import instance_states, verify_trail
-from execfsm.ledger.replay import Replay, replay
+from execfsm.ledger.replay import Replay, ReplayedOrder, replay
 from execfsm.ledger.store import IntentEntry, IntentStatus, StoredState
 from execfsm.registry import builtin_machines, known_machines
 from execfsm.results import PipelineResult, ResultBook
@@ -132,15 +132,14 @@ def recover(
     services.positions.restore(state.positions, rebuilt.booked)
     for order in state.orders:
         replayed = rebuilt.orders[order.client_order_id]
-        if order.state is OrderState.PENDING_CANCEL:
-            _in_doubt(services, order, ReasonCode.CANCEL_OUTCOME_UNKNOWN, replayed.cancel_in_doubt)
-        elif replayed.pending_replace is not None:  # a fill may have filled it meanwhile
-            _in_doubt(
-                services, order, ReasonCode.REPLACE_OUTCOME_UNKNOWN, replayed.replace_in_doubt
-            )
+        flag = _in_doubt_flag(order, replayed)
+        if flag is ReasonCode.CANCEL_OUTCOME_UNKNOWN:
+            _in_doubt(services, order, flag, replayed.cancel_in_doubt)
+        elif flag is ReasonCode.REPLACE_OUTCOME_UNKNOWN:
+            _in_doubt(services, order, flag, replayed.replace_in_doubt)
     interrupted = []
     for entry in state.intents:
-        if entry.status is IntentStatus.DISPATCHING:
+        if _interrupted(entry):
             interrupted.append(entry.client_order_id)
             results.keep(interrupted_dispatch(services, entry))
             continue
@@ -171,6 +170,54 @@ def recover(
     own = {name: cls for name, cls in machines.items() if name not in builtin_machines()}
     states = instance_states(state.records, own) if own else {}
     return RecoveryReport(len(state.records), in_flight, tuple(interrupted), states)
+
+
+def _in_doubt_flag(order: Order, replayed: ReplayedOrder) -> ReasonCode | None:
+    """
+    The flag recovery gives an order left waiting on the venue's answer to a request it
+    may or may not have: a cancel (PENDING_CANCEL) or a replace (a fill may have moved the
+    order meanwhile); None for any other order.
+    """
+    if order.state is OrderState.PENDING_CANCEL:
+        return ReasonCode.CANCEL_OUTCOME_UNKNOWN
+    if replayed.pending_replace is not None:
+        return ReasonCode.REPLACE_OUTCOME_UNKNOWN
+    return None
+
+
+def _interrupted(entry: IntentEntry) -> bool:
+    """Whether the process stopped in the middle of dispatching the intent."""
+    return entry.status is IntentStatus.DISPATCHING
+
+
+def recovery_flags(state: StoredState) -> dict[str, dict[str, tuple[str, ...]]]:
+    """
+    The reconciliation flags `recover` would add to `state` (a store's session, its trail
+    verified), by machine and instance (``order``, then client order id), without changing
+    anything: what an operator looks at before anyone runs recovery. Flags the trail holds
+    already are not repeated.
+
+    Raises:
+        StoreError: the trail cannot be replayed (recovery would refuse the store).
+    """
+    try:
+        rebuilt = replay(state.records)
+    except (AuditChainError, ContractViolation, KeyError, TypeError) as exc:
+        raise StoreError(f"recovery: the audit trail cannot be replayed: {exc}") from None
+    flags: dict[str, list[str]] = {}
+    orders = {order.client_order_id: order for order in state.orders}
+    for order in state.orders:
+        replayed = rebuilt.orders.get(order.client_order_id)
+        flag = _in_doubt_flag(order, replayed) if replayed is not None else None
+        if flag is not None and flag not in order.recon_flags:
+            flags.setdefault(order.client_order_id, []).append(str(flag))
+    for entry in state.intents:
+        held = orders.get(entry.client_order_id)
+        flag = ReasonCode.DISPATCH_OUTCOME_UNKNOWN
+        if _interrupted(entry) and (held is None or flag not in held.recon_flags):
+            flags.setdefault(entry.client_order_id, []).append(str(flag))
+    by_order = {order: tuple(reasons) for order, reasons in sorted(flags.items())}
+    return {OrderLifecycle.audit_machine: by_order} if by_order else {}
 
 
 def _refuse(problem: str) -> StoreError:

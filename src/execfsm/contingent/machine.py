@@ -94,6 +94,7 @@ class ContingentMachine(AuditedMachine):
     audit_machine = "contingent"
     durable_on_return = False  # the orchestrator's units of work make it durable
     audit_instance = "correlation_id"  # the group id: one instance per group
+    resting_states = (GroupState.DONE.value,)  # every leg ended (G4); only a late fill moves it
 
     properties = (  # proven over interleavings of venue events to the legs
         Explored("G1", G1, "execfsm.contingent.explore:g1_verdict", extra_depth=-1),

@@ -5,6 +5,7 @@ get synthetic ids, and every label is taken literally, never as HTML or an escap
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import graphviz  # type: ignore[import-untyped]
@@ -31,3 +32,14 @@ def node_ids(names: Iterable[str]) -> dict[str, str]:
         if name not in ids:
             ids[name] = f"s{len(ids)}"
     return ids
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def graph_name(name: str) -> str:
+    """
+    `name` as a DOT graph's name when it is a plain identifier, else ``machine``: a name
+    we do not control (``old\\``) is never written into the DOT source unescaped.
+    """
+    return name if _PLAIN_ID.fullmatch(name) else "machine"

@@ -4,7 +4,7 @@ Diagram diffs for review: each declared machine compared with the committed spec
 (dashed), changed guards and validators in orange (old → new), the rest grey; plus a Markdown
 summary to paste into a pull request.
 
-The comparison works on spec data only (`execfsm.governance.spec.machine_spec` of the declared
+The comparison works on spec data only (`execfsm.governance.spec.spec_data` of the declared
 machine against the committed JSON), and compares each guard's entries whole: any field a
 guard has in the spec (its description today, a code fingerprint tomorrow), in ``guards`` or
 in any other per-guard table of the machine, that differs makes the guard *changed*.
@@ -12,20 +12,52 @@ in any other per-guard table of the machine, that differs makes the guard *chang
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 import graphviz  # type: ignore[import-untyped]
 from statemachine import StateMachine
 
-from execfsm.diagrams._dot_text import literal, node_ids
+from execfsm.diagrams._dot_text import graph_name, literal, node_ids
+from execfsm.diagrams._files import file_stems, remove_stale, write_manifest
+from execfsm.diagrams._md_text import code, text
+from execfsm.diagrams._spec_text import (
+    GUARD_LISTS,
+    Copies,
+    Edge,
+    Spec,
+    changed_keys,
+    copies_lines,
+    copies_text,
+    edge_text,
+    edges,
+    list_lines,
+    old_new,
+    state_flags,
+)
+from execfsm.diagrams.committed import SpecUnreadable, load_committed
 from execfsm.diagrams.render import RendererMissing, render
-from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
+from execfsm.diagrams.styles import NODE_STYLE, kind_of
 from execfsm.fsm.model import StateModel
 from execfsm.governance.spec import SPEC_FILE, diff_cases, spec_data
+
+__all__ = [
+    "ADDED",
+    "CHANGED",
+    "REMOVED",
+    "UNCHANGED",
+    "GuardChange",
+    "MachineDiff",
+    "SpecUnreadable",
+    "diff_digraph",
+    "diff_machine",
+    "diff_machines",
+    "load_committed",
+    "summary_lines",
+    "write_diff",
+    "write_unreadable",
+]
 
 ADDED = "#16a34a"
 REMOVED = "#dc2626"
@@ -34,18 +66,8 @@ UNCHANGED = "#9ca3af"
 
 _STRUCTURE = frozenset({"name", "initial", "states", "transitions", "guards", "cases"})
 """The spec's keys this module compares one by one; any other key is compared generically."""
-_GUARD_LISTS = ("conds", "unless", "validators")
-_SHOWN = 60
-"""Longest value shown in full in a guard change (longer ones are cut, e.g. source code)."""
-
-Edge = tuple[str, str, str]
-Spec = Mapping[str, Any]
-
-
-class SpecUnreadable(ValueError):
-    """
-    The committed spec file is not a machine spec.
-    """
+MANIFEST = ".execfsm-diff"
+"""The list of files the last ``verify --diff`` wrote into its folder (removed when stale)."""
 
 
 @attrs.frozen
@@ -61,7 +83,7 @@ class GuardChange:
         """
         ``name: field: old -> new; …`` (long values cut).
         """
-        parts = [f"{field}: {_shown(old)} -> {_shown(new)}" for field, old, new in self.fields]
+        parts = [f"{field}: {old_new(old, new)}" for field, old, new in self.fields]
         return f"{self.name}: " + "; ".join(parts)
 
 
@@ -96,18 +118,6 @@ class MachineDiff:
         return self.committed != self.current
 
 
-def _shown(value: object) -> str:
-    if value is None:
-        return "(none)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    text = " ".join(text.split())
-    return repr(text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…")
-
-
-def _edge(t: Spec) -> Edge:
-    return (str(t["source"]), str(t["event"]), str(t["target"]))
-
-
 def _guard_entries(spec: Spec | None, names: set[str]) -> dict[str, dict[str, object]]:
     """
     Every field the spec holds for each guard: ``guards`` (a description, or a table of
@@ -135,7 +145,7 @@ def _guard_names(spec: Spec | None) -> set[str]:
     guards = spec.get("guards", {})
     names = set(guards) if isinstance(guards, Mapping) else set()
     for t in spec.get("transitions", []):
-        for key in _GUARD_LISTS:
+        for key in GUARD_LISTS:
             names.update(t.get(key, []))
     return names
 
@@ -180,7 +190,7 @@ def _other(name: str, committed: Spec, current: Spec, guards: set[str]) -> tuple
                 continue  # per-guard fields: reported as changed guards
             lines.append(f"{key} changed: {', '.join(sorted(map(str, keys)))}")
         else:
-            lines.append(f"{key} changed: {_shown(old)} -> {_shown(new)}")
+            lines.append(f"{key} changed: {old_new(old, new)}")
     return tuple(lines)
 
 
@@ -190,13 +200,20 @@ def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> Mac
     """
     old_states = {s["name"]: s for s in (committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (current or {}).get("states", [])}
-    old_edges = {_edge(t): t for t in (committed or {}).get("transitions", [])}
-    new_edges = {_edge(t): t for t in (current or {}).get("transitions", [])}
+    old_edges, new_edges = edges(committed), edges(current)
     guards: tuple[GuardChange, ...] = ()
     other: tuple[str, ...] = ()
     if committed is not None and current is not None:  # else the machine itself is the news
         guards = _guard_changes(committed, current)
         other = _other(name, committed, current, _guard_names(committed) | _guard_names(current))
+    else:  # no guard noise, but every case row of a machine added or removed is named
+        spec = current if current is not None else committed
+        assert spec is not None  # noqa: S101 - one side at least
+        cases = list(spec.get("cases", []))
+        states = sorted(s["name"] for s in spec.get("states", []))
+        old, new = ([], cases) if current is not None else (cases, [])
+        rows = diff_cases(name, old, new, states)
+        other = tuple(line.removeprefix(f"{name}: ") for line in rows)
     return MachineDiff(
         machine=name,
         committed=committed,
@@ -216,25 +233,6 @@ def diff_machine(name: str, committed: Spec | None, current: Spec | None) -> Mac
     )
 
 
-def load_committed(directory: Path) -> dict[str, Spec] | None:
-    """
-    The committed spec's machines, by name; None when there is no committed spec.
-
-    Raises:
-        SpecUnreadable: the file is not a machine spec.
-    """
-    path = directory / SPEC_FILE
-    if not path.exists():
-        return None
-    try:
-        machines = json.loads(path.read_text(encoding="utf-8"))["machines"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise SpecUnreadable(f"{path}: not a machine spec ({exc})") from None
-    if not isinstance(machines, dict):
-        raise SpecUnreadable(f"{path}: not a machine spec (machines is not an object)")
-    return machines
-
-
 def diff_machines(
     committed: Mapping[str, Spec] | None, machines: Mapping[str, type[StateMachine]]
 ) -> list[MachineDiff]:
@@ -248,17 +246,6 @@ def diff_machines(
     return diffs
 
 
-def _guards_text(t: Spec) -> str:
-    return edge_label(
-        "", tuple(t.get("conds", ())), tuple(t.get("unless", ())), tuple(t.get("validators", ()))
-    ).strip()
-
-
-def _edge_text(edge: Edge, t: Spec) -> str:
-    guards = _guards_text(t).replace("\n", " ")
-    return f"{edge[0]} --{edge[1]}--> {edge[2]}" + (f" {guards}" if guards else "")
-
-
 def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     """
     Both versions of the machine in one picture: added states and edges green, removed ones
@@ -267,14 +254,13 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     """
     old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
-    old_edges = {_edge(t): t for t in (diff.committed or {}).get("transitions", [])}
-    new_edges = {_edge(t): t for t in (diff.current or {}).get("transitions", [])}
+    old_edges, new_edges = edges(diff.committed), edges(diff.current)
     states = {**old_states, **new_states}
     order = [*new_states, *(s for s in old_states if s not in new_states)]
     ids = node_ids([*order, *(n for e in (*old_edges, *new_edges) for n in (e[0], e[2]))])
     spec = diff.current or diff.committed or {}
     title = f"{spec.get('name', diff.machine)} ({diff.machine}): committed spec -> declared"
-    graph = graphviz.Digraph(name=diff.machine)
+    graph = graphviz.Digraph(name=graph_name(diff.machine))
     graph.attr(rankdir="LR", labelloc="t", label=literal([title]), fontname="Helvetica")
     graph.attr("node", fontname="Helvetica", fontsize="11")
     graph.attr("edge", fontname="Helvetica", fontsize="9")
@@ -293,7 +279,7 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
             label = [f"- {name}", "(removed)"]
         elif name in diff.states_changed:
             style.update(color=CHANGED, fontcolor=CHANGED, penwidth="2.5")
-            label = [name, "(changed: " + _state_flags(old_states[name], new_states[name]) + ")"]
+            label = [name, "(changed: " + state_flags(old_states[name], new_states[name]) + ")"]
         graph.node(ids[name], label=literal(label), **style)
     changed_guards = {g.name for g in diff.guards_changed}
     for edge in sorted({**old_edges, **new_edges}):
@@ -314,70 +300,46 @@ def diff_digraph(diff: MachineDiff) -> graphviz.Digraph:
     return graph
 
 
-_LIST_MARKS = {"conds": "[{}]", "unless": "[not {}]", "validators": "{{{}}}"}
-
-
-def _list_lines(old: Spec, new: Spec, changed: set[str]) -> list[str]:
-    """
-    An edge's guards, each as on a diagram; ``+`` added, ``-`` removed, ``~`` a guard whose
-    own entry changed.
-    """
-    lines = []
-    for key, mark in _LIST_MARKS.items():
-        before, after = list(old.get(key, [])), list(new.get(key, []))
-        for g in after:
-            if g not in before:
-                lines.append("+ " + mark.format(g))
-            elif g in changed:
-                lines.append(f"~ {mark.format(g)} changed")
-            else:
-                lines.append("  " + mark.format(g))
-        lines += ["- " + mark.format(g) for g in before if g not in after]
-    return lines
-
-
-def _changed_keys(old: Spec, new: Spec) -> list[str]:
-    """The fields of an entry that differ: guard lists first, then any other, by name."""
-    keys = sorted(set(old) | set(new), key=lambda k: (k not in _GUARD_LISTS, k))
-    return [k for k in keys if old.get(k) != new.get(k)]
-
-
-def _state_flags(old: Spec, new: Spec) -> str:
-    return ", ".join(
-        f"{key} {old.get(key)} -> {new.get(key)}"
-        for key in ("initial", "final")
-        if old.get(key) != new.get(key)
-    )
-
-
 def _draw_edge(
     graph: graphviz.Digraph,
     ids: Mapping[str, str],
     edge: Edge,
-    old: Spec | None,
-    new: Spec | None,
+    old_copies: Copies | None,
+    new_copies: Copies | None,
     changed_guards: set[str],
 ) -> None:
     source, event, target = edge
-    shown = new if new is not None else old
+    shown = new_copies if new_copies is not None else old_copies
     assert shown is not None  # noqa: S101 - the edge is on one side at least
-    label = [event, *(_guards_text(shown).splitlines())]
-    if old is None:
+    label = [event, *copies_lines(shown)]
+    twin = len(old_copies or ()) > 1 or len(new_copies or ()) > 1
+    old = old_copies[0] if old_copies is not None else None
+    new = new_copies[0] if new_copies is not None else None
+    if twin and old_copies is not None and new_copies is not None:
+        marked = sorted(
+            changed_guards & {g for t in new_copies for k in GUARD_LISTS for g in t.get(k, [])}
+        )
+        if old_copies != new_copies or marked:
+            style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
+            label = [f"~ {event}", "was:", *copies_lines(old_copies)]
+            label += ["now:", *copies_lines(new_copies)]
+            label += [f"~ {g} changed" for g in marked]
+        else:
+            style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
+    elif old is None:
         style = {"color": ADDED, "fontcolor": ADDED, "penwidth": "2.2"}
         label[0] = f"+ {event}"
     elif new is None:
         style = {"color": REMOVED, "fontcolor": REMOVED, "style": "dashed", "penwidth": "1.8"}
         label[0] = f"- {event}"
     else:
-        lists = _changed_keys(old, new)
-        marked = sorted(changed_guards & {g for k in _GUARD_LISTS for g in new.get(k, [])})
+        lists = changed_keys(old, new)
+        marked = sorted(changed_guards & {g for k in GUARD_LISTS for g in new.get(k, [])})
         if lists or marked:
             style = {"color": CHANGED, "fontcolor": CHANGED, "penwidth": "2.2"}
-            label = [f"~ {event}", *_list_lines(old, new, changed_guards)]
+            label = [f"~ {event}", *list_lines(old, new, changed_guards)]
             label += [
-                f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}"
-                for k in lists
-                if k not in _GUARD_LISTS
+                f"{k}: {old_new(old.get(k), new.get(k))}" for k in lists if k not in GUARD_LISTS
             ]
         else:
             style = {"color": UNCHANGED, "fontcolor": "#4b5563"}
@@ -386,49 +348,68 @@ def _draw_edge(
 
 def summary_lines(diff: MachineDiff, image: str | None) -> list[str]:
     """
-    The machine's section of the pull-request summary (Markdown).
+    The machine's section of the pull-request summary (Markdown): every name from the
+    machines or the committed spec shown as text (`code`), never as Markdown.
     """
     spec = diff.current or diff.committed or {}
-    lines = [f"### `{diff.machine}` ({spec.get('name', '?')})", ""]
+    lines = [f"### {code(diff.machine)} ({code(spec.get('name', '?'))})", ""]
     if not diff.changed:
         return [*lines, "no change", ""]
     if image:
-        lines += [f"![{diff.machine} diff]({image})", ""]
+        lines += [f"![{text(Path(image).stem)} diff]({image})", ""]  # a safe file name
     if diff.committed is None:
         lines.append("- machine added (not in the committed spec)")
     if diff.current is None:
         lines.append("- machine removed (still in the committed spec)")
-    old_edges = {_edge(t): t for t in (diff.committed or {}).get("transitions", [])}
-    new_edges = {_edge(t): t for t in (diff.current or {}).get("transitions", [])}
-    lines += [f"- state added: `{s}`" for s in diff.states_added]
-    lines += [f"- state removed: `{s}`" for s in diff.states_removed]
+    old_edges, new_edges = edges(diff.committed), edges(diff.current)
+    lines += [f"- state added: {code(s)}" for s in diff.states_added]
+    lines += [f"- state removed: {code(s)}" for s in diff.states_removed]
     old_states = {s["name"]: s for s in (diff.committed or {}).get("states", [])}
     new_states = {s["name"]: s for s in (diff.current or {}).get("states", [])}
     lines += [
-        f"- state changed: `{s}` ({_state_flags(old_states[s], new_states[s])})"
+        f"- state changed: {code(s)} ({state_flags(old_states[s], new_states[s])})"
         for s in diff.states_changed
     ]
     lines += [
-        f"- transition added: `{_edge_text(e, new_edges[e])}`" for e in diff.transitions_added
+        f"- transition added: {code(edge_text(e, new_edges[e]))}" for e in diff.transitions_added
     ]
     lines += [
-        f"- transition removed: `{_edge_text(e, old_edges[e])}`" for e in diff.transitions_removed
+        f"- transition removed: {code(edge_text(e, old_edges[e]))}"
+        for e in diff.transitions_removed
     ]
     for edge in diff.transitions_changed:
-        old, new = old_edges[edge], new_edges[edge]
-        changes = "; ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in _changed_keys(old, new))
-        lines.append(f"- transition changed: `{edge[0]} --{edge[1]}--> {edge[2]}`: {changes}")
+        old_copies, new_copies = old_edges[edge], new_edges[edge]
+        name = code(f"{edge[0]} --{edge[1]}--> {edge[2]}")
+        if len(old_copies) == len(new_copies) == 1:
+            old, new = old_copies[0], new_copies[0]
+            changes = "; ".join(
+                code(f"{k} {old.get(k)} -> {new.get(k)}") for k in changed_keys(old, new)
+            )
+        else:
+            changes = (
+                f"copies {code(copies_text(old_copies) or '(no guard)')} -> "
+                f"{code(copies_text(new_copies) or '(no guard)')}"
+            )
+        lines.append(f"- transition changed: {name}: {changes}")
     for guard in diff.guards_changed:
         kind = "changed"
         if all(old is None for _, old, _new in guard.fields):
             kind = "added"
         elif all(new is None for _, _old, new in guard.fields):
             kind = "removed"
-        lines.append(f"- guard {kind}: `{guard.name}`: {guard.text().partition(': ')[2]}")
-    lines += [f"- {line}" for line in diff.other]
+        lines.append(f"- guard {kind}: {code(guard.name)}: {text(guard.text().partition(': ')[2])}")
+    lines += [f"- {code(line)}" for line in diff.other]
     if lines[-1] == "":  # nothing above names a difference: the entries moved
         lines.append("- the same entries in another order (see the drift lines of verify)")
     return [*lines, ""]
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the current folder (the project) when it is under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return str(path)
 
 
 def write_diff(
@@ -442,16 +423,22 @@ def write_diff(
     Write into `out` a diagram (``NAME.dot``, ``NAME.svg``) per changed machine and
     ``summary.md``; return the files written and every machine's diff. Without a ``dot``
     program, only the DOT files and the summary are written (the summary says so).
+
+    A machine's files are named by `file_stems` (a name that is not a plain word, e.g. one
+    a committed spec holds, gets a slug and a hash): nothing is written outside `out`.
+    Files an earlier run wrote into `out` (its manifest) and this one did not are removed.
     """
     diffs = diff_machines(committed, machines)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     changed = [d for d in diffs if d.changed]
+    stems = file_stems([d.machine for d in changed], reserved=["summary"])
+    shown = code(_shown_path(spec_path))
     md = ["## State machine changes", ""]
     if committed is None:
-        md += [f"No committed spec at `{spec_path}`: every machine is new.", ""]
+        md += [f"No committed spec at {shown}: every machine is new.", ""]
     md += [
-        f"{len(changed)} of {len(diffs)} machine(s) differ from the committed `{spec_path}`"
+        f"{len(changed)} of {len(diffs)} machine(s) differ from the committed {shown}"
         + ("." if changed else ": no change."),
         "",
     ]
@@ -460,12 +447,13 @@ def write_diff(
         image = None
         if diff.changed:
             dot: str = diff_digraph(diff).source
-            path = out / f"{diff.machine}.dot"
+            path = out / f"{stems[diff.machine]}.dot"
             path.write_text(dot, encoding="utf-8")
             written.append(path)
             try:
-                written.append(render(dot, "svg", out / f"{diff.machine}.svg"))
-                image = f"{diff.machine}.svg"
+                svg = render(dot, "svg", out / f"{stems[diff.machine]}.svg")
+                written.append(svg)
+                image = svg.name
             except RendererMissing as exc:
                 missing = str(exc)
         md += summary_lines(diff, image)
@@ -474,4 +462,25 @@ def write_diff(
     path = out / "summary.md"
     path.write_text("\n".join(md).rstrip() + "\n", encoding="utf-8")
     written.append(path)
+    remove_stale(out, MANIFEST, written)
+    write_manifest(out, MANIFEST, written[:-1])  # the diagrams: summary.md is always written
     return written, diffs
+
+
+def write_unreadable(out: Path, problem: str) -> list[Path]:
+    """
+    Write into `out` a ``summary.md`` saying the committed spec cannot be read (`problem`)
+    and no diff was drawn, removing the files an earlier run wrote: nothing stale is left
+    for a reviewer to read as this run's result.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.md"
+    text = [
+        "## State machine changes",
+        "",
+        f"**The committed spec cannot be read: no diff drawn.** {code(problem)}",
+    ]
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    remove_stale(out, MANIFEST, [path])
+    write_manifest(out, MANIFEST, [])
+    return [path]

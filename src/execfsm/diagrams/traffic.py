@@ -4,8 +4,11 @@ looks wrong.
 
 Per machine: how many applied moves took each declared edge (the count on the edge, its width
 by traffic; untaken edges faint), refusals and duplicates per state by reason code, and the
-states instances are held in now (non-final states, with the instances flagged for
-reconciliation among them). Counting is one pass over the records; the instances' current
+states instances are held in now (states the machine does not declare resting: neither final
+nor in its ``resting_states``; with the instances flagged for reconciliation among them).
+An edge declared twice with the same ends and event is drawn once: the records cannot tell
+the copies apart, so its count is the moves along either, its label every copy's guards.
+Counting is one pass over the records; the instances' current
 states come from `execfsm.governance.trail.instance_states`, the view recovery takes.
 """
 
@@ -13,19 +16,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 import graphviz  # type: ignore[import-untyped]
 from statemachine import StateMachine
 
-from execfsm.diagrams._dot_text import literal, node_ids
+from execfsm.diagrams._dot_text import graph_name, literal, node_ids
+from execfsm.diagrams._files import file_stems
+from execfsm.diagrams._md_text import code, text
+from execfsm.diagrams._md_text import name as md_name
 from execfsm.diagrams.render import render
-from execfsm.diagrams.styles import NODE_STYLE, StateKind, edge_label, kind_of
+from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
 from execfsm.errors import ExecFsmError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
-from execfsm.fsm.model import MachineModel, StateModel
+from execfsm.fsm.model import MachineModel, TransitionModel
 from execfsm.governance.trail import instance_states
 
 NO_STATE = "(no state)"
@@ -89,12 +95,13 @@ class MachineTraffic:
     duplicates: Mapping[str, int]
     """Duplicate events, by state."""
     held: Mapping[str, int]
-    """Instances now in each state that is neither final nor a success (FILLED may still be
-    busted, but nothing is held there)."""
+    """Instances now in each state the machine does not declare resting (neither final nor
+    in its ``resting_states``: an order's FILLED may still be busted, but nothing is held
+    there)."""
     held_flagged: Mapping[str, int]
     """Of those, the ones flagged for reconciliation."""
     finished: Mapping[str, int]
-    """Instances now in each final or success state."""
+    """Instances now in each resting state (final, or declared resting)."""
     flagged: tuple[FlaggedInstance, ...]
 
     @property
@@ -127,17 +134,10 @@ class _Tally:
     flags: dict[str, dict[str, None]] = attrs.Factory(dict)
 
 
-def _at_rest(state: StateModel) -> bool:
-    """
-    A final state, or a success a revision may still leave (FILLED): nothing is held there.
-    """
-    return state.final or kind_of(state) is StateKind.SUCCESS
-
-
 def _tally(model: MachineModel, machine: type[StateMachine]) -> _Tally:
     return _Tally(
         edges=Counter({(t.source, t.event, t.target): 0 for t in model.transitions}),
-        finals=frozenset(s.name for s in model.states if _at_rest(s)),
+        finals=frozenset(model.resting_states),
         events=frozenset(model.events),
         flag_reasons=frozenset(c.reason for c in model.cases if c.flags),
         field=getattr(machine, "audit_instance", "correlation_id"),
@@ -172,6 +172,7 @@ def count_traffic(
     machines: Mapping[str, type[StateMachine]],
     *,
     skip_unknown: bool = False,
+    flags: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> dict[str, MachineTraffic]:
     """
     Each machine's traffic in `records` (every machine of `machines`, those the trail never
@@ -180,7 +181,8 @@ def count_traffic(
     An instance is *flagged* when a record of it carries a reason code that a declared case
     of its machine flags (e.g. a fill after the order ended), or is an applied annotation with
     a reason code (``flag_reconciliation``, e.g. DISPATCH_OUTCOME_UNKNOWN; a contingent
-    group's ``flag``).
+    group's ``flag``), or when `flags` (by machine, then instance: reason codes, e.g. what
+    recovery would flag in a store) names it.
 
     Raises:
         UnknownMachineError: a record names a machine not in `machines` (unless
@@ -195,6 +197,10 @@ def count_traffic(
                 continue
             raise UnknownMachineError(record.machine, record.seq)
         _count(tally, record)
+    for machine, by_instance in (flags or {}).items():
+        if machine in tallies:
+            for instance, reasons in by_instance.items():
+                tallies[machine].flags.setdefault(instance, {}).update(dict.fromkeys(reasons))
     known = [r for r in records if r.machine in tallies] if skip_unknown else records
     now = instance_states(known, machines)
     return {name: _freeze(name, tally, now.get(name, {})) for name, tally in tallies.items()}
@@ -236,8 +242,9 @@ def _width(count: int, busiest: int) -> str:
     return f"{1.2 + 4.8 * math.log1p(count) / math.log1p(busiest):.2f}"
 
 
-def _counted(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{key} x{n}" for key, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+def _counted(counts: Mapping[str, int], shown: Callable[[str], str] = str) -> str:
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{shown(key)} x{n}" for key, n in ordered)
 
 
 def _state_lines(state: str, traffic: MachineTraffic) -> list[str]:
@@ -280,7 +287,7 @@ def traffic_digraph(
     ]
     if warning:
         title.insert(0, f"WARNING: {warning}")
-    graph = graphviz.Digraph(name=name)
+    graph = graphviz.Digraph(name=graph_name(name))
     graph.attr(rankdir="LR", labelloc="t", label=literal(title), fontname="Helvetica")
     graph.attr(fontcolor=_FLAGGED if warning else "black", nodesep="0.4")
     graph.attr("node", fontname="Helvetica", fontsize="11")
@@ -301,18 +308,17 @@ def traffic_digraph(
             color=_FLAGGED,
         )
     busiest = max([*traffic.edges.values(), *traffic.undeclared.values(), 0])
-    for t in model.transitions:
-        count = traffic.edges.get((t.source, t.event, t.target), 0)
-        lines = edge_label(t.event, t.conds, t.unless, t.validators).split("\n")
+    for (source, event, target), copies in _edge_copies(model).items():
+        count = traffic.edges.get((source, event, target), 0)
         if count:
             attrs_ = {"color": _TAKEN, "fontcolor": _TAKEN}
-            lines = [f"{count}x", *lines]
+            lines = [f"{count}x", *_copies_label(copies)]
         else:  # the event only: an operator looks at where traffic went
             attrs_ = {"color": _FAINT, "fontcolor": "#9ca3af", "style": "dashed"}
-            lines = [t.event]
+            lines = [event]
         graph.edge(
-            ids[t.source],
-            ids[t.target],
+            ids[source],
+            ids[target],
             label=literal(lines),
             penwidth=_width(count, busiest),
             **attrs_,
@@ -330,11 +336,32 @@ def traffic_digraph(
     return graph
 
 
+def _edge_copies(model: MachineModel) -> dict[Edge, list[TransitionModel]]:
+    """The declared edges, those declared more than once (same ends, event) as one."""
+    copies: dict[Edge, list[TransitionModel]] = {}
+    for t in model.transitions:
+        copies.setdefault((t.source, t.event, t.target), []).append(t)
+    return copies
+
+
+def _copies_label(copies: Sequence[TransitionModel]) -> list[str]:
+    """The event and its guards; for an edge declared twice, each copy's, ``or`` between."""
+    first = copies[0]
+    if len(copies) == 1:
+        return edge_label(first.event, first.conds, first.unless, first.validators).split("\n")
+    lines = [first.event, f"(declared {len(copies)}x; the records do not say which copy)"]
+    for n, t in enumerate(copies):
+        guards = edge_label("", t.conds, t.unless, t.validators).strip().replace("\n", " ")
+        lines.append(("or " if n else "") + (guards or "(no guard)"))
+    return lines
+
+
 def _held_text(traffic: MachineTraffic) -> str:
     parts = []
     for state, count in sorted(traffic.held.items()):
         flagged = traffic.held_flagged.get(state, 0)
-        parts.append(f"{count} held: {state}" + (f" ({flagged} flagged)" if flagged else ""))
+        held = f"{count} held: {md_name(state)}"
+        parts.append(held + (f" ({flagged} flagged)" if flagged else ""))
     return "; ".join(parts) or "none held (every instance ended)"
 
 
@@ -344,9 +371,9 @@ def summary_lines(
     """
     The machine's section of the summary (Markdown).
     """
-    lines = [f"## {model.name} (`{name}`)", ""]
+    lines = [f"## {text(model.name)} ({code(name)})", ""]
     if image:
-        lines += [f"![{name} traffic]({image})", ""]
+        lines += [f"![{text(Path(image).stem)} traffic]({image})", ""]
     if traffic.records == 0:
         return [*lines, "No records of this machine in the trail: zero traffic.", ""]
     untaken = sum(1 for n in traffic.edges.values() if n == 0)
@@ -358,20 +385,22 @@ def summary_lines(
     ]
     if traffic.finished:
         lines.append(
-            "- ended: " + ", ".join(f"{n} {s}" for s, n in sorted(traffic.finished.items()))
+            "- ended: "
+            + ", ".join(f"{n} {md_name(s)}" for s, n in sorted(traffic.finished.items()))
         )
     refusals: Counter[str] = Counter()
     for by_reason in traffic.refusals.values():
         refusals.update(by_reason)
     if refusals:
-        lines.append(f"- refusals by reason: {_counted(refusals)}")
+        lines.append(f"- refusals by reason: {_counted(refusals, shown=md_name)}")
     for (source, event, target), count in sorted(traffic.undeclared.items()):
-        lines.append(f"- **NOT DECLARED**: {source} --{event}--> {target} x{count}")
+        lines.append(f"- **NOT DECLARED**: {code(f'{source} --{event}--> {target}')} x{count}")
     if traffic.flagged:
         lines.append(f"- flagged for reconciliation: {len(traffic.flagged)}")
         for flagged in traffic.flagged[:_FLAGGED_SHOWN]:
-            where = flagged.state or "never moved"
-            lines.append(f"  - `{flagged.instance}` in {where}: {', '.join(flagged.reasons)}")
+            where = md_name(flagged.state) if flagged.state else "never moved"
+            reasons = ", ".join(md_name(reason) for reason in flagged.reasons)
+            lines.append(f"  - {code(flagged.instance)} in {where}: {reasons}")
         if len(traffic.flagged) > _FLAGGED_SHOWN:
             lines.append(f"  - … and {len(traffic.flagged) - _FLAGGED_SHOWN} more")
     return [*lines, ""]
@@ -403,22 +432,23 @@ def write_traffic(
         traffic = count_traffic(records, machines, skip_unknown=warning is not None)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    summary = [f"# Trail replayed onto the machines: {source}", ""]
+    summary = [f"# Trail replayed onto the machines: {code(source)}", ""]
     if warning:
-        summary += [f"> **WARNING: {warning}**", ""]
+        summary += [f"> **WARNING: {text(warning)}**", ""]
     if not records:
         summary += ["The trail is empty: every machine is drawn with zero traffic.", ""]
     else:
         summary += [f"{len(records)} records.", ""]
+    stems = file_stems(machines, reserved=["summary"])
     for name, cls in machines.items():
         model = MachineModel.from_machine(cls)
         dot: str = traffic_digraph(name, model, traffic[name], warning=warning).source
-        path = out / f"{name}.dot"
+        path = out / f"{stems[name]}.dot"
         path.write_text(dot, encoding="utf-8")
         written.append(path)
         for fmt in formats:
-            written.append(render(dot, fmt, out / f"{name}.{fmt}"))
-        image = f"{name}.svg" if "svg" in formats else None
+            written.append(render(dot, fmt, out / f"{stems[name]}.{fmt}"))
+        image = f"{stems[name]}.svg" if "svg" in formats else None
         summary += summary_lines(name, model, traffic[name], image)
     path = out / "summary.md"
     path.write_text("\n".join(summary).rstrip() + "\n", encoding="utf-8")

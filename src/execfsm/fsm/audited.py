@@ -131,6 +131,11 @@ class AuditedMachine(StateMachine, metaclass=DeclaredMachine):
     instead. execfsm's own machines say False: the orchestrator makes their records durable
     in its units of work, together with the ledgers they change."""
 
+    resting_states: ClassVar[tuple[str, ...]] = ()
+    """States besides the final ones where an instance may rest without anyone's attention
+    (an order's FILLED: a bust may still reopen it, but nothing is owed). The trail's
+    diagrams (``diagrams --trail/--db``) count an instance in any other state as *held*."""
+
     cases: ClassVar[CaseTable | None] = None
     """What the machine does with an event its transition table has no edge for, declared
     row by row (`execfsm.fsm.cases`); `MachineModel` carries it to the spec, the diagrams

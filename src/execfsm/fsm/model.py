@@ -126,6 +126,9 @@ class MachineModel:
     it does with an event its transitions have no edge for."""
     reason_codes: tuple[str, ...] = ()
     """The machine's own reason codes (``cls.reason_codes``, a `MachineReason` enum)."""
+    resting: tuple[str, ...] = ()
+    """The non-final states the machine declares an instance may rest in without
+    attention (``cls.resting_states``); not part of the spec."""
 
     @classmethod
     def from_machine(cls, machine: type[StateMachine]) -> MachineModel:
@@ -175,6 +178,7 @@ class MachineModel:
             guard_functions=functions,
             cases=_cases(machine),
             reason_codes=_reason_codes(machine),
+            resting=_resting(machine, states),
         )
 
     @property
@@ -183,6 +187,14 @@ class MachineModel:
         The name of the state the machine starts in.
         """
         return next(s.name for s in self.states if s.initial)
+
+    @property
+    def resting_states(self) -> tuple[str, ...]:
+        """
+        The states an instance may rest in without attention: the final ones and those the
+        machine declares (``resting_states``, e.g. an order's FILLED), in state order.
+        """
+        return tuple(s.name for s in self.states if s.final or s.name in self.resting)
 
     @property
     def final_states(self) -> tuple[str, ...]:
@@ -232,6 +244,19 @@ def _reason_codes(machine: type[StateMachine]) -> tuple[str, ...]:
             f"{machine.__name__}: reason_codes must be a MachineReason enum, got {reasons!r}"
         )
     return tuple(member.value for member in reasons)
+
+
+def _resting(machine: type[StateMachine], states: tuple[StateModel, ...]) -> tuple[str, ...]:
+    declared = getattr(machine, "resting_states", ())
+    if isinstance(declared, str) or not all(isinstance(s, str) for s in declared):
+        raise DefinitionError(
+            f"{machine.__name__}: resting_states must be state names, got {declared!r}"
+        )
+    names = [s.name for s in states]
+    unknown = sorted(set(declared) - set(names))
+    if unknown:
+        raise DefinitionError(f"{machine.__name__}: resting_states names no state: {unknown}")
+    return tuple(name for name in names if name in set(declared))
 
 
 def _state_name(state: Any) -> str:

@@ -50,6 +50,7 @@ class OrderLifecycle(OrderEvents):
     audit_machine = "order"
     durable_on_return = False  # the orchestrator's units of work make it durable
     audit_instance = "client_order_id"
+    resting_states = (OrderState.FILLED.value,)  # not final (a bust reopens it), nothing owed
 
     _ = States.from_enum(
         OrderState,

@@ -46,10 +46,15 @@ def _bad(count: int, record: AuditRecord, problem: str) -> ChainVerification:
 
 
 def verify_trail(
-    records: Sequence[AuditRecord], machines: Mapping[str, type[StateMachine]]
+    records: Sequence[AuditRecord],
+    machines: Mapping[str, type[StateMachine]],
+    *,
+    skip_unknown: bool = False,
 ) -> ChainVerification:
     """
     The first record that breaks the chain or the machines' rules, or ``ok``.
+    `skip_unknown`: the records of a machine not in `machines` are checked in the chain
+    only (a forced drawing leaves them out), else the first one fails.
     """
     chain = verify_records(records)
     if not chain.ok:
@@ -67,6 +72,8 @@ def verify_trail(
     last_move: dict[tuple[str, str], tuple[str, str, str]] = {}
     for count, record in enumerate(records):
         model = models.get(record.machine)
+        if model is None and skip_unknown:
+            continue
         if model is None:
             return _bad(
                 count,
