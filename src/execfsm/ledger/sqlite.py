@@ -210,13 +210,13 @@ class SqliteStore:
         self._stored_seq = records[-1].seq if records else 0
         self._positions = {position.symbol: position for position in state.positions}
         if not self.read_only:  # never append to, nor sign over, a trail its checkpoints deny
-            signer = self._checkpoints.signer if self._checkpoints is not None else None
-            verifier = signer.verifier() if signer is not None else None
-            problem = first_mismatch(records, state.checkpoints, verifier)
+            problem = (
+                first_mismatch(records, state.checkpoints)
+                if self._checkpoints is None
+                else self._checkpoints.opened(records, state.checkpoints)
+            )
             if problem is not None:
                 raise self._poison(f"{problem}; nothing is appended to it")
-        if self._checkpoints is not None and state.checkpoints:
-            self._checkpoints.last_seq = state.checkpoints[-1].seq
         return state
 
     def _load_once(self) -> StoredState:
@@ -477,12 +477,14 @@ class SqliteStore:
     def close(self) -> None:
         """
         Write the checkpoint a store with a key owes its last records (``checkpoint_every``
-        > 1), close the connection, then release the writer lock (the lock file stays).
-        Closing again does nothing.
+        > 1, or records it opened over uncovered), close the connection, then release the
+        writer lock (the lock file stays). Closing again does nothing.
         """
         if self._audit is not None:
             self._audit.close(f"store {self.path} is closed: nothing more can be made durable")
-        final = self._checkpoints.final() if self._checkpoints and not self._broken else None
+        final = (
+            self._checkpoints.final(self._audit) if self._checkpoints and not self._broken else None
+        )
         try:
             if final is not None:
                 self._write([], {}, {}, {}, final)  # rolled back if it fails
