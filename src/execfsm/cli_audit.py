@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 
 from execfsm import cli_machines as machines
+from execfsm._new_files import NewFile, NewFileError, taken, write_new_files
 from execfsm.cli_machines import InputError, add_project_options
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
@@ -272,18 +273,21 @@ def export(args: argparse.Namespace) -> int:
     if trail is None:
         return 1
     sidecar = Path(str(out) + SIDECAR_SUFFIX)
-    written = [(out, "".join(record_json(r) + "\n" for r in trail.records))]
+    if not trail.checkpoints and taken(sidecar):  # what sits beside FILE is FILE's
+        raise InputError(
+            f"{sidecar} exists; refusing to leave another trail's checkpoints beside {out} "
+            "(this database has none): remove it or choose another --out"
+        )
+    written = [NewFile(out, "".join(record_json(r) + "\n" for r in trail.records).encode())]
     if trail.checkpoints:
-        written.append((sidecar, "".join(checkpoint_json(c) + "\n" for c in trail.checkpoints)))
-    for path, _ in written:
-        if path.exists():
-            raise InputError(f"{path} exists; refusing to overwrite it")
-    for path, text in written:
-        try:
-            with path.open("x", encoding="utf-8", newline="") as file:
-                file.write(text)
-        except OSError as exc:
-            raise InputError(f"cannot write {path}: {exc.strerror}") from None
+        lines = "".join(checkpoint_json(c) + "\n" for c in trail.checkpoints)
+        written.append(NewFile(sidecar, lines.encode()))
+    try:
+        write_new_files(written)  # both or neither, never over anything
+    except NewFileError as exc:
+        if exc.reason is None:
+            raise InputError(f"{exc.path} exists; refusing to overwrite it") from None
+        raise InputError(f"cannot write {exc.path}: {exc.reason}") from None
     count = len(trail.checkpoints or ())
     print(
         f"wrote {out} ({len(trail.records)} records)"

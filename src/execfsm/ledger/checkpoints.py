@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from execfsm._new_files import NewFile, NewFileError, write_new_files
 from execfsm.errors import AuditChainError, KeyFileError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import encode_fixed
@@ -124,11 +126,40 @@ def key_id_of(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _read_key_file(path: Path | str) -> bytes:
+KEY_FILE_LIMIT = 64 * 1024
+"""The most a key file is read of: a PEM Ed25519 key is a few hundred bytes, and a path to
+a device (``/dev/zero``) or a huge file fails at once instead of filling memory."""
+
+
+def _read_key_file(path: Path | str) -> tuple[bytes, int | None]:
+    """
+    The bytes of key file `path` (at most `KEY_FILE_LIMIT`), and its permission bits if it
+    is a regular file (None for a pipe or a device).
+    """
     try:
-        return Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= KEY_FILE_LIMIT:
+                chunk = os.read(fd, KEY_FILE_LIMIT + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise KeyFileError(f"key file {path}: cannot read: {exc.strerror}", path=path) from None
+        raise KeyFileError(
+            f"key file {path}: cannot read: {exc.strerror or exc}", path=path
+        ) from None
+    if size > KEY_FILE_LIMIT:
+        raise KeyFileError(
+            f"key file {path}: larger than {KEY_FILE_LIMIT // 1024} KiB, so not a PEM key",
+            path=path,
+        )
+    return b"".join(chunks), stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
 
 
 _PUBLIC_PEM = b"-----BEGIN PUBLIC KEY-----"
@@ -233,10 +264,11 @@ def load_signer(path: Path | str) -> Signer:
     The Ed25519 private key in PEM file `path` (unencrypted PKCS#8).
 
     Raises:
-        KeyFileError: Unreadable, not a PEM private key (a public key, say), encrypted, or
-            not Ed25519.
+        KeyFileError: Unreadable, larger than `KEY_FILE_LIMIT`, not a PEM private key (a
+            public key, say), encrypted, not Ed25519, or (a regular file) readable or
+            writable by group or others, as ssh refuses such a key.
     """
-    data = _read_key_file(path)
+    data, mode = _read_key_file(path)
     if _PUBLIC_PEM in data:
         raise KeyFileError(
             f"key file {path}: is a public key; signing needs the operator's private key",
@@ -259,6 +291,12 @@ def load_signer(path: Path | str) -> Signer:
             f"key file {path}: not an Ed25519 key (it holds {type(key).__name__.lstrip('_')})",
             path=path,
         )
+    if mode is not None and os.name == "posix" and mode & 0o077:
+        raise KeyFileError(
+            f"key file {path}: mode {mode:04o} lets others read the private key; it must be "
+            f"readable by its owner only (chmod 600 {path})",
+            path=path,
+        )
     return Signer.from_key(key)
 
 
@@ -267,10 +305,10 @@ def load_verifier(path: Path | str) -> Verifier:
     The Ed25519 public key in PEM file `path`.
 
     Raises:
-        KeyFileError: Unreadable, not a PEM public key (a private key is refused: verifiers
-            need only the public half), or not Ed25519.
+        KeyFileError: Unreadable, larger than `KEY_FILE_LIMIT`, not a PEM public key (a
+            private key is refused: verifiers need only the public half), or not Ed25519.
     """
-    data = _read_key_file(path)
+    data, _ = _read_key_file(path)
     if _PRIVATE_PEM in data and _PUBLIC_PEM not in data:
         raise KeyFileError(
             f"key file {path}: is a private key; give the public key to verify (keep the "
@@ -297,18 +335,20 @@ def write_key_pair(out_dir: Path, name: str = "execfsm-signing") -> tuple[Path, 
     Generate a key pair into `out_dir`: ``NAME.pem`` (private, mode 0600) and
     ``NAME.pub.pem``; an existing file of either name is never overwritten.
 
+    Both are written whole or neither: each to a temporary file in `out_dir`, then linked
+    into place (which never replaces anything), and on any failure (a full disk, a folder
+    where files cannot be created) whatever was written is removed, so keygen can run again.
+
     Returns:
         The private key's path, the public key's path and the key id.
 
     Raises:
-        KeyFileError: `out_dir` is not a directory, or a file is already there.
+        KeyFileError: `out_dir` is not a directory, something is already at either path
+            (a symlink too), or a file cannot be written; naming the file.
     """
     if not out_dir.is_dir():
         raise KeyFileError(f"key directory {out_dir}: not a directory", path=out_dir)
     private_path, public_path = out_dir / f"{name}.pem", out_dir / f"{name}.pub.pem"
-    for path in (private_path, public_path):
-        if path.exists() or path.is_symlink():
-            raise KeyFileError(f"key file {path}: exists; refusing to overwrite it", path=path)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -318,17 +358,13 @@ def write_key_pair(out_dir: Path, name: str = "execfsm-signing") -> tuple[Path, 
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    for path, data, mode in ((private_path, private_pem, 0o600), (public_path, public_pem, 0o644)):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        except FileExistsError:
-            raise KeyFileError(
-                f"key file {path}: exists; refusing to overwrite it", path=path
-            ) from None
-        try:
-            os.fchmod(fd, mode)  # whatever the umask
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    try:
+        write_new_files(
+            [
+                NewFile(private_path, private_pem, 0o600, exact=True),
+                NewFile(public_path, public_pem, 0o644, exact=True),
+            ]
+        )
+    except NewFileError as exc:
+        raise KeyFileError(f"key file {exc.path}: {exc.problem}", path=exc.path) from None
     return private_path, public_path, key_id_of(key.public_key())
