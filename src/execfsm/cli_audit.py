@@ -97,8 +97,12 @@ def _file_records(path: Path) -> list[AuditRecord]:
     return records
 
 
-def _file_checkpoints(path: Path) -> list[Checkpoint]:
-    if not path.exists():
+def _file_checkpoints(path: Path, *, named: bool) -> list[Checkpoint]:
+    """
+    The checkpoints in `path`: none if the default ``FILE.checkpoints`` is not there, but a
+    file the command line `named` must be read (a typo is a usage error, not "unsigned").
+    """
+    if not named and not path.exists():
         return []
     return [
         checkpoint_from_line(line, where=f"{path} line {number}")
@@ -130,7 +134,9 @@ def read_trail(
         try:
             records = _file_records(file)
             found = (
-                _file_checkpoints(sidecar or Path(str(file) + SIDECAR_SUFFIX))
+                _file_checkpoints(
+                    sidecar or Path(str(file) + SIDECAR_SUFFIX), named=sidecar is not None
+                )
                 if checkpoints
                 else None
             )
@@ -165,7 +171,7 @@ def _empty(trail: Trail, args: argparse.Namespace) -> int:
         print(f"EMPTY {trail.where}: the trail has no records (expected: --allow-empty)")
         return 0
     why = (
-        "so it extends no published head and carries no checkpoint"
+        "so it extends no published head and no checkpoint covers it"
         if anchored
         else "nothing to verify (--allow-empty if an empty trail is expected)"
     )
@@ -186,6 +192,9 @@ def verify(args: argparse.Namespace) -> int:
     if trail is None:
         return 1
     where, records = trail.where, trail.records
+    if not records and verifier is not None and trail.checkpoints:
+        # Checkpoints over no records: every record they signed was removed.
+        return _fail(where, check_checkpoints(records, trail.checkpoints, verifier))
     if not records:
         return _empty(trail, args)
     result = verify_trail(records, known_machines())

@@ -140,10 +140,11 @@ def check_checkpoints(
                 checkpoints=number - 1,
             )
         if seq > len(records):
+            last = f"its last record is seq {len(records)}" if records else "it has no records"
             return AnchorCheck(
                 False,
-                f"{name} is beyond the end of the trail (its last record is seq "
-                f"{len(records)}): records were removed from its end",
+                f"{name} is beyond the end of the trail ({last}): records were removed from "
+                "its end",
                 first_bad_seq=len(records) + 1,
                 checkpoint_seq=seq,
                 checkpoints=number - 1,
