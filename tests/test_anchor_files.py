@@ -22,6 +22,7 @@ from execfsm._new_files import NewFile, NewFileError, write_new_files
 from execfsm.cli import main
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionMode, OrderIntent
+from execfsm.demo import run_demo
 from execfsm.errors import KeyFileError
 from execfsm.ledger.checkpoints import load_signer, load_verifier, write_key_pair
 from execfsm.ledger.sqlite import SqliteStore
@@ -171,3 +172,16 @@ class TestOneKeyPerTrail:
         store.close()
 
         assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)
+
+
+def test_an_unsigned_demo_leaves_no_earlier_signed_demo_checkpoints(tmp_path: Path) -> None:
+    """The demo writes its folder afresh: an earlier signed run's audit.jsonl.checkpoints
+    would sit beside a trail it does not cover."""
+    private, _, _ = pair(tmp_path / "k")
+    out = tmp_path / "demo"
+    run_demo(out, signing_key=load_signer(private))
+    assert (out / "audit.jsonl.checkpoints").exists()
+
+    run_demo(out)
+
+    assert not (out / "audit.jsonl.checkpoints").exists()

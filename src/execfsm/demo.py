@@ -184,8 +184,11 @@ def run_demo(
         for label, result in rows
     )
     store.close()
+    sidecar = out_dir / f"audit.jsonl{SIDECAR_SUFFIX}"
     if signing_key is not None:
-        files = (*files, _write_checkpoints(db, out_dir / f"audit.jsonl{SIDECAR_SUFFIX}"))
+        files = (*files, _write_checkpoints(db, sidecar))
+    else:  # an earlier signed demo's checkpoints are not this trail's
+        sidecar.unlink(missing_ok=True)
     chain_ok = audit.verify_chain().ok and live_audit.verify_chain().ok
     trail = _replayed(out_dir / TRAIL_DIR, (*audit.records, *live_audit.records))
     return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions), trail)
