@@ -15,6 +15,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from execfsm import _new_files
@@ -23,9 +24,11 @@ from execfsm.cli import main
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import run_demo
-from execfsm.errors import KeyFileError
+from execfsm.errors import KeyFileError, StoreError
+from execfsm.ledger.audit import record_hash, record_json, record_to_dict
 from execfsm.ledger.checkpoints import load_signer, load_verifier, write_key_pair
 from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.trail_text import record_from_line
 from execfsm.orchestrator import ExecutionOrchestrator
 
 
@@ -185,3 +188,31 @@ def test_an_unsigned_demo_leaves_no_earlier_signed_demo_checkpoints(tmp_path: Pa
     run_demo(out)
 
     assert not (out / "audit.jsonl.checkpoints").exists()
+
+
+def test_a_trail_recovery_refuses_is_not_signed_at_close(tmp_path: Path) -> None:
+    """A keyed store opened over uncovered records whose chain holds but whose transitions
+    recovery refuses is closed without signing them."""
+    private, _, _ = pair(tmp_path / "k")
+    db = tmp_path / "s.db"
+    orch = session(db)
+    orch.submit_intent(intent(1))
+    orch.close()
+    conn = sqlite3.connect(db)
+    records = [
+        record_from_line(t) for (t,) in conn.execute("SELECT record FROM audit ORDER BY seq")
+    ]
+    records[-1] = attrs.evolve(records[-1], event="teleport")
+    prev = records[-2].hash
+    unhashed = attrs.evolve(records[-1], prev_hash=prev, hash=None)
+    records[-1] = attrs.evolve(unhashed, hash=record_hash(record_to_dict(unhashed)))
+    conn.execute(
+        "UPDATE audit SET record=? WHERE seq=?", (record_json(records[-1]), records[-1].seq)
+    )
+    conn.commit()
+    conn.close()
+
+    with pytest.raises(StoreError, match="recovery"):
+        session(db, private)
+
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)

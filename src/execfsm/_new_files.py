@@ -53,13 +53,15 @@ class NewFileError(Exception):
 
 
 def taken(path: Path) -> bool:
-    """Whether anything is at `path`, a symlink included (dangling or not)."""
+    """
+    Whether anything is at `path`, a symlink included (dangling or not). When it cannot be
+    told (no such folder, no permission) the write that follows fails and says why; it can
+    never replace anything either way.
+    """
     try:
         os.lstat(path)
-    except FileNotFoundError:
-        return False
     except OSError:
-        return True  # cannot tell: treat as there, never write over it
+        return False
     return True
 
 

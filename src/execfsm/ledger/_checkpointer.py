@@ -4,7 +4,7 @@ When a store writes a signed checkpoint, and of what: the head the records of a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Sized
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -56,6 +56,10 @@ class Checkpointer:
         self._loaded: Line | None = None
         """The line of the last record the store held when opened, when no checkpoint
         covers it."""
+        self.trail_taken = False
+        """The session took the trail the store opened over: recovery verified every record
+        (chain and transitions) and the store was flushed (the first flush of a session
+        comes once recovery is done)."""
 
     def due(self, lines: list[Line]) -> Checkpoint | None:
         """
@@ -108,16 +112,14 @@ class Checkpointer:
         elif lines:
             self._uncovered = lines[-1]
 
-    def final(self, audit: Sized | None) -> Checkpoint | None:
+    def final(self) -> Checkpoint | None:
         """
         At close: the checkpoint of the last committed record, if none covers it yet; with no
         commit since, of the last record the store opened over, if none covers it and the
-        session took the trail (the store's `audit` log holds it: recovery verified and
-        restored it, so a trail recovery refused is never signed).
+        session took the trail (`trail_taken`: a trail recovery refused is never signed).
         """
         uncovered, self._uncovered = self._uncovered, None
         loaded, self._loaded = self._loaded, None
-        restored = len(audit) if audit is not None else 0
-        if uncovered is None and loaded is not None and restored >= loaded[0]:
+        if uncovered is None and loaded is not None and self.trail_taken:
             uncovered = loaded
         return None if uncovered is None else self._sign(uncovered)

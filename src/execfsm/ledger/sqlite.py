@@ -387,6 +387,8 @@ class SqliteStore:
         """
         if self._broken is not None or self.read_only:
             self._check()  # raises
+        if self._checkpoints is not None:  # a session flushes once recovery took the trail
+            self._checkpoints.trail_taken = True
         audit = self._audit
         if self._units_by_thread and get_ident() in self._units_by_thread:
             raise ReentrantCall(
@@ -482,9 +484,7 @@ class SqliteStore:
         """
         if self._audit is not None:
             self._audit.close(f"store {self.path} is closed: nothing more can be made durable")
-        final = (
-            self._checkpoints.final(self._audit) if self._checkpoints and not self._broken else None
-        )
+        final = self._checkpoints.final() if self._checkpoints and not self._broken else None
         try:
             if final is not None:
                 self._write([], {}, {}, {}, final)  # rolled back if it fails
