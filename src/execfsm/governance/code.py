@@ -44,8 +44,9 @@ from statemachine.callbacks import CallbackGroup
 
 from execfsm.fsm._declaration import convention_names
 from execfsm.fsm.model import MachineModel
+from execfsm.governance._code_declared import declared_roots
 from execfsm.governance._code_index import CodeIndex
-from execfsm.governance._code_source import fingerprint, owner_of, reach, top_package
+from execfsm.governance._code_source import fingerprint, owner_of, qualified, reach, top_package
 
 # -- a machine's guards and callbacks --------------------------------------------------------
 
@@ -59,7 +60,8 @@ class CodeEntry:
 
     name: str
     kind: str
-    """``validator``, ``cond``, ``unless`` (joined by ``/`` if more than one), ``callback``."""
+    """``validator``, ``cond``, ``unless`` (joined by ``/`` if more than one), ``callback``,
+    ``declared`` (a declared property or what it is explored with)."""
     on: tuple[str, ...]
     definition: str
     fingerprint: str
@@ -150,6 +152,15 @@ def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> d
             key = index.root(func, self_class)
         closure = index.closure(key)
         entries[name] = CodeEntry(name, kind, on, key, fingerprint(closure))
+    for name, kind, value in declared_roots(machine):  # what the properties are proved over
+        key = index.value(value, f"{qualified(machine)}.{name.replace(' ', ':')}")
+        entries[name] = CodeEntry(name, kind, (), key, fingerprint(index.closure(key)))
+    snapshot = inspect.getattr_static(machine, "snapshot", None)
+    if snapshot is not None and index.covered(getattr(snapshot, "__func__", snapshot)):
+        key = index.root(snapshot, machine)
+        entries["snapshot"] = CodeEntry(
+            "snapshot", "declared", (), key, fingerprint(index.closure(key))
+        )
     return entries
 
 
