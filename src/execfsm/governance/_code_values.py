@@ -16,6 +16,7 @@ rule.
 from __future__ import annotations
 
 import ast
+import decimal
 import enum
 import hashlib
 from decimal import Decimal
@@ -85,3 +86,28 @@ def value_line(value: Any) -> str | None:
     if len(text) > VALUE_LIMIT:
         text = f"<sha256 {hashlib.sha256(text.encode('utf-8')).hexdigest()}>"
     return f"# value: {text}"
+
+
+CONTEXT_KEY = "decimal:getcontext()"
+"""The definition every guard, callback and declaration reads: the decimal context."""
+
+
+def decimal_context_text() -> str:
+    """
+    The decimal arithmetic a guard's comparisons and sums run under: the context of the
+    thread writing the spec (execfsm code may set it at import, ``getcontext().prec = 3``)
+    and ``DefaultContext`` (what a new thread starts from). Flags are left out: they record
+    what was computed, not how.
+    """
+    lines = []
+    for label, context in (
+        ("getcontext()", decimal.getcontext()),
+        ("DefaultContext", decimal.DefaultContext),
+    ):
+        traps = sorted(t.__name__ for t, on in context.traps.items() if on)
+        lines.append(
+            f"decimal.{label}: prec={context.prec}, rounding={context.rounding}, "
+            f"Emin={context.Emin}, Emax={context.Emax}, capitals={context.capitals}, "
+            f"clamp={context.clamp}, traps={traps}"
+        )
+    return "\n".join(lines)

@@ -45,8 +45,9 @@ from statemachine.callbacks import CallbackGroup
 from execfsm.fsm._declaration import convention_names
 from execfsm.fsm.model import MachineModel
 from execfsm.governance._code_declared import declared_roots
-from execfsm.governance._code_index import CodeIndex
+from execfsm.governance._code_index import CodeIndex, Definition
 from execfsm.governance._code_source import fingerprint, owner_of, qualified, reach, top_package
+from execfsm.governance._code_values import CONTEXT_KEY, decimal_context_text
 
 # -- a machine's guards and callbacks --------------------------------------------------------
 
@@ -109,6 +110,16 @@ def callback_edges(machine: type[Any], model: MachineModel, name: str) -> tuple[
     return ()
 
 
+def _in_context(index: CodeIndex, key: str) -> str:
+    """`key`, its definition now reading the decimal context too."""
+    if CONTEXT_KEY not in index.definitions:
+        index.definitions[CONTEXT_KEY] = Definition(CONTEXT_KEY, decimal_context_text(), ())
+    found = index.definitions[key]
+    if CONTEXT_KEY not in found.uses:
+        index.definitions[key] = attrs.evolve(found, uses=(*found.uses, CONTEXT_KEY))
+    return key
+
+
 def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> dict[str, CodeEntry]:
     """
     Every guard of `model` and every callback `machine` defines, fingerprinted in `index`.
@@ -150,14 +161,17 @@ def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> d
             key = index.expression(machine, name)
         else:
             key = index.root(func, self_class)
+        key = _in_context(index, key)
         closure = index.closure(key)
         entries[name] = CodeEntry(name, kind, on, key, fingerprint(closure))
     for name, kind, value in declared_roots(machine):  # what the properties are proved over
-        key = index.value(value, f"{qualified(machine)}.{name.replace(' ', ':')}")
+        key = _in_context(
+            index, index.value(value, f"{qualified(machine)}.{name.replace(' ', ':')}")
+        )
         entries[name] = CodeEntry(name, kind, (), key, fingerprint(index.closure(key)))
     snapshot = inspect.getattr_static(machine, "snapshot", None)
     if snapshot is not None and index.covered(getattr(snapshot, "__func__", snapshot)):
-        key = index.root(snapshot, machine)
+        key = _in_context(index, index.root(snapshot, machine))
         entries["snapshot"] = CodeEntry(
             "snapshot", "declared", (), key, fingerprint(index.closure(key))
         )
