@@ -26,10 +26,21 @@ key (``module:qualname``, ``module:NAME``). Nothing in it depends on object ids,
 ``PYTHONHASHSEED``. Code without source (C code, a lambda typed into a REPL or made by
 ``exec``) is marked ``<no source: module:qualname; bytecode sha256 …>``; a builtin is named.
 
+Besides: a method also reaches its class's ``__init__``; a class counts with the functions
+set on it after its statement (`_code_source.added_functions`); an UPPER_CASE or ``Final``
+constant whose value is plain data counts by that value too (`_code_values`); every entry
+reads the decimal context; and the machine's declared properties, groups, ``inputs``,
+``setups``, ``stimuli`` and ``snapshot()`` are entries of kind ``declared``
+(`_code_declared`).
+
 Not seen: what a guard reaches only through a value it is given at run time (a Protocol's
-implementations; an object's methods when nothing annotates it with its class), and what the
-environment or a configuration file gives a constant. The text is `ast.unparse`'s, which a
-new Python minor version may print differently: regenerate the spec when moving to one.
+implementations; an object's methods when nothing annotates it with its class), a name
+computed at run time, the runtime value of a constant that is not plain data or not
+UPPER_CASE/``Final``, methods made by ``exec``, state changed at import other than the
+decimal context, what the environment or a configuration file gives a constant, and the
+code of verify's own checks (P2, P3, the exploration engine). The text is `ast.unparse`'s,
+which a new Python minor version may print differently: regenerate the spec when moving to
+one.
 """
 
 from __future__ import annotations
