@@ -253,8 +253,8 @@ class CodeIndex:
 
     def _class_text(self, cls: type) -> tuple[str, list[str]]:
         try:
-            source = inspect.getsource(cls)
-            tree = ast.parse(textwrap.dedent(source))
+            lines, start = inspect.getsourcelines(cls)
+            tree = ast.parse(textwrap.dedent("".join(lines)))
         except (OSError, TypeError, SyntaxError, ValueError, IndexError):
             return f"<no source: {qualified(cls)}>", []
         node = tree.body[0] if tree.body else tree
@@ -268,7 +268,7 @@ class CodeIndex:
                 for chain in (c for c in reads.chains if c[0] == name):
                     self._module_chain(namespace[name], chain, uses, external)
         text = normalised(node)
-        for attr, func in added_functions(cls):  # not what the class statement says
+        for attr, func in added_functions(cls, lines, start):  # not what the class statement says
             text += f"\n# {cls.__qualname__}.{attr} = {self._render(func, uses)}"
         if external:
             text += f"\n# external: {', '.join(dict.fromkeys(external))}"

@@ -266,7 +266,9 @@ def fingerprint(closure: Mapping[str, str]) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def added_functions(cls: type) -> list[tuple[str, types.FunctionType]]:
+def added_functions(
+    cls: type, lines: list[str], start: int
+) -> list[tuple[str, types.FunctionType]]:
     """
     The functions in `cls`'s own ``__dict__`` (also behind a staticmethod, classmethod or
     property) whose code is not in its class statement: set on it afterwards
@@ -275,8 +277,7 @@ def added_functions(cls: type) -> list[tuple[str, types.FunctionType]]:
     ``__execfsm_observer__`` (the transition-coverage plugin's, which only records the
     `AuditLog`s made) is read as the function it wraps.
     """
-    try:
-        lines, start = inspect.getsourcelines(cls)
+    try:  # `lines` and `start`: the class statement's, from `inspect.getsourcelines`
         filename = inspect.getsourcefile(cls)
     except (OSError, TypeError):
         return []
