@@ -235,7 +235,7 @@ class TestSpecHoldsCode:
         assert "    if not positive(quantity):" in text
         assert not any("Refuse" in line or "the helper decides" in line for line in text)
         assert "scratchguards.helpers:positive" in data["code"]
-        assert data["code"]["scratchguards.helpers:LIMIT"]["code"] == ["LIMIT = 0"]
+        assert data["code"]["scratchguards.helpers:LIMIT"]["code"] == ["LIMIT = 0", "# value: 0"]
 
     def test_the_repository_spec_has_fingerprints(self) -> None:
         """The committed spec fingerprints the built-in machines' guards and callbacks."""

@@ -25,6 +25,7 @@ from execfsm.governance._code_source import (
     MISSING,
     REPR_LIMIT,
     absolute_module,
+    added_functions,
     binds,
     bytecode_hash,
     external_name,
@@ -41,13 +42,12 @@ from execfsm.governance._code_source import (
     top_level,
     top_package,
 )
+from execfsm.governance._code_values import takes_value, value_line
 
 
 @attrs.frozen
 class Definition:
-    """
-    One definition: its normalised text and the keys of the definitions it reads.
-    """
+    """One definition: its normalised text and the keys of the definitions it reads."""
 
     key: str
     text: str
@@ -55,9 +55,7 @@ class Definition:
 
 
 class CodeIndex:
-    """
-    The definitions reached from some callables (roots), each once, keyed deterministically.
-    """
+    """The definitions reached from some callables (roots), each once, keyed deterministically."""
 
     def __init__(self, packages: Iterable[str]) -> None:
         self.packages = frozenset(packages)
@@ -70,16 +68,18 @@ class CodeIndex:
     # -- roots and keys -------------------------------------------------------------------------
 
     def covered(self, obj: Any) -> bool:
-        """
-        Whether `obj` (a function or class) belongs to a covered package.
-        """
+        """Whether `obj` (a function or class) belongs to a covered package."""
         return top_package(getattr(obj, "__module__", None)) in self.packages
 
     def root(self, obj: Any, self_class: type | None = None) -> str:
-        """
-        The key of `obj`'s definition, every definition it reaches added.
-        """
+        """The key of `obj`'s definition, every definition it reaches added."""
         key = self._callable(obj, self_class)
+        self._flush()
+        return key
+
+    def value(self, value: Any, base: str) -> str:
+        """The key of a declared value (written out), every definition it reaches added."""
+        key = self._queue(value, base, lambda: self._value_text(value))
         self._flush()
         return key
 
@@ -116,9 +116,7 @@ class CodeIndex:
             self.definitions[todo_key] = Definition(todo_key, text, tuple(dict.fromkeys(uses)))
 
     def closure(self, key: str) -> dict[str, str]:
-        """
-        `key`'s text and the text of everything it reaches, by key.
-        """
+        """`key`'s text and the text of everything it reaches, by key."""
         return reach(key, {k: (d.text, d.uses) for k, d in self.definitions.items()})
 
     def _unique(self, base: str) -> str:
@@ -231,6 +229,9 @@ class CodeIndex:
         if me is not None and self_class is not None:
             for attr in dict.fromkeys(c[1] for c in reads.chains if c[0] == me):
                 lines += self._self_read(self_class, attr, me, uses)
+            init = inspect.getattr_static(self_class, "__init__", None)
+            if isinstance(init, types.FunctionType) and self.covered(init):
+                uses.append(self._callable(init, self_class))  # what set `self` up
         if owner is not None and self_class is not None and "super" in reads.names:
             lines += self._super_reads(self_class, owner, node, uses)
         if func.__defaults__:
@@ -252,8 +253,8 @@ class CodeIndex:
 
     def _class_text(self, cls: type) -> tuple[str, list[str]]:
         try:
-            source = inspect.getsource(cls)
-            tree = ast.parse(textwrap.dedent(source))
+            lines, start = inspect.getsourcelines(cls)
+            tree = ast.parse(textwrap.dedent("".join(lines)))
         except (OSError, TypeError, SyntaxError, ValueError, IndexError):
             return f"<no source: {qualified(cls)}>", []
         node = tree.body[0] if tree.body else tree
@@ -267,6 +268,8 @@ class CodeIndex:
                 for chain in (c for c in reads.chains if c[0] == name):
                     self._module_chain(namespace[name], chain, uses, external)
         text = normalised(node)
+        for attr, func in added_functions(cls, lines, start):  # not what the class statement says
+            text += f"\n# {cls.__qualname__}.{attr} = {self._render(func, uses)}"
         if external:
             text += f"\n# external: {', '.join(dict.fromkeys(external))}"
         return text, uses
@@ -288,7 +291,7 @@ class CodeIndex:
             external.append(f"{name}={external_name(value)}")
             return
         where = binding[0] if binding is not None else module
-        marker = ("constant", where, name)
+        marker = ("constant", where, name, id(value))  # a rebinding elsewhere: another value
         if marker not in self._seen:
             key = self._unique(f"{where}:{name}")
             self._seen[marker] = key
@@ -299,10 +302,8 @@ class CodeIndex:
     def _binding(
         self, module: str | None, name: str, depth: int = 0
     ) -> tuple[str, list[ast.stmt]] | None:
-        """
-        Where `name` is assigned at the top level of `module` (following ``from … import``
-        to the module that assigns it), and the statements that assign it.
-        """
+        """Where `name` is assigned at `module`'s top level (``from … import`` followed to
+        the module that assigns it), and the statements that assign it."""
         loaded = sys.modules.get(module or "")
         filename = getattr(loaded, "__file__", None)
         if loaded is None or not filename or depth > MAX_IMPORTS:
@@ -344,7 +345,8 @@ class CodeIndex:
                         self._module_chain(namespace[read], chain, uses, external)
         if external:
             texts.append(f"# external: {', '.join(dict.fromkeys(external))}")
-        return "\n".join(texts), uses
+        shown = value_line(value) if takes_value(name, statements) else None
+        return "\n".join([*texts, *([shown] if shown else [])]), uses
 
     def _bound(self, method: types.MethodType) -> tuple[str, list[str]]:
         uses = [self._function(method.__func__, type(method.__self__))]  # type: ignore[arg-type]

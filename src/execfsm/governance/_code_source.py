@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+import inspect
 import json
 import types
 from collections.abc import Iterable, Mapping
@@ -60,9 +61,10 @@ def normalised(node: ast.AST) -> str:
 
 class Reads(ast.NodeVisitor):
     """
-    The names a node reads (in first-read order) and the attribute chains on them; of the
-    annotations, only the parameters' (the methods of what a guard is given run too), not
-    return or variable annotations.
+    The names a node reads (in first-read order) and the attribute chains on them (also
+    ``getattr(x, "name")`` with a literal name), annotations included: the classes named in
+    annotations of parameters, returns and variables or fields (``policy: LivePolicy | None``
+    in a class body) offer the methods that run on what is given, returned or held.
     """
 
     def __init__(self) -> None:
@@ -74,15 +76,30 @@ class Reads(ast.NodeVisitor):
             self.visit(node.annotation)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        for child in (*node.decorator_list, node.args, *node.body):
+        returns = [node.returns] if node.returns is not None else []
+        for child in (*node.decorator_list, node.args, *returns, *node.body):
             self.visit(child)
 
     visit_AsyncFunctionDef = visit_FunctionDef  # the visitor's naming
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.visit(node.target)
+        self.visit(node.annotation)
         if node.value is not None:
             self.visit(node.value)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func, args = node.func, node.args
+        if (
+            isinstance(func, ast.Name)
+            and func.id in ("getattr", "hasattr")
+            and len(args) >= 2
+            and isinstance(args[1], ast.Constant)
+            and isinstance(args[1].value, str)
+            and args[1].value.isidentifier()
+        ):
+            self.visit(ast.Attribute(value=args[0], attr=args[1].value, ctx=ast.Load()))
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         chain = [node.attr]
@@ -247,3 +264,39 @@ def fingerprint(closure: Mapping[str, str]) -> str:
     """
     data = json.dumps(sorted(closure.items()), ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def added_functions(
+    cls: type, lines: list[str], start: int
+) -> list[tuple[str, types.FunctionType]]:
+    """
+    The functions in `cls`'s own ``__dict__`` (also behind a staticmethod, classmethod or
+    property) whose code is not in its class statement: set on it afterwards
+    (``Box.fits = lambda self: True``) or by a decorator. Code made by ``exec`` (attrs' and
+    dataclasses' generated methods, file ``<…>``) is left out, and a wrapper marked
+    ``__execfsm_observer__`` (the transition-coverage plugin's, which only records the
+    `AuditLog`s made) is read as the function it wraps.
+    """
+    try:  # `lines` and `start`: the class statement's, from `inspect.getsourcelines`
+        filename = inspect.getsourcefile(cls)
+    except (OSError, TypeError):
+        return []
+    found = []
+    for name, value in sorted(vars(cls).items()):
+        parts = [getattr(value, "__func__", value)]
+        if isinstance(value, property):
+            parts = [value.fget, value.fset, value.fdel]
+        for part in parts:
+            while getattr(part, "__execfsm_observer__", False):
+                part = part.__wrapped__
+            if not isinstance(part, types.FunctionType):
+                continue
+            code = part.__code__
+            if code.co_filename.startswith("<"):
+                continue
+            inside = code.co_filename == filename and start <= code.co_firstlineno < start + len(
+                lines
+            )
+            if not inside:
+                found.append((name, part))
+    return found

@@ -26,10 +26,21 @@ key (``module:qualname``, ``module:NAME``). Nothing in it depends on object ids,
 ``PYTHONHASHSEED``. Code without source (C code, a lambda typed into a REPL or made by
 ``exec``) is marked ``<no source: module:qualname; bytecode sha256 …>``; a builtin is named.
 
+Besides: a method also reaches its class's ``__init__``; a class counts with the functions
+set on it after its statement (`_code_source.added_functions`); an UPPER_CASE or ``Final``
+constant whose value is plain data counts by that value too (`_code_values`); every entry
+reads the decimal context; and the machine's declared properties, groups, ``inputs``,
+``setups``, ``stimuli`` and ``snapshot()`` are entries of kind ``declared``
+(`_code_declared`).
+
 Not seen: what a guard reaches only through a value it is given at run time (a Protocol's
-implementations; an object's methods when nothing annotates it with its class), and what the
-environment or a configuration file gives a constant. The text is `ast.unparse`'s, which a
-new Python minor version may print differently: regenerate the spec when moving to one.
+implementations; an object's methods when nothing annotates it with its class), a name
+computed at run time, the runtime value of a constant that is not plain data or not
+UPPER_CASE/``Final``, methods made by ``exec``, state changed at import other than the
+decimal context, what the environment or a configuration file gives a constant, and the
+code of verify's own checks (P2, P3, the exploration engine). The text is `ast.unparse`'s,
+which a new Python minor version may print differently: regenerate the spec when moving to
+one.
 """
 
 from __future__ import annotations
@@ -44,8 +55,10 @@ from statemachine.callbacks import CallbackGroup
 
 from execfsm.fsm._declaration import convention_names
 from execfsm.fsm.model import MachineModel
-from execfsm.governance._code_index import CodeIndex
-from execfsm.governance._code_source import fingerprint, owner_of, reach, top_package
+from execfsm.governance._code_declared import declared_roots
+from execfsm.governance._code_index import CodeIndex, Definition
+from execfsm.governance._code_source import fingerprint, owner_of, qualified, reach, top_package
+from execfsm.governance._code_values import CONTEXT_KEY, decimal_context_text
 
 # -- a machine's guards and callbacks --------------------------------------------------------
 
@@ -59,7 +72,8 @@ class CodeEntry:
 
     name: str
     kind: str
-    """``validator``, ``cond``, ``unless`` (joined by ``/`` if more than one), ``callback``."""
+    """``validator``, ``cond``, ``unless`` (joined by ``/`` if more than one), ``callback``,
+    ``declared`` (a declared property or what it is explored with)."""
     on: tuple[str, ...]
     definition: str
     fingerprint: str
@@ -107,6 +121,16 @@ def callback_edges(machine: type[Any], model: MachineModel, name: str) -> tuple[
     return ()
 
 
+def _in_context(index: CodeIndex, key: str) -> str:
+    """`key`, its definition now reading the decimal context too."""
+    if CONTEXT_KEY not in index.definitions:
+        index.definitions[CONTEXT_KEY] = Definition(CONTEXT_KEY, decimal_context_text(), ())
+    found = index.definitions[key]
+    if CONTEXT_KEY not in found.uses:
+        index.definitions[key] = attrs.evolve(found, uses=(*found.uses, CONTEXT_KEY))
+    return key
+
+
 def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> dict[str, CodeEntry]:
     """
     Every guard of `model` and every callback `machine` defines, fingerprinted in `index`.
@@ -148,8 +172,20 @@ def machine_code(index: CodeIndex, machine: type[Any], model: MachineModel) -> d
             key = index.expression(machine, name)
         else:
             key = index.root(func, self_class)
+        key = _in_context(index, key)
         closure = index.closure(key)
         entries[name] = CodeEntry(name, kind, on, key, fingerprint(closure))
+    for name, kind, value in declared_roots(machine):  # what the properties are proved over
+        key = _in_context(
+            index, index.value(value, f"{qualified(machine)}.{name.replace(' ', ':')}")
+        )
+        entries[name] = CodeEntry(name, kind, (), key, fingerprint(index.closure(key)))
+    snapshot = inspect.getattr_static(machine, "snapshot", None)
+    if snapshot is not None and index.covered(getattr(snapshot, "__func__", snapshot)):
+        key = _in_context(index, index.root(snapshot, machine))
+        entries["snapshot"] = CodeEntry(
+            "snapshot", "declared", (), key, fingerprint(index.closure(key))
+        )
     return entries
 
 

@@ -118,11 +118,15 @@ def diff_cases(
     return lines
 
 
-def spec_text(machines: Mapping[str, type[StateMachine]]) -> str:
+def spec_text(
+    machines: Mapping[str, type[StateMachine]], data: Mapping[str, Any] | None = None
+) -> str:
     """
-    The text of ``machines.json`` for these machines.
+    The text of ``machines.json`` for these machines (their `spec_data`, if given).
     """
-    return json.dumps(spec_data(machines), indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(spec_data(machines) if data is None else data, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def spec_data(machines: Mapping[str, type[StateMachine]]) -> dict[str, Any]:
@@ -138,11 +142,13 @@ def spec_data(machines: Mapping[str, type[StateMachine]]) -> dict[str, Any]:
     return {"machines": data, "code": definitions}
 
 
-def artifacts(machines: Mapping[str, type[StateMachine]]) -> dict[str, str]:
+def artifacts(
+    machines: Mapping[str, type[StateMachine]], data: Mapping[str, Any] | None = None
+) -> dict[str, str]:
     """
-    Every committed spec file, by file name, as it must read.
+    Every committed spec file, by file name, as it must read (`data`: their `spec_data`).
     """
-    files = {SPEC_FILE: spec_text(machines)}
+    files = {SPEC_FILE: spec_text(machines, data)}
     for name, cls in machines.items():
         model = MachineModel.from_machine(cls)
         files[f"{name}.dot"] = to_dot(model)
@@ -265,7 +271,7 @@ def drift(directory: Path, machines: Mapping[str, type[StateMachine]]) -> list[s
         )
     for name in sorted(set(committed) - set(machines)):
         lines.append(f"{name}: machine removed (still in the committed spec)")
-    expected = artifacts(machines)
+    expected = artifacts(machines, current_data)
     for file_name, text in expected.items():
         if file_name == SPEC_FILE:
             continue

@@ -98,6 +98,7 @@ class TransitionCoveragePlugin:
             original(log, *args, **kwargs)
             remember(log)  # list.append is atomic: logs made on other threads are kept too
 
+        init.__execfsm_observer__ = True  # type: ignore[attr-defined]  # the spec reads `original`
         AuditLog.__init__ = init  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
