@@ -69,6 +69,7 @@ class TestPublicApi:
             "PipelineState",
             "PolicyViolation",
             "Position",
+            "QueryingAdapter",
             "Reason",
             "ReasonCode",
             "ReentrantCall",

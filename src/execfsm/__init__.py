@@ -75,7 +75,7 @@ from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.registry import known_machines, load_project, register_machine
 from execfsm.results import PipelineResult
 from execfsm.risk import BlockingRiskHook, ConditionalRiskHook, NullRiskHook
-from execfsm.typing import KillSwitch, OrderAdapter, RiskHook
+from execfsm.typing import KillSwitch, OrderAdapter, QueryingAdapter, RiskHook
 
 __all__ = [
     "AdapterRegistry",
@@ -130,6 +130,7 @@ __all__ = [
     "PipelineState",
     "PolicyViolation",
     "Position",
+    "QueryingAdapter",
     "Reason",
     "ReasonCode",
     "ReentrantCall",

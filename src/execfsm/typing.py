@@ -4,11 +4,13 @@ Protocols and aliases shared across execfsm, so components depend on shapes, not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from execfsm.adapters.reports import VenueFill, VenueOrderReport
     from execfsm.contracts import (
         ExecutionEvent,
         Fill,
@@ -105,6 +107,40 @@ class ReplacingAdapter(OrderAdapter, Protocol):
         (the venue knows the order by ``orig_client_order_id``); return REPLACE_ACK or
         REPLACE_REJECT (and any racing fills), naming the order by its ``client_order_id``.
         Raises only `VenueError` subclasses, as `OrderAdapter.cancel`.
+        """
+        ...
+
+
+@runtime_checkable
+class QueryingAdapter(OrderAdapter, Protocol):
+    """
+    An adapter that can tell what the venue holds (for reconciliation). Optional: check
+    ``isinstance(adapter, QueryingAdapter)``. Every query raises only `VenueError` subclasses,
+    as `OrderAdapter.submit`, and sends nothing to trade.
+    """
+
+    def order_report(self, client_order_id: str) -> VenueOrderReport | None:
+        """
+        The venue's report of the order with `client_order_id` (its fills included), or None
+        if the venue does not know it.
+        """
+        ...
+
+    def open_orders(self) -> Sequence[VenueOrderReport]:
+        """
+        Every order still working at the venue, ours or not.
+        """
+        ...
+
+    def fills_since(self, ts: datetime) -> Sequence[VenueFill]:
+        """
+        Every fill the venue executed at or after `ts`.
+        """
+        ...
+
+    def positions(self) -> Mapping[str, Decimal]:
+        """
+        The venue's net position by symbol.
         """
         ...
 

@@ -4,7 +4,9 @@
 It wraps a `SimulatedVenue` and, per call, applies the next fault: exceptions of each class
 (raised as taxonomy errors or as raw transport errors the adapter boundary must translate),
 timeouts before and after the request left, duplicated and reordered events, overfills,
-conflicting fill ids, fills after a cancel, partial-fill storms and slow answers.
+conflicting fill ids, fills after a cancel, partial-fill storms and slow answers. Its
+answers to queries (`execfsm.typing.QueryingAdapter`) can lag, forget orders, be wrong, or
+fail (`execfsm.adapters.query_faults`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import enum
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 import attrs
 
+from execfsm.adapters import _venue_book
 from execfsm.adapters.dispatcher import MAX_DELAY_SECONDS
+from execfsm.adapters.query_faults import QueryFaults, WrongReport
+from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.contracts import EventKind, ExecutionEvent, Fill, Order, ReplaceRequest
 from execfsm.errors import PermanentVenueError, TransientVenueError, VenueRejected
@@ -90,6 +96,7 @@ _RATE = number_between(0, 1)
 _SLOW_SECONDS = number_between(0, MAX_DELAY_SECONDS)
 _STORM_SIZE = number_between(1, 10_000, integer=True)
 _SLEEP = callable_setting()
+_QUERY_FAILURES = number_between(0, 1_000_000, integer=True)
 
 
 def _faults(value: Iterable[Fault], field: str) -> tuple[Fault, ...]:
@@ -121,6 +128,14 @@ class FaultyVenue:
         storm_size: How many pieces a PARTIAL_FILL_STORM splits each fill into: an int in
             [1, 10000].
         sleep: How SLOW waits (real time by default, so a dispatcher timeout can fire).
+        query_lag: Queries answer as the venue was this many events ago.
+        forget_orders: Client order ids that queries report as unknown.
+        forget_rate: The fraction of other orders queries report as unknown, chosen by
+            ``seed`` and the order's id (the same ones whatever is asked first).
+        wrong_reports: Client order id → `WrongReport`: how its report contradicts it.
+        query_failures: The next this many queries raise `TransientVenueError`.
+        query_failure_rate: Then each query raises it with this probability, drawn from
+            its own generator seeded by ``seed``.
 
     A bad setting (``rate`` outside [0, 1], a fault that is not a `Fault`, …) is refused
     with a `ConfigurationError` naming it.
@@ -137,6 +152,12 @@ class FaultyVenue:
         slow_seconds: float = 0.2,
         storm_size: int = 20,
         sleep: Callable[[float], None] = _sleep,
+        query_lag: int = 0,
+        forget_orders: Collection[str] = (),
+        forget_rate: float = 0.0,
+        wrong_reports: Mapping[str, WrongReport] | None = None,
+        query_failures: int = 0,
+        query_failure_rate: float = 0.0,
     ) -> None:
         _INNER.check(inner, "inner")
         _SEED.check(seed, "seed")
@@ -154,6 +175,15 @@ class FaultyVenue:
         self._sleep = sleep
         self.applied: list[Fault] = []
         """Every fault applied, in call order."""
+        wrong = {} if wrong_reports is None else wrong_reports
+        self.query_faults = QueryFaults.checked(query_lag, forget_orders, forget_rate, wrong, seed)
+        _QUERY_FAILURES.check(query_failures, "query_failures")
+        _RATE.check(query_failure_rate, "query_failure_rate")
+        self.query_failures = query_failures
+        self.query_failure_rate = query_failure_rate
+        self._query_rng = random.Random(f"{seed}|queries")  # noqa: S311 - test faults
+        self.failed_queries: list[str] = []
+        """Every query that raised, by name, in call order."""
 
     @property
     def name(self) -> str:
@@ -244,6 +274,46 @@ class FaultyVenue:
             )
             return (_event_like(events[0], EventKind.FILL, "race", fill), *events)
         return tuple(events)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _answers(self, query: str) -> dict[str, VenueOrderReport]:
+        """
+        The inner venue's reports as this venue answers `query`, or `TransientVenueError`.
+        """
+        failing = self.query_failures > 0
+        if failing:
+            self.query_failures -= 1
+        elif self.query_failure_rate:
+            failing = self._query_rng.random() < self.query_failure_rate
+        if failing:
+            self.failed_queries.append(query)
+            raise TransientVenueError(f"venue did not answer {query} (503); nothing changed")
+        return self.query_faults.spoil(self.inner.venue_reports(self.query_faults.lag))
+
+    def order_report(self, client_order_id: str) -> VenueOrderReport | None:
+        """
+        The inner venue's report of the order, lagging, forgotten or wrong as set.
+        """
+        return self._answers("order_report").get(client_order_id)
+
+    def open_orders(self) -> Sequence[VenueOrderReport]:
+        """
+        Working orders, from the same spoiled reports.
+        """
+        return _venue_book.open_orders(self._answers("open_orders"))
+
+    def fills_since(self, ts: datetime) -> Sequence[VenueFill]:
+        """
+        Fills at or after `ts`, from the same spoiled reports.
+        """
+        return _venue_book.fills_since(self._answers("fills_since"), ts)
+
+    def positions(self) -> Mapping[str, Decimal]:
+        """
+        Net position by symbol, from the same spoiled reports.
+        """
+        return _venue_book.positions(self._answers("positions"))
 
     def _spoil(
         self, fault: Fault, order: Order, events: list[ExecutionEvent]

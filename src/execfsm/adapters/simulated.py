@@ -21,6 +21,7 @@ from os import PathLike
 from pathlib import Path
 
 from execfsm.adapters._answers import StoredEvent, revived, stored
+from execfsm.adapters._venue_book import QueryAnswers, VenueBook
 from execfsm.bounds import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_INTEGER_DIGITS,
@@ -98,7 +99,7 @@ def _on_grid(value: Decimal, rounding: str) -> Decimal:
     return value.quantize(_GRID, rounding=rounding)
 
 
-class SimulatedVenue:
+class SimulatedVenue(QueryAnswers):
     """
     A deterministic in-process venue.
 
@@ -118,7 +119,8 @@ class SimulatedVenue:
             by symbol; a symbol not listed is unlimited. What a resting order could not take
             fills when a later `set_price` finds it marketable again.
 
-    A bad setting is refused with a `ConfigurationError` naming it.
+    A bad setting is refused with a `ConfigurationError` naming it. It answers queries
+    (`execfsm.typing.QueryingAdapter`) truthfully from every event it emitted.
     """
 
     def __init__(
@@ -167,6 +169,7 @@ class SimulatedVenue:
         self.new_orders: list[str] = []
         """The journal of keys that created an order here: a key twice is a double order."""
         self._lock = threading.RLock()
+        self._book = VenueBook()  # every event it emits: what it answers queries from
         self._journal = None if journal is None else Path(journal)
         if self._journal is not None and self._journal.exists():
             try:
@@ -476,7 +479,7 @@ class SimulatedVenue:
     ) -> ExecutionEvent:
         count = self._event_counts.get(order.client_order_id, 0) + 1
         self._event_counts[order.client_order_id] = count
-        return ExecutionEvent(
+        event = ExecutionEvent(
             kind=kind,
             event_id=stable_id("evt", order.client_order_id, count),
             client_order_id=order.client_order_id,
@@ -488,3 +491,5 @@ class SimulatedVenue:
             venue_order_id=venue_order_id,
             causation_id=causation_id,
         )
+        self._book.record(order, event)
+        return event
