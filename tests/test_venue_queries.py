@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from execfsm import (
     ContractViolation,
@@ -440,3 +442,37 @@ class TestReportTypes:
         """A bad fill value is a ContractViolation naming the field."""
         with pytest.raises(ContractViolation, match=message):
             fill(**kw)
+
+
+class TestReportsAgreeOverRandomSessions:
+    @settings(max_examples=25, deadline=None)
+    @given(
+        steps=st.lists(
+            st.tuples(
+                st.sampled_from(["market", "limit", "price", "cancel"]),
+                st.sampled_from([OrderSide.BUY, OrderSide.SELL]),
+                st.integers(min_value=1, max_value=5),
+            ),
+            max_size=12,
+        )
+    )
+    def test_the_venue_and_our_ledgers_agree(self, steps: list[tuple[str, OrderSide, int]]) -> None:
+        """After any session of orders, price moves and cancels on an honest venue, every
+        report equals our ledgers."""
+        s = Session(partial_fills=("0.5", "0.5"))
+        resting: list[str] = []
+        for action, side, n in steps:
+            if action == "market":
+                s.submit(side=side, quantity=Decimal(n))
+            elif action == "limit":
+                price = Decimal(60000 + (1 if side is OrderSide.SELL else -1) * 500 * n)
+                order = s.submit(
+                    side=side, quantity=Decimal(n), order_type=OrderType.LIMIT, limit_price=price
+                )
+                resting.append(order.client_order_id)
+            elif action == "price":
+                s.inner.set_price("BTC/EUR", 60000 + (n - 3) * 1000)
+            elif resting:
+                s.orch.cancel(resting.pop(0))
+
+        s.agrees()
