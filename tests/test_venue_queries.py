@@ -23,13 +23,12 @@ from execfsm import (
     SimulatedVenue,
     SteppingClock,
 )
-from execfsm.adapters.query_faults import WrongReport
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.clock import EPOCH
 from execfsm.contracts import Fill, Order
 from execfsm.errors import ConfigurationError, TransientVenueError, VenueError
 from execfsm.orchestrator import ExecutionOrchestrator
-from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
+from execfsm.testing import Fault, FaultyVenue, WrongReport, paper_orchestrator
 
 
 class Session:

@@ -16,6 +16,7 @@ from statemachine import StateMachine
 from statemachine.states import States
 
 from execfsm.adapters.faulty import Fault, FaultyVenue
+from execfsm.adapters.query_faults import WrongReport
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import EPOCH, FixedClock, SteppingClock
@@ -60,6 +61,7 @@ __all__ = [
     "PathRun",
     "Step",
     "SteppingClock",
+    "WrongReport",
     "coverage_summary",
     "declared_targets",
     "in_memory_audit",
