@@ -25,7 +25,7 @@ from execfsm import (
 )
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.clock import EPOCH
-from execfsm.contracts import Fill, Order
+from execfsm.contracts import Fill, Order, TimeInForce
 from execfsm.errors import ConfigurationError, TransientVenueError, VenueError
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.testing import Fault, FaultyVenue, WrongReport, paper_orchestrator
@@ -154,6 +154,39 @@ class TestSimulatedVenueReports:
             5,
             5,
         )
+
+    def test_an_immediate_order_partly_filled_is_cancelled_with_its_fills(self) -> None:
+        """An IOC order beyond the liquidity is CANCELLED with what it took."""
+        s = Session(liquidity={"BTC/EUR": "0.5"})
+        order = s.submit(time_in_force=TimeInForce.IOC)
+
+        s.agrees()
+
+        report = s.inner.order_report(order.client_order_id)
+        assert report is not None
+        assert (report.state, report.cum_quantity, report.leaves_quantity) == (
+            OrderState.CANCELLED,
+            Decimal("0.5"),
+            0,
+        )
+
+    def test_an_expired_gtd_order_is_reported_expired(self) -> None:
+        """A resting GTD order the venue expired is EXPIRED at the venue and here."""
+        s = Session()
+        later = EPOCH + timedelta(hours=1)
+        order = s.submit(
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal(50000),
+            time_in_force=TimeInForce.GTD,
+            expire_time=later,
+        )
+        s.inner.advance_to(later)
+
+        s.agrees()
+
+        report = s.inner.order_report(order.client_order_id)
+        assert report is not None
+        assert report.state is OrderState.EXPIRED
 
     def test_fills_since_a_time_leaves_earlier_fills_out(self) -> None:
         """Only fills at or after the given time are listed."""
