@@ -39,16 +39,20 @@ class VenueBook:
         """
         self.entries.append((order, event))
 
-    def reports(self, lag: int = 0) -> dict[str, VenueOrderReport]:
+    def reports(self, lag: int = 0, only: str | None = None) -> dict[str, VenueOrderReport]:
         """
-        Every order the venue knew ``lag`` events ago, by client order id, in arrival order.
+        Every order the venue knew ``lag`` events ago (or only the one `only` names), by
+        client order id, in arrival order.
         """
         entries = self.entries[: max(len(self.entries) - lag, 0)]
         terms: dict[str, Order] = {}
         states: dict[str, OrderState] = {}
         fills: dict[str, list[VenueFill]] = {}
+        filled: dict[str, Decimal] = {}
         for order, event in entries:
             cid = event.client_order_id
+            if only is not None and cid != only:
+                continue
             if event.kind is EventKind.REPLACE_ACK or cid not in terms:
                 terms[cid] = order
             fills.setdefault(cid, [])
@@ -70,7 +74,7 @@ class VenueBook:
                         event.ts_event,
                     )
                 )
-                cum = sum((f.quantity for f in fills[cid]), Decimal(0))
+                cum = filled[cid] = filled.get(cid, Decimal(0)) + fill.quantity
                 full = cum >= terms[cid].quantity
                 states[cid] = OrderState.FILLED if full else OrderState.PARTIALLY_FILLED
         return {cid: _report(terms[cid], states.get(cid), fills[cid]) for cid in terms}
@@ -141,7 +145,7 @@ class QueryAnswers:
         The venue's report of the order, or None if it never received it.
         """
         with self._lock:
-            return self._book.reports().get(client_order_id)
+            return self._book.reports(only=client_order_id).get(client_order_id)
 
     def open_orders(self) -> Sequence[VenueOrderReport]:
         """
