@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from statemachine import StateMachine
 
 from execfsm.contracts import ReasonCode
+from execfsm.enums import MachineReason
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.cases import ANY_EVENT
 from execfsm.fsm.model import MachineModel
@@ -85,9 +86,9 @@ def verify_trail(
         key = (record.machine, instance or "")
         known = key in current
         state = current.get(key, model.initial_state)
-        reason = str(record.reason_code)
-        if "." in reason and reason not in model.reason_codes:  # another machine's own code
-            return _bad(count, record, f"{reason} is not a reason code of {model.name}")
+        code = record.reason_code
+        if isinstance(code, MachineReason) and code.value not in model.reason_codes:
+            return _bad(count, record, f"{code.value} is not a reason code of {model.name}")
         if record.outcome is AuditOutcome.APPLIED:
             if _declared_in_place(model, record, state):
                 continue  # a declared case applied where the machine stands (a late fill)
