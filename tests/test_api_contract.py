@@ -171,5 +171,14 @@ class TestPublicApi:
 
         assert names[: len(pinned)] == pinned
         assert names[after : after + len(contingent)] == contingent
-        assert names[after + len(contingent) :] == ["CALLBACK_FAILED"]
+        recon = [
+            "RECON_AGREED",
+            "RECON_QUERY_FAILED",
+            "RECON_ORDER_NOT_FOUND",
+            "RECON_VENUE_BEHIND",
+            "RECON_REPORT_IMPOSSIBLE",
+            "RECON_EXTERNAL_ORDER",
+            "RECON_POSITION_DIFFERS",
+        ]
+        assert names[after + len(contingent) :] == ["CALLBACK_FAILED", *recon]
         assert all(c.value == c.name for c in ReasonCode)

@@ -293,6 +293,26 @@ class ReasonCode(enum.StrEnum):
     CALLBACK_FAILED = "CALLBACK_FAILED"
     """A machine's callback raised after its move was recorded: the move did not happen and
     the machine is where this record's ``target`` says (the record before is undone)."""
+    RECON_AGREED = "RECON_AGREED"
+    """Reconciliation found the order and the venue's report of it agree: its flags clear."""
+    RECON_QUERY_FAILED = "RECON_QUERY_FAILED"
+    """The venue could not answer reconciliation's question (it failed or timed out): the
+    order stays as it was, flagged, and is asked again on the next pass."""
+    RECON_ORDER_NOT_FOUND = "RECON_ORDER_NOT_FOUND"
+    """The venue did not know the order after the configured number of questions over the
+    configured time: it never reached the venue, so it ends REJECTED. Never re-sent."""
+    RECON_VENUE_BEHIND = "RECON_VENUE_BEHIND"
+    """The venue's report holds less than we already know (a lagging answer): nothing is
+    changed, the order stays flagged and is asked again."""
+    RECON_REPORT_IMPOSSIBLE = "RECON_REPORT_IMPOSSIBLE"
+    """The venue's report cannot be true of our order (more filled than ordered, another side
+    or symbol, an execution we hold with other terms): held for an operator."""
+    RECON_EXTERNAL_ORDER = "RECON_EXTERNAL_ORDER"
+    """The venue holds an order we have no record of (placed elsewhere, or by a session whose
+    records were lost): reported, and adopted if the policy says so."""
+    RECON_POSITION_DIFFERS = "RECON_POSITION_DIFFERS"
+    """The venue's net position in a symbol differs from the position ledger's, by the size
+    the record names."""
 
 
 # -- a machine's own reason codes ------------------------------------------------------------

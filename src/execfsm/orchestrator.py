@@ -31,6 +31,9 @@ from execfsm.orchestration.expiry import ExpirySweep
 from execfsm.orchestration.intents import IntentRunner
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits
+from execfsm.reconciliation.findings import ReconPolicy
+from execfsm.reconciliation.reconciler import Reconciler
+from execfsm.reconciliation.report import ReconReport
 from execfsm.recovery import open_session
 from execfsm.results import PipelineResult, ResultBook
 from execfsm.risk import NullRiskHook
@@ -41,6 +44,7 @@ from execfsm.validators import has_methods, instance_of
 
 _MODE = instance_of(ExecutionMode)
 _LIVE_POLICY = instance_of(LivePolicy, optional=True)
+_RECON_POLICY = instance_of(ReconPolicy, optional=True)
 _COLLABORATORS = {  # structural: any object of the shape passes (a user's fake too)
     "risk_hook": has_methods("evaluate", optional=True),
     "registry": has_methods("get", "adapters", optional=True),
@@ -71,6 +75,11 @@ class ExecutionOrchestrator:
             rebuilt, stored results answer resubmissions.
         engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's own).
         day_ends_at: When DAY orders expire each day (`expire_due`), in UTC; default 00:00.
+        reconciliation: How venue reconciliation decides (`ReconPolicy`): the not-found
+            rule, when an order in flight is checked, whether a re-opened store is
+            reconciled before new work (default yes, if the mode's adapter can answer
+            queries: `startup_reconciliation` holds what that pass did), and whether the
+            venue's orders we have no record of are adopted.
 
     A setting of the wrong kind (a collaborator without its protocol's methods) is refused
     with a `ConfigurationError` naming it.
@@ -93,9 +102,11 @@ class ExecutionOrchestrator:
         store: LedgerStore | None = None,
         engine: Engine | str | None = None,
         day_ends_at: time = DAY_ENDS_AT,
+        reconciliation: ReconPolicy | None = None,
     ) -> None:
         _MODE.check(execution_mode, "execution_mode")
         _LIVE_POLICY.check(live_policy, "live_policy")
+        _RECON_POLICY.check(reconciliation, "reconciliation")
         for name, value in zip(
             _COLLABORATORS,
             (risk_hook, registry, clock, audit, dispatcher, kill_switch, store),
@@ -140,6 +151,19 @@ class ExecutionOrchestrator:
         self.contingent = ContingentOrders(self._intents, self._events)
         """Contingent groups (OCO, OTO, bracket): `submit_group`, status, recovery."""
         self._events.listen(registry.adapters(), dispatcher)
+        self._reconciler = Reconciler(
+            self._units,
+            locks,
+            registry.get(execution_mode),
+            self._notify,
+            reconciliation if reconciliation is not None else ReconPolicy(),
+        )
+        self._reconciler.contingent = self.contingent
+        self.startup_reconciliation: ReconReport | None = None
+        """What the reconciliation before new work found and did (None: none ran, for a
+        new session, a policy without ``on_start``, or an adapter that cannot answer)."""
+        if self.recovery.records and self._reconciler.policy.on_start and self._reconciler.can_ask:
+            self.startup_reconciliation = self._reconciler.run(clock.now(), full=True)
 
     # -- properties ------------------------------------------------------------------------
 
@@ -234,6 +258,28 @@ class ExecutionOrchestrator:
         Expire the DAY and GTD orders due by `now` (default the clock's): `orchestration.expiry`.
         """
         return self._expiry.expire_due(now)
+
+    # -- reconciliation with the venue ---------------------------------------------------
+
+    def reconcile(self, now: datetime | None = None, *, full: bool = False) -> ReconReport:
+        """
+        One reconciliation pass at `now` (default the clock's): every flagged order, and
+        every order waiting on the venue longer than the policy's ``in_flight_after``, is
+        asked of the venue and brought to its truth, resolved by the not-found rule, or held
+        for an operator (`execfsm.reconciliation`). `full` asks about every order in flight,
+        reports the venue's orders we have no record of (adopting them if the policy says
+        so) and compares positions. Nothing is ever sent to trade.
+        """
+        self._units.refuse_reentry()
+        return self._reconciler.run(
+            now if now is not None else self._services.clock.now(), full=full
+        )
+
+    def release_held(self, client_order_id: str, detail: str = "released by operator") -> None:
+        """
+        Let reconciliation ask the venue again about an order held for an operator.
+        """
+        self._reconciler.release(client_order_id, detail)
 
     # -- the session ----------------------------------------------------------------------
 

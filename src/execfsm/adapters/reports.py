@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from execfsm.enums import OrderSide, OrderState, ReasonCode
+from execfsm.enums import OrderSide, OrderState, OrderType, ReasonCode, TimeInForce
 from execfsm.validators import aware_datetime, instance_of, to_decimal, to_enum, violation
 
 _QTY = ReasonCode.VALIDATION_INVALID_QUANTITY
@@ -112,6 +112,10 @@ class VenueOrderReport:
     avg_price: Decimal | None = attrs.field(converter=_avg_price)
     """The fills' quantity-weighted price; None before the first fill."""
     fills: tuple[VenueFill, ...] = attrs.field(default=(), converter=_fills)
+    order_type: OrderType | None = None
+    limit_price: Decimal | None = None
+    venue_order_id: str | None = None
+    time_in_force: TimeInForce | None = None
 
     def __attrs_post_init__(self) -> None:
         order = self.client_order_id

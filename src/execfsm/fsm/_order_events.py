@@ -348,6 +348,17 @@ class OrderEvents(AuditedMachine):
         self.record("flag_reconciliation", AuditOutcome.APPLIED, reason, detail, target=state)
         self._flag(reason)
 
+    def clear_reconciliation_flags(self, detail: str) -> None:
+        """
+        Clear the order's flags, and audit why: reconciliation found the venue's report
+        agrees with the order (nothing else clears a flag).
+        """
+        state = str(self._order.state)
+        self.record(
+            "reconciled", AuditOutcome.APPLIED, ReasonCode.RECON_AGREED, detail, target=state
+        )
+        self._order = self._order.with_changes(recon_flags=())
+
     def _flag(self, reason: Reason) -> None:
         if reason not in self._order.recon_flags:
             self._order = self._order.with_changes(recon_flags=(*self._order.recon_flags, reason))

@@ -336,6 +336,14 @@ class OrderLifecycle(OrderEvents):
         return self._pending_replace
 
     @property
+    def resume_state(self) -> OrderState | None:
+        """
+        Where a rejected cancel returns the order (None unless a cancel is pending): SUBMITTED
+        says the venue never acknowledged it.
+        """
+        return self._resume_state
+
+    @property
     def replace_count(self) -> int:
         """
         How many replaces were requested for this order, answered or not.

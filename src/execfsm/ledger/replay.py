@@ -112,6 +112,19 @@ def _without(
     return tuple(instead if f.fill_id == fill_id else f for f in fills)
 
 
+def _adopted(record: AuditRecord) -> ReplayedOrder:
+    """The order an ``adopt`` record (reconciliation, `RECON_EXTERNAL_ORDER`) started."""
+    terms = _json(record)
+    quantity = Decimal(str(terms["quantity"]))
+    return ReplayedOrder(
+        client_order_id=str(record.client_order_id),
+        symbol=str(terms["symbol"]),
+        side=OrderSide(str(terms["side"])),
+        quantity=quantity,
+        ordered_quantity=quantity,
+    )
+
+
 def replay(records: Iterable[AuditRecord]) -> Replay:
     """
     Replay `records` (in ``seq`` order) into order and position ledgers.
@@ -144,6 +157,14 @@ def replay(records: Iterable[AuditRecord]) -> Replay:
             elif record.correlation_id in intents:
                 intent = intents[record.correlation_id]
                 intents[record.correlation_id] = attrs.evolve(intent, state=record.target)
+            continue
+        if (
+            record.machine == "order"
+            and record.event == "adopt"
+            and record.outcome is AuditOutcome.APPLIED
+            and cid not in orders
+        ):
+            orders[cid] = _adopted(record)  # reconciliation took in the venue's order
             continue
         if record.machine != "order" or cid not in orders:
             continue

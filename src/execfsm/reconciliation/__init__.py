@@ -1,0 +1,4 @@
+"""
+Venue reconciliation: ask the venue about orders whose outcome we cannot know alone, bring
+them to the venue's truth through their own events, and report what needs an operator.
+"""

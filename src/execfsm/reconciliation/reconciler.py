@@ -1,0 +1,514 @@
+"""
+`Reconciler`: the reconciliation pass. It takes each order that needs the venue's word
+(flagged, or waiting on the venue longer than `ReconPolicy.in_flight_after`; at startup every
+order in flight), asks the venue (`execfsm.typing.QueryingAdapter`), and takes the answer
+through the order's `OrderReconciliation` machine: agreement clears the order's flags; a
+venue that knows more has its events applied to the order through the order machine's own
+events, each marked by an ``apply`` record; an impossible report holds the order for an
+operator; an order the venue never had ends REJECTED by the not-found rule.
+
+It only ever asks: nothing is sent to trade, so nothing can be sent twice. Each order's
+question is asked under the order's lock, and its answer taken in one unit of work with
+everything it changes (order, positions, flags, records), durable before the next order.
+A full pass (startup, `execfsm reconcile`) also reports the venue's working orders we have
+no record of (adopting them if the policy says so) and compares positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from execfsm.adapters.reports import VenueOrderReport
+from execfsm.contracts import (
+    IN_FLIGHT_ORDER_STATES,
+    ExecutionEvent,
+    Fill,
+    Order,
+    OrderState,
+    OrderType,
+    ReasonCode,
+    TimeInForce,
+)
+from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.fsm.audit import AuditOutcome
+from execfsm.fsm.order import OrderLifecycle
+from execfsm.ids import canonical_json
+from execfsm.ledger.audit import AuditLog
+from execfsm.orchestration.intents import Notify
+from execfsm.orchestration.locks import StripedLocks
+from execfsm.orchestration.units import WorkUnits
+from execfsm.reconciliation.compare import compare, shown
+from execfsm.reconciliation.findings import Finding, FindingKind, ReconPolicy
+from execfsm.reconciliation.machine import OrderReconciliation, ReconState
+from execfsm.reconciliation.pass_machine import ReconciliationPass
+from execfsm.reconciliation.report import OrderCheck, PositionDifference, ReconReport
+from execfsm.stages import post_trade, recon
+from execfsm.typing import OrderAdapter, QueryingAdapter
+
+if TYPE_CHECKING:
+    from execfsm.contingent.orders import ContingentOrders
+
+_WAITING_ON_VENUE = frozenset(
+    {OrderState.SUBMITTED, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}
+)
+_Heard = list[tuple[Order, Fill]]
+
+
+class Reconciler:
+    """
+    Runs reconciliation passes over the books of `units`, asking `adapter` (the mode's; an
+    order keeps the adapter it was sent to), one pass at a time.
+    """
+
+    contingent: ContingentOrders | None = None
+    """The contingent groups: a reconciled leg makes its group re-read its legs."""
+
+    def __init__(
+        self,
+        units: WorkUnits,
+        locks: StripedLocks,
+        adapter: OrderAdapter | None,
+        notify: Notify,
+        policy: ReconPolicy,
+    ) -> None:
+        self._units = units
+        self._services = units.services
+        self._locks = locks
+        self._adapter = adapter
+        self._notify = notify
+        self.policy = policy
+        self._machines: dict[str, OrderReconciliation] = {}
+        self._one_pass = threading.Lock()
+
+    @property
+    def can_ask(self) -> bool:
+        """Whether the mode's adapter answers queries."""
+        return isinstance(self._adapter, QueryingAdapter)
+
+    def machine(self, client_order_id: str) -> OrderReconciliation:
+        """
+        The order's reconciliation machine, re-opened from the trail where it left it (with
+        its not-found count) the first time it is asked for.
+        """
+        machine = self._machines.get(client_order_id)
+        if machine is None:
+            machine = self._reopened(client_order_id)
+            self._machines[client_order_id] = machine
+        return machine
+
+    def _reopened(self, client_order_id: str) -> OrderReconciliation:
+        audit = self._services.audit
+        state: str | None = None
+        misses, first_miss = 0, None
+        for record in audit.by_correlation(OrderReconciliation.correlation_of(client_order_id)):
+            if record.machine != OrderReconciliation.audit_machine:
+                continue
+            if record.outcome is not AuditOutcome.APPLIED:
+                continue
+            state = record.target
+            if record.event in ("unknown", "give_up"):
+                misses += 1
+                first_miss = first_miss or record.ts
+            elif record.event in ("agree", "differ", "reopen", "release"):
+                misses, first_miss = 0, None
+        return OrderReconciliation(
+            client_order_id,
+            audit,
+            policy=self.policy,
+            start_value=None if state is None else ReconState(state),
+            engine=self._services.engine,
+            misses=misses,
+            first_miss=first_miss,
+        )
+
+    # -- the pass ----------------------------------------------------------------------------
+
+    def run(self, now: datetime, *, full: bool = False) -> ReconReport:
+        """
+        One pass at `now`: the orders that need the venue's word (every order in flight too,
+        if `full`); a `full` pass also looks for the venue's orders we do not know and
+        compares positions.
+        """
+        with self._one_pass:
+            tag = str(len(self._services.audit) + 1)
+            pass_machine = ReconciliationPass(
+                self._services.audit, correlation_id=f"recon-pass:{tag}"
+            )
+            checks: list[OrderCheck] = []
+            for client_order_id in self._candidates(now, full):
+                checks.append(self._check_order(client_order_id, now, tag))
+            external: tuple[VenueOrderReport, ...] = ()
+            adopted: list[str] = []
+            differences: tuple[PositionDifference, ...] = ()
+            unavailable = "" if self.can_ask else f"adapter {self._adapter!r} cannot answer queries"
+            if full and not unavailable:
+                try:
+                    external = self._external()
+                    for venue_order in external if self.policy.adopt_external else ():
+                        check = self._adopt(venue_order, now, tag)
+                        if check is not None:
+                            checks.append(check)
+                            adopted.append(venue_order.client_order_id)
+                    differences = self._positions()
+                except Exception as exc:  # noqa: BLE001 - a pass reports what the venue could not tell
+                    unavailable = f"the venue could not answer: {type(exc).__name__}: {exc}"
+            report = ReconReport(
+                pass_machine.correlation_id,
+                tuple(checks),
+                external,
+                tuple(adopted),
+                differences,
+                unavailable,
+            )
+            self._finish(pass_machine, report)
+            return report
+
+    def _candidates(self, now: datetime, full: bool) -> list[str]:
+        chosen = []
+        for order in self._services.orders.snapshot():
+            asked = order.recon_flags or (full and order.state in IN_FLIGHT_ORDER_STATES)
+            if asked or (order.state in _WAITING_ON_VENUE and self._waited(order, now)):
+                chosen.append(order.client_order_id)
+        return chosen
+
+    def _waited(self, order: Order, now: datetime) -> bool:
+        """Whether the order's last record is at least `in_flight_after` before `now`."""
+        last = None
+        for record in self._services.audit.by_correlation(order.correlation_id):
+            if record.client_order_id == order.client_order_id:
+                last = record.ts
+        return last is not None and now - last >= self.policy.in_flight_after
+
+    def _check_order(self, client_order_id: str, now: datetime, tag: str) -> OrderCheck:
+        services = self._services
+        known = services.orders.order(client_order_id)
+        if known is None:  # orders are never removed
+            raise KeyError(f"reconciliation: order {client_order_id} vanished")
+        adapter = services.adapter_of.get(client_order_id, self._adapter)
+        with self._locks.of(known.idempotency_key):
+            machine = self.machine(client_order_id)
+            if machine.state is ReconState.HELD:
+                detail = machine.last_finding.detail if machine.last_finding else "held"
+                return OrderCheck(
+                    client_order_id, None, machine.state, f"held for an operator: {detail}"
+                )
+            if machine.state is ReconState.NOT_FOUND:
+                return OrderCheck(
+                    client_order_id, None, machine.state, "resolved before: not found"
+                )
+            lifecycle = services.orders.get(client_order_id)
+            assert lifecycle is not None  # noqa: S101 - known above
+            report, finding = self._ask(adapter, lifecycle, tag, now)
+            with self._units.unit() as unit:
+                check, heard = self._take(machine, lifecycle, report, finding, tag, now)
+                self._units.stage_order(lifecycle)
+            self._units.flush(unit.last_seq)
+        groups = self.contingent
+        if groups is not None and client_order_id in groups.legs and check.applied:
+            groups.after_request(client_order_id)
+        self._notify(heard)
+        return check
+
+    def _ask(
+        self, adapter: OrderAdapter | None, lifecycle: OrderLifecycle, tag: str, now: datetime
+    ) -> tuple[VenueOrderReport | None, Finding]:
+        order = lifecycle.order
+        cid = order.client_order_id
+        if not isinstance(adapter, QueryingAdapter):
+            why = f"order {cid}: its adapter cannot answer queries"
+            return None, Finding(FindingKind.UNANSWERED, why, reason=ReasonCode.RECON_QUERY_FAILED)
+        try:
+            report = adapter.order_report(cid)
+            if report is None and order.venue_client_order_id is not None:
+                report = adapter.order_report(order.venue_client_order_id)
+        except Exception as exc:  # noqa: BLE001 - one unanswered question stops nothing
+            why = f"order {cid}: the venue could not answer: {type(exc).__name__}: {exc}"
+            return None, Finding(FindingKind.UNANSWERED, why, reason=ReasonCode.RECON_QUERY_FAILED)
+        if report is not None and (
+            not isinstance(report, VenueOrderReport)
+            or report.client_order_id not in (cid, order.venue_client_order_id)
+        ):
+            why = f"order {cid}: the venue answered with {report!r}, not a report of this order"
+            return None, Finding(FindingKind.UNANSWERED, why, reason=ReasonCode.RECON_QUERY_FAILED)
+        return report, self._compare(lifecycle, report, tag, now)
+
+    @staticmethod
+    def _compare(
+        lifecycle: OrderLifecycle, report: VenueOrderReport | None, tag: str, now: datetime
+    ) -> Finding:
+        order = lifecycle.order
+        unacknowledged = order.state is OrderState.SUBMITTED or (
+            order.state is OrderState.PENDING_CANCEL
+            and lifecycle.resume_state is OrderState.SUBMITTED
+        )
+        return compare(
+            order,
+            lifecycle.fills,
+            report,
+            sent=lifecycle.submitted,
+            unacknowledged=unacknowledged,
+            pending_replace=lifecycle.pending_replace,
+            tag=tag,
+            now=now,
+        )
+
+    def _take(
+        self,
+        machine: OrderReconciliation,
+        lifecycle: OrderLifecycle,
+        report: VenueOrderReport | None,
+        finding: Finding,
+        tag: str,
+        now: datetime,
+    ) -> tuple[OrderCheck, _Heard]:
+        """Take `finding` through the machine, and the order where it says; in a unit."""
+        cid = lifecycle.client_order_id
+        if machine.state is ReconState.AGREED:
+            machine.send("reopen", detail=f"order {cid} needs the venue's word again")
+        kind = finding.kind
+        if kind is FindingKind.UNKNOWN and self._venue_had(lifecycle):
+            finding = Finding(
+                FindingKind.IMPOSSIBLE,
+                f"the venue does not know order {cid}, which it acknowledged or filled",
+                reason=ReasonCode.RECON_REPORT_IMPOSSIBLE,
+            )
+            kind = finding.kind
+        if kind is FindingKind.AGREES:
+            return self._agree(machine, lifecycle, finding), []
+        if kind in (FindingKind.UNANSWERED, FindingKind.BEHIND):
+            machine.send(
+                "unanswered", finding=finding, reason_code=finding.reason, detail=finding.detail
+            )
+            return OrderCheck(cid, kind, machine.state, finding.detail), []
+        if kind is FindingKind.UNKNOWN:
+            return self._not_known(machine, lifecycle, finding, tag, now), []
+        if kind is FindingKind.IMPOSSIBLE:
+            return self._hold(machine, lifecycle, finding), []
+        machine.send("differ", finding=finding, detail=finding.detail)
+        heard: _Heard = []
+        for event in finding.events:
+            what = f"{shown(event)} applied to order {cid} from the venue's report"
+            machine.send("apply", finding=finding, venue_event=event, detail=what)
+            outcome = lifecycle.apply(event)
+            heard += post_trade.book_outcome(lifecycle, outcome, self._services)
+        again = self._compare(lifecycle, report, tag, now)
+        if again.kind is FindingKind.AGREES:
+            check = self._agree(machine, lifecycle, again)
+        else:
+            stuck = Finding(
+                FindingKind.IMPOSSIBLE,
+                f"order {cid}: the venue's events did not bring it to the venue's state: "
+                f"{again.detail}",
+                reason=ReasonCode.RECON_REPORT_IMPOSSIBLE,
+            )
+            check = self._hold(machine, lifecycle, stuck)
+        recon.hand_off(lifecycle, self._services, "reconciliation")
+        return OrderCheck(cid, kind, check.state, check.detail, len(finding.events)), heard
+
+    @staticmethod
+    def _venue_had(lifecycle: OrderLifecycle) -> bool:
+        """Whether the venue ever told us it had the order (an ACK or a fill)."""
+        order = lifecycle.order
+        unacknowledged = order.state is OrderState.SUBMITTED or (
+            order.state is OrderState.PENDING_CANCEL
+            and lifecycle.resume_state is OrderState.SUBMITTED
+        )
+        return (
+            bool(lifecycle.fills)
+            or order.venue_order_id is not None
+            or (
+                lifecycle.submitted
+                and not unacknowledged
+                and order.state is not OrderState.REJECTED
+                and order.state is not OrderState.FAILED
+            )
+        )
+
+    def _agree(
+        self, machine: OrderReconciliation, lifecycle: OrderLifecycle, finding: Finding
+    ) -> OrderCheck:
+        machine.send(
+            "agree", finding=finding, reason_code=ReasonCode.RECON_AGREED, detail=finding.detail
+        )
+        if lifecycle.order.recon_flags:
+            lifecycle.clear_reconciliation_flags(finding.detail)
+        return OrderCheck(lifecycle.client_order_id, finding.kind, machine.state, finding.detail)
+
+    def _hold(
+        self, machine: OrderReconciliation, lifecycle: OrderLifecycle, finding: Finding
+    ) -> OrderCheck:
+        machine.send("hold", finding=finding, reason_code=finding.reason, detail=finding.detail)
+        lifecycle.flag_for_reconciliation(ReasonCode.RECON_REPORT_IMPOSSIBLE, finding.detail)
+        return OrderCheck(lifecycle.client_order_id, finding.kind, machine.state, finding.detail)
+
+    def _not_known(
+        self,
+        machine: OrderReconciliation,
+        lifecycle: OrderLifecycle,
+        finding: Finding,
+        tag: str,
+        now: datetime,
+    ) -> OrderCheck:
+        cid = lifecycle.client_order_id
+        policy = self.policy
+        count = machine.misses + 1
+        waited = now - (machine.first_miss or now)
+        if count < policy.not_found_after or waited < policy.not_found_wait:
+            detail = (
+                f"{finding.detail} ({count} of {policy.not_found_after} answers, "
+                f"{waited} of {policy.not_found_wait})"
+            )
+            machine.send("unknown", finding=finding, now=now, detail=detail)
+            return OrderCheck(cid, finding.kind, machine.state, detail)
+        detail = (
+            f"the venue did not know order {cid} in {count} answers over {waited}: it never "
+            "reached the venue; not re-sent"
+        )
+        machine.send(
+            "give_up",
+            finding=finding,
+            now=now,
+            reason_code=ReasonCode.RECON_ORDER_NOT_FOUND,
+            detail=detail,
+        )
+        if lifecycle.submitted and not lifecycle.is_final:
+            order = lifecycle.order
+            event = ExecutionEvent.reject(
+                order, f"recon-{tag}-{cid}-not_found", now, ReasonCode.RECON_ORDER_NOT_FOUND, detail
+            )
+            lifecycle.apply(event)
+        if lifecycle.order.recon_flags:
+            lifecycle.clear_reconciliation_flags(detail)
+        recon.hand_off(lifecycle, self._services, "reconciliation")
+        return OrderCheck(cid, finding.kind, machine.state, detail)
+
+    def release(self, client_order_id: str, detail: str) -> None:
+        """
+        An operator looked at an order held for them: the next pass asks the venue again.
+
+        Raises:
+            ContractViolation: the order is unknown, or not held.
+        """
+        known = self._services.orders.order(client_order_id)
+        if known is None:
+            raise ContractViolation(
+                f"client_order_id: no order has id {client_order_id!r}",
+                reason=ReasonCode.EVENT_UNKNOWN_ORDER,
+                field="client_order_id",
+                value=client_order_id,
+            )
+        with self._locks.of(known.idempotency_key):
+            machine = self.machine(client_order_id)
+            if machine.state is not ReconState.HELD:
+                raise ContractViolation(
+                    f"client_order_id: order {client_order_id} is not held for an operator "
+                    f"(reconciliation: {machine.state})",
+                    reason=ReasonCode.ILLEGAL_TRANSITION,
+                    field="client_order_id",
+                    value=client_order_id,
+                )
+            with self._units.unit() as unit:
+                machine.send("release", detail=detail)
+            self._units.flush(unit.last_seq)
+
+    # -- a full pass: the venue's side ---------------------------------------------------------
+
+    def _external(self) -> tuple[VenueOrderReport, ...]:
+        """The venue's working orders we have no record of."""
+        adapter = self._adapter
+        assert isinstance(adapter, QueryingAdapter)  # noqa: S101 - can_ask checked
+        ours = set()
+        for order in self._services.orders.snapshot():
+            ours.add(order.client_order_id)
+            if order.venue_client_order_id is not None:
+                ours.add(order.venue_client_order_id)
+        return tuple(r for r in adapter.open_orders() if r.client_order_id not in ours)
+
+    def _positions(self) -> tuple[PositionDifference, ...]:
+        adapter = self._adapter
+        assert isinstance(adapter, QueryingAdapter)  # noqa: S101 - can_ask checked
+        venue = dict(adapter.positions())
+        ours = {s: p.quantity for s, p in self._services.positions.snapshot().items()}
+        zero = Decimal(0)
+        return tuple(
+            PositionDifference(symbol, ours.get(symbol, zero), venue.get(symbol, zero))
+            for symbol in sorted(set(venue) | set(ours))
+            if ours.get(symbol, zero) != venue.get(symbol, zero)
+        )
+
+    def _adopt(self, report: VenueOrderReport, now: datetime, tag: str) -> OrderCheck | None:
+        """
+        Take the venue's order `report` as one of ours: an order machine started by an
+        ``adopt`` record carrying its terms, submitted, then brought to the venue's state by
+        its events, in one unit of work. None if its terms are not an order we can hold.
+        """
+        services = self._services
+        cid = report.client_order_id
+        key = f"external:{cid}"
+        order_type = report.order_type or (
+            OrderType.LIMIT if report.limit_price is not None else OrderType.MARKET
+        )
+        order = Order(
+            client_order_id=cid,
+            correlation_id=key,
+            idempotency_key=key,
+            symbol=report.symbol,
+            side=report.side,
+            order_type=order_type,
+            quantity=report.quantity,
+            strategy_id="external",
+            limit_price=report.limit_price,
+            time_in_force=report.time_in_force or TimeInForce.GTC,
+        )
+        terms = {
+            "symbol": order.symbol,
+            "side": str(order.side),
+            "quantity": str(order.quantity),
+            "order_type": str(order.order_type),
+            "limit_price": None if order.limit_price is None else str(order.limit_price),
+            "time_in_force": str(order.time_in_force),
+        }
+        try:  # on a log of its own first: a unit that raised would stop the store
+            OrderLifecycle(order, AuditLog(services.clock), engine=services.engine).send("submit")
+        except (ContractViolation, IllegalTransition):
+            return None  # terms we cannot hold: reported, not adopted
+        lifecycle = OrderLifecycle(order, services.audit, engine=services.engine)
+        with self._locks.of(key):
+            with self._units.unit() as unit:
+                lifecycle.record(
+                    "adopt",
+                    AuditOutcome.APPLIED,
+                    ReasonCode.RECON_EXTERNAL_ORDER,
+                    canonical_json(terms),
+                )
+                lifecycle.send("submit")
+                services.orders.add(lifecycle)
+                if self._adapter is not None:
+                    services.adapter_of[cid] = self._adapter
+                machine = self.machine(cid)
+                finding = self._compare(lifecycle, report, tag, now)
+                check, heard = self._take(machine, lifecycle, report, finding, tag, now)
+                self._units.stage_order(lifecycle)
+            self._units.flush(unit.last_seq)
+        self._notify(heard)
+        return check
+
+    def _finish(self, pass_machine: ReconciliationPass, report: ReconReport) -> None:
+        """The pass's own records: what it found at the venue, and its summary."""
+        with self._units.unit() as unit:
+            for venue_order in report.external:
+                adopted = venue_order.client_order_id in report.adopted
+                pass_machine.note_external(venue_order, adopted)
+            for difference in report.positions:
+                pass_machine.note_position(difference)
+            pass_machine.summarize(report)
+        self._units.flush(unit.last_seq)
+
+
+def pending(checks: Iterable[OrderCheck]) -> tuple[str, ...]:
+    """The client order ids of `checks` not resolved."""
+    return tuple(check.client_order_id for check in checks if not check.resolved)
