@@ -29,6 +29,7 @@ from execfsm.diagrams._md_text import code, text
 from execfsm.diagrams._md_text import name as md_name
 from execfsm.diagrams.render import render
 from execfsm.diagrams.styles import NODE_STYLE, edge_label, kind_of
+from execfsm.enums import ReasonCode
 from execfsm.errors import ExecFsmError
 from execfsm.fsm.audit import AuditOutcome, AuditRecord
 from execfsm.fsm.model import MachineModel, TransitionModel
@@ -162,9 +163,16 @@ def _count(tally: _Tally, record: AuditRecord) -> None:
         tally.refusals.setdefault(source, Counter())[reason or "-"] += 1
     else:
         tally.duplicates[source] += 1
-    if flag and reason is not None:
+    if reason in _SETTLING:  # reconciliation: the venue and we agree, or its order adopted
+        tally.flags.pop(getattr(record, tally.field) or "", None)
+    elif flag and reason is not None:
         instance = getattr(record, tally.field) or ""
         tally.flags.setdefault(instance, {})[reason] = None
+
+
+_SETTLING = frozenset({str(ReasonCode.RECON_AGREED), str(ReasonCode.RECON_EXTERNAL_ORDER)})
+"""Annotations that clear an instance's flags instead of raising one: reconciliation found
+the order agrees with the venue (``reconciled``), or took in the venue's order (``adopt``)."""
 
 
 def count_traffic(

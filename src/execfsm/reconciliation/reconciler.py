@@ -17,9 +17,7 @@ no record of (adopting them if the policy says so) and compares positions.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from execfsm.adapters.reports import VenueOrderReport
@@ -29,15 +27,11 @@ from execfsm.contracts import (
     Fill,
     Order,
     OrderState,
-    OrderType,
     ReasonCode,
-    TimeInForce,
 )
-from execfsm.errors import ContractViolation, IllegalTransition
+from execfsm.errors import ContractViolation
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.order import OrderLifecycle
-from execfsm.ids import canonical_json
-from execfsm.ledger.audit import AuditLog
 from execfsm.orchestration.intents import Notify
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits
@@ -46,6 +40,7 @@ from execfsm.reconciliation.findings import Finding, FindingKind, ReconPolicy
 from execfsm.reconciliation.machine import OrderReconciliation, ReconState
 from execfsm.reconciliation.pass_machine import ReconciliationPass
 from execfsm.reconciliation.report import OrderCheck, PositionDifference, ReconReport
+from execfsm.reconciliation.venue_side import adoption, external_orders, position_differences
 from execfsm.stages import post_trade, recon
 from execfsm.typing import OrderAdapter, QueryingAdapter
 
@@ -147,13 +142,16 @@ class Reconciler:
             unavailable = "" if self.can_ask else f"adapter {self._adapter!r} cannot answer queries"
             if full and not unavailable:
                 try:
-                    external = self._external()
+                    assert isinstance(self._adapter, QueryingAdapter)  # noqa: S101 - can_ask
+                    external = external_orders(self._adapter, self._services.orders.snapshot())
                     for venue_order in external if self.policy.adopt_external else ():
                         check = self._adopt(venue_order, now, tag)
                         if check is not None:
                             checks.append(check)
                             adopted.append(venue_order.client_order_id)
-                    differences = self._positions()
+                    differences = position_differences(
+                        self._adapter, self._services.positions.snapshot()
+                    )
                 except Exception as exc:  # noqa: BLE001 - a pass reports what the venue could not tell
                     unavailable = f"the venue could not answer: {type(exc).__name__}: {exc}"
             report = ReconReport(
@@ -417,29 +415,6 @@ class Reconciler:
 
     # -- a full pass: the venue's side ---------------------------------------------------------
 
-    def _external(self) -> tuple[VenueOrderReport, ...]:
-        """The venue's working orders we have no record of."""
-        adapter = self._adapter
-        assert isinstance(adapter, QueryingAdapter)  # noqa: S101 - can_ask checked
-        ours = set()
-        for order in self._services.orders.snapshot():
-            ours.add(order.client_order_id)
-            if order.venue_client_order_id is not None:
-                ours.add(order.venue_client_order_id)
-        return tuple(r for r in adapter.open_orders() if r.client_order_id not in ours)
-
-    def _positions(self) -> tuple[PositionDifference, ...]:
-        adapter = self._adapter
-        assert isinstance(adapter, QueryingAdapter)  # noqa: S101 - can_ask checked
-        venue = dict(adapter.positions())
-        ours = {s: p.quantity for s, p in self._services.positions.snapshot().items()}
-        zero = Decimal(0)
-        return tuple(
-            PositionDifference(symbol, ours.get(symbol, zero), venue.get(symbol, zero))
-            for symbol in sorted(set(venue) | set(ours))
-            if ours.get(symbol, zero) != venue.get(symbol, zero)
-        )
-
     def _adopt(self, report: VenueOrderReport, now: datetime, tag: str) -> OrderCheck | None:
         """
         Take the venue's order `report` as one of ours: an order machine started by an
@@ -447,35 +422,11 @@ class Reconciler:
         its events, in one unit of work. None if its terms are not an order we can hold.
         """
         services = self._services
-        cid = report.client_order_id
-        key = f"external:{cid}"
-        order_type = report.order_type or (
-            OrderType.LIMIT if report.limit_price is not None else OrderType.MARKET
-        )
-        order = Order(
-            client_order_id=cid,
-            correlation_id=key,
-            idempotency_key=key,
-            symbol=report.symbol,
-            side=report.side,
-            order_type=order_type,
-            quantity=report.quantity,
-            strategy_id="external",
-            limit_price=report.limit_price,
-            time_in_force=report.time_in_force or TimeInForce.GTC,
-        )
-        terms = {
-            "symbol": order.symbol,
-            "side": str(order.side),
-            "quantity": str(order.quantity),
-            "order_type": str(order.order_type),
-            "limit_price": None if order.limit_price is None else str(order.limit_price),
-            "time_in_force": str(order.time_in_force),
-        }
-        try:  # on a log of its own first: a unit that raised would stop the store
-            OrderLifecycle(order, AuditLog(services.clock), engine=services.engine).send("submit")
-        except (ContractViolation, IllegalTransition):
+        adoptable = adoption(report, services.clock, services.engine)
+        if adoptable is None:
             return None  # terms we cannot hold: reported, not adopted
+        order, terms = adoptable
+        cid, key = order.client_order_id, order.idempotency_key
         lifecycle = OrderLifecycle(order, services.audit, engine=services.engine)
         with self._locks.of(key):
             with self._units.unit() as unit:
@@ -483,7 +434,7 @@ class Reconciler:
                     "adopt",
                     AuditOutcome.APPLIED,
                     ReasonCode.RECON_EXTERNAL_ORDER,
-                    canonical_json(terms),
+                    terms,
                 )
                 lifecycle.send("submit")
                 services.orders.add(lifecycle)
@@ -507,8 +458,3 @@ class Reconciler:
                 pass_machine.note_position(difference)
             pass_machine.summarize(report)
         self._units.flush(unit.last_seq)
-
-
-def pending(checks: Iterable[OrderCheck]) -> tuple[str, ...]:
-    """The client order ids of `checks` not resolved."""
-    return tuple(check.client_order_id for check in checks if not check.resolved)
