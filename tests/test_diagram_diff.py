@@ -180,7 +180,7 @@ class TestSummary:
 
         summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
         assert sorted(p.name for p in written) == ["pipeline.dot", "pipeline.svg", "summary.md"]
-        assert "1 of 3 machine(s) differ" in summary
+        assert "1 of 5 machine(s) differ" in summary
         for line in (
             "- state removed: `OLD_STATE`",
             "- transition added: `PAUSED --abandon--> BLOCKED {reason_given}`",
@@ -190,7 +190,7 @@ class TestSummary:
             "![pipeline diff](pipeline.svg)",
         ):
             assert line in summary.splitlines()
-        assert summary.count("no change") == 2
+        assert summary.count("no change") == len(MACHINES) - 1
 
     def test_no_change_says_so_and_draws_nothing(self, tmp_path: Path) -> None:
         """Every machine as committed: only the summary, saying no change for each."""
@@ -200,10 +200,10 @@ class TestSummary:
 
         summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
         assert [p.name for p in written] == ["summary.md"]
-        assert "0 of 3 machine(s) differ from the committed `spec/machines.json`: no change." in (
+        assert "0 of 5 machine(s) differ from the committed `spec/machines.json`: no change." in (
             summary
         )
-        assert summary.count("\nno change\n") == 3
+        assert summary.count("\nno change\n") == len(MACHINES)
 
 
 def _execfsm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -35,6 +35,7 @@ from execfsm.ledger.audit import AuditLog, record_from_dict, record_hash, record
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.risk import ConditionalRiskHook
 from execfsm.testing import order_for, paper_orchestrator
+from tests.recon_settings import RECOVERY_ONLY
 
 
 class Crash(BaseException):
@@ -59,7 +60,9 @@ def session(
 ) -> tuple[ExecutionOrchestrator, Venue]:
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = venue if venue is not None else Venue(clock)
-    orch = paper_orchestrator(venue, clock=clock, risk_hook=risk, store=SqliteStore(db))
+    orch = paper_orchestrator(
+        venue, clock=clock, risk_hook=risk, store=SqliteStore(db), reconciliation=RECOVERY_ONLY
+    )
     return orch, venue
 
 

@@ -352,7 +352,7 @@ class TestSpecDrift:
 
         out = capsys.readouterr().out
         assert code == 0
-        assert out.count("PASS") == 14  # 8 of the built-in machines, 6 of the contingent one
+        assert out.count("PASS") == 21  # 8 built-in, 6 contingent, 7 of the reconciliation machines
         assert "PASS order P5 filled quantity never exceeds the quantity in force" in out
 
 
@@ -362,7 +362,20 @@ class TestProperties:
         results = verify_machines(MACHINES, depth=5)
 
         assert [(r.machine, r.prop) for r in results if not r.ok] == []
-        assert {r.prop for r in results} == {"P1", "P2", "P3", "P4", "P5", "G1", "G2", "G3", "G4"}
+        assert {r.prop for r in results} == {
+            "P1",
+            "P2",
+            "P3",
+            "P4",
+            "P5",
+            "G1",
+            "G2",
+            "G3",
+            "G4",
+            "R1",
+            "R2",
+            "R3",
+        }
 
     def test_shortcut_to_dispatch_violates_p1_with_a_path(self) -> None:
         """A ROUTING -> DISPATCH edge without the live validator breaks P1; the counterexample

@@ -39,6 +39,7 @@ from execfsm.ledger.replay import replay
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import in_memory_audit, order_for, paper_orchestrator
 from tests.conftest import make_intent
+from tests.recon_settings import RECOVERY_ONLY
 
 S = OrderState
 _ids = iter(range(1, 1_000_000))
@@ -288,7 +289,8 @@ class TestBustsAndCorrections:
 def _durable(db: Path) -> tuple[ExecutionOrchestrator, SimulatedVenue]:
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = SimulatedVenue(clock)
-    return paper_orchestrator(venue, clock=clock, store=SqliteStore(db)), venue
+    store = SqliteStore(db)
+    return paper_orchestrator(venue, clock=clock, store=store, reconciliation=RECOVERY_ONLY), venue
 
 
 class TestRevisionsThroughTheOrchestrator:

@@ -28,6 +28,7 @@ from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import paper_orchestrator
 from execfsm.typing import OrderAdapter
+from tests.recon_settings import RECOVERY_ONLY
 from tests.test_replace import clock
 from tests.test_review_17 import Silent, intent_of
 
@@ -47,7 +48,8 @@ def state_after(outcome: EventOutcome) -> OrderState:
 def reopened(db: Path, orch: ExecutionOrchestrator, venue: OrderAdapter) -> ExecutionOrchestrator:
     """Close `orch` and open a new orchestrator on the same file."""
     orch.close()
-    return paper_orchestrator(venue, clock=clock(), store=SqliteStore(db))
+    store = SqliteStore(db)
+    return paper_orchestrator(venue, clock=clock(), store=store, reconciliation=RECOVERY_ONLY)
 
 
 class TestReopen:

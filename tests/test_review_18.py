@@ -796,7 +796,14 @@ class TestHolds:
         (tmp_path / "rv18bi.py").write_text(MODULE.format(name="rv18bi"))
         project = load_project(pyproject)
         try:
-            assert set(project.machines) == {"contingent", "order", "pipeline", "rv18bi"}
+            assert set(project.machines) == {
+                "contingent",
+                "order",
+                "pipeline",
+                "reconciliation",
+                "reconciliation_pass",
+                "rv18bi",
+            }
         finally:
             unregister_machine(project.machines["rv18bi"])
 

@@ -44,7 +44,6 @@ from execfsm.validators import has_methods, instance_of
 
 _MODE = instance_of(ExecutionMode)
 _LIVE_POLICY = instance_of(LivePolicy, optional=True)
-_RECON_POLICY = instance_of(ReconPolicy, optional=True)
 _COLLABORATORS = {  # structural: any object of the shape passes (a user's fake too)
     "risk_hook": has_methods("evaluate", optional=True),
     "registry": has_methods("get", "adapters", optional=True),
@@ -75,11 +74,8 @@ class ExecutionOrchestrator:
             rebuilt, stored results answer resubmissions.
         engine: `Engine.COMPILED` (default) or `Engine.REFERENCE` (python-statemachine's own).
         day_ends_at: When DAY orders expire each day (`expire_due`), in UTC; default 00:00.
-        reconciliation: How venue reconciliation decides (`ReconPolicy`): the not-found
-            rule, when an order in flight is checked, whether a re-opened store is
-            reconciled before new work (default yes, if the mode's adapter can answer
-            queries: `startup_reconciliation` holds what that pass did), and whether the
-            venue's orders we have no record of are adopted.
+        reconciliation: How venue reconciliation decides (`ReconPolicy`; by default a store
+            re-opened with an adapter that can answer is reconciled before new work).
 
     A setting of the wrong kind (a collaborator without its protocol's methods) is refused
     with a `ConfigurationError` naming it.
@@ -106,7 +102,6 @@ class ExecutionOrchestrator:
     ) -> None:
         _MODE.check(execution_mode, "execution_mode")
         _LIVE_POLICY.check(live_policy, "live_policy")
-        _RECON_POLICY.check(reconciliation, "reconciliation")
         for name, value in zip(
             _COLLABORATORS,
             (risk_hook, registry, clock, audit, dispatcher, kill_switch, store),
@@ -152,40 +147,27 @@ class ExecutionOrchestrator:
         """Contingent groups (OCO, OTO, bracket): `submit_group`, status, recovery."""
         self._events.listen(registry.adapters(), dispatcher)
         self._reconciler = Reconciler(
-            self._units,
-            locks,
-            registry.get(execution_mode),
-            self._notify,
-            reconciliation if reconciliation is not None else ReconPolicy(),
+            self._units, locks, registry.get(execution_mode), self._notify, reconciliation
         )
         self._reconciler.contingent = self.contingent
-        self.startup_reconciliation: ReconReport | None = None
-        """What the reconciliation before new work found and did (None: none ran, for a
-        new session, a policy without ``on_start``, or an adapter that cannot answer)."""
-        if self.recovery.records and self._reconciler.policy.on_start and self._reconciler.can_ask:
-            self.startup_reconciliation = self._reconciler.run(clock.now(), full=True)
+        self.startup_reconciliation = self._reconciler.on_start(clock.now(), self.recovery.records)
+        """What reconciliation found and did before new work (None if none ran)."""
 
     # -- properties ------------------------------------------------------------------------
 
     @property
     def execution_mode(self) -> ExecutionMode:
-        """
-        The mode every intent of this orchestrator is routed by.
-        """
+        """The mode every intent of this orchestrator is routed by."""
         return self._routes.mode
 
     @property
     def registry(self) -> AdapterRegistry:
-        """
-        The mode → adapter registry.
-        """
+        """The mode → adapter registry."""
         return self._routes.registry
 
     @property
     def audit_log(self) -> AuditLog:
-        """
-        The audit log every machine writes to.
-        """
+        """The audit log every machine writes to."""
         return self._services.audit
 
     # -- intents -------------------------------------------------------------------------
@@ -211,24 +193,19 @@ class ExecutionOrchestrator:
         return self.contingent.submit(group)
 
     def resume(self, correlation_id: str) -> PipelineResult:
-        """
-        Re-enter the risk gate with a paused intent; risk is evaluated again.
-        """
+        """Re-enter the risk gate with a paused intent; risk is evaluated again."""
         return self._intents.resume(correlation_id)
 
     def abandon(self, correlation_id: str, reason: str = "abandoned by operator") -> PipelineResult:
-        """
-        End a paused intent BLOCKED; its order fails with RISK_PAUSED.
-        """
+        """End a paused intent BLOCKED; its order fails with RISK_PAUSED."""
         return self._intents.abandon(correlation_id, reason)
 
     # -- after dispatch ----------------------------------------------------------------------
 
     def handle_event(self, event: ExecutionEvent) -> EventOutcome:
         """
-        Apply a venue event that arrived after `submit_intent` returned, then book its fill
-        and hand the order off to reconciliation, in one unit of work. An unknown order is
-        refused and audited.
+        Apply a venue event that arrived after `submit_intent` returned, book its fill and hand
+        the order off to reconciliation, in one unit of work; an unknown order is refused.
         """
         return self._events.handle_event(event)
 
@@ -254,40 +231,24 @@ class ExecutionOrchestrator:
         return self._events.replace(client_order_id, quantity, limit_price)
 
     def expire_due(self, now: datetime | None = None) -> list[EventOutcome]:
-        """
-        Expire the DAY and GTD orders due by `now` (default the clock's): `orchestration.expiry`.
-        """
+        """Expire the DAY and GTD orders due by `now` (default the clock's): `ExpirySweep`."""
         return self._expiry.expire_due(now)
 
-    # -- reconciliation with the venue ---------------------------------------------------
+    # -- reconciliation with the venue ------------------------------------------------------
 
     def reconcile(self, now: datetime | None = None, *, full: bool = False) -> ReconReport:
-        """
-        One reconciliation pass at `now` (default the clock's): every flagged order, and
-        every order waiting on the venue longer than the policy's ``in_flight_after``, is
-        asked of the venue and brought to its truth, resolved by the not-found rule, or held
-        for an operator (`execfsm.reconciliation`). `full` asks about every order in flight,
-        reports the venue's orders we have no record of (adopting them if the policy says
-        so) and compares positions. Nothing is ever sent to trade.
-        """
+        """One reconciliation pass at `now` (default the clock's): `Reconciler.run`."""
         self._units.refuse_reentry()
-        return self._reconciler.run(
-            now if now is not None else self._services.clock.now(), full=full
-        )
+        return self._reconciler.run(now if now else self._services.clock.now(), full=full)
 
     def release_held(self, client_order_id: str, detail: str = "released by operator") -> None:
-        """
-        Let reconciliation ask the venue again about an order held for an operator.
-        """
+        """Let reconciliation ask again about an order held for an operator."""
         self._reconciler.release(client_order_id, detail)
 
     # -- the session ----------------------------------------------------------------------
 
     def flush(self) -> None:
-        """
-        Make every audit record written so far durable: your own machines' records too (on
-        `audit_log`, outside the orchestrator's units of work).
-        """
+        """Make every audit record written so far durable (your own machines' records too)."""
         self._services.store.flush()
 
     def close(self) -> None:
@@ -301,21 +262,15 @@ class ExecutionOrchestrator:
             self._services.store.close()
 
     def activate_kill_switch(self, reason: str = "activated by operator") -> None:
-        """
-        Halt trading: every intent from now on stops at the risk gate.
-        """
+        """Halt trading: every intent from now on stops at the risk gate."""
         self._manual_switch.activate(reason)
 
     def release_kill_switch(self) -> None:
-        """
-        Release the API kill switch (a file switch, if configured, still applies).
-        """
+        """Release the API kill switch (a file switch, if configured, still applies)."""
         self._manual_switch.release()
 
     def subscribe_fills(self, subscriber: FillSubscriber) -> None:
-        """
-        Call `subscriber(order, fill)` for every fill booked from now on.
-        """
+        """Call `subscriber(order, fill)` for every fill booked from now on."""
         self._fill_subscribers.append(subscriber)
 
     def _notify(self, heard: Iterable[tuple[Order, Fill]]) -> list[Exception]:

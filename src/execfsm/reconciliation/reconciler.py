@@ -68,14 +68,14 @@ class Reconciler:
         locks: StripedLocks,
         adapter: OrderAdapter | None,
         notify: Notify,
-        policy: ReconPolicy,
+        policy: ReconPolicy | None = None,
     ) -> None:
         self._units = units
         self._services = units.services
         self._locks = locks
         self._adapter = adapter
         self._notify = notify
-        self.policy = policy
+        self.policy = policy if policy is not None else ReconPolicy()
         self._machines: dict[str, OrderReconciliation] = {}
         self._one_pass = threading.Lock()
 
@@ -120,13 +120,25 @@ class Reconciler:
             first_miss=first_miss,
         )
 
+    def on_start(self, now: datetime, recovered: int) -> ReconReport | None:
+        """
+        The full pass a session re-opened from a store (`recovered` records) runs before it
+        takes new work, if the policy says so and the adapter can answer; else None.
+        """
+        if recovered and self.policy.on_start and self.can_ask:
+            return self.run(now, full=True)
+        return None
+
     # -- the pass ----------------------------------------------------------------------------
 
     def run(self, now: datetime, *, full: bool = False) -> ReconReport:
         """
-        One pass at `now`: the orders that need the venue's word (every order in flight too,
-        if `full`); a `full` pass also looks for the venue's orders we do not know and
-        compares positions.
+        One pass at `now`: every flagged order, and every order waiting on the venue longer
+        than the policy's ``in_flight_after`` (with `full`, every order in flight), is asked
+        of the venue and brought to its truth, resolved by the not-found rule, or held for
+        an operator. A `full` pass also reports the venue's working orders we have no record
+        of (adopting them if the policy says so) and compares positions. Nothing is sent to
+        trade.
         """
         with self._one_pass:
             tag = str(len(self._services.audit) + 1)
@@ -167,10 +179,13 @@ class Reconciler:
 
     def _candidates(self, now: datetime, full: bool) -> list[str]:
         chosen = []
-        for order in self._services.orders.snapshot():
+        orders = self._services.orders
+        for order in orders.snapshot():
             asked = order.recon_flags or (full and order.state in IN_FLIGHT_ORDER_STATES)
             if asked or (order.state in _WAITING_ON_VENUE and self._waited(order, now)):
-                chosen.append(order.client_order_id)
+                lifecycle = orders.get(order.client_order_id)
+                if lifecycle is not None and lifecycle.submitted:  # else no venue can know it
+                    chosen.append(order.client_order_id)
         return chosen
 
     def _waited(self, order: Order, now: datetime) -> bool:
