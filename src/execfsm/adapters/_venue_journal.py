@@ -175,10 +175,12 @@ def open_journal(journal: Path | str | None) -> tuple[Replayed, VenueJournal | N
     if journal is None:
         return Replayed()._done(), None
     path = Path(journal)
-    if not path.exists():
-        return Replayed()._done(), VenueJournal(path)
-    held, whole = replay(path)
-    return held, VenueJournal(path, whole)
+    held, whole = replay(path) if path.exists() else (Replayed()._done(), None)
+    try:
+        return held, VenueJournal(path, whole)
+    except OSError as exc:
+        rule = f"must be a file the venue can append to ({type(exc).__name__})"
+        raise misconfigured("journal", rule, journal) from None
 
 
 class VenueJournal:
