@@ -274,6 +274,28 @@ class TestJournalFile:
         with pytest.raises(ConfigurationError, match=r"journal: line 2 is not a venue journal"):
             SimulatedVenue(SteppingClock(EPOCH), journal=rig.path)
 
+    @pytest.mark.parametrize(
+        ("old", "new", "message"),
+        [
+            ('"quantity":"1.0"', '"quantity":"-1"', "an amount is not finite or not above 0"),
+            ('"price":"60000"', '"price":"NaN"', "an amount is not finite or not above 0"),
+            ('"kind":"FILL"', '"kind":"SPLIT"', "Invalid enum value 'SPLIT'"),
+        ],
+    )
+    def test_a_line_with_a_bad_value_is_refused(
+        self, tmp_path: Path, old: str, new: str, message: str
+    ) -> None:
+        """A line that decodes but holds a value the venue never writes is refused too."""
+        rig = Rig(tmp_path / "venue.journal", partial_fills=())
+        rig.submit(order_type="MARKET", limit_price=None)
+        rig.submit(order_type="MARKET", limit_price=None)
+        rig.venue.close()
+        text = rig.path.read_text()
+        rig.path.write_text(text.replace(old, new, 1))
+
+        with pytest.raises(ConfigurationError, match=message):
+            SimulatedVenue(SteppingClock(EPOCH), journal=rig.path)
+
     def test_a_journal_the_venue_cannot_append_to_is_refused(self, tmp_path: Path) -> None:
         """A journal in a folder that does not exist is a ConfigurationError naming it."""
         with pytest.raises(ConfigurationError, match="journal: must be a file the venue can"):

@@ -31,7 +31,9 @@ _FINAL = frozenset({EventKind.CANCEL_ACK, EventKind.EXPIRE, EventKind.REJECT})
 
 
 class _OrderLine(msgspec.Struct, tag_field="record", tag="order"):
-    """An order the venue created for `key`, with its terms as it received them."""
+    """
+    An order the venue created for `key`, with its terms as it received them.
+    """
 
     key: str
     order: Order
@@ -50,7 +52,9 @@ class _EventLine(msgspec.Struct, tag_field="record", tag="event"):
 
 
 class _PriceLine(msgspec.Struct, tag_field="record", tag="price"):
-    """A reference price the venue moved to."""
+    """
+    A reference price the venue moved to.
+    """
 
     symbol: str
     price: Decimal
@@ -120,6 +124,31 @@ class Replayed:
         return self
 
 
+def _valid(positive: Sequence[Decimal | None], others: Sequence[Decimal] = ()) -> bool:
+    """
+    Whether the amounts are finite, the `positive` ones (None aside) > 0, the `others` >= 0.
+    """
+    given = [a for a in positive if a is not None]
+    if not all(a.is_finite() for a in (*given, *others)):
+        return False
+    return all(a > 0 for a in given) and all(a >= 0 for a in others)
+
+
+def _problem(line: _OrderLine | _EventLine | _PriceLine) -> str | None:
+    """
+    What is wrong with the amounts of a decoded line (the decoder checks types, not values).
+    """
+    if isinstance(line, _PriceLine):
+        return None if _valid([line.price]) else f"price {line.price} is not above 0"
+    order = line.order
+    if not _valid([order.quantity, order.limit_price], [order.filled_quantity]):
+        return f"order {order.client_order_id}: an amount is not finite or not above 0"
+    fill = line.event.fill if isinstance(line, _EventLine) else None
+    if fill is not None and not _valid([fill.quantity, fill.price], [fill.fee]):
+        return f"fill {fill.fill_id}: an amount is not finite or not above 0"
+    return None
+
+
 def _refused(path: Path, number: int, why: str) -> ConfigurationError:
     return misconfigured("journal", f"line {number} is not a venue journal record ({why})", path)
 
@@ -154,9 +183,13 @@ def replay(path: Path) -> tuple[Replayed, int]:
             continue
         records = True
         try:
-            replayed._line(_DECODER.decode(text))
+            line = _DECODER.decode(text)
         except (msgspec.DecodeError, ValueError, TypeError, ExecFsmError) as exc:
             raise _refused(path, number, str(exc)) from None
+        problem = _problem(line)
+        if problem is not None:
+            raise _refused(path, number, problem)
+        replayed._line(line)
     return replayed._done(), len(data) - len(torn)
 
 
