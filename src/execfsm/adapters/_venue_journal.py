@@ -139,7 +139,7 @@ def _problem(line: _OrderLine | _EventLine | _PriceLine) -> str | None:
     What is wrong with the amounts of a decoded line (the decoder checks types, not values).
     """
     if isinstance(line, _PriceLine):
-        return None if _valid([line.price]) else f"price {line.price} is not above 0"
+        return None if _valid([line.price]) else f"price {line.price} is not finite or not above 0"
     order = line.order
     if not _valid([order.quantity, order.limit_price], [order.filled_quantity]):
         return f"order {order.client_order_id}: an amount is not finite or not above 0"
