@@ -442,6 +442,20 @@ class TestReportTypes:
             OrderSide.BUY,
         )
 
+    def test_the_order_terms_are_optional_and_converted(self) -> None:
+        """Order type, limit price, time in force and venue id default to None; names and
+        strings become members and Decimals."""
+        r = report(order_type="limit", limit_price="50000", time_in_force="GTC")
+        plain = report()
+
+        assert (plain.order_type, plain.limit_price, plain.time_in_force) == (None, None, None)
+        assert plain.venue_order_id is None
+        assert (r.order_type, r.limit_price, r.time_in_force) == (
+            OrderType.LIMIT,
+            Decimal(50000),
+            TimeInForce.GTC,
+        )
+
     @pytest.mark.parametrize(
         ("kw", "message"),
         [
@@ -454,6 +468,11 @@ class TestReportTypes:
             ({"fills": [fill(quantity="0.5")]}, "fills: order c1: fills must sum to cum_quantity"),
             ({"fills": [fill(client_order_id="c2")]}, "fills: order c1: must be VenueFills"),
             ({"state": "SLEEPING"}, "state: must be one of"),
+            ({"order_type": "STOP"}, "order_type: must be one of"),
+            ({"time_in_force": "FOREVER"}, "time_in_force: must be one of"),
+            ({"limit_price": 1.5}, "limit_price: must be a Decimal"),
+            ({"limit_price": Decimal(0)}, "limit_price: must be greater than 0"),
+            ({"venue_order_id": 7}, "venue_order_id: must be None or of type str"),
         ],
     )
     def test_bad_reports_are_refused(self, kw: dict[str, Any], message: str) -> None:

@@ -124,6 +124,23 @@ def decimal_places(value: Decimal) -> int:
     return max(0, -(exponent + len(coefficient) - significant))
 
 
+_GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+
+
+def on_grid(value: Decimal, rounding: str) -> Decimal:
+    """
+    `value` with at most `AMOUNT_DECIMAL_PLACES` places, as a venue rounds what it reports
+    (a price, a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
+    is too large for the bounds: the order machine then refuses the fill.
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -AMOUNT_DECIMAL_PLACES:
+        return value  # the common case: no more places written than allowed
+    if value.adjusted() >= AMOUNT_INTEGER_DIGITS or decimal_places(value) <= AMOUNT_DECIMAL_PLACES:
+        return value
+    return value.quantize(_GRID, rounding=rounding)
+
+
 @attrs.frozen(repr=False)
 class AmountValidator:
     """

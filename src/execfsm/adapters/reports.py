@@ -5,6 +5,8 @@ Frozen and validated like the order contracts: quantities, prices and fees are `
 (floats refused), a report's cumulative quantity never exceeds its quantity, and its leaves
 quantity is what remains. A report may still contradict *our* order (another side, more
 filled than we ordered): that is for reconciliation to find, not for the report to refuse.
+A report also says, where the venue knows them, the order's type, limit price, time in force
+and the venue's own id: what reconciliation needs to adopt an order placed elsewhere.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from execfsm.validators import aware_datetime, instance_of, to_decimal, to_enum,
 _QTY = ReasonCode.VALIDATION_INVALID_QUANTITY
 _PRICE = ReasonCode.VALIDATION_INVALID_PRICE
 _TEXT = instance_of(str, ReasonCode.VALIDATION_INVALID_FIELD)
+_OPTIONAL_TEXT = instance_of(str, ReasonCode.VALIDATION_INVALID_FIELD, optional=True)
 _WHEN = aware_datetime()
 
 
@@ -65,6 +68,18 @@ def _fill_fee(value: Any) -> Decimal:
 
 def _fills(value: Any) -> tuple[Any, ...]:
     return tuple(value)
+
+
+def _limit_price(value: Any) -> Decimal | None:
+    return None if value is None else _amount(value, "limit_price", positive=True)
+
+
+def _order_type(value: Any) -> OrderType | None:
+    return None if value is None else to_enum(OrderType, value, "order_type")
+
+
+def _time_in_force(value: Any) -> TimeInForce | None:
+    return None if value is None else to_enum(TimeInForce, value, "time_in_force")
 
 
 def _side(value: Any) -> OrderSide:
@@ -112,10 +127,14 @@ class VenueOrderReport:
     avg_price: Decimal | None = attrs.field(converter=_avg_price)
     """The fills' quantity-weighted price; None before the first fill."""
     fills: tuple[VenueFill, ...] = attrs.field(default=(), converter=_fills)
-    order_type: OrderType | None = None
-    limit_price: Decimal | None = None
-    venue_order_id: str | None = None
-    time_in_force: TimeInForce | None = None
+    order_type: OrderType | None = attrs.field(default=None, converter=_order_type)
+    """MARKET or LIMIT; None when the venue does not say."""
+    limit_price: Decimal | None = attrs.field(default=None, converter=_limit_price)
+    """A LIMIT order's price at the venue (after any replace); None for a MARKET order."""
+    venue_order_id: str | None = attrs.field(default=None, validator=_OPTIONAL_TEXT)
+    """The venue's own id of the order (from its ACK); None if it never acknowledged it."""
+    time_in_force: TimeInForce | None = attrs.field(default=None, converter=_time_in_force)
+    """None when the venue does not say."""
 
     def __attrs_post_init__(self) -> None:
         order = self.client_order_id

@@ -17,17 +17,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from os import PathLike
 from pathlib import Path
 
 from execfsm.adapters._answers import StoredEvent, revived, stored
 from execfsm.adapters._venue_book import QueryAnswers, VenueBook
-from execfsm.bounds import (
-    AMOUNT_DECIMAL_PLACES,
-    AMOUNT_INTEGER_DIGITS,
-    bounded_amount,
-    decimal_places,
-)
+from execfsm.adapters._venue_journal import open_journal
+from execfsm.bounds import bounded_amount, on_grid
 from execfsm.contracts import (
     EventKind,
     ExecutionEvent,
@@ -62,7 +57,6 @@ DEFAULT_PRICES: Mapping[str, Decimal] = {
 
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
-_GRID = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 _PRICE_BOUNDS = bounded_amount(ReasonCode.VALIDATION_INVALID_PRICE)
 _CLOCK = has_methods("now")
 _NOW = aware_datetime(reason=None)
@@ -79,24 +73,6 @@ _FRACTIONS = Rule(
     lambda v: isinstance(v, Sequence) and not isinstance(v, str | bytes),
     "must be a sequence of fractions",
 )
-_JOURNAL = Rule(
-    lambda v: v is None or (isinstance(v, str | PathLike) and not Path(v).is_dir()),
-    "must be None or the path of a file (not a directory)",
-)
-
-
-def _on_grid(value: Decimal, rounding: str) -> Decimal:
-    """
-    `value` with at most `AMOUNT_DECIMAL_PLACES` places, as a venue rounds what it reports
-    (a price, a fee in bps, a fraction of a quantity). Left as it is when it has no more places, or
-    is too large for the bounds: the order machine then refuses the fill.
-    """
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= -AMOUNT_DECIMAL_PLACES:
-        return value  # the common case: no more places written than allowed
-    if value.adjusted() >= AMOUNT_INTEGER_DIGITS or decimal_places(value) <= AMOUNT_DECIMAL_PLACES:
-        return value
-    return value.quantize(_GRID, rounding=rounding)
 
 
 class SimulatedVenue(QueryAnswers):
@@ -112,9 +88,10 @@ class SimulatedVenue(QueryAnswers):
             taker (never beyond a LIMIT order's price): in [0, 10000) (10000 would sell at 0).
         partial_fills: Fractions of the quantity each fill takes (e.g. ``("0.25", "0.75")``);
             empty means one fill. The last fill takes the exact remainder.
-        journal: A file where the venue appends the key of every order it creates, and
-            which it reads back when it starts: the venue's own record, independent of ours,
-            to prove across crashes that no key became two orders.
+        journal: A file where the venue appends every order it creates, every event it
+            emits and every price move before the call returns, and which it reads back when
+            it starts to know them again: its own record, independent of ours, to prove
+            across crashes that no key became two orders, and to answer queries after one.
         liquidity: The most of a symbol one order takes at one price (top-of-book size),
             by symbol; a symbol not listed is unlimited. What a resting order could not take
             fills when a later `set_price` finds it marketable again.
@@ -142,7 +119,6 @@ class SimulatedVenue(QueryAnswers):
         table = DEFAULT_PRICES if prices is None else prices
         _PRICES.check(table, "prices")
         _FRACTIONS.check(partial_fills, "partial_fills")
-        _JOURNAL.check(journal, "journal")
         depth = {} if liquidity is None else liquidity
         _PRICES.check(depth, "liquidity")
         try:  # the venue's settings: a bad one is a ConfigurationError naming it
@@ -159,25 +135,30 @@ class SimulatedVenue(QueryAnswers):
             raise misconfigured("partial_fills", "fractions must sum to 1", partial_fills)
         self.partial_fills = fractions
         self._sink: EventSink | None = None
-        self._responses: dict[str, tuple[StoredEvent, ...]] = {}
-        self._resting: dict[str, Order] = {}
-        self._event_counts: dict[str, int] = {}
-        self._replaced_ids: dict[str, str] = {}  # ClOrdID after a replace -> client order id
-        self._fill_counts: dict[str, int] = {}
+        held, self._journal = open_journal(journal)  # checks it, and reads it back
+        self._responses: dict[str, tuple[StoredEvent, ...]] = held.responses
+        self._resting: dict[str, Order] = held.resting
+        self._event_counts: dict[str, int] = held.event_counts
+        self._replaced_ids: dict[str, str] = held.replaced_ids  # ClOrdID after a replace -> id
+        self._fill_counts: dict[str, int] = held.fill_counts
+        self._prices.update(held.prices)
         self.submissions: list[str] = []
         """Every idempotency key sent to `submit`, in call order (including repeats)."""
-        self.new_orders: list[str] = []
+        self.new_orders: list[str] = held.new_orders
         """The journal of keys that created an order here: a key twice is a double order."""
         self._lock = threading.RLock()
         self._book = VenueBook()  # every event it emits: what it answers queries from
-        self._journal = None if journal is None else Path(journal)
-        if self._journal is not None and self._journal.exists():
-            try:
-                self.new_orders = self._journal.read_text(encoding="utf-8").split()
-            except (OSError, UnicodeDecodeError) as exc:
-                rule = f"must be a readable text file ({type(exc).__name__})"
-                raise misconfigured("journal", rule, journal) from None
+        self._book.entries = held.entries
+        if self._journal is not None:
+            self._journal.watch(self._book.entries, self._fill_counts)
         self._known_keys = set(self.new_orders)
+
+    def close(self) -> None:
+        """
+        Close the journal, if any, before another venue opens it (it holds every line already).
+        """
+        if self._journal is not None:
+            self._journal.close()
 
     @staticmethod
     def _price(value: Decimal | int | str, field: str) -> Decimal:
@@ -185,7 +166,7 @@ class SimulatedVenue(QueryAnswers):
         A reference price: kept to 14 places (a price moved by factors grows places), then
         refused unless positive and within the amount bounds (``1e20`` is not).
         """
-        price = _on_grid(to_decimal(value, field), ROUND_HALF_EVEN)
+        price = on_grid(to_decimal(value, field), ROUND_HALF_EVEN)
         _PRICE_BOUNDS.check(price, field)
         return SimulatedVenue._positive(price, field)
 
@@ -232,7 +213,8 @@ class SimulatedVenue(QueryAnswers):
         """
         Accept, fill if marketable, or reject an unknown symbol. A key already seen creates
         nothing: the venue answers with its original response again (same event and fill
-        ids), so it never fills twice and a retry after a lost answer learns what happened.
+        ids), also after a restart on its journal, so it never fills twice and a retry after
+        a lost answer learns what happened.
         """
         with self._lock:
             self.submissions.append(idempotency_key)
@@ -240,13 +222,15 @@ class SimulatedVenue(QueryAnswers):
             if known is not None:
                 return tuple(revived(stored) for stored in known)
             if idempotency_key in self._known_keys:
-                return ()  # created before a restart: the journal knows it, the answer is gone
+                return ()  # in a journal of bare keys (before answers were kept): no answer
             self.new_orders.append(idempotency_key)
             self._known_keys.add(idempotency_key)
-            if self._journal is not None:
-                with self._journal.open("a", encoding="utf-8") as journal:
-                    journal.write(idempotency_key + "\n")
-            response = self._new_order(order, idempotency_key)
+            if self._journal is None:
+                response = self._new_order(order, idempotency_key)
+            else:
+                self._journal.order(idempotency_key, order)
+                with self._journal.recording(answers=idempotency_key):
+                    response = self._new_order(order, idempotency_key)
             self._responses[idempotency_key] = tuple(stored(event) for event in response)
             return response
 
@@ -299,7 +283,10 @@ class SimulatedVenue(QueryAnswers):
         Cancel a resting order; anything else is answered with CANCEL_REJECT.
         """
         with self._lock:
-            return self._cancel(order)
+            if self._journal is None:
+                return self._cancel(order)
+            with self._journal.recording():
+                return self._cancel(order)
 
     def _cancel(self, order: Order) -> Sequence[ExecutionEvent]:
         if self._resting.pop(order.client_order_id, None) is not None:
@@ -318,7 +305,10 @@ class SimulatedVenue(QueryAnswers):
         REPLACE_REJECT saying why. Events name the order by its ``client_order_id``.
         """
         with self._lock:
-            return self._replace(order, request)
+            if self._journal is None:
+                return self._replace(order, request)
+            with self._journal.recording():
+                return self._replace(order, request)
 
     def _replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
         orig = request.orig_client_order_id
@@ -367,22 +357,28 @@ class SimulatedVenue(QueryAnswers):
         raised.
         """
         new_price = self._price(price, f"price of {symbol}")
+        events: list[ExecutionEvent] = []
         with self._lock:
-            self._prices[symbol] = new_price
-            crossed = [
-                o
-                for o in self._resting.values()
-                if o.symbol == symbol and self._marketable(o, new_price)
-            ]
-            events: list[ExecutionEvent] = []
-            for order in crossed:
-                rest = self._take(order, new_price, events)
-                if rest.remaining_quantity > 0:
-                    self._resting[order.client_order_id] = rest
-                else:
-                    del self._resting[order.client_order_id]
+            if self._journal is None:
+                self._move(symbol, new_price, events)
+            else:
+                self._journal.price(symbol, new_price)
+                with self._journal.recording():
+                    self._move(symbol, new_price, events)
         self._deliver(events)
         return events
+
+    def _move(self, symbol: str, price: Decimal, events: list[ExecutionEvent]) -> None:
+        self._prices[symbol] = price
+        crossed = [
+            o for o in self._resting.values() if o.symbol == symbol and self._marketable(o, price)
+        ]
+        for order in crossed:
+            rest = self._take(order, price, events)
+            if rest.remaining_quantity > 0:
+                self._resting[order.client_order_id] = rest
+            else:
+                del self._resting[order.client_order_id]
 
     def advance_to(self, now: datetime) -> list[ExecutionEvent]:
         """
@@ -391,19 +387,24 @@ class SimulatedVenue(QueryAnswers):
         delivers fills).
         """
         _NOW.check(now, "now")
+        events: list[ExecutionEvent] = []
         with self._lock:
-            due = [
-                o
-                for o in self._resting.values()
-                if o.expire_time is not None and o.expire_time <= now
-            ]
-            events = []
-            for order in due:
-                del self._resting[order.client_order_id]
-                detail = f"{order.time_in_force} expire_time {order.expire_time} passed"
-                events.append(self._event(order, EventKind.EXPIRE, detail=detail))
+            if self._journal is None:
+                self._expire(now, events)
+            else:
+                with self._journal.recording():
+                    self._expire(now, events)
         self._deliver(events)
         return events
+
+    def _expire(self, now: datetime, events: list[ExecutionEvent]) -> None:
+        due = [
+            o for o in self._resting.values() if o.expire_time is not None and o.expire_time <= now
+        ]
+        for order in due:
+            del self._resting[order.client_order_id]
+            detail = f"{order.time_in_force} expire_time {order.expire_time} passed"
+            events.append(self._event(order, EventKind.EXPIRE, detail=detail))
 
     def _deliver(self, events: Sequence[ExecutionEvent]) -> None:
         """
@@ -432,7 +433,7 @@ class SimulatedVenue(QueryAnswers):
 
     def _fill_price(self, order: Order, reference: Decimal) -> Decimal:
         slip = (
-            _on_grid(reference * self.slippage_bps / _BPS, ROUND_HALF_EVEN)
+            on_grid(reference * self.slippage_bps / _BPS, ROUND_HALF_EVEN)
             if self.slippage_bps
             else _ZERO
         )
@@ -450,7 +451,7 @@ class SimulatedVenue(QueryAnswers):
         first = self._fill_counts.get(order.client_order_id, 0)  # earlier takes' fills
         for index, fraction in enumerate(fractions, start=1):
             last = index == len(fractions)
-            qty = quantity - done if last else _on_grid(quantity * fraction, ROUND_DOWN)
+            qty = quantity - done if last else on_grid(quantity * fraction, ROUND_DOWN)
             if qty <= 0:
                 continue
             done += qty
@@ -459,7 +460,7 @@ class SimulatedVenue(QueryAnswers):
                 fill_id=stable_id("fill", order.client_order_id, first + index),
                 quantity=qty,
                 price=price,
-                fee=_on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN)
+                fee=on_grid(qty * price * self.fee_bps / _BPS, ROUND_HALF_EVEN)
                 if self.fee_bps
                 else _ZERO,
             )
