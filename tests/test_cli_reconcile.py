@@ -223,6 +223,28 @@ class TestReconcileRefuses:
         assert f"no venue journal at {journal}: there is no venue to ask" in _one_line_error(capsys)
         assert db.read_bytes() == before
 
+    def test_a_database_a_live_session_holds_is_refused_and_its_journal_left_alone(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """While another writer holds the store: exit 2, one line, the journal byte for byte
+        as it was (a line the live venue is writing is not cut)."""
+        db = _run(tmp_path, _row("XYZ/EUR", "unlisted"))
+        journal = tmp_path / "session.db.venue.jsonl"
+        with journal.open("a", encoding="utf-8") as file:
+            file.write('{"record":"ord')  # a line being written as we look
+        before = journal.read_bytes()
+        live = SqliteStore(db)
+        capsys.readouterr()
+        try:
+            code = main(["reconcile", "--db", str(db)])
+            line = _one_line_error(capsys)
+        finally:
+            live.close()
+
+        assert code == 2
+        assert "execfsm reconcile:" in line
+        assert journal.read_bytes() == before
+
     def test_a_journal_given_elsewhere_is_used(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -192,12 +192,17 @@ def _run(
     except KeyboardInterrupt:
         print(f"execfsm run: interrupted while reading {path}; nothing was run", file=sys.stderr)
         return _INTERRUPTED
-    signer = _signer(signing_key)
+    store = SqliteStore(db, signing_key=_signer(signing_key))
     clock = SystemClock()
-    journal = cli_reconcile.venue_journal(db, venue_journal)
-    registry, venue = cli_reconcile.journaled_registry(mode, clock, journal)
+    try:  # after the store: its writer lock keeps a live session's venue journal untouched
+        registry, venue = cli_reconcile.journaled_registry(
+            mode, clock, cli_reconcile.venue_journal(db, venue_journal)
+        )
+    except BaseException:
+        store.close()
+        raise
     try:
-        return _run_with(path, intents, mode, db, batch, signer, clock, registry)
+        return _run_with(path, intents, mode, db, batch, store, clock, registry)  # closes store
     finally:
         cli_reconcile.close_venue(venue)
 
@@ -208,11 +213,10 @@ def _run_with(
     mode: ExecutionMode,
     db: Path,
     batch: int,
-    signer: Signer | None,
+    store: SqliteStore,
     clock: SystemClock,
     registry: AdapterRegistry,
 ) -> int:
-    store = SqliteStore(db, signing_key=signer)
     outcomes: Counter[tuple[str, str]] = Counter()
     duplicates = 0
     total = len(intents)

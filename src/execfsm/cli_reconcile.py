@@ -183,34 +183,40 @@ def reconcile(args: argparse.Namespace) -> int:
             f"no venue journal at {journal}: there is no venue to ask (give --venue-journal "
             "FILE, the journal the session's venue kept)"
         )
+    try:  # the store first: its writer lock keeps a live session's venue journal untouched
+        store = SqliteStore(db)
+    except StoreLocked:
+        raise  # a live writer has it: nothing was asked or touched, exit 2 naming it
+    except StoreError as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
     clock = SystemClock()
-    registry, venue = journaled_registry(mode, clock, journal)
+    venue: SimulatedVenue | None = None
     try:
-        try:
-            store = SqliteStore(db)
-        except StoreLocked:
-            raise  # a live writer has it: nothing was asked or touched, exit 2 naming it
-        except StoreError as exc:
-            print(f"FAIL {exc}", file=sys.stderr)
-            return 1
-        try:
-            orchestrator = ExecutionOrchestrator(
-                execution_mode=mode,
-                registry=registry,
-                clock=clock,
-                store=store,
-                reconciliation=policy,
-            )
-        except StoreError as exc:
-            store.close()
-            print(f"FAIL {exc}", file=sys.stderr)
-            return 1
-        try:
-            report = _with_held_reasons(orchestrator, orchestrator.reconcile(full=True))
-        finally:
-            orchestrator.close()
-    finally:
+        registry, venue = journaled_registry(mode, clock, journal)
+        orchestrator = ExecutionOrchestrator(
+            execution_mode=mode,
+            registry=registry,
+            clock=clock,
+            store=store,
+            reconciliation=policy,
+        )
+    except StoreError as exc:
+        store.close()
         close_venue(venue)
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    except BaseException:
+        store.close()
+        close_venue(venue)
+        raise
+    try:
+        report = _with_held_reasons(orchestrator, orchestrator.reconcile(full=True))
+    finally:
+        try:
+            orchestrator.close()
+        finally:
+            close_venue(venue)
     print(f"{db}: reconciled with the {mode} venue (journal {journal}), pass {report.pass_id}")
     for line in report_lines(report):
         print(line)
