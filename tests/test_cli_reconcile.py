@@ -143,6 +143,21 @@ class TestReconcileResolves:
         assert "position differences: 0" in again
         assert "clean: nothing left" in again
 
+    @NEEDS_VENUE_JOURNAL
+    def test_orders_in_flight_that_agree_are_counted_not_listed(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A resting order the venue holds as we do was not resolved: it is counted (exit 0)."""
+        resting = {**_row("BTC/EUR", "resting"), "order_type": "LIMIT", "limit_price": "1000"}
+        db = _run(tmp_path, resting)
+        capsys.readouterr()
+
+        code = main(["reconcile", "--db", str(db)])
+        out = capsys.readouterr().out
+
+        assert code == 0, out
+        assert "resolved: 0 order(s)\nagreed: 1 other order(s) in flight" in out
+
     def test_an_order_the_venue_never_had_is_ended_by_the_not_found_rule(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

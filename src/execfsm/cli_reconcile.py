@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from pathlib import Path
 
@@ -211,6 +211,9 @@ def reconcile(args: argparse.Namespace) -> int:
         close_venue(venue)
         raise
     try:
+        flagged = {
+            o.client_order_id for o in orchestrator.get_order_ledger_snapshot() if o.recon_flags
+        }
         report = _with_held_reasons(orchestrator, orchestrator.reconcile(full=True))
     finally:
         try:
@@ -218,7 +221,7 @@ def reconcile(args: argparse.Namespace) -> int:
         finally:
             close_venue(venue)
     print(f"{db}: reconciled with the {mode} venue (journal {journal}), pass {report.pass_id}")
-    for line in report_lines(report):
+    for line in report_lines(report, flagged):
         print(line)
     return 0 if report.clean else 1
 
@@ -259,17 +262,30 @@ def _why_left(check: OrderCheck) -> str:
     return str(check.state).lower()
 
 
-def report_lines(report: ReconReport) -> list[str]:
+def report_lines(report: ReconReport, flagged: Collection[str] | None = None) -> list[str]:
     """
-    A pass's report as the lines ``execfsm reconcile`` prints.
+    A pass's report as the lines ``execfsm reconcile`` prints. With `flagged` (the orders
+    flagged before the pass), an unflagged order in flight that merely agrees with the venue
+    is counted, not listed: nothing was resolved for it.
     """
     lines = []
     if report.unavailable:
         lines.append(f"the venue could not be asked: {report.unavailable}")
     adopted = set(report.adopted)
-    resolved = [c for c in report.resolved if c.client_order_id not in adopted]
+    resolved = []
+    agreed = 0
+    for check in report.resolved:
+        if check.client_order_id in adopted:
+            continue
+        plain = check.finding is FindingKind.AGREES and not check.applied
+        if flagged is not None and plain and check.client_order_id not in flagged:
+            agreed += 1
+        else:
+            resolved.append(check)
     lines.append(f"resolved: {len(resolved)} order(s)")
     lines.extend(_check_line(check) for check in resolved)
+    if agreed:
+        lines.append(f"agreed: {agreed} other order(s) in flight, as the venue holds them")
     lines.append(f"adopted: {len(adopted)} order(s) of the venue we had no record of")
     lines.extend(_check_line(c) for c in report.checks if c.client_order_id in adopted)
     unresolved = report.unresolved
