@@ -94,7 +94,9 @@ def add_reconcile_command(commands: argparse._SubParsersAction[argparse.Argument
         "and position differences are reported. Exit 0 when nothing is left, 1 when something "
         "is, 2 for bad input.",
     )
-    command.add_argument("--db", type=Path, help="the session's SQLite database (required)")
+    command.add_argument(
+        "--db", type=Path, metavar="PATH", help="the session's SQLite database (required)"
+    )
     command.add_argument(
         "--mode",
         type=str.upper,
