@@ -317,6 +317,7 @@ class TestDemo:
             "audit.jsonl",
             "demo.db",
             "demo.db.lock",
+            "demo.db.venue.jsonl",
             "orders.json",
             "positions.json",
             "recon.jsonl",

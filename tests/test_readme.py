@@ -33,3 +33,45 @@ def test_readme_has_the_how_to() -> None:
 
     assert "success=True state=FILLED stage=8" in text
     assert "success=False reason=POLICY_LIVE_NOT_ENABLED order=FAILED" in text
+
+
+def test_readme_shows_reconciliation() -> None:
+    """The reconciliation section's examples resolve a lost answer and hold an impossible one."""
+    text = "\n".join(BLOCKS)
+
+    assert "# DIFFERS AGREED 2 True" in text
+    assert "# sent 1 time(s)" in text
+    assert "# ['HELD'] SUBMITTED" in text
+
+
+def _transcript(command: str) -> list[str]:
+    """The output the README shows after ``$ <command>``, up to the next ``$`` line."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"$ {command}") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(("$ ", "```")))
+    return lines[start:end]
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="needs the venue journal branch: a restarted SimulatedVenue remembers its orders",
+)
+def test_readme_reconcile_transcript_is_what_the_command_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `execfsm reconcile` example is the command's output after a lost answer."""
+    from execfsm.cli import main
+    from execfsm.testing import Fault
+    from tests.test_cli_reconcile import _faulty_session, _intents, _row
+
+    monkeypatch.chdir(tmp_path)
+    db = Path("execfsm.db")
+    file = _intents(Path("intents.jsonl"), _row("BTC/EUR", "a"), _row("ETH/EUR", "b"))
+    assert main(["run", str(file), "--mode", "paper", "--db", str(db)]) == 0
+    _faulty_session(db, [Fault.TIMEOUT_AFTER_SEND])
+    capsys.readouterr()
+
+    code = main(["reconcile", "--db", str(db)])
+
+    assert capsys.readouterr().out.splitlines() == _transcript("execfsm reconcile --db execfsm.db")
+    assert code == 0

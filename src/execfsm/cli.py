@@ -16,10 +16,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from execfsm import cli_audit
+from execfsm import cli_audit, cli_reconcile
 from execfsm import cli_machines as machines
+from execfsm.adapters.registry import AdapterRegistry
 from execfsm.cli_audit import read_input as _read
 from execfsm.cli_machines import InputError, add_project_options
+from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.errors import IdempotencyConflict, KeyFileError, StoreError
@@ -66,7 +68,10 @@ def _recover_with(db: Path, store: SqliteStore) -> int:
         states = Counter(instances.values())
         shown = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
         print(f"{machine}: {len(instances)} instance(s): {shown}")
-    print(f"{len(report.in_flight)} order(s) in flight, to reconcile with the venue:")
+    print(
+        f"{len(report.in_flight)} order(s) in flight, to reconcile with the venue "
+        f"(`execfsm reconcile --db {db}` asks it):"
+    )
     for order in report.in_flight:
         flags = ",".join(order.recon_flags) or "-"
         print(
@@ -175,7 +180,12 @@ def _stop_between_batches() -> Iterator[_StopRequest]:
 
 
 def _run(
-    path: Path, mode: ExecutionMode, db: Path, batch: int, signing_key: Path | None = None
+    path: Path,
+    mode: ExecutionMode,
+    db: Path,
+    batch: int,
+    signing_key: Path | None = None,
+    venue_journal: Path | None = None,
 ) -> int:
     try:
         intents = parse_intents(_read(path), path)
@@ -183,13 +193,39 @@ def _run(
         print(f"execfsm run: interrupted while reading {path}; nothing was run", file=sys.stderr)
         return _INTERRUPTED
     store = SqliteStore(db, signing_key=_signer(signing_key))
+    clock = SystemClock()
+    try:  # after the store: its writer lock keeps a live session's venue journal untouched
+        registry, venue = cli_reconcile.journaled_registry(
+            mode, clock, cli_reconcile.venue_journal(db, venue_journal)
+        )
+    except BaseException:
+        store.close()
+        raise
+    try:
+        return _run_with(path, intents, mode, db, batch, store, clock, registry)  # closes store
+    finally:
+        cli_reconcile.close_venue(venue)
+
+
+def _run_with(
+    path: Path,
+    intents: list[OrderIntent],
+    mode: ExecutionMode,
+    db: Path,
+    batch: int,
+    store: SqliteStore,
+    clock: SystemClock,
+    registry: AdapterRegistry,
+) -> int:
     outcomes: Counter[tuple[str, str]] = Counter()
     duplicates = 0
     total = len(intents)
     done = 0
     in_batch = False
     try:
-        orchestrator = ExecutionOrchestrator(execution_mode=mode, store=store)
+        orchestrator = ExecutionOrchestrator(
+            execution_mode=mode, store=store, clock=clock, registry=registry
+        )
         with _stop_between_batches() as stop:
             for start in range(0, total, batch):
                 if stop.requested:
@@ -274,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
         "command-line option can give, so it stays blocked)",
     )
     run.add_argument("--signing-key", type=Path, metavar="FILE", help=_SIGNING_KEY_HELP)
+    run.add_argument(
+        "--venue-journal",
+        type=Path,
+        metavar="FILE",
+        help="where a PAPER, SHADOW or TESTNET run's simulated venue keeps its journal, so "
+        "that `execfsm reconcile` asks the same venue later (default DB.venue.jsonl, beside "
+        "the database)",
+    )
     diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
     diagrams.add_argument(
         "--out", type=Path, help="output folder (default: the project's docs/governance/)"
@@ -337,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     recover_cmd = commands.add_parser("recover", help="open a database, list in-flight orders")
     recover_cmd.add_argument("--db", type=Path, required=True)
     add_project_options(recover_cmd)
+    cli_reconcile.add_reconcile_command(commands)
     return parser
 
 
@@ -349,12 +394,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args.out, args.db, args.signing_key)
         if args.command == "run":
-            return _run(args.file, ExecutionMode(args.mode), args.db, args.batch, args.signing_key)
+            return _run(
+                args.file,
+                ExecutionMode(args.mode),
+                args.db,
+                args.batch,
+                args.signing_key,
+                args.venue_journal,
+            )
         if args.command == "audit" and args.audit_command == "keygen":
             return cli_audit.keygen(args.out)  # reads no machines
         project = machines.project_of(args)  # the commands left read the project's machines
         if args.command == "recover":
             return _recover(args.db)
+        if args.command == "reconcile":
+            return cli_reconcile.reconcile(args)
         if args.command == "diagrams" and args.force and not args.trail and args.db is None:
             raise InputError("--force draws a trail that fails verification: give --trail or --db")
         if args.command == "diagrams" and (args.trail or args.db is not None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -67,7 +67,8 @@ def run_demo(
 ) -> DemoReport:
     """
     Run the scripted session on a stepping clock (so its output is identical every run),
-    durably in the SQLite database `db` (default ``out_dir/demo.db``, started afresh), write
+    durably in the SQLite database `db` (default ``out_dir/demo.db``, started afresh; the
+    paper venue keeps its journal beside it, ``<db>.venue.jsonl``), write
     the audit trail and ledger snapshots to `out_dir`, and report. With `signing_key` the
     store writes signed checkpoints, exported beside the trail in
     ``audit.jsonl.checkpoints``.
@@ -82,14 +83,23 @@ def run_demo(
         raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(trail_dir))
     if db is None:
         db = out_dir / "demo.db"
-        for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        journal = db.with_name(db.name + VENUE_JOURNAL_SUFFIX)
+        for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), journal):
             stale.unlink(missing_ok=True)
-    elif db.exists():
-        raise StoreError(f"demo: {db} exists; the scripted session needs a fresh database")
+    else:
+        journal = db.with_name(db.name + VENUE_JOURNAL_SUFFIX)
+        for there in (db, journal):
+            if there.exists():
+                raise StoreError(f"demo: {there} exists; the scripted session starts afresh")
     store = SqliteStore(db, signing_key=signing_key)
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = SimulatedVenue(
-        clock, name="paper", fee_bps=10, slippage_bps=5, partial_fills=("0.4", "0.6")
+        clock,
+        name="paper",
+        fee_bps=10,
+        slippage_bps=5,
+        partial_fills=("0.4", "0.6"),
+        journal=journal,
     )
     registry = AdapterRegistry()
     registry.register(ExecutionMode.PAPER, venue)
@@ -184,6 +194,11 @@ def run_demo(
         for label, result in rows
     )
     store.close()
+    close: Callable[[], None] | None = getattr(venue, "close", None)
+    if callable(close):  # a venue that keeps its journal open
+        close()
+    if journal.exists():
+        files = (*files, journal)
     sidecar = out_dir / f"audit.jsonl{SIDECAR_SUFFIX}"
     if signing_key is not None:
         files = (*files, _write_checkpoints(db, sidecar))
@@ -193,6 +208,10 @@ def run_demo(
     trail = _replayed(out_dir / TRAIL_DIR, (*audit.records, *live_audit.records))
     return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions), trail)
 
+
+VENUE_JOURNAL_SUFFIX = ".venue.jsonl"
+"""The paper venue's journal beside the database (``<db>.venue.jsonl``), which
+``execfsm reconcile --db`` re-opens to ask the same venue."""
 
 TRAIL_DIR = "trail"
 """The demo's folder for its session replayed onto the diagrams."""
