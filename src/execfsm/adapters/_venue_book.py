@@ -30,13 +30,19 @@ class VenueBook:
     Every (order as the venue held it, event) the venue emitted, in emission order.
     """
 
-    def __init__(self) -> None:
-        self.entries: list[tuple[Order, ExecutionEvent]] = []
+    def __init__(self, entries: list[tuple[Order, ExecutionEvent]] | None = None) -> None:
+        self.entries: list[tuple[Order, ExecutionEvent]] = [] if entries is None else entries
+        """The book itself (`entries` given: the list read back from a journal, kept as is)."""
+        self._of_order: dict[str, list[int]] = {}
+        """Where each order's entries are: one order's report reads only its own."""
+        for at, (_order, event) in enumerate(self.entries):
+            self._of_order.setdefault(event.client_order_id, []).append(at)
 
     def record(self, order: Order, event: ExecutionEvent) -> None:
         """
         Keep `event`, emitted for `order` (its terms at the venue at that moment).
         """
+        self._of_order.setdefault(event.client_order_id, []).append(len(self.entries))
         self.entries.append((order, event))
 
     def reports(self, lag: int = 0, only: str | None = None) -> dict[str, VenueOrderReport]:
@@ -44,7 +50,12 @@ class VenueBook:
         Every order the venue knew ``lag`` events ago (or only the one `only` names), by
         client order id, in arrival order.
         """
-        entries = self.entries[: max(len(self.entries) - lag, 0)]
+        known = max(len(self.entries) - lag, 0)
+        if only is None:
+            entries: Sequence[tuple[Order, ExecutionEvent]] = self.entries[:known]
+        else:
+            at = self._of_order.get(only, ())
+            entries = [self.entries[i] for i in at if i < known]
         terms: dict[str, Order] = {}
         venue_ids: dict[str, str] = {}
         states: dict[str, OrderState] = {}

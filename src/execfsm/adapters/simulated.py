@@ -147,8 +147,7 @@ class SimulatedVenue(QueryAnswers):
         self.new_orders: list[str] = held.new_orders
         """The journal of keys that created an order here: a key twice is a double order."""
         self._lock = threading.RLock()
-        self._book = VenueBook()  # every event it emits: what it answers queries from
-        self._book.entries = held.entries
+        self._book = VenueBook(held.entries)  # every event it emits: what it answers from
         if self._journal is not None:
             self._journal.watch(self._book.entries, self._fill_counts)
         self._known_keys = set(self.new_orders)

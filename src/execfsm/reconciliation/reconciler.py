@@ -51,6 +51,8 @@ _WAITING_ON_VENUE = frozenset(
     {OrderState.SUBMITTED, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}
 )
 _Heard = list[tuple[Order, Fill]]
+_COMMIT_EVERY = 256
+"""Orders a pass checks between two commits."""
 
 
 class Reconciler:
@@ -78,6 +80,8 @@ class Reconciler:
         self.policy = policy if policy is not None else ReconPolicy()
         self._machines: dict[str, OrderReconciliation] = {}
         self._one_pass = threading.Lock()
+        self._heard: _Heard = []
+        """Fills booked by this pass and not yet durable, for the fill subscribers."""
 
     @property
     def can_ask(self) -> bool:
@@ -99,18 +103,23 @@ class Reconciler:
         audit = self._services.audit
         state: str | None = None
         misses, first_miss = 0, None
+        last: Finding | None = None
         for record in audit.by_correlation(OrderReconciliation.correlation_of(client_order_id)):
             if record.machine != OrderReconciliation.audit_machine:
                 continue
             if record.outcome is not AuditOutcome.APPLIED:
                 continue
             state = record.target
+            if record.event == "hold":  # what the operator is shown
+                last = Finding(
+                    FindingKind.IMPOSSIBLE, record.detail, reason=ReasonCode.RECON_REPORT_IMPOSSIBLE
+                )
             if record.event in ("unknown", "give_up"):
                 misses += 1
                 first_miss = first_miss or record.ts
             elif record.event in ("agree", "differ", "reopen", "release"):
                 misses, first_miss = 0, None
-        return OrderReconciliation(
+        machine = OrderReconciliation(
             client_order_id,
             audit,
             policy=self.policy,
@@ -119,6 +128,8 @@ class Reconciler:
             misses=misses,
             first_miss=first_miss,
         )
+        machine.last_finding = last
+        return machine
 
     def on_start(self, now: datetime, recovered: int) -> ReconReport | None:
         """
@@ -146,8 +157,11 @@ class Reconciler:
                 self._services.audit, correlation_id=f"recon-pass:{tag}"
             )
             checks: list[OrderCheck] = []
-            for client_order_id in self._candidates(now, full):
+            for count, client_order_id in enumerate(self._candidates(now, full), 1):
                 checks.append(self._check_order(client_order_id, now, tag))
+                if count % _COMMIT_EVERY == 0:
+                    self._settle()
+            self._settle()
             external: tuple[VenueOrderReport, ...] = ()
             adopted: list[str] = []
             differences: tuple[PositionDifference, ...] = ()
@@ -216,15 +230,25 @@ class Reconciler:
             lifecycle = services.orders.get(client_order_id)
             assert lifecycle is not None  # noqa: S101 - known above
             report, finding = self._ask(adapter, lifecycle, tag, now)
-            with self._units.unit() as unit:
+            with self._units.unit():
                 check, heard = self._take(machine, lifecycle, report, finding, tag, now)
                 self._units.stage_order(lifecycle)
-            self._units.flush(unit.last_seq)
+        self._heard += heard
         groups = self.contingent
         if groups is not None and client_order_id in groups.legs and check.applied:
+            self._settle()  # the group reacts to a durable leg
             groups.after_request(client_order_id)
-        self._notify(heard)
         return check
+
+    def _settle(self) -> None:
+        """
+        Make the orders checked so far durable (one commit for many: nothing was sent, so
+        a stop before it only means the next pass asks again), then tell the fill
+        subscribers of what they booked.
+        """
+        self._units.flush()
+        heard, self._heard = self._heard, []
+        self._notify(heard)
 
     def _ask(
         self, adapter: OrderAdapter | None, lifecycle: OrderLifecycle, tag: str, now: datetime
