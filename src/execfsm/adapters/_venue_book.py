@@ -49,6 +49,7 @@ class VenueBook:
         states: dict[str, OrderState] = {}
         fills: dict[str, list[VenueFill]] = {}
         filled: dict[str, Decimal] = {}
+        venue_ids: dict[str, str] = {}
         for order, event in entries:
             cid = event.client_order_id
             if only is not None and cid != only:
@@ -58,6 +59,8 @@ class VenueBook:
             fills.setdefault(cid, [])
             if event.kind is EventKind.ACK:
                 states[cid] = OrderState.ACKNOWLEDGED
+                if event.venue_order_id is not None:
+                    venue_ids[cid] = event.venue_order_id
             elif event.kind in _FINAL:
                 states[cid] = _FINAL[event.kind]
             elif event.kind is EventKind.FILL and event.fill is not None:
@@ -77,10 +80,19 @@ class VenueBook:
                 cum = filled[cid] = filled.get(cid, Decimal(0)) + fill.quantity
                 full = cum >= terms[cid].quantity
                 states[cid] = OrderState.FILLED if full else OrderState.PARTIALLY_FILLED
-        return {cid: _report(terms[cid], states.get(cid), fills[cid]) for cid in terms}
+        return {
+            cid: _report(terms[cid], states.get(cid), fills[cid], venue_ids.get(cid))
+            for cid in terms
+        }
 
 
-def _report(order: Order, state: OrderState | None, fills: Sequence[VenueFill]) -> VenueOrderReport:
+def _report(
+    order: Order, state: OrderState | None, fills: Sequence[VenueFill], venue_order_id: str | None
+) -> VenueOrderReport:
+    """
+    The report of `order` as the venue holds it: its terms too (type, limit price, time in
+    force, the venue's id), which a replace and an adoption are judged by.
+    """
     cum = sum((f.quantity for f in fills), Decimal(0))
     state = state or OrderState.ACKNOWLEDGED
     leaves = order.quantity - cum if state in _OPEN else Decimal(0)
@@ -95,6 +107,10 @@ def _report(order: Order, state: OrderState | None, fills: Sequence[VenueFill]) 
         leaves,
         avg,
         tuple(fills),
+        order_type=order.order_type,
+        limit_price=order.limit_price,
+        venue_order_id=venue_order_id,
+        time_in_force=order.time_in_force,
     )
 
 
