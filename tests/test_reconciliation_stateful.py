@@ -380,15 +380,13 @@ class Session:
 
     def open(self, store: SqliteStore | None = None) -> ExecutionOrchestrator:
         """An orchestrator on `store` (in memory if None), the same venue and clock."""
-        settings: dict[str, object] = {"store": store} if store is not None else {}
-        if self.engine is not None:
-            settings["engine"] = self.engine
         return paper_orchestrator(
             self.venue,
             clock=self.clock,
             dispatcher=one_attempt(),
             reconciliation=self.policy,
-            **settings,
+            store=store,
+            engine=self.engine,
         )
 
     def submit(self, intent: OrderIntent, *script: Fault) -> str:
