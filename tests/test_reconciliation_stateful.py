@@ -3,6 +3,11 @@ Reconciliation driven by Hypothesis: a durable paper session on a venue that los
 duplicates, reorders and delays events, and crashes and restarts on the same venue; then one
 honest full pass must bring every order, fill and position to the venue's truth, with nothing
 sent twice and a trail that verifies and replays to the same books.
+
+Beside it, one deterministic test per resolution rule through the orchestrator: a lost
+dispatch answer, the not-found rule, impossible reports, failing and lagging answers, lost
+cancel and replace answers, the venue's orders we do not know, positions, startup
+reconciliation, and the two engines.
 """
 
 from __future__ import annotations
@@ -306,15 +311,19 @@ class ReconciliationMachine(RuleBasedStateMachine):
         """With the venue honest again, full passes bring everything to the venue's truth."""
         self.venue.script.clear()
         self.venue.query_failures = 0
+        sent = list(self.inner.submissions)
         report = self.orch.reconcile(full=True)
         for _ in range(POLICY.not_found_after + 1):
             if report.clean:
                 break
             report = self.orch.reconcile(now=self.clock.now() + POLICY.not_found_wait, full=True)
         assert report.clean, report
+        assert self.inner.submissions == sent  # reconciliation only asks
         self._assert_the_venues_truth()
 
     def _assert_the_venues_truth(self) -> None:
+        """Every order, its fills and every position as the venue holds them; no key twice
+        at the venue; the trail verifies and replays to the same books."""
         records = self.orch.get_audit_log_snapshot()
         verified = verify_trail(records, known_machines())
         assert verified.ok, verified
