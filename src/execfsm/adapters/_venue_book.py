@@ -61,6 +61,7 @@ class VenueBook:
         states: dict[str, OrderState] = {}
         fills: dict[str, list[VenueFill]] = {}
         filled: dict[str, Decimal] = {}
+        venue_ids: dict[str, str] = {}
         for order, event in entries:
             cid = event.client_order_id
             if only is not None and cid != only:
@@ -100,6 +101,10 @@ class VenueBook:
 def _report(
     order: Order, state: OrderState | None, fills: Sequence[VenueFill], venue_order_id: str | None
 ) -> VenueOrderReport:
+    """
+    The report of `order` as the venue holds it: its terms too (type, limit price, time in
+    force, the venue's id), which a replace and an adoption are judged by.
+    """
     cum = sum((f.quantity for f in fills), Decimal(0))
     state = state or OrderState.ACKNOWLEDGED
     leaves = order.quantity - cum if state in _OPEN else Decimal(0)

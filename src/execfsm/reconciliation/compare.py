@@ -151,7 +151,11 @@ def _catch_up(
     events: list[ExecutionEvent] = []
     if unacknowledged and report.state is not _S.REJECTED:
         events.append(ExecutionEvent.ack(order, f"{base}-ack", now, report.venue_order_id))
-    if pending_replace is not None and report.state is not _S.REJECTED:
+    if (
+        pending_replace is not None
+        and report.state is not _S.REJECTED
+        and order.state not in FINAL_ORDER_STATES  # an ended order takes no new terms
+    ):
         taken = report.quantity == pending_replace.quantity and (
             report.limit_price is None or report.limit_price == pending_replace.limit_price
         )
