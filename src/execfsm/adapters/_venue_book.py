@@ -61,7 +61,6 @@ class VenueBook:
         states: dict[str, OrderState] = {}
         fills: dict[str, list[VenueFill]] = {}
         filled: dict[str, Decimal] = {}
-        venue_ids: dict[str, str] = {}
         for order, event in entries:
             cid = event.client_order_id
             if only is not None and cid != only:
