@@ -593,6 +593,31 @@ class TestNotFound:
         assert s.order(cid).reason_code is ReasonCode.RECON_ORDER_NOT_FOUND
         assert s.inner.submissions == sent
 
+    def test_an_acknowledged_order_the_venue_hides_is_held_only_by_the_rule(self) -> None:
+        """A venue that stops showing an order it acknowledged (a lagging or forgetful
+        answer) is not taken at its first word either: the order stays as it was until the
+        rule's answers and time are met, then it is held for an operator (never rejected:
+        the venue had it)."""
+        first = intent(limit="1")
+        cid = order_for(first).client_order_id
+        s = Session()
+        s.submit(first)
+        s.venue.query_faults = QueryFaults(forget=frozenset({cid}))
+        t0 = s.clock.now()
+
+        early = s.orch.reconcile(t0, full=True)
+        waiting = s.order(cid)
+        late = s.orch.reconcile(t0 + timedelta(seconds=10), full=True)
+
+        assert [(c.finding, c.state) for c in early.checks] == [
+            (FindingKind.UNKNOWN, ReconState.NEEDED)
+        ]
+        assert (waiting.state, waiting.recon_flags) == (OrderState.ACKNOWLEDGED, ())
+        assert [c.state for c in late.checks] == [ReconState.HELD]
+        assert s.order(cid).state is OrderState.ACKNOWLEDGED
+        assert s.order(cid).recon_flags == (ReasonCode.RECON_REPORT_IMPOSSIBLE,)
+        s.verified()
+
     def test_the_count_survives_a_restart(self, tmp_path: Path) -> None:
         """The not-found count and its start are re-read from the trail after a restart."""
         policy = ReconPolicy(
@@ -880,8 +905,11 @@ class TestVenueSide:
         s.verified()
         assert (adopted.order_type, adopted.limit_price) == (OrderType.LIMIT, Decimal(60000))
         s.inner.set_price("BTC/EUR", "59000")  # the rest fills at the venue
-        assert s.orch.reconcile(full=True).clean
+        # The venue's event names the adopted order by its id (and the correlation id of
+        # whoever placed it): applied, not refused as another order's.
         assert s.order(cid).state is OrderState.FILLED
+        assert s.order(cid).recon_flags == ()
+        assert s.orch.reconcile(full=True).clean
         assert s.orch.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal(2)
         s.verified()
 

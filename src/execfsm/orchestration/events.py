@@ -22,6 +22,7 @@ from execfsm.fsm.order import EVENT_OF_KIND, EventOutcome, OrderLifecycle
 from execfsm.orchestration.intents import Notify
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits, delivered
+from execfsm.reconciliation.findings import adopted
 from execfsm.stages import post_trade, recon, risk_gate
 from execfsm.stages.risk_gate import RiskControls
 from execfsm.typing import OrderAdapter, ReplacingAdapter
@@ -83,6 +84,10 @@ class EventProcessor:
                 AuditOutcome.REFUSED, None, ReasonCode.EVENT_UNKNOWN_ORDER, detail
             )
             return refused, []
+        if event.correlation_id != known.correlation_id and adopted(known):
+            # The venue names an order we adopted by its id only; its events carry the
+            # correlation id of whoever placed it.
+            event = attrs.evolve(event, correlation_id=known.correlation_id)
         with self._locks.of(known.idempotency_key):
             with units.unit() as unit:
                 lifecycle = self._reopened(event.client_order_id)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import attrs
 
-from execfsm.contracts import ExecutionEvent
+from execfsm.contracts import ExecutionEvent, Order
 from execfsm.enums import ReasonCode
 from execfsm.errors import ConfigurationError
 
@@ -92,3 +92,13 @@ class ReconPolicy:
     in_flight_after: timedelta = attrs.field(default=timedelta(seconds=30), validator=_duration)
     on_start: bool = True
     adopt_external: bool = False
+
+
+ADOPTED = "external:"
+"""The prefix of the correlation id and idempotency key of an order reconciliation adopted
+from the venue (``external:<client order id>``)."""
+
+
+def adopted(order: Order) -> bool:
+    """Whether reconciliation took `order` in from the venue (it was placed elsewhere)."""
+    return order.idempotency_key == ADOPTED + order.client_order_id

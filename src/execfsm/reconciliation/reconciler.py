@@ -307,13 +307,6 @@ class Reconciler:
         if machine.state is ReconState.AGREED:
             machine.send("reopen", detail=f"order {cid} needs the venue's word again")
         kind = finding.kind
-        if kind is FindingKind.UNKNOWN and self._venue_had(lifecycle):
-            finding = Finding(
-                FindingKind.IMPOSSIBLE,
-                f"the venue does not know order {cid}, which it acknowledged or filled",
-                reason=ReasonCode.RECON_REPORT_IMPOSSIBLE,
-            )
-            kind = finding.kind
         if kind is FindingKind.AGREES:
             return self._agree(machine, lifecycle, finding), []
         if kind in (FindingKind.UNANSWERED, FindingKind.BEHIND):
@@ -401,6 +394,14 @@ class Reconciler:
             )
             machine.send("unknown", finding=finding, now=now, detail=detail)
             return OrderCheck(cid, finding.kind, machine.state, detail)
+        if self._venue_had(lifecycle):  # not a lag: the venue lost an order it had
+            lost = Finding(
+                FindingKind.IMPOSSIBLE,
+                f"the venue does not know order {cid}, which it acknowledged or filled, in "
+                f"{count} answers over {waited}",
+                reason=ReasonCode.RECON_REPORT_IMPOSSIBLE,
+            )
+            return self._hold(machine, lifecycle, lost)
         detail = (
             f"the venue did not know order {cid} in {count} answers over {waited}: it never "
             "reached the venue; not re-sent"

@@ -17,6 +17,7 @@ from execfsm.fsm.order import OrderLifecycle
 from execfsm.ids import canonical_json
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
+from execfsm.reconciliation.findings import ADOPTED
 from execfsm.reconciliation.report import PositionDifference
 from execfsm.typing import Clock, QueryingAdapter
 
@@ -54,7 +55,7 @@ def adoption(report: VenueOrderReport, clock: Clock, engine: Engine) -> tuple[Or
     carries; None if the order machine would refuse to submit those terms (tried on a log of
     its own: a refusal inside a unit of work would stop the store).
     """
-    key = f"external:{report.client_order_id}"
+    key = ADOPTED + report.client_order_id
     order_type = report.order_type or (
         OrderType.LIMIT if report.limit_price is not None else OrderType.MARKET
     )
