@@ -64,11 +64,15 @@ def _of_kind(finding: Finding | None, *kinds: FindingKind) -> Finding:
     return finding
 
 
-def _misses_so_far(
-    misses: int, first_miss: datetime | None, now: datetime
-) -> tuple[int, timedelta]:
-    """This answer's count of "unknown" answers, and how long since the first of them."""
-    return misses + 1, now - (first_miss if first_miss is not None else now)
+def not_found_rule(
+    misses: int, first_miss: datetime | None, now: datetime, policy: ReconPolicy
+) -> tuple[bool, int, timedelta]:
+    """
+    Whether one more "unknown" answer at `now` meets the not-found rule, after `misses`
+    such answers since `first_miss`; with the count and the time it would stand at.
+    """
+    count, waited = misses + 1, now - (first_miss if first_miss is not None else now)
+    return count >= policy.not_found_after and waited >= policy.not_found_wait, count, waited
 
 
 @describe("the venue's report agrees with the order (state and executions)")
@@ -98,6 +102,25 @@ def report_impossible(finding: Finding | None = None) -> None:
         raise _unmet("an impossible report names its reason", finding)
 
 
+def _unknown_answer(
+    finding: Finding | None,
+    now: datetime | None,
+    misses: int,
+    first_miss: datetime | None,
+    policy: ReconPolicy | None,
+) -> tuple[bool, str]:
+    """Whether an UNKNOWN `finding` at `now` meets the not-found rule, and how far it is."""
+    _of_kind(finding, FindingKind.UNKNOWN)
+    if now is None or policy is None:
+        raise _unmet("an unknown answer is timed", finding)
+    met, count, waited = not_found_rule(misses, first_miss, now, policy)
+    shown = (
+        f"the not-found rule ({policy.not_found_after} answers over {policy.not_found_wait}; "
+        f"{count} over {waited} so far)"
+    )
+    return met, shown
+
+
 @describe("the venue does not know the order, and the not-found rule's count or time is not met")
 def not_known_yet(
     finding: Finding | None = None,
@@ -107,12 +130,9 @@ def not_known_yet(
     policy: ReconPolicy | None = None,
 ) -> None:
     """Refuse ``unknown`` once the not-found rule would resolve the order (``give_up``)."""
-    _of_kind(finding, FindingKind.UNKNOWN)
-    if now is None or policy is None:
-        raise _unmet("an unknown answer is timed", finding)
-    count, waited = _misses_so_far(misses, first_miss, now)
-    if count >= policy.not_found_after and waited >= policy.not_found_wait:
-        raise _unmet("the not-found rule is not yet met", finding)
+    met, shown = _unknown_answer(finding, now, misses, first_miss, policy)
+    if met:
+        raise _unmet(f"{shown} is met: give_up resolves it", finding)
 
 
 @describe("the venue did not know the order the configured number of times over the time")
@@ -124,16 +144,9 @@ def not_found_rule_met(
     policy: ReconPolicy | None = None,
 ) -> None:
     """Refuse ``give_up`` until the count and the time of the not-found rule are both met."""
-    _of_kind(finding, FindingKind.UNKNOWN)
-    if now is None or policy is None:
-        raise _unmet("an unknown answer is timed", finding)
-    count, waited = _misses_so_far(misses, first_miss, now)
-    if count < policy.not_found_after or waited < policy.not_found_wait:
-        raise _unmet(
-            f"the not-found rule ({policy.not_found_after} answers over "
-            f"{policy.not_found_wait}; {count} over {waited} so far)",
-            finding,
-        )
+    met, shown = _unknown_answer(finding, now, misses, first_miss, policy)
+    if not met:
+        raise _unmet(shown, finding)
 
 
 @describe("the event is one of those the venue's report calls for")

@@ -37,7 +37,7 @@ from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits
 from execfsm.reconciliation.compare import compare, shown
 from execfsm.reconciliation.findings import Finding, FindingKind, ReconPolicy
-from execfsm.reconciliation.machine import OrderReconciliation, ReconState
+from execfsm.reconciliation.machine import OrderReconciliation, ReconState, not_found_rule
 from execfsm.reconciliation.pass_machine import ReconciliationPass
 from execfsm.reconciliation.report import OrderCheck, PositionDifference, ReconReport
 from execfsm.reconciliation.venue_side import adoption, external_orders, position_differences
@@ -385,9 +385,8 @@ class Reconciler:
     ) -> OrderCheck:
         cid = lifecycle.client_order_id
         policy = self.policy
-        count = machine.misses + 1
-        waited = now - (machine.first_miss or now)
-        if count < policy.not_found_after or waited < policy.not_found_wait:
+        met, count, waited = not_found_rule(machine.misses, machine.first_miss, now, policy)
+        if not met:
             detail = (
                 f"{finding.detail} ({count} of {policy.not_found_after} answers, "
                 f"{waited} of {policy.not_found_wait})"
