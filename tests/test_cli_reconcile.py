@@ -1,10 +1,6 @@
 """
 ``execfsm reconcile --db``: one full pass against the session's venue, re-opened on the
 journal that ``execfsm run`` keeps beside the database.
-
-Tests marked ``needs the venue journal branch`` need a `SimulatedVenue` restarted on its
-journal to remember its orders and events (not only their keys); they pass once that branch
-is merged.
 """
 
 from __future__ import annotations
@@ -27,10 +23,6 @@ from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.reconciliation.findings import ReconPolicy
 from execfsm.testing import Fault, FaultyVenue, WrongReport
 
-NEEDS_VENUE_JOURNAL = pytest.mark.xfail(
-    strict=False,
-    reason="needs the venue journal branch: a restarted SimulatedVenue remembers its orders",
-)
 PAPER = ExecutionMode.PAPER
 LOST = OrderIntent(
     "BTC/EUR", OrderSide.BUY, Decimal("0.1"), OrderType.MARKET, "cli-test", intent_id="lost"
@@ -118,7 +110,6 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 class TestReconcileResolves:
-    @NEEDS_VENUE_JOURNAL
     def test_a_lost_dispatch_answer_is_resolved_then_nothing_is_left(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -143,7 +134,6 @@ class TestReconcileResolves:
         assert "position differences: 0" in again
         assert "clean: nothing left" in again
 
-    @NEEDS_VENUE_JOURNAL
     def test_orders_in_flight_that_agree_are_counted_not_listed(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

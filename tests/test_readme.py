@@ -52,10 +52,6 @@ def _transcript(command: str) -> list[str]:
     return lines[start:end]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the venue journal branch: a restarted SimulatedVenue remembers its orders",
-)
 def test_readme_reconcile_transcript_is_what_the_command_prints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

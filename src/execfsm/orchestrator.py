@@ -150,7 +150,7 @@ class ExecutionOrchestrator:
             self._units, locks, registry.get(execution_mode), self._notify, reconciliation
         )
         self._reconciler.contingent = self.contingent
-        self.startup_reconciliation = self._reconciler.on_start(clock.now(), self.recovery.records)
+        self.startup_reconciliation = self._reconciler.on_start(clock, self.recovery.records)
         """What reconciliation found and did before new work (None if none ran)."""
 
     # -- properties ------------------------------------------------------------------------

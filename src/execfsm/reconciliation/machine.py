@@ -22,10 +22,12 @@ from statemachine.states import States
 from execfsm.contracts import ExecutionEvent
 from execfsm.enums import EventKind, ReasonCode
 from execfsm.errors import ContractViolation
+from execfsm.fsm.audit import AuditOutcome
 from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.guards import describe
 from execfsm.fsm.properties import Invariant, Never, Pattern, Setup
+from execfsm.ledger.audit import AuditLog
 from execfsm.reconciliation.findings import Finding, FindingKind, ReconPolicy
 from execfsm.typing import AuditSink
 
@@ -156,6 +158,8 @@ def called_for(finding: Finding | None = None, venue_event: ExecutionEvent | Non
         raise _unmet("the event applied is one the report calls for", finding)
 
 
+_RECORDED_HOLD = ReasonCode.RECON_REPORT_IMPOSSIBLE
+"""The reason every ``hold`` record carries."""
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _ACK = ExecutionEvent(EventKind.ACK, "recon-1", "o-1", "c-1", _T0)
 _OTHER_ACK = ExecutionEvent(EventKind.ACK, "recon-2", "o-1", "c-1", _T0)
@@ -283,6 +287,41 @@ class OrderReconciliation(AuditedMachine):
         super().__init__(
             audit, start_value=start_value, engine=engine, correlation_id=correlation_id
         )
+
+    @classmethod
+    def reopened(
+        cls, client_order_id: str, audit: AuditLog, policy: ReconPolicy, engine: Engine
+    ) -> OrderReconciliation:
+        """
+        The instance reconciling `client_order_id`, re-opened where its records in `audit`
+        left it, with the not-found count and its start (the first "unknown" record's time)
+        and, if held, the reason it was held for.
+        """
+        state: str | None = None
+        misses, first_miss = 0, None
+        last: Finding | None = None
+        for record in audit.by_correlation(cls.correlation_of(client_order_id)):
+            if record.machine != cls.audit_machine or record.outcome is not AuditOutcome.APPLIED:
+                continue
+            state = record.target
+            if record.event == "hold":  # what the operator is shown
+                last = Finding(FindingKind.IMPOSSIBLE, record.detail, reason=_RECORDED_HOLD)
+            if record.event in ("unknown", "give_up"):
+                misses += 1
+                first_miss = first_miss or record.ts
+            elif record.event in ("agree", "differ", "reopen", "release"):
+                misses, first_miss = 0, None
+        machine = cls(
+            client_order_id,
+            audit,
+            policy=policy,
+            start_value=None if state is None else ReconState(state),
+            engine=engine,
+            misses=misses,
+            first_miss=first_miss,
+        )
+        machine.last_finding = last
+        return machine
 
     @staticmethod
     def correlation_of(client_order_id: str) -> str:

@@ -42,7 +42,7 @@ from execfsm.reconciliation.pass_machine import ReconciliationPass
 from execfsm.reconciliation.report import OrderCheck, PositionDifference, ReconReport
 from execfsm.reconciliation.venue_side import adoption, external_orders, position_differences
 from execfsm.stages import post_trade, recon
-from execfsm.typing import OrderAdapter, QueryingAdapter
+from execfsm.typing import Clock, OrderAdapter, QueryingAdapter
 
 if TYPE_CHECKING:
     from execfsm.contingent.orders import ContingentOrders
@@ -95,49 +95,21 @@ class Reconciler:
         """
         machine = self._machines.get(client_order_id)
         if machine is None:
-            machine = self._reopened(client_order_id)
+            services = self._services
+            machine = OrderReconciliation.reopened(
+                client_order_id, services.audit, self.policy, services.engine
+            )
             self._machines[client_order_id] = machine
         return machine
 
-    def _reopened(self, client_order_id: str) -> OrderReconciliation:
-        audit = self._services.audit
-        state: str | None = None
-        misses, first_miss = 0, None
-        last: Finding | None = None
-        for record in audit.by_correlation(OrderReconciliation.correlation_of(client_order_id)):
-            if record.machine != OrderReconciliation.audit_machine:
-                continue
-            if record.outcome is not AuditOutcome.APPLIED:
-                continue
-            state = record.target
-            if record.event == "hold":  # what the operator is shown
-                last = Finding(
-                    FindingKind.IMPOSSIBLE, record.detail, reason=ReasonCode.RECON_REPORT_IMPOSSIBLE
-                )
-            if record.event in ("unknown", "give_up"):
-                misses += 1
-                first_miss = first_miss or record.ts
-            elif record.event in ("agree", "differ", "reopen", "release"):
-                misses, first_miss = 0, None
-        machine = OrderReconciliation(
-            client_order_id,
-            audit,
-            policy=self.policy,
-            start_value=None if state is None else ReconState(state),
-            engine=self._services.engine,
-            misses=misses,
-            first_miss=first_miss,
-        )
-        machine.last_finding = last
-        return machine
-
-    def on_start(self, now: datetime, recovered: int) -> ReconReport | None:
+    def on_start(self, clock: Clock, recovered: int) -> ReconReport | None:
         """
         The full pass a session re-opened from a store (`recovered` records) runs before it
-        takes new work, if the policy says so and the adapter can answer; else None.
+        takes new work, if the policy says so and the adapter can answer; else None (and
+        the clock is not read: a replayable clock steps only for what happens).
         """
         if recovered and self.policy.on_start and self.can_ask:
-            return self.run(now, full=True)
+            return self.run(clock.now(), full=True)
         return None
 
     # -- the pass ----------------------------------------------------------------------------
