@@ -5,7 +5,7 @@ the reconciliation machine's guards rely on), without an orchestrator.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -22,8 +22,10 @@ from execfsm.contracts import (
     ReasonCode,
     ReplaceRequest,
 )
+from execfsm.errors import ConfigurationError
+from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.reconciliation.compare import agree, compare
-from execfsm.reconciliation.findings import FindingKind
+from execfsm.reconciliation.findings import FindingKind, ReconPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ORDER = Order(
@@ -183,3 +185,28 @@ def test_agreement() -> None:
     assert agree(OrderState.EXPIRED, OrderState.CANCELLED)
     assert agree(OrderState.FAILED, OrderState.REJECTED)
     assert not agree(OrderState.FILLED, OrderState.CANCELLED)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"not_found_after": 0}, "not_found_after"),
+        ({"not_found_after": True}, "not_found_after"),
+        ({"not_found_wait": 30}, "not_found_wait"),
+        ({"not_found_wait": timedelta(seconds=-1)}, "not_found_wait"),
+        ({"in_flight_after": "30s"}, "in_flight_after"),
+        ({"on_start": 1}, "on_start"),
+        ({"adopt_external": "yes"}, "adopt_external"),
+    ],
+)
+def test_a_bad_policy_is_refused_naming_its_setting(
+    settings: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ReconPolicy(**settings)  # type: ignore[arg-type]
+    assert caught.value.field == field
+
+
+def test_an_orchestrator_refuses_a_policy_of_the_wrong_kind() -> None:
+    with pytest.raises(ConfigurationError, match="reconciliation"):
+        ExecutionOrchestrator(reconciliation="strict")  # type: ignore[arg-type]

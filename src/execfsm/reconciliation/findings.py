@@ -68,6 +68,15 @@ def _duration(_: object, attribute: attrs.Attribute[timedelta], value: timedelta
         )
 
 
+def _flag(_: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{attribute.name}: must be True or False, got {value!r}",
+            field=attribute.name,
+            value=value,
+        )
+
+
 @attrs.frozen
 class ReconPolicy:
     """
@@ -90,8 +99,8 @@ class ReconPolicy:
     not_found_after: int = attrs.field(default=3, validator=_positive_count)
     not_found_wait: timedelta = attrs.field(default=timedelta(seconds=30), validator=_duration)
     in_flight_after: timedelta = attrs.field(default=timedelta(seconds=30), validator=_duration)
-    on_start: bool = True
-    adopt_external: bool = False
+    on_start: bool = attrs.field(default=True, validator=_flag)
+    adopt_external: bool = attrs.field(default=False, validator=_flag)
 
 
 ADOPTED = "external:"

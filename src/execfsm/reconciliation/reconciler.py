@@ -9,7 +9,9 @@ operator; an order the venue never had ends REJECTED by the not-found rule.
 
 It only ever asks: nothing is sent to trade, so nothing can be sent twice. Each order's
 question is asked under the order's lock, and its answer taken in one unit of work with
-everything it changes (order, positions, flags, records), durable before the next order.
+everything it changes (order, positions, flags, records); the units are made durable a batch
+at a time (nothing was sent: a stop before the commit only means the next pass asks again),
+and fill subscribers hear of a fill only once it is durable.
 A full pass (startup, `execfsm reconcile`) also reports the venue's working orders we have
 no record of (adopting them if the policy says so) and compares positions.
 """
@@ -43,6 +45,7 @@ from execfsm.reconciliation.report import OrderCheck, PositionDifference, ReconR
 from execfsm.reconciliation.venue_side import adoption, external_orders, position_differences
 from execfsm.stages import post_trade, recon
 from execfsm.typing import Clock, OrderAdapter, QueryingAdapter
+from execfsm.validators import instance_of
 
 if TYPE_CHECKING:
     from execfsm.contingent.orders import ContingentOrders
@@ -52,6 +55,7 @@ _WAITING_ON_VENUE = frozenset(
 )
 _Heard = list[tuple[Order, Fill]]
 _COMMIT_EVERY = 256
+_POLICY = instance_of(ReconPolicy, optional=True)
 """Orders a pass checks between two commits."""
 
 
@@ -77,6 +81,7 @@ class Reconciler:
         self._locks = locks
         self._adapter = adapter
         self._notify = notify
+        _POLICY.check(policy, "reconciliation")
         self.policy = policy if policy is not None else ReconPolicy()
         self._machines: dict[str, OrderReconciliation] = {}
         self._one_pass = threading.Lock()
