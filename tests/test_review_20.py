@@ -5,16 +5,22 @@ the reconciler's docstrings that the current code breaks. One test per defect.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import attrs
+import pytest
 
+from execfsm.adapters.query_faults import QueryFaults
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
+from execfsm.cli import main
 from execfsm.clock import EPOCH
-from execfsm.contracts import OrderState
+from execfsm.contracts import OrderState, ReasonCode
 from execfsm.reconciliation.machine import ReconState
-from execfsm.testing import Fault
+from execfsm.testing import Fault, order_for
 from tests.test_reconciliation_stateful import Session, intent
 
 Spoil = Callable[[VenueOrderReport], VenueOrderReport]
@@ -123,3 +129,82 @@ def test_a_fill_reported_in_another_symbol_is_not_booked_to_the_order() -> None:
     report = s.orch.reconcile()
     assert [c.state for c in report.checks] == [ReconState.HELD]
     assert s.order(cid).filled_quantity == 0
+
+
+def test_an_order_rejected_as_not_found_that_the_venue_later_shows_is_reconciled_again() -> None:
+    """After a crash + restart against the same truthful venue every order ends in the
+    venue's state. A venue that forgot the order in its answers (it had taken and filled
+    it) gets it REJECTED by the not-found rule; then its lost ACK and fills arrive, the
+    order is flagged (ACK_AFTER_FAILURE, FILL_AFTER_FINAL) and the venue answers truly. Every
+    later pass skips it as "resolved before: not found" (reconciler.py `_check_order`: the
+    NOT_FOUND machine state is final and short-circuits), it is never held either, so
+    `release_held` refuses it: the order stays REJECTED with its flags forever while the
+    venue holds it FILLED."""
+    first = intent()
+    cid = order_for(first).client_order_id
+    s = Session(forget_orders=[cid])
+    s.submit(first, Fault.TIMEOUT_AFTER_SEND)
+    t0 = s.clock.now()
+    s.orch.reconcile(t0)
+    s.orch.reconcile(t0 + timedelta(seconds=10))
+    assert s.order(cid).reason_code is ReasonCode.RECON_ORDER_NOT_FOUND
+    s.venue.query_faults = QueryFaults()  # the venue answers truly again
+    for event in s.inner.answered:  # its lost answers arrive late
+        s.orch.handle_event(event)
+    assert s.order(cid).recon_flags
+
+    report = s.orch.reconcile(full=True)
+
+    assert [c.state for c in report.checks] != [ReconState.NOT_FOUND]
+    order = s.order(cid)
+    assert order.state is OrderState.FILLED or report.held
+    assert order.state is not OrderState.FILLED or not order.recon_flags
+
+
+def test_reconcile_with_an_empty_db_path_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`execfsm reconcile` with a bad --db exits 2 with one line, no traceback. With
+    ``--db ''`` it raises ValueError from pathlib (cli_reconcile.py `venue_journal`:
+    ``db.with_name(db.name + JOURNAL_SUFFIX)`` on an empty name) out of `main`."""
+    try:
+        code = main(["reconcile", "--db", ""])
+    except ValueError as exc:  # pragma: no cover - the defect
+        pytest.fail(f"traceback instead of exit 2: {exc!r}")
+    assert code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_reconcile_refuses_a_venue_journal_that_is_not_one_and_leaves_it_intact(
+    tmp_path: Path,
+) -> None:
+    """Reconciliation only asks. Pointed (by mistake) at a file that is not a venue journal
+    but holds no newline, `execfsm reconcile --venue-journal FILE` takes the whole file for a
+    torn last line: it reconciles against an empty venue (exit 1, "reconciled") and
+    truncates the file to 0 bytes (adapters/_venue_journal.py `replay` + `VenueJournal.__init__`
+    cut the "torn" bytes), destroying the user's file."""
+    db = tmp_path / "s.db"
+    rows = tmp_path / "i.jsonl"
+    rows.write_text(
+        json.dumps(
+            {
+                "symbol": "BTC/EUR",
+                "side": "BUY",
+                "quantity": "0.01",
+                "order_type": "MARKET",
+                "strategy_id": "x",
+                "intent_id": "a",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    assert main(["run", str(rows), "--mode", "paper", "--db", str(db)]) == 0
+    other = tmp_path / "notes.txt"
+    other.write_bytes(b"SQLite format 3\x00 some precious bytes, no newline")
+    size = other.stat().st_size
+
+    code = main(["reconcile", "--db", str(db), "--venue-journal", str(other)])
+
+    assert other.stat().st_size == size
+    assert code == 2
