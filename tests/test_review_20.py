@@ -14,11 +14,13 @@ from pathlib import Path
 import attrs
 import pytest
 
+from execfsm.adapters import _venue_book
 from execfsm.adapters.query_faults import QueryFaults
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.cli import main
 from execfsm.clock import EPOCH
-from execfsm.contracts import OrderState, ReasonCode
+from execfsm.contingent.terms import ContingentGroup, GroupState
+from execfsm.contracts import OrderSide, OrderState, ReasonCode
 from execfsm.reconciliation.machine import ReconState
 from execfsm.testing import Fault, order_for
 from tests.test_reconciliation_stateful import Session, intent
@@ -208,3 +210,53 @@ def test_reconcile_refuses_a_venue_journal_that_is_not_one_and_leaves_it_intact(
 
     assert other.stat().st_size == size
     assert code == 2
+
+
+def test_a_contingent_leg_rejected_by_the_not_found_rule_ends_its_group() -> None:
+    """A reconciled leg makes its group re-read its legs. An OTO whose parent never reached
+    the venue ends with the parent REJECTED (RECON_ORDER_NOT_FOUND), but the group is told
+    only when a check *applied* venue events (reconciler.py `_check_order`:
+    ``if ... and check.applied``; the not-found rule's REJECT is applied in `_not_known`
+    with ``applied`` 0), so it stays WORKING with a dead parent and a child it will never
+    release. A venue-rejected parent, or the same group told of its leg, ends DONE."""
+    s = Session()
+    parent = intent("p", limit="1")
+    child = intent("c", limit="1", side=OrderSide.SELL)
+    s.venue.unsent.add("submit")  # the parent's request never leaves
+    s.orch.submit_group(ContingentGroup.oto("g1", parent, child))
+    t0 = s.clock.now() + timedelta(minutes=1)
+
+    s.orch.reconcile(t0)
+    s.orch.reconcile(t0 + timedelta(seconds=20))
+
+    status = s.orch.contingent.status("g1")
+    assert status.legs["parent"] is not None
+    assert status.legs["parent"].reason_code is ReasonCode.RECON_ORDER_NOT_FOUND
+    assert status.state is GroupState.DONE
+
+
+def test_a_pass_over_many_orders_on_a_faulty_venue_is_not_quadratic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass over N orders does O(N) work (the README's 10k-order passes). FaultyVenue's
+    `order_report` (adapters/faulty.py `_answers`) rebuilds *every* report of the inner
+    venue (``inner.venue_reports``) to answer about one order, so a pass over N orders builds
+    N*N reports: 1,000 orders take ~6 s, 4,000 ~2 min, 10,000 ~12 min (measured). Counted
+    here: 150 orders should build a few hundred reports, not 22,500."""
+    s = Session()
+    for i in range(150):
+        s.submit(intent(f"q{i}", limit="1"), Fault.TIMEOUT_AFTER_SEND)
+    built = 0
+    real = _venue_book._report
+
+    def counting(*args: object, **kwargs: object) -> VenueOrderReport:
+        nonlocal built
+        built += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_venue_book, "_report", counting)
+
+    report = s.orch.reconcile()
+
+    assert len(report.checks) == 150
+    assert built <= 4 * 150, built
