@@ -21,6 +21,8 @@ from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.contingent.terms import ContingentGroup, GroupState
 from execfsm.contracts import OrderSide, OrderState, ReasonCode
+from execfsm.ledger.sqlite import SqliteStore
+from execfsm.reconciliation.findings import ReconPolicy
 from execfsm.reconciliation.machine import ReconState
 from execfsm.testing import Fault, order_for
 from tests.test_reconciliation_stateful import Session, intent
@@ -260,3 +262,24 @@ def test_a_pass_over_many_orders_on_a_faulty_venue_is_not_quadratic(
 
     assert len(report.checks) == 150
     assert built <= 4 * 150, built
+
+
+def test_the_not_found_wait_is_not_shortened_by_a_restart(tmp_path: Path) -> None:
+    """An order the venue never had ends REJECTED only after N answers over time T, and the
+    count and its start survive a restart. A pass at `now` counts its "unknown" answer from
+    `now` (``first_miss = now``), but a reopened reconciler re-reads the start from the
+    record's wall-clock ``ts`` (reconciler.py `_reopened`: ``first_miss or record.ts``). A
+    pass at t0, a restart, and a pass at t0 + 2 s (T = 10 s) gives the order up as never
+    reached: 2 answers over 2 s, not over 10."""
+    policy = ReconPolicy(not_found_after=2, not_found_wait=timedelta(seconds=10), on_start=False)
+    s = Session(policy=policy, store=SqliteStore(tmp_path / "s.db"))
+    s.venue.unsent.add("submit")
+    cid = s.submit(intent(limit="1"))
+    t0 = s.clock.now() + timedelta(minutes=1)
+    s.orch.reconcile(t0)
+    s.orch.close()
+    s.orch = s.open(SqliteStore(tmp_path / "s.db"))
+
+    s.orch.reconcile(t0 + timedelta(seconds=2))
+
+    assert s.order(cid).state is OrderState.SUBMITTED
