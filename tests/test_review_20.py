@@ -21,6 +21,7 @@ from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.contingent.terms import ContingentGroup, GroupState
 from execfsm.contracts import OrderSide, OrderState, ReasonCode
+from execfsm.errors import StoreError
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.reconciliation.findings import ReconPolicy
 from execfsm.reconciliation.machine import ReconState
@@ -283,3 +284,37 @@ def test_the_not_found_wait_is_not_shortened_by_a_restart(tmp_path: Path) -> Non
     s.orch.reconcile(t0 + timedelta(seconds=2))
 
     assert s.order(cid).state is OrderState.SUBMITTED
+
+
+def test_a_venue_listing_one_working_order_twice_does_not_stop_the_store(
+    tmp_path: Path,
+) -> None:
+    """Every unit of work is all-or-nothing, and a unit that raises stops the store, so
+    nothing may raise inside the reconciler's units. A venue whose `open_orders` lists the
+    same external order twice (a paging glitch) makes a full adopting pass adopt it twice:
+    the second `_adopt` adds the order to the ledger inside its unit, which raises
+    ``KeyError: order ledger: order ext-1 is already tracked`` (reconciler.py `_adopt`;
+    venue_side.py `external_orders` does not de-duplicate), and the store accepts no more
+    writes: trading stops."""
+    policy = ReconPolicy(adopt_external=True, on_start=False)
+    s = Session(policy=policy, store=SqliteStore(tmp_path / "s.db"))
+    external = VenueOrderReport(
+        "ext-1",
+        OrderState.ACKNOWLEDGED,
+        "BTC/EUR",
+        OrderSide.BUY,
+        Decimal(2),
+        Decimal(0),
+        Decimal(2),
+        None,
+        (),
+        limit_price=Decimal(100),
+    )
+    s.venue.open_orders = lambda: (external, external)  # type: ignore[method-assign]
+
+    try:
+        s.orch.reconcile(full=True)
+        s.submit(intent("after"))
+    except StoreError as exc:
+        pytest.fail(f"the store stopped: {exc}")
+    assert s.order("ext-1").state is OrderState.ACKNOWLEDGED
