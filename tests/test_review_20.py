@@ -6,6 +6,7 @@ the reconciler's docstrings that the current code breaks. One test per defect.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.contingent.terms import ContingentGroup, GroupState
-from execfsm.contracts import OrderSide, OrderState, ReasonCode
+from execfsm.contracts import Fill, Order, OrderSide, OrderState, ReasonCode
 from execfsm.errors import StoreError
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.reconciliation.findings import ReconPolicy
@@ -318,3 +319,29 @@ def test_a_venue_listing_one_working_order_twice_does_not_stop_the_store(
     except StoreError as exc:
         pytest.fail(f"the store stopped: {exc}")
     assert s.order("ext-1").state is OrderState.ACKNOWLEDGED
+
+
+def test_a_fill_subscriber_may_call_reconcile_without_deadlocking() -> None:
+    """Fill subscribers are called after their fills are durable, outside any unit and
+    after the orchestrator's locks are released, so they may call back into it. Fills a
+    pass books are told from inside the pass (reconciler.py `_settle`, called from `run`
+    while it holds the non-reentrant ``_one_pass`` lock): a subscriber that asks for a pass
+    of its own (or waits on a thread that does) blocks forever, and with it the pass and
+    every later one. (A nested pass should run after, or raise `ReentrantCall`.)"""
+    s = Session()
+    s.submit(intent(), Fault.TIMEOUT_AFTER_SEND)  # filled at the venue, the answer lost
+    answers: list[object] = []
+
+    def subscriber(order: Order, fill: Fill) -> None:
+        try:
+            answers.append(s.orch.reconcile())
+        except Exception as exc:  # noqa: BLE001 - a refusal is an answer too
+            answers.append(exc)
+
+    s.orch.subscribe_fills(subscriber)
+    worker = threading.Thread(target=s.orch.reconcile, daemon=True)
+    worker.start()
+    worker.join(3)
+
+    assert not worker.is_alive(), "the pass deadlocked on its own subscriber"
+    assert answers
