@@ -345,3 +345,34 @@ def test_a_fill_subscriber_may_call_reconcile_without_deadlocking() -> None:
 
     assert not worker.is_alive(), "the pass deadlocked on its own subscriber"
     assert answers
+
+
+def test_an_order_failed_by_an_adapter_error_after_the_send_takes_the_venues_fills() -> None:
+    """Lost dispatch answers are resolved automatically: the venue holds the order, so it
+    is acknowledged and takes the venue's fills (README). An adapter that sent the order
+    and then raised (a RuntimeError parsing the answer) leaves it FAILED (ADAPTER_ERROR)
+    *and* flagged DISPATCH_OUTCOME_UNKNOWN: we do not know it was never sent. The venue
+    filled it. `compare` calls this impossible ("we failed it as never sent":
+    compare.py, ``order.state is FAILED and report.state is not REJECTED``) and holds it;
+    releasing it only holds it again, so our books miss a whole fill the venue booked,
+    with no way out for an operator either."""
+    s = Session()
+
+    def sends_then_raises(order: Order, key: str) -> object:
+        s.inner.submit(order, key)
+        raise RuntimeError("could not parse the venue's answer")
+
+    s.venue.submit = sends_then_raises  # type: ignore[method-assign]
+    cid = s.submit(intent())
+    assert s.order(cid).recon_flags == (ReasonCode.DISPATCH_OUTCOME_UNKNOWN,)
+    venue = s.inner.order_report(cid)
+    assert venue is not None
+    assert venue.state is OrderState.FILLED
+
+    s.orch.reconcile()
+    if s.orch.reconcile().held:
+        s.orch.release_held(cid, "looked at it")
+        s.orch.reconcile()
+
+    order = s.order(cid)
+    assert (order.filled_quantity, order.recon_flags) == (venue.cum_quantity, ())
