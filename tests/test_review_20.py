@@ -376,3 +376,21 @@ def test_an_order_failed_by_an_adapter_error_after_the_send_takes_the_venues_fil
 
     order = s.order(cid)
     assert (order.filled_quantity, order.recon_flags) == (venue.cum_quantity, ())
+
+
+def test_reconcile_on_a_db_path_that_is_not_a_database_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`execfsm reconcile` with a bad --db exits 2 with one line; exit 1 means "the pass
+    ran and something is left" (README's command table). A --db that is a directory (or a
+    file that is not a database) prints ``FAIL store ...`` and exits 1 (cli_reconcile.py
+    `reconcile`: ``except StoreError: ... return 1``), so a script reads a bad path as a
+    pass that left work for the next one."""
+    journal = tmp_path / "venue.jsonl"
+    journal.write_text("", encoding="utf-8")
+    (tmp_path / "adir").mkdir()
+
+    code = main(["reconcile", "--db", str(tmp_path / "adir"), "--venue-journal", str(journal)])
+
+    assert code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
