@@ -394,3 +394,23 @@ def test_reconcile_on_a_db_path_that_is_not_a_database_exits_2(
 
     assert code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_lagging_venue_that_has_not_yet_seen_an_acked_order_leaves_it_for_the_next_pass() -> None:
+    """A venue whose report lags behind what we already hold is BEHIND and leaves the order
+    for the next pass (README). A venue answering one event behind (FaultyVenue
+    ``query_lag=1``, i.e. ordinary eventual consistency) does not yet list an order it has
+    just ACKed; a full pass turns that into IMPOSSIBLE ("the venue does not know order ...,
+    which it acknowledged": reconciler.py `_take` + `_venue_had`) and HOLDS a perfectly
+    healthy order for an operator, flagged RECON_REPORT_IMPOSSIBLE; once the venue has
+    caught up later passes still only list it as held."""
+    s = Session(query_lag=1)
+    cid = s.submit(intent(limit="1"))
+    assert s.order(cid).state is OrderState.ACKNOWLEDGED
+
+    first = s.orch.reconcile(full=True)
+    s.venue.query_faults = QueryFaults()  # the venue has caught up
+    s.orch.reconcile(full=True)
+
+    assert not first.held
+    assert s.order(cid).recon_flags == ()
