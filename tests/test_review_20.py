@@ -414,3 +414,35 @@ def test_a_lagging_venue_that_has_not_yet_seen_an_acked_order_leaves_it_for_the_
 
     assert not first.held
     assert s.order(cid).recon_flags == ()
+
+
+def test_a_replaced_order_is_judged_by_the_venues_report_of_its_latest_id() -> None:
+    """Replace chains: an order's id at the venue since a replace is its
+    ``venue_client_order_id``. A venue that, like FIX venues, closes the original ClOrdID
+    when a replace takes (OrdStatus REPLACED, reported CANCELLED here) and keeps the order
+    working under the new one is asked about the *original* id first, and only about the
+    new one if the first answer is None (reconciler.py `_ask`). The closed original's
+    report wins: CANCEL_ACK is applied and our order, still working at the venue for 2
+    under ``.r1``, ends CANCELLED in our books (and a full pass does not list ``.r1`` as
+    external either, since it is "known")."""
+    s = Session()
+    cid = s.submit(intent(limit="1"))
+    s.orch.replace(cid, quantity="2")
+    new = s.order(cid).venue_client_order_id
+    assert new is not None
+    real = s.venue.order_report
+
+    def fix_like(asked: str) -> VenueOrderReport | None:
+        report = real(cid)
+        assert report is not None
+        if asked == cid:  # the original ClOrdID, closed by the replace
+            return attrs.evolve(
+                report, state=OrderState.CANCELLED, quantity=Decimal(1), leaves_quantity=0
+            )
+        return attrs.evolve(report, client_order_id=new) if asked == new else None
+
+    s.venue.order_report = fix_like  # type: ignore[method-assign]
+
+    s.orch.reconcile(full=True)
+
+    assert s.order(cid).state is OrderState.ACKNOWLEDGED
