@@ -22,7 +22,7 @@ from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.contingent.terms import ContingentGroup, GroupState
 from execfsm.contracts import Fill, Order, OrderSide, OrderState, ReasonCode
-from execfsm.errors import StoreError
+from execfsm.errors import ConfigurationError, StoreError
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.reconciliation.findings import ReconPolicy
 from execfsm.reconciliation.machine import ReconState
@@ -446,3 +446,14 @@ def test_a_replaced_order_is_judged_by_the_venues_report_of_its_latest_id() -> N
     s.orch.reconcile(full=True)
 
     assert s.order(cid).state is OrderState.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize("field", ["adopt_external", "on_start"])
+def test_a_recon_policy_switch_given_as_the_string_false_is_refused(field: str) -> None:
+    """`ReconPolicy` checks its settings once and refuses bad ones with a
+    `ConfigurationError` (a count of 0, 2.5, True, a negative or non-timedelta wait are all
+    refused). Its two switches are not checked (reconciliation/findings.py: no validator on
+    ``on_start`` / ``adopt_external``): ``adopt_external="false"`` read from a config file
+    is accepted and, being truthy, turns adoption of the venue's unknown orders ON."""
+    with pytest.raises(ConfigurationError):
+        ReconPolicy(**{field: "false"})  # type: ignore[arg-type]
