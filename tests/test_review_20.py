@@ -21,7 +21,16 @@ from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.cli import main
 from execfsm.clock import EPOCH
 from execfsm.contingent.terms import ContingentGroup, GroupState
-from execfsm.contracts import Fill, Order, OrderSide, OrderState, ReasonCode
+from execfsm.contracts import (
+    Fill,
+    Order,
+    OrderIntent,
+    OrderSide,
+    OrderState,
+    OrderType,
+    ReasonCode,
+    TimeInForce,
+)
 from execfsm.errors import ConfigurationError, StoreError
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.reconciliation.findings import ReconPolicy
@@ -457,3 +466,37 @@ def test_a_recon_policy_switch_given_as_the_string_false_is_refused(field: str) 
     is accepted and, being truthy, turns adoption of the venue's unknown orders ON."""
     with pytest.raises(ConfigurationError):
         ReconPolicy(**{field: "false"})  # type: ignore[arg-type]
+
+
+def test_an_expired_order_the_venue_still_works_after_refusing_its_cancel_is_held() -> None:
+    """Impossible reports, and anything the machine cannot bring to the venue's truth, are
+    HELD for an operator; BEHIND is for a venue that lags. A GTD order expired by our clock
+    whose cancel the venue *refused* (CANCEL_REJECT: it is still working there, and may
+    fill) is flagged EXPIRED_BY_CLOCK; every pass then calls the venue BEHIND ("EXPIRED
+    here, still ACKNOWLEDGED in the venue's report": compare.py, final here and open there)
+    and leaves it for the next pass, forever: never held, never resolved, and the live
+    order is not listed as external either."""
+    s = Session()
+    t = s.clock.now()
+    gtd = OrderIntent(
+        "BTC/EUR",
+        OrderSide.BUY,
+        Decimal(1),
+        OrderType.LIMIT,
+        "recon",
+        limit_price=Decimal(1),
+        intent_id="gtd",
+        time_in_force=TimeInForce.GTD,
+        expire_time=t + timedelta(seconds=5),
+    )
+    cid = s.submit(gtd)
+    s.venue.script.append(Fault.REJECTED)  # the venue refuses the cancel of the expiry
+    s.orch.expire_due(t + timedelta(seconds=10))
+    venue = s.venue.order_report(cid)
+    assert venue is not None
+    assert venue.state is OrderState.ACKNOWLEDGED
+    assert s.order(cid).recon_flags == (ReasonCode.EXPIRED_BY_CLOCK,)
+
+    reports = [s.orch.reconcile(t + timedelta(minutes=k)) for k in (1, 2, 3)]
+
+    assert any(r.held for r in reports)
