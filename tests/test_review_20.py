@@ -500,3 +500,41 @@ def test_an_expired_order_the_venue_still_works_after_refusing_its_cancel_is_hel
     reports = [s.orch.reconcile(t + timedelta(minutes=k)) for k in (1, 2, 3)]
 
     assert any(r.held for r in reports)
+
+
+def test_two_venue_orders_placed_by_hand_without_a_client_order_id_do_not_stop_the_store(
+    tmp_path: Path,
+) -> None:
+    """Nothing may raise inside the reconciler's units (a unit that raises stops the
+    store). Orders keyed by hand in the venue's own screen carry no client order id (""):
+    `VenueOrderReport` accepts "", `adoption` builds an Order with client_order_id "" and
+    idempotency key "external:", and the second such order collides with the first inside
+    `_adopt`'s unit (KeyError "order ledger: order  is already tracked"): the store stops.
+    (Same unit-raising path as the duplicate listing, reached here by two *different*
+    venue orders, BUY 1 and SELL 3, which the pass can never tell apart by id.)"""
+    policy = ReconPolicy(adopt_external=True, on_start=False)
+    s = Session(policy=policy, store=SqliteStore(tmp_path / "s.db"))
+
+    def by_hand(side: OrderSide, quantity: int, venue_id: str) -> VenueOrderReport:
+        return VenueOrderReport(
+            "",
+            OrderState.ACKNOWLEDGED,
+            "BTC/EUR",
+            side,
+            Decimal(quantity),
+            Decimal(0),
+            Decimal(quantity),
+            None,
+            limit_price=Decimal(5),
+            venue_order_id=venue_id,
+        )
+
+    listed = (by_hand(OrderSide.BUY, 1, "V1"), by_hand(OrderSide.SELL, 3, "V2"))
+    s.venue.open_orders = lambda: listed  # type: ignore[method-assign]
+
+    try:
+        report = s.orch.reconcile(full=True)
+        s.submit(intent("after"))
+    except StoreError as exc:
+        pytest.fail(f"the store stopped: {exc}")
+    assert len(report.external) == 2
