@@ -357,14 +357,13 @@ def test_a_fill_subscriber_may_call_reconcile_without_deadlocking() -> None:
 
 
 def test_an_order_failed_by_an_adapter_error_after_the_send_takes_the_venues_fills() -> None:
-    """Lost dispatch answers are resolved automatically: the venue holds the order, so it
-    is acknowledged and takes the venue's fills (README). An adapter that sent the order
-    and then raised (a RuntimeError parsing the answer) leaves it FAILED (ADAPTER_ERROR)
-    *and* flagged DISPATCH_OUTCOME_UNKNOWN: we do not know it was never sent. The venue
-    filled it. `compare` calls this impossible ("we failed it as never sent":
-    compare.py, ``order.state is FAILED and report.state is not REJECTED``) and holds it;
-    releasing it only holds it again, so our books miss a whole fill the venue booked,
-    with no way out for an operator either."""
+    """An adapter that sent the order and then raised (a RuntimeError parsing the answer)
+    leaves it FAILED (ADAPTER_ERROR) *and* flagged DISPATCH_OUTCOME_UNKNOWN: we do not know
+    it was never sent. The venue filled it. The money moved, so reconciliation books the
+    venue's executions into the order and the position; the order machine never leaves
+    FAILED, so the order cannot agree with a FILLED venue and is held for an operator, with
+    both states in the reason (it was first judged impossible, "we failed it as never
+    sent", and our books missed the whole fill)."""
     s = Session()
 
     def sends_then_raises(order: Order, key: str) -> object:
@@ -378,13 +377,15 @@ def test_an_order_failed_by_an_adapter_error_after_the_send_takes_the_venues_fil
     assert venue is not None
     assert venue.state is OrderState.FILLED
 
-    s.orch.reconcile()
-    if s.orch.reconcile().held:
-        s.orch.release_held(cid, "looked at it")
-        s.orch.reconcile()
+    report = s.orch.reconcile()
 
     order = s.order(cid)
-    assert (order.filled_quantity, order.recon_flags) == (venue.cum_quantity, ())
+    assert order.filled_quantity == venue.cum_quantity
+    assert s.orch.get_position_ledger_snapshot()["BTC/EUR"].quantity == venue.cum_quantity
+    assert [c.state for c in report.held] == [ReconState.HELD]
+    assert "FAILED" in report.held[0].detail
+    assert "FILLED" in report.held[0].detail
+    assert ReasonCode.RECON_REPORT_IMPOSSIBLE in order.recon_flags
 
 
 def test_reconcile_on_a_db_path_that_is_not_a_database_exits_2(

@@ -24,6 +24,7 @@ from execfsm.contracts import (
     ReasonCode,
     ReplaceRequest,
 )
+from execfsm.fsm.order import OrderLifecycle
 from execfsm.reconciliation.findings import Finding, FindingKind
 
 _S = OrderState
@@ -34,6 +35,8 @@ _ENDS_BY = {
     _S.REJECTED: EventKind.REJECT,
 }
 _DEAD_UNFILLED = frozenset({_S.CANCELLED, _S.EXPIRED, _S.REJECTED, _S.FAILED})
+_VENUE_STATES = _OPEN_AT_VENUE | {_S.FILLED, _S.CANCELLED, _S.EXPIRED, _S.REJECTED}
+"""The states a venue can report (SUBMITTED, PENDING_* and FAILED are ours alone)."""
 
 
 def _impossible(order: Order, why: str) -> Finding:
@@ -82,22 +85,9 @@ def compare(
         return _impossible(order, f"it was never sent, yet the venue holds it {report.state}")
     if report is None:
         return Finding(FindingKind.UNKNOWN, f"the venue does not know order {cid}")
-    if (report.symbol, report.side) != (order.symbol, order.side):
-        return _impossible(
-            order,
-            f"the venue holds it as {report.side} {report.symbol}, we sent {order.side} "
-            f"{order.symbol}",
-        )
-    ordered = order.quantity
-    if pending_replace is not None:
-        ordered = max(ordered, pending_replace.quantity)
-    if report.cum_quantity > ordered:
-        return _impossible(
-            order,
-            f"the venue reports {report.cum_quantity} filled, more than the {ordered} ordered",
-        )
-    if order.state is _S.FAILED and report.state is not _S.REJECTED:
-        return _impossible(order, f"we failed it as never sent, the venue holds it {report.state}")
+    contradiction = _contradiction(order, report, pending_replace)
+    if contradiction:
+        return _impossible(order, contradiction)
     theirs = {f.exec_id: f for f in report.fills}
     for fill in fills:
         venue_fill = theirs.get(fill.fill_id)
@@ -128,13 +118,59 @@ def compare(
         return Finding(
             FindingKind.AGREES, f"order {cid}: {order.state}, {filled}, as the venue holds it"
         )
-    if order.state in FINAL_ORDER_STATES and report.state in _OPEN_AT_VENUE:
+    if order.state is _S.CANCELLED and report.state in _OPEN_AT_VENUE:  # its cancel lags
         return Finding(
             FindingKind.BEHIND,
             f"order {cid}: {order.state} here, still {report.state} in the venue's report",
             reason=ReasonCode.RECON_VENUE_BEHIND,
         )
+    if order.state in FINAL_ORDER_STATES and report.state in _OPEN_AT_VENUE:
+        return _impossible(
+            order,
+            f"{order.state} here, still {report.state} at the venue (it may fill there): an "
+            "operator must end it at the venue",
+        )
     return _impossible(order, f"we hold it {order.state}, the venue {report.state}")
+
+
+def _contradiction(
+    order: Order, report: VenueOrderReport, pending_replace: ReplaceRequest | None
+) -> str:
+    """
+    Why `report` cannot be of our `order` ("" if it can): another symbol or side, a state
+    no venue holds, terms we never asked for, executions that are not the order's or that
+    it names twice, more filled than ordered, or an order we know never left.
+    """
+    if (report.symbol, report.side) != (order.symbol, order.side):
+        return (
+            f"the venue holds it as {report.side} {report.symbol}, we sent {order.side} "
+            f"{order.symbol}"
+        )
+    if report.state not in _VENUE_STATES:
+        return f"the venue reports it {report.state}, a state only we can hold"
+    quantities = {order.quantity}
+    prices = {order.limit_price}
+    if pending_replace is not None:
+        quantities.add(pending_replace.quantity)
+        prices.add(pending_replace.limit_price)
+    if report.quantity not in quantities:
+        return f"the venue holds it for {report.quantity}, we asked for {order.quantity}"
+    if report.limit_price is not None and report.limit_price not in prices:
+        return f"the venue holds it at {report.limit_price}, we asked for {order.limit_price}"
+    seen: set[str] = set()
+    for fill in report.fills:
+        if (fill.symbol, fill.side) != (order.symbol, order.side):
+            return f"execution {fill.exec_id} is a {fill.side} of {fill.symbol}"
+        if fill.exec_id in seen:
+            return f"the venue names execution {fill.exec_id} twice"
+        seen.add(fill.exec_id)
+    ordered = max(quantities)
+    if report.cum_quantity > ordered:
+        return f"the venue reports {report.cum_quantity} filled, more than the {ordered} ordered"
+    unsent = ReasonCode.DISPATCH_OUTCOME_UNKNOWN not in order.recon_flags
+    if order.state is _S.FAILED and unsent and report.state is not _S.REJECTED:
+        return f"we failed it as never sent, the venue holds it {report.state}"
+    return ""
 
 
 def _catch_up(
@@ -201,3 +237,38 @@ def shown(event: ExecutionEvent) -> str:
     if event.fill is not None:
         return f"{event.kind} {event.fill.fill_id} {_fill_terms(event.fill)}"
     return str(event.kind)
+
+
+def _unacknowledged(lifecycle: OrderLifecycle) -> bool:
+    """No ACK reached us: SUBMITTED, or a cancel pending from there."""
+    order = lifecycle.order
+    return order.state is _S.SUBMITTED or (
+        order.state is _S.PENDING_CANCEL and lifecycle.resume_state is _S.SUBMITTED
+    )
+
+
+def compare_order(
+    lifecycle: OrderLifecycle, report: VenueOrderReport | None, tag: str, now: datetime
+) -> Finding:
+    """`compare` for the order `lifecycle` holds, as it stands."""
+    return compare(
+        lifecycle.order,
+        lifecycle.fills,
+        report,
+        sent=lifecycle.submitted,
+        unacknowledged=_unacknowledged(lifecycle),
+        pending_replace=lifecycle.pending_replace,
+        tag=tag,
+        now=now,
+    )
+
+
+def venue_had(lifecycle: OrderLifecycle) -> bool:
+    """Whether the venue ever told us it had the order (an ACK or a fill)."""
+    order = lifecycle.order
+    told = lifecycle.submitted and not _unacknowledged(lifecycle)
+    return (
+        bool(lifecycle.fills)
+        or order.venue_order_id is not None
+        or (told and order.state not in (_S.REJECTED, _S.FAILED))
+    )

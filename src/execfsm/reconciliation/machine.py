@@ -66,6 +66,26 @@ def _of_kind(finding: Finding | None, *kinds: FindingKind) -> Finding:
     return finding
 
 
+_ASKED_AT = " (asked at "
+
+
+def asked(detail: str, now: datetime) -> str:
+    """`detail` with the time the venue was asked at, which the not-found rule counts from
+    (an "unknown" record's own time is the audit clock's, not the pass's `now`)."""
+    return f"{detail}{_ASKED_AT}{now.isoformat()})"
+
+
+def asked_at(detail: str) -> datetime | None:
+    """The time `asked` wrote into `detail`, or None."""
+    _, found, rest = detail.rpartition(_ASKED_AT)
+    if not found or not rest.endswith(")"):
+        return None
+    try:
+        return datetime.fromisoformat(rest[:-1])
+    except ValueError:
+        return None
+
+
 def not_found_rule(
     misses: int, first_miss: datetime | None, now: datetime, policy: ReconPolicy
 ) -> tuple[bool, int, timedelta]:
@@ -273,8 +293,12 @@ class OrderReconciliation(AuditedMachine):
         misses: int = 0,
         first_miss: datetime | None = None,
         correlation_id: str | None = None,
+        generation: int = 1,
     ) -> None:
         self._client_order_id = client_order_id
+        self.generation = generation
+        """Which instance of the order's reconciliation this is: a new one starts when an
+        order resolved as not found is flagged again (the venue showed it after all)."""
         if policy is not None:
             self.policy = policy
         self.misses = misses
@@ -293,14 +317,17 @@ class OrderReconciliation(AuditedMachine):
         cls, client_order_id: str, audit: AuditLog, policy: ReconPolicy, engine: Engine
     ) -> OrderReconciliation:
         """
-        The instance reconciling `client_order_id`, re-opened where its records in `audit`
-        left it, with the not-found count and its start (the first "unknown" record's time)
-        and, if held, the reason it was held for.
+        The latest instance reconciling `client_order_id`, re-opened where its records in
+        `audit` left it, with the not-found count and its start (the time its first
+        "unknown" answer was asked at) and, if held, the reason it was held for.
         """
+        generation = 1
+        while audit.by_correlation(cls.correlation_of(client_order_id, generation + 1)):
+            generation += 1
         state: str | None = None
         misses, first_miss = 0, None
         last: Finding | None = None
-        for record in audit.by_correlation(cls.correlation_of(client_order_id)):
+        for record in audit.by_correlation(cls.correlation_of(client_order_id, generation)):
             if record.machine != cls.audit_machine or record.outcome is not AuditOutcome.APPLIED:
                 continue
             state = record.target
@@ -308,7 +335,7 @@ class OrderReconciliation(AuditedMachine):
                 last = Finding(FindingKind.IMPOSSIBLE, record.detail, reason=_RECORDED_HOLD)
             if record.event in ("unknown", "give_up"):
                 misses += 1
-                first_miss = first_miss or record.ts
+                first_miss = first_miss or asked_at(record.detail) or record.ts
             elif record.event in ("agree", "differ", "reopen", "release"):
                 misses, first_miss = 0, None
         machine = cls(
@@ -319,19 +346,24 @@ class OrderReconciliation(AuditedMachine):
             engine=engine,
             misses=misses,
             first_miss=first_miss,
+            generation=generation,
         )
         machine.last_finding = last
         return machine
 
     @staticmethod
-    def correlation_of(client_order_id: str) -> str:
-        """The correlation id of the instance reconciling `client_order_id`."""
-        return f"recon:{client_order_id}"
+    def correlation_of(client_order_id: str, generation: int = 1) -> str:
+        """
+        The correlation id of an instance reconciling `client_order_id`: ``recon:<id>``,
+        then ``recon:<id>#<n>`` for the n-th.
+        """
+        suffix = "" if generation == 1 else f"#{generation}"
+        return f"recon:{client_order_id}{suffix}"
 
     @property
     def correlation_id(self) -> str:
-        """``recon:<client order id>``."""
-        return self.correlation_of(self._client_order_id)
+        """``recon:<client order id>`` (``#<n>`` for a later instance)."""
+        return self.correlation_of(self._client_order_id, self.generation)
 
     @property
     def client_order_id(self) -> str:

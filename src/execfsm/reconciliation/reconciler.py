@@ -37,9 +37,14 @@ from execfsm.fsm.order import OrderLifecycle
 from execfsm.orchestration.intents import Notify
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits
-from execfsm.reconciliation.compare import compare, shown
+from execfsm.reconciliation.compare import compare_order, shown, venue_had
 from execfsm.reconciliation.findings import Finding, FindingKind, ReconPolicy
-from execfsm.reconciliation.machine import OrderReconciliation, ReconState, not_found_rule
+from execfsm.reconciliation.machine import (
+    OrderReconciliation,
+    ReconState,
+    asked,
+    not_found_rule,
+)
 from execfsm.reconciliation.pass_machine import ReconciliationPass
 from execfsm.reconciliation.report import OrderCheck, PositionDifference, ReconReport
 from execfsm.reconciliation.venue_side import adoption, external_orders, position_differences
@@ -87,6 +92,8 @@ class Reconciler:
         self._one_pass = threading.Lock()
         self._heard: _Heard = []
         """Fills booked by this pass and not yet durable, for the fill subscribers."""
+        self._told: _Heard = []
+        """Fills booked by this pass and durable: told once the pass lets go of its lock."""
 
     @property
     def can_ask(self) -> bool:
@@ -129,51 +136,56 @@ class Reconciler:
         trade.
         """
         with self._one_pass:
-            tag = str(len(self._services.audit) + 1)
-            pass_machine = ReconciliationPass(
-                self._services.audit, correlation_id=f"recon-pass:{tag}"
-            )
-            checks: list[OrderCheck] = []
-            for count, client_order_id in enumerate(self._candidates(now, full), 1):
-                checks.append(self._check_order(client_order_id, now, tag))
-                if count % _COMMIT_EVERY == 0:
-                    self._settle()
-            self._settle()
-            external: tuple[VenueOrderReport, ...] = ()
-            adopted: list[str] = []
-            differences: tuple[PositionDifference, ...] = ()
-            unavailable = "" if self.can_ask else f"adapter {self._adapter!r} cannot answer queries"
-            if full and not unavailable:
-                try:
-                    assert isinstance(self._adapter, QueryingAdapter)  # noqa: S101 - can_ask
-                    external = external_orders(self._adapter, self._services.orders.snapshot())
-                    for venue_order in external if self.policy.adopt_external else ():
-                        check = self._adopt(venue_order, now, tag)
-                        if check is not None:
-                            checks.append(check)
-                            adopted.append(venue_order.client_order_id)
-                    differences = position_differences(
-                        self._adapter, self._services.positions.snapshot()
-                    )
-                except Exception as exc:  # noqa: BLE001 - a pass reports what the venue could not tell
-                    unavailable = f"the venue could not answer: {type(exc).__name__}: {exc}"
-            report = ReconReport(
-                pass_machine.correlation_id,
-                tuple(checks),
-                external,
-                tuple(adopted),
-                differences,
-                unavailable,
-            )
-            self._finish(pass_machine, report)
-            return report
+            report = self._pass(now, full)
+            heard, self._told = self._told, []
+        self._notify(heard)  # outside the pass: a subscriber may call back in
+        return report
+
+    def _pass(self, now: datetime, full: bool) -> ReconReport:
+        """`run`, under its lock, the fills it booked kept for the subscribers."""
+        tag = str(len(self._services.audit) + 1)
+        pass_machine = ReconciliationPass(self._services.audit, correlation_id=f"recon-pass:{tag}")
+        checks: list[OrderCheck] = []
+        for count, client_order_id in enumerate(self._candidates(now, full), 1):
+            checks.append(self._check_order(client_order_id, now, tag))
+            if count % _COMMIT_EVERY == 0:
+                self._settle()
+        self._settle()
+        external: tuple[VenueOrderReport, ...] = ()
+        adopted: list[str] = []
+        differences: tuple[PositionDifference, ...] = ()
+        unavailable = "" if self.can_ask else f"adapter {self._adapter!r} cannot answer queries"
+        if full and not unavailable:
+            try:
+                assert isinstance(self._adapter, QueryingAdapter)  # noqa: S101 - can_ask
+                external = external_orders(self._adapter, self._services.orders.snapshot())
+                for venue_order in external if self.policy.adopt_external else ():
+                    check = self._adopt(venue_order, now, tag)
+                    if check is not None:
+                        checks.append(check)
+                        adopted.append(venue_order.client_order_id)
+                differences = position_differences(
+                    self._adapter, self._services.positions.snapshot()
+                )
+            except Exception as exc:  # noqa: BLE001 - a pass reports what the venue could not tell
+                unavailable = f"the venue could not answer: {type(exc).__name__}: {exc}"
+        report = ReconReport(
+            pass_machine.correlation_id,
+            tuple(checks),
+            external,
+            tuple(adopted),
+            differences,
+            unavailable,
+        )
+        self._finish(pass_machine, report)
+        return report
 
     def _candidates(self, now: datetime, full: bool) -> list[str]:
         chosen = []
         orders = self._services.orders
         for order in orders.snapshot():
-            asked = order.recon_flags or (full and order.state in IN_FLIGHT_ORDER_STATES)
-            if asked or (order.state in _WAITING_ON_VENUE and self._waited(order, now)):
+            due = order.recon_flags or (full and order.state in IN_FLIGHT_ORDER_STATES)
+            if due or (order.state in _WAITING_ON_VENUE and self._waited(order, now)):
                 lifecycle = orders.get(order.client_order_id)
                 if lifecycle is not None and lifecycle.submitted:  # else no venue can know it
                     chosen.append(order.client_order_id)
@@ -200,32 +212,46 @@ class Reconciler:
                 return OrderCheck(
                     client_order_id, None, machine.state, f"held for an operator: {detail}"
                 )
-            if machine.state is ReconState.NOT_FOUND:
-                return OrderCheck(
-                    client_order_id, None, machine.state, "resolved before: not found"
-                )
             lifecycle = services.orders.get(client_order_id)
             assert lifecycle is not None  # noqa: S101 - known above
+            if machine.state is ReconState.NOT_FOUND:
+                if not lifecycle.order.recon_flags:
+                    detail = "resolved before: not found"
+                    return OrderCheck(client_order_id, None, machine.state, detail)
+                machine = self._next_generation(machine)  # the venue showed it after all
+            before = lifecycle.order
             report, finding = self._ask(adapter, lifecycle, tag, now)
             with self._units.unit():
                 check, heard = self._take(machine, lifecycle, report, finding, tag, now)
                 self._units.stage_order(lifecycle)
         self._heard += heard
         groups = self.contingent
-        if groups is not None and client_order_id in groups.legs and check.applied:
+        if groups is not None and client_order_id in groups.legs and lifecycle.order != before:
             self._settle()  # the group reacts to a durable leg
             groups.after_request(client_order_id)
         return check
 
+    def _next_generation(self, machine: OrderReconciliation) -> OrderReconciliation:
+        """A new instance for an order resolved as not found that was flagged since."""
+        services = self._services
+        fresh = OrderReconciliation(
+            machine.client_order_id,
+            services.audit,
+            policy=self.policy,
+            engine=services.engine,
+            generation=machine.generation + 1,
+        )
+        self._machines[machine.client_order_id] = fresh
+        return fresh
+
     def _settle(self) -> None:
         """
         Make the orders checked so far durable (one commit for many: nothing was sent, so
-        a stop before it only means the next pass asks again), then tell the fill
-        subscribers of what they booked.
+        a stop before it only means the next pass asks again); their fills may be told.
         """
         self._units.flush()
-        heard, self._heard = self._heard, []
-        self._notify(heard)
+        self._told += self._heard
+        self._heard = []
 
     def _ask(
         self, adapter: OrderAdapter | None, lifecycle: OrderLifecycle, tag: str, now: datetime
@@ -236,9 +262,10 @@ class Reconciler:
             why = f"order {cid}: its adapter cannot answer queries"
             return None, Finding(FindingKind.UNANSWERED, why, reason=ReasonCode.RECON_QUERY_FAILED)
         try:
-            report = adapter.order_report(cid)
-            if report is None and order.venue_client_order_id is not None:
-                report = adapter.order_report(order.venue_client_order_id)
+            latest = order.current_client_order_id  # a venue closes an id a replace took
+            report = adapter.order_report(latest)
+            if report is None and latest != cid:
+                report = adapter.order_report(cid)
         except Exception as exc:  # noqa: BLE001 - one unanswered question stops nothing
             why = f"order {cid}: the venue could not answer: {type(exc).__name__}: {exc}"
             return None, Finding(FindingKind.UNANSWERED, why, reason=ReasonCode.RECON_QUERY_FAILED)
@@ -248,27 +275,7 @@ class Reconciler:
         ):
             why = f"order {cid}: the venue answered with {report!r}, not a report of this order"
             return None, Finding(FindingKind.UNANSWERED, why, reason=ReasonCode.RECON_QUERY_FAILED)
-        return report, self._compare(lifecycle, report, tag, now)
-
-    @staticmethod
-    def _compare(
-        lifecycle: OrderLifecycle, report: VenueOrderReport | None, tag: str, now: datetime
-    ) -> Finding:
-        order = lifecycle.order
-        unacknowledged = order.state is OrderState.SUBMITTED or (
-            order.state is OrderState.PENDING_CANCEL
-            and lifecycle.resume_state is OrderState.SUBMITTED
-        )
-        return compare(
-            order,
-            lifecycle.fills,
-            report,
-            sent=lifecycle.submitted,
-            unacknowledged=unacknowledged,
-            pending_replace=lifecycle.pending_replace,
-            tag=tag,
-            now=now,
-        )
+        return report, compare_order(lifecycle, report, tag, now)
 
     def _take(
         self,
@@ -302,7 +309,7 @@ class Reconciler:
             machine.send("apply", finding=finding, venue_event=event, detail=what)
             outcome = lifecycle.apply(event)
             heard += post_trade.book_outcome(lifecycle, outcome, self._services)
-        again = self._compare(lifecycle, report, tag, now)
+        again = compare_order(lifecycle, report, tag, now)
         if again.kind is FindingKind.AGREES:
             check = self._agree(machine, lifecycle, again)
         else:
@@ -315,25 +322,6 @@ class Reconciler:
             check = self._hold(machine, lifecycle, stuck)
         recon.hand_off(lifecycle, self._services, "reconciliation")
         return OrderCheck(cid, kind, check.state, check.detail, len(finding.events)), heard
-
-    @staticmethod
-    def _venue_had(lifecycle: OrderLifecycle) -> bool:
-        """Whether the venue ever told us it had the order (an ACK or a fill)."""
-        order = lifecycle.order
-        unacknowledged = order.state is OrderState.SUBMITTED or (
-            order.state is OrderState.PENDING_CANCEL
-            and lifecycle.resume_state is OrderState.SUBMITTED
-        )
-        return (
-            bool(lifecycle.fills)
-            or order.venue_order_id is not None
-            or (
-                lifecycle.submitted
-                and not unacknowledged
-                and order.state is not OrderState.REJECTED
-                and order.state is not OrderState.FAILED
-            )
-        )
 
     def _agree(
         self, machine: OrderReconciliation, lifecycle: OrderLifecycle, finding: Finding
@@ -368,9 +356,9 @@ class Reconciler:
                 f"{finding.detail} ({count} of {policy.not_found_after} answers, "
                 f"{waited} of {policy.not_found_wait})"
             )
-            machine.send("unknown", finding=finding, now=now, detail=detail)
+            machine.send("unknown", finding=finding, now=now, detail=asked(detail, now))
             return OrderCheck(cid, finding.kind, machine.state, detail)
-        if self._venue_had(lifecycle):  # not a lag: the venue lost an order it had
+        if venue_had(lifecycle):  # not a lag: the venue lost an order it had
             lost = Finding(
                 FindingKind.IMPOSSIBLE,
                 f"the venue does not know order {cid}, which it acknowledged or filled, in "
@@ -387,7 +375,7 @@ class Reconciler:
             finding=finding,
             now=now,
             reason_code=ReasonCode.RECON_ORDER_NOT_FOUND,
-            detail=detail,
+            detail=asked(detail, now),
         )
         if lifecycle.submitted and not lifecycle.is_final:
             order = lifecycle.order
@@ -438,6 +426,8 @@ class Reconciler:
         its events, in one unit of work. None if its terms are not an order we can hold.
         """
         services = self._services
+        if not report.client_order_id or services.orders.order(report.client_order_id):
+            return None  # no id to hold it by, or adopted already: reported, not adopted
         adoptable = adoption(report, services.clock, services.engine)
         if adoptable is None:
             return None  # terms we cannot hold: reported, not adopted
@@ -457,11 +447,11 @@ class Reconciler:
                 if self._adapter is not None:
                     services.adapter_of[cid] = self._adapter
                 machine = self.machine(cid)
-                finding = self._compare(lifecycle, report, tag, now)
+                finding = compare_order(lifecycle, report, tag, now)
                 check, heard = self._take(machine, lifecycle, report, finding, tag, now)
                 self._units.stage_order(lifecycle)
             self._units.flush(unit.last_seq)
-        self._notify(heard)
+        self._told += heard
         return check
 
     def _finish(self, pass_machine: ReconciliationPass, report: ReconReport) -> None:

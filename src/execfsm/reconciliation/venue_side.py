@@ -25,13 +25,20 @@ from execfsm.typing import Clock, QueryingAdapter
 def external_orders(
     adapter: QueryingAdapter, ours: Iterable[Order]
 ) -> tuple[VenueOrderReport, ...]:
-    """The venue's working orders none of `ours` is known by (its id, or its id since a replace)."""
+    """
+    The venue's working orders none of `ours` is known by (its id, or its id since a
+    replace), each once (by client order id and the venue's id).
+    """
     known: set[str] = set()
     for order in ours:
         known.add(order.client_order_id)
         if order.venue_client_order_id is not None:
             known.add(order.venue_client_order_id)
-    return tuple(r for r in adapter.open_orders() if r.client_order_id not in known)
+    found: dict[tuple[str, str | None], VenueOrderReport] = {}
+    for report in adapter.open_orders():  # once each, if a venue lists one twice
+        if report.client_order_id not in known:
+            found.setdefault((report.client_order_id, report.venue_order_id), report)
+    return tuple(found.values())
 
 
 def position_differences(
