@@ -280,6 +280,31 @@ class TestReconcileRefuses:
         assert message in _one_line_error(capsys)
         assert content is None or db.read_bytes() == content
 
+    @pytest.mark.parametrize("command", ["reconcile", "run"])
+    def test_a_store_that_cannot_open_leaves_a_torn_journal_uncut(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+    ) -> None:
+        """The store opens before the venue journal: when it cannot (not a database), the
+        journal's torn last line is not cut, exit 2 with one line."""
+        _run(tmp_path, _row("XYZ/EUR", "unlisted"))
+        journal = tmp_path / "session.db.venue.jsonl"
+        with journal.open("a", encoding="utf-8") as file:
+            file.write('{"record":"ord')  # a line being written as we look
+        before = journal.read_bytes()
+        notdb = tmp_path / "notes.db"
+        notdb.write_bytes(b"precious notes, not a database")
+        file_args = [] if command == "reconcile" else [str(tmp_path / "intents.jsonl")]
+        capsys.readouterr()
+
+        code = main(
+            [command, *file_args, "--db", str(notdb), "--venue-journal", str(journal)]
+            + (["--mode", "paper"] if command == "run" else [])
+        )
+
+        assert code == 2
+        assert "file is not a database" in _one_line_error(capsys)
+        assert journal.read_bytes() == before
+
     def test_a_journal_given_elsewhere_is_used(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
