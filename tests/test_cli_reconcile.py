@@ -250,6 +250,61 @@ class TestReconcileRefuses:
         assert "execfsm reconcile:" in line
         assert journal.read_bytes() == before
 
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (b"precious notes, not a database", "file is not a database"),
+            (None, "a directory, not a database file"),
+        ],
+    )
+    def test_a_database_path_that_is_not_a_database_is_bad_input(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        content: bytes | None,
+        message: str,
+    ) -> None:
+        """A --db that is no database (a file of something else, a folder) is bad input, as
+        for `execfsm run`: exit 2 (not 1, "something is left"), one line, the file intact."""
+        db = tmp_path / "notes.db"
+        if content is None:
+            db.mkdir()
+        else:
+            db.write_bytes(content)
+        journal = tmp_path / "venue.jsonl"
+        journal.write_text("", encoding="utf-8")
+
+        code = main(["reconcile", "--db", str(db), "--venue-journal", str(journal)])
+
+        assert code == 2
+        assert message in _one_line_error(capsys)
+        assert content is None or db.read_bytes() == content
+
+    @pytest.mark.parametrize("command", ["reconcile", "run"])
+    def test_a_store_that_cannot_open_leaves_a_torn_journal_uncut(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+    ) -> None:
+        """The store opens before the venue journal: when it cannot (not a database), the
+        journal's torn last line is not cut, exit 2 with one line."""
+        _run(tmp_path, _row("XYZ/EUR", "unlisted"))
+        journal = tmp_path / "session.db.venue.jsonl"
+        with journal.open("a", encoding="utf-8") as file:
+            file.write('{"record":"ord')  # a line being written as we look
+        before = journal.read_bytes()
+        notdb = tmp_path / "notes.db"
+        notdb.write_bytes(b"precious notes, not a database")
+        file_args = [] if command == "reconcile" else [str(tmp_path / "intents.jsonl")]
+        capsys.readouterr()
+
+        code = main(
+            [command, *file_args, "--db", str(notdb), "--venue-journal", str(journal)]
+            + (["--mode", "paper"] if command == "run" else [])
+        )
+
+        assert code == 2
+        assert "file is not a database" in _one_line_error(capsys)
+        assert journal.read_bytes() == before
+
     def test_a_journal_given_elsewhere_is_used(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

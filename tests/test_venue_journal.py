@@ -261,6 +261,63 @@ class TestJournalFile:
         after = answers(rig.venue)
         assert answers(rig.restart()) == after
 
+    @pytest.mark.parametrize(
+        "content",
+        [
+            b"SQLite format 3\x00 precious bytes, no newline",
+            b'{"record":"order","key":"k1","ord',
+        ],
+    )
+    def test_a_file_whose_only_line_has_no_newline_is_refused_and_left_intact(
+        self, tmp_path: Path, content: bytes
+    ) -> None:
+        """A file with no newline at all is not taken for a torn last line: a
+        ConfigurationError naming the journal, not one byte cut (even a record's beginning:
+        no whole line shows the file is a journal)."""
+        path = tmp_path / "notes.txt"
+        path.write_bytes(content)
+
+        with pytest.raises(ConfigurationError, match=r"line 1 .* no whole journal line"):
+            SimulatedVenue(SteppingClock(EPOCH), journal=path)
+        assert path.read_bytes() == content
+
+    @pytest.mark.parametrize("tail", ["some notes", "k3", '"record":"event"'])
+    def test_a_last_line_that_is_not_a_records_beginning_is_refused_and_left_intact(
+        self, tmp_path: Path, tail: str
+    ) -> None:
+        """After whole lines, a last line without newline is cut only when it begins a
+        record; anything else (text, a bare key) refuses the journal, the file intact."""
+        rig = Rig(tmp_path / "venue.journal")
+        rig.submit(order_type="MARKET", limit_price=None)
+        rig.venue.close()
+        with rig.path.open("a") as journal:
+            journal.write(tail)
+        before = rig.path.read_bytes()
+        lines = before.count(b"\n") + 1
+
+        with pytest.raises(ConfigurationError, match=f"line {lines} .* not the beginning of a"):
+            SimulatedVenue(SteppingClock(EPOCH), journal=rig.path)
+        assert rig.path.read_bytes() == before
+
+    def test_blanks_after_the_last_newline_are_kept_and_appended_after(
+        self, tmp_path: Path
+    ) -> None:
+        """Blanks after the last newline are no torn record: nothing is cut, and the next
+        record, appended after them, reads back."""
+        rig = Rig(tmp_path / "venue.journal")
+        rig.submit(order_type="MARKET", limit_price=None)
+        rig.venue.close()
+        with rig.path.open("a") as journal:
+            journal.write("  ")
+        size = rig.path.stat().st_size
+
+        rig.restart()
+        rig.submit(side=OrderSide.SELL, order_type="MARKET", limit_price=None)
+        after = answers(rig.venue)
+
+        assert rig.path.stat().st_size > size
+        assert answers(rig.restart()) == after
+
     def test_garbage_mid_file_is_refused(self, tmp_path: Path) -> None:
         """An unreadable line before the last is a ConfigurationError naming the journal and
         the line."""

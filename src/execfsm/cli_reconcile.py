@@ -23,7 +23,7 @@ from execfsm.contracts import ExecutionMode
 from execfsm.demo import VENUE_JOURNAL_SUFFIX
 from execfsm.errors import ConfigurationError, StoreError
 from execfsm.fsm.audit import AuditOutcome
-from execfsm.ledger.sqlite import SqliteStore, StoreLocked
+from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.reconciliation.findings import FindingKind, ReconPolicy
 from execfsm.reconciliation.machine import OrderReconciliation, ReconState
@@ -179,19 +179,18 @@ def reconcile(args: argparse.Namespace) -> int:
     )
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
+    if not db.name or db.is_dir():  # `--db ''` is `.`: no file name to put a journal beside
+        raise InputError(f"cannot read {db}: a directory, not a database file")
     journal = venue_journal(db, args.venue_journal)
     if not journal.is_file():
         raise InputError(
             f"no venue journal at {journal}: there is no venue to ask (give --venue-journal "
             "FILE, the journal the session's venue kept)"
         )
-    try:  # the store first: its writer lock keeps a live session's venue journal untouched
-        store = SqliteStore(db)
-    except StoreLocked:
-        raise  # a live writer has it: nothing was asked or touched, exit 2 naming it
-    except StoreError as exc:
-        print(f"FAIL {exc}", file=sys.stderr)
-        return 1
+    # The store first: its writer lock keeps a live session's venue journal untouched. A
+    # store that cannot be opened (held by a live writer, not a database, not an execfsm
+    # one) is bad input, as for `execfsm run`: exit 2 naming it, nothing asked or touched.
+    store = SqliteStore(db)
     clock = SystemClock()
     venue: SimulatedVenue | None = None
     try:

@@ -160,12 +160,13 @@ class QueryAnswers:
     _book: VenueBook
     _lock: threading.RLock
 
-    def venue_reports(self, lag: int = 0) -> dict[str, VenueOrderReport]:
+    def venue_reports(self, lag: int = 0, only: str | None = None) -> dict[str, VenueOrderReport]:
         """
-        Every order the venue knew ``lag`` events ago, by client order id, in arrival order.
+        Every order the venue knew ``lag`` events ago (or only the one `only` names, read
+        from its own events), by client order id, in arrival order.
         """
         with self._lock:
-            return self._book.reports(lag)
+            return self._book.reports(lag, only)
 
     def order_report(self, client_order_id: str) -> VenueOrderReport | None:
         """

@@ -5,8 +5,10 @@ price move, so that a venue restarted on the same file knows what it knew: its o
 answers, what still rests, and which ids it already used.
 
 Apart from the venue because it is a file format with its own rules (a torn last line is a
-crash mid-write and is ignored; any other unreadable line refuses the journal; a journal of
-bare keys, one a line, as venues wrote before, still loads), not matching logic.
+crash mid-write and is ignored, but only when it is provably one: the beginning of a record,
+after at least one whole line of the journal; any other unreadable line refuses the journal,
+which is then left as it was; a journal of bare keys, one a line, as venues wrote before,
+still loads), not matching logic.
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ class _PriceLine(msgspec.Struct, tag_field="record", tag="price"):
 
 
 _DECODER = msgspec.json.Decoder(_OrderLine | _EventLine | _PriceLine)
+
+_OPENINGS = tuple(
+    encode({"record": line.__struct_config__.tag})[:-1]
+    for line in (_OrderLine, _EventLine, _PriceLine)
+)
+"""How each record's line begins (``{"record":"order"``, …): what a torn last line starts
+with, or is the start of."""
 
 
 class Replayed:
@@ -153,11 +162,32 @@ def _refused(path: Path, number: int, why: str) -> ConfigurationError:
     return misconfigured("journal", f"line {number} is not a venue journal record ({why})", path)
 
 
+def _torn(path: Path, number: int, torn: bytes, whole_lines: bool) -> int:
+    """
+    How many bytes of `torn` (what follows the last newline, line `number`) to keep: all of
+    it when it is blank, none when it is a record the venue was writing when it crashed (the
+    beginning of a record, after at least one whole line of the journal). Anything else is
+    not taken for a torn line, and refuses the journal: cutting it could destroy a file that
+    is no journal at all.
+    """
+    if not torn.strip():
+        return len(torn)  # nothing was being written: a reader strips it, appending is safe
+    if not whole_lines:
+        why = "it has no newline and no whole journal line precedes it; nothing was cut"
+        raise _refused(path, number, why)
+    begun = torn.lstrip()
+    if not any(begun.startswith(start) or start.startswith(begun) for start in _OPENINGS):
+        why = "the last line has no newline and is not the beginning of a record; nothing was cut"
+        raise _refused(path, number, why)
+    return 0
+
+
 def replay(path: Path) -> tuple[Replayed, int]:
     """
-    What the journal at `path` holds, and how many of its bytes are whole lines (a torn
-    last line, with no newline, is left out). Raises `ConfigurationError` naming the journal
-    (and the line) when it cannot be read.
+    What the journal at `path` holds, and how many of its bytes to keep: all but a torn last
+    line (no newline; the beginning of a record after at least one whole line: a crash
+    mid-write). Raises `ConfigurationError` naming the journal (and the line) when it cannot
+    be read, the file untouched.
     """
     replayed = Replayed()
     try:
@@ -168,10 +198,12 @@ def replay(path: Path) -> tuple[Replayed, int]:
     lines = data.split(b"\n")
     torn = lines.pop()  # after the last newline: empty, or a line cut short by a crash
     records = False  # once a JSON record is read, a bare key is no longer a line of the journal
+    whole_lines = False
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
             continue
+        whole_lines = True  # refused below unless it is a line of the journal
         if not text.startswith(b"{") and not records:
             try:
                 key = text.decode("utf-8")
@@ -190,7 +222,8 @@ def replay(path: Path) -> tuple[Replayed, int]:
         if problem is not None:
             raise _refused(path, number, problem)
         replayed._line(line)
-    return replayed._done(), len(data) - len(torn)
+    kept = _torn(path, len(lines) + 1, torn, whole_lines)
+    return replayed._done(), len(data) - len(torn) + kept
 
 
 _JOURNAL = Rule(

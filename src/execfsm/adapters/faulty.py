@@ -277,9 +277,11 @@ class FaultyVenue:
 
     # -- queries -------------------------------------------------------------------------
 
-    def _answers(self, query: str) -> dict[str, VenueOrderReport]:
+    def _answers(self, query: str, only: str | None = None) -> dict[str, VenueOrderReport]:
         """
-        The inner venue's reports as this venue answers `query`, or `TransientVenueError`.
+        The inner venue's reports (or only the one `only` names, read from that order's
+        events alone, at the same lag) as this venue answers `query`, or
+        `TransientVenueError`.
         """
         failing = self.query_failures > 0
         if failing:
@@ -289,13 +291,13 @@ class FaultyVenue:
         if failing:
             self.failed_queries.append(query)
             raise TransientVenueError(f"venue did not answer {query} (503); nothing changed")
-        return self.query_faults.spoil(self.inner.venue_reports(self.query_faults.lag))
+        return self.query_faults.spoil(self.inner.venue_reports(self.query_faults.lag, only))
 
     def order_report(self, client_order_id: str) -> VenueOrderReport | None:
         """
         The inner venue's report of the order, lagging, forgotten or wrong as set.
         """
-        return self._answers("order_report").get(client_order_id)
+        return self._answers("order_report", client_order_id).get(client_order_id)
 
     def open_orders(self) -> Sequence[VenueOrderReport]:
         """
