@@ -13,8 +13,6 @@ from collections.abc import Callable, Collection
 from datetime import timedelta
 from pathlib import Path
 
-import attrs
-
 from execfsm.adapters.registry import SIMULATED_MODES, AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli_machines import InputError, add_project_options
@@ -22,11 +20,10 @@ from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode
 from execfsm.demo import VENUE_JOURNAL_SUFFIX
 from execfsm.errors import ConfigurationError, StoreError
-from execfsm.fsm.audit import AuditOutcome
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.reconciliation.findings import FindingKind, ReconPolicy
-from execfsm.reconciliation.machine import OrderReconciliation, ReconState
+from execfsm.reconciliation.machine import ReconState
 from execfsm.reconciliation.report import OrderCheck, ReconReport
 from execfsm.typing import Clock
 
@@ -215,7 +212,7 @@ def reconcile(args: argparse.Namespace) -> int:
         flagged = {
             o.client_order_id for o in orchestrator.get_order_ledger_snapshot() if o.recon_flags
         }
-        report = _with_held_reasons(orchestrator, orchestrator.reconcile(full=True))
+        report = orchestrator.reconcile(full=True)
     finally:
         try:
             orchestrator.close()
@@ -225,28 +222,6 @@ def reconcile(args: argparse.Namespace) -> int:
     for line in report_lines(report, flagged):
         print(line)
     return 0 if report.clean else 1
-
-
-def _with_held_reasons(orchestrator: ExecutionOrchestrator, report: ReconReport) -> ReconReport:
-    """
-    `report` with each order held in an earlier run shown with the reason it was held for,
-    read from its last ``hold`` record (a pass does not ask about a held order again).
-    """
-    checks = []
-    for check in report.checks:
-        if check.state is ReconState.HELD and check.finding is None:
-            correlation = OrderReconciliation.correlation_of(check.client_order_id)
-            holds = [
-                record.detail
-                for record in orchestrator.audit_log.by_correlation(correlation)
-                if record.machine == OrderReconciliation.audit_machine
-                and record.event == "hold"
-                and record.outcome is AuditOutcome.APPLIED
-            ]
-            if holds:
-                check = attrs.evolve(check, detail=f"held for an operator: {holds[-1]}")
-        checks.append(check)
-    return attrs.evolve(report, checks=tuple(checks))
 
 
 def _check_line(check: OrderCheck) -> str:
