@@ -169,7 +169,7 @@ class TestRestart:
         order, _ = rig.submit(quantity="1", limit_price=Decimal(59000))
         rig.venue.set_price("BTC/EUR", 58000)  # takes 0.5, in two fills
         old = rig.venue.fills_since(EPOCH)
-        old_events = {e.event_id for _, e in rig.venue._book.entries}
+        old_events = {e.event_id for _, e in rig.venue._book.since(0)}
 
         venue = rig.restart()
         events = venue.set_price("BTC/EUR", 58000)

@@ -9,13 +9,15 @@ The book is the list of events in the order the venue emitted them, so an answer
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from execfsm.adapters._answers import StoredEvent, revived, stored
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.contracts import EventKind, ExecutionEvent, Order
 from execfsm.enums import OrderSide, OrderState
+from execfsm.ids import decode, encode
 
 _FINAL = {
     EventKind.CANCEL_ACK: OrderState.CANCELLED,
@@ -25,71 +27,75 @@ _FINAL = {
 _OPEN = frozenset({OrderState.ACKNOWLEDGED, OrderState.PARTIALLY_FILLED})
 
 
+_Row = tuple[bytes, StoredEvent]
+"""One entry as plain values (the order's canonical bytes, the event's `stored` tuple), which
+the cyclic GC does not track: a paper venue keeps every event of a backtest, and tracked
+objects would make every full collection longer."""
+
+
 class VenueBook:
     """
     Every (order as the venue held it, event) the venue emitted, in emission order.
     """
 
-    def __init__(self, entries: list[tuple[Order, ExecutionEvent]] | None = None) -> None:
-        self.entries: list[tuple[Order, ExecutionEvent]] = [] if entries is None else entries
-        """The book itself (`entries` given: the list read back from a journal, kept as is)."""
-        self._of_order: dict[str, list[int]] = {}
-        """Where each order's entries are: one order's report reads only its own."""
-        for at, (_order, event) in enumerate(self.entries):
-            self._of_order.setdefault(event.client_order_id, []).append(at)
+    def __init__(self, entries: Iterable[tuple[Order, ExecutionEvent]] = ()) -> None:
+        self._rows: list[_Row] = []
+        self._of_order: dict[str, tuple[int, ...]] = {}
+        """Where each order's entries are: one order's report reads only its own (tuples of
+        ints: untracked too)."""
+        for order, event in entries:
+            self.record(order, event)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
     def record(self, order: Order, event: ExecutionEvent) -> None:
         """
         Keep `event`, emitted for `order` (its terms at the venue at that moment).
         """
-        self._of_order.setdefault(event.client_order_id, []).append(len(self.entries))
-        self.entries.append((order, event))
+        cid = event.client_order_id
+        self._of_order[cid] = (*self._of_order.get(cid, ()), len(self._rows))
+        self._rows.append((encode(order), stored(event)))
+
+    def since(self, mark: int) -> list[tuple[Order, ExecutionEvent]]:
+        """The entries from the `mark`-th on, as the venue recorded them."""
+        return [(decode(Order, order), revived(event)) for order, event in self._rows[mark:]]
 
     def reports(self, lag: int = 0, only: str | None = None) -> dict[str, VenueOrderReport]:
         """
         Every order the venue knew ``lag`` events ago (or only the one `only` names), by
         client order id, in arrival order.
         """
-        known = max(len(self.entries) - lag, 0)
+        known = max(len(self._rows) - lag, 0)
         if only is None:
-            entries: Sequence[tuple[Order, ExecutionEvent]] = self.entries[:known]
+            rows: Sequence[_Row] = self._rows[:known]
         else:
-            at = self._of_order.get(only, ())
-            entries = [self.entries[i] for i in at if i < known]
+            rows = [self._rows[i] for i in self._of_order.get(only, ()) if i < known]
         terms: dict[str, Order] = {}
         venue_ids: dict[str, str] = {}
         states: dict[str, OrderState] = {}
         fills: dict[str, list[VenueFill]] = {}
         filled: dict[str, Decimal] = {}
-        for order, event in entries:
-            cid = event.client_order_id
-            if only is not None and cid != only:
-                continue
-            if event.kind is EventKind.REPLACE_ACK or cid not in terms:
-                terms[cid] = order
+        for encoded, event in rows:
+            kind_value, _, cid, _, ts, fill, _, _, venue_id, _, _, _ = event
+            kind = EventKind(kind_value)
+            if kind is EventKind.REPLACE_ACK or cid not in terms:
+                terms[cid] = decode(Order, encoded)
             fills.setdefault(cid, [])
-            if event.kind is EventKind.ACK:
+            if kind is EventKind.ACK:
                 states[cid] = OrderState.ACKNOWLEDGED
-                if event.venue_order_id is not None:
-                    venue_ids[cid] = event.venue_order_id
-            elif event.kind in _FINAL:
-                states[cid] = _FINAL[event.kind]
-            elif event.kind is EventKind.FILL and event.fill is not None:
-                fill = event.fill
+                if venue_id is not None:
+                    venue_ids[cid] = venue_id
+            elif kind in _FINAL:
+                states[cid] = _FINAL[kind]
+            elif kind is EventKind.FILL and fill is not None:
+                fill_id, quantity, price, fee = fill
+                order = terms[cid]
                 fills[cid].append(
-                    VenueFill(
-                        cid,
-                        fill.fill_id,
-                        order.symbol,
-                        order.side,
-                        fill.quantity,
-                        fill.price,
-                        fill.fee,
-                        event.ts_event,
-                    )
+                    VenueFill(cid, fill_id, order.symbol, order.side, quantity, price, fee, ts)
                 )
-                cum = filled[cid] = filled.get(cid, Decimal(0)) + fill.quantity
-                full = cum >= terms[cid].quantity
+                cum = filled[cid] = filled.get(cid, Decimal(0)) + quantity
+                full = cum >= order.quantity
                 states[cid] = OrderState.FILLED if full else OrderState.PARTIALLY_FILLED
         return {
             cid: _report(terms[cid], states.get(cid), fills[cid], venue_ids.get(cid))

@@ -23,6 +23,7 @@ from typing import BinaryIO
 import msgspec
 
 from execfsm.adapters._answers import StoredEvent, stored
+from execfsm.adapters._venue_book import VenueBook
 from execfsm.contracts import EventKind, ExecutionEvent, Order
 from execfsm.errors import ConfigurationError, ExecFsmError
 from execfsm.ids import encode
@@ -265,17 +266,15 @@ class VenueJournal:
         if whole is not None and whole < self._file.seek(0, 2):
             self._file.truncate(whole)
         self._write = self._file.write
-        self._entries: list[tuple[Order, ExecutionEvent]] = []
+        self._book: VenueBook = VenueBook()
         self._fill_counts: dict[str, int] = {}
 
-    def watch(
-        self, entries: list[tuple[Order, ExecutionEvent]], fill_counts: dict[str, int]
-    ) -> None:
+    def watch(self, book: VenueBook, fill_counts: dict[str, int]) -> None:
         """
-        Journal what is appended to `entries` (the venue's book) in `recording`, with the fill
-        counters in `fill_counts`.
+        Journal what the venue records in `book` in `recording`, with the fill counters in
+        `fill_counts`.
         """
-        self._entries = entries
+        self._book = book
         self._fill_counts = fill_counts
 
     @contextmanager
@@ -284,11 +283,11 @@ class VenueJournal:
         Append every event the venue records inside (answering the submit of `answers`, if
         given), then flush, also when the call raises: the journal holds what the book holds.
         """
-        mark = len(self._entries)
+        mark = len(self._book)
         try:
             yield
         finally:
-            self.events(self._entries[mark:], answers)
+            self.events(self._book.since(mark), answers)
             self._file.flush()
 
     def order(self, key: str, order: Order) -> None:

@@ -149,7 +149,7 @@ class SimulatedVenue(QueryAnswers):
         self._lock = threading.RLock()
         self._book = VenueBook(held.entries)  # every event it emits: what it answers from
         if self._journal is not None:
-            self._journal.watch(self._book.entries, self._fill_counts)
+            self._journal.watch(self._book, self._fill_counts)
         self._known_keys = set(self.new_orders)
 
     def close(self) -> None:
