@@ -147,6 +147,27 @@ class TestExpiryContract:
 
 
 class TestDayOrders:
+    def test_a_day_intent_sent_again_is_a_duplicate_not_a_conflict(self, tmp_path: Path) -> None:
+        """A DAY order's expiry is the day's end the orchestrator set at intake, not a term
+        the intent asked for: the same DAY intent again is answered as a duplicate (in the
+        same session, after a restart, and by `execfsm run` on the same file twice)."""
+        db = tmp_path / "s.db"
+        first, _venue = orchestrator(store=SqliteStore(db))
+        day = make_intent(limit_price="1", time_in_force="DAY")
+        result = first.submit_intent(day)
+        again = first.submit_intent(day)
+        first.close()
+        reopened, _ = orchestrator(store=SqliteStore(db))
+
+        assert again.duplicate
+        assert again.order == result.order
+        assert reopened.submit_intent(day).duplicate
+        file = tmp_path / "day.jsonl"
+        file.write_text(canonical_json(day) + "\n", encoding="utf-8")
+        run_db = str(tmp_path / "run.db")
+        assert main(["run", str(file), "--mode", "paper", "--db", run_db]) == 0
+        assert main(["run", str(file), "--mode", "paper", "--db", run_db]) == 0
+
     def test_day_order_expires_at_the_next_day_end(self) -> None:
         """A DAY order taken at 00:00 with the day ending 22:00 UTC expires at 22:00 that day."""
         orch, _venue = orchestrator(day_ends_at=time(22))

@@ -14,7 +14,7 @@ import attrs
 
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.bounds import bounded_text
-from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode
+from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode, TimeInForce
 from execfsm.errors import ContractViolation, IdempotencyConflict
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
 from execfsm.ledger.store import IntentEntry, IntentStatus
@@ -52,9 +52,12 @@ def _different_terms(
     first = earlier.order if isinstance(earlier, PipelineResult) else earlier
     if first is None:
         return {}
+    terms: tuple[str, ...] = _TERMS
+    if isinstance(first, Order) and first.time_in_force is TimeInForce.DAY:
+        terms = _TERMS[:-1]  # a DAY order's expiry is the day's end we set, not a term asked
     return {
         name: (getattr(first, name), getattr(intent, name))
-        for name in _TERMS
+        for name in terms
         if getattr(first, name) != getattr(intent, name)
     }
 
