@@ -133,7 +133,8 @@ def test_reason_code_table_lists_every_code() -> None:
     """The README's reason-code table has a row for every `ReasonCode` member, in enum order."""
     from execfsm import ReasonCode
 
-    section = README.read_text(encoding="utf-8").split("\n## Reason codes\n", 1)[1].split("\n## ")[0]
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Reason codes\n", 1)[1].split("\n## ")[0]
     rows = re.findall(r"^\| `([A-Z_]+)` \|", section, re.M)
 
     assert rows == [code.name for code in ReasonCode]
