@@ -40,6 +40,11 @@ _SIGNING_KEY_HELP = (
 def _recover(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
+    if db.is_dir() or db.stat().st_size == 0:  # a store would make a new database there
+        raise InputError(
+            f"cannot read {db}: {'a directory' if db.is_dir() else 'an empty file'}, "
+            "not an execfsm database"
+        )
     try:
         store = SqliteStore(db)
     except StoreLocked:
@@ -108,6 +113,8 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
 
 
 def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: a file, not a folder")
     try:
         report = run_demo(out_dir, db, signing_key=_signer(signing_key))
     except OSError as exc:
@@ -117,7 +124,11 @@ def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
     print()
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
     print(f"audit chain: {'intact' if report.chain_ok else 'BROKEN'}")
-    print(f"wrote to {report.out_dir}/: " + ", ".join(p.name for p in report.files))
+    inside = [p.name for p in report.files if p.parent == report.out_dir]
+    print(f"wrote to {report.out_dir}/: " + ", ".join(inside))
+    elsewhere = [str(p) for p in report.files if p.parent != report.out_dir]
+    if elsewhere:  # --db elsewhere: the database and the venue journal beside it
+        print("wrote the session's store to " + ", ".join(elsewhere))
     if report.trail_files:
         folder = report.trail_files[0].parent
         pictures = ", ".join(p.name for p in report.trail_files if p.suffix in (".svg", ".png"))
@@ -166,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         "summary (new work, duplicates, refusals) and a line for each intent that did not "
         "complete: its line in FILE, intent_id, stage, reason code and detail.",
     )
-    run.add_argument("file", type=Path, help="the intents file: one JSON OrderIntent per line")
+    run.add_argument(
+        "file", type=Path, metavar="FILE", help="the intents file: one JSON OrderIntent per line"
+    )
     run.add_argument("--db", type=Path, default=Path("execfsm.db"), help="SQLite database")
     run.add_argument(
         "--batch",

@@ -45,7 +45,11 @@ def add_export_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "are never overwritten.",
     )
     command.add_argument(
-        "--db", type=Path, required=True, metavar="PATH", help="the session's SQLite database"
+        "--db",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="the session's SQLite database (required)",
     )
     command.add_argument(
         "--out",

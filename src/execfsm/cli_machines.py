@@ -11,7 +11,7 @@ import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff, write_unreadable
 from execfsm.diagrams.provenance import provenance
@@ -35,11 +35,34 @@ class InputError(Exception):
     """
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """
+    Help that shows every option's default: ``(default: X)`` is added to an option whose
+    help does not already say its default (``none`` when it has none); flags and required
+    options are left as they are.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        said = "default" in text or "required" in text
+        if said or action.required or not action.option_strings or action.nargs == 0:
+            return text
+        if action.default is argparse.SUPPRESS:
+            return text
+        shown = "none" if action.default in (None, []) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """
     An argument parser whose usage errors are one line on stderr and exit 2, as every other
-    bad argument of the command line (argparse's own print the usage block first).
+    bad argument of the command line (argparse's own print the usage block first). Its
+    help shows every option's default (`DefaultsFormatter`), its subcommands' too.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
