@@ -353,11 +353,12 @@ class TestExport:
 
 class TestDemo:
     def test_demo_prints_no_warning(self, tmp_path: Path) -> None:
-        """`execfsm demo` with every warning shown prints none, and says where it wrote."""
-        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONWARNINGS": "default"}
+        """`execfsm demo` with every warning an error runs, prints no warning, and says where
+        it wrote."""
+        env = {**os.environ, "PYTHONPATH": str(SRC)}
 
         result = subprocess.run(
-            [sys.executable, "-W", "default", "-m", "execfsm", "demo", "--out", "d"],
+            [sys.executable, "-W", "error", "-m", "execfsm", "demo", "--out", "d"],
             capture_output=True,
             text=True,
             timeout=300,
