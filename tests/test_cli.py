@@ -716,10 +716,10 @@ class TestRunInterrupted:
     ) -> None:
         """Ctrl-C before the file is read through exits 130 without creating the database."""
 
-        def interrupted(_text: str) -> list[OrderIntent]:
+        def interrupted(_text: str) -> list[tuple[int, OrderIntent]]:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr("execfsm.cli.read_intents", interrupted)
+        monkeypatch.setattr("execfsm.cli_run.read_numbered_intents", interrupted)
 
         code = self.run(tmp_path)
 

@@ -1,48 +1,50 @@
 """
-The ``execfsm`` command. Exit codes: 0 ok, 1 a check failed, 2 bad usage or input, 130
-interrupted (Ctrl-C).
+The ``execfsm`` command: its parser and the dispatch to each subcommand's module.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
-from execfsm import cli_audit, cli_reconcile
+from execfsm import cli_audit, cli_export, cli_reconcile, cli_run
 from execfsm import cli_machines as machines
-from execfsm.adapters.registry import AdapterRegistry
-from execfsm.cli_audit import read_input as _read
-from execfsm.cli_machines import InputError, add_project_options
-from execfsm.clock import SystemClock
+from execfsm.cli_machines import InputError, OneLineParser, add_project_options, whole_number
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
-from execfsm.errors import IdempotencyConflict, KeyFileError, StoreError
+from execfsm.diagrams.provenance import execfsm_version
+from execfsm.errors import KeyFileError, StoreError
 from execfsm.fsm.audit import AuditRecord
-from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.checkpoints import Signer, load_signer
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
 from execfsm.orchestrator import ExecutionOrchestrator
+
+DESCRIPTION = (
+    "Run trading intents through execfsm's audited state machines, and answer what happened: "
+    "replay an intents file (run), ask the venue (reconcile), export a session (export), "
+    "verify its audit trail (audit), and check the declared machines (spec, verify, diagrams). "
+    "Exit status: 0 ok, 1 a check failed, 2 bad usage or input, 130 interrupted (Ctrl-C)."
+)
 
 _SIGNING_KEY_HELP = (
     "the operator's Ed25519 private key (PEM): the store writes a signed checkpoint of the "
     "trail's head with every commit (`execfsm audit verify --public-key` checks them)"
 )
-_PROGRESS_EVERY = 10_000
-_INTERRUPTED = 130
-"""The exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def _recover(db: Path) -> int:
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
+    if db.is_dir() or db.stat().st_size == 0:  # a store would make a new database there
+        raise InputError(
+            f"cannot read {db}: {'a directory' if db.is_dir() else 'an empty file'}, "
+            "not an execfsm database"
+        )
     try:
         store = SqliteStore(db)
     except StoreLocked:
@@ -111,6 +113,8 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
 
 
 def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: a file, not a folder")
     try:
         report = run_demo(out_dir, db, signing_key=_signer(signing_key))
     except OSError as exc:
@@ -120,7 +124,11 @@ def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
     print()
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
     print(f"audit chain: {'intact' if report.chain_ok else 'BROKEN'}")
-    print(f"wrote to {report.out_dir}/: " + ", ".join(p.name for p in report.files))
+    inside = [p.name for p in report.files if p.parent == report.out_dir]
+    print(f"wrote to {report.out_dir}/: " + ", ".join(inside))
+    elsewhere = [str(p) for p in report.files if p.parent != report.out_dir]
+    if elsewhere:  # --db elsewhere: the database and the venue journal beside it
+        print("wrote the session's store to " + ", ".join(elsewhere))
     if report.trail_files:
         folder = report.trail_files[0].parent
         pictures = ", ".join(p.name for p in report.trail_files if p.suffix in (".svg", ".png"))
@@ -137,166 +145,45 @@ def parse_intents(text: str, source: object = "input") -> list[OrderIntent]:
     `execfsm.intents_file`. Any bad line is an `InputError` listing every bad line of
     `source`, each with its number, and nothing is returned.
     """
-    try:
-        return read_intents(text)
-    except IntentsFileError as exc:
-        count = len(exc.errors)
-        listed = "".join(f"\n  {error}" for error in exc.errors)
-        raise InputError(
-            f"{source}: {count} bad line{'' if count == 1 else 's'}, nothing was run:{listed}"
-        ) from None
-
-
-class _StopRequest:
-    """
-    Whether Ctrl-C asked the run to stop once the batch in progress has finished.
-    """
-
-    requested = False
-
-
-@contextlib.contextmanager
-def _stop_between_batches() -> Iterator[_StopRequest]:
-    """
-    Turn the first Ctrl-C (SIGINT) into a request to stop between batches, so that no batch
-    is cut between its write-ahead and its sends; a second one raises `KeyboardInterrupt`
-    at once. Only the main thread receives signals: elsewhere Ctrl-C is left as it is.
-    """
-    stop = _StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested = True
-
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _run(
-    path: Path,
-    mode: ExecutionMode,
-    db: Path,
-    batch: int,
-    signing_key: Path | None = None,
-    venue_journal: Path | None = None,
-) -> int:
-    try:
-        intents = parse_intents(_read(path), path)
-    except KeyboardInterrupt:
-        print(f"execfsm run: interrupted while reading {path}; nothing was run", file=sys.stderr)
-        return _INTERRUPTED
-    store = SqliteStore(db, signing_key=_signer(signing_key))
-    clock = SystemClock()
-    try:  # after the store: its writer lock keeps a live session's venue journal untouched
-        registry, venue = cli_reconcile.journaled_registry(
-            mode, clock, cli_reconcile.venue_journal(db, venue_journal)
-        )
-    except BaseException:
-        store.close()
-        raise
-    try:
-        return _run_with(path, intents, mode, db, batch, store, clock, registry)  # closes store
-    finally:
-        cli_reconcile.close_venue(venue)
-
-
-def _run_with(
-    path: Path,
-    intents: list[OrderIntent],
-    mode: ExecutionMode,
-    db: Path,
-    batch: int,
-    store: SqliteStore,
-    clock: SystemClock,
-    registry: AdapterRegistry,
-) -> int:
-    outcomes: Counter[tuple[str, str]] = Counter()
-    duplicates = 0
-    total = len(intents)
-    done = 0
-    in_batch = False
-    try:
-        orchestrator = ExecutionOrchestrator(
-            execution_mode=mode, store=store, clock=clock, registry=registry
-        )
-        with _stop_between_batches() as stop:
-            for start in range(0, total, batch):
-                if stop.requested:
-                    raise KeyboardInterrupt
-                in_batch = True
-                for result in orchestrator.submit_intents(intents[start : start + batch]):
-                    if result.duplicate:
-                        duplicates += 1
-                    else:
-                        outcomes[str(result.pipeline_state), str(result.reason_code or "-")] += 1
-                in_batch = False
-                done = min(start + batch, total)
-                if total >= _PROGRESS_EVERY and done // _PROGRESS_EVERY > start // _PROGRESS_EVERY:
-                    print(f"  {done}/{total} intents", file=sys.stderr)
-    except KeyboardInterrupt:
-        cut = (
-            f"; a batch was cut short: `execfsm recover --db {db}` lists the orders it left in "
-            "flight"
-            if in_batch
-            else ""
-        )
-        print(
-            f"execfsm run: interrupted after {done} of {total} intents; what was committed "
-            f"stays committed (store {db}){cut}",
-            file=sys.stderr,
-        )
-        return _INTERRUPTED
-    except IdempotencyConflict as exc:
-        print(
-            f"execfsm run: {exc}; stopped after {done} of {total} intents (the batch with "
-            f"it ran nothing; what was committed before stays committed, store {db})",
-            file=sys.stderr,
-        )
-        return 2
-    finally:
-        store.close()
-    print(
-        f"{total} intents from {path} in mode {mode} (store {db}): {total - duplicates} new, "
-        f"{duplicates} duplicate(s) of intents already submitted (nothing sent for them)"
-    )
-    for (state, reason), count in sorted(outcomes.items()):
-        print(f"  {count:>8}  {state:<10} {reason}")
-    return 0
-
-
-def _batch_size(text: str) -> int:
-    try:
-        size = int(text)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return size
+    return [intent for _, intent in cli_run.parse_numbered(text, source)]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """
     The argument parser (exposed for tests).
     """
-    parser = argparse.ArgumentParser(prog="execfsm", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run a scripted paper session end to end")
-    demo.add_argument("--out", type=Path, default=Path("execfsm-demo"), help="output folder")
-    demo.add_argument("--db", type=Path, help="SQLite database (default OUT/demo.db, afresh)")
+    parser: argparse.ArgumentParser = OneLineParser(prog="execfsm", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"execfsm {execfsm_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="run a scripted paper session end to end",
+        description="Run a scripted paper session through every path of the pipeline and "
+        "write its trail, ledgers and diagrams into an output folder.",
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("execfsm-demo"), help="output folder (created)"
+    )
+    demo.add_argument(
+        "--db",
+        type=Path,
+        help="SQLite database, refused if it exists (default OUT/demo.db, made afresh)",
+    )
     demo.add_argument("--signing-key", type=Path, metavar="FILE", help=_SIGNING_KEY_HELP)
-    run = commands.add_parser("run", help="replay intents from a JSONL file")
-    run.add_argument("file", type=Path)
+    run = commands.add_parser(
+        "run",
+        help="replay intents from a JSONL file",
+        description="Replay one OrderIntent per line of FILE into the SQLite store; print a "
+        "summary (new work, duplicates, refusals) and a line for each intent that did not "
+        "complete: its line in FILE, intent_id, stage, reason code and detail.",
+    )
+    run.add_argument(
+        "file", type=Path, metavar="FILE", help="the intents file: one JSON OrderIntent per line"
+    )
     run.add_argument("--db", type=Path, default=Path("execfsm.db"), help="SQLite database")
     run.add_argument(
         "--batch",
-        type=_batch_size,
+        type=whole_number,
         default=100,
         help="intents per batch: a batch shares its two commits (see submit_intents); "
         "1 submits them one at a time (default 100)",
@@ -318,12 +205,51 @@ def build_parser() -> argparse.ArgumentParser:
         "that `execfsm reconcile` asks the same venue later (default DB.venue.jsonl, beside "
         "the database)",
     )
-    diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
-    diagrams.add_argument(
-        "--out", type=Path, help="output folder (default: the project's docs/governance/)"
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="write one JSON result per intent on stdout (line, intent_id, stage, "
+        "reason_code, ...), the summary on stderr (default: text)",
+    )
+    cli_export.add_export_command(commands)
+    _add_machine_commands(commands)
+    audit = commands.add_parser(
+        "audit",
+        help="audit trail tools",
+        description="Verify an audit trail, print its head, export it, make a signing key.",
+    )
+    cli_audit.add_audit_commands(audit)
+    recover_cmd = commands.add_parser(
+        "recover",
+        help="open a database, list in-flight orders",
+        description="Open a session's database as a restart would, check its trail and list "
+        "the orders left in flight.",
+    )
+    recover_cmd.add_argument(
+        "--db", type=Path, required=True, help="the session's SQLite database (required)"
+    )
+    add_project_options(recover_cmd)
+    cli_reconcile.add_reconcile_command(commands)
+    return parser
+
+
+def _add_machine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``diagrams``, ``spec`` and ``verify``: the commands on the declared machines."""
+    where = "the project's {}, the project being the nearest pyproject.toml with [tool.execfsm]"
+    diagrams = commands.add_parser(
+        "diagrams",
+        help="render diagrams and the governance report",
+        description="Render every machine and the governance report; or, with --trail or "
+        "--db, draw a recorded trail's traffic on each machine.",
     )
     diagrams.add_argument(
-        "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
+        "--out",
+        type=Path,
+        help="output folder (default: " + where.format("docs/governance/") + "; with --trail "
+        "or --db, execfsm-trail)",
+    )
+    diagrams.add_argument(
+        "--spec-dir", type=Path, help="committed spec (default: " + where.format("spec/") + ")"
     )
     diagrams.add_argument(
         "--trail",
@@ -332,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="draw the traffic of an exported audit trail (JSONL; repeatable) on each machine "
-        "instead of the report (default --out: execfsm-trail)",
+        "instead of the report (default: none)",
     )
     diagrams.add_argument(
         "--db", type=Path, help="draw the traffic of the trail in this SQLite database"
@@ -349,18 +275,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diagrams.add_argument(
         "--depth",
-        type=int,
+        type=whole_number,
         default=5,
-        help="exploration depth of the properties the report shows (as verify's --depth)",
+        help="exploration depth of the properties the report shows, as verify's (default 5)",
     )
     add_project_options(diagrams)
-    spec = commands.add_parser("spec", help="print or write the committed machine spec")
+    spec = commands.add_parser(
+        "spec",
+        help="print or write the committed machine spec",
+        description="Print the spec of the declared machines, or write it (--write).",
+    )
     spec.add_argument("--write", action="store_true", help="write the files instead of printing")
-    spec.add_argument("--dir", type=Path, help="spec folder (default: the project's spec/)")
+    spec.add_argument(
+        "--dir",
+        type=Path,
+        help="with --write, the spec folder (default: " + where.format("spec/") + ")",
+    )
     add_project_options(spec)
-    verify = commands.add_parser("verify", help="check spec drift and prove the properties")
+    verify = commands.add_parser(
+        "verify",
+        help="check spec drift and prove the properties",
+        description="Fail on drift between the declared machines and the committed spec, "
+        "and prove every declared property (exit 1 if anything fails).",
+    )
     verify.add_argument(
-        "--spec-dir", type=Path, help="committed spec (default: the project's spec/)"
+        "--spec-dir", type=Path, help="committed spec (default: " + where.format("spec/") + ")"
     )
     add_project_options(verify)
     verify.add_argument(
@@ -368,21 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="also write into DIR an SVG per machine that differs from the committed spec "
-        "(added green, removed red, changed orange) and summary.md for a pull request",
+        "(added green, removed red, changed orange) and summary.md for a pull request "
+        "(default: none)",
     )
     verify.add_argument(
         "--depth",
-        type=int,
+        type=whole_number,
         default=5,
-        help="exploration depth: P4's fill sequences (P5's revision sequences go one deeper)",
+        help="exploration depth: P4's fill sequences (P5's revision sequences go one deeper; "
+        "default 5)",
     )
-    audit = commands.add_parser("audit", help="audit trail tools")
-    cli_audit.add_audit_commands(audit)
-    recover_cmd = commands.add_parser("recover", help="open a database, list in-flight orders")
-    recover_cmd.add_argument("--db", type=Path, required=True)
-    add_project_options(recover_cmd)
-    cli_reconcile.add_reconcile_command(commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -391,46 +325,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            return _demo(args.out, args.db, args.signing_key)
-        if args.command == "run":
-            return _run(
-                args.file,
-                ExecutionMode(args.mode),
-                args.db,
-                args.batch,
-                args.signing_key,
-                args.venue_journal,
-            )
-        if args.command == "audit" and args.audit_command == "keygen":
-            return cli_audit.keygen(args.out)  # reads no machines
-        project = machines.project_of(args)  # the commands left read the project's machines
-        if args.command == "recover":
-            return _recover(args.db)
-        if args.command == "reconcile":
-            return cli_reconcile.reconcile(args)
-        if args.command == "diagrams" and args.force and not args.trail and args.db is None:
-            raise InputError("--force draws a trail that fails verification: give --trail or --db")
-        if args.command == "diagrams" and (args.trail or args.db is not None):
-            return _trail_diagrams(args.trail, args.db, args.out, args.force)
-        if args.command == "diagrams":
-            return machines.diagrams(
-                project, args.out, args.spec_dir, date=args.date, depth=args.depth
-            )
-        if args.command == "spec":
-            return machines.spec(project, args.dir, args.write)
-        if args.command == "verify":
-            return machines.verify(project, args.spec_dir, args.depth, args.diff)
-        return cli_audit.audit(args)
-    except StoreError as exc:
-        print(f"execfsm {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except (InputError, KeyFileError) as exc:
+        return _dispatch(args)
+    except (StoreError, InputError, KeyFileError) as exc:
         print(f"execfsm {args.command}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # whoever read the output stopped (`execfsm verify | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         return 128 + signal.SIGPIPE  # as a command killed by SIGPIPE, like any Unix tool
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return _demo(args.out, args.db, args.signing_key)
+    if args.command == "run":
+        return cli_run.run(
+            args.file,
+            ExecutionMode(args.mode),
+            args.db,
+            args.batch,
+            signing_key=args.signing_key,
+            venue_journal=args.venue_journal,
+            as_json=args.json,
+        )
+    if args.command == "export":
+        return cli_export.export(args)
+    if args.command == "audit" and args.audit_command == "keygen":
+        return cli_audit.keygen(args.out)  # reads no machines
+    if args.command == "spec" and args.dir is not None and not args.write:
+        raise InputError("--dir names where --write writes; without --write the spec is printed")
+    project = machines.project_of(args)  # the commands left read the project's machines
+    if args.command == "recover":
+        return _recover(args.db)
+    if args.command == "reconcile":
+        return cli_reconcile.reconcile(args)
+    if args.command == "diagrams" and args.force and not args.trail and args.db is None:
+        raise InputError("--force draws a trail that fails verification: give --trail or --db")
+    if args.command == "diagrams" and (args.trail or args.db is not None):
+        return _trail_diagrams(args.trail, args.db, args.out, args.force)
+    if args.command == "diagrams":
+        return machines.diagrams(project, args.out, args.spec_dir, date=args.date, depth=args.depth)
+    if args.command == "spec":
+        return machines.spec(project, args.dir, args.write)
+    if args.command == "verify":
+        return machines.verify(project, args.spec_dir, args.depth, args.diff)
+    return cli_audit.audit(args)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,22 @@ class Trail:
     """The store's whole session (a database only): what recovery would see."""
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _not_a_database(path: Path) -> None:
+    """A database given where an exported trail is expected: say to give it as ``--db``."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return  # reading it again says why
+    if header == _SQLITE_HEADER:
+        raise InputError(f"{path} is a SQLite database, not an exported trail: give --db {path}")
+
+
 def _file_records(path: Path) -> list[AuditRecord]:
+    _not_a_database(path)
     records = []
     for number, line in enumerate(_lines(read_input(path)), start=1):
         try:
@@ -323,6 +338,10 @@ def _head_arg(text: str) -> tuple[int, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_FILE_HELP = "an exported trail (JSONL, as `execfsm audit export` writes); or give --db"
+_DB_HELP = "the trail in this SQLite database instead of a FILE (read-only)"
+
+
 def add_audit_commands(audit: argparse.ArgumentParser) -> None:
     """
     The ``audit`` subcommands and their options.
@@ -331,8 +350,8 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
     check = commands.add_parser(
         "verify", help="verify a JSONL audit export, or the trail in a database (--db)"
     )
-    check.add_argument("file", type=Path, nargs="?")
-    check.add_argument("--db", type=Path)
+    check.add_argument("file", type=Path, nargs="?", help=_FILE_HELP)
+    check.add_argument("--db", type=Path, help=_DB_HELP)
     check.add_argument(
         "--properties",
         action="store_true",
@@ -368,19 +387,23 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
     )
     add_project_options(check)
     show = commands.add_parser("head", help="print a verified trail's head (SEQ:HASH) to publish")
-    show.add_argument("file", type=Path, nargs="?")
-    show.add_argument("--db", type=Path)
+    show.add_argument("file", type=Path, nargs="?", help=_FILE_HELP)
+    show.add_argument("--db", type=Path, help=_DB_HELP)
     add_project_options(show)
     out = commands.add_parser(
         "export", help="write a database's trail as JSONL, its checkpoints to OUT.checkpoints"
     )
-    out.add_argument("--db", type=Path, required=True)
-    out.add_argument("--out", type=Path, required=True)
+    out.add_argument("--db", type=Path, required=True, help="the SQLite database (required)")
+    out.add_argument(
+        "--out", type=Path, required=True, help="the JSONL file to write, never over one (required)"
+    )
     add_project_options(out)
     keys = commands.add_parser(
         "keygen", help="write a new Ed25519 signing key pair (never overwrites)"
     )
-    keys.add_argument("--out", type=Path, required=True, help="an existing folder")
+    keys.add_argument("--out", type=Path, required=True, help="an existing folder (required)")
+    for choice in commands._choices_actions:  # each subcommand's help is its description
+        commands.choices[choice.dest].description = choice.help
 
 
 def audit(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from execfsm.diagrams.diff import SpecUnreadable, load_committed, write_diff, write_unreadable
 from execfsm.diagrams.provenance import provenance
@@ -32,6 +33,71 @@ class InputError(Exception):
     """
     Bad input for a command: reported in one line, exit 2.
     """
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """
+    Help that shows every option's default: ``(default: X)`` is added to an option whose
+    help does not already say its default (``none`` when it has none); flags and required
+    options are left as they are.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        said = "default" in text or "required" in text
+        if said or action.required or not action.option_strings or action.nargs == 0:
+            return text
+        if action.default is argparse.SUPPRESS:
+            return text
+        shown = "none" if action.default in (None, []) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """
+    An argument parser whose usage errors are one line on stderr and exit 2, as every other
+    bad argument of the command line (argparse's own print the usage block first). Its
+    help shows every option's default (`DefaultsFormatter`), its subcommands' too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def whole_number(text: str) -> int:
+    """
+    An option's value as a whole number of at least 1 (``--batch``, ``--depth``).
+    """
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return size
+
+
+def _no_project(option: str) -> InputError:
+    return InputError(
+        f"no project found at or above {Path.cwd()} (a pyproject.toml with a [tool.execfsm] "
+        f"table): give {option}, or --project"
+    )
+
+
+def spec_folder(project: Project, given: Path | None, option: str = "--spec-dir") -> Path:
+    """
+    `given`, or the project's ``spec/``; never the current folder's by accident.
+
+    Raises:
+        InputError: neither given nor a project found.
+    """
+    if given is None and project.root is None:
+        raise _no_project(option)
+    return project.spec_dir(given)
 
 
 def add_project_options(command: argparse.ArgumentParser) -> None:
@@ -81,7 +147,12 @@ def spec(project: Project, directory: Path | None, write: bool) -> int:
     Print the spec of the project's machines, or write it (``--write``).
     """
     if write:
-        for path in write_spec(project.spec_dir(directory), project.machines):
+        folder = spec_folder(project, directory, "--dir")
+        try:
+            written = write_spec(folder, project.machines)
+        except OSError as exc:
+            raise InputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+        for path in written:
             print(f"wrote {path}")
         return 0
     print(spec_text(project.machines), end="")
@@ -98,7 +169,7 @@ def verify(
     does not change the exit status.
     """
     failed = False
-    directory = project.spec_dir(spec_dir)
+    directory = spec_folder(project, spec_dir)
     if diff_dir is not None and _same_folder(diff_dir, directory):
         raise InputError(
             f"--diff {diff_dir}: that is the spec folder; the diff would overwrite the "
@@ -172,7 +243,10 @@ def diagrams(
     version, the project's git commit and the date (`date`, else ``SOURCE_DATE_EPOCH``,
     else today).
     """
+    if out is None and project.root is None:
+        raise _no_project("--out")
     folder = project.governance_dir(out)
+    committed = None if spec_dir is None and project.root is None else project.spec_dir(spec_dir)
     try:
         source = provenance(project.root or Path.cwd(), date=date)
     except ValueError as exc:
@@ -181,7 +255,7 @@ def diagrams(
         written = write_report(
             folder,
             project.machines,
-            spec_hash(project.spec_dir(spec_dir)),
+            None if committed is None else spec_hash(committed),
             title=project.title,
             policy=project.policy,
             source=source,

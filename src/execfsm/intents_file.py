@@ -210,14 +210,25 @@ def read_intents(text: str) -> list[OrderIntent]:
     Raises:
         IntentsFileError: With every bad line; then no intent is returned.
     """
-    intents: list[OrderIntent] = []
+    return [intent for _, intent in read_numbered_intents(text)]
+
+
+def read_numbered_intents(text: str) -> list[tuple[int, OrderIntent]]:
+    """
+    As `read_intents`, each intent with the number of its line in the file (from 1), so
+    that a report can point at the line an operator wrote.
+
+    Raises:
+        IntentsFileError: With every bad line; then no intent is returned.
+    """
+    intents: list[tuple[int, OrderIntent]] = []
     errors: list[LineError] = []
     for number, raw in enumerate(text.removeprefix(_BOM).split("\n"), start=1):
         line = raw.removesuffix("\r")
         if not line.strip(" \t\r"):
             continue
         try:
-            intents.append(_intent(line))
+            intents.append((number, _intent(line)))
         except _Refused as exc:
             errors.append(LineError(number, str(exc)))
     if errors:

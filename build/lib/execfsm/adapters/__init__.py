@@ -1,0 +1,3 @@
+"""
+Venue adapters: the `OrderAdapter` protocol's implementations and the mode → adapter registry.
+"""
