@@ -24,8 +24,9 @@ from execfsm.cli_machines import InputError, add_project_options
 from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
-from execfsm.errors import IdempotencyConflict, KeyFileError, StoreError
+from execfsm.errors import ConfigurationError, IdempotencyConflict, KeyFileError, StoreError
 from execfsm.fsm.audit import AuditRecord
+from execfsm.instruments import InstrumentRegistry
 from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.checkpoints import Signer, load_signer
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
@@ -186,7 +187,14 @@ def _run(
     batch: int,
     signing_key: Path | None = None,
     venue_journal: Path | None = None,
+    instruments_file: Path | None = None,
 ) -> int:
+    try:
+        instruments = (
+            None if instruments_file is None else InstrumentRegistry.from_file(instruments_file)
+        )
+    except ConfigurationError as exc:
+        raise InputError(str(exc)) from None
     try:
         intents = parse_intents(_read(path), path)
     except KeyboardInterrupt:
@@ -202,7 +210,8 @@ def _run(
         store.close()
         raise
     try:
-        return _run_with(path, intents, mode, db, batch, store, clock, registry)  # closes store
+        settings = (store, clock, registry, instruments)
+        return _run_with(path, intents, mode, db, batch, *settings)  # closes store
     finally:
         cli_reconcile.close_venue(venue)
 
@@ -216,6 +225,7 @@ def _run_with(
     store: SqliteStore,
     clock: SystemClock,
     registry: AdapterRegistry,
+    instruments: InstrumentRegistry | None,
 ) -> int:
     outcomes: Counter[tuple[str, str]] = Counter()
     duplicates = 0
@@ -224,7 +234,11 @@ def _run_with(
     in_batch = False
     try:
         orchestrator = ExecutionOrchestrator(
-            execution_mode=mode, store=store, clock=clock, registry=registry
+            execution_mode=mode,
+            store=store,
+            clock=clock,
+            registry=registry,
+            instruments=instruments,
         )
         with _stop_between_batches() as stop:
             for start in range(0, total, batch):
@@ -318,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
         "that `execfsm reconcile` asks the same venue later (default DB.venue.jsonl, beside "
         "the database)",
     )
+    run.add_argument(
+        "--instruments",
+        type=Path,
+        metavar="FILE",
+        help="the instruments validation checks intents against, a TOML or JSON file (see "
+        "execfsm.instruments; default the simulated venue's BTC/EUR, ETH/EUR, BTC/USD, ETH/USD)",
+    )
     diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
     diagrams.add_argument(
         "--out", type=Path, help="output folder (default: the project's docs/governance/)"
@@ -401,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.batch,
                 args.signing_key,
                 args.venue_journal,
+                args.instruments,
             )
         if args.command == "audit" and args.audit_command == "keygen":
             return cli_audit.keygen(args.out)  # reads no machines
