@@ -30,6 +30,7 @@ from execfsm.instruments import (
     InstrumentRegistry,
     InstrumentStatus,
 )
+from execfsm.instruments_file import load_instruments
 from execfsm.testing import paper_orchestrator
 
 R = ReasonCode
@@ -105,7 +106,7 @@ VALUES = {  # the value each refusal names
 def registry(tmp_path: Path) -> InstrumentRegistry:
     path = tmp_path / "instruments.toml"
     path.write_text(TOML, encoding="utf-8")
-    return InstrumentRegistry.from_file(path)
+    return load_instruments(path)
 
 
 def intent(symbol: str, quantity: str, price: str | None, intent_id: str = "i") -> OrderIntent:
@@ -318,7 +319,7 @@ class TestTheFile:
         path = tmp_path / "instruments.json"
         path.write_text(json.dumps(as_json), encoding="utf-8")
 
-        assert list(InstrumentRegistry.from_file(path)) == list(toml)
+        assert list(load_instruments(path)) == list(toml)
         assert toml.get("HLT/EUR").status is InstrumentStatus.HALTED  # type: ignore[union-attr]
 
     @pytest.mark.parametrize(
@@ -385,7 +386,7 @@ class TestTheFile:
         path.write_text(text, encoding="utf-8")
 
         with pytest.raises(ConfigurationError) as caught:
-            InstrumentRegistry.from_file(path)
+            load_instruments(path)
 
         assert str(caught.value).startswith(f"{path}: ")
         assert message in str(caught.value)
@@ -393,7 +394,7 @@ class TestTheFile:
     def test_a_missing_file_is_refused(self, tmp_path: Path) -> None:
         """A file that is not there is a ConfigurationError naming it."""
         with pytest.raises(ConfigurationError, match="cannot be read"):
-            InstrumentRegistry.from_file(tmp_path / "none.toml")
+            load_instruments(tmp_path / "none.toml")
 
 
 class TestTheContract:

@@ -27,6 +27,7 @@ from execfsm.demo import format_table, run_demo
 from execfsm.errors import ConfigurationError, IdempotencyConflict, KeyFileError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.instruments import InstrumentRegistry
+from execfsm.instruments_file import load_instruments
 from execfsm.intents_file import IntentsFileError, read_intents
 from execfsm.ledger.checkpoints import Signer, load_signer
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
@@ -190,9 +191,7 @@ def _run(
     instruments_file: Path | None = None,
 ) -> int:
     try:
-        instruments = (
-            None if instruments_file is None else InstrumentRegistry.from_file(instruments_file)
-        )
+        instruments = None if instruments_file is None else load_instruments(instruments_file)
     except ConfigurationError as exc:
         raise InputError(str(exc)) from None
     try:
@@ -337,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="the instruments validation checks intents against, a TOML or JSON file (see "
-        "execfsm.instruments; default the simulated venue's BTC/EUR, ETH/EUR, BTC/USD, ETH/USD)",
+        "execfsm.instruments_file; default the simulated venue's BTC/EUR, ETH/EUR, BTC/USD "
+        "and ETH/USD)",
     )
     diagrams = commands.add_parser("diagrams", help="render diagrams and the governance report")
     diagrams.add_argument(
