@@ -180,5 +180,13 @@ class TestPublicApi:
             "RECON_EXTERNAL_ORDER",
             "RECON_POSITION_DIFFERS",
         ]
-        assert names[after + len(contingent) :] == ["CALLBACK_FAILED", *recon]
+        instruments = [
+            "VALIDATION_INSTRUMENT_HALTED",
+            "VALIDATION_PRICE_OFF_TICK",
+            "VALIDATION_QUANTITY_OFF_LOT",
+            "VALIDATION_QUANTITY_BELOW_MIN",
+            "VALIDATION_QUANTITY_ABOVE_MAX",
+            "VALIDATION_NOTIONAL_BELOW_MIN",
+        ]
+        assert names[after + len(contingent) :] == ["CALLBACK_FAILED", *recon, *instruments]
         assert all(c.value == c.name for c in ReasonCode)

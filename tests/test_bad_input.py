@@ -42,6 +42,7 @@ from execfsm.governance.trail import verify_trail
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.testing import FaultyVenue, paper_orchestrator
 from tests.conftest import make_intent
+from tests.instrument_data import LISTS_UNPRICED
 
 # -- intents refused at construction (type rules) ---------------------------------------------
 
@@ -241,10 +242,10 @@ PIPELINE: list[tuple[dict[str, Any], ReasonCode, str]] = [
 ]
 
 
-def paper() -> tuple[ExecutionOrchestrator, SimulatedVenue]:
+def paper(**settings: Any) -> tuple[ExecutionOrchestrator, SimulatedVenue]:
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     venue = SimulatedVenue(clock)
-    orch = paper_orchestrator(venue, clock=clock)
+    orch = paper_orchestrator(venue, clock=clock, **settings)
     orch.submit_intent(make_intent(intent_id="good", limit_price=Decimal(70_000)))
     return orch, venue
 
@@ -515,7 +516,7 @@ def test_fill_for_a_never_sent_order_is_refused_after_a_restart(tmp_path: Path) 
 
 def test_fill_after_a_venue_reject_is_still_booked_and_flagged() -> None:
     """An order the venue rejected did reach it: a fill for it is booked and flagged."""
-    orch, _ = paper()
+    orch, _ = paper(instruments=LISTS_UNPRICED)  # lists XYZ/EUR, which the venue rejects
     rejected = orch.submit_intent(make_intent(intent_id="unlisted", symbol="XYZ/EUR"))
     assert rejected.order is not None
     assert rejected.order.state is OrderState.REJECTED

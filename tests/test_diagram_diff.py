@@ -157,15 +157,15 @@ class TestDiagram:
         for t in old["transitions"]:
             if (t["source"], t["event"]) == ("VALIDATION", "validate"):
                 t["validators"] = t["validators"][:-1]
-        del old["guards"]["expiry_fits_time_in_force"]
+        del old["guards"]["notional_at_least_min"]
         diff = diff_machine("pipeline", old, _declared("pipeline"))
 
         dot = diff_digraph(diff).source
 
-        assert "+ {expiry_fits_time_in_force}" in dot
+        assert "+ {notional_at_least_min}" in dot
         assert "  {names_present}" in dot
         assert any(
-            line.startswith("- guard added: `expiry_fits_time_in_force`: description: (none) ->")
+            line.startswith("- guard added: `notional_at_least_min`: description: (none) ->")
             for line in summary_lines(diff, None)
         )
 

@@ -43,6 +43,7 @@ from execfsm.clock import EPOCH, FixedClock
 from execfsm.risk import ConditionalRiskHook, NullRiskHook
 from execfsm.testing import Fault, FaultyVenue, paper_orchestrator
 from tests.conftest import make_intent
+from tests.instrument_data import LISTS_UNPRICED, UNPRICED
 
 
 def market(
@@ -245,15 +246,30 @@ class TestFailurePropagation:
         assert other.success
 
     def test_venue_reject_completes_unsuccessfully(self) -> None:
-        """A venue REJECT (unknown symbol) leaves the order REJECTED and the result unsuccessful."""
-        orch, _ = orchestrator()
+        """A venue REJECT (a listed symbol the venue does not price) leaves the order REJECTED
+        and the result unsuccessful."""
+        orch, _ = orchestrator(instruments=LISTS_UNPRICED)
 
-        result = orch.submit_intent(market(symbol="XYZ/EUR"))
+        result = orch.submit_intent(market(symbol=UNPRICED))
 
         assert result.success is False
         assert result.order is not None
         assert result.order.state is OrderState.REJECTED
         assert result.reason_code is ReasonCode.ADAPTER_REJECTED
+
+    def test_unlisted_symbol_stops_at_validation(self) -> None:
+        """A symbol the instrument registry does not list never reaches the venue: it stops
+        FAILED at stage 2 with VALIDATION_INVALID_SYMBOL (the venue rejected it before)."""
+        orch, venue = orchestrator()
+
+        result = orch.submit_intent(market(symbol="XYZ/EUR"))
+
+        assert (result.pipeline_state, result.stage_reached, result.reason_code) == (
+            PipelineState.FAILED,
+            2,
+            ReasonCode.VALIDATION_INVALID_SYMBOL,
+        )
+        assert venue.submissions == []
 
     def test_risk_hook_that_raises_blocks(self) -> None:
         """A risk hook that raises blocks the intent (fail closed) with RISK_EVALUATION_FAILED."""

@@ -29,6 +29,7 @@ from execfsm.contracts import Fill, Order, TimeInForce
 from execfsm.errors import ConfigurationError, TransientVenueError, VenueError
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.testing import Fault, FaultyVenue, WrongReport, paper_orchestrator
+from tests.instrument_data import LISTS_UNPRICED, UNPRICED
 
 
 class Session:
@@ -38,7 +39,9 @@ class Session:
         self.clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
         self.inner = SimulatedVenue(self.clock, **venue)
         self.venue = FaultyVenue(self.inner, script)
-        self.orch: ExecutionOrchestrator = paper_orchestrator(self.venue, clock=self.clock)
+        self.orch: ExecutionOrchestrator = paper_orchestrator(
+            self.venue, clock=self.clock, instruments=LISTS_UNPRICED
+        )
         self.fills: list[tuple[str, Fill]] = []
         self.orch.subscribe_fills(
             lambda order, fill: self.fills.append((order.client_order_id, fill))
@@ -221,9 +224,10 @@ class TestSimulatedVenueReports:
         assert s.inner.order_report("nobody") is None
 
     def test_rejected_order_is_reported_rejected(self) -> None:
-        """An unknown symbol is REJECTED at the venue too."""
+        """A symbol the venue does not price (listed, so validation passes it) is REJECTED
+        at the venue too."""
         s = Session()
-        order = s.submit(symbol="DOGE/EUR")
+        order = s.submit(symbol=UNPRICED)
 
         s.agrees()
 

@@ -206,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the database)",
     )
     run.add_argument(
+        "--instruments",
+        type=Path,
+        metavar="FILE",
+        help="the instruments validation checks intents against, a TOML or JSON file (see "
+        "execfsm.instruments_file; default the simulated venue's BTC/EUR, ETH/EUR, BTC/USD "
+        "and ETH/USD)",
+    )
+    run.add_argument(
         "--json",
         action="store_true",
         help="write one JSON result per intent on stdout (line, intent_id, stage, "
@@ -346,6 +354,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             signing_key=args.signing_key,
             venue_journal=args.venue_journal,
             as_json=args.json,
+            instruments_file=args.instruments,
         )
     if args.command == "export":
         return cli_export.export(args)

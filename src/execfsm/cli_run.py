@@ -29,7 +29,9 @@ from execfsm.cli_audit import read_input
 from execfsm.cli_machines import InputError
 from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode, OrderIntent, PipelineState
-from execfsm.errors import IdempotencyConflict
+from execfsm.errors import ConfigurationError, IdempotencyConflict
+from execfsm.instruments import InstrumentRegistry
+from execfsm.instruments_file import load_instruments
 from execfsm.intents_file import IntentsFileError, read_numbered_intents
 from execfsm.ledger.checkpoints import load_signer
 from execfsm.ledger.sqlite import SqliteStore
@@ -179,10 +181,15 @@ def run(
     signing_key: Path | None = None,
     venue_journal: Path | None = None,
     as_json: bool = False,
+    instruments_file: Path | None = None,
 ) -> int:
     """
     Run ``execfsm run`` with its parsed arguments.
     """
+    try:
+        instruments = None if instruments_file is None else load_instruments(instruments_file)
+    except ConfigurationError as exc:
+        raise InputError(str(exc)) from None
     try:
         numbered = parse_numbered(read_input(path), path)
     except KeyboardInterrupt:
@@ -199,7 +206,8 @@ def run(
         store.close()
         raise
     try:
-        outcomes = _submit(numbered, mode, db, batch, store, clock, registry)  # closes store
+        settings = (store, clock, registry, instruments)
+        outcomes = _submit(numbered, mode, db, batch, *settings)  # closes store
     finally:
         cli_reconcile.close_venue(venue)
     if isinstance(outcomes, int):
@@ -216,6 +224,7 @@ def _submit(
     store: SqliteStore,
     clock: SystemClock,
     registry: AdapterRegistry,
+    instruments: InstrumentRegistry | None,
 ) -> list[Outcome] | int:
     """Every intent's outcome, or the exit status of a run that stopped (reported)."""
     outcomes: list[Outcome] = []
@@ -224,7 +233,11 @@ def _submit(
     progress = _Progress(total, sys.stderr)
     try:
         orchestrator = ExecutionOrchestrator(
-            execution_mode=mode, store=store, clock=clock, registry=registry
+            execution_mode=mode,
+            store=store,
+            clock=clock,
+            registry=registry,
+            instruments=instruments,
         )
         with _stop_between_batches() as stop:
             for start in range(0, total, batch):

@@ -22,6 +22,7 @@ from execfsm.diagrams.traffic import write_traffic
 from execfsm.errors import StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ids import canonical_json, jsonable
+from execfsm.instruments import SIMULATED_INSTRUMENTS, Instrument, InstrumentRegistry
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.checkpoints import SIDECAR_SUFFIX, Signer, checkpoint_json
 from execfsm.ledger.sqlite import SqliteStore
@@ -55,6 +56,26 @@ class DemoReport:
     venue_submissions: int
     trail_files: tuple[Path, ...] = ()
     """The session's trail replayed onto each machine's diagram (``out_dir/trail/``)."""
+
+
+DEMO_INSTRUMENTS = InstrumentRegistry.of(
+    [
+        *SIMULATED_INSTRUMENTS,
+        Instrument(
+            "DOGE/EUR",
+            "simulated",
+            "DOGE",
+            "EUR",
+            Decimal("0.00001"),
+            Decimal(1),
+            Decimal(1),
+            Decimal(1_000_000),
+        ),
+    ],
+    "the demo",
+)
+"""The simulated venue's instruments and DOGE/EUR: listed (so validation passes it), and
+then blocked by the demo's risk hook, which does not allow it."""
 
 
 def _intent(symbol: str, side: OrderSide, qty: str, **extra: object) -> OrderIntent:
@@ -114,6 +135,7 @@ def run_demo(
         registry=registry,
         clock=clock,
         store=store,
+        instruments=DEMO_INSTRUMENTS,
     )
     audit = paper.audit_log
     live_audit = AuditLog(clock)

@@ -313,6 +313,19 @@ class ReasonCode(enum.StrEnum):
     RECON_POSITION_DIFFERS = "RECON_POSITION_DIFFERS"
     """The venue's net position in a symbol differs from the position ledger's, by the size
     the record names."""
+    VALIDATION_INSTRUMENT_HALTED = "VALIDATION_INSTRUMENT_HALTED"
+    """The intent's instrument is listed but HALTED: the venue accepts no orders in it."""
+    VALIDATION_PRICE_OFF_TICK = "VALIDATION_PRICE_OFF_TICK"
+    """The limit price is not a whole multiple of the instrument's price increment."""
+    VALIDATION_QUANTITY_OFF_LOT = "VALIDATION_QUANTITY_OFF_LOT"
+    """The quantity is not a whole multiple of the instrument's size increment."""
+    VALIDATION_QUANTITY_BELOW_MIN = "VALIDATION_QUANTITY_BELOW_MIN"
+    """The quantity is below the instrument's minimum quantity."""
+    VALIDATION_QUANTITY_ABOVE_MAX = "VALIDATION_QUANTITY_ABOVE_MAX"
+    """The quantity is above the instrument's maximum quantity."""
+    VALIDATION_NOTIONAL_BELOW_MIN = "VALIDATION_NOTIONAL_BELOW_MIN"
+    """Quantity x price (the limit price, or a MARKET order's reference price) is below the
+    instrument's minimum notional."""
 
 
 # -- a machine's own reason codes ------------------------------------------------------------

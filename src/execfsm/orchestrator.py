@@ -21,6 +21,7 @@ from execfsm.contracts import ExecutionEvent, ExecutionMode, Fill, LivePolicy, O
 from execfsm.fsm.audit import AuditRecord
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import EventOutcome
+from execfsm.instruments import InstrumentRegistry
 from execfsm.killswitch import ManualKillSwitch
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.positions import Position
@@ -76,6 +77,7 @@ class ExecutionOrchestrator:
         day_ends_at: When DAY orders expire each day (`expire_due`), in UTC; default 00:00.
         reconciliation: How venue reconciliation decides (`ReconPolicy`; by default a store
             re-opened with an adapter that can answer is reconciled before new work).
+        instruments: What validation (stage 2) checks symbols, ticks, lots and limits against.
 
     A setting of the wrong kind (a collaborator without its protocol's methods) is refused
     with a `ConfigurationError` naming it.
@@ -99,6 +101,7 @@ class ExecutionOrchestrator:
         engine: Engine | str | None = None,
         day_ends_at: time = DAY_ENDS_AT,
         reconciliation: ReconPolicy | None = None,
+        instruments: InstrumentRegistry | None = None,
     ) -> None:
         _MODE.check(execution_mode, "execution_mode")
         _LIVE_POLICY.check(live_policy, "live_policy")
@@ -109,9 +112,8 @@ class ExecutionOrchestrator:
         ):
             _COLLABORATORS[name].check(value, name)
         clock = clock if clock is not None else SystemClock()
-        registry = (
-            registry if registry is not None else AdapterRegistry.with_simulated_venues(clock)
-        )
+        if registry is None:
+            registry = AdapterRegistry.with_simulated_venues(clock)
         dispatcher = dispatcher if dispatcher is not None else Dispatcher()
         self._services = Services(
             audit=audit if audit is not None else AuditLog(clock),
@@ -119,6 +121,7 @@ class ExecutionOrchestrator:
             engine=Engine.of(engine),
             clock=clock,
             day_ends_at=day_ends_at,
+            instruments=instruments,
         )
         self._routes = RoutingPolicy(registry, execution_mode, live_policy, clock)
         self._manual_switch = ManualKillSwitch()
@@ -203,10 +206,8 @@ class ExecutionOrchestrator:
     # -- after dispatch ----------------------------------------------------------------------
 
     def handle_event(self, event: ExecutionEvent) -> EventOutcome:
-        """
-        Apply a venue event that arrived after `submit_intent` returned, book its fill and hand
-        the order off to reconciliation, in one unit of work; an unknown order is refused.
-        """
+        """Apply a venue event that arrived after `submit_intent` returned, book its fill and
+        hand the order off to reconciliation, in one unit of work; an unknown order is refused."""
         return self._events.handle_event(event)
 
     def cancel(self, client_order_id: str) -> EventOutcome:
@@ -252,10 +253,8 @@ class ExecutionOrchestrator:
         self._services.store.flush()
 
     def close(self) -> None:
-        """
-        Make what was written durable (`flush`), then close the store (a SQLite store
-        releases its writer lock): the session ends here.
-        """
+        """Make what was written durable (`flush`), then close the store (a SQLite store
+        releases its writer lock): the session ends here."""
         try:
             self._services.store.flush()
         finally:

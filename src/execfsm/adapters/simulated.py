@@ -37,6 +37,7 @@ from execfsm.contracts import (
 )
 from execfsm.errors import ConfigurationError, ContractViolation
 from execfsm.ids import stable_id
+from execfsm.instruments import SIMULATED_INSTRUMENTS
 from execfsm.typing import Clock, EventSink
 from execfsm.validators import (
     Rule,
@@ -48,12 +49,10 @@ from execfsm.validators import (
 )
 
 DEFAULT_PRICES: Mapping[str, Decimal] = {
-    "BTC/EUR": Decimal("60000"),
-    "ETH/EUR": Decimal("3000"),
-    "BTC/USD": Decimal("65000"),
-    "ETH/USD": Decimal("3200"),
+    i.symbol: i.reference_price for i in SIMULATED_INSTRUMENTS if i.reference_price is not None
 }
-"""Reference prices for the common symbols a fresh venue knows."""
+"""Reference prices for the symbols a fresh venue knows: its instruments' (BTC/EUR 60000,
+ETH/EUR 3000, BTC/USD 65000, ETH/USD 3200)."""
 
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)

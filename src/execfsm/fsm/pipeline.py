@@ -17,9 +17,11 @@ from execfsm.fsm import guards as g
 from execfsm.fsm.audited import AuditedMachine
 from execfsm.fsm.builtin_properties import PIPELINE_INPUTS, PIPELINE_PROPERTIES, PIPELINE_SETUPS
 from execfsm.fsm.engine import Engine
+from execfsm.fsm.instrument_guards import INSTRUMENT_GUARDS
+from execfsm.instruments import SIMULATED_INSTRUMENTS, InstrumentRegistry
 from execfsm.typing import AuditSink
 
-_CONTRACT = list(g.CONTRACT_GUARDS)
+_VALIDATION = [*g.CONTRACT_GUARDS, *INSTRUMENT_GUARDS]
 
 
 class PipelineRun(AuditedMachine):
@@ -33,6 +35,8 @@ class PipelineRun(AuditedMachine):
         audit: The sink every transition and refusal is written to.
         start_value: Re-open a run recovered from a store in this state (PAUSED).
         engine: `Engine.COMPILED` (default) or `Engine.REFERENCE`.
+        instruments: The registry validation looks the intent's symbol up in (once, here);
+            default the simulated venue's (`SIMULATED_INSTRUMENTS`).
     """
 
     audit_machine = "pipeline"
@@ -50,7 +54,7 @@ class PipelineRun(AuditedMachine):
     _.INTAKE.to(_.FAILED, event="fail", validators=g.reason_given)
 
     # 2 VALIDATION
-    _.VALIDATION.to(_.RISK_GATE, event="validate", validators=_CONTRACT)
+    _.VALIDATION.to(_.RISK_GATE, event="validate", validators=_VALIDATION)
     _.VALIDATION.to(_.FAILED, event="reject", validators=g.reason_given)
 
     # 3 RISK_GATE
@@ -89,8 +93,12 @@ class PipelineRun(AuditedMachine):
         audit: AuditSink,
         start_value: PipelineState | None = None,
         engine: Engine | str | None = None,
+        instruments: InstrumentRegistry | None = None,
     ) -> None:
         self.intent = intent
+        registry = SIMULATED_INSTRUMENTS if instruments is None else instruments
+        self.instrument = registry.get(intent.symbol)
+        """The intent's listed instrument, or None: what the instrument rules read."""
         self._correlation_id = correlation_id
         self._client_order_id = client_order_id
         self.stage_reached = STAGE_NUMBER[PipelineState.INTAKE]
@@ -125,9 +133,10 @@ class PipelineRun(AuditedMachine):
 
     def guard_context(self) -> dict[str, Any]:
         """
-        Validation's contract guards read the intent's terms as ``order``.
+        Validation's guards read the intent's terms as ``order``, and its listed instrument
+        as ``instrument``.
         """
-        return {"order": self.intent}
+        return {"order": self.intent, "instrument": self.instrument}
 
     def after_transition(self, target: Any) -> None:
         """

@@ -21,13 +21,14 @@ from execfsm.contracts import (
 from execfsm.fsm.engine import Engine
 from execfsm.fsm.order import EventOutcome, OrderLifecycle
 from execfsm.fsm.pipeline import PipelineRun
+from execfsm.instruments import SIMULATED_INSTRUMENTS, InstrumentRegistry
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.orders import OrderLedger
 from execfsm.ledger.positions import PositionLedger
 from execfsm.ledger.recon import ReconLog, ReconRecord
 from execfsm.ledger.store import LedgerStore, MemoryStore
 from execfsm.typing import Clock, OrderAdapter
-from execfsm.validators import Rule
+from execfsm.validators import Rule, instance_of
 
 DAY_ENDS_AT = time(0, tzinfo=UTC)
 """The default end of the trading day: midnight UTC."""
@@ -36,6 +37,10 @@ _DAY_END = Rule(
     lambda v: isinstance(v, time) and (v.tzinfo is None or v.utcoffset() == timedelta(0)),
     "must be a datetime.time in UTC (naive, read as UTC, or with a zero UTC offset)",
 )
+
+
+def _or_simulated(value: InstrumentRegistry | None) -> InstrumentRegistry:
+    return SIMULATED_INSTRUMENTS if value is None else value
 
 
 @attrs.define
@@ -63,6 +68,10 @@ class Services:
     day_ends_at: time = attrs.field(default=DAY_ENDS_AT, validator=_DAY_END)
     """When the trading day ends, in UTC: a DAY order expires at the next such time (a
     setting that is not a UTC `datetime.time` is a `ConfigurationError`)."""
+    instruments: InstrumentRegistry = attrs.field(
+        default=None, converter=_or_simulated, validator=instance_of(InstrumentRegistry)
+    )
+    """The instruments validation checks intents against (None: the simulated venue's)."""
 
 
 @attrs.define

@@ -68,6 +68,7 @@ def run(intent: OrderIntent, key: str, services: Services) -> RunContext:
         client_order_id=client_order_id,
         audit=services.audit,
         engine=services.engine,
+        instruments=services.instruments,
     )
     order = Order.from_intent(
         intent, client_order_id=client_order_id, correlation_id=correlation_id, idempotency_key=key
