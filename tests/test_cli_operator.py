@@ -137,7 +137,8 @@ def one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
 
 class TestBadInput:
     @pytest.fixture(scope="class")
-    def db(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    @staticmethod
+    def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder = tmp_path_factory.mktemp("db")
         path = intents(folder, LINE % ("1", "a"))
         assert main(["run", str(path), "--mode", "paper", "--db", str(folder / "run.db")]) == 0
@@ -300,7 +301,8 @@ class TestRunReport:
 
 class TestExport:
     @pytest.fixture(scope="class")
-    def demo_db(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    @staticmethod
+    def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out = tmp_path_factory.mktemp("demo")
         assert main(["demo", "--out", str(out)]) == 0
         return out / "demo.db"
