@@ -1,3 +1,0 @@
-"""
-Venue adapters: the `OrderAdapter` protocol's implementations and the mode → adapter registry.
-"""
