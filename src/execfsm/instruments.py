@@ -112,6 +112,18 @@ class Instrument:
             )
 
 
+def _listed_by_symbol(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Every entry an `Instrument` listed under its own symbol (`InstrumentRegistry.of` builds
+    one so); anything else would validate one symbol's intents by another's rules."""
+    if not isinstance(value, Mapping):
+        raise misconfigured("instruments", "must map symbols to Instruments", value)
+    for symbol, instrument in value.items():
+        if not isinstance(instrument, Instrument) or instrument.symbol != symbol:
+            raise misconfigured(
+                f"instruments[{symbol!r}]", "must be an Instrument with that symbol", instrument
+            )
+
+
 @attrs.frozen
 class InstrumentRegistry:
     """
@@ -122,7 +134,7 @@ class InstrumentRegistry:
         source: Where they came from (a file's path), shown in messages.
     """
 
-    _by_symbol: Mapping[str, Instrument]
+    _by_symbol: Mapping[str, Instrument] = attrs.field(validator=_listed_by_symbol)
     source: str = "<given>"
 
     @classmethod

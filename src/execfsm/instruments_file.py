@@ -25,6 +25,7 @@ finite number, an unknown status, a symbol listed twice, and whatever `Instrumen
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -89,6 +90,11 @@ def _parse(path: Path) -> Any:
     raise _refuse(path, "file", f"must end in .toml or .json, got {path.suffix or 'none'!r}")
 
 
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", re.ASCII)
+"""What a decimal string in the file may be: ASCII digits, one point, an exponent; no
+underscores (``"0_01"`` would read as 1), spaces or other scripts' digits."""
+
+
 def _decimal(path: Path, where: str, value: Any) -> Decimal:
     if isinstance(value, float | _Float):
         shown = value.text if isinstance(value, _Float) else repr(value)
@@ -103,6 +109,10 @@ def _decimal(path: Path, where: str, value: Any) -> Decimal:
         raise _refuse(path, where, f"must be a decimal number, got {value!r}", value) from None
     if not number.is_finite():
         raise _refuse(path, where, f"must be a finite decimal number, got {value!r}", value)
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise _refuse(
+            path, where, f'must be a plain decimal string such as "0.01", got {value!r}', value
+        )
     return number
 
 

@@ -43,6 +43,7 @@ from execfsm.contracts import (
 from execfsm.errors import ContractViolation, IdempotencyConflict, PolicyViolation
 from execfsm.fsm import guards as g
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
+from execfsm.fsm.instrument_guards import check_intent
 from execfsm.fsm.order import EventOutcome
 from execfsm.ids import canonical_json
 from execfsm.orchestration.events import EventProcessor
@@ -197,10 +198,12 @@ class ContingentOrders:
                 or leg.client_order_id in self.legs
             ):
                 return f"leg {leg.role}: its idempotency key was already submitted"
-            if leg.held:
+            if leg.held:  # checked now: refused after the entry filled, it leaves no exit
+                instrument = self._services.instruments.get(leg.intent.symbol)
                 try:
                     for guard in g.CONTRACT_GUARDS:
                         guard(leg.intent)
+                    check_intent(leg.intent, instrument)
                 except ContractViolation as exc:
                     return f"leg {leg.role}: {exc.reason} {exc}"
         return None

@@ -10,12 +10,16 @@ The contract guards run first, so every amount here is finite, below 10^12 and h
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from execfsm.contracts import OrderType, ReasonCode
 from execfsm.errors import ContractViolation
 from execfsm.fsm.guards import OrderTerms, describe
 from execfsm.instruments import Instrument, InstrumentStatus
+
+_EXACT = Context(prec=60)
+"""The context of the rules' arithmetic, whatever the caller's: 60 digits hold every quotient
+and product of the bounded amounts exactly, so a check never rounds or signals."""
 
 
 @describe("the symbol is a listed instrument, spelled exactly as the registry spells it")
@@ -54,7 +58,11 @@ def price_on_tick(order: OrderTerms, instrument: Instrument | None = None) -> No
     Refuse a limit price between two ticks.
     """
     price = order.limit_price
-    if instrument is not None and price is not None and price % instrument.price_increment:
+    if (
+        instrument is not None
+        and price is not None
+        and _EXACT.remainder(price, instrument.price_increment)
+    ):
         raise ContractViolation(
             f"limit_price: {price} is not a multiple of {instrument.symbol}'s price "
             f"increment {instrument.price_increment}",
@@ -70,7 +78,7 @@ def quantity_on_lot(order: OrderTerms, instrument: Instrument | None = None) -> 
     Refuse a quantity between two lots.
     """
     quantity = order.quantity
-    if instrument is not None and quantity % instrument.size_increment:
+    if instrument is not None and _EXACT.remainder(quantity, instrument.size_increment):
         raise ContractViolation(
             f"quantity: {quantity} is not a multiple of {instrument.symbol}'s size "
             f"increment {instrument.size_increment}",
@@ -125,7 +133,7 @@ def notional_at_least_min(order: OrderTerms, instrument: Instrument | None = Non
         price, priced_by = instrument.reference_price, "reference price"
     if price is None:
         return
-    notional: Decimal = order.quantity * price
+    notional: Decimal = _EXACT.multiply(order.quantity, price)
     if notional < instrument.min_notional:
         raise ContractViolation(
             f"notional: {order.quantity} x {priced_by} {price} = {notional} is below "
@@ -146,3 +154,17 @@ INSTRUMENT_GUARDS = (
 )
 """The instrument rules, in the order validation checks them (stage 2 only: an `Order`
 already passed them as an intent)."""
+
+
+def check_intent(order: OrderTerms, instrument: Instrument | None) -> None:
+    """
+    Every rule of `INSTRUMENT_GUARDS` on `order`, in its order, outside a machine: a held
+    contingent leg is checked when its group is submitted (refused only once its entry had
+    filled, it would leave the position without its exit).
+    """
+    instrument_listed(order, instrument)
+    instrument_tradable(instrument)
+    price_on_tick(order, instrument)
+    quantity_on_lot(order, instrument)
+    quantity_within_limits(order, instrument)
+    notional_at_least_min(order, instrument)
