@@ -13,7 +13,7 @@ import attrs
 
 from execfsm.contracts import ExecutionEvent, Order
 from execfsm.enums import ReasonCode
-from execfsm.errors import ConfigurationError
+from execfsm.validators import Rule, instance_of
 
 
 class FindingKind(enum.StrEnum):
@@ -50,31 +50,13 @@ class Finding:
     """The reason a BEHIND, IMPOSSIBLE or UNANSWERED finding is recorded with."""
 
 
-def _positive_count(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"{attribute.name}: must be an int >= 1, got {value!r}",
-            field=attribute.name,
-            value=value,
-        )
-
-
-def _duration(_: object, attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
-    if not isinstance(value, timedelta) or value < timedelta(0):
-        raise ConfigurationError(
-            f"{attribute.name}: must be a timedelta >= 0, got {value!r}",
-            field=attribute.name,
-            value=value,
-        )
-
-
-def _flag(_: object, attribute: attrs.Attribute[bool], value: bool) -> None:
-    if not isinstance(value, bool):
-        raise ConfigurationError(
-            f"{attribute.name}: must be True or False, got {value!r}",
-            field=attribute.name,
-            value=value,
-        )
+_COUNT = Rule(
+    lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an int >= 1"
+)
+_DURATION = Rule(
+    lambda v: isinstance(v, timedelta) and v >= timedelta(0), "must be a timedelta >= 0"
+)
+_FLAG = instance_of(bool)
 
 
 @attrs.frozen
@@ -96,11 +78,11 @@ class ReconPolicy:
             fills (else they are only reported).
     """
 
-    not_found_after: int = attrs.field(default=3, validator=_positive_count)
-    not_found_wait: timedelta = attrs.field(default=timedelta(seconds=30), validator=_duration)
-    in_flight_after: timedelta = attrs.field(default=timedelta(seconds=30), validator=_duration)
-    on_start: bool = attrs.field(default=True, validator=_flag)
-    adopt_external: bool = attrs.field(default=False, validator=_flag)
+    not_found_after: int = attrs.field(default=3, validator=_COUNT)
+    not_found_wait: timedelta = attrs.field(default=timedelta(seconds=30), validator=_DURATION)
+    in_flight_after: timedelta = attrs.field(default=timedelta(seconds=30), validator=_DURATION)
+    on_start: bool = attrs.field(default=True, validator=_FLAG)
+    adopt_external: bool = attrs.field(default=False, validator=_FLAG)
 
 
 ADOPTED = "external:"
