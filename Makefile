@@ -18,10 +18,10 @@ help: #-- list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,diagrams]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,diagrams,fix,postgres]'
 	touch $(STAMP)
 
-install: $(STAMP) #-- create .venv and install execfsm with its dev and diagram tools
+install: $(STAMP) #-- create .venv and install execfsm with its dev, diagram, FIX and PostgreSQL extras
 
 demo: $(STAMP) #-- run the scripted paper session; writes out/demo/
 	$(BIN)/execfsm demo --out out/demo
