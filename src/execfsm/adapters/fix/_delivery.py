@@ -1,0 +1,86 @@
+"""
+Hands the venue's unsolicited events to the event sink on a thread of its own, in arrival
+order, so QuickFIX's thread never waits on an orchestrator lock (a lock another thread may
+hold while it waits for QuickFIX's thread to bring its answer).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+
+from execfsm.contracts import ExecutionEvent
+from execfsm.typing import EventSink
+
+_log = logging.getLogger(__name__)
+
+
+class Delivery:
+    """
+    A FIFO of events for the sink; held until a sink is set.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: collections.deque[ExecutionEvent] = collections.deque()
+        self._cond = threading.Condition()
+        self._sink: EventSink | None = None
+        self._busy = False
+        self._stopped = False
+        self.failures: list[tuple[ExecutionEvent, Exception]] = []
+        """Events the sink raised on (also logged): never lost silently."""
+        self.delivered = 0
+        """How many events reached the sink."""
+        self._thread = threading.Thread(target=self._run, name=f"{name}-delivery", daemon=True)
+        self._thread.start()
+
+    def set_sink(self, sink: EventSink) -> None:
+        """Deliver to `sink` from now on (and what waited for one)."""
+        with self._cond:
+            self._sink = sink
+            self._cond.notify_all()
+
+    def put(self, event: ExecutionEvent) -> None:
+        """Queue `event` for the sink."""
+        with self._cond:
+            self._queue.append(event)
+            self._cond.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until every queued event reached the sink; False if `timeout` passed first."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: not self._queue and not self._busy and self._sink is not None, timeout
+            )
+
+    def stop(self) -> None:
+        """Stop the thread once what is queued was delivered (if a sink is set)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._stopped or (self._queue and self._sink is not None)
+                )
+                if not self._queue or self._sink is None:
+                    return  # stopped
+                event = self._queue.popleft()
+                sink = self._sink
+                self._busy = True
+            try:
+                sink(event)
+            except Exception as exc:  # noqa: BLE001 - a background thread: kept and logged
+                _log.exception(
+                    "FIX event %s for order %s could not be applied",
+                    event.event_id,
+                    event.client_order_id,
+                )
+                self.failures.append((event, exc))
+            with self._cond:
+                self._busy = False
+                self.delivered += 1
+                self._cond.notify_all()

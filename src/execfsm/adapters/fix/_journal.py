@@ -1,0 +1,89 @@
+"""
+The adapter's own record of every ClOrdID it sent, and for which order: written (and synced)
+before the request leaves, read back at start, so a report that arrives after a restart (a
+resend, a late fill) is still named by our order, and a ClOrdID is never sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from execfsm.adapters.fix.mapping import OrderRef
+from execfsm.contracts import OrderSide
+from execfsm.errors import ConfigurationError
+from execfsm.ids import canonical_json
+
+
+class ClOrdIdJournal:
+    """
+    ClOrdID → `OrderRef`, appended to a JSON-lines file (None: in memory only).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._lock = threading.Lock()
+        self._refs: dict[str, OrderRef] = {}
+        self._sent: set[str] = set()
+        self._counts: dict[str, int] = {}
+        self._path = path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    ref = OrderRef(row["cid"], row["corr"], row["symbol"], OrderSide(row["side"]))
+                    self._add(row["clordid"], ref, row["kind"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    if number == len(lines):
+                        break  # a last line cut by a crash: its request never left
+                    raise ConfigurationError(
+                        f"{path}: line {number} is not a ClOrdID record: {type(exc).__name__}",
+                        field="journal",
+                        value=str(path),
+                    ) from None
+
+    def _add(self, cl_ord_id: str, ref: OrderRef, kind: str) -> None:
+        self._refs[cl_ord_id] = ref
+        self._sent.add(cl_ord_id)
+        key = f"{ref.client_order_id}:{kind}"
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def ref(self, cl_ord_id: str) -> OrderRef | None:
+        """The order a ClOrdID was sent for, if any."""
+        with self._lock:
+            return self._refs.get(cl_ord_id)
+
+    def sent(self, cl_ord_id: str) -> bool:
+        """Whether a request already went (or may have gone) out under `cl_ord_id`."""
+        with self._lock:
+            return cl_ord_id in self._sent
+
+    def count(self, client_order_id: str, kind: str) -> int:
+        """How many requests of `kind` (35=D/F/G) were sent for the order."""
+        with self._lock:
+            return self._counts.get(f"{client_order_id}:{kind}", 0)
+
+    def record(self, cl_ord_id: str, ref: OrderRef, kind: str) -> None:
+        """Keep `cl_ord_id` for `ref` (durable before the request is sent)."""
+        with self._lock:
+            if self._path is not None:
+                row = {
+                    "clordid": cl_ord_id,
+                    "cid": ref.client_order_id,
+                    "corr": ref.correlation_id,
+                    "symbol": ref.symbol,
+                    "side": str(ref.side),
+                    "kind": kind,
+                }
+                with self._path.open("a", encoding="utf-8") as out:
+                    out.write(canonical_json(row) + "\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+            self._add(cl_ord_id, ref, kind)

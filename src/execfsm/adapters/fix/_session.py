@@ -1,0 +1,79 @@
+"""
+The QuickFIX side of the adapter: settings from a `FixConfig`, and the `Application` whose
+callbacks QuickFIX's thread calls. No callback ever lets an exception out (the binding would
+end the process): each hands over to the adapter and logs what it could not handle.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import quickfix as fix
+
+from execfsm.adapters.fix.config import FixConfig
+
+_log = logging.getLogger(__name__)
+USERNAME, PASSWORD = 553, 554
+
+
+def session_settings(config: FixConfig) -> tuple[fix.SessionSettings, fix.SessionID]:
+    """QuickFIX's settings for the one session of `config` (no credential among them)."""
+    settings = fix.SessionSettings()
+    session = fix.SessionID(config.settings["BeginString"], config.sender, config.target)
+    values = fix.Dictionary()
+    for key, value in sorted(config.settings.items()):
+        values.setString(key, value)
+    settings.set(session, values)
+    return settings, session
+
+
+class Handler(Protocol):
+    """What the application hands QuickFIX's callbacks to."""
+
+    def on_logon(self) -> None: ...
+    def on_logout(self) -> None: ...
+    def on_message(self, message: fix.Message) -> None: ...
+
+
+class Application(fix.Application):  # type: ignore[misc]
+    """QuickFIX's callbacks → `Handler`; the Logon carries the credentials, if set."""
+
+    def __init__(self, handler: Handler, config: FixConfig) -> None:
+        super().__init__()
+        self._handler = handler
+        self._config = config
+
+    def onCreate(self, session_id: fix.SessionID) -> None:
+        return None
+
+    def onLogon(self, session_id: fix.SessionID) -> None:
+        try:
+            self._handler.on_logon()
+        except Exception:  # noqa: BLE001 - never out of QuickFIX's thread
+            _log.exception("FIX logon handling failed")
+
+    def onLogout(self, session_id: fix.SessionID) -> None:
+        try:
+            self._handler.on_logout()
+        except Exception:  # noqa: BLE001 - never out of QuickFIX's thread
+            _log.exception("FIX logout handling failed")
+
+    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        try:
+            if message.getHeader().getField(35) == "A":
+                if self._config.username is not None:
+                    message.setField(fix.StringField(USERNAME, self._config.username.value))
+                if self._config.password is not None:
+                    message.setField(fix.StringField(PASSWORD, self._config.password.value))
+        except Exception:  # noqa: BLE001 - never out of QuickFIX's thread
+            _log.error("FIX: the Logon's credentials could not be set")  # never their values
+
+    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        return None
+
+    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        return None
+
+    def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._handler.on_message(message)  # catches everything but a FIX session reject

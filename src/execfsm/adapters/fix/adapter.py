@@ -1,0 +1,412 @@
+"""
+`FixAdapter`: execfsm's orders over one FIX 4.4 initiator session run by QuickFIX.
+
+A request waits (up to ``ResponseTimeout``) for the venue's first answer to its ClOrdID and
+returns it; everything else the venue says goes to the event sink, from a delivery thread
+of its own, in order. A request the session may have sent but that got no answer (a
+timeout, a disconnect while it was out) is `OutcomeUnknown`: the order stays flagged and
+reconciliation asks the venue (35=H) once the session is logged on again. A ClOrdID is
+sent once: a retried submit of the same order sends nothing and stays unknown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import quickfix as fix
+
+from execfsm.adapters.fix import _messages as msgs
+from execfsm.adapters.fix import mapping as m
+from execfsm.adapters.fix._delivery import Delivery
+from execfsm.adapters.fix._journal import ClOrdIdJournal
+from execfsm.adapters.fix._session import Application, session_settings
+from execfsm.adapters.fix.config import FixConfig
+from execfsm.adapters.reports import VenueFill, VenueOrderReport
+from execfsm.contracts import (
+    EventKind,
+    ExecutionEvent,
+    Fill,
+    Order,
+    OrderSide,
+    OrderState,
+    ReplaceRequest,
+)
+from execfsm.errors import OutcomeUnknown, PermanentVenueError, TransientVenueError, VenueError
+from execfsm.typing import Clock, EventSink
+
+_log = logging.getLogger(__name__)
+UNKNOWN_CORRELATION = "fix-unknown-order"
+"""The correlation id of an event about a ClOrdID this adapter never sent (refused upstream)."""
+_WORKING = frozenset({OrderState.ACKNOWLEDGED, OrderState.PARTIALLY_FILLED})
+
+
+@attrs.frozen
+class FixRefusal:
+    """A venue message the adapter could not read, and why: logged, kept, never applied."""
+
+    msg_seq_num: str
+    cl_ord_id: str
+    reason: str
+
+
+class _Waiter:
+    """One request waiting for its answer(s)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.done = threading.Event()
+        self.events: list[ExecutionEvent] = []
+        self.reports: list[m.Fields] = []
+        self.error: VenueError | None = None
+
+
+class FixAdapter:
+    """
+    An `OrderAdapter`, `ReplacingAdapter` and `QueryingAdapter` over FIX 4.4.
+
+    Args:
+        config: The session's settings (`load_config`).
+        clock: Stamps the events (``ts_event``) and the requests' TransactTime.
+        name: Shown in audit details.
+        journal: Where the ClOrdIDs sent are kept (default: ``execfsm-clordids.jsonl`` in
+            the FileStorePath); None keeps them in memory only.
+    """
+
+    def __init__(
+        self, config: FixConfig, clock: Clock, *, name: str = "fix", journal: Path | None = None
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._name = name
+        store = Path(config.settings["FileStorePath"])
+        self._journal = ClOrdIdJournal(
+            journal if journal is not None else store / "execfsm-clordids.jsonl"
+        )
+        self._delivery = Delivery(name)
+        self._logged_on = threading.Event()
+        self._lock = threading.Lock()  # waiters, the fills book
+        self._send_lock = threading.Lock()
+        self._waiters: dict[str, _Waiter] = {}
+        self._fills: dict[str, dict[str, tuple[Fill, datetime]]] = {}
+        self._req_ids = itertools.count(1)
+        self._nonce = secrets.token_hex(4)  # request ids never meet an earlier run's answers
+        self.requests: list[tuple[str, str]] = []
+        """Every request sent, as (MsgType, ClOrdID or request id), in order."""
+        self.messages_received = 0
+        """Application messages received from the venue (readable or not)."""
+        self.refused_reports: list[FixRefusal] = []
+        """Every venue message refused as unreadable (also logged at ERROR)."""
+        settings, self._session_id = session_settings(config)
+        self._settings = settings
+        self._app = Application(self, config)
+        self._initiator: fix.SocketInitiator | None = None
+
+    # -- the session -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The adapter's name."""
+        return self._name
+
+    @property
+    def logged_on(self) -> bool:
+        """Whether the session is logged on now."""
+        return self._logged_on.is_set()
+
+    def start(self, wait: float | None = None) -> bool:
+        """Start the session (QuickFIX connects and reconnects); with `wait`, wait that many
+        seconds for the logon: whether it came."""
+        store = fix.FileStoreFactory(self._settings)
+        self._initiator = fix.SocketInitiator(self._app, store, self._settings)
+        self._initiator.start()
+        return self.wait_logged_on(wait) if wait is not None else self.logged_on
+
+    def wait_logged_on(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a logon."""
+        return self._logged_on.wait(timeout)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every event received so far reached the sink."""
+        return self._delivery.idle(timeout)
+
+    def stop(self) -> None:
+        """Log out, stop the session and the delivery thread."""
+        if self._initiator is not None:
+            self._initiator.stop()
+            self._initiator = None
+        self._delivery.stop()
+
+    def set_event_sink(self, sink: EventSink) -> None:
+        """Where unsolicited events go (held until a sink is set)."""
+        self._delivery.set_sink(sink)
+
+    @property
+    def delivery_failures(self) -> Sequence[tuple[ExecutionEvent, Exception]]:
+        """Events the sink raised on (also logged)."""
+        return tuple(self._delivery.failures)
+
+    # -- QuickFIX's callbacks (its thread) --------------------------------------------------
+
+    def on_logon(self) -> None:
+        """The session is logged on: requests may go."""
+        self._logged_on.set()
+
+    def on_logout(self) -> None:
+        """The session is down: every request still out has an unknown outcome."""
+        self._logged_on.clear()
+        with self._lock:
+            waiting, self._waiters = self._waiters, {}
+        for waiter in waiting.values():
+            waiter.error = OutcomeUnknown(
+                f"{waiter.what}: the FIX session went down while it was out"
+            )
+            waiter.done.set()
+
+    def on_message(self, message: fix.Message) -> None:
+        """An application message from the venue; a malformed one is refused, visibly."""
+        fields: m.Fields = {}
+        self.messages_received += 1
+        try:
+            fields = msgs.fields_of(message)
+            kind = msgs.msg_type(message)
+            if kind == "8":
+                self._execution_report(fields)
+            elif kind == "9":
+                self._cancel_reject(fields)
+            else:
+                self._refuse(fields, f"MsgType {kind} is not one execfsm reads")
+        except m.MalformedReport as exc:
+            self._refuse(fields, str(exc))
+        except Exception as exc:  # noqa: BLE001 - QuickFIX's thread must live: kept, logged
+            self._refuse(fields, f"{type(exc).__name__}: {exc}")
+
+    def _refuse(self, fields: m.Fields, reason: str) -> None:
+        refusal = FixRefusal(fields.get(m.MSG_SEQ_NUM, "?"), fields.get(m.CL_ORD_ID, "?"), reason)
+        _log.error(
+            "FIX message refused: seq %s ClOrdID %s: %s",
+            refusal.msg_seq_num,
+            refusal.cl_ord_id,
+            reason,
+        )
+        self.refused_reports.append(refusal)
+
+    def _ref(self, fields: m.Fields) -> m.OrderRef:
+        for tag in (m.CL_ORD_ID, m.ORIG_CL_ORD_ID):
+            ref = self._journal.ref(fields.get(tag, ""))
+            if ref is not None:
+                return ref
+        cl = m.text(fields, m.CL_ORD_ID, "ClOrdID")
+        return m.OrderRef(cl, UNKNOWN_CORRELATION, fields.get(m.SYMBOL, ""), OrderSide.BUY)
+
+    def _execution_report(self, fields: m.Fields) -> None:
+        exec_type = m.text(fields, m.EXEC_TYPE, "ExecType")
+        if exec_type == "I":
+            self._status_answer(fields)
+            return
+        ref = self._ref(fields)
+        event = m.event_of_report(fields, ref, self._clock.now())
+        cl = fields.get(m.CL_ORD_ID, "")
+        if event is None:
+            _log.info("FIX ExecType %s for ClOrdID %s: nothing to apply", exec_type, cl)
+            return
+        if exec_type == "8" and fields.get(m.ORD_REJ_REASON) == m.DUPLICATE_ORDER:
+            self._duplicate_order(cl, fields)
+            return
+        if ref.correlation_id != UNKNOWN_CORRELATION:
+            self._book(event, ref)
+        self._answer(cl, event)
+
+    def _duplicate_order(self, cl: str, fields: m.Fields) -> None:
+        """The venue holds this ClOrdID already: not a reject of our order (it is there)."""
+        with self._lock:
+            waiter = self._waiters.pop(cl, None)
+        why = f"the venue already holds ClOrdID {cl}: {fields.get(m.TEXT, '')}".rstrip(": ")
+        if waiter is not None:
+            waiter.error = OutcomeUnknown(f"{waiter.what}: {why}")
+            waiter.done.set()
+        else:
+            self._refuse(fields, why)
+
+    def _cancel_reject(self, fields: m.Fields) -> None:
+        seq = fields.get(m.MSG_SEQ_NUM, "0")
+        event = m.event_of_cancel_reject(fields, self._ref(fields), self._clock.now(), seq)
+        self._answer(fields.get(m.CL_ORD_ID, ""), event)
+
+    def _answer(self, cl: str, event: ExecutionEvent) -> None:
+        """The first answer to a waiting request goes to it; the rest to the sink."""
+        with self._lock:
+            waiter = self._waiters.pop(cl, None)
+        if waiter is None:
+            self._delivery.put(event)
+            return
+        waiter.events.append(event)
+        waiter.done.set()
+
+    def _book(self, event: ExecutionEvent, ref: m.OrderRef) -> None:
+        """The executions the venue reported for the order, as a status answer needs them."""
+        with self._lock:
+            book = self._fills.setdefault(ref.client_order_id, {})
+            if event.kind in (EventKind.TRADE_BUST, EventKind.TRADE_CORRECT):
+                book.pop(event.exec_ref_id or "", None)
+            if event.fill is not None:
+                book.setdefault(event.fill.fill_id, (event.fill, event.ts_event))
+
+    def _status_answer(self, fields: m.Fields) -> None:
+        single = fields.get(m.ORD_STATUS_REQ_ID)
+        key = f"st:{single}" if single else f"ms:{fields.get(m.MASS_STATUS_REQ_ID)}"
+        with self._lock:
+            waiter = self._waiters.get(key)
+            if waiter is None:
+                _log.info("FIX status answer %s: nobody asks any more", key)
+                return
+            waiter.reports.append(fields)
+            total = fields.get(m.TOT_NUM_REPORTS)
+            last = fields.get(m.LAST_RPT_REQUESTED) == "Y" or total == "0"
+            if single or last or (total is not None and str(len(waiter.reports)) == total):
+                del self._waiters[key]
+                waiter.done.set()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _send(
+        self, key: str, what: str, message: fix.Message, record: Callable[[], None]
+    ) -> _Waiter:
+        """Send `message`, its answer awaited under `key`; `record` runs just before."""
+        if not self.logged_on:
+            raise TransientVenueError(f"{what}: the FIX session is not logged on: not sent")
+        waiter = _Waiter(what)
+        with self._lock:
+            self._waiters[key] = waiter
+        record()
+        self.requests.append((msgs.msg_type(message), key.split(":", 1)[-1]))
+        try:
+            sent = fix.Session.sendToTarget(message, self._session_id)
+        except fix.SessionNotFound:
+            sent = False
+        if not sent:  # QuickFIX may have written it: unknown, never resent
+            with self._lock:
+                self._waiters.pop(key, None)
+            raise OutcomeUnknown(f"{what}: QuickFIX could not send it")
+        return waiter
+
+    def _await(self, key: str, waiter: _Waiter) -> _Waiter:
+        if not waiter.done.wait(self._config.response_timeout):
+            with self._lock:
+                self._waiters.pop(key, None)
+            if waiter.done.is_set():  # answered as it timed out
+                return self._await(key, waiter)
+            raise OutcomeUnknown(
+                f"{waiter.what}: no answer within {self._config.response_timeout}s"
+            )
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter
+
+    def submit(self, order: Order, idempotency_key: str) -> Sequence[ExecutionEvent]:
+        """
+        35=D under ClOrdID = the order's client order id (derived from `idempotency_key`);
+        the venue's first answer. A ClOrdID sent before is not sent again: `OutcomeUnknown`.
+        """
+        cl = order.client_order_id
+        what = f"NewOrderSingle {cl}"
+        ref = m.OrderRef(cl, order.correlation_id, order.symbol, order.side)
+        with self._send_lock:
+            if self._journal.sent(cl):
+                raise OutcomeUnknown(f"{what}: sent before, not sent again (ask its status)")
+            message = msgs.new_order_single(order, self._clock.now())
+            waiter = self._send(cl, what, message, lambda: self._journal.record(cl, ref, "D"))
+        return tuple(self._await(cl, waiter).events)
+
+    def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
+        """35=F for the order's current ClOrdID, under a ClOrdID of its own; the answer."""
+        ref = m.OrderRef(order.client_order_id, order.correlation_id, order.symbol, order.side)
+        with self._send_lock:
+            n = self._journal.count(order.client_order_id, "F") + 1
+            cl = f"{order.client_order_id}.c{n}"
+            message = msgs.cancel_request(order, cl, self._clock.now())
+            what = f"OrderCancelRequest {cl}"
+            waiter = self._send(cl, what, message, lambda: self._journal.record(cl, ref, "F"))
+        return tuple(self._await(cl, waiter).events)
+
+    def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
+        """35=G under ``request.new_client_order_id``, OrigClOrdID chained; the answer."""
+        ref = m.OrderRef(order.client_order_id, order.correlation_id, order.symbol, order.side)
+        cl = request.new_client_order_id
+        what = f"OrderCancelReplaceRequest {cl}"
+        with self._send_lock:
+            if self._journal.sent(cl):
+                raise OutcomeUnknown(f"{what}: sent before, not sent again (ask its status)")
+            message = msgs.replace_request(order, request, self._clock.now())
+            waiter = self._send(cl, what, message, lambda: self._journal.record(cl, ref, "G"))
+        return tuple(self._await(cl, waiter).events)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _venue_fills(self, ref: m.OrderRef, client_order_id: str) -> tuple[VenueFill, ...]:
+        with self._lock:
+            held = list(self._fills.get(ref.client_order_id, {}).values())
+        return tuple(
+            VenueFill(
+                client_order_id, f.fill_id, ref.symbol, ref.side, f.quantity, f.price, f.fee, ts
+            )
+            for f, ts in held
+        )
+
+    def order_report(self, client_order_id: str) -> VenueOrderReport | None:
+        """35=H: the venue's word on the order it knows as `client_order_id` (None: unknown
+        there), with the executions received for it, which must add up to its CumQty."""
+        ref = self._journal.ref(client_order_id)
+        req = f"{self._nonce}-{next(self._req_ids)}"
+        side = m.SIDES[ref.side] if ref is not None else None
+        symbol = ref.symbol if ref is not None else None
+        message = msgs.status_request(client_order_id, symbol, side, req)
+        key = f"st:{req}"
+        with self._send_lock:
+            waiter = self._send(key, f"OrderStatusRequest {client_order_id}", message, _nothing)
+        fields = self._await(key, waiter).reports[0]
+        if m.unknown_to_venue(fields):
+            return None
+        if ref is None:
+            return m.report_of_status(fields, client_order_id, (), complete=False)
+        return m.report_of_status(fields, client_order_id, self._venue_fills(ref, client_order_id))
+
+    def open_orders(self) -> Sequence[VenueOrderReport]:
+        """35=AF: the venue's working orders (executions listed where all were received)."""
+        req = f"{self._nonce}-{next(self._req_ids)}"
+        key = f"ms:{req}"
+        with self._send_lock:
+            waiter = self._send(
+                key, "OrderMassStatusRequest", msgs.mass_status_request(req), _nothing
+            )
+        reports = []
+        for fields in self._await(key, waiter).reports:
+            if fields.get(m.TOT_NUM_REPORTS) == "0":
+                continue
+            cl = m.text(fields, m.CL_ORD_ID, "ClOrdID")
+            ref = self._journal.ref(cl)
+            held = self._venue_fills(ref, cl) if ref is not None else ()
+            report = m.report_of_status(fields, cl, held, complete=False)
+            if report.state in _WORKING:
+                reports.append(report)
+        return tuple(reports)
+
+    def fills_since(self, ts: datetime) -> Sequence[VenueFill]:
+        """Not answerable over this session: FIX 4.4 order messages list no executions by
+        time (a trade capture session would)."""
+        raise PermanentVenueError(f"{self._name}: a FIX order session cannot list fills since {ts}")
+
+    def positions(self) -> Mapping[str, Decimal]:
+        """Not answerable over this session (positions are a post-trade session's)."""
+        raise PermanentVenueError(f"{self._name}: a FIX order session does not report positions")
+
+
+def _nothing() -> None:
+    return None
