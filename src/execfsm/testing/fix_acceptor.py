@@ -78,6 +78,7 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         """Application messages sent (or queued for a resend while disconnected)."""
         self.reject_symbols: set[str] = set()
         self.reject_cancels = False
+        self.reject_replaces = False
         self._hold = 0
         self._drop = 0
         self.logged_on = threading.Event()
@@ -116,10 +117,10 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         self._acceptor.start()
         return self
 
-    def stop(self) -> None:
-        """Stop listening (the session logs out)."""
+    def stop(self, *, force: bool = True) -> None:
+        """Stop listening (the session logs out; `force`: without waiting for the answer)."""
         if self._acceptor is not None:
-            self._acceptor.stop()
+            self._acceptor.stop(force)
             self._acceptor = None
 
     def disconnect(self) -> None:
@@ -228,7 +229,7 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         cl, orig = f.get(m.CL_ORD_ID, ""), f.get(m.ORIG_CL_ORD_ID, "")
         order = self.book.find(orig)
         qty = Decimal(f.get(m.ORDER_QTY, "0"))
-        if order is None or order.status not in WORKING or qty <= order.cum:
+        if order is None or order.status not in WORKING or qty <= order.cum or self.reject_replaces:
             return [("9", self._cancel_reject(order, cl, orig, "2"))]
         order.quantity = qty
         if m.PRICE in f:

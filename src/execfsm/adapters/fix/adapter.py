@@ -137,10 +137,11 @@ class FixAdapter:
         """Wait until every event received so far reached the sink."""
         return self._delivery.idle(timeout)
 
-    def stop(self) -> None:
-        """Log out, stop the session and the delivery thread."""
+    def stop(self, *, force: bool = False) -> None:
+        """Log out (`force`: without waiting for the venue's Logout), stop the session and
+        the delivery thread."""
         if self._initiator is not None:
-            self._initiator.stop()
+            self._initiator.stop(force)
             self._initiator = None
         self._delivery.stop()
 
