@@ -81,6 +81,7 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         self.reject_replaces = False
         self._hold = 0
         self._drop = 0
+        self._drop_answers: list[bool] = []
         self.logged_on = threading.Event()
         self._session = fix.SessionID("FIX.4.4", sender, target)
         self._acceptor: fix.SocketAcceptor | None = None
@@ -170,7 +171,8 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
                 return  # taken, never answered
             if self._drop:
                 self._drop -= 1
-                threading.Thread(target=self.disconnect, daemon=True).start()
+                later = replies if self._drop_answers.pop(0) else []
+                threading.Thread(target=self._dropped, args=(later,), daemon=True).start()
                 return
         for reply in replies:
             self._send(*reply)
@@ -321,10 +323,18 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         with self.lock:
             self._hold += count
 
-    def drop_next_request(self) -> None:
-        """Take the next request into the book, answer nothing, and drop the connection."""
+    def drop_next_request(self, *, answer_later: bool = False) -> None:
+        """Take the next request into the book and drop the connection before answering;
+        `answer_later`: answer once it is down (QuickFIX keeps the answers and resends them
+        after the next logon, PossDup), else never."""
         with self.lock:
             self._drop += 1
+            self._drop_answers.append(answer_later)
+
+    def _dropped(self, later: list[tuple[str, FieldList]]) -> None:
+        self.disconnect()
+        for reply in later:
+            self._send(*reply)
 
     def skip_sequence(self, count: int = 2) -> None:
         """Jump the outgoing MsgSeqNum by `count`: the next message opens a gap."""
