@@ -129,13 +129,16 @@ def _fill(fields: Fields) -> Fill:
         if fields.get(COMM_TYPE, "3") != "3":
             raise MalformedReport(f"CommType(13) {fields[COMM_TYPE]!r}: only 3 (absolute) is read")
         fee = decimal(fields, COMMISSION, "Commission")
-    try:
-        return Fill(
-            text(fields, EXEC_ID, "ExecID"),
-            decimal(fields, LAST_QTY, "LastQty"),
-            decimal(fields, LAST_PX, "LastPx"),
-            fee,
+    exec_id = text(fields, EXEC_ID, "ExecID")
+    qty = decimal(fields, LAST_QTY, "LastQty")
+    px = decimal(fields, LAST_PX, "LastPx")
+    if qty <= 0 or px <= 0 or fee < 0:
+        raise MalformedReport(
+            f"execution {exec_id}: fill quantity {qty} and fill price {px} must be > 0, "
+            f"fee {fee} >= 0"
         )
+    try:
+        return Fill(exec_id, qty, px, fee)
     except ContractViolation as exc:
         raise MalformedReport(f"execution {fields.get(EXEC_ID)}: {exc}") from None
 
