@@ -112,11 +112,11 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
     return machines.trail_diagrams(trails, out, force, stored=stored)
 
 
-def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
+def _demo(out_dir: Path, db: Path | None, signing_key: Path | None, venue: str = "paper") -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: a file, not a folder")
     try:
-        report = run_demo(out_dir, db, signing_key=_signer(signing_key))
+        report = run_demo(out_dir, db, signing_key=_signer(signing_key), venue_kind=venue)
     except OSError as exc:
         where = exc.filename if exc.filename is not None else out_dir
         raise InputError(f"cannot write into {where}: {exc.strerror or exc}") from None
@@ -170,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite database, refused if it exists (default OUT/demo.db, made afresh)",
     )
     demo.add_argument("--signing-key", type=Path, metavar="FILE", help=_SIGNING_KEY_HELP)
+    demo.add_argument(
+        "--venue",
+        choices=("paper", "fix"),
+        default="paper",
+        help="paper (default), or fix: the same session over FIX 4.4 against a scripted "
+        "acceptor started in-process (needs execfsm[fix])",
+    )
     run = commands.add_parser(
         "run",
         help="replay intents from a JSONL file",
@@ -344,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        return _demo(args.out, args.db, args.signing_key)
+        return _demo(args.out, args.db, args.signing_key, args.venue)
     if args.command == "run":
         return cli_run.run(
             args.file,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +17,7 @@ from execfsm.adapters.registry import AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.clock import EPOCH, SteppingClock
 from execfsm.contracts import ExecutionMode, OrderIntent, OrderSide, OrderType
+from execfsm.demo_venues import DemoVenue, FixDemoVenue, PaperDemoVenue
 from execfsm.diagrams.render import RendererMissing
 from execfsm.diagrams.traffic import write_traffic
 from execfsm.errors import StoreError
@@ -84,7 +85,11 @@ def _intent(symbol: str, side: OrderSide, qty: str, **extra: object) -> OrderInt
 
 
 def run_demo(
-    out_dir: Path, db: Path | None = None, *, signing_key: Signer | None = None
+    out_dir: Path,
+    db: Path | None = None,
+    *,
+    signing_key: Signer | None = None,
+    venue_kind: str = "paper",
 ) -> DemoReport:
     """
     Run the scripted session on a stepping clock (so its output is identical every run),
@@ -92,7 +97,9 @@ def run_demo(
     paper venue keeps its journal beside it, ``<db>.venue.jsonl``), write
     the audit trail and ledger snapshots to `out_dir`, and report. With `signing_key` the
     store writes signed checkpoints, exported beside the trail in
-    ``audit.jsonl.checkpoints``.
+    ``audit.jsonl.checkpoints``. With `venue_kind` ``"fix"`` the same session runs over
+    FIX 4.4 against the scripted acceptor (`execfsm.testing.fix_acceptor`), started
+    in-process on a free port, its files in ``out_dir/fix``.
 
     Raises:
         OSError: `out_dir`, or its ``trail`` folder, cannot be written into (checked before
@@ -112,18 +119,23 @@ def run_demo(
         for there in (db, journal):
             if there.exists():
                 raise StoreError(f"demo: {there} exists; the scripted session starts afresh")
-    store = SqliteStore(db, signing_key=signing_key)
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
-    venue = SimulatedVenue(
-        clock,
-        name="paper",
-        fee_bps=10,
-        slippage_bps=5,
-        partial_fills=("0.4", "0.6"),
-        journal=journal,
-    )
+    if venue_kind == "fix":
+        venue: DemoVenue = FixDemoVenue(out_dir / "fix", clock)
+    else:
+        venue = PaperDemoVenue(
+            SimulatedVenue(
+                clock,
+                name="paper",
+                fee_bps=10,
+                slippage_bps=5,
+                partial_fills=("0.4", "0.6"),
+                journal=journal,
+            )
+        )
+    store = SqliteStore(db, signing_key=signing_key)
     registry = AdapterRegistry()
-    registry.register(ExecutionMode.PAPER, venue)
+    registry.register(ExecutionMode.PAPER, venue.adapter)
     risk = ConditionalRiskHook(
         allowed_symbols=["BTC/EUR", "ETH/EUR", "BTC/USD", "ETH/USD"],
         max_quantity=10,
@@ -143,6 +155,7 @@ def run_demo(
 
     def submit(label: str, intent: OrderIntent) -> PipelineResult:
         result = paper.submit_intent(intent)
+        venue.settle()  # a FIX venue's later reports are in before the next step
         rows.append((label, result))
         return result
 
@@ -163,6 +176,7 @@ def run_demo(
     )
     if to_cancel.order is not None:
         paper.cancel(to_cancel.order.client_order_id)
+        venue.settle()
     submit("invalid: quantity 0", _intent("ETH/EUR", OrderSide.BUY, "0", intent_id="d5"))
     submit(
         "invalid: LIMIT without limit_price",
@@ -176,6 +190,7 @@ def run_demo(
     paused = submit("3 ETH/EUR: paused for review", large)
     risk.approve(large)
     rows.append(("  ... approved and resumed", paper.resume(paused.correlation_id)))
+    venue.settle()
     submit("duplicate of the market buy (not sent again)", market)
     blocked = ExecutionOrchestrator(risk_hook=risk, clock=clock, audit=live_audit)
     rows.append(
@@ -216,9 +231,7 @@ def run_demo(
         for label, result in rows
     )
     store.close()
-    close: Callable[[], None] | None = getattr(venue, "close", None)
-    if callable(close):  # a venue that keeps its journal open
-        close()
+    venue.close()
     if journal.exists():
         files = (*files, journal)
     sidecar = out_dir / f"audit.jsonl{SIDECAR_SUFFIX}"
@@ -228,7 +241,7 @@ def run_demo(
         sidecar.unlink(missing_ok=True)
     chain_ok = audit.verify_chain().ok and live_audit.verify_chain().ok
     trail = _replayed(out_dir / TRAIL_DIR, (*audit.records, *live_audit.records))
-    return DemoReport(table, out_dir, (db, *files), chain_ok, len(venue.submissions), trail)
+    return DemoReport(table, out_dir, (db, *files), chain_ok, venue.submissions, trail)
 
 
 VENUE_JOURNAL_SUFFIX = ".venue.jsonl"

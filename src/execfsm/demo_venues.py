@@ -1,0 +1,114 @@
+"""
+The venues `execfsm demo` runs its one scripted session against: the paper venue
+(`SimulatedVenue`) or, with ``--venue fix``, the scripted FIX 4.4 acceptor over a real
+QuickFIX session on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Protocol
+
+from execfsm.adapters.simulated import SimulatedVenue
+from execfsm.errors import ConfigurationError
+from execfsm.typing import Clock, OrderAdapter
+
+SETTLE_SECONDS = 10.0
+"""How long the demo waits for a FIX venue's reports to arrive."""
+
+
+class DemoVenue(Protocol):
+    """What the demo needs of its venue."""
+
+    @property
+    def adapter(self) -> OrderAdapter:
+        """The adapter the orchestrator sends to."""
+        ...
+
+    @property
+    def submissions(self) -> int:
+        """How many orders reached the venue."""
+        ...
+
+    def set_price(self, symbol: str, price: str) -> None:
+        """Move a price (resting orders may fill)."""
+
+    def settle(self) -> None:
+        """Wait until what the venue sent was applied."""
+
+    def close(self) -> None:
+        """Release the venue."""
+
+
+class PaperDemoVenue:
+    """The paper venue: everything happens inside the call."""
+
+    def __init__(self, venue: SimulatedVenue) -> None:
+        self._venue = venue
+
+    @property
+    def adapter(self) -> OrderAdapter:
+        return self._venue
+
+    @property
+    def submissions(self) -> int:
+        return len(self._venue.submissions)
+
+    def set_price(self, symbol: str, price: str) -> None:
+        self._venue.set_price(symbol, price)
+
+    def settle(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._venue.close()
+
+
+class FixDemoVenue:
+    """The scripted FIX acceptor (fees 10 bps, fills in 40/60 parts) and a `FixAdapter`
+    logged on to it, both in this process; their files in `folder` (started afresh)."""
+
+    def __init__(self, folder: Path, clock: Clock) -> None:
+        from execfsm.adapters.fix.adapter import FixAdapter  # needs execfsm[fix]
+        from execfsm.adapters.fix.config import load_config
+        from execfsm.testing.fix_acceptor import FixAcceptor
+
+        shutil.rmtree(folder, ignore_errors=True)
+        self.acceptor = FixAcceptor(folder / "venue", fee_bps=10, partial_fills=("0.4", "0.6"))
+        self.acceptor.start()
+        config = folder / "fix.cfg"
+        config.write_text(self.acceptor.initiator_config(folder / "ours"), encoding="utf-8")
+        self._adapter = FixAdapter(load_config(config), clock, name="fix")
+        if not self._adapter.start(wait=SETTLE_SECONDS):
+            self.close()
+            raise ConfigurationError(
+                f"demo: no FIX logon on 127.0.0.1:{self.acceptor.port}",
+                field="venue",
+                value="fix",
+            )
+
+    @property
+    def adapter(self) -> OrderAdapter:
+        return self._adapter
+
+    @property
+    def submissions(self) -> int:
+        return sum(self.acceptor.new_order_singles.values())
+
+    def set_price(self, symbol: str, price: str) -> None:
+        self.acceptor.set_price(symbol, price)
+        self.settle()
+
+    def settle(self) -> None:
+        end = time.monotonic() + SETTLE_SECONDS
+        while self._adapter.messages_received < self.acceptor.sent_count:
+            if time.monotonic() > end:
+                break
+            time.sleep(0.005)
+        self._adapter.drain(SETTLE_SECONDS)
+
+    def close(self) -> None:
+        self._adapter.stop(force=True)
+        self.acceptor.stop()
