@@ -57,6 +57,15 @@ class TestLoad:
         assert config.response_timeout == 5.0
         assert "Password" not in config.settings
 
+    def test_other_quickfix_keys_pass_through(self, tmp_path: Path) -> None:
+        """A QuickFIX key execfsm does not check (DataDictionary, SocketUseSSL) reaches QuickFIX."""
+        path = tmp_path / "fix.cfg"
+        path.write_text(GOOD + "DataDictionary=FIX44.xml\nSocketUseSSL=N\n")
+        settings = load_config(path).settings
+
+        assert settings["DataDictionary"] == "FIX44.xml"
+        assert settings["SocketUseSSL"] == "N"
+
     @pytest.mark.parametrize(
         ("change", "expected"),
         [

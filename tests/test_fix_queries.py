@@ -43,6 +43,26 @@ class TestQueries:
         assert report.limit_price == Decimal(50000)
         assert report.venue_order_id == "O1"
 
+    def test_a_status_report_lists_executions_after_busts_and_corrections(
+        self, rig: FixRig
+    ) -> None:
+        """The executions a status report carries follow the venue's busts and corrections."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        first = rig.venue.fill(cid, "0.4", "50000")
+        second = rig.venue.fill(cid, "0.1", "50000")
+        rig.venue.bust(cid, first)
+        corrected = rig.venue.correct(cid, second, "0.2", "49000")
+        rig.settle()
+        report = rig.adapter.order_report(cid)
+
+        assert report is not None
+        assert [(f.exec_id, f.quantity, f.price) for f in report.fills] == [
+            (corrected, Decimal("0.2"), Decimal(49000))
+        ]
+        assert report.cum_quantity == Decimal("0.2")
+        assert rig.order(result).filled_quantity == Decimal("0.2")
+
     def test_open_orders_lists_the_working_ones(self, rig: FixRig) -> None:
         """35=AF: only the working orders, by ClOrdID; none is an empty list."""
         assert rig.adapter.open_orders() == ()
