@@ -106,6 +106,22 @@ class TestRefusedByTheAdapter:
         assert rig.order(result).filled_quantity == 0
         still_works(rig)
 
+    @pytest.mark.parametrize(("tag", "value"), [(m.SIDE, "2"), (m.SYMBOL, "ETH/EUR")])
+    def test_a_trade_with_other_terms_than_the_order_is_refused(
+        self, rig: FixRig, tag: int, value: str
+    ) -> None:
+        """A Trade naming our order with another Side or Symbol is refused, nothing booked."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        rig.venue.send_report(
+            [(t, value if t == tag else v) for t, v in trade(cid, "X7", "1", "1")]
+        )
+
+        assert eventually(lambda: len(rig.adapter.refused_reports) == 1)
+        assert "the order is BUY BTC/EUR" in rig.adapter.refused_reports[0].reason
+        assert rig.order(result).filled_quantity == 0
+        assert rig.orch.get_position_ledger_snapshot() == {}
+
     def test_an_unknown_exec_type_is_refused(self, rig: FixRig) -> None:
         """ExecType D (Restated) is not one execfsm reads: refused, nothing applied."""
         result = rig.submit("1", "50000")

@@ -213,6 +213,8 @@ class FixAdapter:
             self._status_answer(fields)
             return
         ref = self._ref(fields)
+        if ref.correlation_id != UNKNOWN_CORRELATION:
+            m.check_terms(fields, ref)
         event = m.event_of_report(fields, ref, self._clock.now())
         cl = fields.get(m.CL_ORD_ID, "")
         if event is None:

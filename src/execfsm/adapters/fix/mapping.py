@@ -156,6 +156,18 @@ def _detail(fields: Fields) -> str:
     return "FIX " + " ".join(parts)
 
 
+def check_terms(fields: Fields, ref: OrderRef) -> None:
+    """A report naming our order with another Symbol or Side is not about it: refused."""
+    symbol, side = fields.get(SYMBOL), fields.get(SIDE)
+    if (symbol is not None and symbol != ref.symbol) or (
+        side is not None and side != SIDES[ref.side]
+    ):
+        raise MalformedReport(
+            f"ClOrdID {fields.get(CL_ORD_ID)}: the report says Side {side} Symbol {symbol}, "
+            f"the order is {ref.side} {ref.symbol}"
+        )
+
+
 def event_of_report(fields: Fields, ref: OrderRef, ts: datetime) -> ExecutionEvent | None:
     """
     The event an ExecutionReport (35=8) stands for (`EXEC_TYPES`), for the order `ref`;
