@@ -6,7 +6,6 @@ bounded waits.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -129,7 +128,5 @@ class FixRig:
 
     def close(self) -> None:
         """Stop both ends."""
-        both = threading.Thread(target=self.venue.stop)  # each stop polls for a second
-        both.start()
         self.adapter.stop(force=True)
-        both.join()
+        self.venue.stop()

@@ -68,3 +68,43 @@ def test_a_kill_in_flight_is_reconciled_at_restart(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
         venue.stop()
+
+
+def test_a_report_taken_but_never_applied_is_applied_at_the_next_start(tmp_path: Path) -> None:
+    """A Trade QuickFIX took (so the venue will not resend it) but the process never applied
+    is in the adapter's inbox: the next start applies it, booked once."""
+    venue = FixAcceptor(tmp_path / "venue").start()
+    config = tmp_path / "fix.cfg"
+    config.write_text(venue.initiator_config(tmp_path / "ours"))
+    orch, adapter = session(tmp_path / "s.db", config)
+    try:
+        result = orch.submit_intent(INTENT)
+        assert result.order is not None
+        cid = result.order.client_order_id
+
+        def dies(event: object) -> None:
+            raise RuntimeError("the process stops here")
+
+        adapter.set_event_sink(dies)
+        venue.fill(cid, "0.25", "50000")
+        assert eventually(lambda: len(adapter.delivery_failures) == 1)
+    finally:
+        adapter.stop(force=True)
+        orch.close()
+    assert orch.order(cid).state is OrderState.ACKNOWLEDGED  # type: ignore[union-attr]
+
+    again, adapter = session(tmp_path / "s.db", config)
+    try:
+        assert eventually(lambda: again.order(cid).state is OrderState.FILLED)  # type: ignore[union-attr]
+        adapter.drain()
+        fills = [r for r in again.get_audit_log_snapshot() if r.event == "fill"]
+        # the startup reconciliation's status answer may apply it first (from the inbox's
+        # executions); the replay is then an audited duplicate, never a second booking
+        assert str(fills[0].outcome) == "applied"
+        assert {str(r.outcome) for r in fills[1:]} <= {"duplicate"}
+        assert again.get_position_ledger_snapshot()["BTC/EUR"].quantity == Decimal("0.25")
+        assert venue.new_order_singles[cid] == 1
+    finally:
+        adapter.stop(force=True)
+        again.close()
+        venue.stop()

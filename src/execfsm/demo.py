@@ -119,9 +119,14 @@ def run_demo(
         for there in (db, journal):
             if there.exists():
                 raise StoreError(f"demo: {there} exists; the scripted session starts afresh")
+    store = SqliteStore(db, signing_key=signing_key)
     clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
     if venue_kind == "fix":
-        venue: DemoVenue = FixDemoVenue(out_dir / "fix", clock)
+        try:
+            venue: DemoVenue = FixDemoVenue(out_dir / "fix", clock)
+        except BaseException:
+            store.close()
+            raise
     else:
         venue = PaperDemoVenue(
             SimulatedVenue(
@@ -133,7 +138,6 @@ def run_demo(
                 journal=journal,
             )
         )
-    store = SqliteStore(db, signing_key=signing_key)
     registry = AdapterRegistry()
     registry.register(ExecutionMode.PAPER, venue.adapter)
     risk = ConditionalRiskHook(

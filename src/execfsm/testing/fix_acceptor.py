@@ -44,24 +44,30 @@ def free_port() -> int:
 class FixAcceptor(fix.Application):  # type: ignore[misc]
     """
     The scripted venue. Args: `directory` for its store; its CompID `sender` and ours
-    `target`; reference `prices`; `fee_bps` (Commission on each fill); `partial_fills`
-    (fractions each fill takes).
+    `target` (default ``VENUE<port>`` and ``EXECFSM<port>``); reference `prices`;
+    `fee_bps` (Commission on each fill); `partial_fills` (fractions each fill takes).
+    A ThreadedSocketAcceptor: its stop joins its threads (the plain SocketAcceptor's, run
+    from Python, races its own loop thread when stopped).
     """
 
     def __init__(
         self,
         directory: Path,
         *,
-        sender: str = "VENUE",
-        target: str = "EXECFSM",
+        sender: str | None = None,
+        target: str | None = None,
         prices: Mapping[str, Decimal | str | int] | None = None,
         fee_bps: Decimal | str | int = 0,
         partial_fills: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.directory = Path(directory)
-        self.sender, self.target = sender, target
         self.port = free_port()
+        # CompIDs unique to this venue by default: QuickFIX keeps every session of the
+        # process in one registry by SessionID, and two sessions of one id (a venue of an
+        # earlier test not yet collected) must never meet there.
+        self.sender = sender or f"VENUE{self.port}"
+        self.target = target or f"EXECFSM{self.port}"
         self.prices = {s: Decimal(p) for s, p in (prices or DEFAULT_PRICES).items()}
         self.fractions = tuple(Decimal(f) for f in partial_fills)
         self.book = Book(Decimal(fee_bps))
@@ -82,9 +88,10 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         self._hold = 0
         self._drop = 0
         self._drop_answers: list[bool] = []
+        self._drop_now = False
         self.logged_on = threading.Event()
-        self._session = fix.SessionID("FIX.4.4", sender, target)
-        self._acceptor: fix.SocketAcceptor | None = None
+        self._session = fix.SessionID("FIX.4.4", self.sender, self.target)
+        self._acceptor: fix.ThreadedSocketAcceptor | None = None
 
     # -- running -------------------------------------------------------------------------------
 
@@ -114,7 +121,7 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         path = self.directory / "acceptor.cfg"
         path.write_text(self.settings_text(), encoding="utf-8")
         settings = fix.SessionSettings(str(path))
-        self._acceptor = fix.SocketAcceptor(self, fix.FileStoreFactory(settings), settings)
+        self._acceptor = fix.ThreadedSocketAcceptor(self, fix.FileStoreFactory(settings), settings)
         self._acceptor.start()
         return self
 
@@ -125,8 +132,14 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
             self._acceptor = None
 
     def disconnect(self) -> None:
-        """Drop the connection now (the initiator reconnects)."""
-        session = fix.Session.lookupSession(self._session)
+        """Drop the connection at the next message from the initiator (a heartbeat within
+        HeartBtInt at the latest): QuickFIX's own thread drops it, never a foreign one."""
+        with self.lock:
+            self._drop_now = True
+
+    @staticmethod
+    def _disconnect(session_id: fix.SessionID) -> None:
+        session = fix.Session.lookupSession(session_id)
         if session is not None:
             session.disconnect()
 
@@ -146,6 +159,11 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         kind = msgs.msg_type(message)
+        with self.lock:
+            drop, self._drop_now = self._drop_now, False
+        if drop:
+            self._disconnect(session_id)
+            return
         self.admin_received[kind] += 1
         if kind == "A":
             self.logons.append(
@@ -172,7 +190,9 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
             if self._drop:
                 self._drop -= 1
                 later = replies if self._drop_answers.pop(0) else []
-                threading.Thread(target=self._dropped, args=(later,), daemon=True).start()
+                self._disconnect(session_id)  # in QuickFIX's thread, as QuickFIX does
+                for reply in later:  # kept by QuickFIX, resent after the next logon
+                    self._send(*reply)
                 return
         for reply in replies:
             self._send(*reply)
@@ -330,11 +350,6 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         with self.lock:
             self._drop += 1
             self._drop_answers.append(answer_later)
-
-    def _dropped(self, later: list[tuple[str, FieldList]]) -> None:
-        self.disconnect()
-        for reply in later:
-            self._send(*reply)
 
     def skip_sequence(self, count: int = 2) -> None:
         """Jump the outgoing MsgSeqNum by `count`: the next message opens a gap."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Callable
 
 from execfsm.contracts import ExecutionEvent
 from execfsm.typing import EventSink
@@ -18,11 +19,13 @@ _log = logging.getLogger(__name__)
 
 class Delivery:
     """
-    A FIFO of events for the sink; held until a sink is set.
+    A FIFO of events for the sink; held until a sink is set. An event the sink raised on is
+    not marked applied: the next start delivers it again.
     """
 
-    def __init__(self, name: str) -> None:
-        self._queue: collections.deque[ExecutionEvent] = collections.deque()
+    def __init__(self, name: str, applied: Callable[[int], None]) -> None:
+        self._applied = applied
+        self._queue: collections.deque[tuple[int, ExecutionEvent]] = collections.deque()
         self._cond = threading.Condition()
         self._sink: EventSink | None = None
         self._busy = False
@@ -40,10 +43,11 @@ class Delivery:
             self._sink = sink
             self._cond.notify_all()
 
-    def put(self, event: ExecutionEvent) -> None:
-        """Queue `event` for the sink."""
+    def put(self, number: int, event: ExecutionEvent) -> None:
+        """Queue `event` (the inbox's `number`) for the sink; once the sink took it,
+        ``applied(number)``."""
         with self._cond:
-            self._queue.append(event)
+            self._queue.append((number, event))
             self._cond.notify_all()
 
     def idle(self, timeout: float) -> bool:
@@ -68,11 +72,12 @@ class Delivery:
                 )
                 if not self._queue or self._sink is None:
                     return  # stopped
-                event = self._queue.popleft()
+                number, event = self._queue.popleft()
                 sink = self._sink
                 self._busy = True
             try:
                 sink(event)
+                self._applied(number)
             except Exception as exc:  # noqa: BLE001 - a background thread: kept and logged
                 _log.exception(
                     "FIX event %s for order %s could not be applied",

@@ -26,6 +26,7 @@ import quickfix as fix
 from execfsm.adapters.fix import _messages as msgs
 from execfsm.adapters.fix import mapping as m
 from execfsm.adapters.fix._delivery import Delivery
+from execfsm.adapters.fix._inbox import Inbox
 from execfsm.adapters.fix._journal import ClOrdIdJournal
 from execfsm.adapters.fix._session import Application, session_settings
 from execfsm.adapters.fix.config import FixConfig
@@ -81,7 +82,13 @@ class FixAdapter:
     """
 
     def __init__(
-        self, config: FixConfig, clock: Clock, *, name: str = "fix", journal: Path | None = None
+        self,
+        config: FixConfig,
+        clock: Clock,
+        *,
+        name: str = "fix",
+        journal: Path | None = None,
+        inbox: Path | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -90,7 +97,8 @@ class FixAdapter:
         self._journal = ClOrdIdJournal(
             journal if journal is not None else store / "execfsm-clordids.jsonl"
         )
-        self._delivery = Delivery(name)
+        self._inbox = Inbox(inbox if inbox is not None else store / "execfsm-inbox.jsonl")
+        self._delivery = Delivery(name, self._inbox.applied)
         self._logged_on = threading.Event()
         self._lock = threading.Lock()  # waiters, the fills book
         self._send_lock = threading.Lock()
@@ -101,13 +109,20 @@ class FixAdapter:
         self.requests: list[tuple[str, str]] = []
         """Every request sent, as (MsgType, ClOrdID or request id), in order."""
         self.messages_received = 0
-        """Application messages received from the venue (readable or not)."""
+        """Application messages from the venue handled so far (queued for the sink, handed
+        to a waiting request, or refused)."""
         self.refused_reports: list[FixRefusal] = []
         """Every venue message refused as unreadable (also logged at ERROR)."""
         settings, self._session_id = session_settings(config)
         self._settings = settings
         self._app = Application(self, config)
         self._initiator: fix.SocketInitiator | None = None
+        for event in self._inbox.history:  # the executions a status answer needs
+            ref = self._journal.ref(event.client_order_id)
+            if ref is not None:
+                self._book(event, ref)
+        for number, event in self._inbox.pending:  # taken before a stop, never applied
+            self._delivery.put(number, event)
 
     # -- the session -----------------------------------------------------------------------
 
@@ -174,7 +189,6 @@ class FixAdapter:
     def on_message(self, message: fix.Message) -> None:
         """An application message from the venue; a malformed one is refused, visibly."""
         fields: m.Fields = {}
-        self.messages_received += 1
         try:
             fields = msgs.fields_of(message)
             kind = msgs.msg_type(message)
@@ -188,6 +202,8 @@ class FixAdapter:
             self._refuse(fields, str(exc))
         except Exception as exc:  # noqa: BLE001 - QuickFIX's thread must live: kept, logged
             self._refuse(fields, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.messages_received += 1  # once handled: queued, answered or refused
 
     def _refuse(self, fields: m.Fields, reason: str) -> None:
         refusal = FixRefusal(fields.get(m.MSG_SEQ_NUM, "?"), fields.get(m.CL_ORD_ID, "?"), reason)
@@ -244,14 +260,19 @@ class FixAdapter:
         self._answer(fields.get(m.CL_ORD_ID, ""), event)
 
     def _answer(self, cl: str, event: ExecutionEvent) -> None:
-        """The first answer to a waiting request goes to it; the rest to the sink."""
+        """The first answer to a waiting request goes to it; the rest to the sink. Either
+        way it is in the inbox first (a waiter's answer is marked applied as it is handed
+        over: the order was written ahead, so a stop before it is applied leaves it
+        flagged for reconciliation)."""
+        number = self._inbox.received(event)
         with self._lock:
             waiter = self._waiters.pop(cl, None)
         if waiter is None:
-            self._delivery.put(event)
+            self._delivery.put(number, event)
             return
         waiter.events.append(event)
         waiter.done.set()
+        self._inbox.applied(number)
 
     def _book(self, event: ExecutionEvent, ref: m.OrderRef) -> None:
         """The executions the venue reported for the order, as a status answer needs them."""
@@ -303,12 +324,14 @@ class FixAdapter:
     def _await(self, key: str, waiter: _Waiter) -> _Waiter:
         if not waiter.done.wait(self._config.response_timeout):
             with self._lock:
-                self._waiters.pop(key, None)
-            if waiter.done.is_set():  # answered as it timed out
-                return self._await(key, waiter)
-            raise OutcomeUnknown(
-                f"{waiter.what}: no answer within {self._config.response_timeout}s"
-            )
+                mine = self._waiters.get(key) is waiter
+                if mine:
+                    del self._waiters[key]
+            if mine:
+                raise OutcomeUnknown(
+                    f"{waiter.what}: no answer within {self._config.response_timeout}s"
+                )
+            waiter.done.wait()  # taken by an answer (or the logout) as the time ran out
         if waiter.error is not None:
             raise waiter.error
         return waiter
