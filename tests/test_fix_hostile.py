@@ -122,6 +122,17 @@ class TestRefusedByTheAdapter:
         assert rig.order(result).filled_quantity == 0
         assert rig.orch.get_position_ledger_snapshot() == {}
 
+    def test_an_unsolicited_duplicate_clordid_reject_rejects_nothing(self, rig: FixRig) -> None:
+        """OrdRejReason 6 (duplicate ClOrdID) says the order is there: never a REJECT of it."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        fields = [(t, "8" if t == m.EXEC_TYPE else v) for t, v in trade(cid, "X8", "1", "1")]
+        rig.venue.send_report([*fields, (m.ORD_REJ_REASON, "6")])
+
+        assert eventually(lambda: len(rig.adapter.refused_reports) == 1)
+        assert "already holds ClOrdID" in rig.adapter.refused_reports[0].reason
+        assert rig.order(result).state is OrderState.ACKNOWLEDGED
+
     def test_an_unknown_exec_type_is_refused(self, rig: FixRig) -> None:
         """ExecType D (Restated) is not one execfsm reads: refused, nothing applied."""
         result = rig.submit("1", "50000")

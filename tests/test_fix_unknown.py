@@ -111,6 +111,21 @@ class TestTimeout:
         rig.orch.reconcile()
         assert rig.order(result).state is OrderState.CANCELLED
 
+    def test_an_unanswered_replace_is_resolved_by_the_venues_terms(self, rig: FixRig) -> None:
+        """A replace with no answer stays PENDING_REPLACE; the status request shows the new
+        terms at the venue, so the order takes them."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        rig.venue.hold_next_request()
+        rig.orch.replace(cid, quantity="2")
+
+        assert rig.order(result).state is OrderState.PENDING_REPLACE
+        rig.orch.reconcile()
+        order = rig.order(result)
+        assert order.state is OrderState.ACKNOWLEDGED
+        assert order.quantity == Decimal(2)
+        assert order.venue_client_order_id == f"{cid}.r1"
+
 
 class TestNothingSentTwice:
     """A ClOrdID goes to the venue once."""
