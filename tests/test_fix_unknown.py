@@ -155,6 +155,21 @@ class TestNothingSentTwice:
         assert rig.venue.new_order_singles[order.client_order_id] == 2
         assert len(rig.venue.book.orders) == 1
 
+    def test_a_clordid_that_cannot_be_recorded_is_not_sent(
+        self, rig: FixRig, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If the ClOrdID journal cannot be written (disk full), nothing leaves: FAILED."""
+
+        def full(*args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(rig.adapter._journal, "record", full)
+        result = rig.submit("1", "50000")
+
+        assert rig.order(result).state is OrderState.FAILED
+        assert "ClOrdID journal failed" in (result.reason_detail or "")
+        assert rig.venue.new_order_singles[rig.order(result).client_order_id] == 0
+
     def test_a_request_while_logged_out_is_not_sent(self, rig: FixRig) -> None:
         """With the session down a submit never leaves: the dispatch is NOT_SENT, no 35=D."""
         rig.venue.disconnect()

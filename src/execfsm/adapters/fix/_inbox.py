@@ -9,6 +9,7 @@ duplicate the order machine recognises (and audits as one).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from execfsm.contracts import ExecutionEvent
 from execfsm.errors import ConfigurationError
 from execfsm.ids import canonical_json, decode
+
+_log = logging.getLogger(__name__)
 
 
 class Inbox:
@@ -75,7 +78,10 @@ class Inbox:
 
     def applied(self, number: int) -> None:
         """Mark event `number` applied (not synced: lost, it is only delivered again)."""
-        if self._path is None:
+        if self._path is None or number == 0:  # 0: never kept
             return
-        with self._lock, self._path.open("a", encoding="utf-8") as out:
-            out.write(canonical_json({"done": number}) + "\n")
+        try:
+            with self._lock, self._path.open("a", encoding="utf-8") as out:
+                out.write(canonical_json({"done": number}) + "\n")
+        except OSError:  # it is only delivered again at the next start (a duplicate)
+            _log.exception("FIX inbox: event %s could not be marked applied", number)

@@ -264,7 +264,11 @@ class FixAdapter:
         way it is in the inbox first (a waiter's answer is marked applied as it is handed
         over: the order was written ahead, so a stop before it is applied leaves it
         flagged for reconciliation)."""
-        number = self._inbox.received(event)
+        try:
+            number = self._inbox.received(event)
+        except OSError:  # applied all the same; only a stop before that would lose it
+            _log.exception("FIX inbox: event %s could not be kept", event.event_id)
+            number = 0
         with self._lock:
             waiter = self._waiters.pop(cl, None)
         if waiter is None:
@@ -309,7 +313,14 @@ class FixAdapter:
         waiter = _Waiter(what)
         with self._lock:
             self._waiters[key] = waiter
-        record()
+        try:
+            record()
+        except OSError as exc:  # the ClOrdID could not be kept: never sent
+            with self._lock:
+                self._waiters.pop(key, None)
+            raise PermanentVenueError(
+                f"{what}: the ClOrdID journal failed, not sent: {exc}"
+            ) from exc
         self.requests.append((msgs.msg_type(message), key.split(":", 1)[-1]))
         try:
             sent = fix.Session.sendToTarget(message, self._session_id)
