@@ -112,10 +112,8 @@ class TestCredentials:
         config = config_from_settings(parse_settings(GOOD))
 
         assert "s3cr3t-pw" not in repr(config)
+        assert "s3cr3t-pw" not in str(config.settings)
         assert str(config.password) == "***"
-        with pytest.raises(ConfigurationError) as caught:
-            config_from_settings({**parse_settings(GOOD), "SocketConnectPort": "s3cr3t-pw"})
-        assert "s3cr3t-pw" in str(caught.value)  # the port's value is shown: it is no secret
         assert config.password is not None
         assert config.password.value == "s3cr3t-pw"
 
