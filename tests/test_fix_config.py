@@ -117,6 +117,15 @@ class TestCredentials:
         assert config.password is not None
         assert config.password.value == "s3cr3t-pw"
 
+    def test_a_refused_credential_is_not_shown(self) -> None:
+        """A blank or padded Password is refused without its value."""
+        with pytest.raises(ConfigurationError) as caught:
+            config_from_settings({**parse_settings(GOOD), "Password": " s3cr3t-pw"})
+
+        assert str(caught.value) == (
+            "FIX config: Password: must be set, without surrounding blanks, got ***"
+        )
+
     def test_credentials_go_on_the_logon_and_nowhere_else(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:

@@ -143,6 +143,9 @@ def config_from_settings(keys: Mapping[str, str], source: str = "FIX config") ->
     for key in REQUIRED:
         if not keys.get(key, "").strip():
             raise _refuse(source, key, "is required", keys.get(key))
+    for key in sorted(SECRETS & set(keys)):
+        if not keys[key] or keys[key] != keys[key].strip():
+            raise _refuse(source, key, "must be set, without surrounding blanks", keys[key])
     settings = {k: v for k, v in keys.items() if k not in SECRETS and k not in OURS}
     begin = settings.setdefault("BeginString", BEGIN_STRING)
     if begin != BEGIN_STRING:
