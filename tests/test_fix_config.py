@@ -146,3 +146,23 @@ class TestCredentials:
         assert ours  # the store and the ClOrdID journal exist
         for path in ours:
             assert b"s3cr3t-pw" not in path.read_bytes(), path
+
+
+class TestQuickFixRefusal:
+    """What QuickFIX itself refuses when the session starts is a ConfigurationError too."""
+
+    def test_a_missing_data_dictionary_is_refused_at_start(self, tmp_path: Path) -> None:
+        """A DataDictionary file that does not exist: one ConfigurationError naming the session."""
+        from execfsm.adapters.fix.adapter import FixAdapter
+        from execfsm.clock import SystemClock
+        from execfsm.testing.fix_acceptor import FixAcceptor
+
+        venue = FixAcceptor(tmp_path / "venue")  # not started: nothing to connect to
+        path = tmp_path / "fix.cfg"
+        extra = f"UseDataDictionary=Y\nDataDictionary={tmp_path / 'absent.xml'}\n"
+        path.write_text(venue.initiator_config(tmp_path / "ours", extra=extra))
+        adapter = FixAdapter(load_config(path), SystemClock())
+
+        with pytest.raises(ConfigurationError, match=f"FIX session {venue.target}->"):
+            adapter.start()
+        adapter.stop()

@@ -40,7 +40,13 @@ from execfsm.contracts import (
     OrderState,
     ReplaceRequest,
 )
-from execfsm.errors import OutcomeUnknown, PermanentVenueError, TransientVenueError, VenueError
+from execfsm.errors import (
+    ConfigurationError,
+    OutcomeUnknown,
+    PermanentVenueError,
+    TransientVenueError,
+    VenueError,
+)
 from execfsm.typing import Clock, EventSink
 
 _log = logging.getLogger(__name__)
@@ -139,9 +145,16 @@ class FixAdapter:
     def start(self, wait: float | None = None) -> bool:
         """Start the session (QuickFIX connects and reconnects); with `wait`, wait that many
         seconds for the logon: whether it came."""
-        store = fix.FileStoreFactory(self._settings)
-        self._initiator = fix.SocketInitiator(self._app, store, self._settings)
-        self._initiator.start()
+        try:
+            store = fix.FileStoreFactory(self._settings)
+            self._initiator = fix.SocketInitiator(self._app, store, self._settings)
+            self._initiator.start()
+        except (fix.ConfigError, fix.RuntimeError) as exc:  # QuickFIX's word on the settings
+            raise ConfigurationError(
+                f"FIX session {self._config.sender}->{self._config.target}: {exc}",
+                field="settings",
+                value=None,
+            ) from None
         return self.wait_logged_on(wait) if wait is not None else self.logged_on
 
     def wait_logged_on(self, timeout: float) -> bool:
