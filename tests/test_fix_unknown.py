@@ -98,6 +98,25 @@ class TestTimeout:
         assert rig.order(result).state is OrderState.ACKNOWLEDGED
         assert rig.venue.new_order_singles[cid] == 1
 
+    def test_an_answer_after_the_timeout_is_applied_late(self, rig: FixRig) -> None:
+        """The venue answers after ResponseTimeout: the late ACK and fills reach the order,
+        the flag stays for reconciliation, which then agrees; one 35=D."""
+        rig.venue.hold_next_request()
+        result = rig.submit("0.5")
+        cid = rig.order(result).client_order_id
+        assert rig.order(result).state is OrderState.SUBMITTED
+
+        rig.venue.release_held()
+        rig.settle()
+        assert rig.order(result).state is OrderState.FILLED
+        assert rig.position() == Decimal("0.5")
+        report = rig.orch.reconcile()
+
+        assert report.checks[0].finding is FindingKind.AGREES
+        assert rig.order(result).recon_flags == ()
+        assert rig.venue.new_order_singles[cid] == 1
+        assert sent_new_orders(rig, cid) == 1
+
     def test_an_unanswered_cancel_leaves_the_order_pending_then_reconciled(
         self, rig: FixRig
     ) -> None:

@@ -86,6 +86,8 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         self.reject_cancels = False
         self.reject_replaces = False
         self._hold = 0
+        self.held: list[tuple[str, FieldList]] = []
+        """Answers of held requests, not sent."""
         self._drop = 0
         self._drop_answers: list[bool] = []
         self._drop_now = False
@@ -186,7 +188,8 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
             replies = self._handle(kind, fields)
             if self._hold:
                 self._hold -= 1
-                return  # taken, never answered
+                self.held += replies  # taken, not answered (until `release_held`)
+                return
             if self._drop:
                 self._drop -= 1
                 later = replies if self._drop_answers.pop(0) else []
@@ -339,9 +342,17 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
     # -- scripts ---------------------------------------------------------------------------------
 
     def hold_next_request(self, count: int = 1) -> None:
-        """Take the next `count` requests into the book and answer none of them."""
+        """Take the next `count` requests into the book and answer none of them (their
+        answers wait in `held`)."""
         with self.lock:
             self._hold += count
+
+    def release_held(self) -> None:
+        """Send the answers held back, late."""
+        with self.lock:
+            late, self.held = self.held, []
+        for reply in late:
+            self._send(*reply)
 
     def drop_next_request(self, *, answer_later: bool = False) -> None:
         """Take the next request into the book and drop the connection before answering;
