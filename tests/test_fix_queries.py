@@ -112,3 +112,23 @@ class TestThreads:
         assert rig.position() == Decimal(2)
         assert all(rig.venue.new_order_singles[i] == 1 for i in ids)
         assert rig.adapter.delivery_failures == ()
+
+    def test_a_cancel_racing_a_fill_books_the_fill_whatever_wins(self, rig: FixRig) -> None:
+        """A cancel from one thread while the venue fills the order: the fill is booked once,
+        the order ends FILLED or CANCELLED (flagged), nothing is lost or raised."""
+        results = [rig.submit("1", "50000") for _ in range(5)]
+        ids = [rig.order(r).client_order_id for r in results]
+        with ThreadPoolExecutor(2) as pool:
+            fills = [pool.submit(rig.venue.fill, cid, "1", "50000") for cid in ids]
+            cancels = [pool.submit(rig.orch.cancel, cid) for cid in ids]
+            for future in (*fills, *cancels):
+                future.result()
+        rig.settle()
+
+        assert rig.position() == Decimal(5)
+        assert rig.adapter.delivery_failures == ()
+        for cid in ids:
+            order = rig.orch.order(cid)
+            assert order is not None
+            assert order.state in (OrderState.FILLED, OrderState.CANCELLED)
+            assert order.filled_quantity == 1
