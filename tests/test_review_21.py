@@ -6,17 +6,21 @@ the files on disk), with bounded waits so a defect fails instead of hanging.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from execfsm import ReasonCode
+from execfsm import OrderState, ReasonCode
 from execfsm.adapters.fix import load_config
 from execfsm.adapters.fix import mapping as m
 from execfsm.adapters.fix.adapter import FixAdapter
+from execfsm.cli import main
 from execfsm.clock import SystemClock
-from execfsm.errors import ConfigurationError
+from execfsm.errors import ConfigurationError, VenueError
 from execfsm.testing.fix_acceptor import FixAcceptor
 from tests.fix_rig import FixRig, eventually
 
@@ -45,6 +49,21 @@ def trade(cl: str, exec_id: str, qty: str, px: str) -> list[tuple[int, str]]:
         (m.LEAVES_QTY, "0"),
         (m.AVG_PX, px),
     ]
+
+
+def in_background(call: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run `call` on a thread of its own; its result or exception lands in the dict."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["result"] = call()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
 
 
 def files_holding(folder: Path, needle: str) -> list[Path]:
@@ -192,3 +211,89 @@ class TestCutLastLine:
                 third.adapter.stop(force=True)
         finally:
             venue.stop()
+
+
+class TestAnswersThatNameAnotherRequest:
+    def test_a_status_answer_about_another_order_is_never_its_report(self, rig: FixRig) -> None:
+        """`order_report(A)` never returns what the venue said about order B (its ClOrdID,
+        its state): an answer naming another ClOrdID is refused, not taken as A's."""
+        a = rig.submit("1", "50000")
+        b = rig.submit("1", "50000")
+        a_id, b_id = rig.order(a).client_order_id, rig.order(b).client_order_id
+        rig.orch.cancel(b_id)
+        rig.settle()
+        assert rig.order(b).state is OrderState.CANCELLED
+        rig.venue.hold_next_request()  # the venue takes the 35=H and answers ...
+        thread, out = in_background(lambda: rig.adapter.order_report(a_id))
+        assert eventually(lambda: len(rig.venue.held) == 1)
+        request_id = rig.adapter.requests[-1][1]
+        about_b = rig.venue.book.status(  # ... about B, under A's request id
+            rig.venue.book.find(b_id), b_id, [(m.ORD_STATUS_REQ_ID, request_id)]
+        )
+        rig.venue.send_report(about_b)
+        thread.join(10)
+
+        assert not thread.is_alive()
+        report = out.get("result")
+        assert isinstance(out.get("error"), VenueError) or (
+            report is not None and report.state is OrderState.ACKNOWLEDGED
+        ), report
+
+    def test_a_cancel_reject_answering_a_replace_never_leaves_it_pending_unflagged(
+        self, rig: FixRig
+    ) -> None:
+        """An OrderCancelReject naming our replace's ClOrdID (whatever its CxlRejResponseTo
+        says) ends the replace or flags the order: it is never left PENDING_REPLACE, unflagged,
+        even after a reconciliation."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        rig.venue.hold_next_request()
+        thread, _ = in_background(lambda: rig.orch.replace(cid, quantity="2"))
+        assert eventually(lambda: len(rig.venue.held) == 1)
+        replace_id = rig.venue.received[-1][1]
+        rig.venue.send_report(
+            [
+                (m.ORDER_ID, "O1"),
+                (m.CL_ORD_ID, replace_id),
+                (m.ORIG_CL_ORD_ID, cid),
+                (m.ORD_STATUS, "0"),
+                (m.CXL_REJ_RESPONSE_TO, "1"),
+                (m.TEXT, "too late to replace"),
+            ],
+            kind="9",
+        )
+        thread.join(10)
+        assert not thread.is_alive()
+        rig.orch.reconcile()
+
+        order = rig.order(result)
+        assert order.state is not OrderState.PENDING_REPLACE or order.recon_flags, order
+
+
+class TestRestartAndDemo:
+    def test_a_stopped_adapter_started_again_delivers_the_venues_later_reports(
+        self, tmp_path: Path
+    ) -> None:
+        """After `stop()` and `start()` again the session logs on and the venue's later
+        reports (the fills after the ACK) reach the orchestrator, as on the first start."""
+        rig = FixRig(tmp_path, partial_fills=("0.4", "0.6"))
+        try:
+            rig.adapter.stop()
+            assert rig.adapter.start(wait=5)
+            result = rig.submit("0.5")
+            assert eventually(lambda: rig.order(result).filled_quantity == Decimal("0.5"), 3)
+            assert rig.position() == Decimal("0.5")
+        finally:
+            rig.close()
+
+    def test_the_fix_demo_never_deletes_a_folder_it_did_not_write(self, tmp_path: Path) -> None:
+        """`execfsm demo --venue fix --out DIR` leaves a user's file in DIR/fix alone (the
+        paper demo removes only its own files; --db that exists is refused)."""
+        out = tmp_path / "out"
+        (out / "fix").mkdir(parents=True)
+        mine = out / "fix" / "notes.txt"
+        mine.write_text("the operator's own notes")
+
+        code = main(["demo", "--venue", "fix", "--out", str(out)])
+
+        assert mine.exists(), f"demo exited {code} and removed {mine}"
