@@ -297,3 +297,37 @@ class TestRestartAndDemo:
         code = main(["demo", "--venue", "fix", "--out", str(out)])
 
         assert mine.exists(), f"demo exited {code} and removed {mine}"
+
+
+class TestTermsTheVenueChanged:
+    def test_an_ack_for_a_thousand_times_the_quantity_is_not_taken_silently(
+        self, rig: FixRig
+    ) -> None:
+        """An ACK (ExecType 0) whose OrderQty is 1000 for our order of 1 is refused or flags
+        the order: the venue working another quantity than ours is never a plain ACK."""
+        rig.venue.hold_next_request()
+        thread, out = in_background(lambda: rig.submit("1", "50000"))
+        assert eventually(lambda: len(rig.venue.held) == 1)
+        kind, fields = rig.venue.held[0]
+        rig.venue.held[0] = (
+            kind,
+            [(t, "1000" if t in (m.ORDER_QTY, m.LEAVES_QTY) else v) for t, v in fields],
+        )
+        rig.venue.release_held()
+        thread.join(10)
+        assert not thread.is_alive()
+        rig.settle()
+
+        order = rig.order(out["result"])
+        assert order.recon_flags or rig.adapter.refused_reports, order
+
+    def test_a_buy_filled_above_its_limit_is_not_booked_silently(self, rig: FixRig) -> None:
+        """A Trade for a buy limit 50000 at LastPx 70000 (through the limit) is refused or
+        flags the order: it is never booked as a plain fill."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        rig.venue.send_report(trade(cid, "L1", "1", "70000"))
+        rig.settle()
+
+        order = rig.order(result)
+        assert rig.position() == 0 or order.recon_flags, order
