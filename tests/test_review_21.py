@@ -6,6 +6,9 @@ the files on disk), with bounded waits so a defect fails instead of hanging.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -331,3 +334,26 @@ class TestTermsTheVenueChanged:
 
         order = rig.order(result)
         assert rig.position() == 0 or order.recon_flags, order
+
+
+def test_the_fix_demo_without_quickfix_says_so_in_one_line(tmp_path: Path) -> None:
+    """`execfsm demo --venue fix` where QuickFIX is not installed exits non-zero with one
+    line naming what to install (execfsm[fix]), never a traceback."""
+    script = (
+        "import sys\n"
+        "sys.modules['quickfix'] = None  # QuickFIX not installed\n"
+        "from execfsm.cli import main\n"
+        f"sys.exit(main(['demo', '--venue', 'fix', '--out', {str(tmp_path / 'out')!r}]))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter, our own script
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+        check=False,
+    )
+
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr[-400:]
+    assert "execfsm[fix]" in done.stderr or "quickfix" in done.stderr.lower()
