@@ -357,3 +357,22 @@ def test_the_fix_demo_without_quickfix_says_so_in_one_line(tmp_path: Path) -> No
     assert done.returncode != 0
     assert "Traceback" not in done.stderr, done.stderr[-400:]
     assert "execfsm[fix]" in done.stderr or "quickfix" in done.stderr.lower()
+
+
+def test_starting_the_adapter_twice_never_crashes_the_process() -> None:
+    """A second `adapter.start()` on a running adapter is refused or does nothing; the
+    process never dies (here it ends in a segmentation fault: the first running QuickFIX
+    initiator is dropped while its thread runs)."""
+    root = Path(__file__).parents[1]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and support module
+        [sys.executable, "-m", "tests.review21_double_start"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"},
+        check=False,
+    )
+
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-300:])
+    assert "DONE" in done.stdout

@@ -1,0 +1,34 @@
+"""Support for test_review_21: start a FixAdapter twice against the scripted venue, in a
+process of its own (a crash there must not take the test run with it). Prints what it saw."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from execfsm.adapters.fix import load_config
+from execfsm.adapters.fix.adapter import FixAdapter
+from execfsm.clock import SystemClock
+from execfsm.testing.fix_acceptor import FixAcceptor
+
+
+def main() -> int:
+    folder = Path(tempfile.mkdtemp())
+    venue = FixAcceptor(folder / "venue").start()
+    config = folder / "fix.cfg"
+    config.write_text(venue.initiator_config(folder / "ours"))
+    adapter = FixAdapter(load_config(config), SystemClock())
+    print("first start", adapter.start(wait=5), flush=True)
+    try:
+        print("second start", adapter.start(wait=2), flush=True)
+    except Exception as exc:  # noqa: BLE001 - a refusal is a fine answer: reported
+        print("second start refused", type(exc).__name__, flush=True)
+    adapter.stop(force=True)
+    venue.stop()
+    print("DONE", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
