@@ -364,7 +364,7 @@ def test_starting_the_adapter_twice_never_crashes_the_process() -> None:
     process never dies (here it ends in a segmentation fault: the first running QuickFIX
     initiator is dropped while its thread runs)."""
     root = Path(__file__).parents[1]
-    done = subprocess.run(  # noqa: S603 - our own interpreter and support module
+    done = subprocess.run(
         [sys.executable, "-m", "tests.review21_double_start"],
         capture_output=True,
         text=True,
