@@ -359,13 +359,11 @@ def test_the_fix_demo_without_quickfix_says_so_in_one_line(tmp_path: Path) -> No
     assert "execfsm[fix]" in done.stderr or "quickfix" in done.stderr.lower()
 
 
-def test_starting_the_adapter_twice_never_crashes_the_process() -> None:
-    """A second `adapter.start()` on a running adapter is refused or does nothing; the
-    process never dies (here it ends in a segmentation fault: the first running QuickFIX
-    initiator is dropped while its thread runs)."""
+def run_support(mode: str) -> subprocess.CompletedProcess[str]:
+    """`tests.review21_double_start` in a process of its own (bounded)."""
     root = Path(__file__).parents[1]
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.review21_double_start"],
+    return subprocess.run(  # noqa: S603 - our own interpreter and support module
+        [sys.executable, "-m", "tests.review21_double_start", mode],
         capture_output=True,
         text=True,
         timeout=60,
@@ -374,5 +372,21 @@ def test_starting_the_adapter_twice_never_crashes_the_process() -> None:
         check=False,
     )
 
-    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-300:])
-    assert "DONE" in done.stdout
+
+class TestProcessCrashes:
+    def test_starting_the_adapter_twice_never_crashes_the_process(self) -> None:
+        """A second `adapter.start()` on a running adapter is refused or does nothing; the
+        process never dies (here: a segmentation fault, the first running QuickFIX
+        initiator dropped while its thread runs)."""
+        done = run_support("twice")
+
+        assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-300:])
+        assert "DONE" in done.stdout
+
+    def test_a_started_adapter_dropped_unstopped_never_crashes_the_process(self) -> None:
+        """A started adapter that goes out of scope without `stop()` (an exception in the
+        caller's code) never kills the process (here: a segmentation fault when collected)."""
+        done = run_support("dropped")
+
+        assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-300:])
+        assert "DONE" in done.stdout
