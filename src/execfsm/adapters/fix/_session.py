@@ -11,19 +11,23 @@ from typing import Protocol
 
 import quickfix as fix
 
-from execfsm.adapters.fix.config import FixConfig
+from execfsm.adapters.fix.config import FixConfig, canonical, is_secret
 
 _log = logging.getLogger(__name__)
 USERNAME, PASSWORD = 553, 554
 
 
 def session_settings(config: FixConfig) -> tuple[fix.SessionSettings, fix.SessionID]:
-    """QuickFIX's settings for the one session of `config` (no credential among them)."""
+    """QuickFIX's settings for the one session of `config` (no credential among them, and
+    ``PersistMessages=N`` however a key was spelled: QuickFIX reads keys case-insensitively)."""
     settings = fix.SessionSettings()
     session = fix.SessionID(config.settings["BeginString"], config.sender, config.target)
     values = fix.Dictionary()
     for key, value in sorted(config.settings.items()):
+        if is_secret(key) or canonical(key) == "PersistMessages":
+            continue
         values.setString(key, value)
+    values.setString("PersistMessages", "N")
     settings.set(session, values)
     return settings, session
 

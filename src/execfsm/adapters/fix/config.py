@@ -33,6 +33,29 @@ SECRETS: Final = frozenset({"Password", "Username"})
 OURS: Final = frozenset({"ResponseTimeout"})
 """execfsm's own keys: not passed to QuickFIX."""
 BEGIN_STRING: Final = "FIX.4.4"
+_SET_HERE: Final = (
+    "BeginString",
+    "ConnectionType",
+    "ReconnectInterval",
+    "StartTime",
+    "EndTime",
+    "UseDataDictionary",
+    "PersistMessages",
+)
+CANONICAL: Final = {key.lower(): key for key in (*REQUIRED, *SECRETS, *OURS, *_SET_HERE)}
+"""The keys execfsm reads or sets, by their lower-case spelling: QuickFIX reads keys
+case-insensitively, so ``persistmessages`` is ``PersistMessages`` (and ``password`` a
+secret)."""
+
+
+def canonical(key: str) -> str:
+    """`key` as execfsm spells it, if it is one execfsm reads or sets; else as given."""
+    return CANONICAL.get(key.lower(), key)
+
+
+def is_secret(key: str) -> bool:
+    """Whether `key` (in any case) names a credential."""
+    return canonical(key) in SECRETS
 
 
 @attrs.frozen
@@ -76,16 +99,18 @@ class FixConfig:
 
 
 def _refuse(source: str, key: str, rule: str, value: str | None) -> ConfigurationError:
-    shown = "***" if key in SECRETS else repr(value)
+    shown = "***" if is_secret(key) else repr(value)
     return ConfigurationError(f"{source}: {key}: {rule}, got {shown}", field=key, value=None)
 
 
 def parse_settings(text: str, source: str = "FIX config") -> dict[str, str]:
     """
     The keys of `text` (QuickFIX format): ``[DEFAULT]`` then exactly one ``[SESSION]``, the
-    session's keys overriding the defaults. Comments start with ``#``.
+    session's keys overriding the defaults. Comments start with ``#``. Keys are
+    case-insensitive, as QuickFIX reads them (the ones execfsm reads are spelled its way); a
+    key given twice in one section (in any case) is refused, naming it and the section.
     """
-    sections: list[tuple[str, dict[str, str]]] = []
+    sections: list[tuple[str, dict[str, tuple[str, str]]]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -114,7 +139,16 @@ def parse_settings(text: str, source: str = "FIX config") -> dict[str, str]:
                 field=key,
                 value=None,
             )
-        sections[-1][1][key] = value.strip()
+        section, keys = sections[-1]
+        key = canonical(key)
+        if key.lower() in keys:
+            raise ConfigurationError(
+                f"{source}: line {number}: {key} is given twice in [{section}] "
+                "(keys are case-insensitive); give it once",
+                field=key,
+                value=None,
+            )
+        keys[key.lower()] = (key, value.strip())
     sessions = [keys for name, keys in sections if name == "SESSION"]
     if len(sessions) != 1:
         raise ConfigurationError(
@@ -122,12 +156,12 @@ def parse_settings(text: str, source: str = "FIX config") -> dict[str, str]:
             field="SESSION",
             value=len(sessions),
         )
-    merged: dict[str, str] = {}
+    merged: dict[str, tuple[str, str]] = {}
     for name, keys in sections:
         if name == "DEFAULT":
             merged.update(keys)
     merged.update(sessions[0])
-    return merged
+    return dict(merged.values())
 
 
 def _integer(source: str, keys: Mapping[str, str], key: str, low: int, high: int) -> None:
@@ -138,8 +172,21 @@ def _integer(source: str, keys: Mapping[str, str], key: str, low: int, high: int
 
 def config_from_settings(keys: Mapping[str, str], source: str = "FIX config") -> FixConfig:
     """
-    The checked `FixConfig` of parsed `keys`.
+    The checked `FixConfig` of parsed `keys` (case-insensitive: a key given twice in two
+    spellings is refused).
     """
+    spelled: dict[str, str] = {}
+    for given in keys:
+        key = canonical(given)
+        if key.lower() in spelled:
+            raise ConfigurationError(
+                f"{source}: {key} is given twice ({spelled[key.lower()]}, {given}; keys are "
+                "case-insensitive); give it once",
+                field=key,
+                value=None,
+            )
+        spelled[key.lower()] = given
+    keys = {canonical(k): v for k, v in keys.items()}
     for key in REQUIRED:
         if not keys.get(key, "").strip():
             raise _refuse(source, key, "is required", keys.get(key))
