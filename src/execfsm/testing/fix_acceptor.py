@@ -108,13 +108,14 @@ class FixAcceptor(fix.Application):  # type: ignore[misc]
         )
 
     def initiator_config(self, store: Path, *, extra: str = "") -> str:
-        """A settings file for execfsm's side of the session (short heartbeats)."""
+        """A settings file for execfsm's side of the session (short heartbeats); `extra`
+        (``Key=Value`` lines) goes in ``[SESSION]``, so it may override a default."""
         return (
             "[DEFAULT]\nConnectionType=initiator\nHeartBtInt=1\nReconnectInterval=1\n"
-            f"FileStorePath={store}\nResponseTimeout=2\n{extra}"
+            f"FileStorePath={store}\nResponseTimeout=2\n"
             f"[SESSION]\nBeginString=FIX.4.4\nSenderCompID={self.target}\n"
             f"TargetCompID={self.sender}\nSocketConnectHost=127.0.0.1\n"
-            f"SocketConnectPort={self.port}\n"
+            f"SocketConnectPort={self.port}\n{extra}"
         )
 
     def start(self) -> FixAcceptor:
