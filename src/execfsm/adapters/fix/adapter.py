@@ -229,11 +229,14 @@ class FixAdapter:
         self.refused_reports.append(refusal)
 
     def _ref(self, fields: m.Fields) -> m.OrderRef:
-        for tag in (m.CL_ORD_ID, m.ORIG_CL_ORD_ID):
-            ref = self._journal.ref(fields.get(tag, ""))
-            if ref is not None:
-                return ref
+        """Our order the message's ClOrdID (11) names. Never found by its OrigClOrdID (41): in
+        FIX 4.4 every report about our order carries a ClOrdID we sent (the order's, or our
+        cancel's or replace's, all in the journal), so a report whose ClOrdID we never sent is
+        about no order of ours, whatever its OrigClOrdID says (refused upstream)."""
         cl = m.text(fields, m.CL_ORD_ID, "ClOrdID")
+        ref = self._journal.ref(cl)
+        if ref is not None:
+            return ref
         return m.OrderRef(cl, UNKNOWN_CORRELATION, fields.get(m.SYMBOL, ""), OrderSide.BUY)
 
     def _execution_report(self, fields: m.Fields) -> None:
