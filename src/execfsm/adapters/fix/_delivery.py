@@ -34,8 +34,23 @@ class Delivery:
         """Events the sink raised on (also logged): never lost silently."""
         self.delivered = 0
         """How many events reached the sink."""
+        self._name = name
         self._thread = threading.Thread(target=self._run, name=f"{name}-delivery", daemon=True)
         self._thread.start()
+
+    def restart(self) -> None:
+        """Run again after `stop` (what is still queued is delivered then); nothing if the
+        thread runs."""
+        with self._cond:
+            if self._thread.is_alive() and not self._stopped:
+                return
+        self._thread.join(timeout=5)
+        with self._cond:
+            self._stopped = False
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self._name}-delivery", daemon=True
+            )
+            self._thread.start()
 
     def set_sink(self, sink: EventSink) -> None:
         """Deliver to `sink` from now on (and what waited for one)."""

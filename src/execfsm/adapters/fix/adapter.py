@@ -11,6 +11,7 @@ sent once: a retried submit of the same order sends nothing and stays unknown.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import secrets
@@ -108,6 +109,7 @@ class FixAdapter:
         self._logged_on = threading.Event()
         self._lock = threading.Lock()  # waiters, the fills book
         self._send_lock = threading.Lock()
+        self._start_lock = threading.Lock()  # start(), stop()
         self._waiters: dict[str, _Waiter] = {}
         self._fills: dict[str, dict[str, tuple[Fill, datetime]]] = {}
         self._req_ids = itertools.count(1)
@@ -143,18 +145,26 @@ class FixAdapter:
         return self._logged_on.is_set()
 
     def start(self, wait: float | None = None) -> bool:
-        """Start the session (QuickFIX connects and reconnects); with `wait`, wait that many
-        seconds for the logon: whether it came."""
-        try:
-            store = fix.FileStoreFactory(self._settings)
-            self._initiator = fix.SocketInitiator(self._app, store, self._settings)
-            self._initiator.start()
-        except (fix.ConfigError, fix.RuntimeError) as exc:  # QuickFIX's word on the settings
-            raise ConfigurationError(
-                f"FIX session {self._config.sender}->{self._config.target}: {exc}",
-                field="settings",
-                value=None,
-            ) from None
+        """Start the session (QuickFIX connects and reconnects) and the delivery thread; with
+        `wait`, wait that many seconds for the logon: whether it came. A started adapter
+        started again changes nothing (its session runs on); one stopped starts afresh."""
+        with self._start_lock:
+            if self._initiator is None:
+                self._delivery.restart()
+                try:
+                    store = fix.FileStoreFactory(self._settings)
+                    initiator = fix.SocketInitiator(self._app, store, self._settings)
+                    initiator.start()
+                except (fix.ConfigError, fix.RuntimeError) as exc:  # QuickFIX's word
+                    raise ConfigurationError(
+                        f"FIX session {self._config.sender}->{self._config.target}: {exc}",
+                        field="settings",
+                        value=None,
+                    ) from None
+                self._initiator = initiator
+                # QuickFIX's thread runs until stop(): what it calls stays alive until then,
+                # and a process ending with the adapter unstopped stops it first.
+                _RUNNING[id(initiator)] = (initiator, store, self._app, self._settings)
         return self.wait_logged_on(wait) if wait is not None else self.logged_on
 
     def wait_logged_on(self, timeout: float) -> bool:
@@ -168,10 +178,13 @@ class FixAdapter:
     def stop(self, *, force: bool = False) -> None:
         """Log out (`force`: without waiting for the venue's Logout), stop the session and
         the delivery thread."""
-        if self._initiator is not None:
-            self._initiator.stop(force)
-            self._initiator = None
-        self._delivery.stop()
+        with self._start_lock:
+            initiator, self._initiator = self._initiator, None
+            if initiator is not None:
+                initiator.stop(force)
+                _RUNNING.pop(id(initiator), None)
+            self.on_logout()  # logged out now, whatever the venue said: nothing else leaves
+            self._delivery.stop()
 
     def set_event_sink(self, sink: EventSink) -> None:
         """Where unsolicited events go (held until a sink is set)."""
@@ -463,3 +476,20 @@ class FixAdapter:
 
 def _nothing() -> None:
     return None
+
+
+_RUNNING: dict[
+    int, tuple[fix.SocketInitiator, fix.FileStoreFactory, Application, fix.SessionSettings]
+] = {}
+"""The initiators started and not stopped, with what their thread calls: kept alive (an
+initiator collected while its thread runs ends the process), stopped at exit."""
+
+
+@atexit.register
+def _stop_running() -> None:
+    for initiator, *_ in list(_RUNNING.values()):
+        try:
+            initiator.stop(True)
+        except Exception:  # noqa: BLE001 - the process is ending: logged, the others stopped
+            _log.exception("FIX: a session left running could not be stopped at exit")
+    _RUNNING.clear()
