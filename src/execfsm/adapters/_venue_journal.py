@@ -163,24 +163,36 @@ def _refused(path: Path, number: int, why: str) -> ConfigurationError:
     return misconfigured("journal", f"line {number} is not a venue journal record ({why})", path)
 
 
-def _torn(path: Path, number: int, torn: bytes, whole_lines: bool) -> int:
+def torn_tail(torn: bytes, whole_lines: bool, openings: Sequence[bytes]) -> int:
     """
-    How many bytes of `torn` (what follows the last newline, line `number`) to keep: all of
-    it when it is blank, none when it is a record the venue was writing when it crashed (the
-    beginning of a record, after at least one whole line of the journal). Anything else is
-    not taken for a torn line, and refuses the journal: cutting it could destroy a file that
-    is no journal at all.
+    How many bytes of `torn` (what follows the last newline of a JSON-lines file) to keep:
+    all of it when it is blank, none when it is a record the writer was writing when it
+    crashed (the beginning of a record, one of `openings` or the start of one, after at least
+    one whole line: `whole_lines`). Anything else is not taken for a torn line: a
+    `ValueError` says why (cutting it could destroy a file that is no such file at all).
+    Shared by every append-only JSON-lines file execfsm writes (this journal, the FIX
+    adapter's ClOrdID journal and inbox).
     """
     if not torn.strip():
         return len(torn)  # nothing was being written: a reader strips it, appending is safe
     if not whole_lines:
-        why = "it has no newline and no whole journal line precedes it; nothing was cut"
-        raise _refused(path, number, why)
+        raise ValueError("it has no newline and no whole journal line precedes it; nothing was cut")
     begun = torn.lstrip()
-    if not any(begun.startswith(start) or start.startswith(begun) for start in _OPENINGS):
+    if not any(begun.startswith(start) or start.startswith(begun) for start in openings):
         why = "the last line has no newline and is not the beginning of a record; nothing was cut"
-        raise _refused(path, number, why)
+        raise ValueError(why)
     return 0
+
+
+def _torn(path: Path, number: int, torn: bytes, whole_lines: bool) -> int:
+    """
+    How many bytes of `torn` (what follows the last newline, line `number`) to keep
+    (`torn_tail`); anything but a torn line refuses the journal.
+    """
+    try:
+        return torn_tail(torn, whole_lines, _OPENINGS)
+    except ValueError as exc:
+        raise _refused(path, number, str(exc)) from None
 
 
 def replay(path: Path) -> tuple[Replayed, int]:

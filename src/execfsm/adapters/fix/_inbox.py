@@ -14,6 +14,7 @@ import os
 import threading
 from pathlib import Path
 
+from execfsm.adapters.fix._lines import whole_lines
 from execfsm.contracts import ExecutionEvent
 from execfsm.errors import ConfigurationError
 from execfsm.ids import canonical_json, decode
@@ -40,11 +41,9 @@ class Inbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             return
-        lines = path.read_text(encoding="utf-8").splitlines()
         received: dict[int, ExecutionEvent] = {}
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+        # a last line cut by a crash is cut off: QuickFIX never counted it received
+        for number, line in whole_lines(path, "inbox", "inbox record"):
             try:
                 row = json.loads(line)
                 if "done" in row:
@@ -55,8 +54,6 @@ class Inbox:
                 self.history.append(event)
                 self._count = max(self._count, int(row["in"]))
             except (ValueError, KeyError, TypeError) as exc:
-                if number == len(lines):
-                    break  # a last line cut by a crash: QuickFIX never counted it received
                 raise ConfigurationError(
                     f"{path}: line {number} is not an inbox record: {type(exc).__name__}",
                     field="inbox",

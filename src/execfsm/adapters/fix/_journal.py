@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+from execfsm.adapters.fix._lines import whole_lines
 from execfsm.adapters.fix.mapping import OrderRef
 from execfsm.contracts import OrderSide
 from execfsm.errors import ConfigurationError
@@ -32,17 +33,13 @@ class ClOrdIdJournal:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
+            # a last line cut by a crash is cut off: its request never left
+            for number, line in whole_lines(path, "journal", "ClOrdID record"):
                 try:
                     row = json.loads(line)
                     ref = OrderRef(row["cid"], row["corr"], row["symbol"], OrderSide(row["side"]))
                     self._add(row["clordid"], ref, row["kind"])
                 except (ValueError, KeyError, TypeError) as exc:
-                    if number == len(lines):
-                        break  # a last line cut by a crash: its request never left
                     raise ConfigurationError(
                         f"{path}: line {number} is not a ClOrdID record: {type(exc).__name__}",
                         field="journal",
