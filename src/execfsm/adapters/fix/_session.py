@@ -6,6 +6,7 @@ end the process): each hands over to the adapter and logs what it could not hand
 
 from __future__ import annotations
 
+import atexit
 import logging
 from typing import Protocol
 
@@ -81,3 +82,29 @@ class Application(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         self._handler.on_message(message)  # catches everything but a FIX session reject
+
+
+_RUNNING: dict[int, tuple[fix.SocketInitiator, tuple[object, ...]]] = {}
+"""The initiators started and not stopped, with what their thread calls: kept alive (an
+initiator collected while its thread runs ends the process), stopped at exit."""
+
+
+def running(initiator: fix.SocketInitiator, *uses: object) -> None:
+    """Keep the started `initiator` (and what it `uses`) alive until `stopped`, or exit."""
+    _RUNNING[id(initiator)] = (initiator, uses)
+
+
+def stopped(initiator: fix.SocketInitiator) -> None:
+    """The `initiator` was stopped: no longer kept."""
+    _RUNNING.pop(id(initiator), None)
+
+
+@atexit.register
+def _stop_running() -> None:
+    """Stop every initiator left running, before the interpreter tears down its objects."""
+    for initiator, _ in list(_RUNNING.values()):
+        try:
+            initiator.stop(True)
+        except Exception:  # noqa: BLE001 - the process is ending: logged, the others stopped
+            _log.exception("FIX: a session left running could not be stopped at exit")
+    _RUNNING.clear()

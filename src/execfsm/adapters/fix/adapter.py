@@ -11,7 +11,6 @@ sent once: a retried submit of the same order sends nothing and stays unknown.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import logging
 import secrets
@@ -29,7 +28,7 @@ from execfsm.adapters.fix import mapping as m
 from execfsm.adapters.fix._delivery import Delivery
 from execfsm.adapters.fix._inbox import Inbox
 from execfsm.adapters.fix._journal import ClOrdIdJournal
-from execfsm.adapters.fix._session import Application, session_settings
+from execfsm.adapters.fix._session import Application, running, session_settings, stopped
 from execfsm.adapters.fix.config import FixConfig
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.contracts import (
@@ -164,7 +163,7 @@ class FixAdapter:
                 self._initiator = initiator
                 # QuickFIX's thread runs until stop(): what it calls stays alive until then,
                 # and a process ending with the adapter unstopped stops it first.
-                _RUNNING[id(initiator)] = (initiator, store, self._app, self._settings)
+                running(initiator, store, self._app, self._settings)
         return self.wait_logged_on(wait) if wait is not None else self.logged_on
 
     def wait_logged_on(self, timeout: float) -> bool:
@@ -182,7 +181,7 @@ class FixAdapter:
             initiator, self._initiator = self._initiator, None
             if initiator is not None:
                 initiator.stop(force)
-                _RUNNING.pop(id(initiator), None)
+                stopped(initiator)
             self.on_logout()  # logged out now, whatever the venue said: nothing else leaves
             self._delivery.stop()
 
@@ -438,6 +437,14 @@ class FixAdapter:
         with self._send_lock:
             waiter = self._send(key, f"OrderStatusRequest {client_order_id}", message, _nothing)
         fields = self._await(key, waiter).reports[0]
+        answered = fields.get(m.CL_ORD_ID)
+        if answered != client_order_id:  # another order's status is never this one's
+            why = (
+                f"OrderStatusRequest {client_order_id}: the answer is about ClOrdID "
+                f"{answered}: refused"
+            )
+            self._refuse(fields, why)
+            raise m.MalformedReport(why)
         if m.unknown_to_venue(fields):
             return None
         if ref is None:
@@ -476,20 +483,3 @@ class FixAdapter:
 
 def _nothing() -> None:
     return None
-
-
-_RUNNING: dict[
-    int, tuple[fix.SocketInitiator, fix.FileStoreFactory, Application, fix.SessionSettings]
-] = {}
-"""The initiators started and not stopped, with what their thread calls: kept alive (an
-initiator collected while its thread runs ends the process), stopped at exit."""
-
-
-@atexit.register
-def _stop_running() -> None:
-    for initiator, *_ in list(_RUNNING.values()):
-        try:
-            initiator.stop(True)
-        except Exception:  # noqa: BLE001 - the process is ending: logged, the others stopped
-            _log.exception("FIX: a session left running could not be stopped at exit")
-    _RUNNING.clear()
