@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 from execfsm.adapters.fix._lines import whole_lines
@@ -20,13 +21,15 @@ from execfsm.ids import canonical_json
 
 class ClOrdIdJournal:
     """
-    ClOrdID → `OrderRef`, appended to a JSON-lines file (None: in memory only).
+    ClOrdID → `OrderRef` (with the terms sent under it) and what was sent under it (35=D, F,
+    G), appended to a JSON-lines file (None: in memory only).
     """
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
         self._refs: dict[str, OrderRef] = {}
         self._sent: set[str] = set()
+        self._kinds: dict[str, str] = {}
         self._counts: dict[str, int] = {}
         self._path = path
         if path is None:
@@ -37,9 +40,17 @@ class ClOrdIdJournal:
             for number, line in whole_lines(path, "journal", "ClOrdID record"):
                 try:
                     row = json.loads(line)
-                    ref = OrderRef(row["cid"], row["corr"], row["symbol"], OrderSide(row["side"]))
+                    qty, px = row.get("qty"), row.get("px")  # absent from older journals
+                    ref = OrderRef(
+                        row["cid"],
+                        row["corr"],
+                        row["symbol"],
+                        OrderSide(row["side"]),
+                        Decimal(qty) if qty is not None else None,
+                        Decimal(px) if px is not None else None,
+                    )
                     self._add(row["clordid"], ref, row["kind"])
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
                     raise ConfigurationError(
                         f"{path}: line {number} is not a ClOrdID record: {type(exc).__name__}",
                         field="journal",
@@ -48,6 +59,7 @@ class ClOrdIdJournal:
 
     def _add(self, cl_ord_id: str, ref: OrderRef, kind: str) -> None:
         self._refs[cl_ord_id] = ref
+        self._kinds[cl_ord_id] = kind
         self._sent.add(cl_ord_id)
         key = f"{ref.client_order_id}:{kind}"
         self._counts[key] = self._counts.get(key, 0) + 1
@@ -61,6 +73,11 @@ class ClOrdIdJournal:
         """Whether a request already went (or may have gone) out under `cl_ord_id`."""
         with self._lock:
             return cl_ord_id in self._sent
+
+    def kind(self, cl_ord_id: str) -> str | None:
+        """What was sent under `cl_ord_id` (35=D, F or G), if anything."""
+        with self._lock:
+            return self._kinds.get(cl_ord_id)
 
     def count(self, client_order_id: str, kind: str) -> int:
         """How many requests of `kind` (35=D/F/G) were sent for the order."""
@@ -79,6 +96,10 @@ class ClOrdIdJournal:
                     "side": str(ref.side),
                     "kind": kind,
                 }
+                if ref.quantity is not None:
+                    row["qty"] = format(ref.quantity, "f")
+                if ref.limit_price is not None:
+                    row["px"] = format(ref.limit_price, "f")
                 with self._path.open("a", encoding="utf-8") as out:
                     out.write(canonical_json(row) + "\n")
                     out.flush()

@@ -224,13 +224,15 @@ class FixAdapter:
             else:
                 self._refuse(fields, f"MsgType {kind} is not one execfsm reads")
         except m.MalformedReport as exc:
-            self._refuse(fields, str(exc))
+            self._refuse(fields, str(exc), answer=True)
         except Exception as exc:  # noqa: BLE001 - QuickFIX's thread must live: kept, logged
-            self._refuse(fields, f"{type(exc).__name__}: {exc}")
+            self._refuse(fields, f"{type(exc).__name__}: {exc}", answer=True)
         finally:
             self.messages_received += 1  # once handled: queued, answered or refused
 
-    def _refuse(self, fields: m.Fields, reason: str) -> None:
+    def _refuse(self, fields: m.Fields, reason: str, *, answer: bool = False) -> None:
+        """Refuse a venue message, visibly; an `answer` to a request waiting under its
+        ClOrdID ends that request at once, its outcome unknown (the order is flagged)."""
         refusal = FixRefusal(fields.get(m.MSG_SEQ_NUM, "?"), fields.get(m.CL_ORD_ID, "?"), reason)
         _log.error(
             "FIX message refused: seq %s ClOrdID %s: %s",
@@ -239,6 +241,13 @@ class FixAdapter:
             reason,
         )
         self.refused_reports.append(refusal)
+        with self._lock:
+            waiter = self._waiters.pop(refusal.cl_ord_id, None) if answer else None
+        if waiter is not None:
+            waiter.error = OutcomeUnknown(
+                f"{waiter.what}: the venue's answer was refused: {reason}"
+            )
+            waiter.done.set()
 
     def _ref(self, fields: m.Fields) -> m.OrderRef:
         """Our order the message's ClOrdID (11) names. Never found by its OrigClOrdID (41): in
@@ -284,7 +293,8 @@ class FixAdapter:
 
     def _cancel_reject(self, fields: m.Fields) -> None:
         seq = fields.get(m.MSG_SEQ_NUM, "0")
-        event = m.event_of_cancel_reject(fields, self._ref(fields), self._clock.now(), seq)
+        sent = self._journal.kind(fields.get(m.CL_ORD_ID, ""))  # what it rejects, by us
+        event = m.event_of_cancel_reject(fields, self._ref(fields), self._clock.now(), seq, sent)
         self._answer(fields.get(m.CL_ORD_ID, ""), event)
 
     def _answer(self, cl: str, event: ExecutionEvent) -> None:
@@ -382,7 +392,7 @@ class FixAdapter:
         """
         cl = order.client_order_id
         what = f"NewOrderSingle {cl}"
-        ref = m.OrderRef(cl, order.correlation_id, order.symbol, order.side)
+        ref = m.ref_of(order, order.quantity, order.limit_price)
         with self._send_lock:
             if self._journal.sent(cl):
                 raise OutcomeUnknown(f"{what}: sent before, not sent again (ask its status)")
@@ -392,7 +402,7 @@ class FixAdapter:
 
     def cancel(self, order: Order) -> Sequence[ExecutionEvent]:
         """35=F for the order's current ClOrdID, under a ClOrdID of its own; the answer."""
-        ref = m.OrderRef(order.client_order_id, order.correlation_id, order.symbol, order.side)
+        ref = m.ref_of(order, order.quantity, order.limit_price)
         with self._send_lock:
             n = self._journal.count(order.client_order_id, "F") + 1
             cl = f"{order.client_order_id}.c{n}"
@@ -403,7 +413,8 @@ class FixAdapter:
 
     def replace(self, order: Order, request: ReplaceRequest) -> Sequence[ExecutionEvent]:
         """35=G under ``request.new_client_order_id``, OrigClOrdID chained; the answer."""
-        ref = m.OrderRef(order.client_order_id, order.correlation_id, order.symbol, order.side)
+        limit = request.limit_price if request.limit_price is not None else order.limit_price
+        ref = m.ref_of(order, request.quantity, limit)
         cl = request.new_client_order_id
         what = f"OrderCancelReplaceRequest {cl}"
         with self._send_lock:

@@ -21,6 +21,7 @@ from execfsm.contracts import (
     EventKind,
     ExecutionEvent,
     Fill,
+    Order,
     OrderSide,
     OrderState,
     OrderType,
@@ -100,6 +101,19 @@ class OrderRef:
     correlation_id: str
     symbol: str
     side: OrderSide
+    quantity: Decimal | None = None
+    """The quantity sent under the ClOrdID (None: not known, not checked)."""
+    limit_price: Decimal | None = None
+    """The limit price sent under the ClOrdID (None: a market order, or not known)."""
+
+
+def ref_of(order: Order, quantity: Decimal, limit: Decimal | None) -> OrderRef:
+    """The `OrderRef` of a request for `order` with these terms (a limit kept for a LIMIT
+    order only): the reports under its ClOrdID are checked against them."""
+    limit = limit if order.order_type is OrderType.LIMIT else None
+    return OrderRef(
+        order.client_order_id, order.correlation_id, order.symbol, order.side, quantity, limit
+    )
 
 
 def text(fields: Fields, tag: int, name: str) -> str:
@@ -157,15 +171,42 @@ def _detail(fields: Fields) -> str:
 
 
 def check_terms(fields: Fields, ref: OrderRef) -> None:
-    """A report naming our order with another Symbol or Side is not about it: refused."""
+    """
+    A report naming our order with other terms than we sent under its ClOrdID is not about
+    our order as we sent it: refused. Checked: Symbol, Side, OrderQty, Price (a limit order)
+    and an execution's LastPx through the limit (a buy above it, a sell below it).
+    """
     symbol, side = fields.get(SYMBOL), fields.get(SIDE)
+    cl = fields.get(CL_ORD_ID)
     if (symbol is not None and symbol != ref.symbol) or (
         side is not None and side != SIDES[ref.side]
     ):
         raise MalformedReport(
-            f"ClOrdID {fields.get(CL_ORD_ID)}: the report says Side {side} Symbol {symbol}, "
+            f"ClOrdID {cl}: the report says Side {side} Symbol {symbol}, "
             f"the order is {ref.side} {ref.symbol}"
         )
+    if ref.quantity is not None and ORDER_QTY in fields:
+        qty = decimal(fields, ORDER_QTY, "OrderQty")
+        if qty != ref.quantity:
+            raise MalformedReport(
+                f"ClOrdID {cl}: the report says OrderQty {qty}, we sent {fmt(ref.quantity)}"
+            )
+    limit = ref.limit_price
+    if limit is None:
+        return
+    if PRICE in fields and decimal(fields, PRICE, "Price") != limit:
+        raise MalformedReport(
+            f"ClOrdID {cl}: the report says Price {fields[PRICE]}, our limit is {fmt(limit)}"
+        )
+    if fields.get(EXEC_TYPE) in ("F", "G") and LAST_PX in fields:
+        px = decimal(fields, LAST_PX, "LastPx")
+        if (ref.side is OrderSide.BUY and px > limit) or (
+            ref.side is OrderSide.SELL and px < limit
+        ):
+            raise MalformedReport(
+                f"ClOrdID {cl}: an execution at LastPx {px} is through our {ref.side} "
+                f"limit {fmt(limit)}"
+            )
 
 
 def event_of_report(fields: Fields, ref: OrderRef, ts: datetime) -> ExecutionEvent | None:
@@ -204,16 +245,22 @@ def event_of_report(fields: Fields, ref: OrderRef, ts: datetime) -> ExecutionEve
     return ExecutionEvent(kind, event_id, cid, corr, ts, venue_order_id=venue_id, detail=detail)
 
 
-def event_of_cancel_reject(fields: Fields, ref: OrderRef, ts: datetime, seq: str) -> ExecutionEvent:
+def event_of_cancel_reject(
+    fields: Fields, ref: OrderRef, ts: datetime, seq: str, sent: str | None = None
+) -> ExecutionEvent:
     """
-    The CANCEL_REJECT or REPLACE_REJECT an OrderCancelReject (35=9) stands for, by
-    CxlRejResponseTo (434: 1 cancel, 2 replace); `seq` (the message's MsgSeqNum) names it.
+    The CANCEL_REJECT or REPLACE_REJECT an OrderCancelReject (35=9) stands for: by what we
+    `sent` under its ClOrdID (``F`` a cancel, ``G`` a replace), else by CxlRejResponseTo
+    (434: 1 cancel, 2 replace); `seq` (the message's MsgSeqNum) names it. A 434 that
+    contradicts what we sent is said in the event's detail.
     """
     to = text(fields, CXL_REJ_RESPONSE_TO, "CxlRejResponseTo")
     if to not in ("1", "2"):
         raise MalformedReport(f"CxlRejResponseTo(434) {to!r} is neither 1 nor 2")
     answers = text(fields, CL_ORD_ID, "ClOrdID")
-    kind = EventKind.CANCEL_REJECT if to == "1" else EventKind.REPLACE_REJECT
+    ours = {"F": "1", "G": "2"}.get(sent or "", to)
+    kind = EventKind.CANCEL_REJECT if ours == "1" else EventKind.REPLACE_REJECT
+    told = "" if ours == to else f" (CxlRejResponseTo {to}, but ClOrdID {answers} is our 35={sent})"
     return ExecutionEvent(
         kind,
         f"fix-cxlrej-{answers}-{seq}",
@@ -221,7 +268,7 @@ def event_of_cancel_reject(fields: Fields, ref: OrderRef, ts: datetime, seq: str
         ref.correlation_id,
         ts,
         causation_id=answers if kind is EventKind.REPLACE_REJECT else None,
-        detail="FIX OrderCancelReject " + _detail(fields),
+        detail="FIX OrderCancelReject " + _detail(fields) + told,
     )
 
 
