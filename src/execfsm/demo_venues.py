@@ -6,6 +6,7 @@ QuickFIX session on 127.0.0.1.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import time
 from pathlib import Path
@@ -66,16 +67,40 @@ class PaperDemoVenue:
         self._venue.close()
 
 
+DEMO_FIX_FILES = ("fix.cfg", "venue", "ours")
+"""What the FIX demo writes in its folder: the settings file, the acceptor's files, ours."""
+
+
+def _clear(folder: Path) -> None:
+    """Remove what an earlier FIX demo wrote in `folder`; a folder holding anything else is
+    refused (`FileExistsError`), never emptied: the demo removes only its own files."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(folder))
+    if not folder.exists():
+        return
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in DEMO_FIX_FILES)
+    if foreign:
+        why = f"holds files the demo did not write ({', '.join(foreign)}); nothing removed"
+        raise FileExistsError(errno.EEXIST, why, str(folder))
+    for name in DEMO_FIX_FILES:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 class FixDemoVenue:
     """The scripted FIX acceptor (fees 10 bps, fills in 40/60 parts) and a `FixAdapter`
-    logged on to it, both in this process; their files in `folder` (started afresh)."""
+    logged on to it, both in this process; their files in `folder` (what an earlier demo
+    wrote there is removed; a folder holding anything else is refused)."""
 
     def __init__(self, folder: Path, clock: Clock) -> None:
         from execfsm.adapters.fix.adapter import FixAdapter  # needs execfsm[fix]
         from execfsm.adapters.fix.config import load_config
         from execfsm.testing.fix_acceptor import FixAcceptor
 
-        shutil.rmtree(folder, ignore_errors=True)
+        _clear(folder)
         self.acceptor = FixAcceptor(folder / "venue", fee_bps=10, partial_fills=("0.4", "0.6"))
         self.acceptor.start()
         config = folder / "fix.cfg"
