@@ -117,6 +117,12 @@ def _demo(out_dir: Path, db: Path | None, signing_key: Path | None, venue: str =
         raise InputError(f"--out {out_dir}: a file, not a folder")
     try:
         report = run_demo(out_dir, db, signing_key=_signer(signing_key), venue_kind=venue)
+    except ModuleNotFoundError as exc:
+        if exc.name != "quickfix":
+            raise
+        raise InputError(
+            "--venue fix needs QuickFIX, which is not installed: pip install 'execfsm[fix]'"
+        ) from None
     except OSError as exc:
         where = exc.filename if exc.filename is not None else out_dir
         raise InputError(f"cannot write into {where}: {exc.strerror or exc}") from None
