@@ -8,6 +8,8 @@ order's flags, the adapter's refused reports and the log), and the session goes 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -161,3 +163,31 @@ class TestRefusedByTheAdapter:
         assert eventually(lambda: len(rig.adapter.refused_reports) == 1)
         assert "ExecID(17) is missing" in rig.adapter.refused_reports[0].reason
         assert rig.position() == Decimal(0)
+
+
+def test_a_business_reject_of_our_new_order_ends_it_at_once_unknown(rig: FixRig) -> None:
+    """A BusinessMessageReject (35=j) naming our NewOrderSingle's ClOrdID ends the submit at
+    once (not after ResponseTimeout), its outcome unknown: the order is flagged."""
+    rig.venue.hold_next_request()  # the venue takes the 35=D and never answers it
+    out: dict[str, object] = {}
+    began = time.monotonic()
+    thread = threading.Thread(target=lambda: out.update(result=rig.submit("1", "50000")))
+    thread.start()
+    assert eventually(lambda: len(rig.venue.held) == 1)
+    cid = rig.venue.received[-1][1]
+    rig.venue.send_report(
+        [
+            (m.REF_MSG_TYPE, "D"),
+            (m.BUSINESS_REJECT_REF_ID, cid),
+            (m.BUSINESS_REJECT_REASON, "3"),
+            (m.TEXT, "unsupported"),
+            (45, "2"),  # RefSeqNum
+        ],
+        kind="j",
+    )
+    thread.join(10)
+
+    assert time.monotonic() - began < 1.5  # ResponseTimeout is 2 s
+    order = rig.order(out["result"])  # type: ignore[arg-type]
+    assert ReasonCode.DISPATCH_OUTCOME_UNKNOWN in order.recon_flags
+    assert rig.adapter.refused_reports == []

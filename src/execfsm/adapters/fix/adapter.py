@@ -11,6 +11,7 @@ sent once: a retried submit of the same order sends nothing and stays unknown.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import secrets
@@ -20,7 +21,6 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-import attrs
 import quickfix as fix
 
 from execfsm.adapters.fix import _messages as msgs
@@ -29,12 +29,11 @@ from execfsm.adapters.fix._delivery import Delivery
 from execfsm.adapters.fix._inbox import Inbox
 from execfsm.adapters.fix._journal import ClOrdIdJournal
 from execfsm.adapters.fix._session import Application, running, session_settings, stopped
+from execfsm.adapters.fix._waiter import FillBook, FixRefusal, Waiter
 from execfsm.adapters.fix.config import FixConfig
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
 from execfsm.contracts import (
-    EventKind,
     ExecutionEvent,
-    Fill,
     Order,
     OrderSide,
     OrderState,
@@ -45,34 +44,15 @@ from execfsm.errors import (
     OutcomeUnknown,
     PermanentVenueError,
     TransientVenueError,
-    VenueError,
 )
 from execfsm.typing import Clock, EventSink
 
 _log = logging.getLogger(__name__)
 UNKNOWN_CORRELATION = "fix-unknown-order"
 """The correlation id of an event about a ClOrdID this adapter never sent (refused upstream)."""
+REQUESTS_KEPT = 10_000
+"""How many of the latest requests `FixAdapter.requests` keeps."""
 _WORKING = frozenset({OrderState.ACKNOWLEDGED, OrderState.PARTIALLY_FILLED})
-
-
-@attrs.frozen
-class FixRefusal:
-    """A venue message the adapter could not read, and why: logged, kept, never applied."""
-
-    msg_seq_num: str
-    cl_ord_id: str
-    reason: str
-
-
-class _Waiter:
-    """One request waiting for its answer(s)."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.done = threading.Event()
-        self.events: list[ExecutionEvent] = []
-        self.reports: list[m.Fields] = []
-        self.error: VenueError | None = None
 
 
 class FixAdapter:
@@ -106,15 +86,20 @@ class FixAdapter:
         self._inbox = Inbox(inbox if inbox is not None else store / "execfsm-inbox.jsonl")
         self._delivery = Delivery(name, self._inbox.applied)
         self._logged_on = threading.Event()
-        self._lock = threading.Lock()  # waiters, the fills book
+        self._lock = threading.Lock()  # the waiters
         self._send_lock = threading.Lock()
         self._start_lock = threading.Lock()  # start(), stop()
-        self._waiters: dict[str, _Waiter] = {}
-        self._fills: dict[str, dict[str, tuple[Fill, datetime]]] = {}
+        self._waiters: dict[str, Waiter] = {}
+        self._fills = FillBook()
         self._req_ids = itertools.count(1)
-        self._nonce = secrets.token_hex(4)  # request ids never meet an earlier run's answers
-        self.requests: list[tuple[str, str]] = []
-        """Every request sent, as (MsgType, ClOrdID or request id), in order."""
+        # Random on purpose, not derived from the injected clock: a venue may resend an
+        # earlier run's status answers after a logon, and an injected clock may start every
+        # run at the same instant (the demo's stepping clock does), so clock-derived request
+        # ids could repeat across runs and an old answer be taken for a new request's.
+        self._nonce = secrets.token_hex(4)
+        self.requests: collections.deque[tuple[str, str]] = collections.deque(maxlen=REQUESTS_KEPT)
+        """The last `REQUESTS_KEPT` requests sent, as (MsgType, ClOrdID or request id), in
+        order (bounded: a session may run for weeks)."""
         self.messages_received = 0
         """Application messages from the venue handled so far (queued for the sink, handed
         to a waiting request, or refused)."""
@@ -127,7 +112,7 @@ class FixAdapter:
         for event in self._inbox.history:  # the executions a status answer needs
             ref = self._journal.ref(event.client_order_id)
             if ref is not None:
-                self._book(event, ref)
+                self._fills.add(event, ref)
         for number, event in self._inbox.pending:  # taken before a stop, never applied
             self._delivery.put(number, event)
 
@@ -221,6 +206,8 @@ class FixAdapter:
                 self._execution_report(fields)
             elif kind == "9":
                 self._cancel_reject(fields)
+            elif kind == "j":
+                self._business_reject(fields)
             else:
                 self._refuse(fields, f"MsgType {kind} is not one execfsm reads")
         except m.MalformedReport as exc:
@@ -277,7 +264,7 @@ class FixAdapter:
             self._duplicate_order(cl, fields)
             return
         if ref.correlation_id != UNKNOWN_CORRELATION:
-            self._book(event, ref)
+            self._fills.add(event, ref)
         self._answer(cl, event)
 
     def _duplicate_order(self, cl: str, fields: m.Fields) -> None:
@@ -296,6 +283,26 @@ class FixAdapter:
         sent = self._journal.kind(fields.get(m.CL_ORD_ID, ""))  # what it rejects, by us
         event = m.event_of_cancel_reject(fields, self._ref(fields), self._clock.now(), seq, sent)
         self._answer(fields.get(m.CL_ORD_ID, ""), event)
+
+    def _business_reject(self, fields: m.Fields) -> None:
+        """A BusinessMessageReject (35=j): the venue did not process one of our requests,
+        named by BusinessRejectRefID (its ClOrdID or request id). A request waiting for it
+        ends at once, its outcome unknown (reconciliation asks the venue); any other is
+        refused, visibly."""
+        ref = fields.get(m.BUSINESS_REJECT_REF_ID, "")
+        why = (
+            f"BusinessMessageReject of 35={fields.get(m.REF_MSG_TYPE, '?')} {ref or '?'}: "
+            f"reason {fields.get(m.BUSINESS_REJECT_REASON, '?')} {fields.get(m.TEXT, '')}"
+        ).rstrip()
+        with self._lock:
+            keys = [k for k in (ref, f"st:{ref}", f"ms:{ref}") if ref and k in self._waiters]
+            waiter = self._waiters.pop(keys[0]) if keys else None
+        if waiter is None:
+            self._refuse(fields, why)
+            return
+        _log.error("FIX %s: %s", waiter.what, why)
+        waiter.error = OutcomeUnknown(f"{waiter.what}: {why}")
+        waiter.done.set()
 
     def _answer(self, cl: str, event: ExecutionEvent) -> None:
         """The first answer to a waiting request goes to it; the rest to the sink. Either
@@ -316,15 +323,6 @@ class FixAdapter:
         waiter.done.set()
         self._inbox.applied(number)
 
-    def _book(self, event: ExecutionEvent, ref: m.OrderRef) -> None:
-        """The executions the venue reported for the order, as a status answer needs them."""
-        with self._lock:
-            book = self._fills.setdefault(ref.client_order_id, {})
-            if event.kind in (EventKind.TRADE_BUST, EventKind.TRADE_CORRECT):
-                book.pop(event.exec_ref_id or "", None)
-            if event.fill is not None:
-                book.setdefault(event.fill.fill_id, (event.fill, event.ts_event))
-
     def _status_answer(self, fields: m.Fields) -> None:
         single = fields.get(m.ORD_STATUS_REQ_ID)
         key = f"st:{single}" if single else f"ms:{fields.get(m.MASS_STATUS_REQ_ID)}"
@@ -344,11 +342,11 @@ class FixAdapter:
 
     def _send(
         self, key: str, what: str, message: fix.Message, record: Callable[[], None]
-    ) -> _Waiter:
+    ) -> Waiter:
         """Send `message`, its answer awaited under `key`; `record` runs just before."""
         if not self.logged_on:
             raise TransientVenueError(f"{what}: the FIX session is not logged on: not sent")
-        waiter = _Waiter(what)
+        waiter = Waiter(what)
         with self._lock:
             self._waiters[key] = waiter
         try:
@@ -370,7 +368,7 @@ class FixAdapter:
             raise OutcomeUnknown(f"{what}: QuickFIX could not send it")
         return waiter
 
-    def _await(self, key: str, waiter: _Waiter) -> _Waiter:
+    def _await(self, key: str, waiter: Waiter) -> Waiter:
         if not waiter.done.wait(self._config.response_timeout):
             with self._lock:
                 mine = self._waiters.get(key) is waiter
@@ -426,16 +424,6 @@ class FixAdapter:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def _venue_fills(self, ref: m.OrderRef, client_order_id: str) -> tuple[VenueFill, ...]:
-        with self._lock:
-            held = list(self._fills.get(ref.client_order_id, {}).values())
-        return tuple(
-            VenueFill(
-                client_order_id, f.fill_id, ref.symbol, ref.side, f.quantity, f.price, f.fee, ts
-            )
-            for f, ts in held
-        )
-
     def order_report(self, client_order_id: str) -> VenueOrderReport | None:
         """35=H: the venue's word on the order it knows as `client_order_id` (None: unknown
         there), with the executions received for it, which must add up to its CumQty."""
@@ -460,7 +448,7 @@ class FixAdapter:
             return None
         if ref is None:
             return m.report_of_status(fields, client_order_id, (), complete=False)
-        return m.report_of_status(fields, client_order_id, self._venue_fills(ref, client_order_id))
+        return m.report_of_status(fields, client_order_id, self._fills.of(ref, client_order_id))
 
     def open_orders(self) -> Sequence[VenueOrderReport]:
         """35=AF: the venue's working orders (executions listed where all were received)."""
@@ -476,7 +464,7 @@ class FixAdapter:
                 continue
             cl = m.text(fields, m.CL_ORD_ID, "ClOrdID")
             ref = self._journal.ref(cl)
-            held = self._venue_fills(ref, cl) if ref is not None else ()
+            held = self._fills.of(ref, cl) if ref is not None else ()
             report = m.report_of_status(fields, cl, held, complete=False)
             if report.state in _WORKING:
                 reports.append(report)
