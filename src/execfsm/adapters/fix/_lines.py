@@ -19,10 +19,12 @@ _OPENINGS = (b"{",)
 def whole_lines(path: Path, field: str, what: str) -> list[tuple[int, str]]:
     """
     The whole lines of the file at `path`, numbered (blank ones left out). A torn last line
-    (no newline; the beginning of a record, after at least one whole line: a crash
-    mid-write, so the record was never acted on) is cut off the file. Anything else that
-    cannot be read is a `ConfigurationError` naming the file (`field`: its kind, `what`: a
-    record's name), the file untouched.
+    (no newline; the beginning of a record: a crash mid-write, so the record was never acted
+    on) is cut off the file, even when it is the file's only line: the adapter names these
+    files itself, so a torn first record is a crash during the first write, never a stranger's
+    file (and refusing it would keep the adapter from ever starting again). Anything else
+    that cannot be read is a `ConfigurationError` naming the file (`field`: its kind,
+    `what`: a record's name), the file untouched.
     """
     try:
         data = path.read_bytes()
@@ -33,7 +35,7 @@ def whole_lines(path: Path, field: str, what: str) -> list[tuple[int, str]]:
     lines = data.split(b"\n")
     torn = lines.pop()  # after the last newline: empty, or a line cut short by a crash
     try:
-        keep = torn_tail(torn, any(line.strip() for line in lines), _OPENINGS)
+        keep = torn_tail(torn, True, _OPENINGS)
     except ValueError as exc:
         raise ConfigurationError(
             f"{path}: line {len(lines) + 1} is not a {what}: {exc}", field=field, value=str(path)
