@@ -310,6 +310,7 @@ class TestDemo:
             "POLICY_LIVE_NOT_ENABLED",
             "audit chain: intact",
             "venue submissions: 5",
+            "venue: the paper venue (simulated, in this process)",
         ):
             assert expected in text
         assert sorted(p.name for p in out.iterdir()) == [

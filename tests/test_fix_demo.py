@@ -33,5 +33,6 @@ def test_the_fix_demo_command_prints_the_table(
     out = capsys.readouterr().out
     assert code == 0
     assert "resting limit buy 0.2 BTC/EUR @ 59000, filled by a price move" in out
+    assert "venue: FIX 4.4 over QuickFIX to the scripted acceptor on 127.0.0.1:" in out
     assert "venue submissions: 5 (the duplicate was not sent)" in out
     assert "audit chain: intact" in out

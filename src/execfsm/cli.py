@@ -128,6 +128,7 @@ def _demo(out_dir: Path, db: Path | None, signing_key: Path | None, venue: str =
         raise InputError(f"cannot write into {where}: {exc.strerror or exc}") from None
     print(format_table(report))
     print()
+    print(f"venue: {report.venue}")
     print(f"venue submissions: {report.venue_submissions} (the duplicate was not sent)")
     print(f"audit chain: {'intact' if report.chain_ok else 'BROKEN'}")
     inside = [p.name for p in report.files if p.parent == report.out_dir]

@@ -57,6 +57,8 @@ class DemoReport:
     venue_submissions: int
     trail_files: tuple[Path, ...] = ()
     """The session's trail replayed onto each machine's diagram (``out_dir/trail/``)."""
+    venue: str = ""
+    """What the venue was (`DemoVenue.description`)."""
 
 
 DEMO_INSTRUMENTS = InstrumentRegistry.of(
@@ -245,7 +247,9 @@ def run_demo(
         sidecar.unlink(missing_ok=True)
     chain_ok = audit.verify_chain().ok and live_audit.verify_chain().ok
     trail = _replayed(out_dir / TRAIL_DIR, (*audit.records, *live_audit.records))
-    return DemoReport(table, out_dir, (db, *files), chain_ok, venue.submissions, trail)
+    return DemoReport(
+        table, out_dir, (db, *files), chain_ok, venue.submissions, trail, venue.description
+    )
 
 
 VENUE_JOURNAL_SUFFIX = ".venue.jsonl"

@@ -33,6 +33,11 @@ class DemoVenue(Protocol):
         """How many orders reached the venue."""
         ...
 
+    @property
+    def description(self) -> str:
+        """What the venue is and how the orders reached it, for the demo's summary."""
+        ...
+
     def set_price(self, symbol: str, price: str) -> None:
         """Move a price (resting orders may fill)."""
 
@@ -56,6 +61,10 @@ class PaperDemoVenue:
     @property
     def submissions(self) -> int:
         return len(self._venue.submissions)
+
+    @property
+    def description(self) -> str:
+        return "the paper venue (simulated, in this process)"
 
     def set_price(self, symbol: str, price: str) -> None:
         self._venue.set_price(symbol, price)
@@ -121,6 +130,13 @@ class FixDemoVenue:
     @property
     def submissions(self) -> int:
         return sum(self.acceptor.new_order_singles.values())
+
+    @property
+    def description(self) -> str:
+        return (
+            f"FIX 4.4 over QuickFIX to the scripted acceptor on 127.0.0.1:{self.acceptor.port} "
+            "(submissions are the NewOrderSingles it received)"
+        )
 
     def set_price(self, symbol: str, price: str) -> None:
         self.acceptor.set_price(symbol, price)
