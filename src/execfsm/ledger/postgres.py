@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
 import psycopg
 
 from execfsm.contracts import Order, OrderIntent
@@ -53,7 +52,7 @@ from execfsm.ledger._rows import CorruptRow, parse_rows
 from execfsm.ledger.audit import Line
 from execfsm.ledger.checkpoints import Checkpoint, Signer, checkpoint_json, first_mismatch
 from execfsm.ledger.positions import Position
-from execfsm.ledger.store import IntentEntry, StoredState
+from execfsm.ledger.store import Claimed, IntentEntry, StoredState
 from execfsm.results import PipelineResult
 from execfsm.typing import Clock
 
@@ -61,18 +60,6 @@ __all__ = ["SCHEMA_VERSION", "Claimed", "PostgresStore", "SchemaVersionError", "
 
 _POLL = 0.01
 """How often (s) a standby asks for the stream's lock."""
-
-
-@attrs.frozen
-class Claimed:
-    """
-    An idempotency key another stream claimed first: its owner, the intent it claimed it
-    with, and the owner's result once there is one (None: in progress there).
-    """
-
-    owner: str
-    intent: OrderIntent
-    result: PipelineResult | None
 
 
 def _read_stream(conn: psycopg.Connection[Any], stream: str) -> StoredState:
@@ -284,6 +271,26 @@ class PostgresStore(GroupCommitStore):
                 f"{self._label}: the claim of idempotency key {key} by stream {owner} does "
                 f"not parse: {exc}"
             ) from None
+
+    def release(self, keys: list[str]) -> None:
+        """
+        Give up this stream's claims of `keys` that no stored intent followed (a batch
+        refused after claiming them): another stream may claim them again.
+        """
+        self._check()
+        conn = self._claims_conn
+        if conn is None:  # pragma: no cover - a writer always has one
+            return
+        try:
+            with self._claims_lock:
+                conn.execute(
+                    "DELETE FROM execfsm_claims c WHERE c.idempotency_key = ANY(%s) "
+                    "AND c.stream = %s AND NOT EXISTS (SELECT 1 FROM execfsm_intents i "
+                    "WHERE i.idempotency_key = c.idempotency_key)",
+                    (keys, self.stream),
+                )
+        except psycopg.Error as exc:
+            raise StoreError(f"{self._label}: cannot release claims {keys[:3]}: {exc}") from None
 
     # -- writing --------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ import attrs
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.bounds import bounded_text
 from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode, TimeInForce
-from execfsm.errors import ContractViolation, IdempotencyConflict
+from execfsm.errors import ContractViolation, IdempotencyConflict, InProgressElsewhere
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
-from execfsm.ledger.store import IntentEntry, IntentStatus
+from execfsm.ledger.store import Claimed, IntentEntry, IntentStatus
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits, delivered
 from execfsm.recovery import interrupted_dispatch
@@ -98,6 +98,9 @@ class IntentRunner:
             if original is not None:
                 self._refuse_conflicts([(intent, key, original)])
                 return self._answer_duplicate(original)
+            answer = self._claim(intent, key)
+            if answer is not None:
+                return answer
             with units.unit() as unit:
                 ctx = intake.run(intent, key, services)
                 stopped = None
@@ -154,13 +157,14 @@ class IntentRunner:
                 if key in self._results or first[key] is not intent  # a key used before
             ]
         )
+        elsewhere = self._claim_batch(first)
         results: dict[int, PipelineResult] = {}
         to_send: list[tuple[int, RunContext]] = []
         repeated: list[tuple[int, str]] = []
         opened: set[str] = set()
         with units.unit() as unit:  # stages 1-4 of the whole batch: no venue call
             for index, (intent, key) in enumerate(zip(batch, keys, strict=True)):
-                if key in opened or key in self._results:
+                if key in opened or key in self._results or key in elsewhere:
                     repeated.append((index, key))
                     continue
                 opened.add(key)
@@ -177,7 +181,8 @@ class IntentRunner:
                 run_stages(ctx, self._pipeline.after_send)
                 results[index] = units.finish(ctx)
         for index, key in repeated:
-            results[index] = self._answer_duplicate(self._results[key], flush=False)
+            earlier = self._results.get(key) or elsewhere[key]
+            results[index] = self._answer_duplicate(earlier, flush=False)
         units.flush()
         heard = [pair for _, ctx in to_send for pair in ctx.heard]
         return [results[index] for index in range(len(batch))], heard
@@ -281,6 +286,75 @@ class IntentRunner:
                     self._results.keep(interrupted_dispatch(self._services, entry, detail))
             units.flush(unit.last_seq)
             raise
+
+    def _claim_batch(self, first: dict[str, OrderIntent]) -> dict[str, PipelineResult]:
+        """
+        Claim every new key of a batch (`_claim`); the results of the ones another stream
+        has finished, by key. A key in progress elsewhere (or used there with other terms)
+        refuses the whole batch: the claims it made are released first.
+        """
+        elsewhere: dict[str, PipelineResult] = {}
+        claimed: list[str] = []
+        try:
+            for key, intent in first.items():
+                if key in self._results:
+                    continue
+                answer = self._claim(intent, key, flush=False)
+                if answer is None:
+                    claimed.append(key)
+                else:
+                    elsewhere[key] = answer
+        except BaseException:
+            release = getattr(self._services.store, "release", None)
+            if release is not None and claimed:
+                release(claimed)
+            raise
+        return elsewhere
+
+    def _claim(self, intent: OrderIntent, key: str, *, flush: bool = True) -> PipelineResult | None:
+        """
+        Claim `key` in a store shared by several orchestrators (a store with a ``claim``
+        step: `PostgresStore`), before the intent's unit of work writes anything. None:
+        this orchestrator owns the key, go on. Else another stream claimed it first: with
+        other terms, an `IdempotencyConflict`; with the same, its owner's result as a
+        duplicate, or, while it has none, an `InProgressElsewhere` refusal; audited either
+        way, nothing sent.
+        """
+        claim = getattr(self._services.store, "claim", None)
+        claimed: Claimed | None = claim(key, intent) if claim is not None else None
+        if claimed is None:
+            return None
+        earlier: PipelineResult | OrderIntent = (
+            claimed.result if claimed.result is not None else claimed.intent
+        )
+        self._refuse_conflicts([(intent, key, earlier)])
+        if claimed.result is not None:
+            if not flush:
+                return claimed.result  # the batch answers it as a duplicate
+            return self._answer_duplicate(claimed.result)
+        correlation_id, client_order_id = intake.ids_of(key)
+        seq = self._units.append(
+            AuditEntry(
+                correlation_id=correlation_id,
+                client_order_id=client_order_id,
+                machine="pipeline",
+                event="submit_intent",
+                source=None,
+                target=None,
+                outcome=AuditOutcome.REFUSED,
+                reason_code=ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE,
+                detail=f"idempotency key {key} is claimed by stream {claimed.owner}, "
+                "which has no result for it yet",
+            )
+        )
+        self._units.flush(seq)
+        raise InProgressElsewhere(
+            f"intent: idempotency key {key} (intent_id {intent.intent_id!r}) is in progress "
+            f"in stream {claimed.owner}; nothing was sent",
+            reason=ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE,
+            idempotency_key=key,
+            owner=claimed.owner,
+        )
 
     def _refuse_conflicts(
         self, uses: list[tuple[OrderIntent, str, PipelineResult | OrderIntent]]

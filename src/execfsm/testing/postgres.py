@@ -187,6 +187,8 @@ class PostgresServer:
                 str(self._dir / "data"),
                 "-m",
                 "fast",
+                "-l",
+                str(self._dir / "log"),
                 "-w",
                 "restart",
             ],

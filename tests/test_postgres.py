@@ -1,0 +1,285 @@
+"""
+The PostgreSQL store's own promises, against a real server: several orchestrators (streams)
+on one database, idempotency keys claimed once across them, advisory-lock ownership and a
+standby taking over, dropped connections, schema versions, URLs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import psycopg
+import pytest
+
+from execfsm import ReasonCode, SteppingClock
+from execfsm.clock import EPOCH
+from execfsm.errors import IdempotencyConflict, InProgressElsewhere, StoreError
+from execfsm.fsm.audit import AuditOutcome
+from execfsm.ledger.postgres import PostgresStore, SchemaVersionError, load_streams
+from execfsm.ledger.sqlite import StoreLocked
+from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.testing import paper_orchestrator
+from execfsm.testing.postgres import PostgresServer
+from tests.recon_settings import RECOVERY_ONLY
+from tests.test_durability import Venue, intent
+
+
+def session(
+    url: str, stream: str, *, venue: Venue | None = None, **store: Any
+) -> tuple[ExecutionOrchestrator, Venue]:
+    clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+    venue = venue if venue is not None else Venue(clock)
+    orch = paper_orchestrator(
+        venue,
+        clock=clock,
+        store=PostgresStore(url, stream=stream, **store),
+        reconciliation=RECOVERY_ONLY,
+    )
+    return orch, venue
+
+
+def store_of(orch: ExecutionOrchestrator) -> PostgresStore:
+    store = orch._services.store
+    assert isinstance(store, PostgresStore)
+    return store
+
+
+class TestStreams:
+    def test_each_orchestrator_writes_its_own_chain(self, pg_url: str) -> None:
+        """Two orchestrators on one database each write a gapless seq and chain of their
+        own, and every stream verifies."""
+        a, _ = session(pg_url, "a")
+        b, _ = session(pg_url, "b")
+        a.submit_intent(intent(1))
+        b.submit_intent(intent(2))
+        b.submit_intent(intent(3))
+        a.close()
+        b.close()
+
+        streams = load_streams(pg_url)
+
+        assert sorted(streams) == ["a", "b"]
+        for state in streams.values():
+            assert [r.seq for r in state.records] == list(range(1, len(state.records) + 1))
+        assert len(streams["b"].orders) == 2
+        assert len(streams["a"].orders) == 1
+
+
+class TestClaims:
+    def test_a_key_done_elsewhere_is_answered_with_the_owners_result(self, pg_url: str) -> None:
+        """A key another stream dispatched is a duplicate here: its result, nothing sent,
+        and the duplicate is in this stream's trail."""
+        a, _ = session(pg_url, "a")
+        b, b_venue = session(pg_url, "b")
+        original = a.submit_intent(intent(1))
+
+        answer = b.submit_intent(intent(1))
+
+        assert answer == attrs.evolve(original, duplicate=True)
+        assert b_venue.submissions == []
+        assert b.get_audit_log_snapshot()[-1].outcome is AuditOutcome.DUPLICATE
+
+    def test_a_key_in_progress_elsewhere_is_refused_then_answered(self, pg_url: str) -> None:
+        """While the owner is inside the venue call, another stream's submission of the key
+        is refused (IDEMPOTENCY_IN_PROGRESS_ELSEWHERE, audited); once the owner is done, it
+        gets the owner's result. The venue sees one order."""
+        inside, go_on = threading.Event(), threading.Event()
+
+        def hold(_order: Any, _key: str) -> None:
+            inside.set()
+            go_on.wait(10)
+
+        a, a_venue = session(pg_url, "a", venue=Venue(SteppingClock(EPOCH), on_submit=hold))
+        b, b_venue = session(pg_url, "b")
+        owner = threading.Thread(target=a.submit_intent, args=(intent(1),))
+        owner.start()
+        assert inside.wait(10)
+        with pytest.raises(InProgressElsewhere) as refused:
+            b.submit_intent(intent(1))
+        go_on.set()
+        owner.join()
+        later = b.submit_intent(intent(1))
+
+        assert refused.value.reason is ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE
+        assert refused.value.owner == "a"
+        assert any(
+            r.reason_code is ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE
+            for r in b.get_audit_log_snapshot()
+        )
+        assert later.duplicate
+        assert later.success
+        assert len(a_venue.submissions) == 1
+        assert b_venue.submissions == []
+
+    def test_other_terms_elsewhere_conflict(self, pg_url: str) -> None:
+        """A key another stream used with other terms is an IdempotencyConflict here."""
+        a, _ = session(pg_url, "a")
+        b, b_venue = session(pg_url, "b")
+        a.submit_intent(intent(1))
+
+        with pytest.raises(IdempotencyConflict):
+            b.submit_intent(intent(1, quantity=Decimal(3)))
+
+        assert b_venue.submissions == []
+
+    def test_a_batch_with_a_key_in_progress_elsewhere_claims_nothing(self, pg_url: str) -> None:
+        """A batch refused for a key in progress elsewhere releases the claims it made, so
+        another stream can take those keys."""
+        inside, go_on = threading.Event(), threading.Event()
+
+        def hold(_order: Any, _key: str) -> None:
+            inside.set()
+            go_on.wait(10)
+
+        a, _ = session(pg_url, "a", venue=Venue(SteppingClock(EPOCH), on_submit=hold))
+        b, b_venue = session(pg_url, "b")
+        c, c_venue = session(pg_url, "c")
+        owner = threading.Thread(target=a.submit_intent, args=(intent(1),))
+        owner.start()
+        assert inside.wait(10)
+        with pytest.raises(InProgressElsewhere):
+            b.submit_intents([intent(2), intent(1)])
+        go_on.set()
+        owner.join()
+        taken = c.submit_intent(intent(2))
+
+        assert taken.success
+        assert not taken.duplicate
+        assert b_venue.submissions == []
+        assert len(c_venue.submissions) == 1
+
+    def test_racing_threads_of_two_streams_dispatch_each_key_once(self, pg_url: str) -> None:
+        """Two orchestrators, four threads each, the same twelve keys: every key reaches a
+        venue exactly once; every other answer is a duplicate or an in-progress refusal."""
+        a, a_venue = session(pg_url, "a")
+        b, b_venue = session(pg_url, "b")
+        answers: list[str] = []
+
+        def run(orch: ExecutionOrchestrator, offset: int) -> None:
+            for n in range(12):
+                try:
+                    result = orch.submit_intent(intent((n + offset) % 12))
+                    answers.append("dup" if result.duplicate else "sent")
+                except InProgressElsewhere:
+                    answers.append("elsewhere")
+
+        threads = [
+            threading.Thread(target=run, args=(orch, offset))
+            for orch in (a, b)
+            for offset in (0, 3, 6, 9)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sent = [*a_venue.new_orders, *b_venue.new_orders]
+
+        assert sorted(sent) == sorted(set(sent))
+        assert len(sent) == 12
+        assert answers.count("sent") == 12
+
+
+class TestOwnership:
+    def test_a_standby_takes_the_stream_when_the_owner_closes(self, pg_url: str) -> None:
+        """A standby waiting on a stream's lock gets it once the owner's connection ends,
+        recovers the stream and goes on with its seq."""
+        owner, _ = session(pg_url, "a")
+        owner.submit_intent(intent(1))
+        records = len(owner.get_audit_log_snapshot())
+        with pytest.raises(StoreLocked, match="owned by another orchestrator"):
+            PostgresStore(pg_url, stream="a")
+        got: list[PostgresStore] = []
+        standby = threading.Thread(
+            target=lambda: got.append(PostgresStore(pg_url, stream="a", wait=30))
+        )
+        standby.start()
+        time.sleep(0.2)
+        assert not got
+        released = time.monotonic()
+        store_of(owner).connection.close()  # the owner's connection drops
+        standby.join()
+        took = time.monotonic() - released
+        clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+        venue = Venue(clock)
+        second = paper_orchestrator(venue, clock=clock, store=got[0], reconciliation=RECOVERY_ONLY)
+        second.submit_intent(intent(2))
+
+        assert took < 1.0
+        assert second.recovery.records == records
+        assert second.audit_log.verify_chain().ok
+        assert len(venue.submissions) == 1
+
+
+class TestConnectionLoss:
+    def test_a_dropped_connection_before_the_write_ahead_sends_nothing(
+        self, pg_url: str, pg_server: PostgresServer
+    ) -> None:
+        """The server ends the writer's connection: the next intent's write-ahead fails, the
+        adapter is not called, the caller gets a StoreError; a new store recovers."""
+        orch, venue = session(pg_url, "a")
+        orch.submit_intent(intent(1))
+        pid = store_of(orch).connection.info.backend_pid
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        with pytest.raises(StoreError, match="nothing of it was stored"):
+            orch.submit_intent(intent(2))
+        orch._services.store.close()
+        again, again_venue = session(pg_url, "a")
+
+        assert len(venue.submissions) == 1
+        assert again.submit_intent(intent(1)).duplicate
+        assert again.submit_intent(intent(2)).success
+        assert len(again_venue.submissions) == 1
+
+    def test_a_server_restart_breaks_the_store_and_nothing_is_lost(
+        self, pg_url: str, pg_server: PostgresServer
+    ) -> None:
+        """After a server restart the open store refuses (no send), and a reopened store
+        holds every committed unit."""
+        if pg_server._dir is None:
+            pytest.skip("restarts only a private cluster")
+        orch, venue = session(pg_url, "a")
+        done = orch.submit_intent(intent(1))
+        pg_server.restart()
+
+        with pytest.raises(StoreError):
+            orch.submit_intent(intent(2))
+        orch._services.store.close()
+        again, _ = session(pg_url, "a")
+
+        assert len(venue.submissions) == 1
+        assert again.submit_intent(intent(1)) == attrs.evolve(done, duplicate=True)
+
+
+class TestOpening:
+    def test_a_newer_schema_is_refused_and_left_alone(self, pg_url: str) -> None:
+        """A database of a newer schema version is a SchemaVersionError, nothing changed."""
+        PostgresStore(pg_url).close()
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("UPDATE execfsm_schema_version SET version = 99")
+
+        with pytest.raises(SchemaVersionError, match="schema version 99 is newer"):
+            PostgresStore(pg_url)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            row = admin.execute("SELECT version FROM execfsm_schema_version").fetchone()
+        assert row == (99,)
+
+    def test_an_unreachable_server_is_one_line_without_the_password(self) -> None:
+        """A server that cannot be reached is a StoreError naming the URL, password hidden."""
+        with pytest.raises(StoreError) as refused:
+            PostgresStore("postgresql://u:s3cret@127.0.0.1:1/db", connect_timeout=2)
+
+        assert "s3cret" not in str(refused.value)
+        assert "u:***@127.0.0.1:1" in str(refused.value)
+        assert "\n" not in str(refused.value)
+
+    def test_a_url_that_does_not_parse_is_refused(self) -> None:
+        """A malformed URL is a StoreError, not a driver traceback."""
+        with pytest.raises(StoreError, match="cannot connect"):
+            PostgresStore("postgresql://u:pw@[bad/db")
