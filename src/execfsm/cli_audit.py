@@ -20,6 +20,7 @@ import attrs
 from execfsm import cli_machines as machines
 from execfsm._new_files import NewFile, NewFileError, taken, write_new_files
 from execfsm.cli_machines import InputError, add_project_options
+from execfsm.cli_store import add_stream_option, db_target, load_streams, shown, stream_name
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.anchor import (
@@ -34,6 +35,7 @@ from execfsm.ledger.audit import record_json
 from execfsm.ledger.checkpoints import (
     SIDECAR_SUFFIX,
     Checkpoint,
+    Verifier,
     checkpoint_from_line,
     checkpoint_json,
     load_verifier,
@@ -76,7 +78,8 @@ def _lines(text: str) -> list[str]:
 class Trail:
     """A trail as read: where from, its records, its checkpoints (None: not read)."""
 
-    where: Path
+    where: Path | str
+    """The file or database it was read from (a URL without its password, and the stream)."""
     records: Sequence[AuditRecord]
     checkpoints: Sequence[Checkpoint] | None = None
     state: StoredState | None = None
@@ -130,15 +133,39 @@ def _read_trail(args: argparse.Namespace, *, checkpoints: bool = False) -> Trail
     if (args.file is None) == (args.db is None):
         raise InputError("give either an exported FILE or --db PATH")
     sidecar = getattr(args, "checkpoints", None)
-    return read_trail(args.file, args.db, checkpoints=checkpoints, sidecar=sidecar)
+    stream = getattr(args, "stream", None) or "main"
+    return read_trail(args.file, args.db, checkpoints=checkpoints, sidecar=sidecar, stream=stream)
+
+
+def stream_trails(url: str, stream: str | None = None) -> list[Trail] | None:
+    """
+    The trail of every stream of the PostgreSQL database at `url` (or of `stream` only),
+    each chain verified as it is read; None once a failure is reported.
+    """
+    try:
+        streams = load_streams(url)
+    except StoreError as exc:
+        if "cannot connect" in str(exc) or "no execfsm schema" in str(exc):
+            raise  # bad input: exit 2, one line
+        print(f"FAIL {exc}", file=sys.stderr)
+        return None
+    if stream is not None:
+        if stream not in streams:
+            raise InputError(f"{shown(url)}: no stream {stream!r} (streams: {sorted(streams)})")
+        streams = {stream: streams[stream]}
+    return [
+        Trail(f"{shown(url)} stream {name}", state.records, state.checkpoints, state)
+        for name, state in streams.items()
+    ]
 
 
 def read_trail(
     file: Path | None,
-    db: Path | None,
+    db: Path | str | None,
     *,
     checkpoints: bool = False,
     sidecar: Path | None = None,
+    stream: str | None = "main",
 ) -> Trail | None:
     """
     The trail in an exported `file` (with its checkpoints from `sidecar`, default
@@ -161,6 +188,9 @@ def read_trail(
         return Trail(file, records, found)
     if db is None:
         raise InputError("give either an exported FILE or --db PATH")
+    if isinstance(db, str):
+        trails = stream_trails(db, stream)
+        return trails[0] if trails else None  # one stream: there, or refused above
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
@@ -175,7 +205,7 @@ def read_trail(
     return Trail(db, state.records, state.checkpoints, state)
 
 
-def _fail(where: Path, check: AnchorCheck) -> int:
+def _fail(where: Path | str, check: AnchorCheck) -> int:
     print(f"FAIL {where}: {check.problem}", file=sys.stderr)
     return 1
 
@@ -203,9 +233,22 @@ def verify(args: argparse.Namespace) -> int:
     if args.checkpoints is not None and args.file is None:
         raise InputError("--checkpoints is for a file trail: a database keeps its own")
     verifier = load_verifier(args.public_key) if args.public_key is not None else None
+    if isinstance(args.db, str) and args.file is None:  # every stream of the database
+        trails = stream_trails(args.db, args.stream)
+        if trails is None:  # reported
+            return 1
+        if not trails:
+            empty = Trail(shown(args.db), ())
+            return _empty(empty, args)
+        return max(_verify(trail, args, verifier) for trail in trails)
     trail = _read_trail(args, checkpoints=verifier is not None)
     if trail is None:
         return 1
+    return _verify(trail, args, verifier)
+
+
+def _verify(trail: Trail, args: argparse.Namespace, verifier: Verifier | None) -> int:
+    """One trail's verification, as `verify` describes it."""
     where, records = trail.where, trail.records
     if not records and verifier is not None and trail.checkpoints:
         # Checkpoints over no records: every record they signed was removed.
@@ -339,7 +382,10 @@ def _head_arg(text: str) -> tuple[int, str]:
 
 
 _FILE_HELP = "an exported trail (JSONL, as `execfsm audit export` writes); or give --db"
-_DB_HELP = "the trail in this SQLite database instead of a FILE (read-only)"
+_DB_HELP = (
+    "the trail in this database instead of a FILE (read-only): a SQLite file, or "
+    "postgresql://user@host/db"
+)
 
 
 def add_audit_commands(audit: argparse.ArgumentParser) -> None:
@@ -351,7 +397,12 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
         "verify", help="verify a JSONL audit export, or the trail in a database (--db)"
     )
     check.add_argument("file", type=Path, nargs="?", help=_FILE_HELP)
-    check.add_argument("--db", type=Path, help=_DB_HELP)
+    check.add_argument("--db", type=db_target, help=_DB_HELP)
+    check.add_argument(
+        "--stream",
+        type=stream_name,
+        help="with a postgresql:// --db: verify this stream only (default: every stream)",
+    )
     check.add_argument(
         "--properties",
         action="store_true",
@@ -388,7 +439,8 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
     add_project_options(check)
     show = commands.add_parser("head", help="print a verified trail's head (SEQ:HASH) to publish")
     show.add_argument("file", type=Path, nargs="?", help=_FILE_HELP)
-    show.add_argument("--db", type=Path, help=_DB_HELP)
+    show.add_argument("--db", type=db_target, help=_DB_HELP)
+    add_stream_option(show)
     add_project_options(show)
     out = commands.add_parser(
         "export", help="write a database's trail as JSONL, its checkpoints to OUT.checkpoints"

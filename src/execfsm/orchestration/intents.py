@@ -100,7 +100,7 @@ class IntentRunner:
                 return self._answer_duplicate(original)
             answer = self._claim(intent, key)
             if answer is not None:
-                return answer
+                return self._answer_duplicate(answer[1], owner=answer[0])
             with units.unit() as unit:
                 ctx = intake.run(intent, key, services)
                 stopped = None
@@ -181,8 +181,11 @@ class IntentRunner:
                 run_stages(ctx, self._pipeline.after_send)
                 results[index] = units.finish(ctx)
         for index, key in repeated:
-            earlier = self._results.get(key) or elsewhere[key]
-            results[index] = self._answer_duplicate(earlier, flush=False)
+            if key in elsewhere:
+                owner, earlier = elsewhere[key]
+                results[index] = self._answer_duplicate(earlier, flush=False, owner=owner)
+            else:
+                results[index] = self._answer_duplicate(self._results[key], flush=False)
         units.flush()
         heard = [pair for _, ctx in to_send for pair in ctx.heard]
         return [results[index] for index in range(len(batch))], heard
@@ -287,19 +290,19 @@ class IntentRunner:
             units.flush(unit.last_seq)
             raise
 
-    def _claim_batch(self, first: dict[str, OrderIntent]) -> dict[str, PipelineResult]:
+    def _claim_batch(self, first: dict[str, OrderIntent]) -> dict[str, tuple[str, PipelineResult]]:
         """
-        Claim every new key of a batch (`_claim`); the results of the ones another stream
-        has finished, by key. A key in progress elsewhere (or used there with other terms)
-        refuses the whole batch: the claims it made are released first.
+        Claim every new key of a batch (`_claim`); the owner and result of the ones another
+        stream has finished, by key. A key in progress elsewhere (or used there with other
+        terms) refuses the whole batch: the claims it made are released first.
         """
-        elsewhere: dict[str, PipelineResult] = {}
+        elsewhere: dict[str, tuple[str, PipelineResult]] = {}
         claimed: list[str] = []
         try:
             for key, intent in first.items():
                 if key in self._results:
                     continue
-                answer = self._claim(intent, key, flush=False)
+                answer = self._claim(intent, key)
                 if answer is None:
                     claimed.append(key)
                 else:
@@ -311,27 +314,22 @@ class IntentRunner:
             raise
         return elsewhere
 
-    def _claim(self, intent: OrderIntent, key: str, *, flush: bool = True) -> PipelineResult | None:
+    def _claim(self, intent: OrderIntent, key: str) -> tuple[str, PipelineResult] | None:
         """
         Claim `key` in a store shared by several orchestrators (a store with a ``claim``
         step: `PostgresStore`), before the intent's unit of work writes anything. None:
         this orchestrator owns the key, go on. Else another stream claimed it first: with
-        other terms, an `IdempotencyConflict`; with the same, its owner's result as a
-        duplicate, or, while it has none, an `InProgressElsewhere` refusal; audited either
-        way, nothing sent.
+        other terms, an `IdempotencyConflict`; while it has no result, an
+        `InProgressElsewhere` refusal (both audited, nothing sent); else its owner and
+        result, to answer as a duplicate.
         """
         claim = getattr(self._services.store, "claim", None)
         claimed: Claimed | None = claim(key, intent) if claim is not None else None
         if claimed is None:
             return None
-        earlier: PipelineResult | OrderIntent = (
-            claimed.result if claimed.result is not None else claimed.intent
-        )
-        self._refuse_conflicts([(intent, key, earlier)])
+        self._refuse_conflicts([(intent, key, claimed.intent)])
         if claimed.result is not None:
-            if not flush:
-                return claimed.result  # the batch answers it as a duplicate
-            return self._answer_duplicate(claimed.result)
+            return claimed.owner, claimed.result
         correlation_id, client_order_id = intake.ids_of(key)
         seq = self._units.append(
             AuditEntry(
@@ -407,18 +405,25 @@ class IntentRunner:
             differences=differences,
         )
 
-    def _answer_duplicate(self, original: PipelineResult, *, flush: bool = True) -> PipelineResult:
+    def _answer_duplicate(
+        self, original: PipelineResult, *, flush: bool = True, owner: str | None = None
+    ) -> PipelineResult:
+        """
+        `original` again, marked duplicate, audited; `owner`: the stream whose result it is
+        (another orchestrator's: this trail never held the intent, so no state is claimed).
+        """
         seq = self._units.append(
             AuditEntry(
                 correlation_id=original.correlation_id,
                 client_order_id=original.order.client_order_id if original.order else None,
                 machine="pipeline",
                 event="submit_intent",
-                source=original.pipeline_state.value,
+                source=original.pipeline_state.value if owner is None else None,
                 target=None,
                 outcome=AuditOutcome.DUPLICATE,
                 reason_code=ReasonCode.DUPLICATE_INTENT,
-                detail=f"idempotency key {original.idempotency_key} already submitted",
+                detail=f"idempotency key {original.idempotency_key} already submitted"
+                + ("" if owner is None else f" by stream {owner}"),
             )
         )
         if flush:
