@@ -18,7 +18,12 @@ import pytest
 
 from execfsm import ReasonCode, SteppingClock
 from execfsm.clock import EPOCH
-from execfsm.errors import IdempotencyConflict, InProgressElsewhere, StoreError
+from execfsm.errors import (
+    ConfigurationError,
+    IdempotencyConflict,
+    InProgressElsewhere,
+    StoreError,
+)
 from execfsm.fsm.audit import AuditOutcome
 from execfsm.ledger.postgres import PostgresStore, SchemaVersionError, load_streams
 from execfsm.ledger.sqlite import StoreLocked
@@ -184,6 +189,54 @@ class TestClaims:
         assert answers.count("sent") == 12
 
 
+class TestClaimsAfterACrash:
+    def test_a_claim_no_unit_followed_is_dropped_when_its_stream_reopens(self, pg_url: str) -> None:
+        """A key claimed by a stream that died before its write-ahead is in progress there
+        until that stream is opened again, which drops the claim: then another stream may
+        take the key."""
+        first = PostgresStore(pg_url, stream="a")
+        first.load()
+        assert first.claim("k", intent(1)) is None
+        first.connection.close()  # died before the unit of work reached the database
+        first.close()
+        other = PostgresStore(pg_url, stream="b")
+        other.load()
+        before = other.claim("k", intent(1))
+        again = PostgresStore(pg_url, stream="a")
+        again.load()
+        again.close()
+
+        assert before is not None
+        assert (before.owner, before.result) == ("a", None)
+        assert other.claim("k", intent(1)) is None
+        other.close()
+
+
+class TestSession:
+    def test_the_session_frees_a_lost_clients_locks_promptly(self, pg_url: str) -> None:
+        """The store's connection asks the server for TCP keepalives (5 s idle, 3 probes 1 s
+        apart) and ends a session idle inside a transaction after 10 s."""
+        store = PostgresStore(pg_url)
+        conn = store.connection
+        shown = {
+            name: conn.execute(f"SHOW {name}").fetchone()
+            for name in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "idle_in_transaction_session_timeout",
+            )
+        }
+        store.close()
+
+        assert shown == {
+            "tcp_keepalives_idle": ("5",),
+            "tcp_keepalives_interval": ("1",),
+            "tcp_keepalives_count": ("3",),
+            "idle_in_transaction_session_timeout": ("10s",),
+        }
+
+
 class TestOwnership:
     def test_a_standby_takes_the_stream_when_the_owner_closes(self, pg_url: str) -> None:
         """A standby waiting on a stream's lock gets it once the owner's connection ends,
@@ -264,8 +317,9 @@ class TestOpening:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("UPDATE execfsm_schema_version SET version = 99")
 
-        with pytest.raises(SchemaVersionError, match="schema version 99 is newer"):
+        with pytest.raises(SchemaVersionError, match="schema version 99 is newer") as refused:
             PostgresStore(pg_url)
+        assert isinstance(refused.value, ConfigurationError)
         with psycopg.connect(pg_url, autocommit=True) as admin:
             row = admin.execute("SELECT version FROM execfsm_schema_version").fetchone()
         assert row == (99,)

@@ -79,7 +79,9 @@ class PostgresServer:
     def _start_cluster(self) -> str:
         initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
         as_root = os.geteuid() == 0
-        self._dir = Path(tempfile.mkdtemp(prefix="execfsm-pg-"))
+        # As root the cluster runs as postgres, which must reach its folder: under /tmp, not a
+        # TMPDIR inside a home only root may enter.
+        self._dir = Path(tempfile.mkdtemp(prefix="execfsm-pg-", dir="/tmp" if as_root else None))  # noqa: S108 - mkdtemp: private
         data = self._dir / "data"
         port = _free_port()
         runner: list[str] = []
