@@ -110,7 +110,6 @@ class TestManyProcesses:
         checks its positions against a replay of its trail)."""
         rng = random.Random(int(os.environ.get("EXECFSM_PG_SEED", "22")))
         count = 60
-        PostgresStore(pg_url, stream="setup").close()  # the schema, before four race for it
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(
                 "CREATE TABLE test_dispatches (idempotency_key TEXT NOT NULL, "

@@ -324,6 +324,28 @@ class TestOpening:
             row = admin.execute("SELECT version FROM execfsm_schema_version").fetchone()
         assert row == (99,)
 
+    def test_stores_opening_an_empty_database_at_once_create_one_schema(self, pg_url: str) -> None:
+        """Six stores opening a new database at the same instant: one creates the schema,
+        the others wait for it and use it."""
+        opened: list[object] = []
+        start = threading.Barrier(6)
+
+        def open_one(n: int) -> None:
+            start.wait()
+            try:
+                PostgresStore(pg_url, stream=f"s{n}").close()
+                opened.append(n)
+            except StoreError as exc:
+                opened.append(exc)
+
+        threads = [threading.Thread(target=open_one, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(map(str, opened)) == [str(n) for n in range(6)]
+
     def test_an_unreachable_server_is_one_line_without_the_password(self) -> None:
         """A server that cannot be reached is a StoreError naming the URL, password hidden."""
         with pytest.raises(StoreError) as refused:

@@ -177,7 +177,12 @@ def schema_version(conn: psycopg.Connection[Any], label: str) -> int:
     The database's schema version: 0 for a database with no execfsm tables; a version
     newer than `SCHEMA_VERSION`, or one that is not a number, is a `SchemaVersionError`.
     """
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
+    row = conn.execute(  # a catalog query, not to_regclass: that may miss a table another
+        # session created since this one last looked (its cache is not refreshed by our lock)
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+        "WHERE schemaname = current_schema() AND tablename = %s)",
+        (VERSION_TABLE,),
+    ).fetchone()
     if row is None or not row[0]:
         return 0
     rows = conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchall()  # noqa: S608
@@ -199,8 +204,8 @@ def schema_version(conn: psycopg.Connection[Any], label: str) -> int:
 
 def migrate(conn: psycopg.Connection[Any], label: str) -> int:
     """
-    Bring the database's schema to `SCHEMA_VERSION` (creating it in an empty database), one
-    version per transaction, while no other store migrates it; returns the version found.
+    Bring the database's schema to `SCHEMA_VERSION` (creating it in an empty database) in one
+    transaction, while no other store migrates it; returns the version found.
     """
     found = schema_version(conn, label)
     if found == SCHEMA_VERSION:

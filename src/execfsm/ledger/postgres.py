@@ -150,6 +150,9 @@ class PostgresStore(GroupCommitStore):
                 migrate(self._conn, self._label)
                 self._own(wait)
                 self._claims_conn = connect(url, self._label, connect_timeout=connect_timeout)
+        except psycopg.Error as exc:
+            self._close_connections()
+            raise StoreError(f"{self._label}: cannot open the database: {exc}") from None
         except BaseException:
             self._close_connections()
             raise
