@@ -25,9 +25,11 @@ from execfsm.errors import (
     StoreError,
 )
 from execfsm.fsm.audit import AuditOutcome
+from execfsm.governance.trail import verify_trail
 from execfsm.ledger.postgres import PostgresStore, SchemaVersionError, load_streams
 from execfsm.ledger.sqlite import StoreLocked
 from execfsm.orchestrator import ExecutionOrchestrator
+from execfsm.registry import builtin_machines
 from execfsm.testing import paper_orchestrator
 from execfsm.testing.postgres import PostgresServer
 from tests.recon_settings import RECOVERY_ONLY
@@ -187,6 +189,29 @@ class TestClaims:
         assert sorted(sent) == sorted(set(sent))
         assert len(sent) == 12
         assert answers.count("sent") == 12
+
+
+class TestGroupsAcrossStreams:
+    def test_a_group_whose_legs_another_stream_sent_is_refused_not_sent(self, pg_url: str) -> None:
+        """The same OCO group submitted by two orchestrators: the second is refused with
+        CONTINGENT_GROUP_REFUSED (its legs' keys were used by the first), nothing sent, and
+        its store goes on taking work."""
+        from tests.test_contingent import ManualVenue, oco
+
+        first_venue, second_venue = ManualVenue(), ManualVenue()
+        first = paper_orchestrator(first_venue, store=PostgresStore(pg_url, stream="a"))
+        second = paper_orchestrator(second_venue, store=PostgresStore(pg_url, stream="b"))
+        first.submit_group(oco())
+
+        refused = second.submit_group(oco())
+
+        assert refused.reason_code is ReasonCode.CONTINGENT_GROUP_REFUSED
+        assert "already submitted" in refused.reason_detail
+        assert second_venue.submitted == []
+        assert len(first_venue.submitted) == 2
+        assert second.submit_intent(intent(7)).success
+        for state in load_streams(pg_url).values():
+            assert verify_trail(state.records, builtin_machines()).ok
 
 
 class TestClaimsAfterACrash:

@@ -142,7 +142,13 @@ class ContingentOrders:
             known = self._groups.get(group.group_id)
             if known is not None:
                 return self._repeat(known, group)
-            holder, contexts = self._open(group)
+            # On a shared store the legs sent now claim their keys first (held legs claim
+            # theirs when they are sent); a key another stream used refuses the group.
+            sent_now = {leg.idempotency_key: leg.intent for leg in group.legs if not leg.held}
+            elsewhere = self._intents.claim_keys(sent_now)
+            holder, contexts = self._open(group, elsewhere)
+            if holder.reason is not None:
+                self._intents.release_keys(list(sent_now))  # those no stored intent followed
             for role, ctx in contexts:
                 self._send_leg(holder, role, ctx)
                 heard.extend(ctx.heard)
@@ -150,13 +156,15 @@ class ContingentOrders:
             status = self.status(group.group_id)
         return delivered(status, self._notify(heard))
 
-    def _open(self, group: ContingentGroup) -> tuple[_Group, list[tuple[str, RunContext]]]:
+    def _open(
+        self, group: ContingentGroup, elsewhere: Mapping[str, object]
+    ) -> tuple[_Group, list[tuple[str, RunContext]]]:
         """Stages 2-4 of every leg sent now, then all written ahead, or the group refused."""
         units, services = self._units, self._services
         contexts: list[tuple[str, RunContext]] = []
         with units.unit() as unit:
             holder = _Group(group, ContingentMachine(group, services.audit, engine=services.engine))
-            refusal = self._check_legs(group)
+            refusal = self._check_legs(group, elsewhere)
             for leg in group.legs:
                 if refusal is not None or leg.held:
                     continue
@@ -189,13 +197,14 @@ class ContingentOrders:
         units.flush(unit.last_seq)  # the write-ahead of every leg, with the group's terms
         return holder, contexts
 
-    def _check_legs(self, group: ContingentGroup) -> str | None:
-        """Why the group cannot be taken before any stage runs (a key used, a held leg's
-        terms), or None."""
+    def _check_legs(self, group: ContingentGroup, elsewhere: Mapping[str, object]) -> str | None:
+        """Why the group cannot be taken before any stage runs (a key used, here or by
+        another stream, `elsewhere`; a held leg's terms), or None."""
         for leg in group.legs:
             if (
                 self._units.results.get(leg.idempotency_key) is not None
                 or leg.client_order_id in self.legs
+                or leg.idempotency_key in elsewhere
             ):
                 return f"leg {leg.role}: its idempotency key was already submitted"
             if leg.held:  # checked now: refused after the entry filled, it leaves no exit

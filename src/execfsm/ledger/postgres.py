@@ -150,6 +150,11 @@ class PostgresStore(GroupCommitStore):
                 migrate(self._conn, self._label)
                 self._own(wait)
                 self._claims_conn = connect(url, self._label, connect_timeout=connect_timeout)
+                # A claim needs no flush of its own: the write-ahead that follows it is
+                # committed synchronously, and the WAL is flushed in order, so a claim is
+                # durable before its key's write-ahead is; one lost in a server crash had
+                # none, so nothing of it was sent (and its key is free again).
+                self._claims_conn.execute("SET synchronous_commit = off")
         except psycopg.Error as exc:
             self._close_connections()
             raise StoreError(f"{self._label}: cannot open the database: {exc}") from None

@@ -157,7 +157,7 @@ class IntentRunner:
                 if key in self._results or first[key] is not intent  # a key used before
             ]
         )
-        elsewhere = self._claim_batch(first)
+        elsewhere = self.claim_keys(first)
         results: dict[int, PipelineResult] = {}
         to_send: list[tuple[int, RunContext]] = []
         repeated: list[tuple[int, str]] = []
@@ -290,11 +290,11 @@ class IntentRunner:
             units.flush(unit.last_seq)
             raise
 
-    def _claim_batch(self, first: dict[str, OrderIntent]) -> dict[str, tuple[str, PipelineResult]]:
+    def claim_keys(self, first: dict[str, OrderIntent]) -> dict[str, tuple[str, PipelineResult]]:
         """
-        Claim every new key of a batch (`_claim`); the owner and result of the ones another
-        stream has finished, by key. A key in progress elsewhere (or used there with other
-        terms) refuses the whole batch: the claims it made are released first.
+        Claim every new key of a batch or a group (`_claim`); the owner and result of the
+        ones another stream has finished, by key. A key in progress elsewhere (or used there
+        with other terms) refuses them all: the claims made are released first.
         """
         elsewhere: dict[str, tuple[str, PipelineResult]] = {}
         claimed: list[str] = []
@@ -308,11 +308,18 @@ class IntentRunner:
                 else:
                     elsewhere[key] = answer
         except BaseException:
-            release = getattr(self._services.store, "release", None)
-            if release is not None and claimed:
-                release(claimed)
+            self.release_keys(claimed)
             raise
         return elsewhere
+
+    def release_keys(self, keys: list[str]) -> None:
+        """
+        Give back this orchestrator's claims of `keys` that no stored intent followed (a
+        store shared by several orchestrators; nothing to do for others).
+        """
+        release = getattr(self._services.store, "release", None)
+        if release is not None and keys:
+            release(keys)
 
     def _claim(self, intent: OrderIntent, key: str) -> tuple[str, PipelineResult] | None:
         """
