@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from execfsm.testing.postgres import PostgresServer, ServerUnavailable
+if TYPE_CHECKING:
+    from execfsm.testing.postgres import PostgresServer
 
 _unavailable: list[str] = []
 """Why the server could not be had (once set, every PostgreSQL test skips or fails)."""
@@ -22,6 +24,11 @@ _unavailable: list[str] = []
 def pg_server() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server (``EXECFSM_TEST_POSTGRES``, or a private cluster)."""
     if _unavailable:
+        _refuse(_unavailable[0])
+    try:  # imported here: without psycopg (the `postgres` extra) only these tests stop
+        from execfsm.testing.postgres import PostgresServer, ServerUnavailable
+    except ImportError as exc:
+        _unavailable.append(f"psycopg is not installed ({exc})")
         _refuse(_unavailable[0])
     try:
         server = PostgresServer()
@@ -55,3 +62,17 @@ def summary_line() -> str | None:
     if not _unavailable:
         return None
     return f"PostgreSQL tests SKIPPED: {_unavailable[0]} (set EXECFSM_TEST_POSTGRES=postgresql://…)"
+
+
+def require_psycopg() -> None:
+    """
+    At the top of a module of PostgreSQL tests: skip the module where psycopg (the
+    `postgres` extra) is not installed, saying so in the summary; in CI, fail.
+    """
+    try:
+        import psycopg  # noqa: F401 - only whether it imports
+    except ImportError as exc:
+        _unavailable.append(f"psycopg is not installed ({exc})")
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL driver: {exc}", allow_module_level=True)

@@ -6,6 +6,11 @@ password is never printed.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the imports below need psycopg, checked first
+from tests.pg_server import require_psycopg
+
+require_psycopg()
+
 import json
 import urllib.parse
 from pathlib import Path

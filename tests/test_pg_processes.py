@@ -7,6 +7,11 @@ and the takeover of a SIGKILLed owner's stream, timed.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the imports below need psycopg, checked first
+from tests.pg_server import require_psycopg
+
+require_psycopg()
+
 import os
 import random
 import signal

@@ -6,6 +6,11 @@ standby taking over, dropped connections, schema versions, URLs.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the imports below need psycopg, checked first
+from tests.pg_server import require_psycopg
+
+require_psycopg()
+
 import threading
 import time
 from datetime import timedelta

@@ -52,22 +52,24 @@ _ROW_ERRORS = (
 
 def read_rows(conn: sqlite3.Connection) -> StoredState:
     """
-    Every row of the SQLite store `conn` reads, with the audit chain verified.
+    Every row of the SQLite store `conn` reads, with the audit chain verified. Each table is
+    read whole before any row is parsed, so no statement is left open when one is refused.
     """
-    has_checkpoints = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='checkpoints'"
-    ).fetchone()
+
+    def rows(sql: str) -> list[Any]:
+        return conn.execute(sql).fetchall()
+
+    has_checkpoints = rows("SELECT 1 FROM sqlite_master WHERE type='table' AND name='checkpoints'")
     return parse_rows(
-        conn.execute("SELECT seq, record FROM audit ORDER BY seq"),
-        conn.execute(
+        rows("SELECT seq, record FROM audit ORDER BY seq"),
+        rows(
             "SELECT idempotency_key, correlation_id, client_order_id, status, result "
             "FROM intents ORDER BY rowid"
         ),
-        conn.execute("SELECT client_order_id, snapshot FROM orders ORDER BY rowid"),
-        conn.execute("SELECT symbol, snapshot FROM positions ORDER BY symbol"),
-        []  # a database made before checkpoints has none
-        if has_checkpoints is None
-        else conn.execute("SELECT seq, checkpoint FROM checkpoints ORDER BY seq"),
+        rows("SELECT client_order_id, snapshot FROM orders ORDER BY rowid"),
+        rows("SELECT symbol, snapshot FROM positions ORDER BY symbol"),
+        # a database made before checkpoints has none
+        rows("SELECT seq, checkpoint FROM checkpoints ORDER BY seq") if has_checkpoints else [],
     )
 
 

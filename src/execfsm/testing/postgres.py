@@ -74,7 +74,8 @@ class PostgresServer:
         try:
             return psycopg.connect(url, autocommit=True, connect_timeout=5)
         except psycopg.Error as exc:
-            raise ServerUnavailable(f"cannot connect to the test server: {exc}") from None
+            why = " ".join(str(exc).split())  # one line
+            raise ServerUnavailable(f"cannot connect to the test server: {why}") from None
 
     def _start_cluster(self) -> str:
         initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
