@@ -94,6 +94,30 @@ class TestCommands:
 
 
 class TestBadTargets:
+    @pytest.mark.parametrize("command", ["recover", "reconcile"])
+    def test_a_database_without_a_session_is_refused_and_left_empty(
+        self, command: str, pg_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """recover and reconcile on a database with no execfsm tables: exit 2, one line,
+        and no table is created."""
+        assert main([command, "--db", pg_url]) == 2
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+            ).fetchone()
+
+        assert "no execfsm schema" in capsys.readouterr().err
+        assert tables == (0,)
+
+    def test_the_demo_refuses_a_postgresql_url(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo writes a new SQLite file: a URL as its --db is bad input."""
+        url = "postgresql://u:pw@127.0.0.1:1/db"
+
+        assert main(["demo", "--out", str(tmp_path / "d"), "--db", url]) == 2
+        assert "not a PostgreSQL database" in capsys.readouterr().err
+
     @pytest.mark.parametrize("command", ["run", "recover", "verify"])
     def test_an_unreachable_server_is_one_line_exit_2(
         self, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -15,7 +15,15 @@ from pathlib import Path
 from execfsm import cli_audit, cli_export, cli_reconcile, cli_run
 from execfsm import cli_machines as machines
 from execfsm.cli_machines import InputError, OneLineParser, add_project_options, whole_number
-from execfsm.cli_store import DB_HELP, Target, add_stream_option, db_target, open_store, shown
+from execfsm.cli_store import (
+    DB_HELP,
+    Target,
+    add_stream_option,
+    db_target,
+    existing_session,
+    open_store,
+    shown,
+)
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.provenance import execfsm_version
@@ -41,6 +49,7 @@ _SIGNING_KEY_HELP = (
 
 def _recover(db: Target, stream: str) -> int:
     if not isinstance(db, Path):
+        existing_session(db)
         return _recover_opened(shown(db), lambda: open_store(db, stream=stream))
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
@@ -125,6 +134,8 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
 
 
 def _demo(out_dir: Path, db: Path | None, signing_key: Path | None) -> int:
+    if db is not None and str(db).startswith(("postgresql:", "postgres:")):
+        raise InputError("--db: the demo writes a new SQLite file, not a PostgreSQL database")
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: a file, not a folder")
     try:

@@ -16,7 +16,14 @@ from pathlib import Path
 from execfsm.adapters.registry import SIMULATED_MODES, AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli_machines import InputError, add_project_options
-from execfsm.cli_store import DB_HELP, add_stream_option, db_target, open_store, shown
+from execfsm.cli_store import (
+    DB_HELP,
+    add_stream_option,
+    db_target,
+    existing_session,
+    open_store,
+    shown,
+)
 from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode
 from execfsm.demo import VENUE_JOURNAL_SUFFIX
@@ -183,6 +190,8 @@ def reconcile(args: argparse.Namespace) -> int:
         raise InputError(f"cannot read {db}: no such database")
     if isinstance(db, Path) and (not db.name or db.is_dir()):  # `--db ''` is `.`: no file name
         raise InputError(f"cannot read {db}: a directory, not a database file")
+    if isinstance(db, str):
+        existing_session(db)
     journal = venue_journal(db, args.venue_journal, args.stream)
     if not journal.is_file():
         raise InputError(

@@ -104,3 +104,14 @@ def _no_driver(exc: ImportError) -> InputError:
     return InputError(
         f"a postgresql:// database needs psycopg: pip install 'execfsm[postgres]' ({exc})"
     )
+
+
+def existing_session(url: str) -> None:
+    """
+    Refuse a PostgreSQL database with no execfsm schema (``recover`` and ``reconcile`` work
+    on a session, and would otherwise create the tables): read-only, nothing written.
+
+    Raises:
+        StoreError: None there, or the database cannot be read (one line: exit 2).
+    """
+    open_store(url, read_only=True).close()
