@@ -15,13 +15,14 @@ import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
 import psycopg
 import pytest
 
-from execfsm import ReasonCode, SteppingClock
+from execfsm import OrderState, ReasonCode, SimulatedVenue, SteppingClock
 from execfsm.clock import EPOCH
 from execfsm.errors import (
     ConfigurationError,
@@ -38,7 +39,7 @@ from execfsm.registry import builtin_machines
 from execfsm.testing import paper_orchestrator
 from execfsm.testing.postgres import PostgresServer
 from tests.recon_settings import RECOVERY_ONLY
-from tests.test_durability import Venue, intent
+from tests.test_durability import Crash, Venue, intent
 
 
 def session(
@@ -296,6 +297,48 @@ class TestOwnership:
         assert second.recovery.records == records
         assert second.audit_log.verify_chain().ok
         assert len(venue.submissions) == 1
+
+
+class TestTakeoverReconciles:
+    def test_a_standby_asks_the_venue_about_the_dispatch_its_owner_died_in(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """The owner dies inside the venue call, after the venue took the order. The standby
+        takes the stream with a venue that can answer (the same venue's journal): its
+        startup reconciliation brings the order to the venue's state, flag cleared, and
+        nothing is sent again."""
+        journal = tmp_path / "venue.jsonl"
+        clock = SteppingClock(EPOCH, timedelta(milliseconds=1))
+
+        class DiesAfterTheVenueTookIt(SimulatedVenue):
+            def submit(self, order: Any, idempotency_key: str) -> Any:
+                super().submit(order, idempotency_key)
+                raise Crash
+
+        venue = DiesAfterTheVenueTookIt(clock, name="paper", journal=journal)
+        owner = paper_orchestrator(
+            venue,
+            clock=clock,
+            store=PostgresStore(pg_url, stream="a"),
+            reconciliation=RECOVERY_ONLY,
+        )
+        with pytest.raises(Crash):
+            owner.submit_intent(intent(1))
+        store_of(owner).connection.close()  # the owner's process is gone
+        venue.close()
+        again = SimulatedVenue(clock, name="paper", journal=journal)
+        standby = paper_orchestrator(
+            again, clock=clock, store=PostgresStore(pg_url, stream="a", wait=10)
+        )
+        orders = standby.get_order_ledger_snapshot()
+        startup = standby.startup_reconciliation
+
+        assert standby.recovery.interrupted == (orders[0].client_order_id,)
+        assert startup is not None
+        assert startup.clean
+        assert again.submissions == []
+        assert (orders[0].state, orders[0].recon_flags) == (OrderState.FILLED, ())
+        assert verify_trail(standby.get_audit_log_snapshot(), builtin_machines()).ok
 
 
 class TestConnectionLoss:
