@@ -363,6 +363,36 @@ class TestConnectionLoss:
         assert again.submit_intent(intent(2)).success
         assert len(again_venue.submissions) == 1
 
+    def test_a_connection_dropped_inside_the_write_ahead_commits_nothing(
+        self, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The server ends the connection inside the write-ahead transaction (its records
+        already inserted): nothing of the unit is stored, the venue is not called, the
+        caller gets a StoreError; a new store recovers the units before it."""
+        orch, venue = session(pg_url, "a")
+        orch.submit_intent(intent(1))
+        before = len(orch.get_audit_log_snapshot())
+        store = store_of(orch)
+        write_intents = store._write_intents
+
+        def drop_then_write(*args: Any) -> None:
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(%s)", (store.connection.info.backend_pid,)
+                )
+            write_intents(*args)
+
+        monkeypatch.setattr(store, "_write_intents", drop_then_write)
+        with pytest.raises(StoreError, match="nothing of it was stored"):
+            orch.submit_intent(intent(2))
+        store.close()
+        again, again_venue = session(pg_url, "a")
+
+        assert len(venue.submissions) == 1
+        assert again.recovery.records == before
+        assert again.submit_intent(intent(2)).success
+        assert len(again_venue.submissions) == 1
+
     def test_a_server_restart_breaks_the_store_and_nothing_is_lost(
         self, pg_url: str, pg_server: PostgresServer
     ) -> None:
