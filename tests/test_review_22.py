@@ -13,9 +13,8 @@ from tests.pg_server import require_psycopg
 
 require_psycopg()
 
-import threading
-from decimal import Decimal
 import urllib.parse
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -28,7 +27,7 @@ from tests.test_cli_postgres import intents_file
 from tests.test_durability import intent
 from tests.test_postgres import session, store_of
 
-SECRET = "s3cret-pw-zz"
+SECRET = "s3cret-pw-zz"  # noqa: S105 - a made-up password the output must not show
 
 
 def with_password(url: str, password: str = SECRET) -> str:
