@@ -305,3 +305,52 @@ class TestDefaultVenueJournal:
 
         assert "position differences: 0" in report, report
         assert code == 0
+
+
+class TestPublishedHeads:
+    def test_a_published_head_of_one_stream_does_not_fail_the_other_streams(
+        self, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``audit verify --db postgresql://… --expect-head`` on an untampered database with
+        two streams reports no stream FAILed (a head is one stream's: it is checked against
+        that stream, or the command asks for --stream)."""
+        run_streams(pg_url, tmp_path, {"a": range(2), "b": range(10, 12)})
+        capsys.readouterr()
+        assert main(["audit", "head", "--db", pg_url, "--stream", "a"]) == 0
+        published = capsys.readouterr().out.splitlines()[0]
+
+        code = main(["audit", "verify", "--db", pg_url, "--expect-head", published])
+        err = capsys.readouterr().err
+
+        assert "FAIL" not in err, err
+        assert code != 1
+
+
+class TestWrongDatabase:
+    @pytest.mark.parametrize("command", ["recover", "reconcile"])
+    def test_recover_or_reconcile_of_a_database_without_a_session_changes_nothing(
+        self,
+        command: str,
+        pg_url: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """``recover``/``reconcile --db`` naming a database that holds no session (a typo'd
+        database name) is one line, exit 2, and the database is left as it was (as a
+        SQLite path that does not exist is)."""
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "execfsm-main.venue.jsonl").write_text("")
+        argv = ["recover", "--db", pg_url]
+        if command == "reconcile":
+            argv = ["reconcile", "--db", pg_url, "--mode", "PAPER"]
+
+        code = main(argv)
+        err = capsys.readouterr().err
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            tables = admin.execute(
+                "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+            ).fetchall()
+
+        assert code == 2, err
+        assert tables == []
