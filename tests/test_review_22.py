@@ -13,7 +13,7 @@ from tests.pg_server import require_psycopg
 
 require_psycopg()
 
-import urllib.parse
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,13 +28,6 @@ from tests.test_durability import intent
 from tests.test_postgres import session, store_of
 
 SECRET = "s3cret-pw-zz"  # noqa: S105 - a made-up password the output must not show
-
-
-def with_password(url: str, password: str = SECRET) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(
-        parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}")
-    )
 
 
 def run_streams(url: str, tmp_path: Path, streams: dict[str, range]) -> None:
@@ -354,3 +347,35 @@ class TestWrongDatabase:
 
         assert code == 2, err
         assert tables == []
+
+
+class TestStandbyAcrossARestart:
+    def test_a_standby_takes_the_stream_over_after_a_server_restart(
+        self, pg_url: str, pg_server: PostgresServer
+    ) -> None:
+        """README: a server restart frees the owner's lock and the waiting standby then
+        opens the stream; the standby does not give up because its own wait was cut."""
+        from execfsm.ledger.postgres import PostgresStore
+
+        if pg_server._dir is None:
+            pytest.skip("restarts only a private cluster")
+        owner, _ = session(pg_url, "a")
+        owner.submit_intent(intent(1))
+        got: list[object] = []
+
+        def standby() -> None:
+            try:
+                got.append(PostgresStore(pg_url, stream="a", wait=60))
+            except Exception as exc:  # noqa: BLE001 - what the standby ended with
+                got.append(exc)
+
+        waiting = threading.Thread(target=standby, daemon=True)
+        waiting.start()
+        waiting.join(0.5)
+        assert not got  # it waits for the owner
+        pg_server.restart()
+        waiting.join(60)
+
+        assert got, "the standby neither took the stream nor gave up within 60 s"
+        assert isinstance(got[0], PostgresStore), got[0]
+        got[0].close()
