@@ -379,3 +379,42 @@ class TestStandbyAcrossARestart:
         assert got, "the standby neither took the stream nor gave up within 60 s"
         assert isinstance(got[0], PostgresStore), got[0]
         got[0].close()
+
+
+class TestRunWhileAKeyIsInProgressElsewhere:
+    def test_run_reports_a_key_in_progress_in_another_stream_without_a_traceback(
+        self, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``execfsm run --stream b`` with a key stream a is dispatching right now: one line
+        saying so and an exit status (as for an IdempotencyConflict), never an uncaught
+        InProgressElsewhere traceback; nothing is sent by b."""
+        from execfsm import OrderIntent, SteppingClock
+        from execfsm.clock import EPOCH
+        from tests.test_durability import Venue
+
+        inside, go_on = threading.Event(), threading.Event()
+
+        def hold(_order: object, _key: str) -> None:
+            inside.set()
+            go_on.wait(20)
+
+        a, _ = session(pg_url, "a", venue=Venue(SteppingClock(EPOCH), on_submit=hold))
+        same = OrderIntent("BTC/EUR", "BUY", Decimal(1), "MARKET", "cli", intent_id="i0")
+        owner = threading.Thread(target=a.submit_intent, args=(same,), daemon=True)
+        owner.start()
+        try:
+            assert inside.wait(20)
+            file = intents_file(tmp_path, range(1))
+            argv = ["run", str(file), "--mode", "PAPER", "--db", pg_url, "--stream", "b"]
+            try:
+                code: object = main([*argv, "--venue-journal", str(tmp_path / "b.jsonl")])
+            except InProgressElsewhere as exc:
+                code = exc
+        finally:
+            go_on.set()
+            owner.join(20)
+        err = capsys.readouterr().err
+
+        assert code == 2, code
+        assert "in progress" in err
+        assert err.count("\n") == 1, err
