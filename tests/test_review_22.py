@@ -160,8 +160,9 @@ class TestAuditVerifyOnPostgres:
     def test_a_trail_cut_below_its_stored_orders_fails_verification(
         self, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """The last records of a stream deleted while its orders and keys tables still hold
-        their orders: verify of the database fails (the database itself shows the cut)."""
+        """The last records of a stream deleted while its orders table still holds their
+        orders: ``audit verify --db`` fails, as ``recover`` of that stream does (it refuses
+        the store: a stored order disagrees with its trail)."""
         run_streams(pg_url, tmp_path, {"a": range(3)})
         with psycopg.connect(pg_url, autocommit=True) as admin:
             last = admin.execute(
