@@ -419,3 +419,23 @@ class TestRunWhileAKeyIsInProgressElsewhere:
         assert isinstance(code, int), code
         assert "in progress" in out.out + out.err
         assert "Traceback" not in out.err
+
+
+class TestLostHost:
+    def test_a_lost_host_frees_the_lock_even_while_the_server_was_sending_to_it(
+        self, pg_url: str
+    ) -> None:
+        """README: a lost owner host frees the stream's lock about 8 s later. Keepalives
+        only run on an idle socket: a host lost while the server still had an answer
+        unacknowledged (a commit's reply) is dropped only on ``tcp_user_timeout``, which
+        the session must set (else Linux retransmits for ~15 minutes)."""
+        from execfsm.ledger.postgres import PostgresStore
+
+        store = PostgresStore(pg_url)
+        try:
+            row = store.connection.execute("SHOW tcp_user_timeout").fetchone()
+        finally:
+            store.close()
+
+        assert row is not None
+        assert row[0] not in ("0", "0ms"), row
