@@ -439,3 +439,38 @@ class TestLostHost:
 
         assert row is not None
         assert row[0] not in ("0", "0ms"), row
+
+
+class TestExternalOrdersOfTwoAccounts:
+    def test_two_streams_adopt_external_orders_that_share_a_client_order_id(
+        self, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Streams are accounts: each venue account holds a manual order "manual-1", and
+        ``reconcile --adopt-external`` of each stream adopts its own (exit 0 both), rather
+        than the second stream's store breaking because the first used that id."""
+        from execfsm import Order, OrderIntent, SimulatedVenue, SystemClock
+
+        def manual_order(journal: Path, n: int) -> None:
+            venue = SimulatedVenue(SystemClock(), name="paper", journal=journal)
+            asked = OrderIntent(
+                "BTC/EUR", "BUY", Decimal(1), "LIMIT", "manual", limit_price=Decimal(1)
+            )
+            order = Order.from_intent(
+                asked,
+                client_order_id="manual-1",
+                correlation_id=f"cor-manual-{n}",
+                idempotency_key=f"manual-{n}",
+            )
+            venue.submit(order, f"manual-{n}")
+            venue.close()
+
+        run_streams(pg_url, tmp_path, {"a": range(1), "b": range(10, 11)})
+        codes = []
+        for n, stream in enumerate(("a", "b")):
+            journal = tmp_path / f"{stream}.venue.jsonl"
+            manual_order(journal, n)
+            argv = ["reconcile", "--db", pg_url, "--stream", stream, "--mode", "PAPER"]
+            codes.append(main([*argv, "--venue-journal", str(journal), "--adopt-external"]))
+        err = capsys.readouterr().err
+
+        assert codes == [0, 0], err
