@@ -23,6 +23,7 @@ from execfsm.cli_store import (
     existing_session,
     open_store,
     shown,
+    sqlite_file,
 )
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
@@ -298,7 +299,7 @@ def _add_machine_commands(commands: argparse._SubParsersAction[argparse.Argument
         "instead of the report (default: none)",
     )
     diagrams.add_argument(
-        "--db", type=Path, help="draw the traffic of the trail in this SQLite database"
+        "--db", type=db_target, help="draw the traffic of the trail in this SQLite database"
     )
     diagrams.add_argument(
         "--force",
@@ -400,7 +401,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "diagrams" and args.force and not args.trail and args.db is None:
         raise InputError("--force draws a trail that fails verification: give --trail or --db")
     if args.command == "diagrams" and (args.trail or args.db is not None):
-        return _trail_diagrams(args.trail, args.db, args.out, args.force)
+        db = None if args.db is None else sqlite_file(args.db)
+        return _trail_diagrams(args.trail, db, args.out, args.force)
     if args.command == "diagrams":
         return machines.diagrams(project, args.out, args.spec_dir, date=args.date, depth=args.depth)
     if args.command == "spec":

@@ -20,7 +20,14 @@ import attrs
 from execfsm import cli_machines as machines
 from execfsm._new_files import NewFile, NewFileError, taken, write_new_files
 from execfsm.cli_machines import InputError, add_project_options
-from execfsm.cli_store import add_stream_option, db_target, load_streams, shown, stream_name
+from execfsm.cli_store import (
+    add_stream_option,
+    db_target,
+    load_streams,
+    shown,
+    sqlite_file,
+    stream_name,
+)
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.anchor import (
@@ -336,7 +343,7 @@ def export(args: argparse.Namespace) -> int:
     ``audit export``: a database's trail as a JSONL file, its checkpoints beside it.
     """
     out: Path = args.out
-    trail = _read_trail(argparse.Namespace(file=None, db=args.db))
+    trail = _read_trail(argparse.Namespace(file=None, db=sqlite_file(args.db)))
     if trail is None:
         return 1
     sidecar = Path(str(out) + SIDECAR_SUFFIX)
@@ -445,7 +452,7 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
     out = commands.add_parser(
         "export", help="write a database's trail as JSONL, its checkpoints to OUT.checkpoints"
     )
-    out.add_argument("--db", type=Path, required=True, help="the SQLite database (required)")
+    out.add_argument("--db", type=db_target, required=True, help="the SQLite database (required)")
     out.add_argument(
         "--out", type=Path, required=True, help="the JSONL file to write, never over one (required)"
     )

@@ -35,6 +35,22 @@ def db_target(text: str) -> Target:
     return text if is_url(text) else Path(text)
 
 
+def sqlite_file(target: Target) -> Path:
+    """
+    `target` for a command that reads SQLite files only; a PostgreSQL URL is refused in one
+    line that never shows its password.
+
+    Raises:
+        InputError: `target` is a URL.
+    """
+    if isinstance(target, str):
+        raise InputError(
+            f"--db {redacted(target)}: this command reads a SQLite file; a postgresql:// "
+            "database is not supported here"
+        )
+    return target
+
+
 def stream_name(text: str) -> str:
     """
     ``--stream``'s argument, checked.

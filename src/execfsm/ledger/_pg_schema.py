@@ -104,29 +104,50 @@ def is_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
+def _passwords(url: str) -> list[str]:
+    """
+    The passwords `url` carries: in its user part, and as ``?password=`` (libpq takes both).
+    """
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.password] if parts.password else []
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    found.extend(value for value in query.get("password", ()) if value)
+    return found
+
+
 def redacted(url: str) -> str:
     """
-    `url` with its password (if any) replaced by ``***``: what messages show.
+    `url` with its passwords (user part, ``?password=``) replaced by ``***``: what messages
+    show.
     """
     try:
         parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
+        if not _passwords(url):
             return url
-        user = parts.username or ""
-        host = parts.netloc.rsplit("@", 1)[-1]
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+        if parts.password is not None:
+            user = parts.username or ""
+            host = parts.netloc.rsplit("@", 1)[-1]
+            parts = parts._replace(netloc=f"{user}:***@{host}")
+        query = [
+            (name, "***" if name == "password" else value)
+            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urllib.parse.urlunsplit(
+            parts._replace(query=urllib.parse.urlencode(query, safe="*"))
+        )
     except ValueError:
         return "postgresql://(a URL that does not parse)"
 
 
 def _scrub(text: str, url: str) -> str:
     try:
-        password = urllib.parse.urlsplit(url).password
+        passwords = _passwords(url)
     except ValueError:
-        password = None
-    if password:
+        passwords = []
+    for password in passwords:
         text = text.replace(password, "***")
         text = text.replace(urllib.parse.quote(password, safe=""), "***")
+        text = text.replace(urllib.parse.quote_plus(password, safe=""), "***")
     return text
 
 
