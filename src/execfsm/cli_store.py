@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from execfsm.cli_machines import InputError
-from execfsm.ledger._pg_schema import check_stream, is_url, redacted
+from execfsm.ledger._pg_url import check_stream, is_url, redacted
 from execfsm.ledger.checkpoints import Signer
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.ledger.store import StoredState

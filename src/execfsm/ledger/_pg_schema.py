@@ -10,13 +10,12 @@ idempotency keys and their claims are shared across streams, so a key is used on
 from __future__ import annotations
 
 import hashlib
-import re
-import urllib.parse
 from typing import Any
 
 import psycopg
 
 from execfsm.errors import ConfigurationError, StoreError
+from execfsm.ledger._pg_url import scrubbed
 
 SCHEMA_VERSION = 1
 """The newest schema this execfsm writes and reads; a database of a newer one is refused."""
@@ -84,8 +83,6 @@ SESSION_SETTINGS = (
     "SET synchronous_commit = on",
 )
 
-STREAM_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
-
 
 class SchemaVersionError(StoreError, ConfigurationError):
     """
@@ -95,74 +92,6 @@ class SchemaVersionError(StoreError, ConfigurationError):
 
     def __init__(self, message: str, *, value: object) -> None:
         ConfigurationError.__init__(self, message, field="schema_version", value=value)
-
-
-def is_url(target: object) -> bool:
-    """
-    Whether `target` names a PostgreSQL database (``postgresql://`` or ``postgres://``).
-    """
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def _passwords(url: str) -> list[str]:
-    """
-    The passwords `url` carries: in its user part, and as ``?password=`` (libpq takes both).
-    """
-    parts = urllib.parse.urlsplit(url)
-    found = [parts.password] if parts.password else []
-    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-    found.extend(value for value in query.get("password", ()) if value)
-    return found
-
-
-def redacted(url: str) -> str:
-    """
-    `url` with its passwords (user part, ``?password=``) replaced by ``***``: what messages
-    show.
-    """
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if not _passwords(url):
-            return url
-        if parts.password is not None:
-            user = parts.username or ""
-            host = parts.netloc.rsplit("@", 1)[-1]
-            parts = parts._replace(netloc=f"{user}:***@{host}")
-        query = [
-            (name, "***" if name == "password" else value)
-            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        return urllib.parse.urlunsplit(
-            parts._replace(query=urllib.parse.urlencode(query, safe="*"))
-        )
-    except ValueError:
-        return "postgresql://(a URL that does not parse)"
-
-
-def _scrub(text: str, url: str) -> str:
-    try:
-        passwords = _passwords(url)
-    except ValueError:
-        passwords = []
-    for password in passwords:
-        text = text.replace(password, "***")
-        text = text.replace(urllib.parse.quote(password, safe=""), "***")
-        text = text.replace(urllib.parse.quote_plus(password, safe=""), "***")
-    return text
-
-
-def check_stream(stream: object) -> str:
-    """
-    A stream name: 1-100 letters, digits, ``.``, ``_``, ``:`` or ``-``.
-    """
-    if not isinstance(stream, str) or not STREAM_TEXT.fullmatch(stream):
-        raise ConfigurationError(
-            f"stream: must be 1-100 letters, digits, '.', '_', ':' or '-' (starting with a "
-            f"letter or digit), got {stream!r}",
-            field="stream",
-            value=stream,
-        )
-    return stream
 
 
 def stream_lock_key(stream: str) -> int:
@@ -182,14 +111,14 @@ def connect(url: str, label: str, *, connect_timeout: int = 5) -> psycopg.Connec
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
     except (psycopg.Error, ValueError) as exc:
-        first = _scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", url)
+        first = scrubbed(str(exc).strip().splitlines()[0] if str(exc).strip() else "", url)
         raise StoreError(f"{label}: cannot connect: {first or type(exc).__name__}") from None
     try:
         for statement in SESSION_SETTINGS:
             conn.execute(statement)  # fixed text, no parameters
     except psycopg.Error as exc:
         conn.close()
-        raise StoreError(f"{label}: cannot set up the session: {_scrub(str(exc), url)}") from None
+        raise StoreError(f"{label}: cannot set up the session: {scrubbed(str(exc), url)}") from None
     return conn
 
 

@@ -41,13 +41,12 @@ from execfsm.ledger._lock import StoreLocked
 from execfsm.ledger._pg_schema import (
     SCHEMA_VERSION,
     SchemaVersionError,
-    check_stream,
     connect,
     migrate,
-    redacted,
     schema_version,
     stream_lock_key,
 )
+from execfsm.ledger._pg_url import check_stream, redacted
 from execfsm.ledger._rows import CorruptRow, parse_rows
 from execfsm.ledger.audit import Line
 from execfsm.ledger.checkpoints import Checkpoint, Signer, checkpoint_json, first_mismatch
