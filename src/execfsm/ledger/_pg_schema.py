@@ -74,14 +74,32 @@ turn."""
 
 SESSION_SETTINGS = (
     # A lost client host: the server drops its connection (and its advisory locks) after
-    # about 5 + 3 x 1 s without an answer to TCP keepalives.
+    # about 5 + 3 x 1 s without an answer to TCP keepalives on an idle socket, and, when it
+    # had data on the way to the host (keepalives do not run then), once that data goes
+    # unacknowledged for 10 s (else Linux retransmits for about 15 minutes).
     "SET tcp_keepalives_idle = 5",
     "SET tcp_keepalives_interval = 1",
     "SET tcp_keepalives_count = 3",
+    "SET tcp_user_timeout = 10000",
     # A client that stopped inside a transaction (never ours for long) frees its locks.
     "SET idle_in_transaction_session_timeout = '10s'",
+    # A table another session locked (an operator's LOCK, a long DDL) never hangs a
+    # write-ahead: after 10 s of waiting for a lock the statement fails (a StoreError, the
+    # venue not called).
+    "SET lock_timeout = '10s'",
     "SET synchronous_commit = on",
 )
+
+
+CLIENT_SETTINGS: dict[str, Any] = {
+    # The same on the client's side: a lost server host fails the store's next statement
+    # (a StoreError, the venue not called) within about 10 s, rather than hanging on it.
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10000,
+}
 
 
 class SchemaVersionError(StoreError, ConfigurationError):
@@ -109,7 +127,9 @@ def connect(url: str, label: str, *, connect_timeout: int = 5) -> psycopg.Connec
     password).
     """
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+        conn = psycopg.connect(
+            url, autocommit=True, connect_timeout=connect_timeout, **CLIENT_SETTINGS
+        )
     except (psycopg.Error, ValueError) as exc:
         first = scrubbed(str(exc).strip().splitlines()[0] if str(exc).strip() else "", url)
         raise StoreError(f"{label}: cannot connect: {first or type(exc).__name__}") from None
@@ -161,6 +181,7 @@ def migrate(conn: psycopg.Connection[Any], label: str) -> int:
     if found == SCHEMA_VERSION:
         return found
     with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '60s'")  # a big table's migration: wait longer
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         version = schema_version(conn, label)  # again: another store may have migrated it
         if version == 0:
