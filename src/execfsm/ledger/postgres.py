@@ -60,6 +60,9 @@ __all__ = ["SCHEMA_VERSION", "Claimed", "PostgresStore", "SchemaVersionError", "
 _POLL = 0.01
 """How often (s) a standby asks for the stream's lock."""
 
+_MAX_BACKOFF = 2.0
+"""The longest pause (s) between a standby's attempts to reconnect to a restarting server."""
+
 
 def _read_stream(conn: psycopg.Connection[Any], stream: str) -> StoredState:
     """One stream's rows, parsed strictly and the chain verified, in one snapshot."""
@@ -138,7 +141,8 @@ class PostgresStore(GroupCommitStore):
         self._init_commit_state()
         self.took_over_after: float | None = None
         """Seconds this store waited for the stream's previous owner to go (a standby)."""
-        self._conn = connect(url, self._label, connect_timeout=connect_timeout)
+        self._url, self._connect_timeout = url, connect_timeout
+        self._conn = self._connect()
         self._claims_lock = threading.Lock()
         self._claims_conn: psycopg.Connection[Any] | None = None
         try:
@@ -148,7 +152,7 @@ class PostgresStore(GroupCommitStore):
             else:
                 migrate(self._conn, self._label)
                 self._own(wait)
-                self._claims_conn = connect(url, self._label, connect_timeout=connect_timeout)
+                self._claims_conn = self._connect()
                 # A claim needs no flush of its own: the write-ahead that follows it is
                 # committed synchronously, and the WAL is flushed in order, so a claim is
                 # durable before its key's write-ahead is; one lost in a server crash had
@@ -172,8 +176,16 @@ class PostgresStore(GroupCommitStore):
         """Take the stream's advisory lock, waiting up to `wait` seconds for its owner."""
         key = stream_lock_key(self.stream)
         started = time.monotonic()
+        backoff = _POLL
         while True:
-            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            try:
+                row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            except psycopg.OperationalError:
+                if wait is None:
+                    raise
+                self._reconnect(started + wait, backoff)  # a server restart cut the wait
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
             if row is not None and row[0]:
                 break
             waited = time.monotonic() - started
@@ -201,6 +213,30 @@ class PostgresStore(GroupCommitStore):
             "ON CONFLICT (stream) DO UPDATE SET owner = excluded.owner",
             (self.stream, owner),
         )
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return connect(self._url, self._label, connect_timeout=self._connect_timeout)
+
+    def _reconnect(self, deadline: float, backoff: float) -> None:
+        """
+        A standby's connection was cut while it waited (a server restart, which also frees
+        the owner's lock): connect again, retrying with a growing pause (at most
+        `_MAX_BACKOFF` s) until `deadline`; a `StoreError` if the server stays away.
+        """
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        while True:
+            time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+            try:
+                self._conn = self._connect()
+                return
+            except StoreError as exc:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"{exc}; the standby's connection was cut while it waited for the "
+                        "stream, and the server did not come back in time"
+                    ) from None
+            backoff = min(backoff * 2, _MAX_BACKOFF)
 
     # -- reading --------------------------------------------------------------------------
 
