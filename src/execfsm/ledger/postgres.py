@@ -55,7 +55,14 @@ from execfsm.ledger.store import Claimed, IntentEntry, StoredState
 from execfsm.results import PipelineResult
 from execfsm.typing import Clock
 
-__all__ = ["SCHEMA_VERSION", "Claimed", "PostgresStore", "SchemaVersionError", "load_streams"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Claimed",
+    "PostgresStore",
+    "SchemaVersionError",
+    "check_stream_rows",
+    "load_streams",
+]
 
 _POLL = 0.01
 """How often (s) a standby asks for the stream's lock."""
@@ -450,26 +457,61 @@ class PostgresStore(GroupCommitStore):
                     conn.close()
 
 
+_STREAMS = " UNION ".join(
+    f"SELECT stream FROM {table}"  # noqa: S608 - fixed table names
+    for table in (
+        "execfsm_audit",
+        "execfsm_intents",
+        "execfsm_orders",
+        "execfsm_positions",
+        "execfsm_checkpoints",
+    )
+)
+"""Every stream that holds a row in any table: one whose trail was deleted is among them."""
+
+
+def check_stream_rows(state: StoredState) -> None:
+    """
+    What a stream's rows must show beyond its verified chain (`load_streams` checks it for
+    every stream): its checkpoints lie on its records (none beyond its end, none on another
+    hash), and its intents, orders and positions are what a replay of its trail gives
+    (`execfsm.recovery.check_stored_rows`, the check `recover` makes). A trail deleted or
+    cut below its stored orders or checkpoints, or swapped with another stream's, fails.
+
+    Raises:
+        StoreError: what disagrees.
+    """
+    from execfsm.recovery import check_stored_rows  # the check recover makes
+
+    if not state.records and (state.intents or state.orders or state.positions):
+        raise StoreError(
+            f"it holds {len(state.intents)} intent(s), {len(state.orders)} order(s) and "
+            f"{len(state.positions)} position(s) but no audit record: its trail was removed"
+        )
+    problem = first_mismatch(state.records, state.checkpoints)
+    if problem is not None:
+        raise StoreError(problem)
+    check_stored_rows(state)
+
+
 def load_streams(url: str) -> dict[str, StoredState]:
     """
-    Every stream of the database at `url`, read-only, each chain verified, by stream name.
+    Every stream of the database at `url` (each one holding a row in any table), read-only,
+    each chain verified and its rows checked against its trail (`check_stream_rows`), by stream
+    name; the first that fails is a `StoreError` naming it.
     """
     label = f"store {redacted(url)}"
     conn = connect(url, label)
     try:
         if schema_version(conn, label) == 0:
             raise StoreError(f"{label}: no execfsm schema in this database")
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT DISTINCT stream FROM execfsm_audit ORDER BY stream"
-            ).fetchall()
-        ]
+        names = sorted(row[0] for row in conn.execute(_STREAMS).fetchall())
         streams = {}
         for name in names:
             try:
-                streams[name] = _read_stream(conn, name)
-            except CorruptRow as exc:
+                streams[name] = state = _read_stream(conn, name)
+                check_stream_rows(state)
+            except (CorruptRow, StoreError) as exc:
                 raise StoreError(f"{label} stream {name}: {exc}") from None
         return streams
     except psycopg.Error as exc:
