@@ -462,3 +462,59 @@ class TestOpening:
         """A malformed URL is a StoreError, not a driver traceback."""
         with pytest.raises(StoreError, match="cannot connect"):
             PostgresStore("postgresql://u:pw@[bad/db")
+
+
+class TestSchemaVersion2:
+    def test_a_version_1_database_is_migrated_and_keeps_its_session(self, pg_url: str) -> None:
+        """A database of schema version 1 (orders keyed on the client order id alone) is
+        migrated when a writer opens it: its session recovers as it was, and afterwards
+        two streams may each store an order of the same client order id."""
+        a, venue = session(pg_url, "a")
+        done = a.submit_intent(intent(1))
+        store_of(a).close()
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # back to version 1's shape
+            admin.execute("ALTER TABLE execfsm_orders DROP CONSTRAINT execfsm_orders_pkey")
+            admin.execute("ALTER TABLE execfsm_orders ADD PRIMARY KEY (client_order_id)")
+            admin.execute("ALTER TABLE execfsm_streams DROP COLUMN wrote")
+            admin.execute("UPDATE execfsm_schema_version SET version = 1")
+        assert "a" in load_streams(pg_url)  # read-only: version 1 is read, not migrated
+
+        again, _ = session(pg_url, "a", venue=venue)
+        b, _ = session(pg_url, "b")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            version = admin.execute("SELECT version FROM execfsm_schema_version").fetchone()
+            key = admin.execute(
+                "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i JOIN "
+                "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indrelid = 'execfsm_orders'::regclass AND i.indisprimary"
+            ).fetchone()
+            wrote = admin.execute("SELECT wrote FROM execfsm_streams WHERE stream = 'a'").fetchone()
+            cid = admin.execute("SELECT client_order_id FROM execfsm_orders").fetchone()
+            assert cid is not None
+            # stream b stores an order of the same id (an adopted external order would)
+            admin.execute(
+                "INSERT INTO execfsm_orders (client_order_id, stream, snapshot) "
+                "VALUES (%s, 'b', '{}')",
+                cid,
+            )
+
+        assert version == (2,)
+        assert key == (["client_order_id", "stream"],)
+        assert wrote == (True,)
+        assert again.submit_intent(intent(1)) == attrs.evolve(done, duplicate=True)
+        assert len(venue.submissions) == 1
+        store_of(again).close()
+        store_of(b).close()
+
+    def test_a_stream_whose_rows_were_all_deleted_is_still_verified(self, pg_url: str) -> None:
+        """A stream that committed records and then lost every row (its trail, orders,
+        keys) is not left out of load_streams: it fails, named."""
+        a, _ = session(pg_url, "a")
+        a.submit_intent(intent(1))
+        store_of(a).close()
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            for table in ("audit", "intents", "orders", "positions", "checkpoints", "claims"):
+                admin.execute(f"DELETE FROM execfsm_{table}")  # noqa: S608 - fixed names
+
+        with pytest.raises(StoreError, match="stream a: it committed audit records"):
+            load_streams(pg_url)

@@ -3,8 +3,9 @@ The PostgreSQL store's database: its URL (shown without a password), its connect
 settings, its versioned schema and the migrations that bring an older one up to date.
 
 Every table is shared by the orchestrators writing to one database, each row tagged with
-the stream that wrote it (an orchestrator's own audit stream, its own seq and chain); the
-idempotency keys and their claims are shared across streams, so a key is used once.
+the stream that wrote it (an orchestrator's own audit stream, its own seq and chain, its own
+orders and positions, keyed within the stream); the idempotency keys and their claims are
+shared across streams, so a key is used once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import psycopg
 from execfsm.errors import ConfigurationError, StoreError
 from execfsm.ledger._pg_url import scrubbed
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The newest schema this execfsm writes and reads; a database of a newer one is refused."""
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -61,6 +62,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE execfsm_streams (
             stream TEXT PRIMARY KEY,
             owner TEXT NOT NULL)""",
+    ),
+    2: (
+        # Orders are per stream (an account): two accounts may each hold a "manual-1" (an
+        # external order adopted by reconciliation); version 1 keyed them on the id alone.
+        "ALTER TABLE execfsm_orders DROP CONSTRAINT execfsm_orders_pkey",
+        "ALTER TABLE execfsm_orders ADD PRIMARY KEY (stream, client_order_id)",
+        # Every stream that ever committed a record: one whose rows were all deleted is
+        # still known, and fails verification.
+        "ALTER TABLE execfsm_streams ADD COLUMN wrote BOOLEAN NOT NULL DEFAULT false",
+        """INSERT INTO execfsm_streams (stream, owner, wrote)
+            SELECT DISTINCT stream, '', true FROM execfsm_audit
+            ON CONFLICT (stream) DO UPDATE SET wrote = true""",
     ),
 }
 """Version → the statements that make it from the one before (each version in one

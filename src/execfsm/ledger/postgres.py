@@ -146,6 +146,8 @@ class PostgresStore(GroupCommitStore):
         )
         self.read_only = read_only
         self._init_commit_state()
+        self._wrote = False
+        """This store committed records (the stream is marked as having written)."""
         self.took_over_after: float | None = None
         """Seconds this store waited for the stream's previous owner to go (a standby)."""
         self._url, self._connect_timeout = url, connect_timeout
@@ -369,12 +371,10 @@ class PostgresStore(GroupCommitStore):
             if orders:
                 cur.executemany(
                     "INSERT INTO execfsm_orders (client_order_id, stream, snapshot) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (client_order_id) DO UPDATE "
-                    "SET snapshot = excluded.snapshot "
-                    "WHERE execfsm_orders.stream = excluded.stream",
+                    "VALUES (%s, %s, %s) ON CONFLICT (stream, client_order_id) DO UPDATE "
+                    "SET snapshot = excluded.snapshot",
                     [(cid, stream, canonical_json(o)) for cid, o in orders.items()],
                 )
-                self._all_written(cur, len(orders), "order", orders)
             if positions:
                 cur.executemany(
                     "INSERT INTO execfsm_positions (stream, symbol, snapshot) "
@@ -387,6 +387,10 @@ class PostgresStore(GroupCommitStore):
                     "INSERT INTO execfsm_checkpoints (stream, seq, checkpoint) VALUES (%s, %s, %s)",
                     (stream, checkpoint.seq, checkpoint_json(checkpoint)),
                 )
+            if lines and not self._wrote:  # the stream's first records: it stays known
+                cur.execute("UPDATE execfsm_streams SET wrote = true WHERE stream = %s", (stream,))
+        if lines:
+            self._wrote = True
 
     def _write_intents(self, cur: psycopg.Cursor[Any], intents: dict[str, IntentEntry]) -> None:
         keys = sorted(intents)
@@ -469,6 +473,10 @@ _STREAMS = " UNION ".join(
 )
 """Every stream that holds a row in any table: one whose trail was deleted is among them."""
 
+_WROTE = "SELECT stream FROM execfsm_streams WHERE wrote"
+"""Every stream that ever committed a record (schema version 2): one whose rows were all
+deleted is among them."""
+
 
 def check_stream_rows(state: StoredState) -> None:
     """
@@ -496,20 +504,30 @@ def check_stream_rows(state: StoredState) -> None:
 
 def load_streams(url: str) -> dict[str, StoredState]:
     """
-    Every stream of the database at `url` (each one holding a row in any table), read-only,
-    each chain verified and its rows checked against its trail (`check_stream_rows`), by stream
-    name; the first that fails is a `StoreError` naming it.
+    Every stream of the database at `url` (each one holding a row in any table, or having
+    ever committed a record), read-only, each chain verified and its rows checked against
+    its trail (`check_stream_rows`), by stream name; the first that fails is a `StoreError`
+    naming it (a stream that committed records and holds none fails).
     """
     label = f"store {redacted(url)}"
     conn = connect(url, label)
     try:
-        if schema_version(conn, label) == 0:
+        version = schema_version(conn, label)
+        if version == 0:
             raise StoreError(f"{label}: no execfsm schema in this database")
-        names = sorted(row[0] for row in conn.execute(_STREAMS).fetchall())
+        names = [row[0] for row in conn.execute(_STREAMS).fetchall()]
+        wrote = (  # version 1 (not migrated: this reads only) did not mark them
+            {row[0] for row in conn.execute(_WROTE).fetchall()} if version >= 2 else set()
+        )
+        names = sorted(set(names) | wrote)
         streams = {}
         for name in names:
             try:
                 streams[name] = state = _read_stream(conn, name)
+                if not state.records and name in wrote:
+                    raise StoreError(
+                        "it committed audit records and none is left: its trail was removed"
+                    )
                 check_stream_rows(state)
             except (CorruptRow, StoreError) as exc:
                 raise StoreError(f"{label} stream {name}: {exc}") from None
