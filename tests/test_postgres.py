@@ -222,25 +222,54 @@ class TestGroupsAcrossStreams:
 
 class TestClaimsAfterACrash:
     def test_a_claim_no_unit_followed_is_dropped_when_its_stream_reopens(self, pg_url: str) -> None:
-        """A key claimed by a stream that died before its write-ahead is in progress there
-        until that stream is opened again, which drops the claim: then another stream may
-        take the key."""
+        """A key claimed by a stream that died before its write-ahead (both connections
+        gone, the claim left behind) is dropped when that stream is opened again: then
+        another stream may take the key."""
         first = PostgresStore(pg_url, stream="a")
         first.load()
         assert first.claim("k", intent(1)) is None
-        first.connection.close()  # died before the unit of work reached the database
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "INSERT INTO execfsm_claims SELECT 'k2', stream, intent FROM execfsm_claims"
+            )
+        assert first._claims_conn is not None
+        first._claims_conn.close()  # died before the unit of work reached the database
+        first.connection.close()
         first.close()
-        other = PostgresStore(pg_url, stream="b")
-        other.load()
-        before = other.claim("k", intent(1))
         again = PostgresStore(pg_url, stream="a")
         again.load()
         again.close()
+        other = PostgresStore(pg_url, stream="b")
+        other.load()
 
-        assert before is not None
-        assert (before.owner, before.result) == ("a", None)
         assert other.claim("k", intent(1)) is None
+        assert other.claim("k2", intent(1)) is None
         other.close()
+
+    def test_a_claim_of_a_stream_no_store_owns_is_taken_over(self, pg_url: str) -> None:
+        """A key claimed by a stream that died before its write-ahead is not in progress
+        anywhere: no store owns that stream (its lock is free), so another stream drops the
+        claim and takes the key, without waiting for the dead stream to be reopened; a
+        claim of a stream whose store is open stays (in progress there)."""
+        first = PostgresStore(pg_url, stream="a")
+        first.load()
+        assert first.claim("k", intent(1)) is None
+        live = PostgresStore(pg_url, stream="c")
+        live.load()
+        assert live.claim("k3", intent(3)) is None
+        assert first._claims_conn is not None
+        first._claims_conn.close()  # died: the claim is left behind
+        first.connection.close()
+        first.close()
+        other = PostgresStore(pg_url, stream="b")
+        other.load()
+
+        assert other.claim("k", intent(1)) is None
+        held = other.claim("k3", intent(3))
+        assert held is not None
+        assert (held.owner, held.result) == ("c", None)
+        other.close()
+        live.close()
 
 
 class TestSession:
@@ -518,3 +547,29 @@ class TestSchemaVersion2:
 
         with pytest.raises(StoreError, match="stream a: it committed audit records"):
             load_streams(pg_url)
+
+
+class TestOrphanedClaims:
+    def test_a_claim_whose_stream_lost_its_lock_does_not_block_the_key(self, pg_url: str) -> None:
+        """A stream that claimed a key and then lost the connection holding its lock (its
+        process alive, its write-ahead never stored) can send nothing more: another stream
+        submitting the key takes it over and sends it, rather than being told it is in
+        progress elsewhere until the stream is reopened."""
+        from execfsm.ids import idempotency_key
+
+        a, a_venue = session(pg_url, "a")
+        store = store_of(a)
+        assert store.claim(idempotency_key(intent(1)), intent(1)) is None
+        pid = store.connection.info.backend_pid
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        b, b_venue = session(pg_url, "b")
+
+        result = b.submit_intent(intent(1))
+
+        assert result.success
+        assert len(b_venue.submissions) == 1
+        assert a_venue.submissions == []
+        with pytest.raises(StoreError):
+            a.submit_intent(intent(1))
+        assert a_venue.submissions == []

@@ -297,32 +297,76 @@ class PostgresStore(GroupCommitStore):
             raise StoreError(f"{self._label}: no claims connection")
         try:
             with self._claims_lock:
-                row = conn.execute(
-                    "INSERT INTO execfsm_claims (idempotency_key, stream, intent) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (idempotency_key) DO UPDATE "
-                    "SET stream = execfsm_claims.stream RETURNING stream, intent",
-                    (key, self.stream, canonical_json(intent)),
-                ).fetchone()
-                if row is None or row[0] == self.stream:
-                    return None
-                owner, claimed_with = row
-                done = conn.execute(
-                    "SELECT result FROM execfsm_intents WHERE idempotency_key = %s "
-                    "AND status = 'DONE'",
-                    (key,),
-                ).fetchone()
+                for attempt in (1, 2):
+                    row = conn.execute(
+                        "INSERT INTO execfsm_claims (idempotency_key, stream, intent) "
+                        "VALUES (%s, %s, %s) ON CONFLICT (idempotency_key) DO UPDATE "
+                        "SET stream = execfsm_claims.stream RETURNING stream, intent",
+                        (key, self.stream, canonical_json(intent)),
+                    ).fetchone()
+                    if row is None or row[0] == self.stream:
+                        return None
+                    owner, claimed_with = row
+                    stored = conn.execute(
+                        "SELECT status, result FROM execfsm_intents WHERE idempotency_key = %s",
+                        (key,),
+                    ).fetchone()
+                    if stored is not None or attempt == 2 or not self._orphaned(key, owner):
+                        break
+                done = stored if stored is not None and stored[0] == "DONE" else None
         except psycopg.Error as exc:
             raise StoreError(
                 f"{self._label}: cannot claim idempotency key {key}: {exc}; nothing was sent"
             ) from None
         try:
-            result = None if done is None or done[0] is None else decode(PipelineResult, done[0])
+            result = None if done is None or done[1] is None else decode(PipelineResult, done[1])
             return Claimed(owner, decode(OrderIntent, claimed_with), result)
         except ValueError as exc:
             raise StoreError(
                 f"{self._label}: the claim of idempotency key {key} by stream {owner} does "
                 f"not parse: {exc}"
             ) from None
+
+    def _orphaned(self, key: str, owner: str) -> bool:
+        """
+        Drop `owner`'s claim of `key` (no intent stored for it) if no store owns that
+        stream now (its lock is free: its writer closed, died, or lost the connection that
+        held the lock, so it can write nothing more and sent nothing of the key); whether
+        it was dropped. Under the claims lock, on the claims connection.
+        """
+        conn = self._claims_conn
+        assert conn is not None  # noqa: S101 - a writer has one
+        lock = stream_lock_key(owner)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock,)).fetchone()
+        if row is None or not row[0]:
+            return False  # its owner is there: in progress
+        try:
+            conn.execute(
+                "DELETE FROM execfsm_claims c WHERE c.idempotency_key = %s AND c.stream = %s "
+                "AND NOT EXISTS (SELECT 1 FROM execfsm_intents i "
+                "WHERE i.idempotency_key = c.idempotency_key)",
+                (key, owner),
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+        return True
+
+    def _release_unused(self) -> None:
+        """
+        Give up every claim of this stream that no stored intent followed (a failed write,
+        a close): nothing of those was sent, and this store sends nothing more. Best effort:
+        a claim left behind is dropped when the stream is opened again, or by another
+        stream that finds no store owning this one.
+        """
+        conn = self._claims_conn
+        if conn is None or conn.closed:
+            return
+        with contextlib.suppress(psycopg.Error), self._claims_lock:
+            conn.execute(
+                "DELETE FROM execfsm_claims c WHERE c.stream = %s AND NOT EXISTS "
+                "(SELECT 1 FROM execfsm_intents i WHERE i.idempotency_key = c.idempotency_key)",
+                (self.stream,),
+            )
 
     def release(self, keys: list[str]) -> None:
         """
@@ -347,7 +391,12 @@ class PostgresStore(GroupCommitStore):
     # -- writing --------------------------------------------------------------------------
 
     def _abort(self) -> None:
-        """Nothing to do: a failed transaction block has rolled back already."""
+        """
+        A failed transaction block has rolled back already; the store takes no more
+        writes, so its claims that no stored intent followed are given up (another stream
+        may submit those keys).
+        """
+        self._release_unused()
 
     def _write(
         self,
@@ -452,6 +501,7 @@ class PostgresStore(GroupCommitStore):
                 f"({exc}); they stay durable, not covered by a checkpoint"
             ) from None
         finally:
+            self._release_unused()
             self._close_connections()
 
     def _close_connections(self) -> None:
