@@ -219,6 +219,31 @@ class TestGroupsAcrossStreams:
         for state in load_streams(pg_url).values():
             assert verify_trail(state.records, builtin_machines()).ok
 
+    def test_a_group_whose_held_leg_another_stream_sent_is_refused_up_front(
+        self, pg_url: str
+    ) -> None:
+        """An OTO whose held child's key another stream already sent is refused at submit
+        (CONTINGENT_GROUP_REFUSED), its parent not sent (a key used after the submit is
+        flagged when the leg is released: tests/test_review_22.py)."""
+        from execfsm.contingent import ContingentGroup
+        from tests.test_contingent import ManualVenue, buy, sell
+
+        a_venue, b_venue = ManualVenue(), ManualVenue()
+        a = paper_orchestrator(a_venue, store=PostgresStore(pg_url, stream="a"))
+        b = paper_orchestrator(b_venue, store=PostgresStore(pg_url, stream="b"))
+        group = ContingentGroup.oto("o1", buy(100), sell(120))
+        child = next(x for x in group.legs if x.role == "child")
+        assert b.submit_intent(child.intent).success
+
+        refused = a.submit_group(group)
+
+        assert refused.reason_code is ReasonCode.CONTINGENT_GROUP_REFUSED
+        assert "already submitted" in refused.reason_detail
+        assert a_venue.submitted == []
+        assert a.submit_intent(intent(7)).success
+        for state in load_streams(pg_url).values():
+            assert verify_trail(state.records, builtin_machines()).ok
+
 
 class TestClaimsAfterACrash:
     def test_a_claim_no_unit_followed_is_dropped_when_its_stream_reopens(self, pg_url: str) -> None:

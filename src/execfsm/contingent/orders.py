@@ -10,7 +10,8 @@ Rules it keeps:
   checks. One leg stopped refuses the whole group (CONTINGENT_GROUP_REFUSED): the legs that
   had passed fail with that reason, nothing is sent. A held leg passes the whole pipeline
   when its parent releases it (risk is asked then); stopped there, the group is flagged
-  CONTINGENT_RELEASE_REFUSED.
+  CONTINGENT_RELEASE_REFUSED (so is a release whose key another stream of a shared store used
+  after the submit: flagged, never an exception into the venue feed).
 - **Idempotent like intents.** A group id seen before with the same terms answers its status
   marked ``duplicate`` (audited, nothing sent); with other terms it is an audited
   `IdempotencyConflict`. A leg whose key was already used refuses the group.
@@ -49,7 +50,6 @@ from execfsm.ids import canonical_json
 from execfsm.orchestration.events import EventProcessor
 from execfsm.orchestration.intents import IntentRunner
 from execfsm.orchestration.units import delivered
-from execfsm.results import PipelineResult
 from execfsm.stages import dispatch, intake, recon, run_stages
 from execfsm.stages._context import RunContext
 from execfsm.typing import ReplacingAdapter
@@ -142,13 +142,18 @@ class ContingentOrders:
             known = self._groups.get(group.group_id)
             if known is not None:
                 return self._repeat(known, group)
-            # On a shared store the legs sent now claim their keys first (held legs claim
-            # theirs when they are sent); a key another stream used refuses the group.
-            sent_now = {leg.idempotency_key: leg.intent for leg in group.legs if not leg.held}
-            elsewhere = self._intents.claim_keys(sent_now)
+            # On a shared store every leg claims its key first: a key another stream used
+            # refuses the group. A held leg gives its claim back once the group is open
+            # (nothing of it is stored: it must not block the key for other streams until
+            # its parent fills), and claims it again when it is released.
+            keys = {leg.idempotency_key: leg.intent for leg in group.legs}
+            elsewhere = self._intents.claim_keys(keys)
             holder, contexts = self._open(group, elsewhere)
-            if holder.reason is not None:
-                self._intents.release_keys(list(sent_now))  # those no stored intent followed
+            self._intents.release_keys(  # only those no stored intent followed
+                list(keys)
+                if holder.reason is not None
+                else [leg.idempotency_key for leg in group.legs if leg.held]
+            )
             for role, ctx in contexts:
                 self._send_leg(holder, role, ctx)
                 heard.extend(ctx.heard)
@@ -345,9 +350,26 @@ class ContingentOrders:
         cid = leg.client_order_id
         if action.kind == "release":
             assert action.quantity is not None  # noqa: S101 - a release names its quantity
-            result = self._intents.submit(attrs.evolve(leg.intent, quantity=action.quantity))
+            try:
+                result = self._intents.submit(attrs.evolve(leg.intent, quantity=action.quantity))
+            except (ContractViolation, PolicyViolation) as exc:  # audited where raised
+                # e.g. its key used meanwhile by another stream, with other terms or still
+                # in progress there: never an exception into the venue feed delivering the fill
+                self._flag_release(holder, action.role, f"refused: {exc.reason} {exc}")
+                return None
             if not result.success or result.order is None:
-                self._flag_release(holder, action.role, result)
+                self._flag_release(
+                    holder,
+                    action.role,
+                    f"stopped at {result.pipeline_state}: {result.reason_code}",
+                )
+            elif self._services.orders.get(cid) is None:  # answered with another's result
+                self._flag_release(
+                    holder,
+                    action.role,
+                    f"not sent: its idempotency key was already used by another stream "
+                    f"({result.reason_code or 'done there'}); this group holds no order for it",
+                )
             return None
         if action.kind == "cancel" and action.role in holder.unsent:
             holder.skip.add(action.role)  # never sent: it will not be
@@ -366,10 +388,10 @@ class ContingentOrders:
             return Cause(action.role, EventKind.CANCEL_REJECT)
         return None
 
-    def _flag_release(self, holder: _Group, role: str, result: PipelineResult) -> None:
+    def _flag_release(self, holder: _Group, role: str, why: str) -> None:
         units = self._units
         reason = ReasonCode.CONTINGENT_RELEASE_REFUSED
-        detail = f"{role} released, stopped at {result.pipeline_state}: {result.reason_code}"
+        detail = f"{role} released, {why}"
         with units.unit() as unit:
             state = str(holder.machine.state)
             holder.machine.record("flag", AuditOutcome.APPLIED, reason, detail, target=state)
