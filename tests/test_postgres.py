@@ -300,7 +300,8 @@ class TestClaimsAfterACrash:
 class TestSession:
     def test_the_session_frees_a_lost_clients_locks_promptly(self, pg_url: str) -> None:
         """The store's connection asks the server for TCP keepalives (5 s idle, 3 probes 1 s
-        apart) and ends a session idle inside a transaction after 10 s."""
+        apart) and a 10 s TCP user timeout, ends a session idle inside a transaction after
+        10 s, and fails a statement waiting more than 10 s for a lock."""
         store = PostgresStore(pg_url)
         conn = store.connection
         shown = {
@@ -309,7 +310,9 @@ class TestSession:
                 "tcp_keepalives_idle",
                 "tcp_keepalives_interval",
                 "tcp_keepalives_count",
+                "tcp_user_timeout",
                 "idle_in_transaction_session_timeout",
+                "lock_timeout",
             )
         }
         store.close()
@@ -318,7 +321,9 @@ class TestSession:
             "tcp_keepalives_idle": ("5",),
             "tcp_keepalives_interval": ("1",),
             "tcp_keepalives_count": ("3",),
+            "tcp_user_timeout": ("10000",),  # ms
             "idle_in_transaction_session_timeout": ("10s",),
+            "lock_timeout": ("10s",),
         }
 
 
@@ -572,6 +577,7 @@ class TestSchemaVersion2:
 
         with pytest.raises(StoreError, match="stream a: it committed audit records"):
             load_streams(pg_url)
+        assert load_streams(pg_url, "b") == {}  # one stream only: the others are not read
 
 
 class TestOrphanedClaims:

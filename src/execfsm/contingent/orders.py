@@ -143,17 +143,12 @@ class ContingentOrders:
             if known is not None:
                 return self._repeat(known, group)
             # On a shared store every leg claims its key first: a key another stream used
-            # refuses the group. A held leg gives its claim back once the group is open
-            # (nothing of it is stored: it must not block the key for other streams until
-            # its parent fills), and claims it again when it is released.
+            # refuses the group. A held leg gives its claim back (nothing of it is stored;
+            # it must not block the key elsewhere) and claims it again when released.
             keys = {leg.idempotency_key: leg.intent for leg in group.legs}
-            elsewhere = self._intents.claim_keys(keys)
-            holder, contexts = self._open(group, elsewhere)
-            self._intents.release_keys(  # only those no stored intent followed
-                list(keys)
-                if holder.reason is not None
-                else [leg.idempotency_key for leg in group.legs if leg.held]
-            )
+            holder, contexts = self._open(group, self._intents.claim_keys(keys))
+            held = [leg.idempotency_key for leg in group.legs if leg.held]
+            self._intents.release_keys(list(keys) if holder.reason is not None else held)
             for role, ctx in contexts:
                 self._send_leg(holder, role, ctx)
                 heard.extend(ctx.heard)
@@ -350,26 +345,18 @@ class ContingentOrders:
         cid = leg.client_order_id
         if action.kind == "release":
             assert action.quantity is not None  # noqa: S101 - a release names its quantity
-            try:
+            why = None
+            try:  # never an exception into the venue feed delivering the fill
                 result = self._intents.submit(attrs.evolve(leg.intent, quantity=action.quantity))
             except (ContractViolation, PolicyViolation) as exc:  # audited where raised
-                # e.g. its key used meanwhile by another stream, with other terms or still
-                # in progress there: never an exception into the venue feed delivering the fill
-                self._flag_release(holder, action.role, f"refused: {exc.reason} {exc}")
-                return None
-            if not result.success or result.order is None:
-                self._flag_release(
-                    holder,
-                    action.role,
-                    f"stopped at {result.pipeline_state}: {result.reason_code}",
-                )
-            elif self._services.orders.get(cid) is None:  # answered with another's result
-                self._flag_release(
-                    holder,
-                    action.role,
-                    f"not sent: its idempotency key was already used by another stream "
-                    f"({result.reason_code or 'done there'}); this group holds no order for it",
-                )
+                why = f"refused: {exc.reason} {exc}"  # e.g. its key used by another stream
+            else:
+                if not result.success or result.order is None:
+                    why = f"stopped at {result.pipeline_state}: {result.reason_code}"
+                elif self._services.orders.get(cid) is None:  # another stream's result
+                    why = "not sent: another stream already used its idempotency key"
+            if why is not None:
+                self._flag_release(holder, action.role, why)
             return None
         if action.kind == "cancel" and action.role in holder.unsent:
             holder.skip.add(action.role)  # never sent: it will not be
