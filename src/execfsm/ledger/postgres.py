@@ -6,11 +6,13 @@ Each orchestrator writes its own **stream**: its own audit records (own gapless 
 hash chain), orders, positions and checkpoints, tagged with the stream's name. A stream has
 one writer at a time: the store holds the stream's session-level advisory lock on its
 connection for as long as it is open, and PostgreSQL releases it when that connection ends
-(a closed store, a killed process; a lost host once TCP keepalives give up), so a standby
-waiting for the lock (``wait``) takes the stream over. The idempotency keys are shared: a
-key is **claimed** by one stream (`claim`, before its unit of work writes anything), and the
+(a closed store, a killed process; a lost host once TCP keepalives or the TCP user timeout
+give up; a server restart, after which a waiting standby reconnects), so a standby waiting
+for the lock (``wait``) takes the stream over. The idempotency keys are shared: a key is
+**claimed** by one stream (`claim`, before its unit of work writes anything), and the
 write-ahead transaction stores the key's row only if that stream owns it, so no key is ever
-dispatched by two streams.
+dispatched by two streams. A claim no stored intent followed is given up when the store's
+write fails or it closes, and is dropped by another stream once no store owns its stream.
 
 The unit-of-work guarantee and group commit are `SqliteStore`'s (`GroupCommitStore`): a
 commit is one transaction carrying complete units only, so after any crash the database
