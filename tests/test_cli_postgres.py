@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from execfsm.cli import main
+from execfsm.cli_reconcile import database_label
 
 
 def intents_file(tmp_path: Path, ids: range) -> Path:
@@ -74,7 +75,7 @@ class TestCommands:
         assert "stream a: " in out.out
         assert "stream b: " in out.out
         assert "3 duplicate(s)" in out.out
-        assert (tmp_path / "execfsm-a.venue.jsonl").exists()
+        assert (tmp_path / f"execfsm-{database_label(url)}-a.venue.jsonl").exists()
 
     def test_a_tampered_stream_fails_verification(
         self, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

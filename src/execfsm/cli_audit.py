@@ -247,6 +247,11 @@ def verify(args: argparse.Namespace) -> int:
         if not trails:
             empty = Trail(shown(args.db), ())
             return _empty(empty, args)
+        if args.expect_head is not None and len(trails) > 1:
+            raise InputError(
+                f"--expect-head: a published head is one stream's, and {shown(args.db)} has "
+                f"{len(trails)}: give --stream NAME"
+            )
         return max(_verify(trail, args, verifier) for trail in trails)
     trail = _read_trail(args, checkpoints=verifier is not None)
     if trail is None:

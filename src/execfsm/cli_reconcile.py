@@ -8,6 +8,8 @@ the same venue. Exit 0 when nothing is left, 1 when something is, 2 for bad inpu
 from __future__ import annotations
 
 import argparse
+import hashlib
+import re
 import sys
 from collections.abc import Callable, Collection
 from datetime import timedelta
@@ -44,14 +46,24 @@ _MODES = ", ".join(mode.value for mode in SIMULATED_MODES)
 def venue_journal(db: Path | str, given: Path | None = None, stream: str = "main") -> Path:
     """
     The venue journal of the session in `db`: `given`, else ``<db>.venue.jsonl`` beside a
-    SQLite file, or ``execfsm-<stream>.venue.jsonl`` in the working folder for a
-    PostgreSQL stream.
+    SQLite file, or ``execfsm-<database>-<stream>.venue.jsonl`` in the working folder for a
+    PostgreSQL stream (`database_label`: two databases never share a simulated venue).
     """
     if given is not None:
         return given
     if isinstance(db, str):
-        return Path(f"execfsm-{stream}{JOURNAL_SUFFIX}")
+        return Path(f"execfsm-{database_label(db)}-{stream}{JOURNAL_SUFFIX}")
     return db.with_name(db.name + JOURNAL_SUFFIX)
+
+
+def database_label(url: str) -> str:
+    """
+    A file-name-safe label of the PostgreSQL database `url` names: its name and a digest of
+    where it is (host, port, name, parameters; never its password).
+    """
+    where = shown(url).split("://", 1)[-1].rsplit("@", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", where.split("/", 1)[-1].split("?", 1)[0])[:40]
+    return f"{name or 'postgres'}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
 
 
 def simulated_venue(mode: ExecutionMode, clock: Clock, journal: Path) -> SimulatedVenue:

@@ -30,7 +30,7 @@ from execfsm.cli_machines import InputError
 from execfsm.cli_store import Target, open_store, shown
 from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode, OrderIntent, PipelineState
-from execfsm.errors import ConfigurationError, IdempotencyConflict
+from execfsm.errors import ConfigurationError, IdempotencyConflict, InProgressElsewhere
 from execfsm.instruments import InstrumentRegistry
 from execfsm.instruments_file import load_instruments
 from execfsm.intents_file import IntentsFileError, read_numbered_intents
@@ -268,7 +268,7 @@ def _submit(
             file=sys.stderr,
         )
         return INTERRUPTED
-    except IdempotencyConflict as exc:
+    except (IdempotencyConflict, InProgressElsewhere) as exc:
         progress.close()
         print(
             f"execfsm run: {exc}; stopped after {len(outcomes)} of {total} intents (the batch "
