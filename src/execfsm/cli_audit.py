@@ -51,6 +51,7 @@ from execfsm.ledger.checkpoints import (
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.ledger.store import StoredState
 from execfsm.ledger.trail_text import record_from_line
+from execfsm.recovery import check_stored_rows
 from execfsm.registry import known_machines
 
 _NOT_ANCHORED = (
@@ -150,7 +151,7 @@ def stream_trails(url: str, stream: str | None = None) -> list[Trail] | None:
     each chain verified as it is read; None once a failure is reported.
     """
     try:
-        streams = load_streams(url)
+        streams = load_streams(url, stream)
     except StoreError as exc:
         if "cannot connect" in str(exc) or "no execfsm schema" in str(exc):
             raise  # bad input: exit 2, one line
@@ -210,6 +211,23 @@ def read_trail(
         print(f"FAIL {db}: {exc}", file=sys.stderr)
         return None
     return Trail(db, state.records, state.checkpoints, state)
+
+
+def _rows_agree(trail: Trail) -> bool:
+    """
+    Whether a SQLite database's rows are what a replay of its trail gives (the check
+    `recover` makes; a PostgreSQL stream was checked as it was read): a trail cut at its end
+    while its orders stay stored, or another session's trail put in its place, is reported
+    FAIL. A file trail has no rows to compare.
+    """
+    if trail.state is None or not isinstance(trail.where, Path):
+        return True
+    try:
+        check_stored_rows(trail.state)
+    except StoreError as exc:
+        print(f"FAIL {trail.where}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _fail(where: Path | str, check: AnchorCheck) -> int:
@@ -308,6 +326,8 @@ def _verify(trail: Trail, args: argparse.Namespace, verifier: Verifier | None) -
         notes.append(_NOT_ANCHORED)
         if trail.checkpoints or (args.file and Path(str(args.file) + SIDECAR_SUFFIX).exists()):
             notes.append("  it has signed checkpoints: --public-key FILE checks them")
+    if not _rows_agree(trail):  # after the anchors, whose findings say more about tampering
+        return 1
     print(f"OK {where}: {result.records} records, chain intact, every transition legal")
     print("\n".join(notes))
     if args.properties:
@@ -332,6 +352,8 @@ def head(args: argparse.Namespace) -> int:
             "(no head of a broken trail)",
             file=sys.stderr,
         )
+        return 1
+    if not _rows_agree(trail):
         return 1
     published = format_head(trail.records[-1])
     print(published)

@@ -105,15 +105,17 @@ def open_store(
     return PostgresStore(target, stream=stream, read_only=read_only, signing_key=signing_key)
 
 
-def load_streams(url: str) -> dict[str, StoredState]:
+def load_streams(url: str, stream: str | None = None) -> dict[str, StoredState]:
     """
-    Every stream of the PostgreSQL database at `url`, read-only, by name.
+    Every stream of the PostgreSQL database at `url` (or `stream` only, if it has it: the
+    others are not read, so another stream's damage does not refuse it), read-only and
+    checked, by name.
     """
     try:
         from execfsm.ledger.postgres import load_streams as load
     except ImportError as exc:
         raise _no_driver(exc) from None
-    return load(url)
+    return load(url, stream)
 
 
 def _no_driver(exc: ImportError) -> InputError:
