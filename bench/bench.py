@@ -172,6 +172,18 @@ def pipeline_batches(n: int, batch: int) -> dict[str, float]:
         return {"intents_per_s": n / (time.perf_counter() - start)}
 
 
+def postgres(n: int) -> dict[str, Any]:
+    """Durable intents per second on PostgreSQL (`pg_bench`), or why not measured."""
+    try:
+        from pg_bench import postgres_figures
+    except ImportError as exc:  # psycopg is the `postgres` extra
+        return {"unavailable": f"psycopg not installed ({exc})"}
+    figures = postgres_figures(n, BATCH)
+    if "unavailable" not in figures:
+        figures["n_one_at_a_time"] = max(n // 10, 100)
+    return figures
+
+
 def lifecycles_seconds(n: int, engine_name: str = "compiled") -> float:
     """Seconds for `n` order lifecycles on one audit log; orders (ids by sha256) are built
     before the clock starts, as the peer builds its identifiers before."""
@@ -398,6 +410,23 @@ def main(argv: list[str]) -> int:
         figures["reference one transition / one refusal"] = f
         rows.append(("reference", "one transition / one refusal",
                      f"{f['transition_us']:.1f} us / {f['refusal_us']:.1f} us"))  # fmt: skip
+
+    pg_n = 1_000 if args.quick else 4_000
+    pg = postgres(pg_n)
+    figures[f"compiled pipeline, PostgreSQL, N={pg_n}"] = pg
+    if "unavailable" in pg:
+        rows.append(("compiled", "pipeline, PostgreSQL", "NOT MEASURED: " + pg["unavailable"]))
+    else:
+        for label, key in (
+            (
+                f"one process, one at a time, N={pg['n_one_at_a_time']:,}",
+                "one_process_one_at_a_time",
+            ),
+            (f"one process, batches of {BATCH}, N={pg_n:,}", "one_process_batches"),
+            (f"4 processes (4 streams), batches of {BATCH}, N={pg_n:,}", "4_processes_batches"),
+        ):
+            rows.append(("compiled", f"pipeline, PostgreSQL, {label}",
+                         f"{pg[key]:,.0f} intents/s"))  # fmt: skip
 
     print("\ntargets (compiled engine, medians on this machine):")
     verdict = {True: "PASS", False: "MISS", None: "NOT MEASURED"}

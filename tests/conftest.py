@@ -28,6 +28,9 @@ from execfsm.ledger.audit import AuditLog
 from execfsm.registry import builtin_machines
 from execfsm.testing import declared_targets, in_memory_audit, order_for
 from execfsm.testing.pytest_plugin import TransitionCoveragePlugin
+from tests.pg_server import pg_server, pg_url, summary_line
+
+__all__ = ["pg_server", "pg_url"]  # fixtures, for every test module
 
 settings.register_profile(
     "ci", max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
@@ -122,3 +125,10 @@ def builtin_results() -> list[PropertyResult]:
     """What `execfsm verify` finds for execfsm's own machines at its default depth, checked
     once per session (about 15 s) for the tests of the governance report."""
     return verify_machines(MACHINES, DEFAULT_DEPTH)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly, once, that the PostgreSQL tests were skipped and why."""
+    line = summary_line()
+    if line is not None:
+        terminalreporter.write_line(line, yellow=True, bold=True)

@@ -188,5 +188,11 @@ class TestPublicApi:
             "VALIDATION_QUANTITY_ABOVE_MAX",
             "VALIDATION_NOTIONAL_BELOW_MIN",
         ]
-        assert names[after + len(contingent) :] == ["CALLBACK_FAILED", *recon, *instruments]
+        shared = ["IDEMPOTENCY_IN_PROGRESS_ELSEWHERE"]
+        assert names[after + len(contingent) :] == [
+            "CALLBACK_FAILED",
+            *recon,
+            *instruments,
+            *shared,
+        ]
         assert all(c.value == c.name for c in ReasonCode)

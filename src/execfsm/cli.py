@@ -9,12 +9,22 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from execfsm import cli_audit, cli_export, cli_reconcile, cli_run
 from execfsm import cli_machines as machines
 from execfsm.cli_machines import InputError, OneLineParser, add_project_options, whole_number
+from execfsm.cli_store import (
+    DB_HELP,
+    Target,
+    add_stream_option,
+    db_target,
+    existing_session,
+    open_store,
+    shown,
+    sqlite_file,
+)
 from execfsm.contracts import ExecutionMode, OrderIntent
 from execfsm.demo import format_table, run_demo
 from execfsm.diagrams.provenance import execfsm_version
@@ -22,6 +32,7 @@ from execfsm.errors import KeyFileError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ledger.checkpoints import Signer, load_signer
 from execfsm.ledger.sqlite import SqliteStore, StoreLocked
+from execfsm.ledger.store import LedgerStore
 from execfsm.orchestrator import ExecutionOrchestrator
 
 DESCRIPTION = (
@@ -37,7 +48,10 @@ _SIGNING_KEY_HELP = (
 )
 
 
-def _recover(db: Path) -> int:
+def _recover(db: Target, stream: str) -> int:
+    if not isinstance(db, Path):
+        existing_session(db)
+        return _recover_opened(shown(db), lambda: open_store(db, stream=stream))
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     if db.is_dir() or db.stat().st_size == 0:  # a store would make a new database there
@@ -45,20 +59,28 @@ def _recover(db: Path) -> int:
             f"cannot read {db}: {'a directory' if db.is_dir() else 'an empty file'}, "
             "not an execfsm database"
         )
+    return _recover_opened(str(db), lambda: SqliteStore(db))
+
+
+def _recover_opened(where: str, opener: Callable[[], LedgerStore]) -> int:
     try:
-        store = SqliteStore(db)
+        store = opener()
     except StoreLocked:
         raise  # a live writer has it: nothing was checked or touched, exit 2 naming it
+    except InputError:
+        raise
     except StoreError as exc:
+        if "cannot connect" in str(exc):
+            raise  # no server: bad input, exit 2
         print(f"FAIL {exc}", file=sys.stderr)
         return 1
     try:
-        return _recover_with(db, store)
+        return _recover_with(where, store)
     finally:
         store.close()  # releases the writer lock at once, not when the process ends
 
 
-def _recover_with(db: Path, store: SqliteStore) -> int:
+def _recover_with(db: str, store: LedgerStore) -> int:
     try:
         orchestrator = ExecutionOrchestrator(store=store)
     except StoreError as exc:
@@ -113,6 +135,8 @@ def _trail_diagrams(files: list[Path], db: Path | None, out: Path | None, force:
 
 
 def _demo(out_dir: Path, db: Path | None, signing_key: Path | None, venue: str = "paper") -> int:
+    if db is not None and str(db).startswith(("postgresql:", "postgres:")):
+        raise InputError("--db: the demo writes a new SQLite file, not a PostgreSQL database")
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: a file, not a folder")
     try:
@@ -194,7 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "file", type=Path, metavar="FILE", help="the intents file: one JSON OrderIntent per line"
     )
-    run.add_argument("--db", type=Path, default=Path("execfsm.db"), help="SQLite database")
+    run.add_argument(
+        "--db",
+        type=db_target,
+        default=Path("execfsm.db"),
+        help="SQLite database (default: %(default)s), or postgresql://user@host/db (one "
+        "stream of it: --stream)",
+    )
+    add_stream_option(run)
     run.add_argument(
         "--batch",
         type=whole_number,
@@ -247,9 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Open a session's database as a restart would, check its trail and list "
         "the orders left in flight.",
     )
-    recover_cmd.add_argument(
-        "--db", type=Path, required=True, help="the session's SQLite database (required)"
-    )
+    recover_cmd.add_argument("--db", type=db_target, required=True, help=DB_HELP + " (required)")
+    add_stream_option(recover_cmd)
     add_project_options(recover_cmd)
     cli_reconcile.add_reconcile_command(commands)
     return parser
@@ -283,7 +313,7 @@ def _add_machine_commands(commands: argparse._SubParsersAction[argparse.Argument
         "instead of the report (default: none)",
     )
     diagrams.add_argument(
-        "--db", type=Path, help="draw the traffic of the trail in this SQLite database"
+        "--db", type=db_target, help="draw the traffic of the trail in this SQLite database"
     )
     diagrams.add_argument(
         "--force",
@@ -369,6 +399,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             venue_journal=args.venue_journal,
             as_json=args.json,
             instruments_file=args.instruments,
+            stream=args.stream,
         )
     if args.command == "export":
         return cli_export.export(args)
@@ -378,13 +409,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         raise InputError("--dir names where --write writes; without --write the spec is printed")
     project = machines.project_of(args)  # the commands left read the project's machines
     if args.command == "recover":
-        return _recover(args.db)
+        return _recover(args.db, args.stream)
     if args.command == "reconcile":
         return cli_reconcile.reconcile(args)
     if args.command == "diagrams" and args.force and not args.trail and args.db is None:
         raise InputError("--force draws a trail that fails verification: give --trail or --db")
     if args.command == "diagrams" and (args.trail or args.db is not None):
-        return _trail_diagrams(args.trail, args.db, args.out, args.force)
+        db = None if args.db is None else sqlite_file(args.db)
+        return _trail_diagrams(args.trail, db, args.out, args.force)
     if args.command == "diagrams":
         return machines.diagrams(project, args.out, args.spec_dir, date=args.date, depth=args.depth)
     if args.command == "spec":

@@ -20,6 +20,14 @@ import attrs
 from execfsm import cli_machines as machines
 from execfsm._new_files import NewFile, NewFileError, taken, write_new_files
 from execfsm.cli_machines import InputError, add_project_options
+from execfsm.cli_store import (
+    add_stream_option,
+    db_target,
+    load_streams,
+    shown,
+    sqlite_file,
+    stream_name,
+)
 from execfsm.errors import AuditChainError, StoreError
 from execfsm.fsm.audit import AuditRecord
 from execfsm.governance.anchor import (
@@ -34,6 +42,7 @@ from execfsm.ledger.audit import record_json
 from execfsm.ledger.checkpoints import (
     SIDECAR_SUFFIX,
     Checkpoint,
+    Verifier,
     checkpoint_from_line,
     checkpoint_json,
     load_verifier,
@@ -42,6 +51,7 @@ from execfsm.ledger.checkpoints import (
 from execfsm.ledger.sqlite import SqliteStore
 from execfsm.ledger.store import StoredState
 from execfsm.ledger.trail_text import record_from_line
+from execfsm.recovery import check_stored_rows
 from execfsm.registry import known_machines
 
 _NOT_ANCHORED = (
@@ -76,7 +86,8 @@ def _lines(text: str) -> list[str]:
 class Trail:
     """A trail as read: where from, its records, its checkpoints (None: not read)."""
 
-    where: Path
+    where: Path | str
+    """The file or database it was read from (a URL without its password, and the stream)."""
     records: Sequence[AuditRecord]
     checkpoints: Sequence[Checkpoint] | None = None
     state: StoredState | None = None
@@ -130,15 +141,39 @@ def _read_trail(args: argparse.Namespace, *, checkpoints: bool = False) -> Trail
     if (args.file is None) == (args.db is None):
         raise InputError("give either an exported FILE or --db PATH")
     sidecar = getattr(args, "checkpoints", None)
-    return read_trail(args.file, args.db, checkpoints=checkpoints, sidecar=sidecar)
+    stream = getattr(args, "stream", None) or "main"
+    return read_trail(args.file, args.db, checkpoints=checkpoints, sidecar=sidecar, stream=stream)
+
+
+def stream_trails(url: str, stream: str | None = None) -> list[Trail] | None:
+    """
+    The trail of every stream of the PostgreSQL database at `url` (or of `stream` only),
+    each chain verified as it is read; None once a failure is reported.
+    """
+    try:
+        streams = load_streams(url, stream)
+    except StoreError as exc:
+        if "cannot connect" in str(exc) or "no execfsm schema" in str(exc):
+            raise  # bad input: exit 2, one line
+        print(f"FAIL {exc}", file=sys.stderr)
+        return None
+    if stream is not None:
+        if stream not in streams:
+            raise InputError(f"{shown(url)}: no stream {stream!r} (streams: {sorted(streams)})")
+        streams = {stream: streams[stream]}
+    return [
+        Trail(f"{shown(url)} stream {name}", state.records, state.checkpoints, state)
+        for name, state in streams.items()
+    ]
 
 
 def read_trail(
     file: Path | None,
-    db: Path | None,
+    db: Path | str | None,
     *,
     checkpoints: bool = False,
     sidecar: Path | None = None,
+    stream: str | None = "main",
 ) -> Trail | None:
     """
     The trail in an exported `file` (with its checkpoints from `sidecar`, default
@@ -161,6 +196,9 @@ def read_trail(
         return Trail(file, records, found)
     if db is None:
         raise InputError("give either an exported FILE or --db PATH")
+    if isinstance(db, str):
+        trails = stream_trails(db, stream)
+        return trails[0] if trails else None  # one stream: there, or refused above
     if not db.exists():
         raise InputError(f"cannot read {db}: no such database")
     try:
@@ -175,7 +213,24 @@ def read_trail(
     return Trail(db, state.records, state.checkpoints, state)
 
 
-def _fail(where: Path, check: AnchorCheck) -> int:
+def _rows_agree(trail: Trail) -> bool:
+    """
+    Whether a SQLite database's rows are what a replay of its trail gives (the check
+    `recover` makes; a PostgreSQL stream was checked as it was read): a trail cut at its end
+    while its orders stay stored, or another session's trail put in its place, is reported
+    FAIL. A file trail has no rows to compare.
+    """
+    if trail.state is None or not isinstance(trail.where, Path):
+        return True
+    try:
+        check_stored_rows(trail.state)
+    except StoreError as exc:
+        print(f"FAIL {trail.where}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _fail(where: Path | str, check: AnchorCheck) -> int:
     print(f"FAIL {where}: {check.problem}", file=sys.stderr)
     return 1
 
@@ -203,9 +258,27 @@ def verify(args: argparse.Namespace) -> int:
     if args.checkpoints is not None and args.file is None:
         raise InputError("--checkpoints is for a file trail: a database keeps its own")
     verifier = load_verifier(args.public_key) if args.public_key is not None else None
+    if isinstance(args.db, str) and args.file is None:  # every stream of the database
+        trails = stream_trails(args.db, args.stream)
+        if trails is None:  # reported
+            return 1
+        if not trails:
+            empty = Trail(shown(args.db), ())
+            return _empty(empty, args)
+        if args.expect_head is not None and len(trails) > 1:
+            raise InputError(
+                f"--expect-head: a published head is one stream's, and {shown(args.db)} has "
+                f"{len(trails)}: give --stream NAME"
+            )
+        return max(_verify(trail, args, verifier) for trail in trails)
     trail = _read_trail(args, checkpoints=verifier is not None)
     if trail is None:
         return 1
+    return _verify(trail, args, verifier)
+
+
+def _verify(trail: Trail, args: argparse.Namespace, verifier: Verifier | None) -> int:
+    """One trail's verification, as `verify` describes it."""
     where, records = trail.where, trail.records
     if not records and verifier is not None and trail.checkpoints:
         # Checkpoints over no records: every record they signed was removed.
@@ -253,6 +326,8 @@ def verify(args: argparse.Namespace) -> int:
         notes.append(_NOT_ANCHORED)
         if trail.checkpoints or (args.file and Path(str(args.file) + SIDECAR_SUFFIX).exists()):
             notes.append("  it has signed checkpoints: --public-key FILE checks them")
+    if not _rows_agree(trail):  # after the anchors, whose findings say more about tampering
+        return 1
     print(f"OK {where}: {result.records} records, chain intact, every transition legal")
     print("\n".join(notes))
     if args.properties:
@@ -278,6 +353,8 @@ def head(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if not _rows_agree(trail):
+        return 1
     published = format_head(trail.records[-1])
     print(published)
     print(
@@ -293,7 +370,7 @@ def export(args: argparse.Namespace) -> int:
     ``audit export``: a database's trail as a JSONL file, its checkpoints beside it.
     """
     out: Path = args.out
-    trail = _read_trail(argparse.Namespace(file=None, db=args.db))
+    trail = _read_trail(argparse.Namespace(file=None, db=sqlite_file(args.db)))
     if trail is None:
         return 1
     sidecar = Path(str(out) + SIDECAR_SUFFIX)
@@ -339,7 +416,10 @@ def _head_arg(text: str) -> tuple[int, str]:
 
 
 _FILE_HELP = "an exported trail (JSONL, as `execfsm audit export` writes); or give --db"
-_DB_HELP = "the trail in this SQLite database instead of a FILE (read-only)"
+_DB_HELP = (
+    "the trail in this database instead of a FILE (read-only): a SQLite file, or "
+    "postgresql://user@host/db"
+)
 
 
 def add_audit_commands(audit: argparse.ArgumentParser) -> None:
@@ -351,7 +431,12 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
         "verify", help="verify a JSONL audit export, or the trail in a database (--db)"
     )
     check.add_argument("file", type=Path, nargs="?", help=_FILE_HELP)
-    check.add_argument("--db", type=Path, help=_DB_HELP)
+    check.add_argument("--db", type=db_target, help=_DB_HELP)
+    check.add_argument(
+        "--stream",
+        type=stream_name,
+        help="with a postgresql:// --db: verify this stream only (default: every stream)",
+    )
     check.add_argument(
         "--properties",
         action="store_true",
@@ -388,12 +473,13 @@ def add_audit_commands(audit: argparse.ArgumentParser) -> None:
     add_project_options(check)
     show = commands.add_parser("head", help="print a verified trail's head (SEQ:HASH) to publish")
     show.add_argument("file", type=Path, nargs="?", help=_FILE_HELP)
-    show.add_argument("--db", type=Path, help=_DB_HELP)
+    show.add_argument("--db", type=db_target, help=_DB_HELP)
+    add_stream_option(show)
     add_project_options(show)
     out = commands.add_parser(
         "export", help="write a database's trail as JSONL, its checkpoints to OUT.checkpoints"
     )
-    out.add_argument("--db", type=Path, required=True, help="the SQLite database (required)")
+    out.add_argument("--db", type=db_target, required=True, help="the SQLite database (required)")
     out.add_argument(
         "--out", type=Path, required=True, help="the JSONL file to write, never over one (required)"
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 from execfsm._new_files import NewFile, NewFileError, write_new_files
 from execfsm.cli_machines import InputError
+from execfsm.cli_store import db_target, sqlite_file
 from execfsm.errors import StoreError
 from execfsm.ids import canonical_json, jsonable
 from execfsm.ledger.sqlite import SqliteStore
@@ -46,7 +47,7 @@ def add_export_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     command.add_argument(
         "--db",
-        type=Path,
+        type=db_target,
         required=True,
         metavar="PATH",
         help="the session's SQLite database (required)",
@@ -171,7 +172,7 @@ def export(args: argparse.Namespace) -> int:
     """
     Run ``execfsm export`` with its parsed `args`.
     """
-    db: Path = args.db
+    db = sqlite_file(args.db)
     out: Path = args.out
     try:
         state = _load(db)

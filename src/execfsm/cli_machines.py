@@ -270,7 +270,7 @@ def diagrams(
     return 0
 
 
-def trail_properties(where: Path, records: Sequence[AuditRecord]) -> int:
+def trail_properties(where: Path | str, records: Sequence[AuditRecord]) -> int:
     """
     The sequence properties and state invariants the machines declare, over each recorded
     instance of `records` (a verified trail): exit 1 naming each one broken.

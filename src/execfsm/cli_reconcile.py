@@ -8,6 +8,8 @@ the same venue. Exit 0 when nothing is left, 1 when something is, 2 for bad inpu
 from __future__ import annotations
 
 import argparse
+import hashlib
+import re
 import sys
 from collections.abc import Callable, Collection
 from datetime import timedelta
@@ -16,11 +18,18 @@ from pathlib import Path
 from execfsm.adapters.registry import SIMULATED_MODES, AdapterRegistry
 from execfsm.adapters.simulated import SimulatedVenue
 from execfsm.cli_machines import InputError, add_project_options
+from execfsm.cli_store import (
+    DB_HELP,
+    add_stream_option,
+    db_target,
+    existing_session,
+    open_store,
+    shown,
+)
 from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode
 from execfsm.demo import VENUE_JOURNAL_SUFFIX
 from execfsm.errors import ConfigurationError, StoreError
-from execfsm.ledger.sqlite import SqliteStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.reconciliation.findings import FindingKind, ReconPolicy
 from execfsm.reconciliation.machine import ReconState
@@ -34,11 +43,27 @@ _DEFAULTS = ReconPolicy()
 _MODES = ", ".join(mode.value for mode in SIMULATED_MODES)
 
 
-def venue_journal(db: Path, given: Path | None = None) -> Path:
+def venue_journal(db: Path | str, given: Path | None = None, stream: str = "main") -> Path:
     """
-    The venue journal of the session in `db`: `given`, else ``<db>.venue.jsonl`` beside it.
+    The venue journal of the session in `db`: `given`, else ``<db>.venue.jsonl`` beside a
+    SQLite file, or ``execfsm-<database>-<stream>.venue.jsonl`` in the working folder for a
+    PostgreSQL stream (`database_label`: two databases never share a simulated venue).
     """
-    return given if given is not None else db.with_name(db.name + JOURNAL_SUFFIX)
+    if given is not None:
+        return given
+    if isinstance(db, str):
+        return Path(f"execfsm-{database_label(db)}-{stream}{JOURNAL_SUFFIX}")
+    return db.with_name(db.name + JOURNAL_SUFFIX)
+
+
+def database_label(url: str) -> str:
+    """
+    A file-name-safe label of the PostgreSQL database `url` names: its name and a digest of
+    where it is (host, port, name, parameters; never its password).
+    """
+    where = shown(url).split("://", 1)[-1].rsplit("@", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", where.split("/", 1)[-1].split("?", 1)[0])[:40]
+    return f"{name or 'postgres'}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
 
 
 def simulated_venue(mode: ExecutionMode, clock: Clock, journal: Path) -> SimulatedVenue:
@@ -91,9 +116,8 @@ def add_reconcile_command(commands: argparse._SubParsersAction[argparse.Argument
         "and position differences are reported. Exit 0 when nothing is left, 1 when something "
         "is, 2 for bad input.",
     )
-    command.add_argument(
-        "--db", type=Path, metavar="PATH", help="the session's SQLite database (required)"
-    )
+    command.add_argument("--db", type=db_target, metavar="DB", help=DB_HELP + " (required)")
+    add_stream_option(command)
     command.add_argument(
         "--mode",
         type=str.upper,
@@ -166,7 +190,7 @@ def reconcile(args: argparse.Namespace) -> int:
     """
     if args.db is None:
         raise InputError("give --db PATH, the session's database")
-    db: Path = args.db
+    db: Path | str = args.db
     mode = _mode(args.mode)
     policy = ReconPolicy(
         not_found_after=_count(args.not_found_after),
@@ -174,11 +198,13 @@ def reconcile(args: argparse.Namespace) -> int:
         on_start=False,
         adopt_external=args.adopt_external,
     )
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         raise InputError(f"cannot read {db}: no such database")
-    if not db.name or db.is_dir():  # `--db ''` is `.`: no file name to put a journal beside
+    if isinstance(db, Path) and (not db.name or db.is_dir()):  # `--db ''` is `.`: no file name
         raise InputError(f"cannot read {db}: a directory, not a database file")
-    journal = venue_journal(db, args.venue_journal)
+    if isinstance(db, str):
+        existing_session(db)
+    journal = venue_journal(db, args.venue_journal, args.stream)
     if not journal.is_file():
         raise InputError(
             f"no venue journal at {journal}: there is no venue to ask (give --venue-journal "
@@ -187,7 +213,7 @@ def reconcile(args: argparse.Namespace) -> int:
     # The store first: its writer lock keeps a live session's venue journal untouched. A
     # store that cannot be opened (held by a live writer, not a database, not an execfsm
     # one) is bad input, as for `execfsm run`: exit 2 naming it, nothing asked or touched.
-    store = SqliteStore(db)
+    store = open_store(db, stream=args.stream)
     clock = SystemClock()
     venue: SimulatedVenue | None = None
     try:
@@ -218,7 +244,9 @@ def reconcile(args: argparse.Namespace) -> int:
             orchestrator.close()
         finally:
             close_venue(venue)
-    print(f"{db}: reconciled with the {mode} venue (journal {journal}), pass {report.pass_id}")
+    print(
+        f"{shown(db)}: reconciled with the {mode} venue (journal {journal}), pass {report.pass_id}"
+    )
     for line in report_lines(report, flagged):
         print(line)
     return 0 if report.clean else 1

@@ -27,14 +27,15 @@ from execfsm import cli_reconcile
 from execfsm.adapters.registry import AdapterRegistry
 from execfsm.cli_audit import read_input
 from execfsm.cli_machines import InputError
+from execfsm.cli_store import Target, open_store, shown
 from execfsm.clock import SystemClock
 from execfsm.contracts import ExecutionMode, OrderIntent, PipelineState
-from execfsm.errors import ConfigurationError, IdempotencyConflict
+from execfsm.errors import ConfigurationError, IdempotencyConflict, InProgressElsewhere
 from execfsm.instruments import InstrumentRegistry
 from execfsm.instruments_file import load_instruments
 from execfsm.intents_file import IntentsFileError, read_numbered_intents
 from execfsm.ledger.checkpoints import load_signer
-from execfsm.ledger.sqlite import SqliteStore
+from execfsm.ledger.store import LedgerStore
 from execfsm.orchestrator import ExecutionOrchestrator
 from execfsm.results import PipelineResult
 
@@ -175,13 +176,14 @@ class _Progress:
 def run(
     path: Path,
     mode: ExecutionMode,
-    db: Path,
+    db: Target,
     batch: int,
     *,
     signing_key: Path | None = None,
     venue_journal: Path | None = None,
     as_json: bool = False,
     instruments_file: Path | None = None,
+    stream: str = "main",
 ) -> int:
     """
     Run ``execfsm run`` with its parsed arguments.
@@ -196,32 +198,32 @@ def run(
         print(f"execfsm run: interrupted while reading {path}; nothing was run", file=sys.stderr)
         return INTERRUPTED
     signer = None if signing_key is None else load_signer(signing_key)
-    store = SqliteStore(db, signing_key=signer)
+    store = open_store(db, stream=stream, signing_key=signer)
     clock = SystemClock()
     try:  # after the store: its writer lock keeps a live session's venue journal untouched
         registry, venue = cli_reconcile.journaled_registry(
-            mode, clock, cli_reconcile.venue_journal(db, venue_journal)
+            mode, clock, cli_reconcile.venue_journal(db, venue_journal, stream)
         )
     except BaseException:
         store.close()
         raise
     try:
         settings = (store, clock, registry, instruments)
-        outcomes = _submit(numbered, mode, db, batch, *settings)  # closes store
+        outcomes = _submit(numbered, mode, shown(db), batch, *settings)  # closes store
     finally:
         cli_reconcile.close_venue(venue)
     if isinstance(outcomes, int):
         return outcomes
-    report(outcomes, f"{path} in mode {mode} (store {db})", as_json=as_json)
+    report(outcomes, f"{path} in mode {mode} (store {shown(db)})", as_json=as_json)
     return 0
 
 
 def _submit(
     numbered: Sequence[tuple[int, OrderIntent]],
     mode: ExecutionMode,
-    db: Path,
+    db: str,
     batch: int,
-    store: SqliteStore,
+    store: LedgerStore,
     clock: SystemClock,
     registry: AdapterRegistry,
     instruments: InstrumentRegistry | None,
@@ -266,7 +268,7 @@ def _submit(
             file=sys.stderr,
         )
         return INTERRUPTED
-    except IdempotencyConflict as exc:
+    except (IdempotencyConflict, InProgressElsewhere) as exc:
         progress.close()
         print(
             f"execfsm run: {exc}; stopped after {len(outcomes)} of {total} intents (the batch "

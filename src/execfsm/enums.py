@@ -327,6 +327,11 @@ class ReasonCode(enum.StrEnum):
     """Quantity x price (the limit price, or a MARKET order's reference price) is below the
     instrument's minimum notional."""
 
+    # Several orchestrators on one database
+    IDEMPOTENCY_IN_PROGRESS_ELSEWHERE = "IDEMPOTENCY_IN_PROGRESS_ELSEWHERE"
+    """The idempotency key is claimed by another orchestrator's stream, whose intent has no
+    result yet: refused here, nothing sent (ask again for its result later)."""
+
 
 # -- a machine's own reason codes ------------------------------------------------------------
 

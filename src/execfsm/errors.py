@@ -110,6 +110,24 @@ class IdempotencyConflict(ContractViolation):
         """Field name -> (the first intent's value, this intent's value)."""
 
 
+class InProgressElsewhere(ContractViolation):
+    """
+    An intent's idempotency key is claimed by another orchestrator's stream on a shared
+    database (`execfsm.ledger.postgres`) and has no result there yet: refused (and audited)
+    with ``IDEMPOTENCY_IN_PROGRESS_ELSEWHERE``, nothing dispatched. Submitting it again once
+    the owner is done answers with the owner's result.
+    """
+
+    def __init__(
+        self, message: str, *, reason: ReasonCode, idempotency_key: str, owner: str
+    ) -> None:
+        super().__init__(message, reason=reason, field="intent", value=idempotency_key)
+        self.idempotency_key = idempotency_key
+        """The key claimed elsewhere."""
+        self.owner = owner
+        """The stream that claimed it."""
+
+
 class ReentrantCall(ExecFsmError, RuntimeError):
     """
     An orchestrator (or a store's flush) was called from inside one of its own units of

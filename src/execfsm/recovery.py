@@ -104,10 +104,7 @@ def recover(
             f"{check.problem}; the store is not used"
         )
     services.audit.restore(state.records)
-    try:
-        rebuilt = replay(state.records)
-    except (AuditChainError, ContractViolation, KeyError, TypeError) as exc:
-        raise StoreError(f"recovery: the audit trail cannot be replayed: {exc}") from None
+    rebuilt = _replayed(state)
     _check_rows(state, rebuilt)
     for order in state.orders:
         replayed = rebuilt.orders[order.client_order_id]
@@ -200,10 +197,7 @@ def recovery_flags(state: StoredState) -> dict[str, dict[str, tuple[str, ...]]]:
     Raises:
         StoreError: the trail cannot be replayed (recovery would refuse the store).
     """
-    try:
-        rebuilt = replay(state.records)
-    except (AuditChainError, ContractViolation, KeyError, TypeError) as exc:
-        raise StoreError(f"recovery: the audit trail cannot be replayed: {exc}") from None
+    rebuilt = _replayed(state)
     flags: dict[str, list[str]] = {}
     orders = {order.client_order_id: order for order in state.orders}
     for order in state.orders:
@@ -218,6 +212,27 @@ def recovery_flags(state: StoredState) -> dict[str, dict[str, tuple[str, ...]]]:
             flags.setdefault(entry.client_order_id, []).append(str(flag))
     by_order = {order: tuple(reasons) for order, reasons in sorted(flags.items())}
     return {OrderLifecycle.audit_machine: by_order} if by_order else {}
+
+
+def _replayed(state: StoredState) -> Replay:
+    try:
+        return replay(state.records)
+    except (AuditChainError, ContractViolation, KeyError, TypeError) as exc:
+        raise StoreError(f"recovery: the audit trail cannot be replayed: {exc}") from None
+
+
+def check_stored_rows(state: StoredState) -> None:
+    """
+    The check `recover` makes before it uses a store, without using it: every stored row
+    (intents, orders, positions) must be what a replay of the trail gives, and every intent
+    and order of the trail must have its row. What ``audit verify`` of a database adds to
+    the chain: a trail cut at its end (its last orders still stored), or another stream's
+    trail put in its place, disagrees with the rows.
+
+    Raises:
+        StoreError: a row disagrees (named), or the trail cannot be replayed.
+    """
+    _check_rows(state, _replayed(state))
 
 
 def _refuse(problem: str) -> StoreError:

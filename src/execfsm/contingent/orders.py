@@ -10,7 +10,8 @@ Rules it keeps:
   checks. One leg stopped refuses the whole group (CONTINGENT_GROUP_REFUSED): the legs that
   had passed fail with that reason, nothing is sent. A held leg passes the whole pipeline
   when its parent releases it (risk is asked then); stopped there, the group is flagged
-  CONTINGENT_RELEASE_REFUSED.
+  CONTINGENT_RELEASE_REFUSED (so is a release whose key another stream of a shared store used
+  after the submit: flagged, never an exception into the venue feed).
 - **Idempotent like intents.** A group id seen before with the same terms answers its status
   marked ``duplicate`` (audited, nothing sent); with other terms it is an audited
   `IdempotencyConflict`. A leg whose key was already used refuses the group.
@@ -49,7 +50,6 @@ from execfsm.ids import canonical_json
 from execfsm.orchestration.events import EventProcessor
 from execfsm.orchestration.intents import IntentRunner
 from execfsm.orchestration.units import delivered
-from execfsm.results import PipelineResult
 from execfsm.stages import dispatch, intake, recon, run_stages
 from execfsm.stages._context import RunContext
 from execfsm.typing import ReplacingAdapter
@@ -142,7 +142,13 @@ class ContingentOrders:
             known = self._groups.get(group.group_id)
             if known is not None:
                 return self._repeat(known, group)
-            holder, contexts = self._open(group)
+            # On a shared store every leg claims its key first: a key another stream used
+            # refuses the group. A held leg gives its claim back (nothing of it is stored;
+            # it must not block the key elsewhere) and claims it again when released.
+            keys = {leg.idempotency_key: leg.intent for leg in group.legs}
+            holder, contexts = self._open(group, self._intents.claim_keys(keys))
+            held = [leg.idempotency_key for leg in group.legs if leg.held]
+            self._intents.release_keys(list(keys) if holder.reason is not None else held)
             for role, ctx in contexts:
                 self._send_leg(holder, role, ctx)
                 heard.extend(ctx.heard)
@@ -150,13 +156,15 @@ class ContingentOrders:
             status = self.status(group.group_id)
         return delivered(status, self._notify(heard))
 
-    def _open(self, group: ContingentGroup) -> tuple[_Group, list[tuple[str, RunContext]]]:
+    def _open(
+        self, group: ContingentGroup, elsewhere: Mapping[str, object]
+    ) -> tuple[_Group, list[tuple[str, RunContext]]]:
         """Stages 2-4 of every leg sent now, then all written ahead, or the group refused."""
         units, services = self._units, self._services
         contexts: list[tuple[str, RunContext]] = []
         with units.unit() as unit:
             holder = _Group(group, ContingentMachine(group, services.audit, engine=services.engine))
-            refusal = self._check_legs(group)
+            refusal = self._check_legs(group, elsewhere)
             for leg in group.legs:
                 if refusal is not None or leg.held:
                     continue
@@ -189,13 +197,14 @@ class ContingentOrders:
         units.flush(unit.last_seq)  # the write-ahead of every leg, with the group's terms
         return holder, contexts
 
-    def _check_legs(self, group: ContingentGroup) -> str | None:
-        """Why the group cannot be taken before any stage runs (a key used, a held leg's
-        terms), or None."""
+    def _check_legs(self, group: ContingentGroup, elsewhere: Mapping[str, object]) -> str | None:
+        """Why the group cannot be taken before any stage runs (a key used, here or by
+        another stream, `elsewhere`; a held leg's terms), or None."""
         for leg in group.legs:
             if (
                 self._units.results.get(leg.idempotency_key) is not None
                 or leg.client_order_id in self.legs
+                or leg.idempotency_key in elsewhere
             ):
                 return f"leg {leg.role}: its idempotency key was already submitted"
             if leg.held:  # checked now: refused after the entry filled, it leaves no exit
@@ -336,9 +345,18 @@ class ContingentOrders:
         cid = leg.client_order_id
         if action.kind == "release":
             assert action.quantity is not None  # noqa: S101 - a release names its quantity
-            result = self._intents.submit(attrs.evolve(leg.intent, quantity=action.quantity))
-            if not result.success or result.order is None:
-                self._flag_release(holder, action.role, result)
+            why = None
+            try:  # never an exception into the venue feed delivering the fill
+                result = self._intents.submit(attrs.evolve(leg.intent, quantity=action.quantity))
+            except (ContractViolation, PolicyViolation) as exc:  # audited where raised
+                why = f"refused: {exc.reason} {exc}"  # e.g. its key used by another stream
+            else:
+                if not result.success or result.order is None:
+                    why = f"stopped at {result.pipeline_state}: {result.reason_code}"
+                elif self._services.orders.get(cid) is None:  # another stream's result
+                    why = "not sent: another stream already used its idempotency key"
+            if why is not None:
+                self._flag_release(holder, action.role, why)
             return None
         if action.kind == "cancel" and action.role in holder.unsent:
             holder.skip.add(action.role)  # never sent: it will not be
@@ -357,10 +375,10 @@ class ContingentOrders:
             return Cause(action.role, EventKind.CANCEL_REJECT)
         return None
 
-    def _flag_release(self, holder: _Group, role: str, result: PipelineResult) -> None:
+    def _flag_release(self, holder: _Group, role: str, why: str) -> None:
         units = self._units
         reason = ReasonCode.CONTINGENT_RELEASE_REFUSED
-        detail = f"{role} released, stopped at {result.pipeline_state}: {result.reason_code}"
+        detail = f"{role} released, {why}"
         with units.unit() as unit:
             state = str(holder.machine.state)
             holder.machine.record("flag", AuditOutcome.APPLIED, reason, detail, target=state)

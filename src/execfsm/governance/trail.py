@@ -19,10 +19,17 @@ from execfsm.fsm.model import MachineModel
 from execfsm.ledger.audit import ChainVerification, verify_records
 
 _REFUSED_BEFORE_ANY_STATE = frozenset(
-    {ReasonCode.EVENT_UNKNOWN_ORDER, ReasonCode.IDEMPOTENCY_CONFLICT}
+    {
+        ReasonCode.EVENT_UNKNOWN_ORDER,
+        ReasonCode.IDEMPOTENCY_CONFLICT,
+        ReasonCode.DUPLICATE_INTENT,
+        ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE,
+    }
 )
-"""Refusals of something that never started: an event for an order we do not know, an
-intent whose key a batch had already used with other terms."""
+"""Refusals of something that never started here: an event for an order we do not know, an
+intent whose key a batch (or another orchestrator's stream) had already used with other
+terms, an intent answered with another stream's result or refused while that stream works
+on it."""
 
 
 def _declared_in_place(model: MachineModel, record: AuditRecord, state: str) -> bool:

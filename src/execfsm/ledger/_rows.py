@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import msgspec
@@ -51,10 +52,46 @@ _ROW_ERRORS = (
 
 def read_rows(conn: sqlite3.Connection) -> StoredState:
     """
-    Every row of the store `conn` reads, with the audit chain verified.
+    Every row of the SQLite store `conn` reads, with the audit chain verified. Each table is
+    read whole before any row is parsed, so no statement is left open when one is refused.
+    """
+
+    def rows(sql: str) -> list[Any]:
+        return conn.execute(sql).fetchall()
+
+    has_checkpoints = rows("SELECT 1 FROM sqlite_master WHERE type='table' AND name='checkpoints'")
+    return parse_rows(
+        rows("SELECT seq, record FROM audit ORDER BY seq"),
+        rows(
+            "SELECT idempotency_key, correlation_id, client_order_id, status, result "
+            "FROM intents ORDER BY rowid"
+        ),
+        rows("SELECT client_order_id, snapshot FROM orders ORDER BY rowid"),
+        rows("SELECT symbol, snapshot FROM positions ORDER BY symbol"),
+        # a database made before checkpoints has none
+        rows("SELECT seq, checkpoint FROM checkpoints ORDER BY seq") if has_checkpoints else [],
+    )
+
+
+Rows = Iterable[Sequence[Any]]
+"""The rows of one table, as a database driver gives them."""
+
+
+def parse_rows(
+    records: Rows, intents: Rows, orders: Rows, positions: Rows, checkpoints: Rows
+) -> StoredState:
+    """
+    A store's rows, each parsed strictly, with the audit chain verified: records as (seq,
+    record), intents as (key, correlation id, client order id, status, result), orders as
+    (client order id, snapshot), positions as (symbol, snapshot), checkpoints as (seq,
+    checkpoint), each in the order the store keeps them.
     """
     return StoredState(
-        _records(conn), _intents(conn), _orders(conn), _positions(conn), _checkpoints(conn)
+        _records(records),
+        _intents(intents),
+        _orders(orders),
+        _positions(positions),
+        _checkpoints(checkpoints),
     )
 
 
@@ -122,9 +159,9 @@ def _check_amounts(value: object) -> None:
             _check_amounts(item)
 
 
-def _records(conn: sqlite3.Connection) -> list[AuditRecord]:
+def _records(rows: Rows) -> list[AuditRecord]:
     records = []
-    for seq, text in conn.execute("SELECT seq, record FROM audit ORDER BY seq"):
+    for seq, text in rows:
         try:
             record = record_from_line(_json(text))
         except (*_ROW_ERRORS, AuditChainError) as exc:
@@ -138,12 +175,9 @@ def _records(conn: sqlite3.Connection) -> list[AuditRecord]:
     return records
 
 
-def _intents(conn: sqlite3.Connection) -> list[IntentEntry]:
+def _intents(rows: Rows) -> list[IntentEntry]:
     entries = []
-    for key, cor, cid, status, res in conn.execute(
-        "SELECT idempotency_key, correlation_id, client_order_id, status, result "
-        "FROM intents ORDER BY rowid"
-    ):
+    for key, cor, cid, status, res in rows:
         try:
             entries.append(
                 IntentEntry(
@@ -159,9 +193,9 @@ def _intents(conn: sqlite3.Connection) -> list[IntentEntry]:
     return entries
 
 
-def _orders(conn: sqlite3.Connection) -> list[Order]:
+def _orders(rows: Rows) -> list[Order]:
     orders = []
-    for cid, text in conn.execute("SELECT client_order_id, snapshot FROM orders ORDER BY rowid"):
+    for cid, text in rows:
         try:
             order = _stored(Order, text)
             if order.client_order_id != cid:
@@ -172,9 +206,9 @@ def _orders(conn: sqlite3.Connection) -> list[Order]:
     return orders
 
 
-def _positions(conn: sqlite3.Connection) -> list[Position]:
+def _positions(rows: Rows) -> list[Position]:
     positions = []
-    for symbol, text in conn.execute("SELECT symbol, snapshot FROM positions ORDER BY symbol"):
+    for symbol, text in rows:
         try:
             position = _stored(Position, text)
             if position.symbol != symbol:
@@ -185,18 +219,13 @@ def _positions(conn: sqlite3.Connection) -> list[Position]:
     return positions
 
 
-def _checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
+def _checkpoints(rows: Rows) -> list[Checkpoint]:
     """
-    The signed checkpoints, in seq order (none in a database made before checkpoints). Each
-    is parsed strictly, not verified: that takes the operator's public key.
+    The signed checkpoints, in seq order. Each is parsed strictly, not verified: that takes
+    the operator's public key.
     """
-    has_table = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='checkpoints'"
-    ).fetchone()
-    if has_table is None:
-        return []
     checkpoints = []
-    for seq, text in conn.execute("SELECT seq, checkpoint FROM checkpoints ORDER BY seq"):
+    for seq, text in rows:
         try:
             checkpoint = checkpoint_from_line(_json(text), where="checkpoint")
             if checkpoint.seq != seq:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import attrs
 
-from execfsm.contracts import Order
+from execfsm.contracts import Order, OrderIntent
 from execfsm.fsm.audit import AuditRecord
 from execfsm.ledger.audit import AuditLog
 from execfsm.ledger.checkpoints import Checkpoint
@@ -50,6 +50,19 @@ class IntentEntry:
     status: IntentStatus
     result: PipelineResult | None = None
     """The intent's result, once there is one (a store serialises it when it writes)."""
+
+
+@attrs.frozen
+class Claimed:
+    """
+    An idempotency key another stream claimed first: its owner, the intent it claimed it
+    with, and the owner's result once there is one (None: in progress there).
+    """
+
+    owner: str
+    """The stream that claimed it."""
+    intent: OrderIntent
+    result: PipelineResult | None
 
 
 @attrs.frozen
@@ -116,6 +129,11 @@ class LedgerStore(Protocol):
         Release the store's resources.
         """
         ...
+
+    # A store shared by several orchestrators (`PostgresStore`) also has
+    # ``claim(key, intent) -> Claimed | None``, called before an intent's unit of work
+    # writes anything (None: this orchestrator owns the key), and ``release(keys)``; a store
+    # without them is its orchestrator's alone, and every key is its own.
 
 
 class MemoryStore:

@@ -15,9 +15,9 @@ import attrs
 from execfsm.adapters.dispatcher import Dispatcher
 from execfsm.bounds import bounded_text
 from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode, TimeInForce
-from execfsm.errors import ContractViolation, IdempotencyConflict
+from execfsm.errors import ContractViolation, IdempotencyConflict, InProgressElsewhere
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
-from execfsm.ledger.store import IntentEntry, IntentStatus
+from execfsm.ledger.store import Claimed, IntentEntry, IntentStatus
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits, delivered
 from execfsm.recovery import interrupted_dispatch
@@ -98,6 +98,9 @@ class IntentRunner:
             if original is not None:
                 self._refuse_conflicts([(intent, key, original)])
                 return self._answer_duplicate(original)
+            answer = self._claim(intent, key)
+            if answer is not None:
+                return self._answer_duplicate(answer[1], owner=answer[0])
             with units.unit() as unit:
                 ctx = intake.run(intent, key, services)
                 stopped = None
@@ -154,13 +157,14 @@ class IntentRunner:
                 if key in self._results or first[key] is not intent  # a key used before
             ]
         )
+        elsewhere = self.claim_keys(first)
         results: dict[int, PipelineResult] = {}
         to_send: list[tuple[int, RunContext]] = []
         repeated: list[tuple[int, str]] = []
         opened: set[str] = set()
         with units.unit() as unit:  # stages 1-4 of the whole batch: no venue call
             for index, (intent, key) in enumerate(zip(batch, keys, strict=True)):
-                if key in opened or key in self._results:
+                if key in opened or key in self._results or key in elsewhere:
                     repeated.append((index, key))
                     continue
                 opened.add(key)
@@ -177,7 +181,11 @@ class IntentRunner:
                 run_stages(ctx, self._pipeline.after_send)
                 results[index] = units.finish(ctx)
         for index, key in repeated:
-            results[index] = self._answer_duplicate(self._results[key], flush=False)
+            if key in elsewhere:
+                owner, earlier = elsewhere[key]
+                results[index] = self._answer_duplicate(earlier, flush=False, owner=owner)
+            else:
+                results[index] = self._answer_duplicate(self._results[key], flush=False)
         units.flush()
         heard = [pair for _, ctx in to_send for pair in ctx.heard]
         return [results[index] for index in range(len(batch))], heard
@@ -282,6 +290,77 @@ class IntentRunner:
             units.flush(unit.last_seq)
             raise
 
+    def claim_keys(self, first: dict[str, OrderIntent]) -> dict[str, tuple[str, PipelineResult]]:
+        """
+        Claim every new key of a batch or a group (`_claim`); the owner and result of the
+        ones another stream has finished, by key. A key in progress elsewhere (or used there
+        with other terms) refuses them all: the claims made are released first.
+        """
+        elsewhere: dict[str, tuple[str, PipelineResult]] = {}
+        claimed: list[str] = []
+        try:
+            for key, intent in first.items():
+                if key in self._results:
+                    continue
+                answer = self._claim(intent, key)
+                if answer is None:
+                    claimed.append(key)
+                else:
+                    elsewhere[key] = answer
+        except BaseException:
+            self.release_keys(claimed)
+            raise
+        return elsewhere
+
+    def release_keys(self, keys: list[str]) -> None:
+        """
+        Give back this orchestrator's claims of `keys` that no stored intent followed (a
+        store shared by several orchestrators; nothing to do for others).
+        """
+        release = getattr(self._services.store, "release", None)
+        if release is not None and keys:
+            release(keys)
+
+    def _claim(self, intent: OrderIntent, key: str) -> tuple[str, PipelineResult] | None:
+        """
+        Claim `key` in a store shared by several orchestrators (a store with a ``claim``
+        step: `PostgresStore`), before the intent's unit of work writes anything. None:
+        this orchestrator owns the key, go on. Else another stream claimed it first: with
+        other terms, an `IdempotencyConflict`; while it has no result, an
+        `InProgressElsewhere` refusal (both audited, nothing sent); else its owner and
+        result, to answer as a duplicate.
+        """
+        claim = getattr(self._services.store, "claim", None)
+        claimed: Claimed | None = claim(key, intent) if claim is not None else None
+        if claimed is None:
+            return None
+        self._refuse_conflicts([(intent, key, claimed.intent)])
+        if claimed.result is not None:
+            return claimed.owner, claimed.result
+        correlation_id, client_order_id = intake.ids_of(key)
+        seq = self._units.append(
+            AuditEntry(
+                correlation_id=correlation_id,
+                client_order_id=client_order_id,
+                machine="pipeline",
+                event="submit_intent",
+                source=None,
+                target=None,
+                outcome=AuditOutcome.REFUSED,
+                reason_code=ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE,
+                detail=f"idempotency key {key} is claimed by stream {claimed.owner}, "
+                "which has no result for it yet",
+            )
+        )
+        self._units.flush(seq)
+        raise InProgressElsewhere(
+            f"intent: idempotency key {key} (intent_id {intent.intent_id!r}) is in progress "
+            f"in stream {claimed.owner}; nothing was sent",
+            reason=ReasonCode.IDEMPOTENCY_IN_PROGRESS_ELSEWHERE,
+            idempotency_key=key,
+            owner=claimed.owner,
+        )
+
     def _refuse_conflicts(
         self, uses: list[tuple[OrderIntent, str, PipelineResult | OrderIntent]]
     ) -> None:
@@ -333,18 +412,25 @@ class IntentRunner:
             differences=differences,
         )
 
-    def _answer_duplicate(self, original: PipelineResult, *, flush: bool = True) -> PipelineResult:
+    def _answer_duplicate(
+        self, original: PipelineResult, *, flush: bool = True, owner: str | None = None
+    ) -> PipelineResult:
+        """
+        `original` again, marked duplicate, audited; `owner`: the stream whose result it is
+        (another orchestrator's: this trail never held the intent, so no state is claimed).
+        """
         seq = self._units.append(
             AuditEntry(
                 correlation_id=original.correlation_id,
                 client_order_id=original.order.client_order_id if original.order else None,
                 machine="pipeline",
                 event="submit_intent",
-                source=original.pipeline_state.value,
+                source=original.pipeline_state.value if owner is None else None,
                 target=None,
                 outcome=AuditOutcome.DUPLICATE,
                 reason_code=ReasonCode.DUPLICATE_INTENT,
-                detail=f"idempotency key {original.idempotency_key} already submitted",
+                detail=f"idempotency key {original.idempotency_key} already submitted"
+                + ("" if owner is None else f" by stream {owner}"),
             )
         )
         if flush:
