@@ -214,12 +214,8 @@ def read_trail(
 
 
 def _rows_agree(trail: Trail) -> bool:
-    """
-    Whether a SQLite database's rows are what a replay of its trail gives (the check
-    `recover` makes; a PostgreSQL stream was checked as it was read): a trail cut at its end
-    while its orders stay stored, or another session's trail put in its place, is reported
-    FAIL. A file trail has no rows to compare.
-    """
+    """Whether a SQLite database's rows are a replay of its trail (as `recover` checks; a
+    PostgreSQL stream is checked as it is read): a cut or replaced trail is reported FAIL."""
     if trail.state is None or not isinstance(trail.where, Path):
         return True
     try:
