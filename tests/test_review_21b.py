@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,26 @@ def test_a_second_adapter_on_the_same_settings_is_refused_and_never_crashes() ->
     assert lines[-1] == "stopped", done.stdout
     assert seen["refused"], f"a second adapter on the same store was started: {seen}"
     assert seen["first_still_logged_on"], f"the second adapter logged the first out: {seen}"
+
+
+class TestReconcilingWhatWeMissed:
+    def test_an_order_filled_while_its_reports_were_lost_stays_flagged_after_a_full_pass(
+        self, rig: FixRig
+    ) -> None:
+        """An order the venue filled in full while its reports never reached us (a venue
+        that reset its sequence numbers resends nothing): a full reconciliation pass finds
+        the venue's CumQty 1 against no execution received, cannot complete the answer, and
+        leaves the order flagged, so the next reconcile() asks again; it is never left
+        ACKNOWLEDGED, unflagged, with position 0, forgotten by the next pass."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        held = rig.venue.book.find(cid)
+        assert held is not None
+        rig.venue.book.trade(held, Decimal(1), Decimal(50000))  # its report never sent
+
+        rig.orch.reconcile(full=True)
+        again = rig.orch.reconcile()
+
+        order = rig.order(result)
+        assert order.recon_flags, f"unflagged after the pass: {order.state} {rig.position()}"
+        assert [c.client_order_id for c in again.checks] == [cid], again.checks
