@@ -185,3 +185,33 @@ class TestReconcilingWhatWeMissed:
         order = rig.order(result)
         assert order.recon_flags, f"unflagged after the pass: {order.state} {rig.position()}"
         assert [c.client_order_id for c in again.checks] == [cid], again.checks
+
+
+class TestCancelAfterAnUnansweredReplace:
+    def test_the_venues_cancel_of_an_order_it_replaced_unanswered_is_taken(
+        self, rig: FixRig
+    ) -> None:
+        """Our replace to quantity 2 reached the venue but its answer never came (outcome
+        unknown); we then cancel, and the venue cancels the order and says so (ExecType 4,
+        OrderQty 2, its truth): that answer is taken and the order ends CANCELLED, never
+        refused as "not our order" leaving it PENDING_CANCEL while the venue has it
+        cancelled."""
+        result = rig.submit("1", "50000")
+        cid = rig.order(result).client_order_id
+        rig.venue.hold_next_request()  # the replace is taken, its answer never sent
+        thread, _ = in_background(lambda: rig.orch.replace(cid, quantity="2"))
+        assert eventually(lambda: len(rig.venue.held) == 1)
+        thread.join(10)
+        assert not thread.is_alive()
+        assert rig.order(result).state is OrderState.PENDING_REPLACE  # unknown, flagged
+
+        rig.orch.cancel(cid)
+        rig.settle()
+
+        held = rig.venue.book.find(cid)
+        assert held is not None
+        assert held.status == "4"  # the venue cancelled it
+        assert rig.order(result).state is OrderState.CANCELLED, (
+            rig.order(result).state,
+            [r.reason for r in rig.adapter.refused_reports],
+        )
