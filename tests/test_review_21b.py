@@ -20,8 +20,15 @@ from typing import Any
 import pytest
 
 from execfsm import OrderState
+from execfsm.adapters.fix import load_config
 from execfsm.adapters.fix import mapping as m
+from execfsm.adapters.fix.adapter import FixAdapter
+from execfsm.clock import SystemClock
+from execfsm.errors import ConfigurationError
+from execfsm.testing.fix_acceptor import FixAcceptor
 from tests.fix_rig import FixRig, eventually
+
+SECRET = "hunter2-Pa55word"  # noqa: S105 - a test credential
 
 
 @pytest.fixture
@@ -215,3 +222,30 @@ class TestCancelAfterAnUnansweredReplace:
             rig.order(result).state,
             [r.reason for r in rig.adapter.refused_reports],
         )
+
+
+class TestTls:
+    def test_socket_use_ssl_never_logs_on_in_plain_text(self, tmp_path: Path) -> None:
+        """With SocketUseSSL=Y (a key the README says passes through), the session runs over
+        TLS or not at all: against a plain-text venue it never logs on, so the Logon with
+        the password never crosses the wire in clear."""
+        venue = FixAcceptor(tmp_path / "venue").start()
+        config = tmp_path / "fix.cfg"
+        config.write_text(
+            venue.initiator_config(
+                tmp_path / "ours", extra=f"SocketUseSSL=Y\nUsername=trader7\nPassword={SECRET}\n"
+            )
+        )
+        adapter = None
+        try:
+            adapter = FixAdapter(load_config(config), SystemClock())
+            try:
+                came = adapter.start(wait=2)
+            except ConfigurationError:
+                came = False
+            assert not came, "logged on in plain text although SocketUseSSL=Y"
+            assert not venue.logged_on.wait(0.5), "the venue took a plain-text Logon"
+        finally:
+            if adapter is not None:
+                adapter.stop(force=True)
+            venue.stop()
