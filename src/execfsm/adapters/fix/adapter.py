@@ -137,7 +137,7 @@ class FixAdapter:
                 self._delivery.restart()
                 try:
                     store = fix.FileStoreFactory(self._settings)
-                    initiator = fix.SocketInitiator(self._app, store, self._settings)
+                    initiator = _initiator_kind(self._config)(self._app, store, self._settings)
                     initiator.start()
                 except (fix.ConfigError, fix.RuntimeError) as exc:  # QuickFIX's word
                     raise ConfigurationError(
@@ -482,3 +482,12 @@ class FixAdapter:
 
 def _nothing() -> None:
     return None
+
+
+def _initiator_kind(config: FixConfig) -> type[fix.SocketInitiator]:
+    """QuickFIX's TLS initiator when ``SocketUseSSL=Y`` (the plain one would ignore the key
+    and send the Logon, password included, in clear); the plain one otherwise."""
+    use = next((v for k, v in config.settings.items() if k.lower() == "socketusessl"), "N")
+    if use.strip().upper() in ("Y", "YES", "TRUE", "1"):
+        return fix.SSLSocketInitiator  # type: ignore[no-any-return]
+    return fix.SocketInitiator  # type: ignore[no-any-return]
