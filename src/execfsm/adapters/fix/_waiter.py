@@ -35,6 +35,11 @@ class Waiter:
         self.reports: list[m.Fields] = []
         self.error: VenueError | None = None
 
+    def fail(self, error: VenueError) -> None:
+        """End the wait with `error`."""
+        self.error = error
+        self.done.set()
+
 
 class FillBook:
     """The executions the venue reported per order (by ExecID, after busts and corrections),
