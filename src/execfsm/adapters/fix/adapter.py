@@ -262,8 +262,9 @@ class FixAdapter:
             self._status_answer(fields)
             return
         ref = self._ref(fields)
+        m.check_status(fields)
         if ref.correlation_id != UNKNOWN_CORRELATION:
-            m.check_terms(fields, ref)
+            m.check_terms(fields, self._journal.accepted(m.text(fields, m.CL_ORD_ID, "ClOrdID")))
         event = m.event_of_report(fields, ref, self._clock.now())
         cl = fields.get(m.CL_ORD_ID, "")
         if event is None:
@@ -273,6 +274,8 @@ class FixAdapter:
             self._duplicate_order(cl, fields)
             return
         if ref.correlation_id != UNKNOWN_CORRELATION:
+            if (received := self._fills.received(ref, event)) is not None:
+                m.check_cum_qty(fields, event, received)
             self._fills.add(event, ref)
         self._answer(cl, event)
 
