@@ -297,6 +297,10 @@ class Reconciler:
             machine.send(
                 "unanswered", finding=finding, reason_code=finding.reason, detail=finding.detail
             )
+            if kind is FindingKind.UNANSWERED and not lifecycle.order.recon_flags:
+                # no usable answer (an incomplete one included) about an order checked only
+                # because the pass was full: flagged, so every later pass asks again
+                lifecycle.flag_for_reconciliation(ReasonCode.RECON_QUERY_FAILED, finding.detail)
             return OrderCheck(cid, kind, machine.state, finding.detail), []
         if kind is FindingKind.UNKNOWN:
             return self._not_known(machine, lifecycle, finding, tag, now), []

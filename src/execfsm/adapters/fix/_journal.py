@@ -31,6 +31,7 @@ class ClOrdIdJournal:
         self._sent: set[str] = set()
         self._kinds: dict[str, str] = {}
         self._counts: dict[str, int] = {}
+        self._orders: dict[str, list[OrderRef]] = {}  # the terms of each 35=D/G, per order
         self._path = path
         if path is None:
             return
@@ -63,11 +64,25 @@ class ClOrdIdJournal:
         self._sent.add(cl_ord_id)
         key = f"{ref.client_order_id}:{kind}"
         self._counts[key] = self._counts.get(key, 0) + 1
+        if kind in ("D", "G"):
+            self._orders.setdefault(ref.client_order_id, []).append(ref)
 
     def ref(self, cl_ord_id: str) -> OrderRef | None:
         """The order a ClOrdID was sent for, if any."""
         with self._lock:
             return self._refs.get(cl_ord_id)
+
+    def accepted(self, cl_ord_id: str) -> tuple[OrderRef, ...]:
+        """The terms a report under `cl_ord_id` may carry: those sent under it, and, for a
+        cancel, those of the order and of every replace sent for it (a replace whose answer
+        never came may have been taken: the venue's answer to the cancel carries its terms)."""
+        with self._lock:
+            ref = self._refs.get(cl_ord_id)
+            if ref is None:
+                return ()
+            if self._kinds.get(cl_ord_id) != "F":
+                return (ref,)
+            return (ref, *self._orders.get(ref.client_order_id, ()))
 
     def sent(self, cl_ord_id: str) -> bool:
         """Whether a request already went (or may have gone) out under `cl_ord_id`."""

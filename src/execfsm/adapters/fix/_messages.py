@@ -130,6 +130,8 @@ READ_TAGS = (
     m.REF_MSG_TYPE,
     m.BUSINESS_REJECT_REF_ID,
     m.BUSINESS_REJECT_REASON,
+    45,  # RefSeqNum, of a session Reject
+    373,  # SessionRejectReason
 )
 HEADER_TAGS = (m.MSG_SEQ_NUM, m.POSS_DUP, m.POSS_RESEND)
 

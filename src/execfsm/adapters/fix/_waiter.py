@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
@@ -35,6 +36,11 @@ class Waiter:
         self.reports: list[m.Fields] = []
         self.error: VenueError | None = None
 
+    def fail(self, error: VenueError) -> None:
+        """End the wait with `error`."""
+        self.error = error
+        self.done.set()
+
 
 class FillBook:
     """The executions the venue reported per order (by ExecID, after busts and corrections),
@@ -52,6 +58,15 @@ class FillBook:
                 book.pop(event.exec_ref_id or "", None)
             if event.fill is not None:
                 book.setdefault(event.fill.fill_id, (event.fill, event.ts_event))
+
+    def received(self, ref: m.OrderRef, event: ExecutionEvent) -> Decimal | None:
+        """The quantity the executions booked for `ref` add up to, before `event`; None if
+        `event` is an execution booked already (a duplicate: its CumQty may be older)."""
+        with self._lock:
+            book = self._fills.get(ref.client_order_id, {})
+            if event.fill is not None and event.fill.fill_id in book:
+                return None
+            return sum((f.quantity for f, _ in book.values()), Decimal(0))
 
     def of(self, ref: m.OrderRef, client_order_id: str) -> tuple[VenueFill, ...]:
         """The executions booked for the order `ref`, as the venue's, under `client_order_id`."""

@@ -28,7 +28,14 @@ from execfsm.adapters.fix import mapping as m
 from execfsm.adapters.fix._delivery import Delivery
 from execfsm.adapters.fix._inbox import Inbox
 from execfsm.adapters.fix._journal import ClOrdIdJournal
-from execfsm.adapters.fix._session import Application, running, session_settings, stopped
+from execfsm.adapters.fix._session import (
+    Application,
+    SessionClaim,
+    initiator_kind,
+    running,
+    session_settings,
+    stopped,
+)
 from execfsm.adapters.fix._waiter import FillBook, FixRefusal, Waiter
 from execfsm.adapters.fix.config import FixConfig
 from execfsm.adapters.reports import VenueFill, VenueOrderReport
@@ -79,6 +86,7 @@ class FixAdapter:
         self._config = config
         self._clock = clock
         self._name = name
+        self._claim: SessionClaim | None = SessionClaim(config)  # or refused: one per session
         store = Path(config.settings["FileStorePath"])
         self._journal = ClOrdIdJournal(
             journal if journal is not None else store / "execfsm-clordids.jsonl"
@@ -134,10 +142,12 @@ class FixAdapter:
         started again changes nothing (its session runs on); one stopped starts afresh."""
         with self._start_lock:
             if self._initiator is None:
+                if self._claim is None:  # released by stop(): taken again, or refused
+                    self._claim = SessionClaim(self._config)
                 self._delivery.restart()
                 try:
                     store = fix.FileStoreFactory(self._settings)
-                    initiator = fix.SocketInitiator(self._app, store, self._settings)
+                    initiator = initiator_kind(self._config)(self._app, store, self._settings)
                     initiator.start()
                 except (fix.ConfigError, fix.RuntimeError) as exc:  # QuickFIX's word
                     raise ConfigurationError(
@@ -152,8 +162,8 @@ class FixAdapter:
         return self.wait_logged_on(wait) if wait is not None else self.logged_on
 
     def wait_logged_on(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for a logon."""
-        return self._logged_on.wait(timeout)
+        """Wait up to `timeout` seconds for a logon; none: why, as far as known, at WARNING."""
+        return self._logged_on.wait(timeout) or self._app.no_logon(timeout)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every event received so far reached the sink."""
@@ -169,6 +179,9 @@ class FixAdapter:
                 stopped(initiator)
             self.on_logout()  # logged out now, whatever the venue said: nothing else leaves
             self._delivery.stop()
+            if self._claim is not None:  # another adapter may run the session now
+                self._claim.release()
+                self._claim = None
 
     def set_event_sink(self, sink: EventSink) -> None:
         """Where unsolicited events go (held until a sink is set)."""
@@ -191,10 +204,9 @@ class FixAdapter:
         with self._lock:
             waiting, self._waiters = self._waiters, {}
         for waiter in waiting.values():
-            waiter.error = OutcomeUnknown(
-                f"{waiter.what}: the FIX session went down while it was out"
+            waiter.fail(
+                OutcomeUnknown(f"{waiter.what}: the FIX session went down while it was out")
             )
-            waiter.done.set()
 
     def on_message(self, message: fix.Message) -> None:
         """An application message from the venue; a malformed one is refused, visibly."""
@@ -231,10 +243,7 @@ class FixAdapter:
         with self._lock:
             waiter = self._waiters.pop(refusal.cl_ord_id, None) if answer else None
         if waiter is not None:
-            waiter.error = OutcomeUnknown(
-                f"{waiter.what}: the venue's answer was refused: {reason}"
-            )
-            waiter.done.set()
+            waiter.fail(OutcomeUnknown(f"{waiter.what}: the venue's answer was refused: {reason}"))
 
     def _ref(self, fields: m.Fields) -> m.OrderRef:
         """Our order the message's ClOrdID (11) names. Never found by its OrigClOrdID (41): in
@@ -253,8 +262,9 @@ class FixAdapter:
             self._status_answer(fields)
             return
         ref = self._ref(fields)
+        m.check_status(fields)
         if ref.correlation_id != UNKNOWN_CORRELATION:
-            m.check_terms(fields, ref)
+            m.check_terms(fields, self._journal.accepted(m.text(fields, m.CL_ORD_ID, "ClOrdID")))
         event = m.event_of_report(fields, ref, self._clock.now())
         cl = fields.get(m.CL_ORD_ID, "")
         if event is None:
@@ -264,6 +274,8 @@ class FixAdapter:
             self._duplicate_order(cl, fields)
             return
         if ref.correlation_id != UNKNOWN_CORRELATION:
+            if (received := self._fills.received(ref, event)) is not None:
+                m.check_cum_qty(fields, event, received)
             self._fills.add(event, ref)
         self._answer(cl, event)
 
@@ -273,8 +285,7 @@ class FixAdapter:
             waiter = self._waiters.pop(cl, None)
         why = f"the venue already holds ClOrdID {cl}: {fields.get(m.TEXT, '')}".rstrip(": ")
         if waiter is not None:
-            waiter.error = OutcomeUnknown(f"{waiter.what}: {why}")
-            waiter.done.set()
+            waiter.fail(OutcomeUnknown(f"{waiter.what}: {why}"))
         else:
             self._refuse(fields, why)
 
@@ -286,23 +297,29 @@ class FixAdapter:
 
     def _business_reject(self, fields: m.Fields) -> None:
         """A BusinessMessageReject (35=j): the venue did not process one of our requests,
-        named by BusinessRejectRefID (its ClOrdID or request id). A request waiting for it
-        ends at once, its outcome unknown (reconciliation asks the venue); any other is
-        refused, visibly."""
+        named by BusinessRejectRefID (its ClOrdID or request id)."""
         ref = fields.get(m.BUSINESS_REJECT_REF_ID, "")
         why = (
             f"BusinessMessageReject of 35={fields.get(m.REF_MSG_TYPE, '?')} {ref or '?'}: "
             f"reason {fields.get(m.BUSINESS_REJECT_REASON, '?')} {fields.get(m.TEXT, '')}"
         ).rstrip()
+        self.on_request_rejected([ref, f"st:{ref}", f"ms:{ref}"] if ref else [], why, fields)
+
+    def on_request_rejected(self, keys: Sequence[str], why: str, fields: m.Fields) -> None:
+        """The venue refused one of our requests without processing it (35=j, or a session
+        Reject 35=3 whose RefSeqNum names it): a request waiting under one of `keys` ends at
+        once, its outcome unknown, not rejected: the order is flagged and reconciliation asks
+        the venue (35=H), which says whether it holds the order; a reject would close it for
+        good on a message that names our request only by a sequence number or a reference.
+        Any other such message is refused, visibly."""
         with self._lock:
-            keys = [k for k in (ref, f"st:{ref}", f"ms:{ref}") if ref and k in self._waiters]
-            waiter = self._waiters.pop(keys[0]) if keys else None
+            found = [k for k in keys if k in self._waiters]
+            waiter = self._waiters.pop(found[0]) if found else None
         if waiter is None:
             self._refuse(fields, why)
             return
         _log.error("FIX %s: %s", waiter.what, why)
-        waiter.error = OutcomeUnknown(f"{waiter.what}: {why}")
-        waiter.done.set()
+        waiter.fail(OutcomeUnknown(f"{waiter.what}: {why}"))
 
     def _answer(self, cl: str, event: ExecutionEvent) -> None:
         """The first answer to a waiting request goes to it; the rest to the sink. Either
@@ -434,7 +451,7 @@ class FixAdapter:
         message = msgs.status_request(client_order_id, symbol, side, req)
         key = f"st:{req}"
         with self._send_lock:
-            waiter = self._send(key, f"OrderStatusRequest {client_order_id}", message, _nothing)
+            waiter = self._send(key, f"OrderStatusRequest {client_order_id}", message, lambda: None)
         fields = self._await(key, waiter).reports[0]
         answered = fields.get(m.CL_ORD_ID)
         if answered != client_order_id:  # another order's status is never this one's
@@ -456,7 +473,7 @@ class FixAdapter:
         key = f"ms:{req}"
         with self._send_lock:
             waiter = self._send(
-                key, "OrderMassStatusRequest", msgs.mass_status_request(req), _nothing
+                key, "OrderMassStatusRequest", msgs.mass_status_request(req), lambda: None
             )
         reports = []
         for fields in self._await(key, waiter).reports:
@@ -478,7 +495,3 @@ class FixAdapter:
     def positions(self) -> Mapping[str, Decimal]:
         """Not answerable over this session (positions are a post-trade session's)."""
         raise PermanentVenueError(f"{self._name}: a FIX order session does not report positions")
-
-
-def _nothing() -> None:
-    return None

@@ -171,7 +171,24 @@ def _detail(fields: Fields) -> str:
     return "FIX " + " ".join(parts)
 
 
-def check_terms(fields: Fields, ref: OrderRef) -> None:
+def check_terms(fields: Fields, refs: Iterable[OrderRef]) -> None:
+    """
+    A report is refused unless its terms are those of one of `refs` (`_check_terms`): the
+    terms sent under its ClOrdID, or for a cancel's answer any the order was sent with.
+    """
+    first: MalformedReport | None = None
+    for ref in refs:
+        try:
+            _check_terms(fields, ref)
+        except MalformedReport as exc:
+            first = first or exc
+            continue
+        return
+    if first is not None:
+        raise first
+
+
+def _check_terms(fields: Fields, ref: OrderRef) -> None:
     """
     A report naming our order with other terms than we sent under its ClOrdID is not about
     our order as we sent it: refused. Checked: Symbol, Side, OrderQty, Price (a limit order)
@@ -244,6 +261,43 @@ def event_of_report(fields: Fields, ref: OrderRef, ts: datetime) -> ExecutionEve
         return ExecutionEvent(kind, event_id, cid, corr, ts, causation_id=answers, detail=detail)
     venue_id = fields.get(ORDER_ID) if kind is EventKind.ACK else None
     return ExecutionEvent(kind, event_id, cid, corr, ts, venue_order_id=venue_id, detail=detail)
+
+
+ENDS_UNFILLED: Final = frozenset({"4", "8", "C"})
+"""ExecTypes (Canceled, Rejected, Expired) that end an order short of a fill: never with
+OrdStatus 2 (Filled)."""
+
+
+def check_status(fields: Fields) -> None:
+    """An ExecutionReport without OrdStatus (39, required in FIX 4.4) is unreadable, and one
+    whose ExecType ends the order unfilled (Canceled, Rejected, Expired) while its OrdStatus
+    says Filled contradicts itself: both refused, never applied."""
+    status, exec_type = text(fields, ORD_STATUS, "OrdStatus"), fields.get(EXEC_TYPE)
+    if status == "2" and exec_type in ENDS_UNFILLED:
+        raise MalformedReport(
+            f"ClOrdID {fields.get(CL_ORD_ID)}: ExecType {exec_type} contradicts OrdStatus 2 "
+            "(Filled): the venue says the order traded in full"
+        )
+
+
+def check_cum_qty(fields: Fields, event: ExecutionEvent, received: Decimal) -> None:
+    """
+    A report whose CumQty (14) is not what the order has once it is applied (the executions
+    `received` before it, plus its own) contradicts what we were told: refused (the order is
+    flagged, reconciliation asks the venue), never booked as if nothing were missing. Not
+    checked: busts, corrections and possible resends (an older CumQty), or no CumQty.
+    """
+    if CUM_QTY not in fields or event.kind in (EventKind.TRADE_BUST, EventKind.TRADE_CORRECT):
+        return
+    if fields.get(POSS_DUP) == "Y" or fields.get(POSS_RESEND) == "Y":
+        return
+    cum = decimal(fields, CUM_QTY, "CumQty")
+    after = received + (event.fill.quantity if event.fill is not None else Decimal(0))
+    if cum != after:
+        raise MalformedReport(
+            f"ClOrdID {fields.get(CL_ORD_ID)}: the report says CumQty {cum}, the executions "
+            f"received come to {fmt(after)} with it: a gap with the venue"
+        )
 
 
 def event_of_cancel_reject(
