@@ -15,9 +15,9 @@ from execfsm.contracts import Order
 from execfsm.errors import ReentrantCall, StoreError
 from execfsm.ledger._checkpointer import Checkpointer
 from execfsm.ledger.audit import AuditLog, Line
-from execfsm.ledger.checkpoints import Checkpoint
+from execfsm.ledger.checkpoints import Checkpoint, first_mismatch
 from execfsm.ledger.positions import Booking, Position, book_in_trail_order
-from execfsm.ledger.store import IntentEntry
+from execfsm.ledger.store import IntentEntry, StoredState
 from execfsm.ledger.units import UnitOfWork
 
 
@@ -93,6 +93,25 @@ class GroupCommitStore:
         audit.collect_lines(self._stored_seq)
         audit.on_units(self._unit_finished, self._wake)
         audit.on_settle(self.flush)
+
+    def _loaded(self, state: StoredState) -> StoredState:
+        """
+        Take in what `load` read (where the trail ends, the positions it books) and return
+        it; a writer refuses a trail its checkpoints deny: it never appends to, nor signs
+        over, such a trail.
+        """
+        records = state.records
+        self._stored_seq = records[-1].seq if records else 0
+        self._positions = {position.symbol: position for position in state.positions}
+        if not self.read_only:
+            problem = (
+                first_mismatch(records, state.checkpoints)
+                if self._checkpoints is None
+                else self._checkpoints.opened(records, state.checkpoints)
+            )
+            if problem is not None:
+                raise self._poison(f"{problem}; nothing is appended to it")
+        return state
 
     def _poison(self, message: str) -> StoreError:
         self._broken = StoreError(f"{self._label}: {message}")

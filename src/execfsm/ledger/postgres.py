@@ -52,7 +52,7 @@ from execfsm.ledger._pg_schema import (
 from execfsm.ledger._pg_url import check_stream, redacted
 from execfsm.ledger._rows import CorruptRow
 from execfsm.ledger.audit import Line
-from execfsm.ledger.checkpoints import Checkpoint, Signer, checkpoint_json, first_mismatch
+from execfsm.ledger.checkpoints import Checkpoint, Signer, checkpoint_json
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import Claimed, IntentEntry, StoredState
 from execfsm.results import PipelineResult
@@ -248,18 +248,7 @@ class PostgresStore(GroupCommitStore):
             raise self._poison(str(exc)) from None
         except psycopg.Error as exc:
             raise self._poison(f"cannot read the database: {exc}") from None
-        records = state.records
-        self._stored_seq = records[-1].seq if records else 0
-        self._positions = {position.symbol: position for position in state.positions}
-        if not self.read_only:
-            problem = (
-                first_mismatch(records, state.checkpoints)
-                if self._checkpoints is None
-                else self._checkpoints.opened(records, state.checkpoints)
-            )
-            if problem is not None:
-                raise self._poison(f"{problem}; nothing is appended to it")
-        return state
+        return self._loaded(state)
 
     # -- claims ---------------------------------------------------------------------------
 

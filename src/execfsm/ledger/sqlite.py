@@ -38,7 +38,7 @@ from execfsm.ledger._sqlite_file import (
     write_rows,
 )
 from execfsm.ledger.audit import Line
-from execfsm.ledger.checkpoints import Checkpoint, Signer, first_mismatch
+from execfsm.ledger.checkpoints import Checkpoint, Signer
 from execfsm.ledger.positions import Position
 from execfsm.ledger.store import IntentEntry, StoredState
 from execfsm.typing import Clock
@@ -146,18 +146,7 @@ class SqliteStore(GroupCommitStore):
             raise self._poison(
                 f"the database changed while it was read, {_SNAPSHOT_TRIES} times; try again"
             )
-        records = state.records
-        self._stored_seq = records[-1].seq if records else 0
-        self._positions = {position.symbol: position for position in state.positions}
-        if not self.read_only:  # never append to, nor sign over, a trail its checkpoints deny
-            problem = (
-                first_mismatch(records, state.checkpoints)
-                if self._checkpoints is None
-                else self._checkpoints.opened(records, state.checkpoints)
-            )
-            if problem is not None:
-                raise self._poison(f"{problem}; nothing is appended to it")
-        return state
+        return self._loaded(state)
 
     def _load_once(self) -> StoredState:
         if self._is_new:
