@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -130,10 +130,27 @@ class LedgerStore(Protocol):
         """
         ...
 
-    # A store shared by several orchestrators (`PostgresStore`) also has
-    # ``claim(key, intent) -> Claimed | None``, called before an intent's unit of work
-    # writes anything (None: this orchestrator owns the key), and ``release(keys)``; a store
-    # without them is its orchestrator's alone, and every key is its own.
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """
+    A store several orchestrators share (`PostgresStore`): an idempotency key is claimed
+    before an intent's unit of work writes anything. A store without these steps is its
+    orchestrator's alone, and every key is its own.
+    """
+
+    def claim(self, key: str, intent: OrderIntent) -> Claimed | None:
+        """
+        Claim `key` for this orchestrator with the `intent` that uses it: None if it owns
+        the key, else who does.
+        """
+        ...
+
+    def release(self, keys: list[str]) -> None:
+        """
+        Give up this orchestrator's claims of `keys` that no stored intent followed.
+        """
+        ...
 
 
 class MemoryStore:

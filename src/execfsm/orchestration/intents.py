@@ -17,7 +17,7 @@ from execfsm.bounds import bounded_text
 from execfsm.contracts import Fill, Order, OrderIntent, ReasonCode, TimeInForce
 from execfsm.errors import ContractViolation, IdempotencyConflict, InProgressElsewhere
 from execfsm.fsm.audit import AuditEntry, AuditOutcome
-from execfsm.ledger.store import Claimed, IntentEntry, IntentStatus
+from execfsm.ledger.store import Claimed, IntentEntry, IntentStatus, SharedStore
 from execfsm.orchestration.locks import StripedLocks
 from execfsm.orchestration.units import WorkUnits, delivered
 from execfsm.recovery import interrupted_dispatch
@@ -78,6 +78,9 @@ class IntentRunner:
     ) -> None:
         self._units = units
         self._services = units.services
+        store = units.services.store
+        self._shared = store if isinstance(store, SharedStore) else None
+        """The store's claim steps, when several orchestrators share it (checked once)."""
         self._results = units.results
         self._paused = units.paused
         self._pipeline = pipeline
@@ -317,9 +320,8 @@ class IntentRunner:
         Give back this orchestrator's claims of `keys` that no stored intent followed (a
         store shared by several orchestrators; nothing to do for others).
         """
-        release = getattr(self._services.store, "release", None)
-        if release is not None and keys:
-            release(keys)
+        if self._shared is not None and keys:
+            self._shared.release(keys)
 
     def _claim(self, intent: OrderIntent, key: str) -> tuple[str, PipelineResult] | None:
         """
@@ -330,8 +332,9 @@ class IntentRunner:
         `InProgressElsewhere` refusal (both audited, nothing sent); else its owner and
         result, to answer as a duplicate.
         """
-        claim = getattr(self._services.store, "claim", None)
-        claimed: Claimed | None = claim(key, intent) if claim is not None else None
+        if self._shared is None:
+            return None
+        claimed: Claimed | None = self._shared.claim(key, intent)
         if claimed is None:
             return None
         self._refuse_conflicts([(intent, key, claimed.intent)])
